@@ -1,0 +1,15 @@
+//! The crawl-and-filter job.
+//!
+//! Every stage is a set of independent [`task`]s (one per input partition) that
+//! read files and write files, plus at most one small reduce. A task writes its
+//! outputs under a temporary name and renames them into place when complete; a
+//! task whose outputs exist is skipped. That one rule gives resume after a
+//! crash and lets any executor (threads on one machine, or a cluster
+//! scheduler) run the tasks.
+//!
+//! Stages and their outputs (see `docs/formats.md`):
+//! extract → `pairs/`, match → `matched/` + `counts/` + `counts.parquet`,
+//! balance → `selected/`, download → `shards/`.
+
+pub mod schema;
+pub mod task;

@@ -1,0 +1,222 @@
+//! The task abstraction shared by all stages: which tasks this process runs,
+//! atomic commit of outputs, skip-if-done, and per-task counters.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Which slice of a stage's tasks this process runs (`--task-index i --task-count n`).
+///
+/// Task `t` belongs to slice `t % count == index`, so slices are disjoint and
+/// together cover every task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskSlice {
+    /// This process's slice, `0 <= index < count`.
+    pub index: usize,
+    /// How many slices the tasks are split into.
+    pub count: usize,
+}
+
+impl Default for TaskSlice {
+    fn default() -> Self {
+        Self::ALL
+    }
+}
+
+impl TaskSlice {
+    /// The slice that holds every task.
+    pub const ALL: TaskSlice = TaskSlice { index: 0, count: 1 };
+
+    /// Builds a slice, checking `index < count` and `count > 0`.
+    pub fn new(index: usize, count: usize) -> Result<Self, TaskError> {
+        if count == 0 || index >= count {
+            return Err(TaskError::BadSlice { index, count });
+        }
+        Ok(Self { index, count })
+    }
+
+    /// Whether task number `task` belongs to this slice.
+    pub fn includes(&self, task: usize) -> bool {
+        task % self.count == self.index
+    }
+}
+
+/// Errors of the task layer.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    /// `--task-index` is not below `--task-count`, or the count is zero.
+    #[error("task index {index} is out of range for task count {count} (need 0 <= index < count)")]
+    BadSlice {
+        /// The requested index.
+        index: usize,
+        /// The requested count.
+        count: usize,
+    },
+    /// An I/O error on a named path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+}
+
+impl TaskError {
+    /// Wraps an I/O error with the path it happened on.
+    pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        TaskError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// The conventional name of a task's output part: `part-00042.parquet`.
+pub fn part_name(task: usize, extension: &str) -> String {
+    format!("part-{task:05}.{extension}")
+}
+
+/// The temporary path an output is written under before it is committed:
+/// a hidden sibling (`.NAME.tmp-PID`) in the same directory, so the final
+/// rename is atomic and readers listing `*.parquet` never see it.
+pub fn temp_path_for(final_path: &Path) -> PathBuf {
+    let name = final_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    final_path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+/// Whether an output has been committed (its final path exists).
+pub fn is_done(final_path: &Path) -> bool {
+    final_path.exists()
+}
+
+/// Writes an output atomically: `write` receives a temporary path in the same
+/// directory, and on success the file is fsynced and renamed to `final_path`.
+/// On failure the temporary file is removed and nothing appears at `final_path`.
+pub fn commit_atomically<E, F>(final_path: &Path, write: F) -> Result<(), E>
+where
+    F: FnOnce(&Path) -> Result<(), E>,
+    E: From<TaskError>,
+{
+    if let Some(dir) = final_path.parent() {
+        if !dir.as_os_str().is_empty() {
+            fs::create_dir_all(dir).map_err(|e| TaskError::io(dir, e))?;
+        }
+    }
+    let tmp = temp_path_for(final_path);
+    match write(&tmp) {
+        Ok(()) => {
+            if let Ok(f) = fs::File::open(&tmp) {
+                let _ = f.sync_all();
+            }
+            fs::rename(&tmp, final_path).map_err(|e| TaskError::io(final_path, e))?;
+            Ok(())
+        }
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Writes bytes to `final_path` atomically (see [`commit_atomically`]).
+pub fn write_atomically(final_path: &Path, bytes: &[u8]) -> Result<(), TaskError> {
+    commit_atomically(final_path, |tmp| {
+        fs::write(tmp, bytes).map_err(|e| TaskError::io(tmp, e))
+    })
+}
+
+/// Removes temporary files left in `dir` by killed tasks (`.*.tmp-*`).
+/// Returns how many were removed.
+pub fn clean_stale_temps(dir: &Path) -> Result<usize, TaskError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(TaskError::io(dir, e)),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.map_err(|e| TaskError::io(dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.contains(".tmp-") {
+            fs::remove_file(entry.path()).map_err(|e| TaskError::io(entry.path(), e))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Named counters of one task (records read, pairs written, faults by class,
+/// ...). They roll up into the stage's and the run's statistics.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters(pub BTreeMap<String, u64>);
+
+impl Counters {
+    /// Adds `n` to counter `name`.
+    pub fn add(&mut self, name: &str, n: u64) {
+        *self.0.entry(name.to_string()).or_insert(0) += n;
+    }
+
+    /// Adds one to counter `name`.
+    pub fn incr(&mut self, name: &str) {
+        self.add(name, 1);
+    }
+
+    /// The value of counter `name` (0 when never touched).
+    pub fn get(&self, name: &str) -> u64 {
+        self.0.get(name).copied().unwrap_or(0)
+    }
+
+    /// Adds every counter of `other` into `self`.
+    pub fn merge(&mut self, other: &Counters) {
+        for (k, v) in &other.0 {
+            self.add(k, *v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_partition_tasks() {
+        let slices: Vec<_> = (0..3).map(|i| TaskSlice::new(i, 3).unwrap()).collect();
+        for task in 0..20 {
+            assert_eq!(slices.iter().filter(|s| s.includes(task)).count(), 1);
+        }
+        assert!(TaskSlice::new(3, 3).is_err());
+        assert!(TaskSlice::new(0, 0).is_err());
+    }
+
+    #[test]
+    fn atomic_commit_leaves_nothing_on_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("sub/part-00000.parquet");
+        let r: Result<(), TaskError> = commit_atomically(&target, |tmp| {
+            fs::write(tmp, b"half").unwrap();
+            Err(TaskError::BadSlice { index: 1, count: 1 })
+        });
+        assert!(r.is_err());
+        assert!(!target.exists());
+        assert_eq!(fs::read_dir(dir.path().join("sub")).unwrap().count(), 0);
+        write_atomically(&target, b"whole").unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"whole");
+        assert!(is_done(&target));
+    }
+
+    #[test]
+    fn stale_temps_are_cleaned() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(".part-00001.parquet.tmp-123"), b"x").unwrap();
+        fs::write(dir.path().join("part-00000.parquet"), b"x").unwrap();
+        assert_eq!(clean_stale_temps(dir.path()).unwrap(), 1);
+        assert!(dir.path().join("part-00000.parquet").exists());
+    }
+}

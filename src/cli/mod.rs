@@ -1,0 +1,111 @@
+//! Command-line surface: one module per job, each parsing its flags and calling
+//! the library crate that does the work.
+
+use clap::{Args, Parser, Subcommand};
+
+pub mod crawl;
+pub mod eval;
+pub mod stats;
+pub mod train;
+pub mod vocab;
+
+/// witcurate: build CLIP-style (image, alt-text) training data at web scale, and train on it.
+#[derive(Debug, Parser)]
+#[command(name = "witcurate", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every job accepts.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Worker threads (default: every core).
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+    /// No progress bars; only warnings, errors and the final summary.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// More log output (repeat for more).
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// Which slice of a stage's tasks to run (for cluster job arrays).
+#[derive(Debug, Clone, Args)]
+pub struct TaskArgs {
+    /// Run only tasks t with t % task-count == task-index.
+    #[arg(long, default_value_t = 0)]
+    pub task_index: usize,
+    /// Number of slices the stage's tasks are split into.
+    #[arg(long, default_value_t = 1)]
+    pub task_count: usize,
+}
+
+impl TaskArgs {
+    /// The checked slice.
+    #[allow(dead_code)] // used by the crawl stages as they are wired in
+    pub fn slice(&self) -> anyhow::Result<pipeline::task::TaskSlice> {
+        Ok(pipeline::task::TaskSlice::new(
+            self.task_index,
+            self.task_count,
+        )?)
+    }
+}
+
+/// The jobs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build the query vocabulary.
+    #[command(subcommand)]
+    Vocab(vocab::VocabCommand),
+    /// The crawl-and-filter job: extract, match, balance, download.
+    Crawl(crawl::CrawlArgs),
+    /// Train the bundled CLIP model on shards.
+    Train(train::TrainArgs),
+    /// Zero-shot evaluation of a trained checkpoint.
+    Eval(eval::EvalArgs),
+    /// Write the dataset statistics report of a run directory.
+    Stats(stats::StatsArgs),
+}
+
+/// Sets up logging on stderr: warnings by default, more with `-v`, less with `--quiet`.
+pub fn init_logging(global: &GlobalArgs) {
+    let level = match (global.quiet, global.verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        _ => "trace",
+    };
+    let env = env_logger::Env::default().filter_or("WITCURATE_LOG", level);
+    let _ = env_logger::Builder::from_env(env)
+        .format_timestamp(None)
+        .format_target(false)
+        .try_init();
+}
+
+/// Sizes the global rayon pool from `--threads`.
+pub fn init_threads(global: &GlobalArgs) -> anyhow::Result<()> {
+    if let Some(n) = global.threads {
+        if n == 0 {
+            anyhow::bail!("--threads must be at least 1");
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()?;
+    }
+    Ok(())
+}
+
+/// Runs the chosen job.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Vocab(cmd) => vocab::run(cmd, &cli.global),
+        Command::Crawl(args) => crawl::run(args, &cli.global),
+        Command::Train(args) => train::run(args, &cli.global),
+        Command::Eval(args) => eval::run(args, &cli.global),
+        Command::Stats(args) => stats::run(args, &cli.global),
+    }
+}
