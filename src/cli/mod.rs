@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub mod crawl;
 pub mod eval;
+pub mod sample_web;
 pub mod stats;
 pub mod train;
 pub mod vocab;
@@ -69,6 +70,9 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Write the dataset statistics report of a run directory.
     Stats(stats::StatsArgs),
+    /// Write a small synthetic website (pages, images, a WARC of it, held-out
+    /// evaluation images) for offline demos and tests.
+    SampleWeb(sample_web::SampleWebArgs),
 }
 
 /// Sets up logging on stderr: warnings by default, more with `-v`, less with `--quiet`.
@@ -107,5 +111,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train::run(args, &cli.global),
         Command::Eval(args) => eval::run(args, &cli.global),
         Command::Stats(args) => stats::run(args, &cli.global),
+        Command::SampleWeb(args) => sample_web::run(args, &cli.global),
     }
 }
