@@ -394,7 +394,7 @@ mod tests {
     fn multistream_decodes_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let mut file = Vec::new();
-        let mut expect = Vec::new();
+        let mut expect: Vec<u8> = Vec::new();
         for i in 0..50 {
             let chunk = format!("<page>{i} {}</page>\n", "x".repeat(i * 37));
             file.extend(bz2(chunk.as_bytes()));
