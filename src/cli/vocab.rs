@@ -1,6 +1,12 @@
 //! `witcurate vocab build`.
 
+use std::path::PathBuf;
+
+use anyhow::Context;
 use clap::{Args, Subcommand};
+use query_vocab::pageviews::PageviewParams;
+use query_vocab::select::WikiThresholds;
+use query_vocab::BuildOptions;
 
 use super::GlobalArgs;
 
@@ -16,12 +22,85 @@ pub enum VocabCommand {
 pub struct BuildArgs {
     /// Output directory (queries.txt, queries.parquet, vocab.json).
     #[arg(long)]
-    pub out: std::path::PathBuf,
+    pub out: PathBuf,
+    /// MediaWiki pages-articles XML dump (.xml, .xml.bz2; multistream decoded in parallel). Repeatable.
+    #[arg(long = "wiki-dump", value_name = "FILE")]
+    pub wiki_dumps: Vec<PathBuf>,
+    /// Pageviews hourly file (pageviews-*.gz) or a directory of them. Repeatable.
+    #[arg(long, value_name = "FILE_OR_DIR")]
+    pub pageviews: Vec<PathBuf>,
+    /// WordNet 3.x database directory (data.noun, data.verb, ...), e.g. /usr/share/wordnet.
+    #[arg(long, value_name = "DIR")]
+    pub wordnet: Option<PathBuf>,
+    /// Total number of entries wanted (Wikipedia sources are trimmed by score to fit).
+    #[arg(long, default_value_t = 500_000)]
+    pub target_size: usize,
+    /// Keep Wikipedia words occurring at least this often.
+    #[arg(long, default_value_t = 100)]
+    pub unigram_min_count: u64,
+    /// Keep bigrams whose log2 PMI is at least this.
+    #[arg(long, default_value_t = 30.0)]
+    pub bigram_min_pmi: f64,
+    /// Keep bigrams occurring at least this often.
+    #[arg(long, default_value_t = 1)]
+    pub bigram_min_count: u64,
+    /// Keep titles whose counted pageviews sum to at least this.
+    #[arg(long, default_value_t = 70)]
+    pub title_min_views: u64,
+    /// Count an hourly pageviews figure only if it is at least this.
+    #[arg(long, default_value_t = 50)]
+    pub title_hourly_min: u64,
+    /// Pageviews projects counted (comma-separated).
+    #[arg(long, default_value = "en,en.m", value_delimiter = ',')]
+    pub pageviews_projects: Vec<String>,
+    /// Memory for the count tables and sort buffers (K, M, G suffixes); beyond it, counts spill to disk.
+    #[arg(long, default_value = "4G", value_parser = parse_size)]
+    pub memory_limit: usize,
+    /// Directory for spill files (default: inside --out).
+    #[arg(long, value_name = "DIR")]
+    pub tmp_dir: Option<PathBuf>,
+    /// Rebuild even when the outputs exist.
+    #[arg(long)]
+    pub force: bool,
+}
+
+fn parse_size(s: &str) -> Result<usize, String> {
+    query_vocab::parse_size(s)
 }
 
 /// Runs a vocab command.
-pub fn run(cmd: VocabCommand, _global: &GlobalArgs) -> anyhow::Result<()> {
+pub fn run(cmd: VocabCommand, global: &GlobalArgs) -> anyhow::Result<()> {
     match cmd {
-        VocabCommand::Build(_args) => anyhow::bail!("vocab build is not available in this build"),
+        VocabCommand::Build(args) => build(args, global),
     }
+}
+
+fn build(args: BuildArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    if args.wiki_dumps.is_empty() && args.pageviews.is_empty() && args.wordnet.is_none() {
+        log::warn!("no --wiki-dump, --pageviews or --wordnet given: the vocabulary holds only the numbers");
+    }
+    let opts = BuildOptions {
+        out: args.out,
+        wiki_dumps: args.wiki_dumps,
+        pageviews: args.pageviews,
+        wordnet: args.wordnet,
+        target_size: args.target_size,
+        wiki: WikiThresholds {
+            unigram_min_count: args.unigram_min_count,
+            bigram_min_pmi: args.bigram_min_pmi,
+            bigram_min_count: args.bigram_min_count,
+        },
+        titles: PageviewParams {
+            projects: args.pageviews_projects,
+            hourly_min: args.title_hourly_min,
+            min_views: args.title_min_views,
+        },
+        memory_limit: args.memory_limit,
+        tmp_dir: args.tmp_dir,
+        force: args.force,
+        quiet: global.quiet,
+    };
+    let report = query_vocab::build(&opts).context("vocab build failed")?;
+    println!("{}", report.summary());
+    Ok(())
 }

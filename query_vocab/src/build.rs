@@ -1,0 +1,344 @@
+//! One `vocab build`: read the sources, select, merge, write the outputs.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::count::runs::SpillDir;
+use crate::error::{Result, VocabError};
+use crate::merge::{self, Entry, Source, SourceCounts};
+use crate::output;
+use crate::pageviews::{self, PageviewParams, PageviewStats};
+use crate::select::{self, WikiThresholds};
+use crate::wiki::{self, WikiStats};
+use crate::wordnet;
+
+/// Everything a build needs.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Output directory.
+    pub out: PathBuf,
+    /// MediaWiki XML dumps.
+    pub wiki_dumps: Vec<PathBuf>,
+    /// Pageviews files or directories.
+    pub pageviews: Vec<PathBuf>,
+    /// WordNet database directory.
+    pub wordnet: Option<PathBuf>,
+    /// Total entries wanted.
+    pub target_size: usize,
+    /// Unigram and bigram thresholds.
+    pub wiki: WikiThresholds,
+    /// Title thresholds and projects.
+    pub titles: PageviewParams,
+    /// Memory bound of the count tables and sort buffers, in bytes.
+    pub memory_limit: usize,
+    /// Where spill files go (default: a hidden directory in `out`).
+    pub tmp_dir: Option<PathBuf>,
+    /// Rebuild even when the outputs exist.
+    pub force: bool,
+    /// Hide progress bars.
+    pub quiet: bool,
+}
+
+/// The result of a build, also written (with the options) to `vocab.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildReport {
+    /// Entries written.
+    pub entries: u64,
+    /// Figures per source, in merge order.
+    pub sources: Vec<(Source, SourceCounts)>,
+    /// Wikipedia totals and faults.
+    pub wiki: Option<WikiStats>,
+    /// Pageviews totals and faults.
+    pub pageviews: Option<PageviewStats>,
+    /// WordNet synsets read and bad lines.
+    pub wordnet_synsets: u64,
+    /// WordNet lines skipped.
+    pub wordnet_bad_lines: u64,
+    /// Total Wikipedia tokens.
+    pub total_tokens: u64,
+    /// Distinct unigrams and bigrams seen.
+    pub distinct_unigrams: u64,
+    /// See `distinct_unigrams`.
+    pub distinct_bigrams: u64,
+    /// Bytes spilled to disk by the counting and sorting.
+    pub spilled_bytes: u64,
+    /// Seconds per phase.
+    pub seconds: Vec<(String, f64)>,
+    /// Whether the outputs existed and nothing was done.
+    pub skipped: bool,
+}
+
+impl BuildReport {
+    /// The one-line summary printed at the end.
+    pub fn summary(&self) -> String {
+        if self.skipped {
+            return "vocab: outputs exist; nothing to do (use --force to rebuild)".into();
+        }
+        let per_source: Vec<String> = self
+            .sources
+            .iter()
+            .map(|(s, c)| format!("{} {}", s.as_str(), c.kept))
+            .collect();
+        let total: f64 = self.seconds.iter().map(|(_, s)| s).sum();
+        let mut line = format!(
+            "vocab: {} entries ({}) in {:.1}s",
+            self.entries,
+            per_source.join(", "),
+            total
+        );
+        if let Some(w) = &self.wiki {
+            let count_s = self
+                .seconds
+                .iter()
+                .find(|(n, _)| n == "count")
+                .map_or(0.0, |p| p.1)
+                .max(1e-9);
+            line.push_str(&format!(
+                "; wikipedia: {} articles, {:.1} MB XML at {:.1} MB/s",
+                w.articles,
+                w.xml_bytes as f64 / 1e6,
+                w.xml_bytes as f64 / 1e6 / count_s
+            ));
+        }
+        line
+    }
+}
+
+fn bar(quiet: bool, len: u64, template: &str) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    pb.set_style(ProgressStyle::with_template(template).expect("valid template"));
+    pb
+}
+
+/// Runs a build (see the crate docs).
+pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
+    let txt = opts.out.join(output::QUERIES_TXT);
+    let pq = opts.out.join(output::QUERIES_PARQUET);
+    let js = opts.out.join(output::VOCAB_JSON);
+    if !opts.force && txt.exists() && pq.exists() && js.exists() {
+        return Ok(BuildReport {
+            entries: 0,
+            sources: vec![],
+            wiki: None,
+            pageviews: None,
+            wordnet_synsets: 0,
+            wordnet_bad_lines: 0,
+            total_tokens: 0,
+            distinct_unigrams: 0,
+            distinct_bigrams: 0,
+            spilled_bytes: 0,
+            seconds: vec![],
+            skipped: true,
+        });
+    }
+    if opts.memory_limit < 1 << 20 {
+        return Err(VocabError::Config("--memory-limit must be at least 1M".into()));
+    }
+    // Check every input up front, so a typo fails before hours of counting.
+    for d in &opts.wiki_dumps {
+        std::fs::metadata(d).map_err(|e| VocabError::io(d, e))?;
+    }
+    let pageview_files = pageviews::collect_files(&opts.pageviews)?;
+    if let Some(dir) = &opts.wordnet {
+        if !dir.is_dir() {
+            wordnet::read_names(dir)?;
+        }
+    }
+    let mut seconds = Vec::new();
+    let mut phase = |name: &str, t: Instant| seconds.push((name.to_string(), t.elapsed().as_secs_f64()));
+
+    // WordNet.
+    let t = Instant::now();
+    let wn = match &opts.wordnet {
+        Some(dir) => wordnet::read_names(dir)?,
+        None => wordnet::WordNetNames::default(),
+    };
+    phase("wordnet", t);
+
+    // Wikipedia.
+    let tmp_root = opts
+        .tmp_dir
+        .clone()
+        .unwrap_or_else(|| opts.out.clone())
+        .join(format!(".vocab-spill-{}", std::process::id()));
+    let mut wiki_stats = None;
+    let mut selection = select::WikiSelection::default();
+    let mut spilled = 0;
+    if !opts.wiki_dumps.is_empty() {
+        let spill = SpillDir::new(&tmp_root)?;
+        let result = count_and_select(opts, &spill, &mut phase);
+        spilled = *spill.spilled.lock().expect("not poisoned");
+        let _ = std::fs::remove_dir_all(&tmp_root);
+        let (stats, sel) = result?;
+        wiki_stats = Some(stats);
+        selection = sel;
+    }
+
+    // Pageviews.
+    let t = Instant::now();
+    let (titles, pv_stats) = if pageview_files.is_empty() {
+        (Vec::new(), None)
+    } else {
+        let pb = bar(opts.quiet, 0, "{spinner} pageviews: reading {msg}");
+        pb.set_message(format!("{} files", pageview_files.len()));
+        pb.enable_steady_tick(std::time::Duration::from_millis(200));
+        let (titles, stats) = pageviews::read_titles(&pageview_files, &opts.titles)?;
+        pb.finish_and_clear();
+        (titles, Some(stats))
+    };
+    phase("pageviews", t);
+
+    // Merge and write.
+    let t = Instant::now();
+    let (entries, sources) = merge::merge(
+        merge::numbers(),
+        wn.names,
+        [
+            (Source::Unigram, selection.unigrams),
+            (Source::Bigram, selection.bigrams),
+            (Source::Title, titles),
+        ],
+        opts.target_size,
+    );
+    output::write_txt(&txt, &entries)?;
+    output::write_parquet(&pq, &entries)?;
+    phase("merge_write", t);
+    let report = BuildReport {
+        entries: entries.len() as u64,
+        sources,
+        wiki: wiki_stats,
+        pageviews: pv_stats,
+        wordnet_synsets: wn.synsets,
+        wordnet_bad_lines: wn.bad_lines,
+        total_tokens: selection.total_tokens,
+        distinct_unigrams: selection.distinct_unigrams,
+        distinct_bigrams: selection.distinct_bigrams,
+        spilled_bytes: spilled,
+        seconds,
+        skipped: false,
+    };
+    output::write_json(&js, &vocab_json(opts, &pageview_files, &report, &entries))?;
+    Ok(report)
+}
+
+type Phase<'a> = dyn FnMut(&str, Instant) + 'a;
+
+fn count_and_select(
+    opts: &BuildOptions,
+    spill: &SpillDir,
+    phase: &mut Phase<'_>,
+) -> Result<(WikiStats, select::WikiSelection)> {
+    let t = Instant::now();
+    let threads = rayon::current_num_threads();
+    // Count tables get 3/4 of the limit (the rest: batches in flight, buffers).
+    let table_budget = opts.memory_limit / 4 * 3 / threads;
+    let total: u64 = opts.wiki_dumps.iter().map(|p| wiki::file_size(p)).sum();
+    let pb = bar(
+        opts.quiet,
+        total,
+        "{spinner} wikipedia: [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+    );
+    let progress = |bytes: u64, pages: u64| {
+        pb.set_position(bytes);
+        pb.set_message(format!("{pages} pages"));
+    };
+    let counts = wiki::count_dumps(&opts.wiki_dumps, table_budget, spill, &progress)?;
+    pb.finish_and_clear();
+    phase("count", t);
+    let t = Instant::now();
+    let pb = bar(opts.quiet, 0, "{spinner} wikipedia: merging counts, scoring bigrams");
+    pb.enable_steady_tick(std::time::Duration::from_millis(200));
+    let sel = select::select(
+        spill,
+        counts.unigram_runs,
+        counts.bigram_runs,
+        &opts.wiki,
+        opts.memory_limit / 4 * 3,
+    )?;
+    pb.finish_and_clear();
+    phase("select", t);
+    Ok((counts.stats, sel))
+}
+
+fn input_list(paths: &[PathBuf]) -> Vec<serde_json::Value> {
+    paths
+        .iter()
+        .map(|p| json!({"path": p.display().to_string(), "bytes": wiki::file_size(p)}))
+        .collect()
+}
+
+fn vocab_json(
+    opts: &BuildOptions,
+    pageview_files: &[PathBuf],
+    r: &BuildReport,
+    entries: &[Entry],
+) -> serde_json::Value {
+    let sources: serde_json::Map<String, serde_json::Value> = r
+        .sources
+        .iter()
+        .map(|(s, c)| (s.as_str().to_string(), serde_json::to_value(c).expect("serialisable")))
+        .collect();
+    json!({
+        "format": "witcurate-vocab-1",
+        "entries": entries.len(),
+        "parameters": {
+            "target_size": opts.target_size,
+            "unigram_min_count": opts.wiki.unigram_min_count,
+            "bigram_min_pmi": opts.wiki.bigram_min_pmi,
+            "bigram_min_count": opts.wiki.bigram_min_count,
+            "title_min_views": opts.titles.min_views,
+            "title_hourly_min": opts.titles.hourly_min,
+            "pageviews_projects": opts.titles.projects,
+            "memory_limit": opts.memory_limit,
+            "pmi": "log2(c(a b) * N / (c(a) * c(b))), N = total tokens",
+        },
+        "inputs": {
+            "wiki_dumps": input_list(&opts.wiki_dumps),
+            "pageviews": input_list(pageview_files),
+            "wordnet": opts.wordnet.as_ref().map(|d| {
+                let files: Vec<PathBuf> = wordnet::DATA_FILES.iter().map(|f| d.join(f)).collect();
+                json!({"path": d.display().to_string(), "data_files": input_list(&files)})
+            }),
+        },
+        "sources": sources,
+        "wikipedia": r.wiki.as_ref().map(|w| json!({
+            "stats": w,
+            "total_tokens": r.total_tokens,
+            "distinct_unigrams": r.distinct_unigrams,
+            "distinct_bigrams": r.distinct_bigrams,
+        })),
+        "pageviews": r.pageviews,
+        "wordnet": {"synsets": r.wordnet_synsets, "bad_lines": r.wordnet_bad_lines},
+        "run": {
+            "threads": rayon::current_num_threads(),
+            "spilled_bytes": r.spilled_bytes,
+            "seconds": r.seconds.iter().map(|(n, s)| (n.clone(), json!(s))).collect::<serde_json::Map<_, _>>(),
+        },
+    })
+}
+
+/// Parses a byte size like `512M`, `4G`, `1.5GiB` or `1000000`.
+pub fn parse_size(s: &str) -> std::result::Result<usize, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num.parse().map_err(|_| format!("not a size: {s:?}"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" | "kib" => 1024.0,
+        "m" | "mb" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" | "tib" => 1024f64.powi(4),
+        _ => return Err(format!("unknown size unit in {s:?} (use K, M, G or T)")),
+    };
+    Ok((value * mult) as usize)
+}

@@ -1,0 +1,116 @@
+//! Writing `queries.txt`, `queries.parquet` and `vocab.json`, each atomically
+//! (a hidden `.NAME.tmp-PID` sibling, fsynced, then renamed into place, the
+//! convention of `docs/formats.md`).
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::error::{Result, VocabError};
+use crate::merge::Entry;
+
+/// File names in the output directory.
+pub const QUERIES_TXT: &str = "queries.txt";
+/// See [`QUERIES_TXT`].
+pub const QUERIES_PARQUET: &str = "queries.parquet";
+/// See [`QUERIES_TXT`]; written last, so its presence means the build is done.
+pub const VOCAB_JSON: &str = "vocab.json";
+
+/// The schema of `queries.parquet`.
+pub fn queries_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::UInt32, false),
+        Field::new("query", DataType::Utf8, false),
+        Field::new("source", DataType::Utf8, false),
+        Field::new("score", DataType::Float64, true),
+    ]))
+}
+
+fn temp_path(final_path: &Path) -> PathBuf {
+    let name = final_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    final_path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+/// Writes `final_path` atomically through `write`, which receives a temporary path.
+pub fn commit_atomically(final_path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    if let Some(dir) = final_path.parent() {
+        fs::create_dir_all(dir).map_err(|e| VocabError::io(dir, e))?;
+    }
+    let tmp = temp_path(final_path);
+    match write(&tmp) {
+        Ok(()) => {
+            let f = File::open(&tmp).map_err(|e| VocabError::io(&tmp, e))?;
+            f.sync_all().map_err(|e| VocabError::io(&tmp, e))?;
+            fs::rename(&tmp, final_path).map_err(|e| VocabError::io(final_path, e))
+        }
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// `queries.txt`: one entry per line; line number = id.
+pub fn write_txt(path: &Path, entries: &[Entry]) -> Result<()> {
+    commit_atomically(path, |tmp| {
+        let f = File::create(tmp).map_err(|e| VocabError::io(tmp, e))?;
+        let mut w = BufWriter::new(f);
+        for e in entries {
+            w.write_all(e.query.as_bytes())
+                .and_then(|_| w.write_all(b"\n"))
+                .map_err(|err| VocabError::io(tmp, err))?;
+        }
+        w.flush().map_err(|e| VocabError::io(tmp, e))
+    })
+}
+
+/// `queries.parquet`: `id, query, source, score`.
+pub fn write_parquet(path: &Path, entries: &[Entry]) -> Result<()> {
+    let schema = queries_schema();
+    commit_atomically(path, |tmp| {
+        let pq = |source| VocabError::Parquet {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = File::create(tmp).map_err(|e| VocabError::io(tmp, e))?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .build();
+        let mut w = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(pq)?;
+        for (chunk_no, chunk) in entries.chunks(65536).enumerate() {
+            let base = (chunk_no * 65536) as u32;
+            let ids = UInt32Array::from_iter_values((0..chunk.len() as u32).map(|i| base + i));
+            let queries = StringArray::from_iter_values(chunk.iter().map(|e| e.query.as_str()));
+            let sources = StringArray::from_iter_values(chunk.iter().map(|e| e.source.as_str()));
+            let scores = Float64Array::from_iter(chunk.iter().map(|e| e.score));
+            let columns: Vec<ArrayRef> = vec![
+                Arc::new(ids),
+                Arc::new(queries),
+                Arc::new(sources),
+                Arc::new(scores),
+            ];
+            let batch = RecordBatch::try_new(schema.clone(), columns)
+                .map_err(|e| pq(parquet::errors::ParquetError::External(Box::new(e))))?;
+            w.write(&batch).map_err(pq)?;
+        }
+        w.close().map_err(pq)?;
+        Ok(())
+    })
+}
+
+/// `vocab.json`, pretty-printed.
+pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(value).expect("JSON value serialises");
+    bytes.push(b'\n');
+    commit_atomically(path, |tmp| fs::write(tmp, &bytes).map_err(|e| VocabError::io(tmp, e)))
+}

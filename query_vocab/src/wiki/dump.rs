@@ -1,0 +1,441 @@
+//! Opening a dump file as a stream of UTF-8 XML bytes: bzip2 (multistream
+//! dumps decoded in parallel), gzip or plain, UTF-8 or UTF-16 (by BOM).
+
+use std::collections::{HashSet, VecDeque};
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::error::{Result, VocabError};
+
+/// How many compressed bytes are buffered when looking for bzip2 stream
+/// starts; a stream longer than this is decoded sequentially.
+const MAX_SEGMENT_BYTES: usize = 64 << 20;
+/// Compressed bytes read from the file at a time.
+const READ_BYTES: usize = 4 << 20;
+
+/// A reader that counts the bytes it reads into a shared counter (progress).
+pub struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Opens `path` and returns a reader of its decoded UTF-8 bytes.
+///
+/// `read_bytes` is increased by the compressed bytes consumed (for progress);
+/// `threads` bzip2 streams are decoded at once.
+pub fn open(path: &Path, threads: usize, read_bytes: Arc<AtomicU64>) -> Result<Box<dyn Read + Send>> {
+    let mut file = File::open(path).map_err(|e| VocabError::io(path, e))?;
+    let mut magic = [0u8; 4];
+    let n = read_up_to(&mut file, &mut magic).map_err(|e| VocabError::io(path, e))?;
+    let head = io::Cursor::new(magic[..n].to_vec());
+    let raw = Counting {
+        inner: head.chain(file),
+        count: read_bytes,
+    };
+    let decoded: Box<dyn Read + Send> = if magic[..n].starts_with(b"BZh") {
+        Box::new(ParallelBz2::new(raw, path.to_path_buf(), threads.max(1))?)
+    } else if magic[..n].starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::read::MultiGzDecoder::new(raw))
+    } else {
+        Box::new(raw)
+    };
+    Ok(Box::new(Utf8Stream::new(decoded)))
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// Where a bzip2 stream may start: `BZh1`..`BZh9` and the block magic.
+fn stream_starts(buf: &[u8], from: usize) -> Vec<usize> {
+    const BLOCK_MAGIC: [u8; 6] = [0x31, 0x41, 0x59, 0x26, 0x53, 0x59];
+    memchr::memmem::find_iter(&buf[from..], b"BZh")
+        .map(|p| p + from)
+        .filter(|&p| {
+            buf.len() >= p + 10 && (b'1'..=b'9').contains(&buf[p + 3]) && buf[p + 4..p + 10] == BLOCK_MAGIC
+        })
+        .collect()
+}
+
+/// One decoded segment of compressed bytes.
+struct Decoded {
+    data: Vec<u8>,
+    /// Whether the segment ended exactly at a stream end.
+    complete: bool,
+}
+
+/// Decodes the bzip2 streams of `input` one after another.
+fn decode_segment(input: &[u8]) -> std::result::Result<Decoded, String> {
+    let mut out = Vec::with_capacity(input.len() * 5);
+    let mut pos = 0;
+    while pos < input.len() {
+        let mut d = bzip2::Decompress::new(false);
+        loop {
+            if out.capacity() - out.len() < 1 << 16 {
+                out.reserve(out.len().max(1 << 20));
+            }
+            let in_before = d.total_in();
+            let out_before = out.len();
+            let status = d
+                .decompress_vec(&input[pos..], &mut out)
+                .map_err(|e| e.to_string())?;
+            pos += (d.total_in() - in_before) as usize;
+            if matches!(status, bzip2::Status::StreamEnd) {
+                break;
+            }
+            if pos >= input.len() && out.len() == out_before {
+                return Ok(Decoded {
+                    data: out,
+                    complete: false,
+                });
+            }
+        }
+    }
+    Ok(Decoded {
+        data: out,
+        complete: true,
+    })
+}
+
+/// A reader of bzip2 data that finds the stream boundaries of multistream
+/// files and decodes a batch of streams in parallel, in order. Files with one
+/// long stream fall back to sequential decoding.
+struct ParallelBz2<R: Read> {
+    src: Option<R>,
+    path: PathBuf,
+    pool: rayon::ThreadPool,
+    threads: usize,
+    /// Pending compressed bytes; `buf[0]` is at file offset `buf_offset`.
+    buf: Vec<u8>,
+    buf_offset: u64,
+    eof: bool,
+    /// Candidate stream starts found to lie inside a stream.
+    false_starts: HashSet<u64>,
+    ready: VecDeque<Vec<u8>>,
+    current: io::Cursor<Vec<u8>>,
+    sequential: Option<bzip2::read::MultiBzDecoder<io::Chain<io::Cursor<Vec<u8>>, R>>>,
+}
+
+impl<R: Read> ParallelBz2<R> {
+    fn new(src: R, path: PathBuf, threads: usize) -> Result<Self> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("bz2-{i}"))
+            .build()
+            .map_err(|e| VocabError::io(&path, io::Error::other(e)))?;
+        Ok(Self {
+            src: Some(src),
+            path,
+            pool,
+            threads,
+            buf: Vec::new(),
+            buf_offset: 0,
+            eof: false,
+            false_starts: HashSet::new(),
+            ready: VecDeque::new(),
+            current: io::Cursor::new(Vec::new()),
+            sequential: None,
+        })
+    }
+
+    fn error(&self, offset: u64, reason: impl Into<String>) -> io::Error {
+        io::Error::other(VocabError::Bzip2 {
+            path: self.path.clone(),
+            offset,
+            reason: reason.into(),
+        })
+    }
+
+    /// Decodes the next batch of streams into `ready`. Returns false at the end.
+    fn refill(&mut self) -> io::Result<bool> {
+        let want = self.threads * 2;
+        let starts = loop {
+            let starts: Vec<usize> = stream_starts(&self.buf, 0)
+                .into_iter()
+                .filter(|&p| !self.false_starts.contains(&(self.buf_offset + p as u64)))
+                .collect();
+            if self.eof || starts.len() > want || self.buf.len() >= MAX_SEGMENT_BYTES {
+                break starts;
+            }
+            let src = self.src.as_mut().expect("source present in parallel mode");
+            let old = self.buf.len();
+            self.buf.resize(old + READ_BYTES, 0);
+            let n = read_up_to(src, &mut self.buf[old..])?;
+            self.buf.truncate(old + n);
+            if n == 0 {
+                self.eof = true;
+            }
+        };
+        if self.buf.is_empty() {
+            return Ok(false);
+        }
+        if starts.first() != Some(&0) {
+            return Err(self.error(self.buf_offset, "no bzip2 stream header here"));
+        }
+        // Segment ends: each next start, plus the end of the data at EOF.
+        let mut bounds: Vec<usize> = starts.clone();
+        if self.eof {
+            bounds.push(self.buf.len());
+        }
+        if bounds.len() < 2 {
+            // One stream longer than the window: decode the rest sequentially.
+            let head = io::Cursor::new(std::mem::take(&mut self.buf));
+            let src = self.src.take().expect("source present in parallel mode");
+            self.sequential = Some(bzip2::read::MultiBzDecoder::new(head.chain(src)));
+            return Ok(true);
+        }
+        let ranges: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+        let buf = &self.buf;
+        let results: Vec<_> = self
+            .pool
+            .install(|| ranges.par_iter().map(|&(a, b)| decode_segment(&buf[a..b])).collect());
+        let mut consumed = 0;
+        for (&(a, b), result) in ranges.iter().zip(results) {
+            let offset = self.buf_offset + a as u64;
+            match result {
+                Ok(d) if d.complete => {
+                    self.ready.push_back(d.data);
+                    consumed = b;
+                }
+                Ok(_) if b == self.buf.len() && self.eof => {
+                    return Err(self.error(offset, "the file ends inside this stream (truncated download?)"));
+                }
+                Ok(_) => {
+                    // The next "start" lies inside this stream: not a boundary.
+                    self.false_starts.insert(self.buf_offset + b as u64);
+                    break;
+                }
+                Err(e) => return Err(self.error(offset, e)),
+            }
+        }
+        self.buf.drain(..consumed);
+        self.buf_offset += consumed as u64;
+        Ok(true)
+    }
+}
+
+impl<R: Read> Read for ParallelBz2<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if let Some(seq) = self.sequential.as_mut() {
+                let offset = self.buf_offset;
+                return seq.read(out).map_err(|e| {
+                    let reason = if e.kind() == io::ErrorKind::UnexpectedEof {
+                        "the file ends inside a stream (truncated download?)".to_string()
+                    } else {
+                        e.to_string()
+                    };
+                    self.error(offset, reason)
+                });
+            }
+            let n = self.current.read(out)?;
+            if n > 0 || out.is_empty() {
+                return Ok(n);
+            }
+            if let Some(next) = self.ready.pop_front() {
+                self.current = io::Cursor::new(next);
+                continue;
+            }
+            if !self.refill()? {
+                return Ok(0);
+            }
+        }
+    }
+}
+
+/// Turns a UTF-16 stream (detected by its byte-order mark, or by the `<\0`
+/// pattern of a BOM-less UTF-16LE XML file) into UTF-8; UTF-8 passes through
+/// (minus its BOM).
+pub struct Utf8Stream<R> {
+    inner: R,
+    decoder: Option<encoding_rs::Decoder>,
+    started: bool,
+    raw: Vec<u8>,
+    raw_pos: usize,
+    raw_eof: bool,
+    done: bool,
+    out: Vec<u8>,
+    out_pos: usize,
+}
+
+impl<R: Read> Utf8Stream<R> {
+    /// Wraps a byte stream.
+    pub fn new(inner: R) -> Self {
+        Self {
+            inner,
+            decoder: None,
+            started: false,
+            raw: Vec::new(),
+            raw_pos: 0,
+            raw_eof: false,
+            done: false,
+            out: Vec::new(),
+            out_pos: 0,
+        }
+    }
+
+    fn fill_raw(&mut self) -> io::Result<()> {
+        if self.raw_pos > 0 {
+            self.raw.drain(..self.raw_pos);
+            self.raw_pos = 0;
+        }
+        let old = self.raw.len();
+        self.raw.resize(old + (1 << 16), 0);
+        let n = read_up_to(&mut self.inner, &mut self.raw[old..])?;
+        self.raw.truncate(old + n);
+        if n == 0 {
+            self.raw_eof = true;
+        }
+        Ok(())
+    }
+
+    fn start(&mut self) -> io::Result<()> {
+        self.started = true;
+        while self.raw.len() < 4 && !self.raw_eof {
+            self.fill_raw()?;
+        }
+        let head = &self.raw[..self.raw.len().min(4)];
+        let encoding = if head.starts_with(&[0xff, 0xfe]) || head.starts_with(b"<\0") {
+            Some(encoding_rs::UTF_16LE)
+        } else if head.starts_with(&[0xfe, 0xff]) || head.starts_with(b"\0<") {
+            Some(encoding_rs::UTF_16BE)
+        } else {
+            if head.starts_with(&[0xef, 0xbb, 0xbf]) {
+                self.raw_pos = 3;
+            }
+            None
+        };
+        self.decoder = encoding.map(|e| e.new_decoder_with_bom_removal());
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for Utf8Stream<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.started {
+            self.start()?;
+        }
+        if self.decoder.is_none() {
+            if self.raw_pos < self.raw.len() {
+                let n = buf.len().min(self.raw.len() - self.raw_pos);
+                buf[..n].copy_from_slice(&self.raw[self.raw_pos..self.raw_pos + n]);
+                self.raw_pos += n;
+                return Ok(n);
+            }
+            return self.inner.read(buf);
+        }
+        loop {
+            if self.out_pos < self.out.len() {
+                let n = buf.len().min(self.out.len() - self.out_pos);
+                buf[..n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
+                self.out_pos += n;
+                return Ok(n);
+            }
+            if self.done {
+                return Ok(0);
+            }
+            if self.raw_pos >= self.raw.len() && !self.raw_eof {
+                self.fill_raw()?;
+            }
+            let last = self.raw_eof;
+            let decoder = self.decoder.as_mut().expect("decoder set for UTF-16");
+            self.out.resize(1 << 17, 0);
+            self.out_pos = 0;
+            let (result, read, written, _) =
+                decoder.decode_to_utf8(&self.raw[self.raw_pos..], &mut self.out, last);
+            self.raw_pos += read;
+            self.out.truncate(written);
+            if last && matches!(result, encoding_rs::CoderResult::InputEmpty) {
+                self.done = true;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn bz2(data: &[u8]) -> Vec<u8> {
+        let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn read_all(path: &Path, threads: usize) -> io::Result<Vec<u8>> {
+        let mut r = open(path, threads, Arc::new(AtomicU64::new(0))).unwrap();
+        let mut v = Vec::new();
+        r.read_to_end(&mut v)?;
+        Ok(v)
+    }
+
+    #[test]
+    fn multistream_decodes_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = Vec::new();
+        let mut expect: Vec<u8> = Vec::new();
+        for i in 0..50 {
+            let chunk = format!("<page>{i} {}</page>\n", "x".repeat(i * 37));
+            file.extend(bz2(chunk.as_bytes()));
+            expect.extend(chunk.as_bytes());
+        }
+        let path = dir.path().join("multi.xml.bz2");
+        std::fs::write(&path, &file).unwrap();
+        for threads in [1, 3] {
+            assert_eq!(read_all(&path, threads).unwrap(), expect);
+        }
+    }
+
+    #[test]
+    fn truncated_bz2_names_file_and_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = bz2(b"first stream");
+        let second = bz2("second stream ".repeat(1000).as_bytes());
+        file.extend(&second[..second.len() / 2]);
+        let path = dir.path().join("cut.xml.bz2");
+        std::fs::write(&path, &file).unwrap();
+        let err = read_all(&path, 2).unwrap_err().to_string();
+        assert!(err.contains("cut.xml.bz2"), "{err}");
+        assert!(err.contains("truncated"), "{err}");
+    }
+
+    #[test]
+    fn utf16_is_transcoded() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "<mediawiki>Живот ünïcode</mediawiki>";
+        let mut le = vec![0xff, 0xfe];
+        for u in text.encode_utf16() {
+            le.extend(u.to_le_bytes());
+        }
+        let path = dir.path().join("u16.xml");
+        std::fs::write(&path, &le).unwrap();
+        assert_eq!(read_all(&path, 1).unwrap(), text.as_bytes());
+        let mut be = vec![0xfe, 0xff];
+        for u in text.encode_utf16() {
+            be.extend(u.to_be_bytes());
+        }
+        std::fs::write(&path, bz2(&be)).unwrap();
+        assert_eq!(read_all(&path, 1).unwrap(), text.as_bytes());
+    }
+}

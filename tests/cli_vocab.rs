@@ -1,0 +1,284 @@
+//! End-to-end tests of `witcurate vocab build` on the bundled samples.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const WORDNET: &str = "/usr/share/wordnet";
+
+fn data(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(rel)
+}
+
+fn enwiki() -> PathBuf {
+    data("wikipedia/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2")
+}
+
+fn wordnet() -> PathBuf {
+    let dir = PathBuf::from(WORDNET);
+    assert!(
+        dir.join("data.noun").exists(),
+        "WordNet 3.0 is missing: run scripts/setup.sh (installs Debian's wordnet-base)"
+    );
+    dir
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_witcurate"))
+        .args(args)
+        .output()
+        .expect("witcurate runs")
+}
+
+fn ok(args: &[&str]) -> Output {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "witcurate {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn wordnet_with_numbers_is_metaclips_86654() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("vocab");
+    let wn = wordnet();
+    ok(&["vocab", "build", "--quiet", "--out", s(&out), "--wordnet", s(&wn)]);
+    let q = lines(&out.join("queries.txt"));
+    assert_eq!(q.len(), 86_654);
+    assert_eq!(&q[..3], ["0", "1", "2"]);
+    assert_eq!(q[100], "entity");
+    assert!(q.contains(&"hot dog".to_string()));
+    let j = json(&out.join("vocab.json"));
+    assert_eq!(j["sources"]["number"]["kept"], 100);
+    assert_eq!(j["sources"]["wordnet"]["kept"], 86_554);
+    assert_eq!(j["wordnet"]["synsets"], 117_659);
+    assert_eq!(&std::fs::read(out.join("queries.parquet")).unwrap()[..4], b"PAR1");
+}
+
+fn sample_args<'a>(out: &'a str, wn: &'a str, pv: &'a str, dump: &'a str) -> Vec<&'a str> {
+    vec![
+        "vocab",
+        "build",
+        "--quiet",
+        "--out",
+        out,
+        "--wiki-dump",
+        dump,
+        "--pageviews",
+        pv,
+        "--wordnet",
+        wn,
+        "--unigram-min-count",
+        "30",
+        "--bigram-min-pmi",
+        "12",
+        "--bigram-min-count",
+        "3",
+    ]
+}
+
+#[test]
+fn sample_dump_gives_every_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("vocab");
+    let (wn, pv, dump) = (wordnet(), data("pageviews"), enwiki());
+    let res = ok(&sample_args(s(&out), s(&wn), s(&pv), s(&dump)));
+    let summary = String::from_utf8_lossy(&res.stdout);
+    assert!(summary.contains("entries (number 100, wordnet 86554, unigram"), "{summary}");
+    let q = lines(&out.join("queries.txt"));
+    let j = json(&out.join("vocab.json"));
+    assert_eq!(j["entries"].as_u64().unwrap() as usize, q.len());
+    let w = &j["wikipedia"]["stats"];
+    assert_eq!(w["pages"], 206);
+    assert_eq!(w["redirects"], 100);
+    assert_eq!(w["articles"], 106);
+    assert_eq!(w["malformed_pages"], 0);
+    let kept = |src: &str| j["sources"][src]["kept"].as_u64().unwrap();
+    assert!(kept("unigram") > 100, "{j}");
+    assert!(kept("bigram") > 0, "{j}");
+    assert_eq!(kept("title"), 6);
+    // Case is preserved: capitalised words are new next to WordNet's lower case.
+    let at = |e: &str| q.iter().position(|x| x == e);
+    assert!(at("The").unwrap() >= 86_654);
+    assert!(at("the").unwrap() < 86_654);
+    // Titles come last, by views; "Anarchism" may already be a unigram.
+    assert_eq!(q.last().unwrap(), "Alchemy");
+    assert!(at("Abraham Lincoln").is_some());
+    assert!(at("Alain Connes").is_some());
+    assert!(at("Aristotle").map_or(true, |i| i < q.len() - 6));
+    // Nothing from templates, refs or markup, nothing the matcher cannot match.
+    for e in &q[86_654..] {
+        assert!(!e.is_empty() && !e.starts_with(' ') && !e.ends_with(' '), "{e:?}");
+        if !q.ends_with(&[e.clone()]) {
+            assert!(!e.contains(['{', '}', '[', ']', '|', '<', '>']), "{e:?}");
+        }
+    }
+    let uni: Vec<&String> = q[86_654..].iter().filter(|e| !e.contains(' ')).collect();
+    for e in uni {
+        assert!(!e.contains([',', '.', ';', ':', '?', '!', '`']), "{e:?}");
+    }
+}
+
+fn without_run(mut v: serde_json::Value) -> serde_json::Value {
+    v.as_object_mut().unwrap().remove("run");
+    v
+}
+
+#[test]
+fn output_is_identical_across_threads_and_memory_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wn, pv, dump) = (wordnet(), data("pageviews"), enwiki());
+    let a = dir.path().join("a");
+    let b = dir.path().join("b");
+    let mut args = sample_args(s(&a), s(&wn), s(&pv), s(&dump));
+    args.extend(["--threads", "1"]);
+    ok(&args);
+    let mut args = sample_args(s(&b), s(&wn), s(&pv), s(&dump));
+    args.extend(["--threads", "2", "--memory-limit", "1M"]);
+    ok(&args);
+    for f in ["queries.txt", "queries.parquet"] {
+        assert!(
+            std::fs::read(a.join(f)).unwrap() == std::fs::read(b.join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+    let (ja, jb) = (json(&a.join("vocab.json")), json(&b.join("vocab.json")));
+    assert!(jb["run"]["spilled_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(jb["run"]["threads"], 2);
+    let strip_limit = |mut v: serde_json::Value| {
+        v["parameters"].as_object_mut().unwrap().remove("memory_limit");
+        without_run(v)
+    };
+    assert_eq!(strip_limit(ja), strip_limit(jb));
+}
+
+#[test]
+fn existing_outputs_are_skipped_and_force_rebuilds() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("v");
+    let pv = data("pageviews");
+    ok(&["vocab", "build", "--quiet", "--out", s(&out), "--pageviews", s(&pv)]);
+    let q = lines(&out.join("queries.txt"));
+    assert_eq!(q.len(), 106);
+    let again = ok(&["vocab", "build", "--quiet", "--out", s(&out), "--pageviews", s(&pv)]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to do"));
+    let forced = ok(&[
+        "vocab", "build", "--quiet", "--out", s(&out), "--pageviews", s(&pv), "--force",
+        "--target-size", "103",
+    ]);
+    assert!(String::from_utf8_lossy(&forced.stdout).contains("103 entries"));
+    let q = lines(&out.join("queries.txt"));
+    assert_eq!(&q[100..], ["Abraham Lincoln", "Anarchism", "Alain Connes"]);
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn utf16_dump_is_decoded() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("v");
+    let dump = data("wikipedia/bgwiki-latest-pages-articles-shortened.xml.bz2");
+    ok(&[
+        "vocab", "build", "--quiet", "--out", s(&out), "--wiki-dump", s(&dump),
+        "--unigram-min-count", "5",
+    ]);
+    let j = json(&out.join("vocab.json"));
+    assert!(j["wikipedia"]["stats"]["articles"].as_u64().unwrap() > 0, "{j}");
+    let q = lines(&out.join("queries.txt"));
+    assert!(
+        q.iter().any(|e| e.chars().any(|c| ('\u{0400}'..='\u{04ff}').contains(&c))),
+        "no Cyrillic entries"
+    );
+}
+
+#[test]
+fn table_markup_is_not_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("v");
+    let dump = data("wikipedia/enwiki-table-markup.xml.bz2");
+    ok(&[
+        "vocab", "build", "--quiet", "--out", s(&out), "--wiki-dump", s(&dump),
+        "--unigram-min-count", "1",
+    ]);
+    let q = lines(&out.join("queries.txt"));
+    for junk in ["colspan", "rowspan", "wikitable", "style", "align", "cellpadding"] {
+        assert!(!q.iter().any(|e| e == junk), "table markup counted: {junk}");
+    }
+}
+
+#[test]
+fn bad_inputs_give_clear_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("v");
+    // Truncated bz2: fatal, names the file and the position.
+    let cut = dir.path().join("cut.xml.bz2");
+    let bytes = std::fs::read(enwiki()).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let r = run(&["vocab", "build", "--quiet", "--out", s(&out), "--wiki-dump", s(&cut)]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(err.contains("cut.xml.bz2") && err.contains("truncated"), "{err}");
+    assert!(err.contains("compressed byte"), "{err}");
+    assert!(!out.join("queries.txt").exists());
+
+    // Missing WordNet directory.
+    let r = run(&["vocab", "build", "--quiet", "--out", s(&out), "--wordnet", "/no/such/wordnet"]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(err.contains("/no/such/wordnet") && err.contains("wordnet-base"), "{err}");
+
+    // Not a MediaWiki export.
+    let html = dir.path().join("page.xml");
+    std::fs::write(&html, "<html><body>hello</body></html>").unwrap();
+    let r = run(&["vocab", "build", "--quiet", "--out", s(&out), "--wiki-dump", s(&html)]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(err.contains("page.xml") && err.contains("MediaWiki"), "{err}");
+
+    // Malformed page and bad pageviews line: counted, warned, not fatal.
+    let xml = dir.path().join("small.xml");
+    std::fs::write(
+        &xml,
+        "<mediawiki>\n<page><title>Good</title><ns>0</ns><revision><text>alpha beta alpha</text></revision></page>\n\
+         <page><title>Bad</title><ns>0</ns><revision><text>gamma</txt></revision></page>\n\
+         <page><title>Also good</title><ns>0</ns><revision><text>beta alpha</text></revision></page>\n</mediawiki>\n",
+    )
+    .unwrap();
+    let pv = dir.path().join("pageviews-20240101-000000");
+    std::fs::write(&pv, "en Good 80 0\nen Broken_line 99\nen Also_good 90 0\n").unwrap();
+    let r = ok(&[
+        "vocab", "build", "--out", s(&out), "--wiki-dump", s(&xml), "--pageviews", s(&pv),
+        "--unigram-min-count", "2",
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("small.xml: page at decoded byte"), "{err}");
+    assert!(err.contains("pageviews-20240101-000000:2: expected 4 fields"), "{err}");
+    let j = json(&out.join("vocab.json"));
+    assert_eq!(j["wikipedia"]["stats"]["malformed_pages"], 1);
+    assert_eq!(j["wikipedia"]["stats"]["articles"], 2);
+    assert_eq!(j["pageviews"]["bad_field_count"], 1);
+    let q = lines(&out.join("queries.txt"));
+    assert_eq!(&q[100..], ["alpha", "beta", "Also good", "Good"]);
+}
