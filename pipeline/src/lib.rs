@@ -13,3 +13,4 @@
 
 pub mod schema;
 pub mod task;
+pub mod stats;
