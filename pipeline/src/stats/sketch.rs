@@ -6,6 +6,7 @@
 //! partial summaries merged in file order, so the result does not depend on
 //! the number of threads.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
@@ -340,7 +341,7 @@ fn hll_estimate(regs: &[u8]) -> u64 {
 
 /// The host of an URL, lower-cased, without user info, port or a leading
 /// `www.`; `None` when the URL has no `scheme://host` part.
-pub fn domain_of(url: &str) -> Option<String> {
+pub fn domain_of(url: &str) -> Option<Cow<'_, str>> {
     let rest = &url[url.find("://")? + 3..];
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let mut host = &rest[..end];
@@ -356,10 +357,18 @@ pub fn domain_of(url: &str) -> Option<String> {
     if host.is_empty() {
         return None;
     }
-    let host = host.to_ascii_lowercase();
-    Some(match host.strip_prefix("www.") {
-        Some(h) if !h.is_empty() => h.to_string(),
+    let host = match host.strip_prefix("www.").or_else(|| host.strip_prefix("WWW.")) {
+        Some(h) if !h.is_empty() => h,
         _ => host,
+    };
+    Some(if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        let lower = host.to_ascii_lowercase();
+        match lower.strip_prefix("www.") {
+            Some(h) if !h.is_empty() => Cow::Owned(h.to_string()),
+            _ => Cow::Owned(lower),
+        }
+    } else {
+        Cow::Borrowed(host)
     })
 }
 
