@@ -12,5 +12,5 @@
 //! balance → `selected/`, download → `shards/`.
 
 pub mod schema;
-pub mod task;
 pub mod stats;
+pub mod task;

@@ -47,7 +47,8 @@ pub fn run(args: StatsArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     opts.limits.heavy_capacity = args.sketch_size.max(args.top);
     let stats = collect(&args.run, &opts)?;
     let out = args.out.unwrap_or_else(|| args.run.join("stats"));
-    let paths = write_reports(&stats, &out).with_context(|| format!("writing the reports to {}", out.display()))?;
+    let paths = write_reports(&stats, &out)
+        .with_context(|| format!("writing the reports to {}", out.display()))?;
     let files: u64 = stats.stage_files.values().map(|f| f.files).sum();
     let rows: u64 = stats.stage_files.values().map(|f| f.rows).sum();
     let secs = started.elapsed().as_secs_f64();
@@ -62,6 +63,10 @@ pub fn run(args: StatsArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         rows as f64 / secs.max(1e-9),
         paths.html.display()
     );
-    println!("stats: also {} and {}", paths.json.display(), paths.markdown.display());
+    println!(
+        "stats: also {} and {}",
+        paths.json.display(),
+        paths.markdown.display()
+    );
     Ok(())
 }

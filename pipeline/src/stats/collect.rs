@@ -54,7 +54,10 @@ fn parquet_files(dir: &Path) -> Vec<PathBuf> {
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
-            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             !name.starts_with('.') && name.ends_with(".parquet") && p.is_file()
         })
         .collect();
@@ -70,13 +73,21 @@ pub fn collect(run: &Path, opts: &Options) -> Result<RunStats, StatsError> {
     let vocab_dir = opts.vocab_dir.clone().unwrap_or_else(|| run.join("vocab"));
     let mut jobs: Vec<(Kind, PathBuf)> = Vec::new();
     for kind in [Kind::Pairs, Kind::Matched, Kind::Selected, Kind::Shards] {
-        jobs.extend(parquet_files(&run.join(kind.name())).into_iter().map(|p| (kind, p)));
+        jobs.extend(
+            parquet_files(&run.join(kind.name()))
+                .into_iter()
+                .map(|p| (kind, p)),
+        );
     }
     let reduced_counts = run.join("counts.parquet");
     if reduced_counts.is_file() {
         jobs.push((Kind::Counts, reduced_counts));
     } else {
-        jobs.extend(parquet_files(&run.join("counts")).into_iter().map(|p| (Kind::Counts, p)));
+        jobs.extend(
+            parquet_files(&run.join("counts"))
+                .into_iter()
+                .map(|p| (Kind::Counts, p)),
+        );
     }
     let vocab_found = vocab::vocab_file(&vocab_dir).is_some();
     let mut present: Vec<String> = Vec::new();
@@ -102,7 +113,10 @@ pub fn collect(run: &Path, opts: &Options) -> Result<RunStats, StatsError> {
         .map(|s| s.to_string())
         .collect();
     for m in &missing {
-        log::info!("{}: no {m} output found; the report leaves it out", run.display());
+        log::info!(
+            "{}: no {m} output found; the report leaves it out",
+            run.display()
+        );
     }
 
     let accs = scan_all(&jobs, opts);
@@ -145,7 +159,9 @@ pub fn collect(run: &Path, opts: &Options) -> Result<RunStats, StatsError> {
             );
         }
         if acc.domains.total() > 0 {
-            stats.domains.insert(name.clone(), top_list(&acc.domains, opts.top));
+            stats
+                .domains
+                .insert(name.clone(), top_list(&acc.domains, opts.top));
         }
         if let Some(img) = &acc.images {
             let successes = img.status.get("success").copied().unwrap_or(0);
@@ -179,8 +195,10 @@ fn scan_all(jobs: &[(Kind, PathBuf)], opts: &Options) -> BTreeMap<Kind, Acc> {
     let bar = if opts.progress {
         let bar = ProgressBar::new(jobs.len() as u64);
         bar.set_style(
-            ProgressStyle::with_template("stats {bar:40} {pos}/{len} files {elapsed_precise} ({eta} left)")
-                .expect("valid template"),
+            ProgressStyle::with_template(
+                "stats {bar:40} {pos}/{len} files {elapsed_precise} ({eta} left)",
+            )
+            .expect("valid template"),
         );
         bar
     } else {
@@ -219,11 +237,19 @@ fn top_list(hh: &HeavyHitters, n: usize) -> TopList {
 }
 
 fn rows(accs: &BTreeMap<Kind, Acc>, kind: Kind) -> Option<u64> {
-    accs.get(&kind).filter(|a| a.files.files > 0).map(|a| a.files.rows)
+    accs.get(&kind)
+        .filter(|a| a.files.files > 0)
+        .map(|a| a.files.rows)
 }
 
 const INPUT_FILE_KEYS: [&str; 4] = ["input_files", "files_read", "files", "inputs"];
-const INPUT_RECORD_KEYS: [&str; 5] = ["input_records", "records_read", "records", "rows_read", "records_in"];
+const INPUT_RECORD_KEYS: [&str; 5] = [
+    "input_records",
+    "records_read",
+    "records",
+    "rows_read",
+    "records_in",
+];
 
 fn failure_reasons(report: Option<&StageReport>) -> Vec<Reason> {
     let Some(r) = report else { return Vec::new() };
@@ -266,7 +292,11 @@ fn funnel(accs: &BTreeMap<Kind, Acc>, reports: &BTreeMap<String, StageReport>) -
         s.reasons = failure_reasons(extract);
         pair_steps.push(s);
         let uids = &accs[&Kind::Pairs].uids;
-        let mut u = step("unique_pairs", "unique pairs (distinct uid)", uids.count().min(n));
+        let mut u = step(
+            "unique_pairs",
+            "unique pairs (distinct uid)",
+            uids.count().min(n),
+        );
         u.estimated = !uids.is_exact();
         pair_steps.push(u);
     }
@@ -277,7 +307,11 @@ fn funnel(accs: &BTreeMap<Kind, Acc>, reports: &BTreeMap<String, StageReport>) -
         pair_steps.push(step("selected", "pairs selected by balancing", n));
     }
     if let Some(acc) = accs.get(&Kind::Shards).filter(|a| a.files.files > 0) {
-        pair_steps.push(step("download_attempted", "downloads attempted (rows in shards)", acc.files.rows));
+        pair_steps.push(step(
+            "download_attempted",
+            "downloads attempted (rows in shards)",
+            acc.files.rows,
+        ));
         let img = acc.images.as_ref().expect("shards have images");
         let ok = img.status.get("success").copied().unwrap_or(0);
         let mut s = step("downloaded", "images downloaded successfully", ok);
@@ -317,7 +351,10 @@ fn funnel(accs: &BTreeMap<Kind, Acc>, reports: &BTreeMap<String, StageReport>) -
     steps
 }
 
-fn throughput(accs: &BTreeMap<Kind, Acc>, reports: &BTreeMap<String, StageReport>) -> Vec<Throughput> {
+fn throughput(
+    accs: &BTreeMap<Kind, Acc>,
+    reports: &BTreeMap<String, StageReport>,
+) -> Vec<Throughput> {
     let mut out = Vec::new();
     for (stage, kind) in [
         ("extract", Kind::Pairs),
@@ -376,7 +413,10 @@ fn find_t(reports: &BTreeMap<String, StageReport>, opts: &Options) -> (u64, Stri
             }
         }
     }
-    (DEFAULT_T, format!("default ({DEFAULT_T}; no t found in the run, pass --t)"))
+    (
+        DEFAULT_T,
+        format!("default ({DEFAULT_T}; no t found in the run, pass --t)"),
+    )
 }
 
 fn vocab_stats(
@@ -414,7 +454,9 @@ fn vocab_stats(
     let total_before: u64 = before.iter().sum();
     let capped: Vec<u64> = before.iter().copied().filter(|c| *c > t).collect();
     let capped_matches: u64 = capped.iter().sum();
-    let mut order: Vec<u32> = (0..before.len() as u32).filter(|i| before[*i as usize] > 0).collect();
+    let mut order: Vec<u32> = (0..before.len() as u32)
+        .filter(|i| before[*i as usize] > 0)
+        .collect();
     order.sort_by(|a, b| before[*b as usize].cmp(&before[*a as usize]).then(a.cmp(b)));
     order.truncate(opts.top);
     let wanted: BTreeSet<u32> = order.iter().copied().collect();
@@ -424,7 +466,9 @@ fn vocab_stats(
         .map(|&id| TopEntry {
             id,
             query: texts.get(&id).cloned(),
-            source: vocab.and_then(|v| v.source(id as usize)).map(str::to_string),
+            source: vocab
+                .and_then(|v| v.source(id as usize))
+                .map(str::to_string),
             before: before[id as usize],
             after: after.map(|a| a.get(id as usize).copied().unwrap_or(0)),
         })
@@ -476,7 +520,9 @@ mod tests {
         assert_eq!(c[19], [20, 981]);
         assert_eq!(*c.last().unwrap(), [1000, 1]);
         assert!(c.len() < 120);
-        assert!(c.windows(2).all(|w| w[0][0] < w[1][0] && w[0][1] >= w[1][1]));
+        assert!(c
+            .windows(2)
+            .all(|w| w[0][0] < w[1][0] && w[0][1] >= w[1][1]));
         assert!(rank_curve(&[0, 0]).is_empty());
     }
 }

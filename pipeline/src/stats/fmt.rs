@@ -53,7 +53,10 @@ pub fn short(v: f64) -> String {
         if x.fract() == 0.0 {
             format!("{x:.0}")
         } else {
-            format!("{x:.2}").trim_end_matches('0').trim_end_matches('.').to_string()
+            format!("{x:.2}")
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_string()
         }
     } else if x.abs() >= 10.0 || x.fract() == 0.0 {
         format!("{x:.0}{suffix}")

@@ -251,3 +251,32 @@ pub struct Throughput {
     /// `rows / task_seconds`.
     pub rows_per_task_second: f64,
 }
+
+/// Position of a stage (directory or producing stage) in the pipeline, for
+/// showing per-stage maps in pipeline order rather than alphabetically.
+pub fn stage_rank(name: &str) -> usize {
+    const ORDER: [&str; 11] = [
+        "vocab", "extract", "pairs", "match", "matched", "counts", "balance", "selected",
+        "download", "shards", "train",
+    ];
+    ORDER.iter().position(|s| *s == name).unwrap_or(ORDER.len())
+}
+
+/// The entries of a per-stage map in pipeline order (unknown names last, by name).
+pub fn in_stage_order<V>(map: &BTreeMap<String, V>) -> Vec<(&String, &V)> {
+    let mut v: Vec<(&String, &V)> = map.iter().collect();
+    v.sort_by_key(|(k, _)| (stage_rank(k), k.as_str()));
+    v
+}
+
+/// The first and the last entry of a per-stage map in pipeline order (one
+/// entry when they coincide): the before and after of a run.
+pub fn first_and_last<V>(map: &BTreeMap<String, V>) -> Vec<(&String, &V)> {
+    let mut v = in_stage_order(map);
+    if v.len() > 2 {
+        let last = v.pop().expect("non-empty");
+        v.truncate(1);
+        v.push(last);
+    }
+    v
+}

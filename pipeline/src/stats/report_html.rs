@@ -44,7 +44,11 @@ fn values_at(root: &Value, path: &str, field: Option<&str>) -> (Vec<String>, Vec
                 match field {
                     Some(f) => {
                         values.push(item.get(f).and_then(Value::as_f64).unwrap_or(0.0));
-                        if let Some(k) = item.get("key").or_else(|| item.get("label")).and_then(Value::as_str) {
+                        if let Some(k) = item
+                            .get("key")
+                            .or_else(|| item.get("label"))
+                            .and_then(Value::as_str)
+                        {
                             labels.push(k.to_string());
                         }
                     }
@@ -83,19 +87,29 @@ fn figure(o: &mut String, id: &str, title: &str, note: &str, svg: &str, data: Va
     );
 }
 
-/// A bar chart whose categories are given and whose series come from `stats.json`.
-fn bar_figure(
-    o: &mut String,
-    root: &Value,
-    id: &str,
-    title: &str,
-    note: &str,
+/// How a bar chart is titled and drawn.
+struct Fig<'a> {
+    id: &'a str,
+    title: &'a str,
+    note: &'a str,
+    /// Category labels; `None` takes the labels of the first series.
     categories: Option<Vec<String>>,
-    series: Vec<Src>,
     horizontal: bool,
     normalize: bool,
-    value_label: &str,
-) {
+    value_label: &'a str,
+}
+
+/// A bar chart whose categories are given and whose series come from `stats.json`.
+fn bar_figure(o: &mut String, root: &Value, fig: Fig, series: Vec<Src>) {
+    let Fig {
+        id,
+        title,
+        note,
+        categories,
+        horizontal,
+        normalize,
+        value_label,
+    } = fig;
     let mut cats = categories.unwrap_or_default();
     let mut bar_series = Vec::new();
     let mut data_series = Vec::new();
@@ -140,6 +154,10 @@ fn plain(v: f64) -> String {
     fmt::short(v)
 }
 
+fn pixels(v: f64) -> String {
+    format!("{}", v as i64)
+}
+
 fn card(o: &mut String, value: &str, label: &str) {
     let _ = write!(
         o,
@@ -157,7 +175,7 @@ h3{font-size:16px;margin:20px 0 8px}.sub{color:#5a6576;margin:0 0 14px}\
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(180px,1fr));gap:10px;margin:10px 0 16px}\
 .card{background:#fff;border:1px solid #dfe3ea;border-radius:6px;padding:10px 12px}\
 .card .v{font-size:21px;font-weight:600}.card .l{color:#5a6576;font-size:12.5px}\
-figure.chart{background:#fff;border:1px solid #dfe3ea;border-radius:6px;margin:12px 0;padding:10px 12px;overflow-x:auto}\
+figure.chart svg{width:100%;height:auto;max-width:860px;display:block}figure.chart{background:#fff;border:1px solid #dfe3ea;border-radius:6px;margin:12px 0;padding:10px 12px;overflow-x:auto}\
 figcaption{font-weight:600;margin-bottom:6px}.note{color:#5a6576;font-size:12.5px;margin:4px 0 0}\
 svg text{font-family:'DejaVu Sans',system-ui,sans-serif}svg .ax{font-size:11px;fill:#5a6576}svg .lb{font-size:12px;fill:#1d2430}\
 svg .lg{font-size:12px;fill:#1d2430}svg .grid{stroke:#e6e9ef}svg .axis{stroke:#8a94a3}\
@@ -207,18 +225,20 @@ fn funnel(o: &mut String, s: &RunStats, root: &Value) {
     bar_figure(
         o,
         root,
-        "funnel",
-        "From crawled records to downloaded images",
-        "",
-        Some(labels),
+        Fig {
+            id: "funnel",
+            title: "From crawled records to downloaded images",
+            note: "",
+            categories: Some(labels),
+            horizontal: true,
+            normalize: false,
+            value_label: "",
+        },
         vec![Src {
             name: "count".into(),
             path: "/funnel".into(),
             field: Some("count"),
         }],
-        true,
-        false,
-        "",
     );
     o.push_str("<table><tr><th>step</th><th class=\"n\">count</th><th class=\"n\">drop</th><th>why</th></tr>\n");
     for f in &s.funnel {
@@ -247,11 +267,22 @@ fn vocab(o: &mut String, v: &VocabStats, root: &Value) {
         card(
             o,
             &fmt::int(v.never_matched.unwrap_or(0)),
-            &format!("entries never matched ({})", fmt::pct(v.never_matched.unwrap_or(0), e)),
+            &format!(
+                "entries never matched ({})",
+                fmt::pct(v.never_matched.unwrap_or(0), e)
+            ),
         );
     }
-    card(o, &fmt::int(v.matched_entries), "entries that matched a text");
-    card(o, &fmt::int(v.total_matches_before), "matches before balancing");
+    card(
+        o,
+        &fmt::int(v.matched_entries),
+        "entries that matched a text",
+    );
+    card(
+        o,
+        &fmt::int(v.total_matches_before),
+        "matches before balancing",
+    );
     if let Some(a) = v.total_matches_after {
         card(o, &fmt::int(a), "matches after balancing");
     }
@@ -259,7 +290,10 @@ fn vocab(o: &mut String, v: &VocabStats, root: &Value) {
     card(
         o,
         &fmt::int(v.capped_entries),
-        &format!("entries over t, holding {} of matches", fmt::share(v.capped_share)),
+        &format!(
+            "entries over t, holding {} of matches",
+            fmt::share(v.capped_share)
+        ),
     );
     if let Some(a) = v.over_t_after {
         card(o, &fmt::int(a), "entries over t after balancing (soft cap)");
@@ -269,24 +303,33 @@ fn vocab(o: &mut String, v: &VocabStats, root: &Value) {
         bar_figure(
             o,
             root,
-            "vocab-sources",
-            "Entries per source, and how many matched a text",
-            "",
-            None,
+            Fig {
+                id: "vocab-sources",
+                title: "Entries per source, and how many matched a text",
+                note: "",
+                categories: None,
+                horizontal: true,
+                normalize: false,
+                value_label: "",
+            },
             vec![
                 src("entries", "/vocab/per_source"),
                 src("matched", "/vocab/matched_per_source"),
             ],
-            true,
-            false,
-            "",
         );
     }
     let mut series = vec![LineSeries {
         name: "before balancing".into(),
-        points: v.rank_frequency.before.iter().map(|p| [p[0] as f64, p[1] as f64]).collect(),
+        points: v
+            .rank_frequency
+            .before
+            .iter()
+            .map(|p| [p[0] as f64, p[1] as f64])
+            .collect(),
     }];
-    let mut data = vec![json!({"name": "before balancing", "path": "/vocab/rank_frequency/before", "points": v.rank_frequency.before})];
+    let mut data = vec![
+        json!({"name": "before balancing", "path": "/vocab/rank_frequency/before", "points": v.rank_frequency.before}),
+    ];
     if let Some(after) = &v.rank_frequency.after {
         series.push(LineSeries {
             name: "after balancing".into(),
@@ -316,17 +359,19 @@ fn vocab(o: &mut String, v: &VocabStats, root: &Value) {
         bar_figure(
             o,
             root,
-            "matches-per-text",
-            "Entries matched per text",
-            "Share of texts in each stage.",
-            Some(hist_labels(h, plain)),
+            Fig {
+                id: "matches-per-text",
+                title: "Entries matched per text",
+                note: "Share of texts in each stage.",
+                categories: Some(hist_labels(h, plain)),
+                horizontal: false,
+                normalize: true,
+                value_label: "share of texts",
+            },
             stages
                 .iter()
                 .map(|st| src(st.as_str(), format!("/vocab/matches_per_text/{st}/counts")))
                 .collect(),
-            false,
-            true,
-            "share of texts",
         );
     }
     if !v.top_entries.is_empty() {
@@ -348,41 +393,63 @@ fn vocab(o: &mut String, v: &VocabStats, root: &Value) {
 }
 
 fn captions(o: &mut String, s: &RunStats, root: &Value) {
-    let Some(first) = s.captions.values().next() else {
+    let ordered = in_stage_order(&s.captions);
+    let Some((_, first)) = ordered.first().copied() else {
         return;
     };
     o.push_str("<section id=\"captions\"><h2>Captions</h2><div class=\"cards\">");
-    for (stage, c) in &s.captions {
+    for (stage, c) in &ordered {
         card(
             o,
-            &format!("{:.1} chars · {:.1} tokens", c.chars.mean(), c.tokens.mean()),
+            &format!(
+                "{:.1} chars · {:.1} tokens",
+                c.chars.mean(),
+                c.tokens.mean()
+            ),
             &format!("mean caption length, {stage} ({} texts)", fmt::int(c.texts)),
         );
     }
     o.push_str("</div>\n");
-    let stages: Vec<&String> = s.captions.keys().collect();
+    let stages: Vec<&String> = ordered.iter().map(|(k, _)| *k).collect();
     for (id, what, h, label) in [
-        ("caption-chars", "chars", &first.chars, "Caption length in characters"),
-        ("caption-tokens", "tokens", &first.tokens, "Caption length in tokens (whitespace-separated words)"),
+        (
+            "caption-chars",
+            "chars",
+            &first.chars,
+            "Caption length in characters",
+        ),
+        (
+            "caption-tokens",
+            "tokens",
+            &first.tokens,
+            "Caption length in tokens (whitespace-separated words)",
+        ),
     ] {
         bar_figure(
             o,
             root,
-            id,
-            label,
-            "Share of captions in each stage.",
-            Some(hist_labels(h, plain)),
+            Fig {
+                id,
+                title: label,
+                note: "Share of captions in each stage.",
+                categories: Some(hist_labels(h, plain)),
+                horizontal: false,
+                normalize: true,
+                value_label: "share of captions",
+            },
             stages
                 .iter()
                 .map(|st| src(st.as_str(), format!("/captions/{st}/{what}/counts")))
                 .collect(),
-            false,
-            true,
-            "share of captions",
         );
     }
-    for (stage, c) in &s.captions {
-        let _ = writeln!(o, "<details><summary>Most common texts: {}</summary>", esc(stage));
+    for (i, (stage, c)) in ordered.iter().enumerate() {
+        let _ = writeln!(
+            o,
+            "<details{}><summary>Most common texts: {}</summary>",
+            if i == 0 { " open" } else { "" },
+            esc(stage)
+        );
         top_table(o, "text", &c.top_texts);
         o.push_str("</details>\n");
     }
@@ -397,7 +464,10 @@ fn top_table(o: &mut String, what: &str, t: &TopList) {
             fmt::int(t.max_undercount)
         );
     }
-    let _ = writeln!(o, "<table><tr><th>{what}</th><th class=\"n\">count</th><th class=\"n\">share</th></tr>");
+    let _ = writeln!(
+        o,
+        "<table><tr><th>{what}</th><th class=\"n\">count</th><th class=\"n\">share</th></tr>"
+    );
     for h in &t.top {
         let _ = writeln!(
             o,
@@ -413,7 +483,11 @@ fn top_table(o: &mut String, what: &str, t: &TopList) {
 fn images(o: &mut String, i: &ImageStats, root: &Value) {
     o.push_str("<section id=\"images\"><h2>Images</h2><div class=\"cards\">");
     card(o, &fmt::int(i.rows), "downloads attempted");
-    card(o, &fmt::int(i.successes), &format!("succeeded ({})", fmt::pct(i.successes, i.rows)));
+    card(
+        o,
+        &fmt::int(i.successes),
+        &format!("succeeded ({})", fmt::pct(i.successes, i.rows)),
+    );
     card(o, &fmt::bytes(i.bytes_total), "stored image bytes");
     card(
         o,
@@ -425,40 +499,88 @@ fn images(o: &mut String, i: &ImageStats, root: &Value) {
         ),
     );
     o.push_str("</div>\n");
-    bar_figure(o, root, "image-status", "Download status", "", None, vec![src("rows", "/images/status")], true, false, "");
-    bar_figure(o, root, "image-formats", "Stored image formats", "", None, vec![src("images", "/images/formats")], true, false, "");
+    bar_figure(
+        o,
+        root,
+        Fig {
+            id: "image-status",
+            title: "Download status",
+            note: "",
+            categories: None,
+            horizontal: true,
+            normalize: false,
+            value_label: "",
+        },
+        vec![src("rows", "/images/status")],
+    );
+    bar_figure(
+        o,
+        root,
+        Fig {
+            id: "image-formats",
+            title: "Stored image formats",
+            note: "",
+            categories: None,
+            horizontal: true,
+            normalize: false,
+            value_label: "",
+        },
+        vec![src("images", "/images/formats")],
+    );
     for (id, title, key, h, f) in [
-        ("image-width", "Width (pixels)", "width", &i.width_before, plain as fn(f64) -> String),
-        ("image-height", "Height (pixels)", "height", &i.height_before, plain),
-        ("image-aspect", "Aspect ratio (width / height)", "aspect", &i.aspect_before, plain),
+        (
+            "image-width",
+            "Width (pixels)",
+            "width",
+            &i.width_before,
+            pixels as fn(f64) -> String,
+        ),
+        (
+            "image-height",
+            "Height (pixels)",
+            "height",
+            &i.height_before,
+            pixels,
+        ),
+        (
+            "image-aspect",
+            "Aspect ratio (width / height)",
+            "aspect",
+            &i.aspect_before,
+            plain,
+        ),
     ] {
         bar_figure(
             o,
             root,
-            id,
-            title,
-            "Share of downloaded images, before and after resizing.",
-            Some(hist_labels(h, f)),
+            Fig {
+                id,
+                title,
+                note: "Share of downloaded images, before and after resizing.",
+                categories: Some(hist_labels(h, f)),
+                horizontal: false,
+                normalize: true,
+                value_label: "share of images",
+            },
             vec![
                 src("before resizing", format!("/images/{key}_before/counts")),
                 src("after resizing", format!("/images/{key}_after/counts")),
             ],
-            false,
-            true,
-            "share of images",
         );
     }
     bar_figure(
         o,
         root,
-        "image-bytes",
-        "Stored image size (bytes)",
-        "",
-        Some(hist_labels(&i.bytes, fmt::bytes_edge)),
+        Fig {
+            id: "image-bytes",
+            title: "Stored image size (bytes)",
+            note: "",
+            categories: Some(hist_labels(&i.bytes, fmt::bytes_edge)),
+            horizontal: false,
+            normalize: false,
+            value_label: "images",
+        },
         vec![src("images", "/images/bytes/counts")],
-        false,
-        false,
-        "images",
     );
     o.push_str("</section>\n");
 }
@@ -468,27 +590,35 @@ fn domains(o: &mut String, s: &RunStats, root: &Value) {
         return;
     }
     o.push_str("<section id=\"domains\"><h2>Top domains</h2>\n");
-    for (stage, t) in &s.domains {
+    for (stage, t) in first_and_last(&s.domains) {
         let note = if t.max_undercount > 0 {
-            format!("Counts are lower bounds, at most {} below the truth.", fmt::int(t.max_undercount))
+            format!(
+                "Counts are lower bounds, at most {} below the truth.",
+                fmt::int(t.max_undercount)
+            )
         } else {
             String::new()
         };
         bar_figure(
             o,
             root,
-            &format!("domains-{stage}"),
-            &format!("Image domains by pair count: {stage} ({} pairs)", fmt::int(t.total)),
-            &note,
-            None,
+            Fig {
+                id: &format!("domains-{stage}"),
+                title: &format!(
+                    "Image domains by pair count: {stage} ({} pairs)",
+                    fmt::int(t.total)
+                ),
+                note: &note,
+                categories: None,
+                horizontal: true,
+                normalize: false,
+                value_label: "",
+            },
             vec![Src {
                 name: "pairs".into(),
                 path: format!("/domains/{stage}/top"),
                 field: Some("count"),
             }],
-            true,
-            false,
-            "",
         );
     }
     o.push_str("</section>\n");
@@ -497,8 +627,12 @@ fn domains(o: &mut String, s: &RunStats, root: &Value) {
 fn facts(o: &mut String, s: &RunStats) {
     o.push_str("<section id=\"facts\"><h2>Run facts</h2>\n");
     o.push_str("<table><tr><th>stage</th><th class=\"n\">files</th><th class=\"n\">rows</th><th class=\"n\">bytes</th><th>problems</th></tr>\n");
-    for (stage, f) in &s.stage_files {
-        let problems: Vec<String> = f.problems.iter().map(|(k, v)| format!("{} {v}", esc(k))).collect();
+    for (stage, f) in in_stage_order(&s.stage_files) {
+        let problems: Vec<String> = f
+            .problems
+            .iter()
+            .map(|(k, v)| format!("{} {v}", esc(k)))
+            .collect();
         let _ = writeln!(
             o,
             "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
@@ -524,7 +658,7 @@ fn facts(o: &mut String, s: &RunStats) {
         }
         o.push_str("</table>\n");
     }
-    for (stage, r) in &s.stage_reports {
+    for (stage, r) in in_stage_order(&s.stage_reports) {
         let _ = writeln!(
             o,
             "<details><summary>{} — {} JSON file{}</summary><table><tr><th>key</th><th>value</th></tr>",
@@ -533,7 +667,12 @@ fn facts(o: &mut String, s: &RunStats) {
             if r.files.len() == 1 { "" } else { "s" }
         );
         for (k, v) in &r.facts {
-            let _ = writeln!(o, "<tr><td>{}</td><td class=\"t\">{}</td></tr>", esc(k), esc(v));
+            let _ = writeln!(
+                o,
+                "<tr><td>{}</td><td class=\"t\">{}</td></tr>",
+                esc(k),
+                esc(v)
+            );
         }
         for (k, c) in &r.counters {
             let _ = writeln!(

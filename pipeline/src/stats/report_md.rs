@@ -48,9 +48,16 @@ pub fn render(s: &RunStats) -> String {
     let _ = writeln!(o, "# Dataset statistics: `{}`\n", s.run_dir);
     let _ = writeln!(o, "Stages found: {}.", s.stages.present.join(", "));
     if !s.stages.missing.is_empty() {
-        let _ = writeln!(o, "Stages missing (left out of this report): {}.", s.stages.missing.join(", "));
+        let _ = writeln!(
+            o,
+            "Stages missing (left out of this report): {}.",
+            s.stages.missing.join(", ")
+        );
     }
-    let _ = writeln!(o, "\nAlso written: `stats.json` (every number) and `report.html` (with charts).\n");
+    let _ = writeln!(
+        o,
+        "\nAlso written: `stats.json` (every number) and `report.html` (with charts).\n"
+    );
     funnel(&mut o, s);
     if let Some(v) = &s.vocab {
         vocab(&mut o, v);
@@ -70,7 +77,10 @@ fn funnel(o: &mut String, s: &RunStats) {
         let _ = writeln!(o, "No stage with pairs was found.\n");
         return;
     }
-    let _ = writeln!(o, "| step | count | drop | why |\n| --- | ---: | ---: | --- |");
+    let _ = writeln!(
+        o,
+        "| step | count | drop | why |\n| --- | ---: | ---: | --- |"
+    );
     for f in &s.funnel {
         let count = if f.estimated {
             format!("≈{}", fmt::int(f.count))
@@ -101,7 +111,11 @@ fn vocab(o: &mut String, v: &VocabStats) {
             fmt::int(v.never_matched.unwrap_or(0))
         );
     } else {
-        let _ = writeln!(o, "- vocabulary not found; entries that matched: {}", fmt::int(v.matched_entries));
+        let _ = writeln!(
+            o,
+            "- vocabulary not found; entries that matched: {}",
+            fmt::int(v.matched_entries)
+        );
     }
     let _ = writeln!(
         o,
@@ -123,10 +137,19 @@ fn vocab(o: &mut String, v: &VocabStats) {
             .unwrap_or_default()
     );
     if !v.per_source.is_empty() {
-        let _ = writeln!(o, "| source | entries | matched | never matched |\n| --- | ---: | ---: | ---: |");
+        let _ = writeln!(
+            o,
+            "| source | entries | matched | never matched |\n| --- | ---: | ---: | ---: |"
+        );
         for (src, n) in &v.per_source {
             let m = v.matched_per_source.get(src).copied().unwrap_or(0);
-            let _ = writeln!(o, "| {src} | {} | {} | {} |", fmt::int(*n), fmt::int(m), fmt::int(n - m));
+            let _ = writeln!(
+                o,
+                "| {src} | {} | {} | {} |",
+                fmt::int(*n),
+                fmt::int(m),
+                fmt::int(n - m)
+            );
         }
         o.push('\n');
     }
@@ -135,7 +158,10 @@ fn vocab(o: &mut String, v: &VocabStats) {
     }
     if !v.top_entries.is_empty() {
         let _ = writeln!(o, "### Top entries\n");
-        let _ = writeln!(o, "| id | entry | source | before | after |\n| ---: | --- | --- | ---: | ---: |");
+        let _ = writeln!(
+            o,
+            "| id | entry | source | before | after |\n| ---: | --- | --- | ---: | ---: |"
+        );
         for e in &v.top_entries {
             let _ = writeln!(
                 o,
@@ -157,8 +183,11 @@ fn captions(o: &mut String, s: &RunStats) {
     }
     let _ = writeln!(o, "## Captions\n");
     let _ = writeln!(o, "Tokens are whitespace-separated words.\n");
-    let _ = writeln!(o, "| stage | texts | characters | tokens |\n| --- | ---: | --- | --- |");
-    for (stage, c) in &s.captions {
+    let _ = writeln!(
+        o,
+        "| stage | texts | characters | tokens |\n| --- | ---: | --- | --- |"
+    );
+    for (stage, c) in in_stage_order(&s.captions) {
         let _ = writeln!(
             o,
             "| {stage} | {} | {} | {} |",
@@ -168,7 +197,7 @@ fn captions(o: &mut String, s: &RunStats) {
         );
     }
     o.push('\n');
-    for (stage, c) in &s.captions {
+    for (stage, c) in in_stage_order(&s.captions) {
         let _ = writeln!(o, "### Most common texts ({stage})\n");
         top_table(o, "text", &c.top_texts, 10);
     }
@@ -176,11 +205,21 @@ fn captions(o: &mut String, s: &RunStats) {
 
 fn top_table(o: &mut String, what: &str, t: &TopList, n: usize) {
     if t.max_undercount > 0 {
-        let _ = writeln!(o, "Counts are lower bounds, at most {} below the truth.\n", fmt::int(t.max_undercount));
+        let _ = writeln!(
+            o,
+            "Counts are lower bounds, at most {} below the truth.\n",
+            fmt::int(t.max_undercount)
+        );
     }
     let _ = writeln!(o, "| {what} | count | share |\n| --- | ---: | ---: |");
     for h in t.top.iter().take(n) {
-        let _ = writeln!(o, "| {} | {} | {} |", cell(&h.key), fmt::int(h.count), fmt::pct(h.count, t.total));
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} |",
+            cell(&h.key),
+            fmt::int(h.count),
+            fmt::pct(h.count, t.total)
+        );
     }
     o.push('\n');
 }
@@ -194,11 +233,24 @@ fn images(o: &mut String, i: &ImageStats) {
         fmt::int(i.successes),
         fmt::pct(i.successes, i.rows)
     );
-    let status: Vec<String> = i.status.iter().map(|(k, v)| format!("{} {}", cell(k), fmt::int(*v))).collect();
+    let status: Vec<String> = i
+        .status
+        .iter()
+        .map(|(k, v)| format!("{} {}", cell(k), fmt::int(*v)))
+        .collect();
     let _ = writeln!(o, "- status: {}", status.join(", "));
-    let formats: Vec<String> = i.formats.iter().map(|(k, v)| format!("{k} {}", fmt::int(*v))).collect();
+    let formats: Vec<String> = i
+        .formats
+        .iter()
+        .map(|(k, v)| format!("{k} {}", fmt::int(*v)))
+        .collect();
     let _ = writeln!(o, "- formats: {}", formats.join(", "));
-    let _ = writeln!(o, "- stored bytes: {} in total; per image {}", fmt::bytes(i.bytes_total), hist_line(&i.bytes));
+    let _ = writeln!(
+        o,
+        "- stored bytes: {} in total; per image {}",
+        fmt::bytes(i.bytes_total),
+        hist_line(&i.bytes)
+    );
     let _ = writeln!(
         o,
         "- duplicate images (same sha256 of the original bytes): {} ({} distinct{})\n",
@@ -206,14 +258,32 @@ fn images(o: &mut String, i: &ImageStats) {
         fmt::int(i.distinct_sha256),
         if i.sha256_exact { "" } else { ", estimated" }
     );
-    let _ = writeln!(o, "| | before resizing | after resizing |\n| --- | --- | --- |");
-    let _ = writeln!(o, "| width | {} | {} |", hist_line(&i.width_before), hist_line(&i.width_after));
-    let _ = writeln!(o, "| height | {} | {} |", hist_line(&i.height_before), hist_line(&i.height_after));
-    let _ = writeln!(o, "| aspect (w/h) | {} | {} |\n", hist_line(&i.aspect_before), hist_line(&i.aspect_after));
+    let _ = writeln!(
+        o,
+        "| | before resizing | after resizing |\n| --- | --- | --- |"
+    );
+    let _ = writeln!(
+        o,
+        "| width | {} | {} |",
+        hist_line(&i.width_before),
+        hist_line(&i.width_after)
+    );
+    let _ = writeln!(
+        o,
+        "| height | {} | {} |",
+        hist_line(&i.height_before),
+        hist_line(&i.height_after)
+    );
+    let _ = writeln!(
+        o,
+        "| aspect (w/h) | {} | {} |\n",
+        hist_line(&i.aspect_before),
+        hist_line(&i.aspect_after)
+    );
 }
 
 fn domains(o: &mut String, s: &RunStats) {
-    for (stage, t) in &s.domains {
+    for (stage, t) in first_and_last(&s.domains) {
         let _ = writeln!(o, "## Top domains ({stage})\n");
         top_table(o, "domain", t, 15);
     }
@@ -221,8 +291,11 @@ fn domains(o: &mut String, s: &RunStats) {
 
 fn facts(o: &mut String, s: &RunStats) {
     let _ = writeln!(o, "## Run facts\n");
-    let _ = writeln!(o, "| stage | files | rows | bytes | problems |\n| --- | ---: | ---: | ---: | --- |");
-    for (stage, f) in &s.stage_files {
+    let _ = writeln!(
+        o,
+        "| stage | files | rows | bytes | problems |\n| --- | ---: | ---: | ---: | --- |"
+    );
+    for (stage, f) in in_stage_order(&s.stage_files) {
         let problems: Vec<String> = f.problems.iter().map(|(k, v)| format!("{k} {v}")).collect();
         let _ = writeln!(
             o,
@@ -235,7 +308,10 @@ fn facts(o: &mut String, s: &RunStats) {
     }
     o.push('\n');
     if !s.throughput.is_empty() {
-        let _ = writeln!(o, "| stage | rows | task time | rows per task-second |\n| --- | ---: | ---: | ---: |");
+        let _ = writeln!(
+            o,
+            "| stage | rows | task time | rows per task-second |\n| --- | ---: | ---: | ---: |"
+        );
         for t in &s.throughput {
             let _ = writeln!(
                 o,
@@ -249,7 +325,7 @@ fn facts(o: &mut String, s: &RunStats) {
         }
         o.push('\n');
     }
-    for (stage, r) in &s.stage_reports {
+    for (stage, r) in in_stage_order(&s.stage_reports) {
         let _ = writeln!(o, "### {stage} ({} JSON files)\n", r.files.len());
         if r.facts.is_empty() && r.counters.is_empty() {
             continue;
@@ -281,6 +357,12 @@ pub fn counter_text(c: &CounterSummary) -> String {
             num(c.sum)
         }
     } else {
-        format!("{} (sum of {} files, {}–{})", num(c.sum), c.files, num(c.min), num(c.max))
+        format!(
+            "{} (sum of {} files, {}–{})",
+            num(c.sum),
+            c.files,
+            num(c.min),
+            num(c.max)
+        )
     }
 }

@@ -99,7 +99,8 @@ pub fn side_histogram() -> Histogram {
 /// Aspect ratio (width / height) bins.
 pub fn aspect_histogram() -> Histogram {
     Histogram::with_edges(vec![
-        0.0, 0.25, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.98, 1.02, 1.12, 1.25, 1.4, 1.6, 1.8, 2.0, 2.5, 4.0,
+        0.0, 0.25, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.98, 1.02, 1.12, 1.25, 1.4, 1.6, 1.8, 2.0, 2.5,
+        4.0,
     ])
 }
 
@@ -339,7 +340,10 @@ fn column<'b, T>(
         acc.problem(
             path,
             &format!("column_{name}_type"),
-            format!("column {name} has type {}, which is not supported", array.data_type()),
+            format!(
+                "column {name} has type {}, which is not supported",
+                array.data_type()
+            ),
         );
     }
     v
@@ -482,7 +486,10 @@ fn add_entries(acc: &mut Acc, ids: &[u32]) {
     acc.matches_per_text.add(ids.len() as f64);
     for &id in ids {
         if id > MAX_ENTRY_ID {
-            *acc.files.problems.entry("entry_id_out_of_range".into()).or_insert(0) += 1;
+            *acc.files
+                .problems
+                .entry("entry_id_out_of_range".into())
+                .or_insert(0) += 1;
             continue;
         }
         let id = id as usize;
@@ -493,7 +500,13 @@ fn add_entries(acc: &mut Acc, ids: &[u32]) {
     }
 }
 
-fn scan_pairs(batch: &RecordBatch, acc: &mut Acc, limits: &Limits, path: &Path, warned: &mut Vec<String>) {
+fn scan_pairs(
+    batch: &RecordBatch,
+    acc: &mut Acc,
+    limits: &Limits,
+    path: &Path,
+    warned: &mut Vec<String>,
+) {
     let uid = column(batch, col::UID, Strs::of, acc, path, warned);
     let url = column(batch, col::URL, Strs::of, acc, path, warned);
     let text = column(batch, col::TEXT, Strs::of, acc, path, warned);
@@ -534,7 +547,11 @@ fn scan_counts(batch: &RecordBatch, acc: &mut Acc, path: &Path, warned: &mut Vec
     let (Some(ids), Some(counts)) = (ids, counts) else {
         if !warned.iter().any(|w| w == "counts") {
             warned.push("counts".into());
-            acc.problem(path, "missing_columns", "counts files need columns id and count");
+            acc.problem(
+                path,
+                "missing_columns",
+                "counts files need columns id and count",
+            );
         }
         return;
     };
@@ -544,7 +561,10 @@ fn scan_counts(batch: &RecordBatch, acc: &mut Acc, path: &Path, warned: &mut Vec
             continue;
         };
         if id < 0 || id > MAX_ENTRY_ID as i64 || count < 0 {
-            *acc.files.problems.entry("bad_count_row".into()).or_insert(0) += 1;
+            *acc.files
+                .problems
+                .entry("bad_count_row".into())
+                .or_insert(0) += 1;
             continue;
         }
         let id = id as usize;
@@ -576,7 +596,13 @@ fn aspect(w: Option<i64>, h: Option<i64>) -> Option<f64> {
     }
 }
 
-fn scan_shards(batch: &RecordBatch, acc: &mut Acc, limits: &Limits, path: &Path, warned: &mut Vec<String>) {
+fn scan_shards(
+    batch: &RecordBatch,
+    acc: &mut Acc,
+    limits: &Limits,
+    path: &Path,
+    warned: &mut Vec<String>,
+) {
     let n = batch.num_rows();
     let uid = column(batch, col::UID, Strs::of, acc, path, warned);
     let url = column(batch, col::URL, Strs::of, acc, path, warned);

@@ -62,7 +62,10 @@ impl Histogram {
         if times == 0 || value.is_nan() {
             return;
         }
-        let bin = self.edges.partition_point(|e| *e <= value).saturating_sub(1);
+        let bin = self
+            .edges
+            .partition_point(|e| *e <= value)
+            .saturating_sub(1);
         self.counts[bin] += times;
         self.n += times;
         self.sum += value * times as f64;
@@ -72,7 +75,10 @@ impl Histogram {
 
     /// Adds every value of `other` (which must have the same edges).
     pub fn merge(&mut self, other: &Histogram) {
-        assert_eq!(self.edges, other.edges, "merging histograms with different bins");
+        assert_eq!(
+            self.edges, other.edges,
+            "merging histograms with different bins"
+        );
         for (a, b) in self.counts.iter_mut().zip(&other.counts) {
             *a += b;
         }
@@ -116,7 +122,9 @@ impl Histogram {
     /// Human label of bin `i` (`"10–20"`, `"300+"`), with values formatted by `fmt`.
     pub fn bin_label(&self, i: usize, fmt: impl Fn(f64) -> String) -> String {
         match self.edges.get(i + 1) {
-            Some(next) if (next - self.edges[i] - 1.0).abs() < 1e-9 && self.edges[i].fract() == 0.0 => {
+            Some(next)
+                if (next - self.edges[i] - 1.0).abs() < 1e-9 && self.edges[i].fract() == 0.0 =>
+            {
                 fmt(self.edges[i])
             }
             Some(next) => format!("{}–{}", fmt(self.edges[i]), fmt(*next)),
@@ -357,7 +365,10 @@ pub fn domain_of(url: &str) -> Option<Cow<'_, str>> {
     if host.is_empty() {
         return None;
     }
-    let host = match host.strip_prefix("www.").or_else(|| host.strip_prefix("WWW.")) {
+    let host = match host
+        .strip_prefix("www.")
+        .or_else(|| host.strip_prefix("WWW."))
+    {
         Some(h) if !h.is_empty() => h,
         _ => host,
     };
@@ -405,7 +416,13 @@ mod tests {
             hh.add(k, n);
         }
         assert_eq!(hh.max_undercount(), 0);
-        assert_eq!(hh.top(2)[0], HeavyHitter { key: "a".into(), count: 5 });
+        assert_eq!(
+            hh.top(2)[0],
+            HeavyHitter {
+                key: "a".into(),
+                count: 5
+            }
+        );
         // A stream with a heavy key among many singletons keeps the heavy key.
         let mut hh = HeavyHitters::new(8);
         for i in 0..10_000 {
@@ -430,7 +447,13 @@ mod tests {
         }
         let mut ab = a.clone();
         ab.merge(&b);
-        assert_eq!(ab.top(1)[0], HeavyHitter { key: "x".into(), count: 42 });
+        assert_eq!(
+            ab.top(1)[0],
+            HeavyHitter {
+                key: "x".into(),
+                count: 42
+            }
+        );
         assert_eq!(ab.total(), 100);
     }
 
@@ -457,8 +480,14 @@ mod tests {
 
     #[test]
     fn domains() {
-        assert_eq!(domain_of("https://www.Example.com:8080/a.jpg").as_deref(), Some("example.com"));
-        assert_eq!(domain_of("http://user:pw@img.host.org?x=1").as_deref(), Some("img.host.org"));
+        assert_eq!(
+            domain_of("https://www.Example.com:8080/a.jpg").as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(
+            domain_of("http://user:pw@img.host.org?x=1").as_deref(),
+            Some("img.host.org")
+        );
         assert_eq!(domain_of("http://[::1]:80/x").as_deref(), Some("[::1]"));
         assert_eq!(domain_of("data:image/png;base64,xx"), None);
         assert_eq!(domain_of("http:///x"), None);

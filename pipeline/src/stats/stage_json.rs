@@ -189,15 +189,28 @@ fn add_value(report: &mut StageReport, key: String, value: Flat) {
 /// Whether a counter name reads as a failure or drop class.
 pub fn is_failure_key(key: &str) -> bool {
     const WORDS: [&str; 12] = [
-        "error", "fail", "bad", "invalid", "skip", "truncat", "malformed", "too_", "drop",
-        "reject", "corrupt", "timeout",
+        "error",
+        "fail",
+        "bad",
+        "invalid",
+        "skip",
+        "truncat",
+        "malformed",
+        "too_",
+        "drop",
+        "reject",
+        "corrupt",
+        "timeout",
     ];
     let k = key.to_ascii_lowercase();
     WORDS.iter().any(|w| k.contains(w)) && !k.contains("duration") && !k.ends_with("_rate")
 }
 
 /// The first counter named like one of `names` (exact key or last dotted segment).
-pub fn find_counter<'a>(report: &'a StageReport, names: &[&str]) -> Option<(&'a str, &'a CounterSummary)> {
+pub fn find_counter<'a>(
+    report: &'a StageReport,
+    names: &[&str],
+) -> Option<(&'a str, &'a CounterSummary)> {
     for name in names {
         for (k, c) in &report.counters {
             let last = k.rsplit('.').next().unwrap_or(k);
@@ -214,7 +227,11 @@ pub fn find_counter<'a>(report: &'a StageReport, names: &[&str]) -> Option<(&'a 
 pub fn find_duration(report: &StageReport) -> Option<(String, f64)> {
     for (k, c) in &report.counters {
         let l = k.to_ascii_lowercase();
-        if l.contains("duration") || l.contains("elapsed") || l.contains("seconds") || l.ends_with("_secs") {
+        if l.contains("duration")
+            || l.contains("elapsed")
+            || l.contains("seconds")
+            || l.ends_with("_secs")
+        {
             let secs = if l.ends_with("_ms") || l.ends_with("millis") {
                 c.sum / 1000.0
             } else {
@@ -250,7 +267,11 @@ mod tests {
         .unwrap();
         fs::write(run.join("pairs/_stats/.hidden.json"), "{").unwrap();
         fs::write(run.join("shards/00000_stats.json"), "not json").unwrap();
-        fs::write(run.join("balance.json"), r#"{"params": {"t": 3, "cap": "soft"}}"#).unwrap();
+        fs::write(
+            run.join("balance.json"),
+            r#"{"params": {"t": 3, "cap": "soft"}}"#,
+        )
+        .unwrap();
         let found = discover(run, None);
         assert_eq!(found["extract"].len(), 2);
         assert_eq!(found["download"].len(), 1);
@@ -264,7 +285,10 @@ mod tests {
         assert!(!is_failure_key("records"));
         assert_eq!(find_counter(&r, &["records"]).unwrap().1.sum, 14.0);
         let d = read_report(run, &found["download"]);
-        assert!(d.facts.keys().any(|k| k.starts_with("error: shards/00000_stats.json")));
+        assert!(d
+            .facts
+            .keys()
+            .any(|k| k.starts_with("error: shards/00000_stats.json")));
         let b = read_report(run, &found["balance"]);
         assert_eq!(find_counter(&b, &["t"]).unwrap().0, "params.t");
         assert_eq!(b.facts["params.cap"], "soft");

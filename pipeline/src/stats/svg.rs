@@ -88,13 +88,27 @@ fn nice_max(v: f64) -> f64 {
     10.0 * p
 }
 
+/// Number of grid intervals that divide `nice_max` output into round steps.
+fn ticks_for(ymax: f64) -> usize {
+    let mantissa = ymax / 10f64.powf(ymax.log10().floor());
+    if (mantissa - 2.0).abs() < 1e-9 {
+        4
+    } else {
+        5
+    }
+}
+
 /// A vertical bar chart (histograms), 720×280.
 pub fn vertical_bars(c: &BarChart) -> String {
     let (w, h) = (720.0, 280.0);
     let (left, right, top, bottom) = (58.0, 12.0, 26.0, 58.0);
     let pw = w - left - right;
     let ph = h - top - bottom;
-    let totals: Vec<f64> = c.series.iter().map(|s| s.values.iter().sum::<f64>()).collect();
+    let totals: Vec<f64> = c
+        .series
+        .iter()
+        .map(|s| s.values.iter().sum::<f64>())
+        .collect();
     let shown = |si: usize, v: f64| {
         if c.normalize {
             if totals[si] > 0.0 {
@@ -114,16 +128,17 @@ pub fn vertical_bars(c: &BarChart) -> String {
         .map(|(si, v)| shown(si, v))
         .fold(0.0, f64::max);
     let ymax = nice_max(max);
+    let ticks = ticks_for(ymax);
     let mut o = String::new();
     let _ = write!(
         o,
         r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img">"#
     );
-    for i in 0..=4 {
-        let v = ymax * i as f64 / 4.0;
-        let y = top + ph - ph * i as f64 / 4.0;
+    for i in 0..=ticks {
+        let v = ymax * i as f64 / ticks as f64;
+        let y = top + ph - ph * i as f64 / ticks as f64;
         let label = if c.normalize {
-            format!("{:.0}%", v * 100.0)
+            fmt::short(v * 100.0) + "%"
         } else {
             fmt::short(v)
         };
@@ -193,7 +208,11 @@ pub fn horizontal_bars(c: &BarChart) -> String {
     let w = 720.0;
     let h = top + row * c.categories.len() as f64 + 8.0;
     let pw = w - left - right;
-    let max = c.series.iter().flat_map(|s| s.values.iter().copied()).fold(0.0, f64::max);
+    let max = c
+        .series
+        .iter()
+        .flat_map(|s| s.values.iter().copied())
+        .fold(0.0, f64::max);
     let max = if max <= 0.0 { 1.0 } else { max };
     let mut o = String::new();
     let _ = write!(
@@ -320,7 +339,11 @@ pub fn loglog(c: &LogLogChart) -> String {
     }
     for (si, s) in c.series.iter().enumerate() {
         let colour = PALETTE[si % PALETTE.len()];
-        let line: Vec<String> = s.points.iter().map(|p| format!("{:.1},{:.1}", sx(p[0]), sy(p[1]))).collect();
+        let line: Vec<String> = s
+            .points
+            .iter()
+            .map(|p| format!("{:.1},{:.1}", sx(p[0]), sy(p[1])))
+            .collect();
         let _ = write!(
             o,
             r#"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"/>"#,

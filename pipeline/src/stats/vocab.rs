@@ -87,7 +87,9 @@ pub fn load(dir: &Path) -> Result<Option<Vocab>, StatsError> {
             .column_by_name(col::ID)
             .and_then(|a| a.as_primitive_opt::<UInt32Type>())
             .ok_or_else(|| err(&file, "column id (uint32) is missing"))?;
-        let sources = batch.column_by_name(col::SOURCE).and_then(|a| a.as_string_opt::<i32>());
+        let sources = batch
+            .column_by_name(col::SOURCE)
+            .and_then(|a| a.as_string_opt::<i32>());
         vocab.entries += batch.num_rows() as u64;
         for i in 0..batch.num_rows() {
             if ids.is_null(i) {
@@ -138,10 +140,17 @@ pub fn lookup(dir: &Path, ids: &BTreeSet<u32>) -> Result<BTreeMap<u32, String>, 
     }
     for_each_batch(&file, &[col::ID, QUERY], |batch| {
         let (Some(idc), Some(qc)) = (
-            batch.column_by_name(col::ID).and_then(|a| a.as_primitive_opt::<UInt32Type>()),
-            batch.column_by_name(QUERY).and_then(|a| a.as_string_opt::<i32>()),
+            batch
+                .column_by_name(col::ID)
+                .and_then(|a| a.as_primitive_opt::<UInt32Type>()),
+            batch
+                .column_by_name(QUERY)
+                .and_then(|a| a.as_string_opt::<i32>()),
         ) else {
-            return Err(err(&file, "columns id (uint32) and query (utf8) are needed"));
+            return Err(err(
+                &file,
+                "columns id (uint32) and query (utf8) are needed",
+            ));
         };
         for i in 0..batch.num_rows() {
             if idc.is_valid(i) && qc.is_valid(i) && ids.contains(&idc.value(i)) {
