@@ -13,4 +13,5 @@
 
 pub mod executor;
 pub mod schema;
+pub mod stats;
 pub mod task;

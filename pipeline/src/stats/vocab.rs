@@ -1,0 +1,190 @@
+//! Reading the vocabulary (`queries.parquet`, or `queries.txt`) for the
+//! statistics: the source of every entry id, and the text of a few ids.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::UInt32Type;
+use arrow_array::Array;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+
+use super::StatsError;
+use crate::schema::col;
+
+/// The entry text column of `queries.parquet` (`docs/formats.md`).
+const QUERY: &str = "query";
+
+/// The entries of a vocabulary: their number and the source of each id.
+#[derive(Debug, Clone)]
+pub struct Vocab {
+    /// The file read.
+    pub file: PathBuf,
+    /// Number of entries.
+    pub entries: u64,
+    /// Source names, indexed by the values of `source_of`.
+    pub sources: Vec<String>,
+    /// Source index per entry id (`u16::MAX` = unknown).
+    pub source_of: Vec<u16>,
+}
+
+impl Vocab {
+    /// The source of entry `id`, if known.
+    pub fn source(&self, id: usize) -> Option<&str> {
+        match self.source_of.get(id) {
+            Some(&s) if s != u16::MAX => Some(self.sources[s as usize].as_str()),
+            _ => None,
+        }
+    }
+}
+
+/// The vocabulary file of `dir`: `queries.parquet`, else `queries.txt`.
+pub fn vocab_file(dir: &Path) -> Option<PathBuf> {
+    ["queries.parquet", "queries.txt"]
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
+}
+
+fn err(path: &Path, message: impl std::fmt::Display) -> StatsError {
+    StatsError::Vocab {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    }
+}
+
+/// Reads the entry count and sources of the vocabulary in `dir`.
+pub fn load(dir: &Path) -> Result<Option<Vocab>, StatsError> {
+    let Some(file) = vocab_file(dir) else {
+        return Ok(None);
+    };
+    if file.extension().is_some_and(|e| e == "txt") {
+        let f = File::open(&file).map_err(|e| err(&file, e))?;
+        let mut entries = 0u64;
+        for line in BufReader::new(f).split(b'\n') {
+            line.map_err(|e| err(&file, e))?;
+            entries += 1;
+        }
+        return Ok(Some(Vocab {
+            file,
+            entries,
+            sources: Vec::new(),
+            source_of: Vec::new(),
+        }));
+    }
+    let mut vocab = Vocab {
+        file: file.clone(),
+        entries: 0,
+        sources: Vec::new(),
+        source_of: Vec::new(),
+    };
+    let mut names: BTreeMap<String, u16> = BTreeMap::new();
+    for_each_batch(&file, &[col::ID, col::SOURCE], |batch| {
+        let ids = batch
+            .column_by_name(col::ID)
+            .and_then(|a| a.as_primitive_opt::<UInt32Type>())
+            .ok_or_else(|| err(&file, "column id (uint32) is missing"))?;
+        let sources = batch
+            .column_by_name(col::SOURCE)
+            .and_then(|a| a.as_string_opt::<i32>());
+        vocab.entries += batch.num_rows() as u64;
+        for i in 0..batch.num_rows() {
+            if ids.is_null(i) {
+                continue;
+            }
+            let id = ids.value(i) as usize;
+            if id >= vocab.source_of.len() {
+                vocab.source_of.resize(id + 1, u16::MAX);
+            }
+            if let Some(s) = sources.filter(|s| s.is_valid(i)).map(|s| s.value(i)) {
+                let next = names.len() as u16;
+                let idx = match names.get(s) {
+                    Some(i) => *i,
+                    None if next < u16::MAX => {
+                        names.insert(s.to_string(), next);
+                        vocab.sources.push(s.to_string());
+                        next
+                    }
+                    None => u16::MAX,
+                };
+                vocab.source_of[id] = idx;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(Some(vocab))
+}
+
+/// The texts of the entries `ids` in the vocabulary of `dir`.
+pub fn lookup(dir: &Path, ids: &BTreeSet<u32>) -> Result<BTreeMap<u32, String>, StatsError> {
+    let mut out = BTreeMap::new();
+    let Some(file) = vocab_file(dir) else {
+        return Ok(out);
+    };
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    if file.extension().is_some_and(|e| e == "txt") {
+        let f = File::open(&file).map_err(|e| err(&file, e))?;
+        for (n, line) in BufReader::new(f).split(b'\n').enumerate() {
+            let line = line.map_err(|e| err(&file, e))?;
+            if ids.contains(&(n as u32)) {
+                let text = String::from_utf8_lossy(&line);
+                out.insert(n as u32, text.trim_end_matches('\r').to_string());
+            }
+        }
+        return Ok(out);
+    }
+    for_each_batch(&file, &[col::ID, QUERY], |batch| {
+        let (Some(idc), Some(qc)) = (
+            batch
+                .column_by_name(col::ID)
+                .and_then(|a| a.as_primitive_opt::<UInt32Type>()),
+            batch
+                .column_by_name(QUERY)
+                .and_then(|a| a.as_string_opt::<i32>()),
+        ) else {
+            return Err(err(
+                &file,
+                "columns id (uint32) and query (utf8) are needed",
+            ));
+        };
+        for i in 0..batch.num_rows() {
+            if idc.is_valid(i) && qc.is_valid(i) && ids.contains(&idc.value(i)) {
+                out.insert(idc.value(i), qc.value(i).to_string());
+            }
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn for_each_batch(
+    file: &Path,
+    columns: &[&str],
+    mut f: impl FnMut(&arrow_array::RecordBatch) -> Result<(), StatsError>,
+) -> Result<(), StatsError> {
+    let reader = File::open(file).map_err(|e| err(file, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(reader).map_err(|e| err(file, e))?;
+    let indices: Vec<usize> = builder
+        .schema()
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| columns.contains(&f.name().as_str()))
+        .map(|(i, _)| i)
+        .collect();
+    let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(65_536)
+        .build()
+        .map_err(|e| err(file, e))?;
+    for batch in reader {
+        f(&batch.map_err(|e| err(file, e))?)?;
+    }
+    Ok(())
+}

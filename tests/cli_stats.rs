@@ -1,0 +1,616 @@
+//! End-to-end tests of `witcurate stats` on small fixture runs written with
+//! the documented schemas (`pipeline::schema`).
+
+use std::fs::{self, File};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use arrow_array::builder::{ListBuilder, UInt32Builder};
+use arrow_array::{
+    ArrayRef, BinaryArray, Float64Array, Int32Array, RecordBatch, StringArray, UInt32Array,
+    UInt64Array,
+};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use pipeline::schema::{self, uid};
+use serde_json::Value;
+
+fn write_parquet(path: &Path, batch: RecordBatch) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut w = ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+fn strs(v: &[&str]) -> ArrayRef {
+    Arc::new(StringArray::from(v.to_vec()))
+}
+
+fn id_lists(rows: &[&[u32]]) -> ArrayRef {
+    let mut b = ListBuilder::new(UInt32Builder::new()).with_field(Arc::new(Field::new(
+        "item",
+        DataType::UInt32,
+        false,
+    )));
+    for r in rows {
+        b.values().append_slice(r);
+        b.append(true);
+    }
+    Arc::new(b.finish())
+}
+
+/// (url, text) rows of the fixture's pairs; two are exact duplicates.
+const PAIRS: [(&str, &str); 10] = [
+    ("http://www.a.com/1.jpg", "a dog"),
+    ("http://a.com/2.jpg", "dog and cat"),
+    ("http://b.org/3.jpg", "dog"),
+    ("https://c.net:8080/4.jpg", "red car dog"),
+    ("http://a.com/5.jpg", "cat"),
+    ("http://b.org/6.jpg", "dog"),
+    ("http://a.com/7.jpg", "sunset over the sea"),
+    ("http://b.org/8.jpg", "logo"),
+    ("http://www.a.com/1.jpg", "a dog"),
+    ("http://b.org/3.jpg", "dog"),
+];
+
+fn pairs_batch(rows: &[(&str, &str)], ids: Option<&[&[u32]]>) -> RecordBatch {
+    let uids: Vec<String> = rows.iter().map(|(u, t)| uid(u, t)).collect();
+    let uids: Vec<&str> = uids.iter().map(String::as_str).collect();
+    let urls: Vec<&str> = rows.iter().map(|r| r.0).collect();
+    let texts: Vec<&str> = rows.iter().map(|r| r.1).collect();
+    let page: ArrayRef = Arc::new(StringArray::from(vec![Some("http://p.com/"); rows.len()]));
+    let mut cols = vec![
+        strs(&uids),
+        strs(&urls),
+        strs(&texts),
+        page,
+        strs(&vec!["wat"; rows.len()]),
+    ];
+    let schema = match ids {
+        Some(ids) => {
+            cols.push(id_lists(ids));
+            schema::matched_schema()
+        }
+        None => schema::pairs_schema(),
+    };
+    RecordBatch::try_new(schema, cols).unwrap()
+}
+
+/// A run with every stage: 10 pairs (8 unique), 6 matched, 4 selected, 4
+/// downloads (3 successes, 2 of them the same image).
+fn fixture_run(run: &Path) {
+    let vocab = run.join("vocab");
+    fs::create_dir_all(&vocab).unwrap();
+    let queries = ["0", "dog", "cat", "red car", "bird", "Paris"];
+    let sources = ["number", "wordnet", "wordnet", "bigram", "unigram", "title"];
+    fs::write(vocab.join("queries.txt"), queries.join("\n") + "\n").unwrap();
+    let vschema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::UInt32, false),
+        Field::new("query", DataType::Utf8, false),
+        Field::new("source", DataType::Utf8, false),
+        Field::new("score", DataType::Float64, true),
+    ]));
+    write_parquet(
+        &vocab.join("queries.parquet"),
+        RecordBatch::try_new(
+            vschema,
+            vec![
+                Arc::new(UInt32Array::from((0..6).collect::<Vec<u32>>())),
+                strs(&queries),
+                strs(&sources),
+                Arc::new(Float64Array::from(vec![
+                    None,
+                    None,
+                    None,
+                    Some(31.0),
+                    Some(120.0),
+                    Some(80.0),
+                ])),
+            ],
+        )
+        .unwrap(),
+    );
+    fs::write(
+        vocab.join("vocab.json"),
+        r#"{"version": "0.1.0", "target_size": 6, "counts": {"wordnet": 2}}"#,
+    )
+    .unwrap();
+
+    write_parquet(
+        &run.join("pairs/part-00000.parquet"),
+        pairs_batch(&PAIRS[..6], None),
+    );
+    write_parquet(
+        &run.join("pairs/part-00001.parquet"),
+        pairs_batch(&PAIRS[6..], None),
+    );
+    fs::create_dir_all(run.join("pairs/_stats")).unwrap();
+    fs::write(
+        run.join("pairs/_stats/part-00000.json"),
+        r#"{"input_files": 1, "records": 7, "pairs": 10, "errors": {"bad_gzip": 1}, "duration_seconds": 2.0}"#,
+    )
+    .unwrap();
+
+    let matched: [&[u32]; 6] = [&[1], &[1, 2], &[1], &[1, 3], &[2], &[1]];
+    write_parquet(
+        &run.join("matched/part-00000.parquet"),
+        pairs_batch(&PAIRS[..6], Some(&matched)),
+    );
+    write_parquet(
+        &run.join("counts.parquet"),
+        RecordBatch::try_new(
+            schema::counts_schema(),
+            vec![
+                Arc::new(UInt32Array::from(vec![1, 2, 3])),
+                Arc::new(UInt64Array::from(vec![5u64, 2, 1])),
+            ],
+        )
+        .unwrap(),
+    );
+    let selected_rows = [PAIRS[0], PAIRS[1], PAIRS[3], PAIRS[4]];
+    let selected: [&[u32]; 4] = [&[1], &[1, 2], &[1, 3], &[2]];
+    write_parquet(
+        &run.join("selected/part-00000.parquet"),
+        pairs_batch(&selected_rows, Some(&selected)),
+    );
+    fs::write(
+        run.join("balance.json"),
+        r#"{"params": {"t": 2, "seed": 0, "cap": "soft"}}"#,
+    )
+    .unwrap();
+
+    let jpeg: Vec<u8> = [&[0xFF, 0xD8, 0xFF, 0xE0][..], &[0u8; 3000][..]].concat();
+    let png: Vec<u8> = [&b"\x89PNG\r\n\x1a\n"[..], &[0u8; 500][..]].concat();
+    let n = 4;
+    let keys = ["000000000", "000000001", "000000002", "000000003"];
+    let urls: Vec<&str> = selected_rows.iter().map(|r| r.0).collect();
+    let caps: Vec<&str> = selected_rows.iter().map(|r| r.1).collect();
+    let uids: Vec<String> = selected_rows.iter().map(|(u, t)| uid(u, t)).collect();
+    let uids: Vec<&str> = uids.iter().map(String::as_str).collect();
+    let int = |v: Vec<Option<i32>>| -> ArrayRef { Arc::new(Int32Array::from(v)) };
+    let shard = RecordBatch::try_new(
+        schema::shard_schema(),
+        vec![
+            strs(&keys),
+            strs(&uids),
+            strs(&urls),
+            Arc::new(StringArray::from(
+                caps.iter().map(|c| Some(*c)).collect::<Vec<_>>(),
+            )),
+            id_lists(&selected),
+            strs(&["success", "success", "http_404", "success"]),
+            Arc::new(StringArray::from(vec![
+                None,
+                None,
+                Some("404 Not Found"),
+                None,
+            ])),
+            int(vec![Some(256), Some(256), None, Some(256)]),
+            int(vec![Some(256), Some(256), None, Some(256)]),
+            int(vec![Some(800), Some(640), None, Some(300)]),
+            int(vec![Some(600), Some(640), None, Some(900)]),
+            Arc::new(StringArray::from(vec![
+                Some("aa11"),
+                Some("aa11"),
+                None,
+                Some("bb22"),
+            ])),
+            Arc::new(BinaryArray::from(vec![
+                Some(jpeg.as_slice()),
+                Some(jpeg.as_slice()),
+                None,
+                Some(png.as_slice()),
+            ])),
+        ],
+    )
+    .unwrap();
+    assert_eq!(shard.num_rows(), n);
+    write_parquet(&run.join("shards/00000.parquet"), shard);
+    fs::write(
+        run.join("shards/00000_stats.json"),
+        r#"{"count": 4, "successes": 3, "failures": {"http_404": 1}, "bytes": 6500, "duration": 4.0}"#,
+    )
+    .unwrap();
+}
+
+fn witcurate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_witcurate"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn run_stats(run: &Path, extra: &[&str]) -> Value {
+    let mut args = vec!["--quiet", "stats", run.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = witcurate(&args);
+    assert!(
+        out.status.success(),
+        "stats failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("report.html"),
+        "summary names the report: {stdout}"
+    );
+    serde_json::from_str(&fs::read_to_string(run.join("stats/stats.json")).unwrap()).unwrap()
+}
+
+fn funnel(stats: &Value) -> Vec<(String, u64, Option<i64>)> {
+    stats["funnel"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["step"].as_str().unwrap().to_string(),
+                s["count"].as_u64().unwrap(),
+                s["drop"].as_i64(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn funnel_vocab_and_image_numbers_of_a_fixture_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path();
+    fixture_run(run);
+    let s = run_stats(run, &[]);
+    let f = funnel(&s);
+    let expect = [
+        ("input_files", 1, None),
+        ("input_records", 7, None),
+        ("pairs", 10, None),
+        ("unique_pairs", 8, Some(2)),
+        ("matched", 6, Some(2)),
+        ("selected", 4, Some(2)),
+        ("download_attempted", 4, Some(0)),
+        ("downloaded", 3, Some(1)),
+    ];
+    let expect: Vec<(String, u64, Option<i64>)> = expect
+        .iter()
+        .map(|(a, b, c)| (a.to_string(), *b, *c))
+        .collect();
+    assert_eq!(f, expect);
+    let steps = s["funnel"].as_array().unwrap();
+    assert_eq!(
+        steps[2]["reasons"][0],
+        serde_json::json!({"class": "errors.bad_gzip", "count": 1})
+    );
+    assert_eq!(
+        steps[7]["reasons"][0],
+        serde_json::json!({"class": "http_404", "count": 1})
+    );
+    assert_eq!(
+        steps[4]["reasons"][0]["class"],
+        "no vocabulary entry matched"
+    );
+    assert_eq!(s["stages"]["missing"], serde_json::json!([]));
+
+    let v = &s["vocab"];
+    assert_eq!(v["entries"], 6);
+    assert_eq!(
+        v["per_source"],
+        serde_json::json!({"bigram": 1, "number": 1, "title": 1, "unigram": 1, "wordnet": 2})
+    );
+    assert_eq!(v["matched_per_source"]["wordnet"], 2);
+    assert_eq!(v["matched_per_source"]["title"], 0);
+    assert_eq!(v["matched_entries"], 3);
+    assert_eq!(v["never_matched"], 3);
+    // counts.parquet is preferred over matched/ for the curve before balancing.
+    assert_eq!(v["counts_from"], "counts parquet");
+    assert_eq!(v["total_matches_before"], 8);
+    assert_eq!(v["total_matches_after"], 6);
+    assert_eq!(v["t"], 2);
+    assert_eq!(v["t_from"], "balance JSON key params.t");
+    assert_eq!(v["capped_entries"], 1);
+    assert_eq!(v["capped_matches"], 5);
+    assert!((v["capped_share"].as_f64().unwrap() - 5.0 / 8.0).abs() < 1e-12);
+    assert_eq!(v["over_t_after"], 1);
+    assert_eq!(
+        v["rank_frequency"]["before"],
+        serde_json::json!([[1, 5], [2, 2], [3, 1]])
+    );
+    assert_eq!(
+        v["rank_frequency"]["after"],
+        serde_json::json!([[1, 3], [2, 2], [3, 1]])
+    );
+    let top = &v["top_entries"][0];
+    assert_eq!(
+        (
+            top["query"].as_str(),
+            top["before"].as_u64(),
+            top["after"].as_u64()
+        ),
+        (Some("dog"), Some(5), Some(3))
+    );
+    assert_eq!(top["source"], "wordnet");
+    let mpt = &v["matches_per_text"]["matched"]["counts"];
+    assert_eq!(
+        &mpt.as_array().unwrap()[..3],
+        &[Value::from(0), Value::from(4), Value::from(2)]
+    );
+
+    let c = &s["captions"]["pairs"];
+    assert_eq!(c["texts"], 10);
+    assert_eq!(
+        c["top_texts"]["top"][0],
+        serde_json::json!({"key": "dog", "count": 3})
+    );
+    assert_eq!(c["tokens"]["max"], 4.0);
+
+    let i = &s["images"];
+    assert_eq!(
+        (i["rows"].as_u64(), i["successes"].as_u64()),
+        (Some(4), Some(3))
+    );
+    assert_eq!(i["formats"], serde_json::json!({"jpeg": 2, "png": 1}));
+    assert_eq!(i["duplicate_sha256"], 1);
+    assert_eq!(i["bytes_total"], 3004 * 2 + 508);
+    assert_eq!(i["width_before"]["max"], 800.0);
+    assert_eq!(
+        i["aspect_after"]["counts"][8], 3,
+        "every resized image is square"
+    );
+
+    assert_eq!(
+        s["domains"]["pairs"]["top"][0],
+        serde_json::json!({"key": "a.com", "count": 5})
+    );
+    assert_eq!(
+        s["domains"]["pairs"]["top"][2],
+        serde_json::json!({"key": "c.net", "count": 1})
+    );
+    assert_eq!(
+        s["stage_reports"]["download"]["counters"]["failures.http_404"]["sum"],
+        1.0
+    );
+    assert_eq!(s["stage_reports"]["vocab"]["facts"]["version"], "0.1.0");
+    let tp = s["throughput"].as_array().unwrap();
+    assert_eq!(tp[0]["stage"], "extract");
+    assert_eq!(tp[0]["rows_per_task_second"], 5.0);
+
+    let md = fs::read_to_string(run.join("stats/report.md")).unwrap();
+    assert!(md.contains("| pairs extracted | 10 |"), "{md}");
+    assert!(md.contains("| 1 | dog | wordnet | 5 | 3 |"), "{md}");
+}
+
+/// The numbers at a JSON pointer of stats.json, the way a chart names them.
+fn numbers_at(stats: &Value, path: &str, field: Option<&str>) -> Vec<f64> {
+    match stats
+        .pointer(path)
+        .unwrap_or_else(|| panic!("stats.json has no {path}"))
+    {
+        Value::Array(items) => items
+            .iter()
+            .map(|v| match field {
+                Some(f) => v[f].as_f64().unwrap(),
+                None => v.as_f64().unwrap(),
+            })
+            .collect(),
+        Value::Object(map) => map.values().map(|v| v.as_f64().unwrap()).collect(),
+        other => panic!("{path}: unexpected {other}"),
+    }
+}
+
+fn attr(tag: &tl::HTMLTag, name: &str) -> Option<String> {
+    tag.attributes()
+        .get(name)
+        .flatten()
+        .map(|b| b.as_utf8_str().into_owned())
+}
+
+#[test]
+fn html_parses_and_every_chart_agrees_with_stats_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path();
+    fixture_run(run);
+    let stats = run_stats(run, &[]);
+    let html = fs::read_to_string(run.join("stats/report.html")).unwrap();
+    assert!(
+        !html.contains("http://www.w3.org/1999/xlink")
+            && !html.contains("<link")
+            && !html.contains(" src=")
+    );
+    let dom = tl::parse(&html, tl::ParserOptions::default()).expect("HTML parses");
+    let parser = dom.parser();
+    let tags: Vec<&tl::HTMLTag> = dom.nodes().iter().filter_map(|n| n.as_tag()).collect();
+    for name in ["html", "head", "body", "main"] {
+        assert_eq!(
+            tags.iter().filter(|t| t.name() == name).count(),
+            1,
+            "one <{name}>"
+        );
+    }
+    let head = tags.iter().find(|t| t.name() == "head").unwrap();
+    let head_tags: Vec<&tl::HTMLTag> = head
+        .children()
+        .all(parser)
+        .iter()
+        .filter_map(|n| n.as_tag())
+        .collect();
+    assert!(
+        head_tags.iter().any(|t| t.name() == "title"),
+        "the page has a title"
+    );
+    assert!(
+        head_tags.iter().any(|t| t.name() == "style"),
+        "the page carries its own CSS"
+    );
+    let figures: Vec<&&tl::HTMLTag> = tags
+        .iter()
+        .filter(|t| t.name() == "figure" && t.attributes().is_class_member("chart"))
+        .collect();
+    let ids: Vec<String> = figures.iter().map(|f| attr(f, "id").unwrap()).collect();
+    for want in [
+        "chart-funnel",
+        "chart-vocab-sources",
+        "chart-rank-frequency",
+        "chart-matches-per-text",
+        "chart-caption-chars",
+        "chart-caption-tokens",
+        "chart-image-status",
+        "chart-image-formats",
+        "chart-image-width",
+        "chart-image-height",
+        "chart-image-aspect",
+        "chart-image-bytes",
+        "chart-domains-pairs",
+    ] {
+        assert!(ids.iter().any(|i| i == want), "missing {want} in {ids:?}");
+    }
+    for fig in figures {
+        let id = attr(fig, "id").unwrap();
+        let inner: Vec<&tl::HTMLTag> = fig
+            .children()
+            .all(parser)
+            .iter()
+            .filter_map(|n| n.as_tag())
+            .collect();
+        let svg = inner
+            .iter()
+            .find(|t| t.name() == "svg")
+            .unwrap_or_else(|| panic!("{id}: no svg"));
+        // The SVG is well-formed XML.
+        let svg_text = svg.outer_html(parser);
+        let mut reader = quick_xml::Reader::from_str(&svg_text);
+        loop {
+            match reader.read_event() {
+                Ok(quick_xml::events::Event::Eof) => break,
+                Ok(_) => {}
+                Err(e) => panic!("{id}: SVG is not well-formed: {e}"),
+            }
+        }
+        let script = inner
+            .iter()
+            .find(|t| t.name() == "script" && t.attributes().is_class_member("chart-data"))
+            .unwrap_or_else(|| panic!("{id}: no chart data"));
+        let data: Value = serde_json::from_str(&script.inner_text(parser)).unwrap();
+        for (si, series) in data["series"].as_array().unwrap().iter().enumerate() {
+            let path = series["path"].as_str().unwrap();
+            if data["kind"] == "loglog" {
+                let points: Vec<[f64; 2]> =
+                    serde_json::from_value(series["points"].clone()).unwrap();
+                let want: Vec<[f64; 2]> =
+                    serde_json::from_value(stats.pointer(path).unwrap().clone()).unwrap();
+                assert_eq!(points, want, "{id} series {si}");
+                let drawn: Vec<[f64; 2]> = inner
+                    .iter()
+                    .filter(|t| {
+                        t.name() == "circle" && attr(t, "data-series") == Some(si.to_string())
+                    })
+                    .map(|t| {
+                        [
+                            attr(t, "data-x").unwrap().parse().unwrap(),
+                            attr(t, "data-y").unwrap().parse().unwrap(),
+                        ]
+                    })
+                    .collect();
+                assert_eq!(drawn, want, "{id}: drawn points of series {si}");
+            } else {
+                let values: Vec<f64> = serde_json::from_value(series["values"].clone()).unwrap();
+                let want = numbers_at(&stats, path, series["field"].as_str());
+                assert_eq!(values, want, "{id} series {si} vs stats.json {path}");
+                let drawn: Vec<f64> = inner
+                    .iter()
+                    .filter(|t| {
+                        t.name() == "rect" && attr(t, "data-series") == Some(si.to_string())
+                    })
+                    .map(|t| attr(t, "data-value").unwrap().parse().unwrap())
+                    .collect();
+                assert_eq!(drawn, want, "{id}: drawn bars of series {si}");
+            }
+        }
+        if data["kind"] == "loglog" {
+            let marker = inner
+                .iter()
+                .find(|t| t.name() == "line" && t.attributes().is_class_member("marker"))
+                .unwrap();
+            assert_eq!(
+                attr(marker, "data-y").unwrap(),
+                stats["vocab"]["t"].to_string(),
+                "t is marked"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_run_without_stages_is_an_error_naming_what_was_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = witcurate(&["--quiet", "stats", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no stage outputs found")
+            && err.contains("pairs/*.parquet")
+            && err.contains("shards/*.parquet"),
+        "{err}"
+    );
+    let out = witcurate(&[
+        "--quiet",
+        "stats",
+        dir.path().join("nope").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a run directory"));
+}
+
+#[test]
+fn missing_stages_and_bad_files_are_reported_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path();
+    write_parquet(
+        &run.join("pairs/part-00000.parquet"),
+        pairs_batch(&PAIRS[..4], None),
+    );
+    fs::write(
+        run.join("pairs/part-00001.parquet"),
+        b"PAR1 this is not parquet",
+    )
+    .unwrap();
+    fs::write(run.join("pairs/.part-00002.parquet.tmp-99"), b"partial").unwrap();
+    let s = run_stats(run, &[]);
+    assert_eq!(s["stages"]["present"], serde_json::json!(["pairs"]));
+    assert_eq!(
+        s["stages"]["missing"],
+        serde_json::json!(["vocab", "matched", "counts", "selected", "shards"])
+    );
+    assert_eq!(s["stage_files"]["pairs"]["rows"], 4);
+    assert_eq!(s["stage_files"]["pairs"]["problems"]["unreadable_file"], 1);
+    assert!(s["vocab"].is_null() && s["images"].is_null());
+    assert_eq!(funnel(&s)[0], ("pairs".to_string(), 4, None));
+    let html = fs::read_to_string(run.join("stats/report.html")).unwrap();
+    assert!(
+        html.contains("id=\"missing-stages\"")
+            && html.contains("vocab, matched, counts, selected, shards")
+    );
+}
+
+#[test]
+fn output_is_byte_identical_across_thread_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path();
+    fixture_run(run);
+    let mut outputs = Vec::new();
+    for threads in ["1", "3"] {
+        let out_dir = run.join(format!("out{threads}"));
+        let out = witcurate(&[
+            "--quiet",
+            "--threads",
+            threads,
+            "stats",
+            run.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+        ]);
+        assert!(out.status.success());
+        outputs.push(
+            ["stats.json", "report.md", "report.html"].map(|f| fs::read(out_dir.join(f)).unwrap()),
+        );
+    }
+    assert!(outputs[0] == outputs[1]);
+}
