@@ -34,11 +34,12 @@ p = subprocess.run([binary, "--quiet", "stats", run], capture_output=True, text=
 dt = time.time() - t0
 if p.returncode != 0:
     sys.exit(p.stderr)
-peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+peak_kib, cpu = ru.ru_maxrss, ru.ru_utime + ru.ru_stime
 s = json.load(open(os.path.join(run, "stats", "stats.json")))
 rows = sum(f["rows"] for f in s["stage_files"].values())
 print(p.stdout.strip())
 print(f"bench_stats: {rows:,} rows, {size/1e6:.0f} MB of parquet in {dt:.2f} s: "
       f"{rows/dt:,.0f} rows/s, {size/1e6/dt:.0f} MB/s, peak RSS {peak_kib/1024:.0f} MiB, "
-      f"{os.cpu_count()} cores, {profile} build")
+      f"{os.cpu_count()} cores, {profile} build; CPU {cpu:.1f} s = {rows/cpu:,.0f} rows per CPU-second")
 PY

@@ -573,11 +573,20 @@ fn missing_stages_and_bad_files_are_reported_not_fatal() {
     )
     .unwrap();
     fs::write(run.join("pairs/.part-00002.parquet.tmp-99"), b"partial").unwrap();
+    fs::create_dir_all(run.join("vocab")).unwrap();
+    fs::write(run.join("vocab/queries.parquet"), b"not parquet either").unwrap();
     let s = run_stats(run, &[]);
-    assert_eq!(s["stages"]["present"], serde_json::json!(["pairs"]));
+    assert_eq!(
+        s["stages"]["present"],
+        serde_json::json!(["vocab", "pairs"])
+    );
     assert_eq!(
         s["stages"]["missing"],
-        serde_json::json!(["vocab", "matched", "counts", "selected", "shards"])
+        serde_json::json!(["matched", "counts", "selected", "shards"])
+    );
+    assert_eq!(
+        s["stage_files"]["vocab"]["problems"]["unreadable_vocabulary"],
+        1
     );
     assert_eq!(s["stage_files"]["pairs"]["rows"], 4);
     assert_eq!(s["stage_files"]["pairs"]["problems"]["unreadable_file"], 1);
@@ -586,7 +595,7 @@ fn missing_stages_and_bad_files_are_reported_not_fatal() {
     let html = fs::read_to_string(run.join("stats/report.html")).unwrap();
     assert!(
         html.contains("id=\"missing-stages\"")
-            && html.contains("vocab, matched, counts, selected, shards")
+            && html.contains("matched, counts, selected, shards")
     );
 }
 

@@ -120,7 +120,14 @@ pub fn collect(run: &Path, opts: &Options) -> Result<RunStats, StatsError> {
     }
 
     let accs = scan_all(&jobs, opts);
-    let vocab = vocab::load(&vocab_dir)?;
+    let mut vocab_problems = StageFiles::default();
+    let vocab = vocab::load(&vocab_dir).unwrap_or_else(|e| {
+        log::warn!("{e}; the report goes on without the vocabulary");
+        vocab_problems
+            .problems
+            .insert("unreadable_vocabulary".into(), 1);
+        None
+    });
     let reports: BTreeMap<String, StageReport> = stage_json::discover(run, Some(&vocab_dir))
         .into_iter()
         .map(|(stage, files)| (stage, stage_json::read_report(run, &files)))
@@ -140,7 +147,15 @@ pub fn collect(run: &Path, opts: &Options) -> Result<RunStats, StatsError> {
         stage_reports: BTreeMap::new(),
         throughput: throughput(&accs, &reports),
     };
-    stats.vocab = vocab_stats(&accs, vocab.as_ref(), &vocab_dir, &reports, opts)?;
+    stats.vocab = vocab_stats(&accs, vocab.as_ref(), &vocab_dir, &reports, opts);
+    if let Some(v) = &vocab {
+        vocab_problems.files = 1;
+        vocab_problems.rows = v.entries;
+        vocab_problems.file_bytes = std::fs::metadata(&v.file).map(|m| m.len()).unwrap_or(0);
+    }
+    if vocab_found {
+        stats.stage_files.insert("vocab".into(), vocab_problems);
+    }
     for (kind, acc) in &accs {
         let name = kind.name().to_string();
         stats.stage_files.insert(name.clone(), acc.files.clone());
@@ -425,7 +440,7 @@ fn vocab_stats(
     vocab_dir: &Path,
     reports: &BTreeMap<String, StageReport>,
     opts: &Options,
-) -> Result<Option<VocabStats>, StatsError> {
+) -> Option<VocabStats> {
     let has = |k: Kind| accs.get(&k).filter(|a| a.has_entries);
     let (before, counts_from): (&[u64], String) = match (has(Kind::Counts), has(Kind::Matched)) {
         (Some(c), _) => (&c.per_entry, "counts parquet".into()),
@@ -434,7 +449,7 @@ fn vocab_stats(
     };
     let after = has(Kind::Selected).map(|a| a.per_entry.as_slice());
     if vocab.is_none() && counts_from == "none" {
-        return Ok(None);
+        return None;
     }
     let (t, t_from) = find_t(reports, opts);
     let mut per_source = BTreeMap::new();
@@ -460,7 +475,10 @@ fn vocab_stats(
     order.sort_by(|a, b| before[*b as usize].cmp(&before[*a as usize]).then(a.cmp(b)));
     order.truncate(opts.top);
     let wanted: BTreeSet<u32> = order.iter().copied().collect();
-    let texts = vocab::lookup(vocab_dir, &wanted)?;
+    let texts = vocab::lookup(vocab_dir, &wanted).unwrap_or_else(|e| {
+        log::warn!("{e}; the top entries are shown without their text");
+        BTreeMap::new()
+    });
     let top_entries = order
         .iter()
         .map(|&id| TopEntry {
@@ -479,7 +497,7 @@ fn vocab_stats(
             matches_per_text.insert(kind.name().to_string(), a.matches_per_text.clone());
         }
     }
-    Ok(Some(VocabStats {
+    Some(VocabStats {
         file: vocab.map(|v| v.file.display().to_string()),
         entries: vocab.map(|v| v.entries),
         per_source,
@@ -505,7 +523,7 @@ fn vocab_stats(
         },
         top_entries,
         matches_per_text,
-    }))
+    })
 }
 
 #[cfg(test)]

@@ -45,6 +45,10 @@ pub fn discover(run: &Path, vocab_dir: Option<&Path>) -> BTreeMap<String, Vec<Pa
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
+        if stem == "stats" {
+            // This report's own output when written with `--out RUN`.
+            continue;
+        }
         out.entry(stem).or_default().push(f);
     }
     out.retain(|_, v| !v.is_empty());
@@ -272,7 +276,9 @@ mod tests {
             r#"{"params": {"t": 3, "cap": "soft"}}"#,
         )
         .unwrap();
+        fs::write(run.join("stats.json"), r#"{"format_version": 1}"#).unwrap();
         let found = discover(run, None);
+        assert!(!found.contains_key("stats"));
         assert_eq!(found["extract"].len(), 2);
         assert_eq!(found["download"].len(), 1);
         assert_eq!(found["balance"].len(), 1);

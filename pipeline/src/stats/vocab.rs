@@ -188,3 +188,34 @@ fn for_each_batch(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_txt_is_the_fallback() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(load(dir.path()).unwrap().is_none());
+        std::fs::write(dir.path().join("queries.txt"), "0\ndog\nred car\r\n").unwrap();
+        let v = load(dir.path()).unwrap().unwrap();
+        assert_eq!(v.entries, 3);
+        assert_eq!(v.source(1), None);
+        let found = lookup(dir.path(), &BTreeSet::from([1, 2, 9])).unwrap();
+        assert_eq!(
+            found,
+            BTreeMap::from([(1, "dog".to_string()), (2, "red car".to_string())])
+        );
+    }
+
+    #[test]
+    fn a_corrupt_vocabulary_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("queries.parquet"), b"not parquet").unwrap();
+        let e = load(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("queries.parquet") && e.contains("cannot read the vocabulary"),
+            "{e}"
+        );
+    }
+}
