@@ -205,7 +205,7 @@ fn write_shard(path: &Path, cols: Columns, row_group_size: usize) -> Result<()> 
     let tmp = path.with_extension("parquet.tmp");
     let file = File::create(&tmp).map_err(io_err(&tmp))?;
     let props = WriterProperties::builder()
-        .set_max_row_group_size(row_group_size.max(1))
+        .set_max_row_group_row_count(Some(row_group_size.max(1)))
         .build();
     let mut w = ArrowWriter::try_new(file, shard_schema(), Some(props)).map_err(|e| perr(&e))?;
     w.write(&batch).map_err(|e| perr(&e))?;

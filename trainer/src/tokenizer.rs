@@ -9,6 +9,7 @@
 use std::path::Path;
 
 use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
+use tokenizers::models::TrainerWrapper;
 use tokenizers::normalizers::Lowercase;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::{AddedToken, Tokenizer};
@@ -70,7 +71,7 @@ impl TextTokenizer {
             .map(|s| AddedToken::from(s.to_string(), true))
             .collect();
         let alphabet = ByteLevel::alphabet().into_iter().collect();
-        let mut trainer = BpeTrainerBuilder::new()
+        let mut trainer: TrainerWrapper = BpeTrainerBuilder::new()
             .vocab_size(vocab_size)
             .min_frequency(2)
             .show_progress(false)

@@ -276,8 +276,6 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
     let mut sums = [0f64; 5]; // data, forward, backward, optimizer, loader
     let mut dropped = 0u64;
     let mut last_loss = f64::NAN;
-    let mut consumed = skip;
-    let mut epoch = 0;
     let mut last_ckpt = checkpoint::latest(&opts.out)?.unwrap_or_default();
     let started = Instant::now();
     let sync = |d: &Device| d.synchronize();
@@ -289,8 +287,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
         let images = Tensor::from_vec(batch.images, (b, 3, s, s), dev)?;
         let tokens = Tensor::from_vec(batch.tokens, (b, t), dev)?;
         let eot = Tensor::from_vec(batch.eot, b, dev)?;
-        consumed = batch.consumed;
-        epoch = batch.epoch;
+        let (consumed, epoch) = (batch.consumed, batch.epoch);
         dropped += batch.dropped;
 
         let t1 = Instant::now();
@@ -362,7 +359,6 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
     bar.finish_and_clear();
     let elapsed = started.elapsed().as_secs_f64();
     let steps_run = end_step.saturating_sub(start_step);
-    let _ = consumed;
     Ok(TrainSummary {
         start_step,
         end_step,
