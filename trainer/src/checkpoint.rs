@@ -79,7 +79,10 @@ pub fn save(
     }
     std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
     save_tensors(&model.params.to_map(), &tmp.join(MODEL_FILE))?;
-    save_tensors(&optimizer.state_map(&model.params), &tmp.join(OPTIMIZER_FILE))?;
+    save_tensors(
+        &optimizer.state_map(&model.params),
+        &tmp.join(OPTIMIZER_FILE),
+    )?;
     tokenizer.save(&tmp.join(TOKENIZER_FILE))?;
     let json = serde_json::to_vec_pretty(meta).expect("serialisable");
     let meta_path = tmp.join(META_FILE);
@@ -166,10 +169,13 @@ pub fn load(path: &Path, device: &Device) -> Result<Loaded> {
     let meta = read_meta(&dir)?;
     let model = Clip::new(&meta.model, device, meta.train.seed)?;
     let weights = load_tensors(&dir.join(MODEL_FILE), device)?;
-    model.params.load_map(&weights).map_err(|e| Error::Checkpoint {
-        path: dir.clone(),
-        message: e.to_string(),
-    })?;
+    model
+        .params
+        .load_map(&weights)
+        .map_err(|e| Error::Checkpoint {
+            path: dir.clone(),
+            message: e.to_string(),
+        })?;
     let tokenizer = TextTokenizer::load(&dir.join(TOKENIZER_FILE), meta.model.context_length)?;
     Ok(Loaded {
         dir,

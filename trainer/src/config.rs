@@ -185,7 +185,7 @@ impl TrainConfig {
         if self.batch_size < 2 {
             return bad("--batch-size must be at least 2 (the loss contrasts pairs in a batch)");
         }
-        if !(self.lr > 0.0) {
+        if self.lr.is_nan() || self.lr <= 0.0 {
             return bad("--lr must be positive");
         }
         if self.shuffle_buffer == 0 {

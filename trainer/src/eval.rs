@@ -142,7 +142,10 @@ pub fn load_classes(images: &Path, classes: Option<&Path>) -> Result<Vec<ClassEn
     Ok(folders
         .into_iter()
         .map(|f| ClassEntry {
-            name: names.get(&f).cloned().unwrap_or_else(|| f.replace('_', " ")),
+            name: names
+                .get(&f)
+                .cloned()
+                .unwrap_or_else(|| f.replace('_', " ")),
             folder: f,
         })
         .collect())
@@ -176,7 +179,12 @@ pub fn load_templates(path: Option<&Path>) -> Result<Vec<String>> {
 }
 
 /// Unit-norm embeddings of captions, in batches.
-pub fn embed_texts(model: &Clip, tok: &TextTokenizer, texts: &[String], batch: usize) -> Result<Tensor> {
+pub fn embed_texts(
+    model: &Clip,
+    tok: &TextTokenizer,
+    texts: &[String],
+    batch: usize,
+) -> Result<Tensor> {
     let dev = model.params.device();
     let t = tok.context_length();
     let mut parts = Vec::new();
@@ -419,7 +427,9 @@ pub struct EvalOptions {
 /// Loads the checkpoint and runs what the options ask for.
 pub fn evaluate(opts: &EvalOptions) -> Result<EvalReport> {
     if opts.images.is_none() && opts.shards.is_empty() {
-        return Err(Error::Config("nothing to evaluate: give --images and/or --shards".into()));
+        return Err(Error::Config(
+            "nothing to evaluate: give --images and/or --shards".into(),
+        ));
     }
     let loaded = crate::checkpoint::load(&opts.checkpoint, &opts.device)?;
     let zero_shot = match &opts.images {

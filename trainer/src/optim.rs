@@ -53,8 +53,14 @@ impl AdamW {
             eps: cfg.eps,
             weight_decay: cfg.weight_decay,
             t: 0,
-            m: params.iter().map(zeros).collect::<candle_core::Result<_>>()?,
-            v: params.iter().map(zeros).collect::<candle_core::Result<_>>()?,
+            m: params
+                .iter()
+                .map(zeros)
+                .collect::<candle_core::Result<_>>()?,
+            v: params
+                .iter()
+                .map(zeros)
+                .collect::<candle_core::Result<_>>()?,
         })
     }
 
@@ -89,7 +95,11 @@ impl AdamW {
         let bc1 = 1.0 - self.beta1.powi(self.t as i32);
         let bc2 = 1.0 - self.beta2.powi(self.t as i32);
         for (i, (p, g)) in params.iter().zip(gs).enumerate() {
-            let g = if scale != 1.0 { (g * scale)? } else { g.clone() };
+            let g = if scale != 1.0 {
+                (g * scale)?
+            } else {
+                g.clone()
+            };
             let m = ((&self.m[i] * self.beta1)? + (&g * (1.0 - self.beta1))?)?;
             let v = ((&self.v[i] * self.beta2)? + (g.sqr()? * (1.0 - self.beta2))?)?;
             let denom = ((&v / bc2)?.sqrt()? + self.eps)?;
@@ -131,7 +141,9 @@ impl AdamW {
                     .get(&key)
                     .ok_or_else(|| Error::Config(format!("optimizer state lacks {key:?}")))?;
                 if s.dims() != p.var.dims() {
-                    return Err(Error::Config(format!("optimizer state {key:?} has wrong shape")));
+                    return Err(Error::Config(format!(
+                        "optimizer state {key:?} has wrong shape"
+                    )));
                 }
                 *slot = s.to_device(p.var.device())?;
             }

@@ -32,8 +32,21 @@ pub const COLOURS: &[(&str, [u8; 3])] = &[
 /// The shapes.
 pub const SHAPES: &[&str] = &["circle", "square", "triangle"];
 const DISTRACTORS: &[&str] = &[
-    "nice", "cheap", "vintage", "new", "free", "art", "design", "wallpaper", "sale", "best",
-    "poster", "sticker", "hd", "photo", "image",
+    "nice",
+    "cheap",
+    "vintage",
+    "new",
+    "free",
+    "art",
+    "design",
+    "wallpaper",
+    "sale",
+    "best",
+    "poster",
+    "sticker",
+    "hd",
+    "photo",
+    "image",
 ];
 
 /// How much to generate.
@@ -89,7 +102,8 @@ pub fn draw(colour: usize, shape: usize, w: u32, h: u32, rng: &mut Rng) -> RgbIm
     let cx = rng.range(r, w as f64 - r);
     let cy = rng.range(r, h as f64 - r);
     let base = COLOURS[colour].1;
-    let col: [u8; 3] = std::array::from_fn(|i| (base[i] as f64 + rng.range(-20.0, 20.0)).clamp(0.0, 255.0) as u8);
+    let col: [u8; 3] =
+        std::array::from_fn(|i| (base[i] as f64 + rng.range(-20.0, 20.0)).clamp(0.0, 255.0) as u8);
     for y in 0..h {
         for x in 0..w {
             let (dx, dy) = (x as f64 + 0.5 - cx, y as f64 + 0.5 - cy);
@@ -177,8 +191,11 @@ struct Columns {
 
 fn write_shard(path: &Path, cols: Columns, row_group_size: usize) -> Result<()> {
     let n = cols.key.len();
-    let mut ids = ListBuilder::new(UInt32Builder::new())
-        .with_field(Arc::new(Field::new("item", DataType::UInt32, false)));
+    let mut ids = ListBuilder::new(UInt32Builder::new()).with_field(Arc::new(Field::new(
+        "item",
+        DataType::UInt32,
+        false,
+    )));
     for _ in 0..n {
         ids.append_null();
     }

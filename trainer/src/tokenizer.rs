@@ -170,6 +170,9 @@ mod tests {
         let p = dir.path().join("tokenizer.json");
         tok.save(&p).unwrap();
         let back = TextTokenizer::load(&p, 8).unwrap();
-        assert_eq!(back.encode("a red circle").unwrap(), tok.encode("a red circle").unwrap());
+        assert_eq!(
+            back.encode("a red circle").unwrap(),
+            tok.encode("a red circle").unwrap()
+        );
     }
 }

@@ -159,7 +159,10 @@ fn truncate_log(path: &Path, step: u64) -> Result<()> {
 }
 
 fn clamp_logit_scale(model: &Clip) -> Result<()> {
-    let p = model.params.get(LOGIT_SCALE).expect("model has a logit scale");
+    let p = model
+        .params
+        .get(LOGIT_SCALE)
+        .expect("model has a logit scale");
     let v = p.var.to_scalar::<f32>()? as f64;
     let max = MAX_LOGIT_SCALE.ln();
     if !(0.0..=max).contains(&v) {

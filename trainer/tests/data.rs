@@ -28,7 +28,11 @@ fn reads_success_rows_and_streams_deterministically() {
     let set = Arc::new(ShardSet::open(&[shards]).unwrap());
     assert_eq!(set.files().len(), 2);
     assert_eq!(set.total_rows(), 100);
-    let usable: usize = set.groups().iter().map(|g| set.read_group(g).unwrap().len()).sum();
+    let usable: usize = set
+        .groups()
+        .iter()
+        .map(|g| set.read_group(g).unwrap().len())
+        .sum();
     // Rows 16 and 33 of each shard are failures.
     assert_eq!(usable, 100 - 2 * 2);
 
@@ -83,7 +87,7 @@ fn corrupt_images_are_skipped_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let shards = common::shards(dir.path(), 1, 20, 5);
     // A second file: one good image (copied) and corrupt ones.
-    let set = ShardSet::open(&[shards.clone()]).unwrap();
+    let set = ShardSet::open(std::slice::from_ref(&shards)).unwrap();
     let good = set.read_group(&set.groups()[0]).unwrap()[0].jpg.clone();
     let jpg: Vec<Option<&[u8]>> = vec![Some(b"garbage"), Some(&good), Some(b"\xff\xd8\xff"), None];
     let batch = RecordBatch::try_from_iter(vec![
@@ -91,8 +95,14 @@ fn corrupt_images_are_skipped_and_counted() {
             "caption",
             std::sync::Arc::new(StringArray::from(vec!["a red circle"; 4])) as ArrayRef,
         ),
-        ("status", std::sync::Arc::new(StringArray::from(vec!["success"; 4])) as ArrayRef),
-        ("jpg", std::sync::Arc::new(BinaryArray::from(jpg)) as ArrayRef),
+        (
+            "status",
+            std::sync::Arc::new(StringArray::from(vec!["success"; 4])) as ArrayRef,
+        ),
+        (
+            "jpg",
+            std::sync::Arc::new(BinaryArray::from(jpg)) as ArrayRef,
+        ),
     ])
     .unwrap();
     let f = std::fs::File::create(shards.join("00001.parquet")).unwrap();
@@ -122,8 +132,12 @@ fn corrupt_images_are_skipped_and_counted() {
         std::sync::Arc::new(StringArray::from(vec!["x"])) as ArrayRef,
     )])
     .unwrap();
-    let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&bad).unwrap(), b2.schema(), None)
-        .unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&bad).unwrap(),
+        b2.schema(),
+        None,
+    )
+    .unwrap();
     w.write(&b2).unwrap();
     w.close().unwrap();
     let e = ShardSet::open(&[bad]).unwrap_err().to_string();

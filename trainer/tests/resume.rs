@@ -43,7 +43,10 @@ fn stopped_and_resumed_run_equals_uninterrupted_run() {
     for f in [MODEL_FILE, OPTIMIZER_FILE] {
         let x = std::fs::read(ca.join(f)).unwrap();
         let y = std::fs::read(cb.join(f)).unwrap();
-        assert!(x == y, "{f} differs between the uninterrupted and the resumed run");
+        assert!(
+            x == y,
+            "{f} differs between the uninterrupted and the resumed run"
+        );
     }
     // The weights moved from their initial values.
     let ma = checkpoint::read_meta(&ca).unwrap();
@@ -53,7 +56,11 @@ fn stopped_and_resumed_run_equals_uninterrupted_run() {
     let log = std::fs::read_to_string(b.join("train_log.jsonl")).unwrap();
     let steps: Vec<u64> = log
         .lines()
-        .map(|l| serde_json::from_str::<trainer::train::StepLog>(l).unwrap().step)
+        .map(|l| {
+            serde_json::from_str::<trainer::train::StepLog>(l)
+                .unwrap()
+                .step
+        })
         .collect();
     assert_eq!(steps, vec![1, 2, 3, 4, 5, 6]);
 }

@@ -6,9 +6,9 @@ use image::RgbImage;
 use crate::rng::Rng;
 
 /// CLIP's per-channel mean (RGB).
-pub const MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
+pub const MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_7];
 /// CLIP's per-channel standard deviation (RGB).
-pub const STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
+pub const STD: [f32; 3] = [0.268_629_54, 0.261_302_6, 0.275_777_1];
 
 /// Decodes any format the `image` crate reads (JPEG, PNG, WebP, …) to RGB.
 pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, String> {

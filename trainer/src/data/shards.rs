@@ -77,7 +77,10 @@ fn is_string(t: &DataType) -> bool {
 }
 
 fn is_binary(t: &DataType) -> bool {
-    matches!(t, DataType::Binary | DataType::LargeBinary | DataType::BinaryView)
+    matches!(
+        t,
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+    )
 }
 
 impl ShardSet {
@@ -103,14 +106,18 @@ impl ShardSet {
             } else {
                 return Err(Error::Io {
                     path: p.clone(),
-                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "no such file or directory",
+                    ),
                 });
             }
         }
         let mut groups = Vec::new();
         for (fi, f) in files.iter().enumerate() {
             let file = File::open(f).map_err(io_err(f))?;
-            let b = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_err(f, e))?;
+            let b =
+                ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_err(f, e))?;
             let schema = b.schema();
             match schema.field_with_name("caption") {
                 Ok(c) if is_string(c.data_type()) => {}
@@ -154,7 +161,11 @@ impl ShardSet {
 
     /// The captions of the usable samples of one row group (no image bytes read).
     pub fn read_captions(&self, g: &RowGroupRef) -> Result<Vec<String>> {
-        Ok(self.read(g, false)?.into_iter().map(|s| s.caption).collect())
+        Ok(self
+            .read(g, false)?
+            .into_iter()
+            .map(|s| s.caption)
+            .collect())
     }
 
     fn read(&self, g: &RowGroupRef, images: bool) -> Result<Vec<Sample>> {
@@ -176,7 +187,8 @@ impl ShardSet {
         let mut out = Vec::new();
         let mut row = 0u32;
         for batch in reader {
-            let batch = batch.map_err(|e| parquet_err(path, format!("row group {}: {e}", g.group)))?;
+            let batch =
+                batch.map_err(|e| parquet_err(path, format!("row group {}: {e}", g.group)))?;
             let cap = batch.column_by_name("caption").expect("projected");
             let jpg = batch.column_by_name("jpg").expect("projected");
             let status = batch.column_by_name("status");

@@ -37,12 +37,7 @@ impl Clip {
         let mut params = Params::new(device, seed);
         let visual = VisionTransformer::new(&mut params, config)?;
         let text = TextTransformer::new(&mut params, config)?;
-        let logit_scale = params.add(
-            LOGIT_SCALE,
-            &[],
-            Init::Const((1.0f64 / 0.07).ln()),
-            false,
-        )?;
+        let logit_scale = params.add(LOGIT_SCALE, &[], Init::Const((1.0f64 / 0.07).ln()), false)?;
         Ok(Clip {
             config: config.clone(),
             params,
@@ -79,9 +74,7 @@ impl Clip {
 /// of both matrices is a matching pair.
 pub fn clip_loss(img: &Tensor, txt: &Tensor, logit_scale: &Tensor) -> Result<Tensor> {
     let n = img.dim(0)?;
-    let logits = img
-        .matmul(&txt.t()?)?
-        .broadcast_mul(&logit_scale.exp()?)?;
+    let logits = img.matmul(&txt.t()?)?.broadcast_mul(&logit_scale.exp()?)?;
     let labels = Tensor::arange(0u32, n as u32, img.device())?;
     let l_i = candle_nn::loss::cross_entropy(&logits, &labels)?;
     let l_t = candle_nn::loss::cross_entropy(&logits.t()?.contiguous()?, &labels)?;
@@ -132,7 +125,13 @@ mod tests {
             let g = grads
                 .get(p.var.as_tensor())
                 .unwrap_or_else(|| panic!("no gradient for {}", p.name));
-            let norm = g.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+            let norm = g
+                .sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
             assert!(norm.is_finite(), "non-finite gradient for {}", p.name);
             // The token table only gets gradient on used rows, but never all zero.
             assert!(norm > 0.0, "zero gradient for {}", p.name);
@@ -144,12 +143,16 @@ mod tests {
         let c = tiny();
         let m = Clip::new(&c, &Device::Cpu, 0).unwrap();
         let (img, tok, eot) = toy_batch(&c, 8);
-        let loss = m.loss(&img, &tok, &eot).unwrap().to_scalar::<f32>().unwrap();
+        let loss = m
+            .loss(&img, &tok, &eot)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         // Random embeddings give a loss of the order of ln(8) = 2.08.
         assert!(loss > 0.5 && loss < 10.0, "loss {loss}");
         // Perfectly matched embeddings with a large scale give a small loss.
-        let e = l2_normalize(&Tensor::eye(8, candle_core::DType::F32, &Device::Cpu).unwrap())
-            .unwrap();
+        let e =
+            l2_normalize(&Tensor::eye(8, candle_core::DType::F32, &Device::Cpu).unwrap()).unwrap();
         let ls = Tensor::new(100f32.ln(), &Device::Cpu).unwrap();
         let l = clip_loss(&e, &e, &ls).unwrap().to_scalar::<f32>().unwrap();
         assert!(l < 1e-3, "{l}");

@@ -23,7 +23,12 @@ impl Linear {
         std: f64,
         bias: bool,
     ) -> Result<Self> {
-        let w = p.add(&format!("{name}.weight"), &[inp, out], Init::Normal(std), true)?;
+        let w = p.add(
+            &format!("{name}.weight"),
+            &[inp, out],
+            Init::Normal(std),
+            true,
+        )?;
         let b = if bias {
             Some(p.add(&format!("{name}.bias"), &[out], Init::Zeros, false)?)
         } else {
@@ -94,7 +99,14 @@ impl Attention {
     ) -> Result<Self> {
         let attn_std = (width as f64).powf(-0.5);
         Ok(Attention {
-            in_proj: Linear::new(p, &format!("{name}.in_proj"), width, 3 * width, attn_std, true)?,
+            in_proj: Linear::new(
+                p,
+                &format!("{name}.in_proj"),
+                width,
+                3 * width,
+                attn_std,
+                true,
+            )?,
             out_proj: Linear::new(p, &format!("{name}.out_proj"), width, width, proj_std, true)?,
             heads,
         })
@@ -141,8 +153,22 @@ impl Block {
             ln_1: LayerNorm::new(p, &format!("{name}.ln_1"), width)?,
             attn: Attention::new(p, &format!("{name}.attn"), width, heads, proj_std)?,
             ln_2: LayerNorm::new(p, &format!("{name}.ln_2"), width)?,
-            c_fc: Linear::new(p, &format!("{name}.mlp.c_fc"), width, 4 * width, fc_std, true)?,
-            c_proj: Linear::new(p, &format!("{name}.mlp.c_proj"), 4 * width, width, proj_std, true)?,
+            c_fc: Linear::new(
+                p,
+                &format!("{name}.mlp.c_fc"),
+                width,
+                4 * width,
+                fc_std,
+                true,
+            )?,
+            c_proj: Linear::new(
+                p,
+                &format!("{name}.mlp.c_proj"),
+                4 * width,
+                width,
+                proj_std,
+                true,
+            )?,
         })
     }
 
