@@ -5,6 +5,7 @@
 #
 #   scripts/bench_train.sh                 # tiny preset, batch 64, 200 steps
 #   PRESET=small STEPS=50 scripts/bench_train.sh
+#   PROFILE=dev scripts/bench_train.sh     # reuse the dev build
 #   scripts/bench_train.sh --with-torch    # also the same model and batch in PyTorch (CPU)
 #
 # --with-torch installs torch (CPU wheel) into $TORCH_VENV (default
@@ -26,10 +27,18 @@ BATCH="${BATCH:-64}"
 CTX="${CTX:-77}"
 WORK="${WORK:-$(mktemp -d)}"
 
-cargo build --release --quiet --bin witcurate
-cargo build --release --quiet -p trainer --example synthetic
-BIN=target/release/witcurate
-[ -d "$WORK/data/shards" ] || target/release/examples/synthetic "$WORK/data" 4 2000 20 >/dev/null
+# PROFILE=dev reuses the dev build (dependencies are optimised there too;
+# the trainer's own code is not), for machines without a release build.
+PROFILE="${PROFILE:-release}"
+if [ "$PROFILE" = release ]; then
+  cargo build --release --quiet --bin witcurate --example synthetic -p witcurate -p trainer
+  DIR=target/release
+else
+  cargo build --workspace --all-targets --quiet
+  DIR=target/debug
+fi
+BIN=$DIR/witcurate
+[ -d "$WORK/data/shards" ] || "$DIR/examples/synthetic" "$WORK/data" 4 2000 20 >/dev/null
 
 rm -rf "$WORK/run"
 "$BIN" --quiet train --shards "$WORK/data/shards" --out "$WORK/run" --preset "$PRESET" \
