@@ -74,7 +74,9 @@ if [ "$WITH_TORCH" = 1 ]; then
   VENV="${TORCH_VENV:-$HOME/.cache/witcurate/venv-torch}"
   if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --index-url https://download.pytorch.org/whl/cpu torch
+    # The CPU-only wheel; where its index is unreachable, PyPI's (with CUDA libraries).
+    "$VENV/bin/pip" install --quiet --index-url https://download.pytorch.org/whl/cpu torch \
+      || "$VENV/bin/pip" install --quiet torch
   fi
   NPROC=$(nproc)
   TORCH_MS=$("$VENV/bin/python" scripts/torch_clip_reference.py --preset "$PRESET" \

@@ -95,20 +95,20 @@ impl AdamW {
         let bc1 = 1.0 - self.beta1.powi(self.t as i32);
         let bc2 = 1.0 - self.beta2.powi(self.t as i32);
         for (i, (p, g)) in params.iter().zip(gs).enumerate() {
-            let g = if scale != 1.0 {
-                (g * scale)?
-            } else {
-                g.clone()
-            };
-            let m = ((&self.m[i] * self.beta1)? + (&g * (1.0 - self.beta1))?)?;
-            let v = ((&self.v[i] * self.beta2)? + (g.sqr()? * (1.0 - self.beta2))?)?;
+            // Detached: the optimizer's arithmetic must not extend the
+            // autograd graph (the moments would otherwise keep every past
+            // step's graph alive).
+            let g = g.detach();
+            let g = if scale != 1.0 { (g * scale)? } else { g };
+            let m = ((&self.m[i] * self.beta1)? + (&g * (1.0 - self.beta1))?)?.detach();
+            let v = ((&self.v[i] * self.beta2)? + (g.sqr()? * (1.0 - self.beta2))?)?.detach();
             let denom = ((&v / bc2)?.sqrt()? + self.eps)?;
             let update = ((&m / bc1)? / denom)?;
-            let theta = p.var.as_tensor();
+            let theta = p.var.as_tensor().detach();
             let decayed = if p.decay && self.weight_decay > 0.0 {
-                (theta * (1.0 - lr * self.weight_decay))?
+                (&theta * (1.0 - lr * self.weight_decay))?
             } else {
-                theta.clone()
+                theta
             };
             p.var.set(&(decayed - (update * lr)?)?)?;
             self.m[i] = m;
@@ -199,6 +199,21 @@ mod tests {
         }
         let bv = b.to_vec1::<f32>().unwrap();
         assert!(bv.iter().all(|x| (x - 1.0).abs() < 0.05), "{bv:?}");
+    }
+
+    #[test]
+    fn optimizer_state_does_not_hold_the_autograd_graph() {
+        let mut p = Params::new(&Device::Cpu, 0);
+        let a = p.add("a", &[4], Init::Const(1.0), true).unwrap();
+        let mut opt = AdamW::new(&p, &TrainConfig::default()).unwrap();
+        for _ in 0..2 {
+            let loss = (&a * &a).unwrap().exp().unwrap().sum_all().unwrap();
+            opt.step(&p, &loss.backward().unwrap(), 0.01, 1.0).unwrap();
+        }
+        // Moments that tracked ops would keep each step's graph alive (a leak).
+        for t in opt.m.iter().chain(&opt.v) {
+            assert!(!t.track_op());
+        }
     }
 
     #[test]
