@@ -112,6 +112,21 @@ fn train_then_eval_writes_checkpoint_log_and_json() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--resume"));
+    let o = witcurate(&[
+        "train",
+        "--quiet",
+        "--shards",
+        s(&shards),
+        "--out",
+        s(&out),
+        "--steps",
+        "4",
+        "--batch-size",
+        "8",
+        "--resume",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("train: steps 4..4"));
 
     let images = dir.path().join("images");
     let classes = trainer::synthetic::write_image_folder(&images, 2, 32, 1).unwrap();

@@ -181,7 +181,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
     let log_path = opts.out.join(LOG_FILE);
     let existing = checkpoint::latest(&opts.out)?;
 
-    let (model, mut optimizer, tokenizer, cfg, start_step, skip) = match existing {
+    let (model, mut optimizer, tokenizer, cfg, start_step, skip, resumed_loss) = match existing {
         Some(dir) => {
             if !opts.resume {
                 return Err(Error::Config(format!(
@@ -209,6 +209,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
                 meta.train,
                 meta.step,
                 meta.samples_consumed,
+                meta.loss,
             )
         }
         None => {
@@ -221,7 +222,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
             if log_path.exists() {
                 std::fs::remove_file(&log_path).map_err(io_err(&log_path))?;
             }
-            (model, optimizer, tokenizer, opts.train.clone(), 0, 0)
+            (model, optimizer, tokenizer, opts.train.clone(), 0, 0, None)
         }
     };
     let end_step = opts.stop_at.unwrap_or(cfg.steps).min(cfg.steps);
@@ -278,7 +279,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
     let (b, s, t) = (cfg.batch_size, mc.image_size, mc.context_length);
     let mut sums = [0f64; 5]; // data, forward, backward, optimizer, loader
     let mut dropped = 0u64;
-    let mut last_loss = f64::NAN;
+    let mut last_loss = resumed_loss.unwrap_or(f64::NAN);
     let mut last_ckpt = checkpoint::latest(&opts.out)?.unwrap_or_default();
     let started = Instant::now();
     let sync = |d: &Device| d.synchronize();
