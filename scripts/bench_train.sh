@@ -31,14 +31,14 @@ WORK="${WORK:-$(mktemp -d)}"
 # the trainer's own code is not), for machines without a release build.
 PROFILE="${PROFILE:-release}"
 if [ "$PROFILE" = release ]; then
-  cargo build --release --quiet --bin witcurate --example synthetic -p witcurate -p trainer
+  cargo build --release --quiet --workspace --bins
   DIR=target/release
 else
   cargo build --workspace --all-targets --quiet
   DIR=target/debug
 fi
 BIN=$DIR/witcurate
-[ -d "$WORK/data/shards" ] || "$DIR/examples/synthetic" "$WORK/data" 4 2000 20 >/dev/null
+[ -d "$WORK/data/shards" ] || "$DIR/witcurate-synthetic" "$WORK/data" 4 2000 20 >/dev/null
 
 rm -rf "$WORK/run"
 "$BIN" --quiet train --shards "$WORK/data/shards" --out "$WORK/run" --preset "$PRESET" \

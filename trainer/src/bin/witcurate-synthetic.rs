@@ -2,7 +2,8 @@
 //! `DIR/shards/NNNNN.parquet` (training shards) and `DIR/held_out/` (an
 //! ImageFolder tree with `classes.tsv`) for `witcurate train` and `eval`.
 //!
-//! `cargo run --release -p trainer --example synthetic -- DIR [SHARDS] [ROWS_PER_SHARD] [HELD_OUT_PER_CLASS]`
+//! `witcurate-synthetic DIR [SHARDS] [ROWS_PER_SHARD] [HELD_OUT_PER_CLASS]`
+//! (built with the workspace: `cargo build --workspace --bins`).
 
 use std::path::PathBuf;
 
@@ -11,7 +12,7 @@ use trainer::synthetic::{self, SyntheticOptions};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(dir) = args.first().map(PathBuf::from) else {
-        eprintln!("usage: synthetic DIR [SHARDS] [ROWS_PER_SHARD] [HELD_OUT_PER_CLASS]");
+        eprintln!("usage: witcurate-synthetic DIR [SHARDS] [ROWS_PER_SHARD] [HELD_OUT_PER_CLASS]");
         std::process::exit(2);
     };
     let num = |i: usize, d: usize| -> Result<usize, Box<dyn std::error::Error>> {
