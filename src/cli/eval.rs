@@ -1,14 +1,84 @@
 //! `witcurate eval`.
 
+use std::path::PathBuf;
+
 use clap::Args;
 
 use super::GlobalArgs;
 
 /// Flags of `eval`.
 #[derive(Debug, Args)]
-pub struct EvalArgs {}
+pub struct EvalArgs {
+    /// A checkpoint directory, or a run directory (its newest checkpoint).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// ImageFolder tree for zero-shot classification (one sub-folder per class).
+    #[arg(long)]
+    pub images: Option<PathBuf>,
+    /// Class names: lines `folder<TAB>class name` (default: folder names, `_` as space).
+    #[arg(long)]
+    pub classes: Option<PathBuf>,
+    /// Prompt templates, one per line with `{}` for the class name (default: CLIP's).
+    #[arg(long)]
+    pub templates: Option<PathBuf>,
+    /// Held-out shard directories or files for image/text retrieval.
+    #[arg(long, num_args = 1..)]
+    pub shards: Vec<PathBuf>,
+    /// Pairs used for retrieval.
+    #[arg(long, default_value_t = 1000)]
+    pub max_pairs: usize,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// Also write the results as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Compute device: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
 
 /// Runs `eval`.
-pub fn run(_args: EvalArgs, _global: &GlobalArgs) -> anyhow::Result<()> {
-    anyhow::bail!("eval is not available in this build")
+pub fn run(args: EvalArgs, _global: &GlobalArgs) -> anyhow::Result<()> {
+    if args.images.is_none() && args.shards.is_empty() {
+        anyhow::bail!("nothing to evaluate: give --images and/or --shards");
+    }
+    let opts = trainer::eval::EvalOptions {
+        checkpoint: args.checkpoint,
+        images: args.images,
+        classes: args.classes,
+        templates: args.templates,
+        shards: args.shards,
+        max_pairs: args.max_pairs,
+        batch_size: args.batch_size,
+        device: trainer::device(&args.device)?,
+    };
+    let r = trainer::eval::evaluate(&opts)?;
+    if let Some(z) = &r.zero_shot {
+        println!(
+            "eval zero-shot: {} images, {} classes, {} templates: top-1 {:.2}%, top-5 {:.2}% (chance {:.2}%)",
+            z.images,
+            z.classes,
+            z.templates,
+            z.top1 * 100.0,
+            z.top5 * 100.0,
+            z.chance_top1 * 100.0
+        );
+    }
+    if let Some(t) = &r.retrieval {
+        println!(
+            "eval retrieval: {} pairs: image→text R@1 {:.2}% R@5 {:.2}%, text→image R@1 {:.2}% R@5 {:.2}%",
+            t.pairs,
+            t.image_to_text_r1 * 100.0,
+            t.image_to_text_r5 * 100.0,
+            t.text_to_image_r1 * 100.0,
+            t.text_to_image_r5 * 100.0
+        );
+    }
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&r)?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    }
+    Ok(())
 }

@@ -1,14 +1,144 @@
 //! `witcurate train`.
 
+use std::path::PathBuf;
+
 use clap::Args;
 
 use super::GlobalArgs;
 
 /// Flags of `train`.
 #[derive(Debug, Args)]
-pub struct TrainArgs {}
+pub struct TrainArgs {
+    /// Shard directories (their `*.parquet`) or shard files.
+    #[arg(long, required = true, num_args = 1..)]
+    pub shards: Vec<PathBuf>,
+    /// Run directory: checkpoints (`step-NNNNNNNN/`) and `train_log.jsonl`.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Model preset: tiny, small or vit-b-32.
+    #[arg(long, default_value = "tiny")]
+    pub preset: String,
+    /// Optimizer steps of the whole run.
+    #[arg(long, default_value_t = 1000)]
+    pub steps: u64,
+    /// Pairs per step (the contrastive batch).
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 5e-4)]
+    pub lr: f64,
+    /// Linear warmup steps (default: 10% of the steps, at most 2000).
+    #[arg(long)]
+    pub warmup_steps: Option<u64>,
+    /// AdamW decoupled weight decay.
+    #[arg(long, default_value_t = 0.2)]
+    pub weight_decay: f64,
+    /// Clip the global gradient norm (0 disables).
+    #[arg(long, default_value_t = 1.0)]
+    pub grad_clip: f64,
+    /// Seed of initialisation, data order and augmentation.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write a checkpoint every N steps (and at the end).
+    #[arg(long, default_value_t = 500)]
+    pub checkpoint_every: u64,
+    /// Continue from the newest checkpoint in --out.
+    #[arg(long)]
+    pub resume: bool,
+    /// Stop after this step (with a checkpoint), leaving the run resumable.
+    #[arg(long)]
+    pub stop_at_step: Option<u64>,
+    /// Samples in the shuffle buffer.
+    #[arg(long, default_value_t = 4096)]
+    pub shuffle_buffer: usize,
+    /// Smallest area fraction kept by the random resized crop.
+    #[arg(long, default_value_t = 0.9)]
+    pub crop_scale_min: f64,
+    /// Tokens per caption (default: the preset's, 77).
+    #[arg(long)]
+    pub context_length: Option<usize>,
+    /// Tokenizer vocabulary size (default: the preset's).
+    #[arg(long)]
+    pub vocab_size: Option<usize>,
+    /// Input image side (default: the preset's; a multiple of the patch size).
+    #[arg(long)]
+    pub image_size: Option<usize>,
+    /// Captions used to train the tokenizer.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub tokenizer_samples: usize,
+    /// Image decoding threads (default: --threads, else every core).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Batches prepared ahead of the step.
+    #[arg(long, default_value_t = 4)]
+    pub prefetch: usize,
+    /// Compute device: cpu, cuda or cuda:N (cuda needs a `cuda` build).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
 
 /// Runs `train`.
-pub fn run(_args: TrainArgs, _global: &GlobalArgs) -> anyhow::Result<()> {
-    anyhow::bail!("train is not available in this build")
+pub fn run(args: TrainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let mut model = trainer::ModelConfig::preset(&args.preset)?;
+    if let Some(c) = args.context_length {
+        model.context_length = c;
+    }
+    if let Some(v) = args.vocab_size {
+        model.vocab_size = v;
+    }
+    if let Some(s) = args.image_size {
+        model.image_size = s;
+    }
+    let train = trainer::TrainConfig {
+        steps: args.steps,
+        batch_size: args.batch_size,
+        lr: args.lr,
+        warmup_steps: args
+            .warmup_steps
+            .unwrap_or_else(|| (args.steps / 10).min(2000)),
+        weight_decay: args.weight_decay,
+        grad_clip: args.grad_clip,
+        seed: args.seed,
+        shuffle_buffer: args.shuffle_buffer,
+        crop_scale_min: args.crop_scale_min,
+        checkpoint_every: args.checkpoint_every,
+        ..trainer::TrainConfig::default()
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let opts = trainer::train::TrainOptions {
+        shards: args.shards,
+        out: args.out,
+        model,
+        train,
+        resume: args.resume,
+        stop_at: args.stop_at_step,
+        workers: args.workers.or(global.threads).unwrap_or(cores),
+        prefetch: args.prefetch,
+        tokenizer_samples: args.tokenizer_samples,
+        device: trainer::device(&args.device)?,
+        quiet: global.quiet,
+    };
+    let s = trainer::train::train(&opts)?;
+    println!(
+        "train: steps {}..{}, final loss {:.4}, {} parameters, {:.1} samples/s; \
+         per step: data wait {:.1} ms, forward {:.1} ms, backward {:.1} ms, optimizer {:.1} ms; \
+         {} undecodable samples skipped; checkpoint {}",
+        s.start_step,
+        s.end_step,
+        s.final_loss,
+        s.parameters,
+        s.samples_per_sec,
+        per_step(s.data_wait_secs, &s),
+        per_step(s.forward_secs, &s),
+        per_step(s.backward_secs, &s),
+        per_step(s.optimizer_secs, &s),
+        s.dropped_samples,
+        s.checkpoint.display()
+    );
+    Ok(())
+}
+
+fn per_step(secs: f64, s: &trainer::train::TrainSummary) -> f64 {
+    let n = s.end_step.saturating_sub(s.start_step).max(1);
+    secs * 1e3 / n as f64
 }

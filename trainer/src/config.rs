@@ -1,0 +1,218 @@
+//! Model presets and training hyper-parameters.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// The shape of a CLIP model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// Side of the square input image, in pixels.
+    pub image_size: usize,
+    /// Side of a ViT patch, in pixels (divides `image_size`).
+    pub patch_size: usize,
+    /// Width of the image transformer.
+    pub vision_width: usize,
+    /// Blocks of the image transformer.
+    pub vision_layers: usize,
+    /// Attention heads of the image transformer.
+    pub vision_heads: usize,
+    /// Width of the text transformer.
+    pub text_width: usize,
+    /// Blocks of the text transformer.
+    pub text_layers: usize,
+    /// Attention heads of the text transformer.
+    pub text_heads: usize,
+    /// Tokens per caption, start and end tokens included.
+    pub context_length: usize,
+    /// Tokenizer vocabulary size (set from the trained tokenizer).
+    pub vocab_size: usize,
+    /// Size of the joint embedding.
+    pub embed_dim: usize,
+}
+
+/// Names of the built-in presets, smallest first.
+pub const PRESETS: &[&str] = &["tiny", "small", "vit-b-32"];
+
+impl ModelConfig {
+    /// A named preset: `tiny` (trains on 2 CPU cores in minutes), `small`, or
+    /// `vit-b-32` (the CLIP paper's ViT-B/32 with a 12-layer, 512-wide text
+    /// transformer).
+    pub fn preset(name: &str) -> Result<Self> {
+        let c = match name {
+            "tiny" => ModelConfig {
+                image_size: 32,
+                patch_size: 8,
+                vision_width: 64,
+                vision_layers: 2,
+                vision_heads: 2,
+                text_width: 64,
+                text_layers: 2,
+                text_heads: 2,
+                context_length: 77,
+                vocab_size: 1024,
+                embed_dim: 64,
+            },
+            "small" => ModelConfig {
+                image_size: 64,
+                patch_size: 8,
+                vision_width: 256,
+                vision_layers: 6,
+                vision_heads: 4,
+                text_width: 256,
+                text_layers: 6,
+                text_heads: 4,
+                context_length: 77,
+                vocab_size: 8192,
+                embed_dim: 256,
+            },
+            "vit-b-32" => ModelConfig {
+                image_size: 224,
+                patch_size: 32,
+                vision_width: 768,
+                vision_layers: 12,
+                vision_heads: 12,
+                text_width: 512,
+                text_layers: 12,
+                text_heads: 8,
+                context_length: 77,
+                vocab_size: 49408,
+                embed_dim: 512,
+            },
+            other => {
+                return Err(Error::Config(format!(
+                    "unknown preset {other:?} (one of {})",
+                    PRESETS.join(", ")
+                )))
+            }
+        };
+        Ok(c)
+    }
+
+    /// Checks the shape is buildable.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.patch_size == 0 || self.image_size % self.patch_size != 0 {
+            return bad(format!(
+                "image size {} is not a multiple of patch size {}",
+                self.image_size, self.patch_size
+            ));
+        }
+        if self.vision_heads == 0 || self.vision_width % self.vision_heads != 0 {
+            return bad(format!(
+                "vision width {} is not a multiple of {} heads",
+                self.vision_width, self.vision_heads
+            ));
+        }
+        if self.text_heads == 0 || self.text_width % self.text_heads != 0 {
+            return bad(format!(
+                "text width {} is not a multiple of {} heads",
+                self.text_width, self.text_heads
+            ));
+        }
+        if self.context_length < 3 {
+            return bad("context length must be at least 3".into());
+        }
+        Ok(())
+    }
+
+    /// Patches per image side.
+    pub fn grid(&self) -> usize {
+        self.image_size / self.patch_size
+    }
+}
+
+/// Optimisation and data hyper-parameters of a run (saved in checkpoints so
+/// that `--resume` continues the same run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Optimizer steps in the whole run.
+    pub steps: u64,
+    /// Image-text pairs per step (the contrastive batch).
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Linear warmup steps before the cosine decay.
+    pub warmup_steps: u64,
+    /// AdamW decoupled weight decay (not applied to gains, biases,
+    /// embeddings or the temperature).
+    pub weight_decay: f64,
+    /// AdamW β1.
+    pub beta1: f64,
+    /// AdamW β2.
+    pub beta2: f64,
+    /// AdamW ε.
+    pub eps: f64,
+    /// Clip the global gradient norm to this (0 disables).
+    pub grad_clip: f64,
+    /// Seed of initialisation, data order and augmentation.
+    pub seed: u64,
+    /// Samples held by the shuffle buffer.
+    pub shuffle_buffer: usize,
+    /// Smallest area fraction kept by the random resized crop.
+    pub crop_scale_min: f64,
+    /// Write a checkpoint every this many steps (and at the end).
+    pub checkpoint_every: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            steps: 1000,
+            batch_size: 64,
+            lr: 5e-4,
+            warmup_steps: 100,
+            weight_decay: 0.2,
+            beta1: 0.9,
+            beta2: 0.98,
+            eps: 1e-6,
+            grad_clip: 1.0,
+            seed: 0,
+            shuffle_buffer: 4096,
+            crop_scale_min: 0.9,
+            checkpoint_every: 500,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks the values are usable.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::Config(m.to_string()));
+        if self.steps == 0 {
+            return bad("--steps must be at least 1");
+        }
+        if self.batch_size < 2 {
+            return bad("--batch-size must be at least 2 (the loss contrasts pairs in a batch)");
+        }
+        if self.lr.is_nan() || self.lr <= 0.0 {
+            return bad("--lr must be positive");
+        }
+        if self.shuffle_buffer == 0 {
+            return bad("--shuffle-buffer must be at least 1");
+        }
+        if !(self.crop_scale_min > 0.0 && self.crop_scale_min <= 1.0) {
+            return bad("--crop-scale-min must be in (0, 1]");
+        }
+        if self.checkpoint_every == 0 {
+            return bad("--checkpoint-every must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_are_valid() {
+        for p in PRESETS {
+            ModelConfig::preset(p).unwrap().validate().unwrap();
+        }
+        assert!(ModelConfig::preset("huge").is_err());
+        let mut c = ModelConfig::preset("tiny").unwrap();
+        c.patch_size = 5;
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,192 @@
+//! Batches prepared on a background thread and a decoding pool, ahead of
+//! the training step.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crossbeam_channel::{bounded, Receiver};
+use rayon::prelude::*;
+
+use super::augment;
+use super::shards::{Sample, ShardSet};
+use super::stream::SampleStream;
+use crate::rng::Rng;
+use crate::tokenizer::{Encoded, TextTokenizer};
+use crate::{Error, Result};
+
+const AUGMENT: u64 = 0x4155;
+
+/// How batches are made.
+#[derive(Debug, Clone)]
+pub struct LoaderOptions {
+    /// Pairs per batch.
+    pub batch_size: usize,
+    /// Side of the model's input image.
+    pub image_size: usize,
+    /// Smallest area fraction of the random resized crop.
+    pub crop_scale_min: f64,
+    /// Seed of order and augmentation.
+    pub seed: u64,
+    /// Shuffle buffer capacity.
+    pub shuffle_buffer: usize,
+    /// Decoding threads.
+    pub workers: usize,
+    /// Batches prepared ahead.
+    pub prefetch: usize,
+    /// Stream samples to discard first (to resume).
+    pub skip: u64,
+}
+
+/// A ready batch.
+#[derive(Debug)]
+pub struct Batch {
+    /// `[B, 3, S, S]` normalised pixels, row-major.
+    pub images: Vec<f32>,
+    /// `[B, T]` token ids.
+    pub tokens: Vec<u32>,
+    /// `[B]` end-of-text positions.
+    pub eot: Vec<u32>,
+    /// Pairs in the batch.
+    pub size: usize,
+    /// Stream samples consumed once this batch was made (the resume point).
+    pub consumed: u64,
+    /// Samples dropped while making it (undecodable images).
+    pub dropped: u64,
+    /// Seconds the loader spent making it (reading, decoding, augmenting).
+    pub prep_secs: f64,
+    /// The stream's epoch when the batch was made.
+    pub epoch: u64,
+}
+
+/// Background batch maker. Dropping it stops the thread.
+pub struct Loader {
+    rx: Option<Receiver<Result<Batch>>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+/// Decodes, augments and normalises sample `n` of the stream and tokenises
+/// its caption.
+pub fn prepare_sample(
+    n: u64,
+    s: &Sample,
+    tok: &TextTokenizer,
+    opts: &LoaderOptions,
+) -> std::result::Result<(Vec<f32>, Encoded), String> {
+    let img = augment::decode_rgb(&s.jpg)?;
+    let mut rng = Rng::derive(opts.seed, &[AUGMENT, n]);
+    let size = opts.image_size as u32;
+    let crop = augment::random_resized_crop(&img, size, opts.crop_scale_min, &mut rng);
+    let mut px = vec![0f32; 3 * opts.image_size * opts.image_size];
+    augment::normalize_into(&crop, &mut px);
+    let enc = tok.encode(&s.caption).map_err(|e| e.to_string())?;
+    Ok((px, enc))
+}
+
+fn make_batch(
+    stream: &mut SampleStream,
+    shards: &ShardSet,
+    tok: &TextTokenizer,
+    opts: &LoaderOptions,
+    pool: &rayon::ThreadPool,
+) -> Result<Batch> {
+    let t0 = Instant::now();
+    let b = opts.batch_size;
+    let mut items: Vec<(Vec<f32>, Encoded)> = Vec::with_capacity(b);
+    let mut dropped = 0u64;
+    while items.len() < b {
+        let need = b - items.len();
+        let raw = (0..need)
+            .map(|_| stream.next_sample())
+            .collect::<Result<Vec<_>>>()?;
+        let done: Vec<_> = pool.install(|| {
+            raw.par_iter()
+                .map(|(n, s)| prepare_sample(*n, s, tok, opts))
+                .collect()
+        });
+        for (r, (_, s)) in done.into_iter().zip(&raw) {
+            match r {
+                Ok(x) => items.push(x),
+                Err(msg) => {
+                    dropped += 1;
+                    log::warn!("{}: {msg}; sample skipped", shards.describe(s.origin));
+                }
+            }
+        }
+    }
+    let px = 3 * opts.image_size * opts.image_size;
+    let mut images = Vec::with_capacity(b * px);
+    let mut tokens = Vec::with_capacity(b * tok.context_length());
+    let mut eot = Vec::with_capacity(b);
+    for (p, e) in items {
+        images.extend_from_slice(&p);
+        tokens.extend_from_slice(&e.ids);
+        eot.push(e.eot);
+    }
+    Ok(Batch {
+        images,
+        tokens,
+        eot,
+        size: b,
+        consumed: stream.produced(),
+        dropped,
+        prep_secs: t0.elapsed().as_secs_f64(),
+        epoch: stream.epoch(),
+    })
+}
+
+impl Loader {
+    /// Starts the loader thread (skipping `opts.skip` samples first).
+    pub fn start(
+        shards: Arc<ShardSet>,
+        tok: Arc<TextTokenizer>,
+        opts: LoaderOptions,
+    ) -> Result<Self> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(opts.workers.max(1))
+            .thread_name(|i| format!("decode-{i}"))
+            .build()
+            .map_err(|e| Error::Config(format!("cannot start decoding threads: {e}")))?;
+        let (tx, rx) = bounded(opts.prefetch.max(1));
+        let handle = std::thread::Builder::new()
+            .name("loader".into())
+            .spawn(move || {
+                let mut stream = SampleStream::new(shards.clone(), opts.seed, opts.shuffle_buffer);
+                if let Err(e) = stream.skip(opts.skip) {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+                loop {
+                    let r = make_batch(&mut stream, &shards, &tok, &opts, &pool);
+                    let failed = r.is_err();
+                    if tx.send(r).is_err() || failed {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| Error::Config(format!("cannot start the loader thread: {e}")))?;
+        Ok(Loader {
+            rx: Some(rx),
+            handle: Some(handle),
+        })
+    }
+
+    /// The next batch (blocks until ready).
+    pub fn next_batch(&self) -> Result<Batch> {
+        self.rx
+            .as_ref()
+            .expect("open until drop")
+            .recv()
+            .map_err(|_| Error::Config("the loader thread stopped".into()))?
+    }
+}
+
+impl Drop for Loader {
+    fn drop(&mut self) {
+        // Closing the channel makes the thread's next send fail.
+        self.rx.take();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}

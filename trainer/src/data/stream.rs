@@ -1,0 +1,124 @@
+//! The endless, seeded sample stream.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use super::shards::{Sample, ShardSet};
+use crate::rng::Rng;
+use crate::{Error, Result};
+
+const STREAM: u64 = 0x5354;
+
+/// Epoch after epoch: the row groups in an order shuffled by `(seed, epoch)`,
+/// read one at a time, their samples passed through a shuffle buffer of
+/// fixed capacity. Memory is bounded by the buffer and one row group.
+/// Unreadable row groups are logged and skipped.
+#[derive(Debug)]
+pub struct SampleStream {
+    shards: Arc<ShardSet>,
+    seed: u64,
+    capacity: usize,
+    epoch: u64,
+    order: Vec<usize>,
+    next_group: usize,
+    current: VecDeque<Sample>,
+    buffer: Vec<Sample>,
+    rng: Rng,
+    produced: u64,
+    epoch_produced: u64,
+    /// Row groups that could not be read.
+    pub bad_groups: u64,
+}
+
+impl SampleStream {
+    /// The stream of `shards` for `seed`, with a shuffle buffer of `capacity`.
+    pub fn new(shards: Arc<ShardSet>, seed: u64, capacity: usize) -> Self {
+        let mut s = SampleStream {
+            shards,
+            seed,
+            capacity: capacity.max(1),
+            epoch: 0,
+            order: Vec::new(),
+            next_group: 0,
+            current: VecDeque::new(),
+            buffer: Vec::new(),
+            rng: Rng::new(0),
+            produced: 0,
+            epoch_produced: 0,
+            bad_groups: 0,
+        };
+        s.start_epoch(0);
+        s
+    }
+
+    fn start_epoch(&mut self, epoch: u64) {
+        self.epoch = epoch;
+        self.order = (0..self.shards.groups().len()).collect();
+        Rng::derive(self.seed, &[STREAM, 0, epoch]).shuffle(&mut self.order);
+        self.rng = Rng::derive(self.seed, &[STREAM, 1, epoch]);
+        self.next_group = 0;
+        self.epoch_produced = 0;
+    }
+
+    /// Samples handed out so far.
+    pub fn produced(&self) -> u64 {
+        self.produced
+    }
+
+    /// The current epoch (0-based).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The next sample and its index in the stream.
+    pub fn next_sample(&mut self) -> Result<(u64, Sample)> {
+        loop {
+            while self.buffer.len() < self.capacity {
+                if let Some(s) = self.current.pop_front() {
+                    self.buffer.push(s);
+                } else if self.next_group < self.order.len() {
+                    let g = self.shards.groups()[self.order[self.next_group]];
+                    self.next_group += 1;
+                    match self.shards.read_group(&g) {
+                        Ok(v) => self.current = v.into(),
+                        Err(e) => {
+                            self.bad_groups += 1;
+                            log::warn!("skipping unreadable row group: {e}");
+                        }
+                    }
+                } else {
+                    break;
+                }
+            }
+            if !self.buffer.is_empty() {
+                let i = self.rng.below(self.buffer.len());
+                let s = self.buffer.swap_remove(i);
+                self.produced += 1;
+                self.epoch_produced += 1;
+                return Ok((self.produced - 1, s));
+            }
+            if self.epoch_produced == 0 {
+                let names: Vec<String> = self
+                    .shards
+                    .files()
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect();
+                return Err(Error::NoSamples(if names.is_empty() {
+                    "(no parquet files)".into()
+                } else {
+                    names.join(", ")
+                }));
+            }
+            self.start_epoch(self.epoch + 1);
+        }
+    }
+
+    /// Discards `n` samples (to resume a run) without decoding them.
+    pub fn skip(&mut self, n: u64) -> Result<()> {
+        for _ in 0..n {
+            self.next_sample()?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,69 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+/// What went wrong, and where.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A tensor operation failed.
+    #[error("tensor error: {0}")]
+    Candle(#[from] candle_core::Error),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A parquet file is unreadable or lacks a needed column.
+    #[error("{path}: {message}")]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The tokenizer could not be trained, loaded or used.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    /// An image could not be decoded or written.
+    #[error("{path}: {message}")]
+    Image {
+        /// The image file (or the shard and row it came from).
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A checkpoint is missing a file or does not match the run.
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint {
+        /// The checkpoint directory.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Bad options.
+    #[error("{0}")]
+    Config(String),
+    /// The shards hold no usable sample.
+    #[error("no successful samples with a caption and an image in {0}")]
+    NoSamples(String),
+    /// A JSON file could not be read or written.
+    #[error("{path}: {source}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: serde_json::Error,
+    },
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Adds the path to an I/O error.
+pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.into();
+    move |source| Error::Io { path, source }
+}

@@ -1,0 +1,503 @@
+//! Zero-shot classification (CLIP's prompt-ensembling method) on an
+//! ImageFolder tree, and image↔text retrieval on held-out shard rows.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::data::augment;
+use crate::data::ShardSet;
+use crate::error::io_err;
+use crate::model::clip::l2_normalize;
+use crate::model::Clip;
+use crate::tokenizer::TextTokenizer;
+use crate::{Error, Result};
+
+/// Prompt templates used when none are given (a subset of the CLIP paper's
+/// 80 ImageNet templates); `{}` stands for the class name.
+pub const DEFAULT_TEMPLATES: &[&str] = &[
+    "a photo of a {}.",
+    "a bad photo of a {}.",
+    "a photo of the {}.",
+    "a good photo of a {}.",
+    "a close-up photo of a {}.",
+    "a bright photo of a {}.",
+    "a cropped photo of a {}.",
+    "a photo of a small {}.",
+    "a photo of a large {}.",
+    "a rendering of a {}.",
+    "art of the {}.",
+    "itap of a {}.",
+];
+
+/// One class of an ImageFolder tree.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassEntry {
+    /// Sub-folder name.
+    pub folder: String,
+    /// Name used in the prompts.
+    pub name: String,
+}
+
+/// Accuracy on one class.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassResult {
+    /// Sub-folder name.
+    pub folder: String,
+    /// Name used in the prompts.
+    pub name: String,
+    /// Images evaluated.
+    pub images: usize,
+    /// Top-1 accuracy.
+    pub top1: f64,
+}
+
+/// Zero-shot classification results.
+#[derive(Debug, Clone, Serialize)]
+pub struct ZeroShotReport {
+    /// Number of classes.
+    pub classes: usize,
+    /// Images evaluated.
+    pub images: usize,
+    /// Images that could not be decoded (skipped).
+    pub unreadable_images: usize,
+    /// Prompt templates ensembled.
+    pub templates: usize,
+    /// Top-1 accuracy.
+    pub top1: f64,
+    /// Top-5 accuracy (equal to 1 with five classes or fewer).
+    pub top5: f64,
+    /// 1 / classes.
+    pub chance_top1: f64,
+    /// Per-class top-1.
+    pub per_class: Vec<ClassResult>,
+}
+
+/// Retrieval results (each pair's own caption/image is the one right answer).
+#[derive(Debug, Clone, Serialize)]
+pub struct RetrievalReport {
+    /// Pairs in the pool.
+    pub pairs: usize,
+    /// Image→text recall@1.
+    pub image_to_text_r1: f64,
+    /// Image→text recall@5.
+    pub image_to_text_r5: f64,
+    /// Text→image recall@1.
+    pub text_to_image_r1: f64,
+    /// Text→image recall@5.
+    pub text_to_image_r5: f64,
+}
+
+/// Everything `witcurate eval` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    /// The checkpoint evaluated.
+    pub checkpoint: PathBuf,
+    /// Its step.
+    pub step: u64,
+    /// Zero-shot classification, if images were given.
+    pub zero_shot: Option<ZeroShotReport>,
+    /// Retrieval, if shards were given.
+    pub retrieval: Option<RetrievalReport>,
+}
+
+/// The classes of an ImageFolder tree: its sub-folders, sorted, named by
+/// `classes` (lines `folder<TAB>class name`; `#` comments and blank lines
+/// ignored) or by the folder name with `_` read as a space.
+pub fn load_classes(images: &Path, classes: Option<&Path>) -> Result<Vec<ClassEntry>> {
+    let mut folders: Vec<String> = std::fs::read_dir(images)
+        .map_err(io_err(images))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    folders.sort();
+    if folders.is_empty() {
+        return Err(Error::Config(format!(
+            "{}: no class sub-folders (expected an ImageFolder tree)",
+            images.display()
+        )));
+    }
+    let mut names = std::collections::HashMap::new();
+    if let Some(path) = classes {
+        let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim_end_matches('\r');
+            if line.trim().is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some((folder, name)) = line.split_once('\t') else {
+                return Err(Error::Config(format!(
+                    "{}:{}: expected `folder<TAB>class name`",
+                    path.display(),
+                    i + 1
+                )));
+            };
+            names.insert(folder.trim().to_string(), name.trim().to_string());
+        }
+    }
+    Ok(folders
+        .into_iter()
+        .map(|f| ClassEntry {
+            name: names
+                .get(&f)
+                .cloned()
+                .unwrap_or_else(|| f.replace('_', " ")),
+            folder: f,
+        })
+        .collect())
+}
+
+/// Templates from a file (one per line, each containing `{}`), or the defaults.
+pub fn load_templates(path: Option<&Path>) -> Result<Vec<String>> {
+    let Some(path) = path else {
+        return Ok(DEFAULT_TEMPLATES.iter().map(|s| s.to_string()).collect());
+    };
+    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if !line.contains("{}") {
+            return Err(Error::Config(format!(
+                "{}:{}: template lacks `{{}}` for the class name",
+                path.display(),
+                i + 1
+            )));
+        }
+        out.push(line.to_string());
+    }
+    if out.is_empty() {
+        return Err(Error::Config(format!("{}: no templates", path.display())));
+    }
+    Ok(out)
+}
+
+/// Unit-norm embeddings of captions, in batches.
+pub fn embed_texts(
+    model: &Clip,
+    tok: &TextTokenizer,
+    texts: &[String],
+    batch: usize,
+) -> Result<Tensor> {
+    let dev = model.params.device();
+    let t = tok.context_length();
+    let mut parts = Vec::new();
+    for chunk in texts.chunks(batch.max(1)) {
+        let mut ids = Vec::with_capacity(chunk.len() * t);
+        let mut eot = Vec::with_capacity(chunk.len());
+        for s in chunk {
+            let e = tok.encode(s)?;
+            ids.extend(e.ids);
+            eot.push(e.eot);
+        }
+        let ids = Tensor::from_vec(ids, (chunk.len(), t), dev)?;
+        let eot = Tensor::from_vec(eot, chunk.len(), dev)?;
+        parts.push(model.encode_text(&ids, &eot)?.detach());
+    }
+    Ok(Tensor::cat(&parts, 0)?)
+}
+
+/// Unit-norm embeddings of encoded images (centre crop, no augmentation);
+/// images that cannot be decoded are reported as `None`.
+fn embed_images<B: AsRef<[u8]> + Sync>(
+    model: &Clip,
+    images: &[B],
+    batch: usize,
+) -> Result<(Tensor, Vec<bool>)> {
+    let s = model.config.image_size;
+    let dev = model.params.device();
+    let mut parts = Vec::new();
+    let mut ok = Vec::with_capacity(images.len());
+    for chunk in images.chunks(batch.max(1)) {
+        let px: Vec<Option<Vec<f32>>> = chunk
+            .par_iter()
+            .map(|b| {
+                augment::decode_rgb(b.as_ref()).ok().map(|img| {
+                    let c = augment::center_square(&img, s as u32);
+                    let mut v = vec![0f32; 3 * s * s];
+                    augment::normalize_into(&c, &mut v);
+                    v
+                })
+            })
+            .collect();
+        let mut flat = Vec::new();
+        let mut n = 0;
+        for p in px {
+            ok.push(p.is_some());
+            if let Some(p) = p {
+                flat.extend(p);
+                n += 1;
+            }
+        }
+        if n > 0 {
+            let x = Tensor::from_vec(flat, (n, 3, s, s), dev)?;
+            parts.push(model.encode_image(&x)?.detach());
+        }
+    }
+    if parts.is_empty() {
+        return Err(Error::Config("no decodable image".into()));
+    }
+    Ok((Tensor::cat(&parts, 0)?, ok))
+}
+
+/// Rank of the true column in each row (0 = best): the number of strictly
+/// larger scores.
+fn ranks(scores: &[Vec<f32>], truth: &[usize]) -> Vec<usize> {
+    scores
+        .iter()
+        .zip(truth)
+        .map(|(row, &t)| row.iter().filter(|&&v| v > row[t]).count())
+        .collect()
+}
+
+fn share(ranks: &[usize], k: usize) -> f64 {
+    if ranks.is_empty() {
+        return 0.0;
+    }
+    ranks.iter().filter(|&&r| r < k).count() as f64 / ranks.len() as f64
+}
+
+/// Class embeddings: for each class, the mean of its unit-norm prompt
+/// embeddings, re-normalised (CLIP's prompt ensembling).
+pub fn class_embeddings(
+    model: &Clip,
+    tok: &TextTokenizer,
+    classes: &[ClassEntry],
+    templates: &[String],
+) -> Result<Tensor> {
+    let mut rows = Vec::with_capacity(classes.len());
+    for c in classes {
+        let prompts: Vec<String> = templates.iter().map(|t| t.replace("{}", &c.name)).collect();
+        let e = embed_texts(model, tok, &prompts, 256)?;
+        rows.push(l2_normalize(&e.mean_keepdim(0)?)?);
+    }
+    Ok(Tensor::cat(&rows, 0)?)
+}
+
+fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io_err(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .filter(|p| {
+            !p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Zero-shot top-1/top-5 accuracy on an ImageFolder tree.
+pub fn zero_shot(
+    model: &Clip,
+    tok: &TextTokenizer,
+    images: &Path,
+    classes: &[ClassEntry],
+    templates: &[String],
+    batch: usize,
+) -> Result<ZeroShotReport> {
+    let text = class_embeddings(model, tok, classes, templates)?;
+    let mut ranks_all = Vec::new();
+    let mut per_class = Vec::new();
+    let mut unreadable = 0;
+    for (ci, c) in classes.iter().enumerate() {
+        let dir = images.join(&c.folder);
+        let files = image_files(&dir)?;
+        let mut bytes = Vec::with_capacity(files.len());
+        for f in &files {
+            bytes.push(std::fs::read(f).map_err(io_err(f))?);
+        }
+        if bytes.is_empty() {
+            per_class.push(ClassResult {
+                folder: c.folder.clone(),
+                name: c.name.clone(),
+                images: 0,
+                top1: 0.0,
+            });
+            continue;
+        }
+        let (emb, ok) = match embed_images(model, &bytes, batch) {
+            Ok(x) => x,
+            Err(_) => {
+                log::warn!("{}: no decodable image", dir.display());
+                unreadable += bytes.len();
+                continue;
+            }
+        };
+        for (f, good) in files.iter().zip(&ok) {
+            if !good {
+                log::warn!("{}: cannot decode image; skipped", f.display());
+                unreadable += 1;
+            }
+        }
+        let scores = emb.matmul(&text.t()?)?.to_vec2::<f32>()?;
+        let r = ranks(&scores, &vec![ci; scores.len()]);
+        per_class.push(ClassResult {
+            folder: c.folder.clone(),
+            name: c.name.clone(),
+            images: r.len(),
+            top1: share(&r, 1),
+        });
+        ranks_all.extend(r);
+    }
+    Ok(ZeroShotReport {
+        classes: classes.len(),
+        images: ranks_all.len(),
+        unreadable_images: unreadable,
+        templates: templates.len(),
+        top1: share(&ranks_all, 1),
+        top5: share(&ranks_all, 5),
+        chance_top1: 1.0 / classes.len() as f64,
+        per_class,
+    })
+}
+
+/// Image→text and text→image recall@1/5 over the first `max_pairs` usable
+/// rows of `shards` (file order).
+pub fn retrieval(
+    model: &Clip,
+    tok: &TextTokenizer,
+    shards: &ShardSet,
+    max_pairs: usize,
+    batch: usize,
+) -> Result<RetrievalReport> {
+    let mut samples = Vec::new();
+    for g in shards.groups() {
+        if samples.len() >= max_pairs {
+            break;
+        }
+        samples.extend(shards.read_group(g)?);
+    }
+    samples.truncate(max_pairs);
+    let bytes: Vec<&[u8]> = samples.iter().map(|s| s.jpg.as_slice()).collect();
+    let (img, ok) = embed_images(model, &bytes, batch)?;
+    let captions: Vec<String> = samples
+        .iter()
+        .zip(&ok)
+        .filter(|(_, &g)| g)
+        .map(|(s, _)| s.caption.clone())
+        .collect();
+    let n = captions.len();
+    if n < 2 {
+        return Err(Error::NoSamples("the retrieval shards".into()));
+    }
+    let txt = embed_texts(model, tok, &captions, batch)?;
+    let sim = img.matmul(&txt.t()?)?;
+    let truth: Vec<usize> = (0..n).collect();
+    let i2t = ranks(&sim.to_vec2::<f32>()?, &truth);
+    let t2i = ranks(&sim.t()?.contiguous()?.to_vec2::<f32>()?, &truth);
+    Ok(RetrievalReport {
+        pairs: n,
+        image_to_text_r1: share(&i2t, 1),
+        image_to_text_r5: share(&i2t, 5),
+        text_to_image_r1: share(&t2i, 1),
+        text_to_image_r5: share(&t2i, 5),
+    })
+}
+
+/// Options of [`evaluate`].
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    /// Checkpoint or run directory.
+    pub checkpoint: PathBuf,
+    /// ImageFolder tree.
+    pub images: Option<PathBuf>,
+    /// Folder → class name file.
+    pub classes: Option<PathBuf>,
+    /// Templates file.
+    pub templates: Option<PathBuf>,
+    /// Held-out shards for retrieval.
+    pub shards: Vec<PathBuf>,
+    /// Pairs used for retrieval.
+    pub max_pairs: usize,
+    /// Images per forward pass.
+    pub batch_size: usize,
+    /// Compute device.
+    pub device: Device,
+}
+
+/// Loads the checkpoint and runs what the options ask for.
+pub fn evaluate(opts: &EvalOptions) -> Result<EvalReport> {
+    if opts.images.is_none() && opts.shards.is_empty() {
+        return Err(Error::Config(
+            "nothing to evaluate: give --images and/or --shards".into(),
+        ));
+    }
+    let loaded = crate::checkpoint::load(&opts.checkpoint, &opts.device)?;
+    let zero_shot = match &opts.images {
+        Some(dir) => {
+            let classes = load_classes(dir, opts.classes.as_deref())?;
+            let templates = load_templates(opts.templates.as_deref())?;
+            Some(zero_shot(
+                &loaded.model,
+                &loaded.tokenizer,
+                dir,
+                &classes,
+                &templates,
+                opts.batch_size,
+            )?)
+        }
+        None => None,
+    };
+    let retrieval = if opts.shards.is_empty() {
+        None
+    } else {
+        let shards = ShardSet::open(&opts.shards)?;
+        Some(retrieval(
+            &loaded.model,
+            &loaded.tokenizer,
+            &shards,
+            opts.max_pairs,
+            opts.batch_size,
+        )?)
+    };
+    Ok(EvalReport {
+        checkpoint: loaded.dir,
+        step: loaded.meta.step,
+        zero_shot,
+        retrieval,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranks_count_strictly_better_scores() {
+        let s = vec![vec![0.9, 0.1, 0.5], vec![0.9, 0.1, 0.5]];
+        assert_eq!(ranks(&s, &[0, 1]), vec![0, 2]);
+        assert_eq!(share(&[0, 2], 1), 0.5);
+        assert_eq!(share(&[0, 2], 5), 1.0);
+    }
+
+    #[test]
+    fn classes_and_templates_files() {
+        let d = tempfile::tempdir().unwrap();
+        for f in ["b_dog", "a_cat"] {
+            std::fs::create_dir(d.path().join(f)).unwrap();
+        }
+        let cf = d.path().join("classes.tsv");
+        std::fs::write(&cf, "# names\na_cat\ttabby cat\n").unwrap();
+        let c = load_classes(d.path(), Some(&cf)).unwrap();
+        assert_eq!(c[0].folder, "a_cat");
+        assert_eq!(c[0].name, "tabby cat");
+        assert_eq!(c[1].name, "b dog");
+        std::fs::write(&cf, "a_cat tabby\n").unwrap();
+        let e = load_classes(d.path(), Some(&cf)).unwrap_err().to_string();
+        assert!(e.contains("classes.tsv:1"), "{e}");
+        let tf = d.path().join("t.txt");
+        std::fs::write(&tf, "a {} photo\nno slot\n").unwrap();
+        let e = load_templates(Some(&tf)).unwrap_err().to_string();
+        assert!(e.contains("t.txt:2"), "{e}");
+        assert_eq!(load_templates(None).unwrap().len(), DEFAULT_TEMPLATES.len());
+    }
+}

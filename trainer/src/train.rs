@@ -1,0 +1,385 @@
+//! The training job.
+
+use std::io::{BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::checkpoint::{self, CheckpointMeta, FORMAT_VERSION};
+use crate::config::{ModelConfig, TrainConfig};
+use crate::data::{Loader, LoaderOptions, ShardSet};
+use crate::error::io_err;
+use crate::model::clip::{LOGIT_SCALE, MAX_LOGIT_SCALE};
+use crate::model::Clip;
+use crate::optim::{lr_at, AdamW};
+use crate::tokenizer::TextTokenizer;
+use crate::{Error, Result};
+
+/// Name of the per-step log in the run directory.
+pub const LOG_FILE: &str = "train_log.jsonl";
+
+/// Everything a run needs.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// Shard directories (or files).
+    pub shards: Vec<PathBuf>,
+    /// Run directory (checkpoints, log).
+    pub out: PathBuf,
+    /// Model shape (`vocab_size` is replaced by the trained tokenizer's).
+    pub model: ModelConfig,
+    /// Hyper-parameters.
+    pub train: TrainConfig,
+    /// Continue from the newest checkpoint in `out`.
+    pub resume: bool,
+    /// Stop (after checkpointing) once this step is reached, leaving the run
+    /// resumable; `None` runs to `train.steps`.
+    pub stop_at: Option<u64>,
+    /// Decoding threads.
+    pub workers: usize,
+    /// Batches prepared ahead.
+    pub prefetch: usize,
+    /// Captions used to train the tokenizer.
+    pub tokenizer_samples: usize,
+    /// Compute device.
+    pub device: Device,
+    /// No progress bar.
+    pub quiet: bool,
+}
+
+/// One line of `train_log.jsonl`.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct StepLog {
+    /// Steps taken after this one (1-based).
+    pub step: u64,
+    /// Contrastive loss of the step.
+    pub loss: f64,
+    /// Temperature τ (the logits are scaled by 1/τ).
+    pub temperature: f64,
+    /// The logit scale 1/τ.
+    pub logit_scale: f64,
+    /// Learning rate of the step.
+    pub lr: f64,
+    /// Gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Pairs per second over the whole step.
+    pub samples_per_sec: f64,
+    /// Milliseconds the step waited for its batch.
+    pub data_wait_ms: f64,
+    /// Milliseconds in the forward pass.
+    pub forward_ms: f64,
+    /// Milliseconds in the backward pass.
+    pub backward_ms: f64,
+    /// Milliseconds in the optimizer.
+    pub optimizer_ms: f64,
+    /// Epoch of the data stream.
+    pub epoch: u64,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainSummary {
+    /// Step the run started from (0, or the resumed checkpoint's).
+    pub start_step: u64,
+    /// Step reached.
+    pub end_step: u64,
+    /// Loss of the last step.
+    pub final_loss: f64,
+    /// Trainable parameters.
+    pub parameters: usize,
+    /// Pairs per second over the run.
+    pub samples_per_sec: f64,
+    /// Seconds waiting for data.
+    pub data_wait_secs: f64,
+    /// Seconds in forward passes.
+    pub forward_secs: f64,
+    /// Seconds in backward passes.
+    pub backward_secs: f64,
+    /// Seconds in the optimizer.
+    pub optimizer_secs: f64,
+    /// Seconds the loader spent preparing batches (overlapped with compute).
+    pub loader_secs: f64,
+    /// Wall seconds of the loop.
+    pub elapsed_secs: f64,
+    /// Samples dropped for undecodable images.
+    pub dropped_samples: u64,
+    /// The last checkpoint written.
+    pub checkpoint: PathBuf,
+}
+
+fn train_tokenizer(shards: &ShardSet, cfg: &ModelConfig, limit: usize) -> Result<TextTokenizer> {
+    let mut captions = Vec::new();
+    for g in shards.groups() {
+        if captions.len() >= limit {
+            break;
+        }
+        match shards.read_captions(g) {
+            Ok(c) => captions.extend(c),
+            Err(e) => log::warn!("tokenizer: skipping unreadable row group: {e}"),
+        }
+    }
+    captions.truncate(limit);
+    if captions.is_empty() {
+        return Err(Error::NoSamples(
+            shards
+                .files()
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ));
+    }
+    log::info!("training the tokenizer on {} captions", captions.len());
+    TextTokenizer::train(captions.iter(), cfg.vocab_size, cfg.context_length)
+}
+
+/// Keeps the log lines of steps up to `step` (a resumed run rewrites later ones).
+fn truncate_log(path: &Path, step: u64) -> Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let f = std::fs::File::open(path).map_err(io_err(path))?;
+    let mut kept = Vec::new();
+    for line in std::io::BufReader::new(f).lines() {
+        let line = line.map_err(io_err(path))?;
+        if let Ok(l) = serde_json::from_str::<StepLog>(&line) {
+            if l.step <= step {
+                kept.push(line);
+            }
+        }
+    }
+    let mut text = kept.join("\n");
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    std::fs::write(path, text).map_err(io_err(path))
+}
+
+fn clamp_logit_scale(model: &Clip) -> Result<()> {
+    let p = model
+        .params
+        .get(LOGIT_SCALE)
+        .expect("model has a logit scale");
+    let v = p.var.to_scalar::<f32>()? as f64;
+    let max = MAX_LOGIT_SCALE.ln();
+    if !(0.0..=max).contains(&v) {
+        let c = v.clamp(0.0, max) as f32;
+        p.var.set(&Tensor::new(c, p.var.device())?)?;
+    }
+    Ok(())
+}
+
+/// Trains (or resumes) a run. Returns once `stop_at` or the last step is
+/// reached, with a checkpoint written.
+pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
+    opts.train.validate()?;
+    let shards = Arc::new(ShardSet::open(&opts.shards)?);
+    std::fs::create_dir_all(&opts.out).map_err(io_err(&opts.out))?;
+    let log_path = opts.out.join(LOG_FILE);
+    let existing = checkpoint::latest(&opts.out)?;
+
+    let (model, mut optimizer, tokenizer, cfg, start_step, skip, resumed_loss) = match existing {
+        Some(dir) => {
+            if !opts.resume {
+                return Err(Error::Config(format!(
+                    "{} already holds checkpoint {}; pass --resume to continue it, or choose a new --out",
+                    opts.out.display(),
+                    dir.display()
+                )));
+            }
+            let loaded = checkpoint::load(&dir, &opts.device)?;
+            let meta = loaded.meta;
+            if meta.train != opts.train {
+                log::warn!(
+                    "resuming with the hyper-parameters saved in {} (the command line's differ)",
+                    dir.display()
+                );
+            }
+            let mut optimizer = AdamW::new(&loaded.model.params, &meta.train)?;
+            checkpoint::load_optimizer(&dir, &loaded.model, &mut optimizer, meta.step)?;
+            truncate_log(&log_path, meta.step)?;
+            log::info!("resuming from {} (step {})", dir.display(), meta.step);
+            (
+                loaded.model,
+                optimizer,
+                loaded.tokenizer,
+                meta.train,
+                meta.step,
+                meta.samples_consumed,
+                meta.loss,
+            )
+        }
+        None => {
+            opts.model.validate()?;
+            let tokenizer = train_tokenizer(&shards, &opts.model, opts.tokenizer_samples)?;
+            let mut mcfg = opts.model.clone();
+            mcfg.vocab_size = tokenizer.vocab_size();
+            let model = Clip::new(&mcfg, &opts.device, opts.train.seed)?;
+            let optimizer = AdamW::new(&model.params, &opts.train)?;
+            if log_path.exists() {
+                std::fs::remove_file(&log_path).map_err(io_err(&log_path))?;
+            }
+            (model, optimizer, tokenizer, opts.train.clone(), 0, 0, None)
+        }
+    };
+    let end_step = opts.stop_at.unwrap_or(cfg.steps).min(cfg.steps);
+    log::info!(
+        "{} shard files, {} rows; model {} parameters; steps {}..{} of {}, batch {}",
+        shards.files().len(),
+        shards.total_rows(),
+        model.params.numel(),
+        start_step,
+        end_step,
+        cfg.steps,
+        cfg.batch_size
+    );
+
+    let tokenizer = Arc::new(tokenizer);
+    let mc = model.config.clone();
+    let loader = Loader::start(
+        shards.clone(),
+        tokenizer.clone(),
+        LoaderOptions {
+            batch_size: cfg.batch_size,
+            image_size: mc.image_size,
+            crop_scale_min: cfg.crop_scale_min,
+            seed: cfg.seed,
+            shuffle_buffer: cfg.shuffle_buffer,
+            workers: opts.workers,
+            prefetch: opts.prefetch,
+            skip,
+        },
+    )?;
+
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(io_err(&log_path))?;
+    let mut log_out = BufWriter::new(log_file);
+
+    let bar = if opts.quiet {
+        ProgressBar::hidden()
+    } else {
+        let b = ProgressBar::new(end_step);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{elapsed_precise} [{wide_bar}] {pos}/{len} steps {msg} (eta {eta})",
+            )
+            .expect("valid template"),
+        );
+        b.set_position(start_step);
+        b
+    };
+
+    let dev = &opts.device;
+    let (b, s, t) = (cfg.batch_size, mc.image_size, mc.context_length);
+    let mut sums = [0f64; 5]; // data, forward, backward, optimizer, loader
+    let mut dropped = 0u64;
+    let mut last_loss = resumed_loss.unwrap_or(f64::NAN);
+    let mut last_ckpt = checkpoint::latest(&opts.out)?.unwrap_or_default();
+    let started = Instant::now();
+    let sync = |d: &Device| d.synchronize();
+
+    for step in start_step..end_step {
+        let t0 = Instant::now();
+        let batch = loader.next_batch()?;
+        let data = t0.elapsed().as_secs_f64();
+        let images = Tensor::from_vec(batch.images, (b, 3, s, s), dev)?;
+        let tokens = Tensor::from_vec(batch.tokens, (b, t), dev)?;
+        let eot = Tensor::from_vec(batch.eot, b, dev)?;
+        let (consumed, epoch) = (batch.consumed, batch.epoch);
+        dropped += batch.dropped;
+
+        let t1 = Instant::now();
+        let loss = model.loss(&images, &tokens, &eot)?;
+        sync(dev)?;
+        let t2 = Instant::now();
+        let grads = loss.backward()?;
+        sync(dev)?;
+        let t3 = Instant::now();
+        let lr = lr_at(step, cfg.lr, cfg.warmup_steps, cfg.steps);
+        let info = optimizer.step(&model.params, &grads, lr, cfg.grad_clip)?;
+        drop(grads);
+        clamp_logit_scale(&model)?;
+        sync(dev)?;
+        let t4 = Instant::now();
+
+        last_loss = loss.to_scalar::<f32>()? as f64;
+        if !last_loss.is_finite() {
+            return Err(Error::Config(format!(
+                "loss became {last_loss} at step {}; lower --lr",
+                step + 1
+            )));
+        }
+        let ls = model.logit_scale().to_scalar::<f32>()? as f64;
+        let (fw, bw, op) = (
+            (t2 - t1).as_secs_f64(),
+            (t3 - t2).as_secs_f64(),
+            (t4 - t3).as_secs_f64(),
+        );
+        for (acc, v) in sums.iter_mut().zip([data, fw, bw, op, batch.prep_secs]) {
+            *acc += v;
+        }
+        let step_secs = (t4 - t0).as_secs_f64();
+        let rec = StepLog {
+            step: step + 1,
+            loss: last_loss,
+            temperature: (-ls).exp(),
+            logit_scale: ls.exp(),
+            lr,
+            grad_norm: info.grad_norm,
+            samples_per_sec: b as f64 / step_secs,
+            data_wait_ms: data * 1e3,
+            forward_ms: fw * 1e3,
+            backward_ms: bw * 1e3,
+            optimizer_ms: op * 1e3,
+            epoch,
+        };
+        serde_json::to_writer(&mut log_out, &rec).expect("serialisable");
+        log_out.write_all(b"\n").map_err(io_err(&log_path))?;
+        bar.set_message(format!("loss {last_loss:.4}"));
+        bar.inc(1);
+
+        let done = step + 1;
+        if done % cfg.checkpoint_every == 0 || done == end_step {
+            log_out.flush().map_err(io_err(&log_path))?;
+            let meta = CheckpointMeta {
+                format_version: FORMAT_VERSION,
+                step: done,
+                samples_consumed: consumed,
+                epoch,
+                loss: Some(last_loss),
+                model: mc.clone(),
+                train: cfg.clone(),
+            };
+            last_ckpt = checkpoint::save(&opts.out, &meta, &model, &optimizer, &tokenizer)?;
+        }
+    }
+    log_out.flush().map_err(io_err(&log_path))?;
+    bar.finish_and_clear();
+    let elapsed = started.elapsed().as_secs_f64();
+    let steps_run = end_step.saturating_sub(start_step);
+    Ok(TrainSummary {
+        start_step,
+        end_step,
+        final_loss: last_loss,
+        parameters: model.params.numel(),
+        samples_per_sec: if elapsed > 0.0 {
+            (steps_run as f64 * b as f64) / elapsed
+        } else {
+            0.0
+        },
+        data_wait_secs: sums[0],
+        forward_secs: sums[1],
+        backward_secs: sums[2],
+        optimizer_secs: sums[3],
+        loader_secs: sums[4],
+        elapsed_secs: elapsed,
+        dropped_samples: dropped,
+        checkpoint: last_ckpt,
+    })
+}
