@@ -139,7 +139,9 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         });
     }
     if opts.memory_limit < 1 << 20 {
-        return Err(VocabError::Config("--memory-limit must be at least 1M".into()));
+        return Err(VocabError::Config(
+            "--memory-limit must be at least 1M".into(),
+        ));
     }
     // Check every input up front, so a typo fails before hours of counting.
     for d in &opts.wiki_dumps {
@@ -152,7 +154,8 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         }
     }
     let mut seconds = Vec::new();
-    let mut phase = |name: &str, t: Instant| seconds.push((name.to_string(), t.elapsed().as_secs_f64()));
+    let mut phase =
+        |name: &str, t: Instant| seconds.push((name.to_string(), t.elapsed().as_secs_f64()));
 
     // WordNet.
     let t = Instant::now();
@@ -253,7 +256,11 @@ fn count_and_select(
     pb.finish_and_clear();
     phase("count", t);
     let t = Instant::now();
-    let pb = bar(opts.quiet, 0, "{spinner} wikipedia: merging counts, scoring bigrams");
+    let pb = bar(
+        opts.quiet,
+        0,
+        "{spinner} wikipedia: merging counts, scoring bigrams",
+    );
     pb.enable_steady_tick(std::time::Duration::from_millis(200));
     let sel = select::select(
         spill,
@@ -283,7 +290,12 @@ fn vocab_json(
     let sources: serde_json::Map<String, serde_json::Value> = r
         .sources
         .iter()
-        .map(|(s, c)| (s.as_str().to_string(), serde_json::to_value(c).expect("serialisable")))
+        .map(|(s, c)| {
+            (
+                s.as_str().to_string(),
+                serde_json::to_value(c).expect("serialisable"),
+            )
+        })
         .collect();
     json!({
         "format": "witcurate-vocab-1",

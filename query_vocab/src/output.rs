@@ -112,5 +112,7 @@ pub fn write_parquet(path: &Path, entries: &[Entry]) -> Result<()> {
 pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
     let mut bytes = serde_json::to_vec_pretty(value).expect("JSON value serialises");
     bytes.push(b'\n');
-    commit_atomically(path, |tmp| fs::write(tmp, &bytes).map_err(|e| VocabError::io(tmp, e)))
+    commit_atomically(path, |tmp| {
+        fs::write(tmp, &bytes).map_err(|e| VocabError::io(tmp, e))
+    })
 }

@@ -77,7 +77,9 @@ pub fn run(cmd: VocabCommand, global: &GlobalArgs) -> anyhow::Result<()> {
 
 fn build(args: BuildArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     if args.wiki_dumps.is_empty() && args.pageviews.is_empty() && args.wordnet.is_none() {
-        log::warn!("no --wiki-dump, --pageviews or --wordnet given: the vocabulary holds only the numbers");
+        log::warn!(
+            "no --wiki-dump, --pageviews or --wordnet given: the vocabulary holds only the numbers"
+        );
     }
     let opts = BuildOptions {
         out: args.out,
