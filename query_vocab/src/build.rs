@@ -138,6 +138,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
             skipped: true,
         });
     }
+    remove_leftovers(&opts.out);
     if opts.memory_limit < 1 << 20 {
         return Err(VocabError::Config(
             "--memory-limit must be at least 1M".into(),
@@ -229,6 +230,26 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
     };
     output::write_json(&js, &vocab_json(opts, &pageview_files, &report, &entries))?;
     Ok(report)
+}
+
+/// Removes what a killed build left in `out`: hidden temporary outputs
+/// (`.NAME.tmp-PID`) and spill directories (`.vocab-spill-PID`).
+fn remove_leftovers(out: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".vocab-spill-") {
+            log::info!(
+                "removing spill files of an earlier run: {}",
+                entry.path().display()
+            );
+            let _ = std::fs::remove_dir_all(entry.path());
+        } else if name.starts_with('.') && name.contains(".tmp-") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 type Phase<'a> = dyn FnMut(&str, Instant) + 'a;

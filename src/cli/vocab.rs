@@ -14,7 +14,7 @@ use super::GlobalArgs;
 #[derive(Debug, Subcommand)]
 pub enum VocabCommand {
     /// Build the query list from Wikipedia, pageviews and WordNet.
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
 }
 
 /// Flags of `vocab build`.
@@ -71,7 +71,7 @@ fn parse_size(s: &str) -> Result<usize, String> {
 /// Runs a vocab command.
 pub fn run(cmd: VocabCommand, global: &GlobalArgs) -> anyhow::Result<()> {
     match cmd {
-        VocabCommand::Build(args) => build(args, global),
+        VocabCommand::Build(args) => build(*args, global),
     }
 }
 
