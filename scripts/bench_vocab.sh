@@ -12,9 +12,17 @@ MEM="${3:-4G}"
 WORK="${BENCH_DIR:-target/bench-vocab}"
 mkdir -p "$WORK"
 
-echo "==> building witcurate (release)" >&2
-cargo build --quiet --release --bin witcurate
-WC=target/release/witcurate
+# BENCH_PROFILE=dev measures the dev build (dependencies optimised, witcurate's
+# own crates at opt-level 1) when a release build is not affordable.
+if [ "${BENCH_PROFILE:-release}" = dev ]; then
+  echo "==> building witcurate (dev profile)" >&2
+  cargo build --quiet --bin witcurate
+  WC=target/debug/witcurate
+else
+  echo "==> building witcurate (release)" >&2
+  cargo build --quiet --release --bin witcurate
+  WC=target/release/witcurate
+fi
 
 DUMP="$WORK/enwiki-bench-${SIZE_MB}MB-multistream.xml.bz2"
 if [ ! -f "$DUMP" ]; then
@@ -50,7 +58,9 @@ t = time.time()
 subprocess.run([wc, "vocab", "build", "--quiet", "--out", out, "--wiki-dump", dump,
                 "--threads", threads, "--memory-limit", mem], check=True)
 wall = time.time() - t
-rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+rss = ru.ru_maxrss / 1024
+cpu = ru.ru_utime + ru.ru_stime
 j = json.load(open(out + "/vocab.json"))
 w = j["wikipedia"]["stats"]
 xml_mb = w["xml_bytes"] / 1e6
@@ -58,5 +68,6 @@ count_s = j["run"]["seconds"]["count"]
 print(f"xml: {xml_mb:.0f} MB, {w['articles']} articles, {j['wikipedia']['total_tokens']} tokens")
 print(f"wall: {wall:.1f} s (count {count_s:.1f} s, select {j['run']['seconds']['select']:.1f} s)")
 print(f"throughput: {xml_mb / wall:.1f} MB/s of XML, {xml_mb / wall / int(threads):.1f} MB/s per core ({threads} threads)")
+print(f"cpu: {cpu:.1f} s, {xml_mb / cpu:.1f} MB of XML per CPU-second (per-core speed, even on a busy machine)")
 print(f"peak RSS: {rss:.0f} MiB; spilled: {j['run']['spilled_bytes'] / 1e6:.0f} MB")
 PY

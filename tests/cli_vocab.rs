@@ -6,7 +6,9 @@ use std::process::{Command, Output};
 const WORDNET: &str = "/usr/share/wordnet";
 
 fn data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(rel)
 }
 
 fn enwiki() -> PathBuf {
@@ -60,17 +62,28 @@ fn wordnet_with_numbers_is_metaclips_86654() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("vocab");
     let wn = wordnet();
-    ok(&["vocab", "build", "--quiet", "--out", s(&out), "--wordnet", s(&wn)]);
+    ok(&[
+        "vocab",
+        "build",
+        "--quiet",
+        "--out",
+        s(&out),
+        "--wordnet",
+        s(&wn),
+    ]);
     let q = lines(&out.join("queries.txt"));
     assert_eq!(q.len(), 86_654);
     assert_eq!(&q[..3], ["0", "1", "2"]);
     assert_eq!(q[100], "entity");
-    assert!(q.contains(&"hot dog".to_string()));
+    assert!(q.contains(&"physical entity".to_string()));
     let j = json(&out.join("vocab.json"));
     assert_eq!(j["sources"]["number"]["kept"], 100);
     assert_eq!(j["sources"]["wordnet"]["kept"], 86_554);
     assert_eq!(j["wordnet"]["synsets"], 117_659);
-    assert_eq!(&std::fs::read(out.join("queries.parquet")).unwrap()[..4], b"PAR1");
+    assert_eq!(
+        &std::fs::read(out.join("queries.parquet")).unwrap()[..4],
+        b"PAR1"
+    );
 }
 
 fn sample_args<'a>(out: &'a str, wn: &'a str, pv: &'a str, dump: &'a str) -> Vec<&'a str> {
@@ -102,32 +115,53 @@ fn sample_dump_gives_every_source() {
     let (wn, pv, dump) = (wordnet(), data("pageviews"), enwiki());
     let res = ok(&sample_args(s(&out), s(&wn), s(&pv), s(&dump)));
     let summary = String::from_utf8_lossy(&res.stdout);
-    assert!(summary.contains("entries (number 100, wordnet 86554, unigram"), "{summary}");
+    assert!(
+        summary.contains("entries (number 100, wordnet 86554, unigram"),
+        "{summary}"
+    );
     let q = lines(&out.join("queries.txt"));
     let j = json(&out.join("vocab.json"));
     assert_eq!(j["entries"].as_u64().unwrap() as usize, q.len());
     let w = &j["wikipedia"]["stats"];
     assert_eq!(w["pages"], 206);
-    assert_eq!(w["redirects"], 100);
+    assert_eq!(w["redirects"], 99);
+    assert_eq!(w["other_namespace"], 1);
     assert_eq!(w["articles"], 106);
     assert_eq!(w["malformed_pages"], 0);
     let kept = |src: &str| j["sources"][src]["kept"].as_u64().unwrap();
     assert!(kept("unigram") > 100, "{j}");
     assert!(kept("bigram") > 0, "{j}");
-    assert_eq!(kept("title"), 6);
+    // Six titles pass the thresholds; those already present (for example as a
+    // bigram) are not repeated.
+    assert_eq!(j["sources"]["title"]["candidates"], 6);
+    assert_eq!(
+        kept("title"),
+        j["sources"]["title"]["new"].as_u64().unwrap()
+    );
+    assert!(kept("title") >= 4);
     // Case is preserved: capitalised words are new next to WordNet's lower case.
     let at = |e: &str| q.iter().position(|x| x == e);
-    assert!(at("The").unwrap() >= 86_654);
-    assert!(at("the").unwrap() < 86_654);
-    // Titles come last, by views; "Anarchism" may already be a unigram.
+    assert!(at("American").unwrap() >= 86_654);
+    assert!(at("american").unwrap() < 86_654);
+    // Titles come last, by views.
     assert_eq!(q.last().unwrap(), "Alchemy");
-    assert!(at("Abraham Lincoln").is_some());
+    assert_eq!(
+        at("Abraham Lincoln"),
+        Some(q.len() - kept("title") as usize)
+    );
     assert!(at("Alain Connes").is_some());
-    assert!(at("Aristotle").map_or(true, |i| i < q.len() - 6));
+    let first_title = q.len() - kept("title") as usize;
+    assert!(
+        !q[first_title..].contains(&"Aristotle".to_string()),
+        "55 views is below the threshold"
+    );
     // Nothing from templates, refs or markup, nothing the matcher cannot match.
     for e in &q[86_654..] {
-        assert!(!e.is_empty() && !e.starts_with(' ') && !e.ends_with(' '), "{e:?}");
-        if !q.ends_with(&[e.clone()]) {
+        assert!(
+            !e.is_empty() && !e.starts_with(' ') && !e.ends_with(' '),
+            "{e:?}"
+        );
+        if !q.ends_with(std::slice::from_ref(e)) {
             assert!(!e.contains(['{', '}', '[', ']', '|', '<', '>']), "{e:?}");
         }
     }
@@ -164,7 +198,10 @@ fn output_is_identical_across_threads_and_memory_limits() {
     assert!(jb["run"]["spilled_bytes"].as_u64().unwrap() > 0);
     assert_eq!(jb["run"]["threads"], 2);
     let strip_limit = |mut v: serde_json::Value| {
-        v["parameters"].as_object_mut().unwrap().remove("memory_limit");
+        v["parameters"]
+            .as_object_mut()
+            .unwrap()
+            .remove("memory_limit");
         without_run(v)
     };
     assert_eq!(strip_limit(ja), strip_limit(jb));
@@ -175,14 +212,42 @@ fn existing_outputs_are_skipped_and_force_rebuilds() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("v");
     let pv = data("pageviews");
-    ok(&["vocab", "build", "--quiet", "--out", s(&out), "--pageviews", s(&pv)]);
+    ok(&[
+        "vocab",
+        "build",
+        "--quiet",
+        "--out",
+        s(&out),
+        "--pageviews",
+        s(&pv),
+    ]);
     let q = lines(&out.join("queries.txt"));
     assert_eq!(q.len(), 106);
-    let again = ok(&["vocab", "build", "--quiet", "--out", s(&out), "--pageviews", s(&pv)]);
+    // Leftovers of a killed run are cleaned when the build runs again.
+    std::fs::create_dir(out.join(".vocab-spill-999999")).unwrap();
+    std::fs::write(out.join(".vocab-spill-999999/unigram-000000.run"), b"x").unwrap();
+    std::fs::write(out.join(".queries.txt.tmp-999999"), b"half").unwrap();
+    let again = ok(&[
+        "vocab",
+        "build",
+        "--quiet",
+        "--out",
+        s(&out),
+        "--pageviews",
+        s(&pv),
+    ]);
     assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to do"));
     let forced = ok(&[
-        "vocab", "build", "--quiet", "--out", s(&out), "--pageviews", s(&pv), "--force",
-        "--target-size", "103",
+        "vocab",
+        "build",
+        "--quiet",
+        "--out",
+        s(&out),
+        "--pageviews",
+        s(&pv),
+        "--force",
+        "--target-size",
+        "103",
     ]);
     assert!(String::from_utf8_lossy(&forced.stdout).contains("103 entries"));
     let q = lines(&out.join("queries.txt"));
@@ -201,14 +266,25 @@ fn utf16_dump_is_decoded() {
     let out = dir.path().join("v");
     let dump = data("wikipedia/bgwiki-latest-pages-articles-shortened.xml.bz2");
     ok(&[
-        "vocab", "build", "--quiet", "--out", s(&out), "--wiki-dump", s(&dump),
-        "--unigram-min-count", "5",
+        "vocab",
+        "build",
+        "--quiet",
+        "--out",
+        s(&out),
+        "--wiki-dump",
+        s(&dump),
+        "--unigram-min-count",
+        "5",
     ]);
     let j = json(&out.join("vocab.json"));
-    assert!(j["wikipedia"]["stats"]["articles"].as_u64().unwrap() > 0, "{j}");
+    assert!(
+        j["wikipedia"]["stats"]["articles"].as_u64().unwrap() > 0,
+        "{j}"
+    );
     let q = lines(&out.join("queries.txt"));
     assert!(
-        q.iter().any(|e| e.chars().any(|c| ('\u{0400}'..='\u{04ff}').contains(&c))),
+        q.iter()
+            .any(|e| e.chars().any(|c| ('\u{0400}'..='\u{04ff}').contains(&c))),
         "no Cyrillic entries"
     );
 }
@@ -219,11 +295,25 @@ fn table_markup_is_not_counted() {
     let out = dir.path().join("v");
     let dump = data("wikipedia/enwiki-table-markup.xml.bz2");
     ok(&[
-        "vocab", "build", "--quiet", "--out", s(&out), "--wiki-dump", s(&dump),
-        "--unigram-min-count", "1",
+        "vocab",
+        "build",
+        "--quiet",
+        "--out",
+        s(&out),
+        "--wiki-dump",
+        s(&dump),
+        "--unigram-min-count",
+        "1",
     ]);
     let q = lines(&out.join("queries.txt"));
-    for junk in ["colspan", "rowspan", "wikitable", "style", "align", "cellpadding"] {
+    for junk in [
+        "colspan",
+        "rowspan",
+        "wikitable",
+        "style",
+        "align",
+        "cellpadding",
+    ] {
         assert!(!q.iter().any(|e| e == junk), "table markup counted: {junk}");
     }
 }
@@ -236,26 +326,59 @@ fn bad_inputs_give_clear_messages() {
     let cut = dir.path().join("cut.xml.bz2");
     let bytes = std::fs::read(enwiki()).unwrap();
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-    let r = run(&["vocab", "build", "--quiet", "--out", s(&out), "--wiki-dump", s(&cut)]);
+    let r = run(&[
+        "vocab",
+        "build",
+        "--quiet",
+        "--out",
+        s(&out),
+        "--wiki-dump",
+        s(&cut),
+    ]);
     let err = String::from_utf8_lossy(&r.stderr);
     assert_eq!(r.status.code(), Some(1));
-    assert!(err.contains("cut.xml.bz2") && err.contains("truncated"), "{err}");
+    assert!(
+        err.contains("cut.xml.bz2") && err.contains("truncated"),
+        "{err}"
+    );
     assert!(err.contains("compressed byte"), "{err}");
     assert!(!out.join("queries.txt").exists());
 
     // Missing WordNet directory.
-    let r = run(&["vocab", "build", "--quiet", "--out", s(&out), "--wordnet", "/no/such/wordnet"]);
+    let r = run(&[
+        "vocab",
+        "build",
+        "--quiet",
+        "--out",
+        s(&out),
+        "--wordnet",
+        "/no/such/wordnet",
+    ]);
     let err = String::from_utf8_lossy(&r.stderr);
     assert_eq!(r.status.code(), Some(1));
-    assert!(err.contains("/no/such/wordnet") && err.contains("wordnet-base"), "{err}");
+    assert!(
+        err.contains("/no/such/wordnet") && err.contains("wordnet-base"),
+        "{err}"
+    );
 
     // Not a MediaWiki export.
     let html = dir.path().join("page.xml");
     std::fs::write(&html, "<html><body>hello</body></html>").unwrap();
-    let r = run(&["vocab", "build", "--quiet", "--out", s(&out), "--wiki-dump", s(&html)]);
+    let r = run(&[
+        "vocab",
+        "build",
+        "--quiet",
+        "--out",
+        s(&out),
+        "--wiki-dump",
+        s(&html),
+    ]);
     let err = String::from_utf8_lossy(&r.stderr);
     assert_eq!(r.status.code(), Some(1));
-    assert!(err.contains("page.xml") && err.contains("MediaWiki"), "{err}");
+    assert!(
+        err.contains("page.xml") && err.contains("MediaWiki"),
+        "{err}"
+    );
 
     // Malformed page and bad pageviews line: counted, warned, not fatal.
     let xml = dir.path().join("small.xml");
@@ -269,12 +392,23 @@ fn bad_inputs_give_clear_messages() {
     let pv = dir.path().join("pageviews-20240101-000000");
     std::fs::write(&pv, "en Good 80 0\nen Broken_line 99\nen Also_good 90 0\n").unwrap();
     let r = ok(&[
-        "vocab", "build", "--out", s(&out), "--wiki-dump", s(&xml), "--pageviews", s(&pv),
-        "--unigram-min-count", "2",
+        "vocab",
+        "build",
+        "--out",
+        s(&out),
+        "--wiki-dump",
+        s(&xml),
+        "--pageviews",
+        s(&pv),
+        "--unigram-min-count",
+        "2",
     ]);
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(err.contains("small.xml: page at decoded byte"), "{err}");
-    assert!(err.contains("pageviews-20240101-000000:2: expected 4 fields"), "{err}");
+    assert!(
+        err.contains("pageviews-20240101-000000:2: expected 4 fields"),
+        "{err}"
+    );
     let j = json(&out.join("vocab.json"));
     assert_eq!(j["wikipedia"]["stats"]["malformed_pages"], 1);
     assert_eq!(j["wikipedia"]["stats"]["articles"], 2);

@@ -138,8 +138,11 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
             skipped: true,
         });
     }
+    remove_leftovers(&opts.out);
     if opts.memory_limit < 1 << 20 {
-        return Err(VocabError::Config("--memory-limit must be at least 1M".into()));
+        return Err(VocabError::Config(
+            "--memory-limit must be at least 1M".into(),
+        ));
     }
     // Check every input up front, so a typo fails before hours of counting.
     for d in &opts.wiki_dumps {
@@ -152,7 +155,8 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         }
     }
     let mut seconds = Vec::new();
-    let mut phase = |name: &str, t: Instant| seconds.push((name.to_string(), t.elapsed().as_secs_f64()));
+    let mut phase =
+        |name: &str, t: Instant| seconds.push((name.to_string(), t.elapsed().as_secs_f64()));
 
     // WordNet.
     let t = Instant::now();
@@ -228,6 +232,26 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
     Ok(report)
 }
 
+/// Removes what a killed build left in `out`: hidden temporary outputs
+/// (`.NAME.tmp-PID`) and spill directories (`.vocab-spill-PID`).
+fn remove_leftovers(out: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".vocab-spill-") {
+            log::info!(
+                "removing spill files of an earlier run: {}",
+                entry.path().display()
+            );
+            let _ = std::fs::remove_dir_all(entry.path());
+        } else if name.starts_with('.') && name.contains(".tmp-") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 type Phase<'a> = dyn FnMut(&str, Instant) + 'a;
 
 fn count_and_select(
@@ -253,7 +277,11 @@ fn count_and_select(
     pb.finish_and_clear();
     phase("count", t);
     let t = Instant::now();
-    let pb = bar(opts.quiet, 0, "{spinner} wikipedia: merging counts, scoring bigrams");
+    let pb = bar(
+        opts.quiet,
+        0,
+        "{spinner} wikipedia: merging counts, scoring bigrams",
+    );
     pb.enable_steady_tick(std::time::Duration::from_millis(200));
     let sel = select::select(
         spill,
@@ -283,7 +311,12 @@ fn vocab_json(
     let sources: serde_json::Map<String, serde_json::Value> = r
         .sources
         .iter()
-        .map(|(s, c)| (s.as_str().to_string(), serde_json::to_value(c).expect("serialisable")))
+        .map(|(s, c)| {
+            (
+                s.as_str().to_string(),
+                serde_json::to_value(c).expect("serialisable"),
+            )
+        })
         .collect();
     json!({
         "format": "witcurate-vocab-1",

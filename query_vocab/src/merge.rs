@@ -72,7 +72,11 @@ pub fn numbers() -> Vec<String> {
 }
 
 fn sort_by_score(v: &mut [Scored]) {
-    v.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.query.cmp(&b.query)));
+    v.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.query.cmp(&b.query))
+    });
 }
 
 /// Merges the sources (see the module docs). Returns the entries and the
@@ -112,7 +116,9 @@ pub fn merge(
             ..Default::default()
         };
         sort_by_score(&mut list);
-        list.retain(|s| !s.query.is_empty() && !s.query.contains(['\n', '\r']) && seen.insert(s.query.clone()));
+        list.retain(|s| {
+            !s.query.is_empty() && !s.query.contains(['\n', '\r']) && seen.insert(s.query.clone())
+        });
         c.new = list.len() as u64;
         fresh.push((source, list, c));
     }
@@ -180,7 +186,10 @@ mod tests {
             vec!["1".into(), "2".into()],
             vec!["dog".into(), "1".into(), "cat".into()],
             [
-                (Source::Unigram, vec![sc("Dog", 5.0), sc("dog", 9.0), sc("fish", 7.0)]),
+                (
+                    Source::Unigram,
+                    vec![sc("Dog", 5.0), sc("dog", 9.0), sc("fish", 7.0)],
+                ),
                 (Source::Bigram, vec![sc("hot dog", 31.0)]),
                 (Source::Title, vec![sc("fish", 100.0), sc("Paris", 80.0)]),
             ],
@@ -227,7 +236,16 @@ mod tests {
         assert!(out.iter().any(|e| e.query == "u59"));
         assert!(!out.iter().any(|e| e.query == "u0"));
         assert!(out.iter().any(|e| e.query == "T9"));
-        let (out, _) = merge(numbers(), vec![], [(Source::Unigram, vec![]), (Source::Bigram, vec![]), (Source::Title, vec![])], 10);
+        let (out, _) = merge(
+            numbers(),
+            vec![],
+            [
+                (Source::Unigram, vec![]),
+                (Source::Bigram, vec![]),
+                (Source::Title, vec![]),
+            ],
+            10,
+        );
         assert_eq!(out.len(), 10);
     }
 }

@@ -112,5 +112,61 @@ pub fn write_parquet(path: &Path, entries: &[Entry]) -> Result<()> {
 pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
     let mut bytes = serde_json::to_vec_pretty(value).expect("JSON value serialises");
     bytes.push(b'\n');
-    commit_atomically(path, |tmp| fs::write(tmp, &bytes).map_err(|e| VocabError::io(tmp, e)))
+    commit_atomically(path, |tmp| {
+        fs::write(tmp, &bytes).map_err(|e| VocabError::io(tmp, e))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::merge::Source;
+    use arrow_array::Array;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    #[test]
+    fn parquet_and_txt_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let entries = vec![
+            Entry {
+                query: "0".into(),
+                source: Source::Number,
+                score: None,
+            },
+            Entry {
+                query: "hot dog".into(),
+                source: Source::Bigram,
+                score: Some(31.5),
+            },
+            Entry {
+                query: "Zürich".into(),
+                source: Source::Title,
+                score: Some(70.0),
+            },
+        ];
+        let txt = dir.path().join(QUERIES_TXT);
+        let pq = dir.path().join(QUERIES_PARQUET);
+        write_txt(&txt, &entries).unwrap();
+        write_parquet(&pq, &entries).unwrap();
+        assert_eq!(fs::read_to_string(&txt).unwrap(), "0\nhot dog\nZürich\n");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&pq).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
+        assert_eq!(batches.len(), 1);
+        let b = &batches[0];
+        assert_eq!(b.schema(), queries_schema());
+        let ids = b.column(0).as_any().downcast_ref::<UInt32Array>().unwrap();
+        assert_eq!(ids.values(), &[0, 1, 2]);
+        let q = b.column(1).as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!(q.value(2), "Zürich");
+        let s = b.column(2).as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!((s.value(0), s.value(1)), ("number", "bigram"));
+        let sc = b.column(3).as_any().downcast_ref::<Float64Array>().unwrap();
+        assert!(sc.is_null(0));
+        assert_eq!(sc.value(1), 31.5);
+        // Nothing temporary is left behind.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
 }

@@ -93,7 +93,11 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         let path = entry.path();
         if path.is_dir() {
             walk(&path, out)?;
-        } else if entry.file_name().to_string_lossy().starts_with("pageviews-") {
+        } else if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("pageviews-")
+        {
             out.push(path);
         }
     }
@@ -122,7 +126,11 @@ pub fn read_titles(files: &[PathBuf], p: &PageviewParams) -> Result<(Vec<Scored>
             score: v as f64,
         })
         .collect();
-    titles.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.query.cmp(&b.query)));
+    titles.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.query.cmp(&b.query))
+    });
     Ok((titles, stats))
 }
 
@@ -149,10 +157,12 @@ pub fn read_file(path: &Path, p: &PageviewParams) -> Result<(HashMap<String, u64
     let mut lineno = 0u64;
     loop {
         line.clear();
-        let got = reader.read_until(b'\n', &mut line).map_err(|e| VocabError::Pageviews {
-            path: path.to_path_buf(),
-            reason: format!("cannot read after line {lineno}: {e}"),
-        })?;
+        let got = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| VocabError::Pageviews {
+                path: path.to_path_buf(),
+                reason: format!("cannot read after line {lineno}: {e}"),
+            })?;
         if got == 0 {
             break;
         }
@@ -173,10 +183,15 @@ pub fn read_file(path: &Path, p: &PageviewParams) -> Result<(HashMap<String, u64
             );
             continue;
         }
-        let count = std::str::from_utf8(fields[2]).ok().and_then(|s| s.parse::<u64>().ok());
+        let count = std::str::from_utf8(fields[2])
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok());
         let Some(count) = count else {
             stats.bad_value += 1;
-            log::warn!("{}:{lineno}: view count is not a number; skipped", path.display());
+            log::warn!(
+                "{}:{lineno}: view count is not a number; skipped",
+                path.display()
+            );
             continue;
         };
         if count < p.hourly_min || !p.projects.iter().any(|pr| pr.as_bytes() == fields[0]) {
@@ -214,8 +229,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("pageviews-20240101-000000");
         let b = dir.path().join("pageviews-20240101-010000");
-        std::fs::write(&a, "en Big_Cat 60 0\nen Small 49 0\nde Big_Cat 500 0\nen Talk:X 900 0\n").unwrap();
-        std::fs::write(&b, "en.m Big_Cat 55 0\nen Small 49 0\nen Once 80 0\nbroken line\nen X notanumber 0\n").unwrap();
+        std::fs::write(
+            &a,
+            "en Big_Cat 60 0\nen Small 49 0\nde Big_Cat 500 0\nen Talk:X 900 0\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &b,
+            "en.m Big_Cat 55 0\nen Small 49 0\nen Once 80 0\nbroken line\nen X notanumber 0\n",
+        )
+        .unwrap();
         let files = collect_files(&[dir.path().to_path_buf()]).unwrap();
         assert_eq!(files.len(), 2);
         let (titles, stats) = read_titles(&files, &params()).unwrap();

@@ -16,7 +16,7 @@
 //! `PMI ≥ t` implies `c(a) ≤ N / 2^t` (and likewise for `b`), which prunes
 //! most pairs before the re-sort.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::count::runs::{merge_all, RunReader, RunWriter, Sorter, SpillDir};
 use crate::error::Result;
@@ -63,7 +63,7 @@ struct UnigramCursor {
 }
 
 impl UnigramCursor {
-    fn open(path: &PathBuf) -> Result<Self> {
+    fn open(path: &Path) -> Result<Self> {
         let mut reader = RunReader::open(path)?;
         let current = reader.next_record()?.map(|(k, a, _)| (k, a));
         Ok(Self { reader, current })
@@ -143,7 +143,10 @@ pub fn select(
     let mut cursor = UnigramCursor::open(&unigram_path)?;
     let mut merged = by_b.finish()?;
     while let Some((key, c_ab, c_a)) = merged.next_record()? {
-        let space = key.iter().position(|&b| b == b' ').expect("written with a space");
+        let space = key
+            .iter()
+            .position(|&b| b == b' ')
+            .expect("written with a space");
         let c_b = cursor.count(&key[..space])?;
         if c_b == 0 || c_b as f64 > max_unigram {
             continue;
@@ -201,7 +204,11 @@ mod tests {
         };
         let sel = select(&spill, u, b, &th, 100).unwrap();
         assert_eq!(sel.total_tokens, 14);
-        let unis: Vec<_> = sel.unigrams.iter().map(|s| (s.query.as_str(), s.score)).collect();
+        let unis: Vec<_> = sel
+            .unigrams
+            .iter()
+            .map(|s| (s.query.as_str(), s.score))
+            .collect();
         assert_eq!(unis, [("cat", 2.0), ("the", 6.0)]);
         let mut bis: Vec<_> = sel.bigrams.iter().map(|s| s.query.as_str()).collect();
         bis.sort();

@@ -14,7 +14,7 @@ use super::GlobalArgs;
 #[derive(Debug, Subcommand)]
 pub enum VocabCommand {
     /// Build the query list from Wikipedia, pageviews and WordNet.
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
 }
 
 /// Flags of `vocab build`.
@@ -71,13 +71,15 @@ fn parse_size(s: &str) -> Result<usize, String> {
 /// Runs a vocab command.
 pub fn run(cmd: VocabCommand, global: &GlobalArgs) -> anyhow::Result<()> {
     match cmd {
-        VocabCommand::Build(args) => build(args, global),
+        VocabCommand::Build(args) => build(*args, global),
     }
 }
 
 fn build(args: BuildArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     if args.wiki_dumps.is_empty() && args.pageviews.is_empty() && args.wordnet.is_none() {
-        log::warn!("no --wiki-dump, --pageviews or --wordnet given: the vocabulary holds only the numbers");
+        log::warn!(
+            "no --wiki-dump, --pageviews or --wordnet given: the vocabulary holds only the numbers"
+        );
     }
     let opts = BuildOptions {
         out: args.out,

@@ -49,7 +49,10 @@ fn read_varint(r: &mut impl Read) -> io::Result<Option<u64>> {
             if shift == 0 {
                 return Ok(None);
             }
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "record cut short"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "record cut short",
+            ));
         }
         v |= u64::from(byte[0] & 0x7f) << shift;
         if byte[0] & 0x80 == 0 {
@@ -57,7 +60,10 @@ fn read_varint(r: &mut impl Read) -> io::Result<Option<u64>> {
         }
         shift += 7;
         if shift > 63 {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "varint too long"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "varint too long",
+            ));
         }
     }
 }
@@ -92,7 +98,9 @@ impl RunWriter {
 
     /// Flushes and closes the file.
     pub fn finish(mut self) -> Result<PathBuf> {
-        self.out.flush().map_err(|e| VocabError::io(&self.path, e))?;
+        self.out
+            .flush()
+            .map_err(|e| VocabError::io(&self.path, e))?;
         Ok(self.path)
     }
 }
@@ -137,10 +145,13 @@ impl RunReader {
     }
 }
 
+/// A heap item of the merge: key, run index, counters.
+type HeapItem = Reverse<(Vec<u8>, usize, u64, u64)>;
+
 /// Merges sorted runs into one ascending stream, summing equal keys.
 pub struct Merger {
     readers: Vec<RunReader>,
-    heap: BinaryHeap<Reverse<(Vec<u8>, usize, u64, u64)>>,
+    heap: BinaryHeap<HeapItem>,
 }
 
 impl Merger {

@@ -2,14 +2,32 @@
 //! when it outgrows its share of the memory limit.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;
-
-use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::runs::{record_cost, SpillDir};
 use crate::error::Result;
 
-type Map = HashMap<Box<[u8]>, u64, Xxh3DefaultBuilder>;
+/// Hashes a byte key in one xxh3 call (the streaming hasher is slow on the
+/// short keys counted here).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 ^= (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type Map = HashMap<Box<[u8]>, u64, BuildHasherDefault<KeyHasher>>;
 
 /// Run-file prefixes.
 pub const UNIGRAM_PREFIX: &str = "unigram";

@@ -36,7 +36,11 @@ impl<R: Read> Read for Counting<R> {
 ///
 /// `read_bytes` is increased by the compressed bytes consumed (for progress);
 /// `threads` bzip2 streams are decoded at once.
-pub fn open(path: &Path, threads: usize, read_bytes: Arc<AtomicU64>) -> Result<Box<dyn Read + Send>> {
+pub fn open(
+    path: &Path,
+    threads: usize,
+    read_bytes: Arc<AtomicU64>,
+) -> Result<Box<dyn Read + Send>> {
     let mut file = File::open(path).map_err(|e| VocabError::io(path, e))?;
     let mut magic = [0u8; 4];
     let n = read_up_to(&mut file, &mut magic).map_err(|e| VocabError::io(path, e))?;
@@ -72,7 +76,9 @@ fn stream_starts(buf: &[u8], from: usize) -> Vec<usize> {
     memchr::memmem::find_iter(&buf[from..], b"BZh")
         .map(|p| p + from)
         .filter(|&p| {
-            buf.len() >= p + 10 && (b'1'..=b'9').contains(&buf[p + 3]) && buf[p + 4..p + 10] == BLOCK_MAGIC
+            buf.len() >= p + 10
+                && (b'1'..=b'9').contains(&buf[p + 3])
+                && buf[p + 4..p + 10] == BLOCK_MAGIC
         })
         .collect()
 }
@@ -206,9 +212,12 @@ impl<R: Read> ParallelBz2<R> {
         }
         let ranges: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
         let buf = &self.buf;
-        let results: Vec<_> = self
-            .pool
-            .install(|| ranges.par_iter().map(|&(a, b)| decode_segment(&buf[a..b])).collect());
+        let results: Vec<_> = self.pool.install(|| {
+            ranges
+                .par_iter()
+                .map(|&(a, b)| decode_segment(&buf[a..b]))
+                .collect()
+        });
         let mut consumed = 0;
         for (&(a, b), result) in ranges.iter().zip(results) {
             let offset = self.buf_offset + a as u64;
@@ -218,7 +227,10 @@ impl<R: Read> ParallelBz2<R> {
                     consumed = b;
                 }
                 Ok(_) if b == self.buf.len() && self.eof => {
-                    return Err(self.error(offset, "the file ends inside this stream (truncated download?)"));
+                    return Err(self.error(
+                        offset,
+                        "the file ends inside this stream (truncated download?)",
+                    ));
                 }
                 Ok(_) => {
                     // The next "start" lies inside this stream: not a boundary.

@@ -147,16 +147,22 @@ pub fn count_dumps(
             }
             Ok(stats)
         });
-        let counted = rx.into_iter().par_bridge().try_for_each(|batch| -> Result<()> {
-            let idx = rayon::current_thread_index().unwrap_or(0) % threads;
-            let mut guard = workers[idx].lock().expect("not poisoned");
-            let (table, stats) = &mut *guard;
-            process_batch(&batch, table, stats);
-            table.maybe_spill(spill)?;
-            let done = pages_done.fetch_add(batch.pages.len() as u64, Ordering::Relaxed);
-            on_progress(read_bytes.load(Ordering::Relaxed), done + batch.pages.len() as u64);
-            Ok(())
-        });
+        let counted = rx
+            .into_iter()
+            .par_bridge()
+            .try_for_each(|batch| -> Result<()> {
+                let idx = rayon::current_thread_index().unwrap_or(0) % threads;
+                let mut guard = workers[idx].lock().expect("not poisoned");
+                let (table, stats) = &mut *guard;
+                process_batch(&batch, table, stats);
+                table.maybe_spill(spill)?;
+                let done = pages_done.fetch_add(batch.pages.len() as u64, Ordering::Relaxed);
+                on_progress(
+                    read_bytes.load(Ordering::Relaxed),
+                    done + batch.pages.len() as u64,
+                );
+                Ok(())
+            });
         let split = reader.join().expect("dump reader thread panicked");
         (split, counted)
     });

@@ -97,12 +97,14 @@ pub fn split_pages(
                         stats.pages += 1;
                         let at = batch.data.len();
                         batch.data.extend_from_slice(&buf[start..end]);
-                        batch.pages.push((buf_offset + start as u64, at..batch.data.len()));
+                        batch
+                            .pages
+                            .push((buf_offset + start as u64, at..batch.data.len()));
                         scan = end;
-                        if batch.data.len() >= batch_bytes {
-                            if !send(std::mem::replace(&mut batch, new_batch())) {
-                                return Ok(stats);
-                            }
+                        if batch.data.len() >= batch_bytes
+                            && !send(std::mem::replace(&mut batch, new_batch()))
+                        {
+                            return Ok(stats);
                         }
                         continue;
                     }
@@ -118,7 +120,8 @@ pub fn split_pages(
                     }
                     None => {
                         // Keep the open page; drop what is before it.
-                        seen_end |= memchr::memmem::find(&buf[scan..start], b"</mediawiki>").is_some();
+                        seen_end |=
+                            memchr::memmem::find(&buf[scan..start], b"</mediawiki>").is_some();
                         buf.drain(..start);
                         buf_offset += start as u64;
                         scan = 0;
@@ -234,46 +237,41 @@ pub fn parse_page(xml: &[u8]) -> std::result::Result<Page, String> {
                 }
                 stack.push(name);
             }
-            Event::Empty(e) => {
-                if stack.len() == 1 && e.local_name().as_ref() == b"redirect" {
-                    page.redirect = true;
-                }
+            Event::Empty(e) if stack.len() == 1 && e.local_name().as_ref() == b"redirect" => {
+                page.redirect = true;
             }
             Event::End(_) => {
                 stack.pop();
                 field = Field::None;
             }
-            Event::Text(e) => {
-                if field != Field::None {
-                    let s = e
-                        .decode()
-                        .map_err(|e| format!("{e} (at byte {} of the page)", at(&reader)))?;
-                    push_field(&mut page, &mut ns, &field, &s);
-                }
+            Event::Text(e) if field != Field::None => {
+                let s = e
+                    .decode()
+                    .map_err(|e| format!("{e} (at byte {} of the page)", at(&reader)))?;
+                push_field(&mut page, &mut ns, &field, &s);
             }
-            Event::CData(e) => {
-                if field != Field::None {
-                    let s = e
-                        .decode()
-                        .map_err(|e| format!("{e} (at byte {} of the page)", at(&reader)))?;
-                    push_field(&mut page, &mut ns, &field, &s);
-                }
+            Event::CData(e) if field != Field::None => {
+                let s = e
+                    .decode()
+                    .map_err(|e| format!("{e} (at byte {} of the page)", at(&reader)))?;
+                push_field(&mut page, &mut ns, &field, &s);
             }
-            Event::GeneralRef(e) => {
-                if field != Field::None {
-                    let resolved = match e.resolve_char_ref() {
-                        Ok(Some(c)) => c.to_string(),
-                        _ => {
-                            let name = e.decode().map_err(|e| e.to_string())?;
-                            quick_xml::escape::resolve_predefined_entity(&name)
-                                .ok_or_else(|| {
-                                    format!("unknown entity &{name}; (at byte {} of the page)", at(&reader))
-                                })?
-                                .to_string()
-                        }
-                    };
-                    push_field(&mut page, &mut ns, &field, &resolved);
-                }
+            Event::GeneralRef(e) if field != Field::None => {
+                let resolved = match e.resolve_char_ref() {
+                    Ok(Some(c)) => c.to_string(),
+                    _ => {
+                        let name = e.decode().map_err(|e| e.to_string())?;
+                        quick_xml::escape::resolve_predefined_entity(&name)
+                            .ok_or_else(|| {
+                                format!(
+                                    "unknown entity &{name}; (at byte {} of the page)",
+                                    at(&reader)
+                                )
+                            })?
+                            .to_string()
+                    }
+                };
+                push_field(&mut page, &mut ns, &field, &resolved);
             }
             Event::Eof => break,
             _ => {}
@@ -292,7 +290,8 @@ pub fn parse_page(xml: &[u8]) -> std::result::Result<Page, String> {
     page.ns = if ns.is_empty() {
         0
     } else {
-        ns.parse().map_err(|_| format!("<ns> is not a number: {ns:?}"))?
+        ns.parse()
+            .map_err(|_| format!("<ns> is not a number: {ns:?}"))?
     };
     Ok(page)
 }
@@ -346,7 +345,10 @@ mod tests {
         assert!(got[1].contains("<title>C"));
         assert_eq!(stats.unclosed_pages, 2);
         assert!(stats.truncated);
-        let err = split_pages(Path::new("t.xml"), &b"<html><page></page>"[..], 10, |_| true).unwrap_err();
+        let err = split_pages(Path::new("t.xml"), &b"<html><page></page>"[..], 10, |_| {
+            true
+        })
+        .unwrap_err();
         assert!(err.to_string().contains("t.xml"));
     }
 }

@@ -103,8 +103,7 @@ fn raw_token<'a>(raw: &'a str, joined: bool, emit: &mut impl FnMut(&'a str, bool
     let lead_trimmed = t.len() != raw.len();
     let core = t.trim_end_matches(is_trimmed);
     let tail_trimmed = core.len() != t.len();
-    if core.is_empty() || core.len() > MAX_TOKEN_BYTES || !core.chars().any(char::is_alphanumeric)
-    {
+    if core.is_empty() || core.len() > MAX_TOKEN_BYTES || !core.chars().any(char::is_alphanumeric) {
         return false;
     }
     emit(core, joined && !lead_trimmed);
@@ -150,7 +149,15 @@ mod tests {
                 ("e".into(), false),
             ]
         );
-        assert_eq!(toks("don't x's 3.5"), [("don't".into(), false), ("x's".into(), true), ("3".into(), true), ("5".into(), false)]);
+        assert_eq!(
+            toks("don't x's 3.5"),
+            [
+                ("don't".into(), false),
+                ("x's".into(), true),
+                ("3".into(), true),
+                ("5".into(), false)
+            ]
+        );
         let long = "x".repeat(MAX_TOKEN_BYTES + 1);
         assert!(toks(&long).is_empty());
     }

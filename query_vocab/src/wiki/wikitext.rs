@@ -298,10 +298,12 @@ fn wikilink(s: &str, i: usize, out: &mut String, depth: u32) -> usize {
 /// `[http://… label]` at `i`: keeps the label, drops the URL.
 fn external_link(s: &str, i: usize, out: &mut String, depth: u32) -> usize {
     let b = s.as_bytes();
-    let rest = &s[i + 1..];
-    let is_url = ["http://", "https://", "//", "ftp://", "mailto:", "news:", "irc://"]
-        .iter()
-        .any(|p| rest.len() >= p.len() && rest[..p.len()].eq_ignore_ascii_case(p));
+    let rest = &b[i + 1..];
+    let is_url = [
+        "http://", "https://", "//", "ftp://", "mailto:", "news:", "irc://",
+    ]
+    .iter()
+    .any(|p| rest.len() >= p.len() && rest[..p.len()].eq_ignore_ascii_case(p.as_bytes()));
     if !is_url {
         out.push('[');
         return i + 1;
@@ -458,7 +460,10 @@ mod tests {
 
     #[test]
     fn links_keep_labels() {
-        assert_eq!(words("a [[Paris|the capital]] b"), ["a", "the", "capital", "b"]);
+        assert_eq!(
+            words("a [[Paris|the capital]] b"),
+            ["a", "the", "capital", "b"]
+        );
         assert_eq!(words("[[Paris]]ian [[cat]]s"), ["Parisian", "cats"]);
         assert_eq!(words("[[Category:Cities]] x [[de:Paris]]"), ["x"]);
         assert_eq!(words("[[:Category:Cities|cities]]"), ["cities"]);
@@ -479,7 +484,10 @@ mod tests {
         let t = "a {{cite|x={{nested|y}}}} b<ref name=\"r\">ref text</ref> c<ref name=r/> \
                  d <!-- hidden --> e\n{|\n| cell || {{x}}\n|-\n{|\n|inner\n|}\n|}\nf";
         assert_eq!(words(t), ["a", "b", "c", "d", "e", "f"]);
-        assert_eq!(words("x <math>a^2</math> <small>small</small>"), ["x", "small"]);
+        assert_eq!(
+            words("x <math>a^2</math> <small>small</small>"),
+            ["x", "small"]
+        );
     }
 
     #[test]
@@ -493,9 +501,28 @@ mod tests {
 
     #[test]
     fn external_links_keep_labels() {
-        assert_eq!(words("see [http://x.org/a The site] now"), ["see", "The", "site", "now"]);
+        assert_eq!(
+            words("see [http://x.org/a The site] now"),
+            ["see", "The", "site", "now"]
+        );
         assert_eq!(words("see [https://x.org/a] now"), ["see", "now"]);
         assert_eq!(words("a [b] c"), ["a", "[b]", "c"]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_and_keeps_structure(s in "([\\[\\]{}|<>/=!'&;#*:_\n a-zɛԱ€-]|http://|\\[\\[File:|<ref>|</ref>|<!--|-->|\\{\\||\\|\\}){0,60}") {
+            let text = to_text(&s);
+            crate::wiki::tokenize::tokenize(&text, |t, _| {
+                assert!(!t.is_empty() && !t.contains(char::is_whitespace));
+            });
+        }
+    }
+
+    #[test]
+    fn multibyte_text_around_brackets() {
+        assert_eq!(words("[ɑjbubɛn] x"), ["[ɑjbubɛn]", "x"]);
+        assert_eq!(words("[ɛ"), ["[ɛ"]);
     }
 
     #[test]
