@@ -13,3 +13,5 @@
 
 pub mod schema;
 pub mod task;
+pub mod extract;
+pub mod sources;
