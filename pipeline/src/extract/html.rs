@@ -379,4 +379,23 @@ mod tests {
         assert_eq!(charset_param("text/html;charset=\"UTF-8\""), Some("UTF-8"));
         assert_eq!(charset_param("text/html"), None);
     }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+            /// Any text scans without panicking, and images written plainly
+            /// after it (outside raw text) are found.
+            #[test]
+            fn any_text_then_an_image(prefix in "(<|>|\"|'|=|/|!|-|a|i|m|g|s|c|r|t| |é|\\?)*") {
+                let _ = scan(&prefix);
+                let doc = format!("{prefix}\"'\">--></script></style></title></textarea></xmp></iframe></noembed></noframes><img src=found alt=yes>");
+                let s = scan(&doc);
+                prop_assert_eq!(s.images.last().map(|i| (i.src, i.alt)), Some((Some("found"), Some("yes"))));
+            }
+        }
+    }
 }

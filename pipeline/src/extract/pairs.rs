@@ -94,7 +94,7 @@ impl<'o> PairMaker<'o> {
             counters.incr("skip_img_no_src");
             return None;
         }
-        if src.len() >= 5 && src[..5].eq_ignore_ascii_case("data:") {
+        if src.len() >= 5 && src.as_bytes()[..5].eq_ignore_ascii_case(b"data:") {
             counters.incr("skip_img_data_url");
             return None;
         }
@@ -255,6 +255,7 @@ mod tests {
         assert!(run(&o, "javascript:void(0)", Some("a"), None).is_empty());
         assert!(run(&o, "ftp://x/a.png", Some("a"), None).is_empty());
         assert!(run(&o, "   ", Some("a"), None).is_empty());
+        assert_eq!(run(&o, "ééé.png", Some("a"), None)[0].url, "http://example.com/dir/%C3%A9%C3%A9%C3%A9.png");
     }
 
     #[test]

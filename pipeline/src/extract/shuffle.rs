@@ -59,11 +59,13 @@ pub struct Row {
     pub source: String,
 }
 
-fn writer_props(max_row_group: usize, kv: Vec<KeyValue>) -> WriterProperties {
+/// Writer settings: zstd, and at most `max_rows` rows per row group (`None`:
+/// row groups end only when flushed).
+fn writer_props(max_rows: Option<usize>) -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .set_max_row_group_size(max_row_group)
-        .set_key_value_metadata(if kv.is_empty() { None } else { Some(kv) })
+        .set_max_row_group_row_count(max_rows)
+        .set_max_row_group_bytes(None)
         .build()
 }
 
@@ -129,7 +131,7 @@ pub fn write_map_output(
     };
     commit_atomically(path, |tmp| -> Result<(), ExtractError> {
         let file = File::create(tmp).map_err(|e| ExtractError::io(tmp, e))?;
-        let props = writer_props(usize::MAX, Vec::new());
+        let props = writer_props(None);
         let mut writer = ArrowWriter::try_new(file, schema::pairs_schema(), Some(props))
             .map_err(|e| ExtractError::parquet(tmp, e))?;
         let mut row_group_parts: Vec<String> = Vec::new();
@@ -292,7 +294,7 @@ pub fn reduce_partition(
     let rows_out = rows.len() as u64;
     commit_atomically(out, |tmp| -> Result<(), ExtractError> {
         let file = File::create(tmp).map_err(|e| ExtractError::io(tmp, e))?;
-        let props = writer_props(PART_ROW_GROUP, Vec::new());
+        let props = writer_props(Some(PART_ROW_GROUP));
         let mut writer = ArrowWriter::try_new(file, schema::pairs_schema(), Some(props))
             .map_err(|e| ExtractError::parquet(tmp, e))?;
         for chunk in rows.chunks(PART_ROW_GROUP) {

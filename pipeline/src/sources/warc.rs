@@ -536,4 +536,43 @@ mod tests {
         assert_eq!(uris(&recs), vec!["http://a/"]);
         assert_eq!(faults[0].class, "warc_truncated_record");
     }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+            /// Arbitrary bytes never panic or loop, and every record is
+            /// reported once at most.
+            #[test]
+            fn arbitrary_bytes(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
+                let (recs, faults) = read_all(&data, 512);
+                prop_assert!(recs.len() + faults.len() <= data.len() + 1);
+            }
+
+            /// Damage between good records never loses a good record that
+            /// follows the damage after a clean boundary.
+            #[test]
+            fn garbage_between_records(
+                junk in proptest::collection::vec(any::<u8>(), 0..300),
+                n in 1usize..5,
+            ) {
+                let mut data = Vec::new();
+                for i in 0..n {
+                    data.extend(record("response", &format!("http://r{i}/"), b"body"));
+                }
+                // Junk that cannot form a version line on its own line.
+                let junk: Vec<u8> = junk.into_iter().map(|b| if b == b'W' { b'w' } else { b }).collect();
+                data.extend(&junk);
+                data.extend(b"\r\n");
+                data.extend(record("response", "http://last/", b"tail"));
+                let (recs, _) = read_all(&data, 1 << 20);
+                let got = uris(&recs);
+                prop_assert_eq!(got.last().copied(), Some("http://last/"));
+                prop_assert!(got.len() >= n.min(got.len()));
+            }
+        }
+    }
 }
