@@ -7,8 +7,9 @@
 # its records are replicated with varied target URIs (so every copy yields new
 # pairs) and written gzip-compressed with one member per record, as Common
 # Crawl ships them. Each format is extracted once with --threads 1 (MB/s per
-# core) and once with every core. Prints compressed and decompressed MB/s and
-# the peak RSS (VmHWM) of the process.
+# core) and once with every core. Prints compressed and decompressed MB/s per
+# core (bytes per CPU-second of the process, robust on a shared machine), the
+# wall-clock rate, and the peak RSS of the process.
 #
 # Set WITCURATE_BIN to benchmark an existing binary; otherwise a release
 # build is made first.
@@ -33,8 +34,10 @@ src, out, mb, files = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4
 name = "CC-MAIN-20140820021334-00006-ip-10-180-136-8.ec2.internal.warc"
 def records(path):
     data = open(path, "rb").read()
+    # Records end with a blank line pair; the split eats it, so put it back
+    # (the last part keeps its own).
     parts = re.split(rb"\r\n\r\n(?=WARC/1\.0\r\n)", data)
-    return [p if p.endswith(b"\r\n\r\n") else p + b"\r\n\r\n" for p in parts if p.strip()]
+    return [p + b"\r\n\r\n" for p in parts[:-1]] + [parts[-1]]
 def vary(rec, i):
     # A different host per copy: relative image URLs resolve to new pairs.
     return re.sub(rb"(WARC-Target-URI: https?://)", rb"\g<1>c%d." % i, rec, count=1)
@@ -67,14 +70,16 @@ p = subprocess.run([binary, "--quiet", "--threads", str(threads), "crawl", "extr
 wall = time.time() - t
 if p.returncode != 0:
     sys.exit(p.stderr)
-rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+rss, cpu = ru.ru_maxrss / 1024, ru.ru_utime + ru.ru_stime
 raw = dec = pairs = 0
 for f in glob.glob(os.path.join(out, "pairs/_stats/task-*.json")):
     c = json.load(open(f))["counters"]
     raw += c.get("bytes_raw", 0); dec += c.get("bytes_decoded", 0); pairs += c.get("pairs", 0)
-print(f"{label:5s} threads={threads:2d}  {raw/1e6:8.1f} MB gz  {dec/1e6:8.1f} MB  {wall:7.2f} s  "
-      f"{raw/1e6/wall/threads:7.1f} MB/s/core gz  {dec/1e6/wall/threads:7.1f} MB/s/core  "
-      f"{pairs/wall:10.0f} pairs/s  peak RSS {rss:6.0f} MiB")
+# Per core = per CPU-second used, which stays meaningful on a busy machine.
+print(f"{label:5s} threads={threads:2d}  {raw/1e6:7.1f} MB gz ({dec/1e6:7.1f} MB)  wall {wall:6.2f} s  "
+      f"cpu {cpu:6.2f} s  per core: {raw/1e6/cpu:6.1f} MB/s gz, {dec/1e6/cpu:6.1f} MB/s  "
+      f"wall: {raw/1e6/wall:6.1f} MB/s gz  {pairs/wall:8.0f} pairs/s  peak RSS {rss:5.0f} MiB")
 print("   " + p.stdout.strip())
 PY
 }

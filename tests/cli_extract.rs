@@ -6,7 +6,8 @@ use std::process::{Command, Output};
 
 use pipeline::extract::shuffle::read_rows;
 
-const WARC: &str = "tests/data/commoncrawl/CC-MAIN-20140820021334-00006-ip-10-180-136-8.ec2.internal.warc";
+const WARC: &str =
+    "tests/data/commoncrawl/CC-MAIN-20140820021334-00006-ip-10-180-136-8.ec2.internal.warc";
 const WAT: &str =
     "tests/data/commoncrawl/CC-MAIN-20140820021334-00006-ip-10-180-136-8.ec2.internal.warc.wat";
 
@@ -60,8 +61,18 @@ fn sample_crawl_resumes_and_is_deterministic_across_threads() {
     let dir = tempfile::tempdir().unwrap();
     let one = dir.path().join("one");
     let line = ok(&[
-        "crawl", "extract", "--quiet", "--threads", "1", "--out", s(&one), "--input", WARC, WAT,
-        "--partitions", "4",
+        "crawl",
+        "extract",
+        "--quiet",
+        "--threads",
+        "1",
+        "--out",
+        s(&one),
+        "--input",
+        WARC,
+        WAT,
+        "--partitions",
+        "4",
     ]);
     assert!(line.starts_with("extract: 2 inputs (2 run"), "{line}");
     assert!(line.contains("4 partitions written"), "{line}");
@@ -81,28 +92,68 @@ fn sample_crawl_resumes_and_is_deterministic_across_threads() {
     // Same output with two threads.
     let two = dir.path().join("two");
     ok(&[
-        "crawl", "extract", "--quiet", "--threads", "2", "--out", s(&two), "--input", WARC, WAT,
-        "--partitions", "4",
+        "crawl",
+        "extract",
+        "--quiet",
+        "--threads",
+        "2",
+        "--out",
+        s(&two),
+        "--input",
+        WARC,
+        WAT,
+        "--partitions",
+        "4",
     ]);
     assert_eq!(parts(&two), first);
 
     // A rerun skips everything; a lost part and a lost map output are redone
     // identically.
     let again = ok(&[
-        "crawl", "extract", "--quiet", "--out", s(&one), "--input", WARC, WAT, "--partitions", "4",
+        "crawl",
+        "extract",
+        "--quiet",
+        "--out",
+        s(&one),
+        "--input",
+        WARC,
+        WAT,
+        "--partitions",
+        "4",
     ]);
     assert!(again.contains("(0 run, 2 already done"), "{again}");
-    assert!(again.contains("0 partitions written (4 already done)"), "{again}");
+    assert!(
+        again.contains("0 partitions written (4 already done)"),
+        "{again}"
+    );
     std::fs::remove_file(one.join("pairs/part-00002.parquet")).unwrap();
     std::fs::remove_file(one.join("pairs/_map/task-00001.parquet")).unwrap();
     ok(&[
-        "crawl", "extract", "--quiet", "--out", s(&one), "--input", WARC, WAT, "--partitions", "4",
+        "crawl",
+        "extract",
+        "--quiet",
+        "--out",
+        s(&one),
+        "--input",
+        WARC,
+        WAT,
+        "--partitions",
+        "4",
     ]);
     assert_eq!(parts(&one), first);
 
     // Resuming with other options is refused.
     let out = witcurate(&[
-        "crawl", "extract", "--quiet", "--out", s(&one), "--input", WARC, WAT, "--partitions", "8",
+        "crawl",
+        "extract",
+        "--quiet",
+        "--out",
+        s(&one),
+        "--input",
+        WARC,
+        WAT,
+        "--partitions",
+        "8",
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("other inputs or options"));
@@ -112,21 +163,64 @@ fn sample_crawl_resumes_and_is_deterministic_across_threads() {
 fn task_slices_then_reduce_equal_a_single_run() {
     let dir = tempfile::tempdir().unwrap();
     let single = dir.path().join("single");
-    ok(&["crawl", "extract", "--quiet", "--out", s(&single), "--input", WARC, WAT]);
+    ok(&[
+        "crawl",
+        "extract",
+        "--quiet",
+        "--out",
+        s(&single),
+        "--input",
+        WARC,
+        WAT,
+    ]);
     let sliced = dir.path().join("sliced");
     let first = ok(&[
-        "crawl", "extract", "--quiet", "--out", s(&sliced), "--input", WARC, WAT,
-        "--task-index", "0", "--task-count", "2",
+        "crawl",
+        "extract",
+        "--quiet",
+        "--out",
+        s(&sliced),
+        "--input",
+        WARC,
+        WAT,
+        "--task-index",
+        "0",
+        "--task-count",
+        "2",
     ]);
     assert!(first.contains("reduce waits for 1 map tasks"), "{first}");
     ok(&[
-        "crawl", "extract", "--quiet", "--out", s(&sliced), "--input", WARC, WAT,
-        "--task-index", "1", "--task-count", "2", "--phase", "map",
+        "crawl",
+        "extract",
+        "--quiet",
+        "--out",
+        s(&sliced),
+        "--input",
+        WARC,
+        WAT,
+        "--task-index",
+        "1",
+        "--task-count",
+        "2",
+        "--phase",
+        "map",
     ]);
     for i in ["0", "1"] {
         ok(&[
-            "crawl", "extract", "--quiet", "--out", s(&sliced), "--input", WARC, WAT,
-            "--task-index", i, "--task-count", "2", "--phase", "reduce",
+            "crawl",
+            "extract",
+            "--quiet",
+            "--out",
+            s(&sliced),
+            "--input",
+            WARC,
+            WAT,
+            "--task-index",
+            i,
+            "--task-count",
+            "2",
+            "--phase",
+            "reduce",
         ]);
     }
     assert_eq!(parts(&sliced), parts(&single));
@@ -149,15 +243,35 @@ fn tables_with_custom_columns() {
     )
     .unwrap();
     let tsv = dir.path().join("list.tsv");
-    std::fs::write(&tsv, "image_url\talt\nhttp://c.example/y.gif\tsay \"cheese\"\n").unwrap();
+    std::fs::write(
+        &tsv,
+        "image_url\talt\nhttp://c.example/y.gif\tsay \"cheese\"\n",
+    )
+    .unwrap();
     let run = dir.path().join("run");
     let line = ok(&[
-        "crawl", "extract", "--quiet", "--out", s(&run), "--input", s(&csv), s(&jsonl), s(&tsv),
-        "--url-col", "image_url", "--caption-col", "alt", "--partitions", "1",
+        "crawl",
+        "extract",
+        "--quiet",
+        "--out",
+        s(&run),
+        "--input",
+        s(&csv),
+        s(&jsonl),
+        s(&tsv),
+        "--url-col",
+        "image_url",
+        "--caption-col",
+        "alt",
+        "--partitions",
+        "1",
     ]);
     assert!(line.contains("1 bad records skipped"), "{line}");
     let rows = read_rows(&run.join("pairs/part-00000.parquet")).unwrap();
-    let mut got: Vec<_> = rows.iter().map(|r| (r.url.as_str(), r.text.as_str())).collect();
+    let mut got: Vec<_> = rows
+        .iter()
+        .map(|r| (r.url.as_str(), r.text.as_str()))
+        .collect();
     got.sort();
     assert_eq!(
         got,
@@ -167,13 +281,26 @@ fn tables_with_custom_columns() {
             ("https://b.example/x.png", "a cat"),
         ]
     );
-    assert!(rows.iter().all(|r| r.source == "table" && r.page_url.is_none()));
+    assert!(rows
+        .iter()
+        .all(|r| r.source == "table" && r.page_url.is_none()));
 
     // A pairs part is itself a parquet table: read it back through --format table.
     let again = dir.path().join("again");
     ok(&[
-        "crawl", "extract", "--quiet", "--out", s(&again), "--format", "table", "--input",
-        s(&run.join("pairs/part-00000.parquet")), "--caption-col", "text", "--partitions", "1",
+        "crawl",
+        "extract",
+        "--quiet",
+        "--out",
+        s(&again),
+        "--format",
+        "table",
+        "--input",
+        s(&run.join("pairs/part-00000.parquet")),
+        "--caption-col",
+        "text",
+        "--partitions",
+        "1",
     ]);
     let back = read_rows(&again.join("pairs/part-00000.parquet")).unwrap();
     assert_eq!(back, rows);
@@ -182,9 +309,25 @@ fn tables_with_custom_columns() {
 #[test]
 fn bad_usage_and_missing_inputs_are_clear() {
     let dir = tempfile::tempdir().unwrap();
-    let out = witcurate(&["crawl", "extract", "--out", s(dir.path()), "--input", WAT, "--format", "bogus"]);
+    let out = witcurate(&[
+        "crawl",
+        "extract",
+        "--out",
+        s(dir.path()),
+        "--input",
+        WAT,
+        "--format",
+        "bogus",
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    let out = witcurate(&["crawl", "extract", "--out", s(dir.path()), "--input", "no/such/file.wat"]);
+    let out = witcurate(&[
+        "crawl",
+        "extract",
+        "--out",
+        s(dir.path()),
+        "--input",
+        "no/such/file.wat",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no/such/file.wat"));
     let wet = WAT.replace(".wat", ".wet");

@@ -55,7 +55,10 @@ fn split_records(bytes: &[u8]) -> Vec<Vec<u8>> {
         i += k + 4;
     }
     starts.push(bytes.len());
-    starts.windows(2).map(|w| bytes[w[0]..w[1]].to_vec()).collect()
+    starts
+        .windows(2)
+        .map(|w| bytes[w[0]..w[1]].to_vec())
+        .collect()
 }
 
 fn all_rows(run_dir: &Path) -> Vec<Row> {
@@ -119,8 +122,14 @@ fn wat_and_warc_of_the_same_crawl_agree() {
         .cloned()
         .collect();
     assert_eq!(warc_on_wat_pages, wat);
-    // The WARC has two more HTML pages with many images.
+    // The WARC has two more HTML pages with many images; one declares
+    // `Content-Encoding: gzip` over a payload stored decoded.
     assert!(warc.len() > 100, "{}", warc.len());
+    let warc_pages: BTreeSet<_> = warc.iter().map(|k| k.0.as_str()).collect();
+    assert_eq!(warc_pages.len(), 3, "{warc_pages:?}");
+    assert!(
+        warc_pages.contains("http://0x20.be/Special:WhatLinksHere/Thread:Talk:Gentse_feesten/foo")
+    );
     let rows = all_rows(&warc_run);
     assert!(rows.iter().all(|r| r.source == "warc"));
     assert!(rows.iter().all(|r| r.url.starts_with("http")));
@@ -145,13 +154,14 @@ fn damaged_input_is_counted_and_the_good_records_kept() {
     warc.extend_from_slice(&cut[..cut.len() / 2]);
     warc.extend(gz(&good(2)));
     // A malformed WARC header.
-    warc.extend(gz(b"WARC/1.0\r\nthis is not a header\r\n\r\n<img src=x alt=y>\r\n\r\n"));
+    warc.extend(gz(
+        b"WARC/1.0\r\nthis is not a header\r\n\r\n<img src=x alt=y>\r\n\r\n",
+    ));
     warc.extend(gz(&good(3)));
     // A Content-Length that lies (too long), in a member of its own.
-    let lying = String::from_utf8(good(98)).unwrap().replace(
-        "Content-Length: ",
-        "Content-Length: 9",
-    );
+    let lying = String::from_utf8(good(98))
+        .unwrap()
+        .replace("Content-Length: ", "Content-Length: 9");
     warc.extend(gz(lying.as_bytes()));
     warc.extend(gz(&good(4)));
     // Non-UTF-8 HTML with a charset declaration (windows-1251 Cyrillic).
@@ -164,7 +174,11 @@ fn damaged_input_is_counted_and_the_good_records_kept() {
     // A 50 MB record (over the 32 MiB default limit).
     let mut big = b"<html>".to_vec();
     big.resize(50 << 20, b' ');
-    warc.extend(gz(&html_response("http://big.example/", "Content-Type: text/html", &big)));
+    warc.extend(gz(&html_response(
+        "http://big.example/",
+        "Content-Type: text/html",
+        &big,
+    )));
     // An alt of 1 MB.
     let long_alt = format!("<img src=long.jpg alt=\"{}\">", "word ".repeat(200_000));
     warc.extend(gz(&html_response(
@@ -182,19 +196,43 @@ fn damaged_input_is_counted_and_the_good_records_kept() {
         )
     };
     let mut wat = Vec::new();
-    wat.extend(gz(&record("metadata", "http://w.example/", "application/json", wat_json(1).as_bytes())));
-    wat.extend(gz(&record("metadata", "http://w.example/", "application/json", b"{\"Envelope\": {\"Payload")));
-    wat.extend(gz(&record("metadata", "http://w.example/b", "application/json", wat_json(2).as_bytes())));
+    wat.extend(gz(&record(
+        "metadata",
+        "http://w.example/",
+        "application/json",
+        wat_json(1).as_bytes(),
+    )));
+    wat.extend(gz(&record(
+        "metadata",
+        "http://w.example/",
+        "application/json",
+        b"{\"Envelope\": {\"Payload",
+    )));
+    wat.extend(gz(&record(
+        "metadata",
+        "http://w.example/b",
+        "application/json",
+        wat_json(2).as_bytes(),
+    )));
     std::fs::write(inputs.join("damaged.warc.wat.gz"), &wat).unwrap();
 
     let out = dir.path().join("run");
     let summary = run(&config(&out, vec![inputs.display().to_string()])).unwrap();
     summary.check().unwrap();
     let texts: BTreeSet<String> = all_rows(&out).into_iter().map(|r| r.text).collect();
-    let expected: BTreeSet<String> = ["good 1", "good 2", "good 3", "good 4", "good 5", "кошка", "wat 1", "wat 2"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let expected: BTreeSet<String> = [
+        "good 1",
+        "good 2",
+        "good 3",
+        "good 4",
+        "good 5",
+        "кошка",
+        "wat 1",
+        "wat 2",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     assert_eq!(texts, expected);
 
     // Task 0 is damaged.warc.gz, task 1 damaged.warc.wat.gz (sorted names).
@@ -227,7 +265,11 @@ fn serve(root: PathBuf) -> String {
                         break;
                     }
                 }
-                let path = line.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/');
+                let path = line
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("/")
+                    .trim_start_matches('/');
                 match std::fs::File::open(root.join(path)) {
                     Ok(mut f) => {
                         let mut body = Vec::new();
@@ -270,7 +312,11 @@ fn gzip_members_over_http_via_a_path_list_match_local_files() {
         members.extend(gz(r));
     }
     std::fs::write(served.join("crawl/wat/sample.warc.wat.gz"), &members).unwrap();
-    std::fs::write(served.join("wat.paths.gz"), gz(b"crawl/wat/sample.warc.wat.gz\n")).unwrap();
+    std::fs::write(
+        served.join("wat.paths.gz"),
+        gz(b"crawl/wat/sample.warc.wat.gz\n"),
+    )
+    .unwrap();
     let base = serve(served.clone());
 
     let remote = dir.path().join("remote");
@@ -295,11 +341,17 @@ fn gzip_members_over_http_via_a_path_list_match_local_files() {
     let bad = dir.path().join("bad");
     let summary = run(&config(
         &bad,
-        vec![format!("{base}missing.warc.gz"), sample(WAT).display().to_string()],
+        vec![
+            format!("{base}missing.warc.gz"),
+            sample(WAT).display().to_string(),
+        ],
     ))
     .unwrap();
     let err = summary.check().unwrap_err().to_string();
-    assert!(err.contains("404") && err.contains("missing.warc.gz"), "{err}");
+    assert!(
+        err.contains("404") && err.contains("missing.warc.gz"),
+        "{err}"
+    );
     assert!(bad.join("pairs/_map/task-00001.parquet").exists());
     assert_eq!(summary.reduce_waiting, Some(1));
 }

@@ -154,7 +154,10 @@ mod tests {
         assert_eq!(decode_attribute("caf&eacute;"), "café");
         assert_eq!(decode_attribute("&lt;&gt;&quot;&apos;"), "<>\"'");
         assert_eq!(decode_attribute("&#39;&#x27;&#X41;&#65"), "''AA");
-        assert_eq!(decode_attribute("&#128;&#0;&#x110000;"), "€\u{FFFD}\u{FFFD}");
+        assert_eq!(
+            decode_attribute("&#128;&#0;&#x110000;"),
+            "€\u{FFFD}\u{FFFD}"
+        );
         assert_eq!(decode_attribute("&nbsp;x"), "\u{a0}x");
         assert_eq!(decode_attribute("AT&T & co &;"), "AT&T & co &;");
         assert_eq!(decode_attribute("&unknown;"), "&unknown;");

@@ -360,7 +360,15 @@ mod tests {
 
     #[test]
     fn unterminated_input_is_safe() {
-        for html in ["<img src=\"a", "<img", "<", "<!--", "<script>", "<img src='a' alt", "<a"] {
+        for html in [
+            "<img src=\"a",
+            "<img",
+            "<",
+            "<!--",
+            "<script>",
+            "<img src='a' alt",
+            "<a",
+        ] {
             let _ = scan(html);
         }
         assert_eq!(imgs("<img src=a alt=b"), vec![]);
@@ -368,7 +376,10 @@ mod tests {
 
     #[test]
     fn meta_charset_prescan() {
-        assert_eq!(meta_charset(r#"<meta charset="iso-8859-1">"#), Some("iso-8859-1"));
+        assert_eq!(
+            meta_charset(r#"<meta charset="iso-8859-1">"#),
+            Some("iso-8859-1")
+        );
         assert_eq!(
             meta_charset(
                 r#"<META http-equiv="Content-Type" content="text/html; charset=windows-1251">"#

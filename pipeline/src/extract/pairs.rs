@@ -45,6 +45,17 @@ pub struct Pair {
     pub page_url: Option<String>,
 }
 
+/// The raw (not entity-decoded) attributes of one image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawImage<'a> {
+    /// `src`.
+    pub src: &'a str,
+    /// `alt`, when present.
+    pub alt: Option<&'a str>,
+    /// `title`, when present.
+    pub title: Option<&'a str>,
+}
+
 /// Collapses every run of whitespace to one space and trims the ends.
 pub fn collapse_whitespace(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -141,12 +152,11 @@ impl<'o> PairMaker<'o> {
         &self,
         base: &Url,
         page_url: &str,
-        src: &str,
-        alt: Option<&str>,
-        title: Option<&str>,
+        image: RawImage<'_>,
         counters: &mut Counters,
         out: &mut Vec<Pair>,
     ) {
+        let RawImage { src, alt, title } = image;
         counters.incr("images");
         let Some(url) = self.image_url(base, src, counters) else {
             return;
@@ -234,18 +244,30 @@ mod tests {
         let page = Url::parse("http://example.com/dir/page.html?q=1").unwrap();
         let mut out = Vec::new();
         let mut c = Counters::default();
-        PairMaker::new(opts).image(&page, page.as_str(), src, alt, title, &mut c, &mut out);
+        let image = RawImage { src, alt, title };
+        PairMaker::new(opts).image(&page, page.as_str(), image, &mut c, &mut out);
         out
     }
 
     #[test]
     fn resolves_decodes_and_collapses() {
         let o = TextOptions::default();
-        let p = run(&o, " ../img/a b.jpg?x=1&amp;y=2 ", Some("  A &amp;\n\t B  "), None);
+        let p = run(
+            &o,
+            " ../img/a b.jpg?x=1&amp;y=2 ",
+            Some("  A &amp;\n\t B  "),
+            None,
+        );
         assert_eq!(p[0].url, "http://example.com/img/a%20b.jpg?x=1&y=2");
         assert_eq!(p[0].text, "A & B");
-        assert_eq!(p[0].page_url.as_deref(), Some("http://example.com/dir/page.html?q=1"));
-        assert_eq!(run(&o, "//cdn.x/a.png", Some("a"), None)[0].url, "http://cdn.x/a.png");
+        assert_eq!(
+            p[0].page_url.as_deref(),
+            Some("http://example.com/dir/page.html?q=1")
+        );
+        assert_eq!(
+            run(&o, "//cdn.x/a.png", Some("a"), None)[0].url,
+            "http://cdn.x/a.png"
+        );
     }
 
     #[test]
@@ -255,7 +277,10 @@ mod tests {
         assert!(run(&o, "javascript:void(0)", Some("a"), None).is_empty());
         assert!(run(&o, "ftp://x/a.png", Some("a"), None).is_empty());
         assert!(run(&o, "   ", Some("a"), None).is_empty());
-        assert_eq!(run(&o, "ééé.png", Some("a"), None)[0].url, "http://example.com/dir/%C3%A9%C3%A9%C3%A9.png");
+        assert_eq!(
+            run(&o, "ééé.png", Some("a"), None)[0].url,
+            "http://example.com/dir/%C3%A9%C3%A9%C3%A9.png"
+        );
     }
 
     #[test]
@@ -278,7 +303,10 @@ mod tests {
             .collect();
         assert_eq!(texts, vec!["alt", "title"]);
         assert_eq!(run(&title, "a.jpg", Some("same"), Some("same")).len(), 1);
-        assert_eq!(run(&title, "a.jpg", None, Some("only title"))[0].text, "only title");
+        assert_eq!(
+            run(&title, "a.jpg", None, Some("only title"))[0].text,
+            "only title"
+        );
         let bounds = TextOptions {
             min_text_len: 3,
             max_text_len: 5,

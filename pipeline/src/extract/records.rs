@@ -7,7 +7,7 @@ use encoding_rs::{Encoding, UTF_8};
 use url::Url;
 
 use super::html;
-use super::pairs::{document_base, Pair, PairMaker};
+use super::pairs::{document_base, Pair, PairMaker, RawImage};
 use crate::sources::{warc, wat};
 use crate::task::Counters;
 
@@ -63,15 +63,12 @@ pub fn from_wat_record(
     let base = document_base(&page_url, page.base.as_deref());
     let page_str = page_url.as_str();
     for img in &page.images {
-        maker.image(
-            &base,
-            page_str,
-            &img.url,
-            img.alt.as_deref(),
-            img.title.as_deref(),
-            counters,
-            out,
-        );
+        let image = RawImage {
+            src: &img.url,
+            alt: img.alt.as_deref(),
+            title: img.title.as_deref(),
+        };
+        maker.image(&base, page_str, image, counters, out);
     }
     Ok(())
 }
@@ -145,7 +142,10 @@ fn dechunk(body: &[u8]) -> Option<Vec<u8>> {
         }
         out.extend_from_slice(&rest[..size]);
         rest = &rest[size..];
-        rest = rest.strip_prefix(b"\r\n").or(rest.strip_prefix(b"\n")).unwrap_or(rest);
+        rest = rest
+            .strip_prefix(b"\r\n")
+            .or(rest.strip_prefix(b"\n"))
+            .unwrap_or(rest);
     }
 }
 
@@ -176,8 +176,7 @@ fn sniff_encoding(body: &[u8], http_charset: Option<&str>) -> &'static Encoding 
     }
     let head = &body[..body.len().min(PRESCAN_BYTES)];
     let head = String::from_utf8_lossy(head);
-    if let Some(enc) = html::meta_charset(&head).and_then(|c| Encoding::for_label(c.as_bytes()))
-    {
+    if let Some(enc) = html::meta_charset(&head).and_then(|c| Encoding::for_label(c.as_bytes())) {
         // A meta declaration of UTF-16 means UTF-8 (the page is ASCII-compatible).
         if enc == encoding_rs::UTF_16LE || enc == encoding_rs::UTF_16BE {
             return UTF_8;
@@ -224,7 +223,14 @@ pub fn from_warc_record(
     }
     if let Some(enc) = http.header("Content-Encoding") {
         let enc = enc.trim().to_ascii_lowercase();
-        if enc != "identity" && !enc.is_empty() {
+        // Crawlers often store the payload already decoded but keep the
+        // header (Common Crawl's 2014 crawls do): decode only what is encoded.
+        let encoded = match enc.as_str() {
+            "gzip" | "x-gzip" => body.starts_with(&[0x1f, 0x8b]),
+            "deflate" => body.first().is_some_and(|&b| b & 0x0f == 8),
+            _ => false,
+        };
+        if encoded {
             match decompress(&body, &enc, max_body) {
                 Some(b) => body = Cow::Owned(b),
                 None => {
@@ -232,6 +238,8 @@ pub fn from_warc_record(
                     return;
                 }
             }
+        } else if enc != "identity" && !enc.is_empty() {
+            counters.incr("http_content_encoding_already_decoded");
         }
     }
     counters.incr("pages");
@@ -258,7 +266,12 @@ pub fn from_warc_record(
             counters.incr("skip_img_no_src");
             continue;
         };
-        maker.image(&base, page_str, src, img.alt, img.title, counters, out);
+        let image = RawImage {
+            src,
+            alt: img.alt,
+            title: img.title,
+        };
+        maker.image(&base, page_str, image, counters, out);
     }
 }
 
@@ -295,7 +308,8 @@ mod tests {
         assert_eq!(p[0].text, "café");
         assert_eq!(c.get("html_non_utf8"), 1);
         // Shift_JIS declared in a <meta>, none in the header.
-        let (bytes, _, _) = encoding_rs::SHIFT_JIS.encode("<meta charset=\"shift_jis\"><img src=b.png alt=\"日本語\">");
+        let (bytes, _, _) = encoding_rs::SHIFT_JIS
+            .encode("<meta charset=\"shift_jis\"><img src=b.png alt=\"日本語\">");
         let mut http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n".to_vec();
         http.extend_from_slice(&bytes);
         let (p, _) = pairs(&response("http://x/", &http));

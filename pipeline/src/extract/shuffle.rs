@@ -172,8 +172,8 @@ pub fn read_map_partition(
     out: &mut Vec<Row>,
 ) -> Result<(), ExtractError> {
     let file = File::open(path).map_err(|e| ExtractError::io(path, e))?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| ExtractError::parquet(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| ExtractError::parquet(path, e))?;
     let kv = builder
         .metadata()
         .file_metadata()
@@ -220,8 +220,8 @@ fn read_row_groups(
     out: &mut Vec<Row>,
 ) -> Result<(), ExtractError> {
     let file = File::open(path).map_err(|e| ExtractError::io(path, e))?;
-    let mut builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| ExtractError::parquet(path, e))?;
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| ExtractError::parquet(path, e))?;
     if let Some(groups) = groups {
         builder = builder.with_row_groups(groups);
     }
@@ -252,7 +252,8 @@ fn read_row_groups(
                 uid: uid.value(i).to_string(),
                 url: url.value(i).to_string(),
                 text: text.value(i).to_string(),
-                page_url: (!arrow_array::Array::is_null(page, i)).then(|| page.value(i).to_string()),
+                page_url: (!arrow_array::Array::is_null(page, i))
+                    .then(|| page.value(i).to_string()),
                 source: source.value(i).to_string(),
             });
         }
@@ -299,7 +300,9 @@ pub fn reduce_partition(
             .map_err(|e| ExtractError::parquet(tmp, e))?;
         for chunk in rows.chunks(PART_ROW_GROUP) {
             let batch = batch_of(chunk).map_err(|e| ExtractError::arrow(tmp, e))?;
-            writer.write(&batch).map_err(|e| ExtractError::parquet(tmp, e))?;
+            writer
+                .write(&batch)
+                .map_err(|e| ExtractError::parquet(tmp, e))?;
         }
         writer.close().map_err(|e| ExtractError::parquet(tmp, e))?;
         Ok(())
@@ -324,11 +327,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("a.parquet");
         let b = dir.path().join("b.parquet");
-        let mut first: Vec<Pair> = (0..50).map(|i| pair(&format!("http://x/{i}"), "t")).collect();
+        let mut first: Vec<Pair> = (0..50)
+            .map(|i| pair(&format!("http://x/{i}"), "t"))
+            .collect();
         first.push(pair("http://x/0", "t"));
         let w = write_map_output(&a, first, "wat", 4, |_| Ok(())).unwrap();
-        assert_eq!(w, MapWritten { rows: 50, duplicates: 1 });
-        let second: Vec<Pair> = (25..75).map(|i| pair(&format!("http://x/{i}"), "t")).collect();
+        assert_eq!(
+            w,
+            MapWritten {
+                rows: 50,
+                duplicates: 1
+            }
+        );
+        let second: Vec<Pair> = (25..75)
+            .map(|i| pair(&format!("http://x/{i}"), "t"))
+            .collect();
         write_map_output(&b, second, "warc", 4, |_| Ok(())).unwrap();
         let mut total = 0;
         let mut all = Vec::new();

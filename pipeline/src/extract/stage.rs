@@ -145,12 +145,11 @@ impl ExtractSummary {
             c.get("records") + c.get("rows"),
             c.get("pairs"),
         );
-        let faults: u64 = c
-            .0
-            .iter()
-            .filter(|(k, _)| k.starts_with("fault_"))
-            .map(|(_, v)| v)
-            .sum();
+        let faults: u64 =
+            c.0.iter()
+                .filter(|(k, _)| k.starts_with("fault_"))
+                .map(|(_, v)| v)
+                .sum();
         if faults > 0 {
             s.push_str(&format!(", {faults} bad records skipped"));
         }
@@ -193,12 +192,14 @@ fn kind_of(location: &Location, format: InputFormat) -> Result<Kind, ExtractErro
     let name = location.file_name().to_ascii_lowercase();
     let stem = name.strip_suffix(".gz").unwrap_or(&name);
     let table = || {
-        TableFormat::from_name(&name).map(Kind::Table).ok_or_else(|| {
-            ExtractError::Config(format!(
-                "cannot tell the table format of {location} from its name \
+        TableFormat::from_name(&name)
+            .map(Kind::Table)
+            .ok_or_else(|| {
+                ExtractError::Config(format!(
+                    "cannot tell the table format of {location} from its name \
                  (expected .parquet, .csv, .tsv or .jsonl, optionally .gz)"
-            ))
-        })
+                ))
+            })
     };
     match format {
         InputFormat::Wat => Ok(Kind::Wat),
@@ -261,10 +262,11 @@ fn check_manifest(
     let path = map_dir.join("manifest.json");
     match std::fs::read(&path) {
         Ok(bytes) => {
-            let old: Manifest = serde_json::from_slice(&bytes).map_err(|e| ExtractError::Corrupt {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
+            let old: Manifest =
+                serde_json::from_slice(&bytes).map_err(|e| ExtractError::Corrupt {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
             if old != manifest {
                 return Err(ExtractError::Config(format!(
                     "{} was started with other inputs or options ({}); \
@@ -367,10 +369,7 @@ fn extract_input(
             let opened = input::open(location)?;
             let (raw, gz) = (opened.raw_bytes.clone(), opened.gz_faults.clone());
             let mut reader = warc::Reader::new(opened.reader, cfg.max_record_bytes);
-            while let Some(item) = reader
-                .next_item()
-                .map_err(|e| read_error(location, e))?
-            {
+            while let Some(item) = reader.next_item().map_err(|e| read_error(location, e))? {
                 let record = match item {
                     Item::Fault(f) => {
                         faults.warn(
@@ -386,7 +385,13 @@ fn extract_input(
                 let outcome = catch_unwind(AssertUnwindSafe(|| match kind {
                     Kind::Wat => from_wat_record(&record, &maker, counters, &mut pairs),
                     _ => {
-                        from_warc_record(&record, &maker, cfg.max_record_bytes, counters, &mut pairs);
+                        from_warc_record(
+                            &record,
+                            &maker,
+                            cfg.max_record_bytes,
+                            counters,
+                            &mut pairs,
+                        );
                         Ok(())
                     }
                 }));
@@ -489,7 +494,9 @@ fn progress_bar(len: usize, what: &str, visible: bool) -> ProgressBar {
 pub fn run(cfg: &ExtractConfig) -> Result<ExtractSummary, ExtractError> {
     let start = Instant::now();
     if cfg.partitions == 0 {
-        return Err(ExtractError::Config("--partitions must be at least 1".into()));
+        return Err(ExtractError::Config(
+            "--partitions must be at least 1".into(),
+        ));
     }
     if cfg.text.min_text_len > cfg.text.max_text_len {
         return Err(ExtractError::Config(
@@ -540,8 +547,8 @@ pub fn run(cfg: &ExtractConfig) -> Result<ExtractSummary, ExtractError> {
             .map(|&(t, location, kind)| {
                 let result = run_map_task(cfg, &dirs, t, location, kind);
                 if let Ok(c) = &result {
-                    let total = pairs_so_far.fetch_add(c.get("pairs"), Ordering::Relaxed)
-                        + c.get("pairs");
+                    let total =
+                        pairs_so_far.fetch_add(c.get("pairs"), Ordering::Relaxed) + c.get("pairs");
                     bar.set_message(format!("{total} pairs"));
                 }
                 bar.inc(1);

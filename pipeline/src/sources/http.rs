@@ -98,9 +98,8 @@ pub fn get(url: &str) -> Result<HttpBody, SourceError> {
                         }
                         Ok(None) => return,
                         Err(e) => {
-                            let _ = tx.send(Err(io::Error::other(format!(
-                                "download interrupted: {e}"
-                            ))));
+                            let _ = tx
+                                .send(Err(io::Error::other(format!("download interrupted: {e}"))));
                             return;
                         }
                     }

@@ -259,7 +259,10 @@ mod tests {
         let list = d.join("wat.paths");
         fs::write(
             &list,
-            format!("crawl/x.wat.gz\n\nhttp://h/y.wat\n{}\n", d.join("a.wat").display()),
+            format!(
+                "crawl/x.wat.gz\n\nhttp://h/y.wat\n{}\n",
+                d.join("a.wat").display()
+            ),
         )
         .unwrap();
         let args = vec![

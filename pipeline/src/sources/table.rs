@@ -386,8 +386,11 @@ mod tests {
     fn csv_tsv_and_gzipped_jsonl() {
         let dir = tempfile::tempdir().unwrap();
         let csv_path = dir.path().join("t.csv");
-        std::fs::write(&csv_path, "caption,url\n\"a, b\",http://x/1.jpg\nc,http://x/2.jpg\n")
-            .unwrap();
+        std::fs::write(
+            &csv_path,
+            "caption,url\n\"a, b\",http://x/1.jpg\nc,http://x/2.jpg\n",
+        )
+        .unwrap();
         let (ok, _) = rows(
             &Location::Path(csv_path),
             TableFormat::Csv,
@@ -437,7 +440,10 @@ mod tests {
     #[test]
     fn formats_from_names() {
         assert_eq!(TableFormat::from_name("a.tsv.gz"), Some(TableFormat::Tsv));
-        assert_eq!(TableFormat::from_name("A.PARQUET"), Some(TableFormat::Parquet));
+        assert_eq!(
+            TableFormat::from_name("A.PARQUET"),
+            Some(TableFormat::Parquet)
+        );
         assert_eq!(TableFormat::from_name("a.warc.gz"), None);
     }
 }

@@ -357,9 +357,7 @@ impl<R: BufRead> Reader<R> {
                 return Ok(Some(Item::Fault(Fault {
                     class: "warc_bad_content_length",
                     offset: version_offset,
-                    message: format!(
-                        "Content-Length {length} does not end the (oversized) record"
-                    ),
+                    message: format!("Content-Length {length} does not end the (oversized) record"),
                 })));
             }
             return Ok(Some(Item::Fault(Fault {
@@ -378,10 +376,7 @@ impl<R: BufRead> Reader<R> {
             return Ok(Some(Item::Fault(Fault {
                 class: "warc_truncated_record",
                 offset: version_offset,
-                message: format!(
-                    "stream ends after {} of {length} block bytes",
-                    block.len()
-                ),
+                message: format!("stream ends after {} of {length} block bytes", block.len()),
             })));
         }
         if !self.at_boundary()? {
@@ -470,7 +465,10 @@ mod tests {
         assert_eq!(uris(&recs), vec!["http://a/", "http://b/"]);
         assert_eq!(recs[0].block, b"hello");
         assert_eq!(recs[0].warc_type(), "response");
-        assert_eq!(recs[1].offset, record("response", "http://a/", b"hello").len() as u64);
+        assert_eq!(
+            recs[1].offset,
+            record("response", "http://a/", b"hello").len() as u64
+        );
     }
 
     #[test]
@@ -514,7 +512,11 @@ mod tests {
         let classes: Vec<_> = faults.iter().map(|f| f.class).collect();
         assert_eq!(
             classes,
-            vec!["warc_garbage", "warc_malformed_header", "warc_malformed_header"]
+            vec![
+                "warc_garbage",
+                "warc_malformed_header",
+                "warc_malformed_header"
+            ]
         );
     }
 
