@@ -69,12 +69,14 @@ fn writer_props(max_rows: Option<usize>) -> WriterProperties {
         .build()
 }
 
-fn batch_of(rows: &[Row]) -> Result<RecordBatch, arrow_schema::ArrowError> {
-    let uid: StringArray = rows.iter().map(|r| Some(r.uid.as_str())).collect();
-    let url: StringArray = rows.iter().map(|r| Some(r.url.as_str())).collect();
-    let text: StringArray = rows.iter().map(|r| Some(r.text.as_str())).collect();
-    let page: StringArray = rows.iter().map(|r| r.page_url.as_deref()).collect();
-    let source: StringArray = rows.iter().map(|r| Some(r.source.as_str())).collect();
+fn batch_of<'r>(
+    rows: impl Iterator<Item = &'r Row> + Clone,
+) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    let uid: StringArray = rows.clone().map(|r| Some(r.uid.as_str())).collect();
+    let url: StringArray = rows.clone().map(|r| Some(r.url.as_str())).collect();
+    let text: StringArray = rows.clone().map(|r| Some(r.text.as_str())).collect();
+    let page: StringArray = rows.clone().map(|r| r.page_url.as_deref()).collect();
+    let source: StringArray = rows.map(|r| Some(r.source.as_str())).collect();
     let columns: Vec<ArrayRef> = vec![
         Arc::new(uid),
         Arc::new(url),
@@ -139,8 +141,8 @@ pub fn write_map_output(
         while start < keyed.len() {
             let part = keyed[start].0;
             let end = start + keyed[start..].partition_point(|(p, _)| *p == part);
-            let rows: Vec<Row> = keyed[start..end].iter().map(|(_, r)| r.clone()).collect();
-            let batch = batch_of(&rows).map_err(|e| ExtractError::arrow(tmp, e))?;
+            let batch = batch_of(keyed[start..end].iter().map(|(_, r)| r))
+                .map_err(|e| ExtractError::arrow(tmp, e))?;
             let groups_before = writer.flushed_row_groups().len();
             writer
                 .write(&batch)
@@ -299,7 +301,7 @@ pub fn reduce_partition(
         let mut writer = ArrowWriter::try_new(file, schema::pairs_schema(), Some(props))
             .map_err(|e| ExtractError::parquet(tmp, e))?;
         for chunk in rows.chunks(PART_ROW_GROUP) {
-            let batch = batch_of(chunk).map_err(|e| ExtractError::arrow(tmp, e))?;
+            let batch = batch_of(chunk.iter()).map_err(|e| ExtractError::arrow(tmp, e))?;
             writer
                 .write(&batch)
                 .map_err(|e| ExtractError::parquet(tmp, e))?;

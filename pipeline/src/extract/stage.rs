@@ -408,6 +408,7 @@ fn extract_input(
                         &format!("{}: extraction panicked; record skipped", record.describe()),
                     ),
                 }
+                reader.recycle(record);
             }
             let (members, corrupt, skipped) = gz.snapshot();
             counters.add("bytes_decoded", reader.offset());

@@ -90,6 +90,7 @@ pub struct Reader<R> {
     offset: u64,
     max_block: usize,
     eof: bool,
+    spare: Vec<u8>,
 }
 
 impl<R: BufRead> Reader<R> {
@@ -101,6 +102,15 @@ impl<R: BufRead> Reader<R> {
             offset: 0,
             max_block,
             eof: false,
+            spare: Vec::new(),
+        }
+    }
+
+    /// Gives a record's block buffer back for reuse by the next record
+    /// (saves an allocation, and the page faults of a fresh one, per record).
+    pub fn recycle(&mut self, record: Record) {
+        if record.block.capacity() > self.spare.capacity() {
+            self.spare = record.block;
         }
     }
 
@@ -369,7 +379,7 @@ impl<R: BufRead> Reader<R> {
                 ),
             })));
         }
-        let mut block = Vec::new();
+        let mut block = std::mem::take(&mut self.spare);
         self.read_block(length as usize, &mut block)?;
         if (block.len() as u64) < length {
             self.eof = true;
