@@ -274,9 +274,12 @@ fn serve(root: PathBuf) -> String {
                     Ok(mut f) => {
                         let mut body = Vec::new();
                         f.read_to_end(&mut body).unwrap();
+                        // Files under `cut/` are announced longer than they
+                        // are: the connection drops in the middle of the body.
+                        let announced =
+                            body.len() + if path.starts_with("cut/") { 1000 } else { 0 };
                         let head = format!(
-                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                            body.len()
+                            "HTTP/1.1 200 OK\r\nContent-Length: {announced}\r\nConnection: close\r\n\r\n"
                         );
                         let _ = stream.write_all(head.as_bytes());
                         // Send in pieces so the reader sees a real stream.
@@ -354,4 +357,13 @@ fn gzip_members_over_http_via_a_path_list_match_local_files() {
     );
     assert!(bad.join("pairs/_map/task-00001.parquet").exists());
     assert_eq!(summary.reduce_waiting, Some(1));
+
+    // A download cut short fails its task instead of passing for a short file.
+    std::fs::create_dir_all(served.join("cut")).unwrap();
+    std::fs::write(served.join("cut/sample.warc.wat.gz"), &members).unwrap();
+    let cut = dir.path().join("cut");
+    let summary = run(&config(&cut, vec![format!("{base}cut/sample.warc.wat.gz")])).unwrap();
+    let err = summary.check().unwrap_err().to_string();
+    assert!(err.contains("cut/sample.warc.wat.gz"), "{err}");
+    assert!(!cut.join("pairs/_map/task-00000.parquet").exists());
 }
