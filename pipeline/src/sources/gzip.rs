@@ -280,19 +280,17 @@ impl<R: Read> Read for MemberDecoder<R> {
                     }
                     self.faults.corrupt_members.fetch_add(1, Ordering::Relaxed);
                     log::warn!("{}: damaged gzip member skipped: {e}", self.name);
-                    match rw.take_recording() {
+                    let recorded = rw.take_recording();
+                    let consumed = recorded.as_ref().map(Vec::len);
+                    if let Some(rec) = recorded.filter(|r| r.len() > 1) {
                         // Go back to just after the damaged member's first
                         // byte: the next header may be inside what the
                         // decoder already swallowed.
-                        Some(rec) if rec.len() > 1 => rw.unread(&rec[1..]),
-                        Some(rec) if rec.is_empty() => {
-                            // Nothing consumed: step over one byte so the
-                            // scan cannot find the same header again.
-                            if !rw.fill_buf()?.is_empty() {
-                                rw.consume_inner(1);
-                            }
-                        }
-                        _ => {}
+                        rw.unread(&rec[1..]);
+                    } else if consumed == Some(0) && !rw.fill_buf()?.is_empty() {
+                        // Nothing consumed: step over one byte so the scan
+                        // cannot find the same header again.
+                        rw.consume_inner(1);
                     }
                     if !self.seek_member(&mut rw)? {
                         return Ok(0);
