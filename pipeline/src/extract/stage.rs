@@ -154,8 +154,11 @@ impl ExtractSummary {
             s.push_str(&format!(", {faults} bad records skipped"));
         }
         match self.reduce_waiting {
-            Some(missing) => s.push_str(&format!(
+            Some(missing) if self.failures.is_empty() => s.push_str(&format!(
                 "; reduce waits for {missing} map tasks of other slices"
+            )),
+            Some(missing) => s.push_str(&format!(
+                "; reduce not run: {missing} map tasks are missing"
             )),
             None => s.push_str(&format!(
                 "; {} partitions written ({} already done), {} unique pairs ({} duplicates dropped)",
