@@ -283,7 +283,7 @@ fn tables_with_custom_columns() {
     );
     assert!(rows
         .iter()
-        .all(|r| r.source == "table" && r.page_url.is_none()));
+        .all(|r| &*r.source == "table" && r.page_url.is_none()));
 
     // A pairs part is itself a parquet table: read it back through --format table.
     let again = dir.path().join("again");

@@ -89,7 +89,10 @@ fn wat_and_warc_of_the_same_crawl_agree() {
     let (wat_run, warc_run) = (dir.path().join("wat"), dir.path().join("warc"));
     run(&config(&wat_run, vec![sample(WAT).display().to_string()])).unwrap();
     run(&config(&warc_run, vec![sample(WARC).display().to_string()])).unwrap();
-    let key = |r: &Row| (r.page_url.clone().unwrap(), r.url.clone(), r.text.clone());
+    let key = |r: &Row| {
+        let page = r.page_url.as_deref().unwrap().to_string();
+        (page, r.url.clone(), r.text.clone())
+    };
     let wat: BTreeSet<_> = all_rows(&wat_run).iter().map(key).collect();
     let warc: BTreeSet<_> = all_rows(&warc_run).iter().map(key).collect();
     let page = "http://0pointer.de/photos/?gallery=Australia&photo=496";
@@ -131,7 +134,7 @@ fn wat_and_warc_of_the_same_crawl_agree() {
         warc_pages.contains("http://0x20.be/Special:WhatLinksHere/Thread:Talk:Gentse_feesten/foo")
     );
     let rows = all_rows(&warc_run);
-    assert!(rows.iter().all(|r| r.source == "warc"));
+    assert!(rows.iter().all(|r| &*r.source == "warc"));
     assert!(rows.iter().all(|r| r.url.starts_with("http")));
 }
 

@@ -2,6 +2,8 @@
 //! whitespace collapsing, URL resolution and the text filters. WARC and WAT
 //! inputs go through the same function, which is what makes them agree.
 
+use std::sync::Arc;
+
 use url::Url;
 
 use super::entities::decode_attribute;
@@ -41,8 +43,8 @@ pub struct Pair {
     pub url: String,
     /// The alt-text (or title, or caption).
     pub text: String,
-    /// The page the image was found on.
-    pub page_url: Option<String>,
+    /// The page the image was found on (shared by the pairs of a page).
+    pub page_url: Option<Arc<str>>,
 }
 
 /// The raw (not entity-decoded) attributes of one image.
@@ -151,7 +153,7 @@ impl<'o> PairMaker<'o> {
     pub fn image(
         &self,
         base: &Url,
-        page_url: &str,
+        page_url: &Arc<str>,
         image: RawImage<'_>,
         counters: &mut Counters,
         out: &mut Vec<Pair>,
@@ -173,7 +175,7 @@ impl<'o> PairMaker<'o> {
             out.push(Pair {
                 url: url.clone(),
                 text: alt_text.clone(),
-                page_url: Some(page_url.to_string()),
+                page_url: Some(page_url.clone()),
             });
             emitted = true;
         }
@@ -188,7 +190,7 @@ impl<'o> PairMaker<'o> {
                     out.push(Pair {
                         url,
                         text: title_text,
-                        page_url: Some(page_url.to_string()),
+                        page_url: Some(page_url.clone()),
                     });
                 }
             }
@@ -245,7 +247,8 @@ mod tests {
         let mut out = Vec::new();
         let mut c = Counters::default();
         let image = RawImage { src, alt, title };
-        PairMaker::new(opts).image(&page, page.as_str(), image, &mut c, &mut out);
+        let page_str: Arc<str> = page.as_str().into();
+        PairMaker::new(opts).image(&page, &page_str, image, &mut c, &mut out);
         out
     }
 

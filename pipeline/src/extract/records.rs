@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::io::Read;
+use std::sync::Arc;
 
 use encoding_rs::{Encoding, UTF_8};
 use url::Url;
@@ -61,14 +62,14 @@ pub fn from_wat_record(
         return Ok(());
     };
     let base = document_base(&page_url, page.base.as_deref());
-    let page_str = page_url.as_str();
+    let page_str: Arc<str> = page_url.as_str().into();
     for img in &page.images {
         let image = RawImage {
             src: &img.url,
             alt: img.alt.as_deref(),
             title: img.title.as_deref(),
         };
-        maker.image(&base, page_str, image, counters, out);
+        maker.image(&base, &page_str, image, counters, out);
     }
     Ok(())
 }
@@ -259,7 +260,7 @@ pub fn from_warc_record(
         return;
     }
     let base = document_base(&page_url, scan.base_href);
-    let page_str = page_url.as_str();
+    let page_str: Arc<str> = page_url.as_str().into();
     for img in &scan.images {
         let Some(src) = img.src else {
             counters.incr("images");
@@ -271,7 +272,7 @@ pub fn from_warc_record(
             alt: img.alt,
             title: img.title,
         };
-        maker.image(&base, page_str, image, counters, out);
+        maker.image(&base, &page_str, image, counters, out);
     }
 }
 

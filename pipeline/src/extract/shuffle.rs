@@ -54,9 +54,9 @@ pub struct Row {
     /// Text.
     pub text: String,
     /// Page URL.
-    pub page_url: Option<String>,
+    pub page_url: Option<Arc<str>>,
     /// Source kind (`wat`, `warc`, `table`).
-    pub source: String,
+    pub source: Arc<str>,
 }
 
 /// Writer settings: zstd, and at most `max_rows` rows per row group (`None`:
@@ -76,7 +76,7 @@ fn batch_of<'r>(
     let url: StringArray = rows.clone().map(|r| Some(r.url.as_str())).collect();
     let text: StringArray = rows.clone().map(|r| Some(r.text.as_str())).collect();
     let page: StringArray = rows.clone().map(|r| r.page_url.as_deref()).collect();
-    let source: StringArray = rows.map(|r| Some(r.source.as_str())).collect();
+    let source: StringArray = rows.map(|r| Some(&*r.source)).collect();
     let columns: Vec<ArrayRef> = vec![
         Arc::new(uid),
         Arc::new(url),
@@ -106,6 +106,7 @@ pub fn write_map_output(
     partitions: usize,
     before_commit: impl FnOnce(MapWritten) -> Result<(), ExtractError>,
 ) -> Result<MapWritten, ExtractError> {
+    let source: Arc<str> = source.into();
     let mut keyed: Vec<(usize, Row)> = pairs
         .into_iter()
         .map(|p| {
@@ -118,7 +119,7 @@ pub fn write_map_output(
                     url: p.url,
                     text: p.text,
                     page_url: p.page_url,
-                    source: source.to_string(),
+                    source: source.clone(),
                 },
             )
         })
@@ -254,9 +255,8 @@ fn read_row_groups(
                 uid: uid.value(i).to_string(),
                 url: url.value(i).to_string(),
                 text: text.value(i).to_string(),
-                page_url: (!arrow_array::Array::is_null(page, i))
-                    .then(|| page.value(i).to_string()),
-                source: source.value(i).to_string(),
+                page_url: (!arrow_array::Array::is_null(page, i)).then(|| page.value(i).into()),
+                source: source.value(i).into(),
             });
         }
     }
@@ -360,7 +360,7 @@ mod tests {
         assert_eq!(total, 75);
         // Overlapping pairs come from the first task.
         let x30 = all.iter().find(|r| r.url == "http://x/30").unwrap();
-        assert_eq!(x30.source, "wat");
+        assert_eq!(&*x30.source, "wat");
         // A different partition count is refused.
         let err = reduce_partition(&[&a], 0, 8, &dir.path().join("x.parquet")).unwrap_err();
         assert!(err.to_string().contains("4 partitions"), "{err}");
