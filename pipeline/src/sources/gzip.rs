@@ -278,8 +278,11 @@ impl<R: Read> Read for MemberDecoder<R> {
                         // The source failed (a lost connection), not the data.
                         return Err(e);
                     }
-                    self.faults.corrupt_members.fetch_add(1, Ordering::Relaxed);
-                    log::warn!("{}: damaged gzip member skipped: {e}", self.name);
+                    let seen = self.faults.corrupt_members.fetch_add(1, Ordering::Relaxed) + 1;
+                    // The first ones are logged; all are counted.
+                    if seen <= 20 {
+                        log::warn!("{}: damaged gzip member skipped: {e}", self.name);
+                    }
                     let recorded = rw.take_recording();
                     let consumed = recorded.as_ref().map(Vec::len);
                     if let Some(rec) = recorded.filter(|r| r.len() > 1) {
