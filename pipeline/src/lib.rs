@@ -12,6 +12,8 @@
 //! balance → `selected/`, download → `shards/`.
 
 pub mod executor;
+pub mod extract;
 pub mod schema;
+pub mod sources;
 pub mod stats;
 pub mod task;

@@ -1,0 +1,127 @@
+//! The extract stage: (image URL, alt-text) pairs from WARC, WAT and
+//! url+caption tables, written as `pairs/part-NNNNN.parquet`, exactly
+//! de-duplicated on uid.
+//!
+//! The stage is one **map task per input file** and one **reduce task per
+//! partition** ([`shuffle`]):
+//!
+//! ```text
+//! input 0 ─ map ─ pairs/_map/task-00000.parquet ─┐   (row group per partition)
+//! input 1 ─ map ─ pairs/_map/task-00001.parquet ─┼─ reduce p ─ pairs/part-0000p.parquet
+//! ...                                            ┘   (sorted by uid, unique)
+//! ```
+//!
+//! Every output is committed atomically and skipped when present, so a killed
+//! run resumes; `pairs/_map/manifest.json` records the inputs and options the
+//! run was started with and a resume with different ones is refused. Task
+//! statistics (records, pairs, faults by class) go to
+//! `pairs/_stats/task-TTTTT.json` and `pairs/_stats/part-PPPPP.json`.
+//!
+//! The text rules (entity decoding, whitespace, URL resolution, filters) are
+//! shared by WARC and WAT ([`pairs`]), which is what makes them agree.
+
+mod entities;
+mod entities_table;
+pub mod html;
+pub mod pairs;
+pub mod records;
+pub mod shuffle;
+mod stage;
+
+pub use pairs::{Pair, TextOptions};
+pub use stage::{run, ExtractConfig, ExtractSummary, InputFormat, Phase};
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::sources::SourceError;
+use crate::task::TaskError;
+
+/// Errors of the extract stage.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    /// An input could not be listed or opened.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// A task-layer error (bad slice, commit failure).
+    #[error(transparent)]
+    Task(#[from] TaskError),
+    /// An I/O error on a path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// A parquet error on a path.
+    #[error("{path}: {source}")]
+    Parquet {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: parquet::errors::ParquetError,
+    },
+    /// An Arrow error on a path.
+    #[error("{path}: {source}")]
+    Arrow {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: arrow_schema::ArrowError,
+    },
+    /// A file of this stage that is not as written.
+    #[error("{path}: {message}")]
+    Corrupt {
+        /// The path.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Options that do not fit (or do not fit the run directory).
+    #[error("{0}")]
+    Config(String),
+    /// Some tasks failed; the others' outputs are committed.
+    #[error("{failed} of {total} extract tasks failed (rerun to retry them); first: {first}")]
+    TasksFailed {
+        /// Failed tasks.
+        failed: usize,
+        /// Tasks attempted.
+        total: usize,
+        /// The first failure.
+        first: String,
+    },
+    /// `--phase reduce` before every map task is done.
+    #[error("{missing} of {total} map tasks are not done yet (first missing: {first})")]
+    MapIncomplete {
+        /// Missing map outputs.
+        missing: usize,
+        /// All map tasks.
+        total: usize,
+        /// The first missing input.
+        first: String,
+    },
+}
+
+impl ExtractError {
+    pub(crate) fn io(path: &Path, source: io::Error) -> Self {
+        ExtractError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    pub(crate) fn parquet(path: &Path, source: parquet::errors::ParquetError) -> Self {
+        ExtractError::Parquet {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    pub(crate) fn arrow(path: &Path, source: arrow_schema::ArrowError) -> Self {
+        ExtractError::Arrow {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,449 @@
+//! url+caption tables: parquet, csv, tsv and jsonl (each optionally gzipped),
+//! the way lists such as CC3M, CC12M or LAION's metadata are handed to a
+//! downloader. The column names are configurable (default `url` and
+//! `caption`, as img2dataset).
+//!
+//! [`read`] streams rows to a callback: csv/tsv/jsonl row by row, parquet one
+//! record batch at a time reading only the two columns. A bad row (a csv
+//! record that does not parse, a jsonl line that is not an object) is handed
+//! to the callback as a [`RowError`] and reading goes on.
+//!
+//! ```no_run
+//! use pipeline::sources::input::Location;
+//! use pipeline::sources::table::{read, TableFormat, TableOptions};
+//! let loc = Location::Path("cc3m.tsv".into());
+//! let opts = TableOptions::default();
+//! read(&loc, TableFormat::Tsv, &opts, &mut |row| {
+//!     if let Ok(row) = row {
+//!         println!("{} {:?}", row.url, row.caption);
+//!     }
+//! })
+//! .unwrap();
+//! ```
+
+use std::fs::File;
+use std::io::Read;
+
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::DataType;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+
+use super::input::{open, Location};
+use super::SourceError;
+
+/// The table formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableFormat {
+    /// Apache Parquet.
+    Parquet,
+    /// Comma-separated values with a header row.
+    Csv,
+    /// Tab-separated values with a header row.
+    Tsv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+impl TableFormat {
+    /// The format a file name implies (`.gz` ignored), if any.
+    pub fn from_name(name: &str) -> Option<TableFormat> {
+        let name = name.to_ascii_lowercase();
+        let name = name.strip_suffix(".gz").unwrap_or(&name);
+        let ext = name.rsplit('.').next()?;
+        Some(match ext {
+            "parquet" | "pq" => TableFormat::Parquet,
+            "csv" => TableFormat::Csv,
+            "tsv" | "tab" => TableFormat::Tsv,
+            "jsonl" | "ndjson" | "json" => TableFormat::Jsonl,
+            _ => return None,
+        })
+    }
+}
+
+/// Which columns hold the url and the caption.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableOptions {
+    /// The url column (default `url`).
+    pub url_col: String,
+    /// The caption column (default `caption`); a table without it yields
+    /// rows with no caption.
+    pub caption_col: String,
+}
+
+impl Default for TableOptions {
+    fn default() -> Self {
+        Self {
+            url_col: "url".into(),
+            caption_col: "caption".into(),
+        }
+    }
+}
+
+/// One row of a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRow {
+    /// The url cell.
+    pub url: String,
+    /// The caption cell (`None` when null or when the table has no caption column).
+    pub caption: Option<String>,
+}
+
+/// A row that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    /// The row's position (1-based line for text formats, 0-based row for parquet).
+    pub row: u64,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Reads a table, calling `sink` with every row (or row error) in order.
+pub fn read(
+    location: &Location,
+    format: TableFormat,
+    opts: &TableOptions,
+    sink: &mut dyn FnMut(Result<TableRow, RowError>),
+) -> Result<(), SourceError> {
+    match format {
+        TableFormat::Parquet => read_parquet(location, opts, sink),
+        TableFormat::Csv => read_delimited(location, b',', opts, sink),
+        TableFormat::Tsv => read_delimited(location, b'\t', opts, sink),
+        TableFormat::Jsonl => read_jsonl(location, opts, sink),
+    }
+}
+
+fn table_error(location: &Location, message: impl Into<String>) -> SourceError {
+    SourceError::Table {
+        input: location.to_string(),
+        message: message.into(),
+    }
+}
+
+fn read_delimited(
+    location: &Location,
+    delimiter: u8,
+    opts: &TableOptions,
+    sink: &mut dyn FnMut(Result<TableRow, RowError>),
+) -> Result<(), SourceError> {
+    let opened = open(location)?;
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .quoting(delimiter == b',')
+        .from_reader(opened.reader);
+    let headers = reader
+        .headers()
+        .map_err(|e| table_error(location, format!("cannot read the header row: {e}")))?
+        .clone();
+    let find = |name: &str| headers.iter().position(|h| h.trim() == name);
+    let url_idx = find(&opts.url_col).ok_or_else(|| {
+        table_error(
+            location,
+            format!(
+                "no column {:?} in the header (columns: {})",
+                opts.url_col,
+                headers.iter().collect::<Vec<_>>().join(", ")
+            ),
+        )
+    })?;
+    let caption_idx = find(&opts.caption_col);
+    let mut record = csv::StringRecord::new();
+    let mut row = 1u64;
+    loop {
+        row += 1;
+        match reader.read_record(&mut record) {
+            Ok(false) => return Ok(()),
+            Ok(true) => match record.get(url_idx) {
+                Some(url) => sink(Ok(TableRow {
+                    url: url.to_string(),
+                    caption: caption_idx.and_then(|i| record.get(i)).map(str::to_string),
+                })),
+                None => sink(Err(RowError {
+                    row,
+                    message: format!("row has {} fields, no url field", record.len()),
+                })),
+            },
+            Err(e) if e.is_io_error() => {
+                return Err(SourceError::Read {
+                    input: location.to_string(),
+                    source: match e.into_kind() {
+                        csv::ErrorKind::Io(io) => io,
+                        other => std::io::Error::other(format!("{other:?}")),
+                    },
+                })
+            }
+            Err(e) => sink(Err(RowError {
+                row,
+                message: e.to_string(),
+            })),
+        }
+    }
+}
+
+fn read_jsonl(
+    location: &Location,
+    opts: &TableOptions,
+    sink: &mut dyn FnMut(Result<TableRow, RowError>),
+) -> Result<(), SourceError> {
+    use std::io::BufRead;
+    let mut opened = open(location)?;
+    let mut line = Vec::new();
+    let mut row = 0u64;
+    loop {
+        line.clear();
+        let n = opened
+            .reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| SourceError::Read {
+                input: location.to_string(),
+                source: e,
+            })?;
+        if n == 0 {
+            return Ok(());
+        }
+        row += 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let value: serde_json::Value = match serde_json::from_slice(&line) {
+            Ok(v) => v,
+            Err(e) => {
+                sink(Err(RowError {
+                    row,
+                    message: format!("invalid JSON: {e}"),
+                }));
+                continue;
+            }
+        };
+        let Some(obj) = value.as_object() else {
+            sink(Err(RowError {
+                row,
+                message: "line is not a JSON object".into(),
+            }));
+            continue;
+        };
+        let url = match obj.get(&opts.url_col) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            _ => {
+                sink(Err(RowError {
+                    row,
+                    message: format!("no string field {:?}", opts.url_col),
+                }));
+                continue;
+            }
+        };
+        let caption = match obj.get(&opts.caption_col) {
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(serde_json::Value::Null) | None => None,
+            Some(other) => Some(other.to_string()),
+        };
+        sink(Ok(TableRow { url, caption }));
+    }
+}
+
+fn read_parquet(
+    location: &Location,
+    opts: &TableOptions,
+    sink: &mut dyn FnMut(Result<TableRow, RowError>),
+) -> Result<(), SourceError> {
+    match location {
+        Location::Path(p) => {
+            let file = File::open(p).map_err(|e| SourceError::Io {
+                path: p.clone(),
+                source: e,
+            })?;
+            read_parquet_from(location, file, opts, sink)
+        }
+        Location::Url(_) => {
+            // Parquet keeps its index at the end of the file: a remote table
+            // is read into memory (never to disk) before decoding.
+            let mut opened = open(location)?;
+            let mut bytes = Vec::new();
+            opened
+                .reader
+                .read_to_end(&mut bytes)
+                .map_err(|e| SourceError::Read {
+                    input: location.to_string(),
+                    source: e,
+                })?;
+            read_parquet_from(location, bytes::Bytes::from(bytes), opts, sink)
+        }
+    }
+}
+
+fn read_parquet_from<T: parquet::file::reader::ChunkReader + 'static>(
+    location: &Location,
+    data: T,
+    opts: &TableOptions,
+    sink: &mut dyn FnMut(Result<TableRow, RowError>),
+) -> Result<(), SourceError> {
+    let err = |e: parquet::errors::ParquetError| table_error(location, e.to_string());
+    let builder = ParquetRecordBatchReaderBuilder::try_new(data).map_err(err)?;
+    let schema = builder.schema().clone();
+    let url_idx = schema.index_of(&opts.url_col).map_err(|_| {
+        table_error(
+            location,
+            format!(
+                "no column {:?} (columns: {})",
+                opts.url_col,
+                schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    })?;
+    let caption_idx = schema.index_of(&opts.caption_col).ok();
+    let mut roots = vec![url_idx];
+    roots.extend(caption_idx);
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(8192)
+        .build()
+        .map_err(err)?;
+    let mut row = 0u64;
+    for batch in reader {
+        let batch: RecordBatch = batch.map_err(|e| table_error(location, e.to_string()))?;
+        let urls = string_column(location, &batch, &opts.url_col)?;
+        let captions = match caption_idx {
+            Some(_) => Some(string_column(location, &batch, &opts.caption_col)?),
+            None => None,
+        };
+        for i in 0..batch.num_rows() {
+            match &urls[i] {
+                Some(url) => sink(Ok(TableRow {
+                    url: url.clone(),
+                    caption: captions.as_ref().and_then(|c| c[i].clone()),
+                })),
+                None => sink(Err(RowError {
+                    row: row + i as u64,
+                    message: "null url".into(),
+                })),
+            }
+        }
+        row += batch.num_rows() as u64;
+    }
+    Ok(())
+}
+
+/// A string column of a batch as owned cells (Utf8, LargeUtf8 or Utf8View).
+fn string_column(
+    location: &Location,
+    batch: &RecordBatch,
+    name: &str,
+) -> Result<Vec<Option<String>>, SourceError> {
+    let col = batch
+        .column_by_name(name)
+        .ok_or_else(|| table_error(location, format!("no column {name:?}")))?;
+    let cells = match col.data_type() {
+        DataType::Utf8 => col
+            .as_string::<i32>()
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect(),
+        DataType::LargeUtf8 => col
+            .as_string::<i64>()
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect(),
+        DataType::Utf8View => col
+            .as_string_view()
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect(),
+        other => {
+            return Err(table_error(
+                location,
+                format!("column {name:?} has type {other}, expected a string type"),
+            ))
+        }
+    };
+    debug_assert_eq!(col.len(), batch.num_rows());
+    Ok(cells)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn rows(loc: &Location, format: TableFormat, opts: &TableOptions) -> (Vec<TableRow>, usize) {
+        let (mut ok, mut bad) = (Vec::new(), 0);
+        read(loc, format, opts, &mut |r| match r {
+            Ok(r) => ok.push(r),
+            Err(_) => bad += 1,
+        })
+        .unwrap();
+        (ok, bad)
+    }
+
+    #[test]
+    fn csv_tsv_and_gzipped_jsonl() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv_path = dir.path().join("t.csv");
+        std::fs::write(
+            &csv_path,
+            "caption,url\n\"a, b\",http://x/1.jpg\nc,http://x/2.jpg\n",
+        )
+        .unwrap();
+        let (ok, _) = rows(
+            &Location::Path(csv_path),
+            TableFormat::Csv,
+            &TableOptions::default(),
+        );
+        assert_eq!(ok[0].caption.as_deref(), Some("a, b"));
+        assert_eq!(ok[1].url, "http://x/2.jpg");
+
+        let tsv_path = dir.path().join("t.tsv");
+        std::fs::write(&tsv_path, "u\tt\nhttp://x/1.jpg\tsay \"hi\"\n").unwrap();
+        let opts = TableOptions {
+            url_col: "u".into(),
+            caption_col: "t".into(),
+        };
+        let (ok, _) = rows(&Location::Path(tsv_path), TableFormat::Tsv, &opts);
+        assert_eq!(ok[0].caption.as_deref(), Some("say \"hi\""));
+
+        let gz_path = dir.path().join("t.jsonl.gz");
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(b"{\"url\":\"http://x/1.jpg\",\"caption\":\"one\"}\nnot json\n{\"url\":\"http://x/2.jpg\",\"caption\":null}\n").unwrap();
+        std::fs::write(&gz_path, enc.finish().unwrap()).unwrap();
+        let (ok, bad) = rows(
+            &Location::Path(gz_path),
+            TableFormat::Jsonl,
+            &TableOptions::default(),
+        );
+        assert_eq!(ok.len(), 2);
+        assert_eq!(bad, 1);
+        assert_eq!(ok[1].caption, None);
+    }
+
+    #[test]
+    fn missing_url_column_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.csv");
+        std::fs::write(&p, "link,caption\nx,y\n").unwrap();
+        let err = read(
+            &Location::Path(p),
+            TableFormat::Csv,
+            &TableOptions::default(),
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("no column \"url\""), "{err}");
+    }
+
+    #[test]
+    fn formats_from_names() {
+        assert_eq!(TableFormat::from_name("a.tsv.gz"), Some(TableFormat::Tsv));
+        assert_eq!(
+            TableFormat::from_name("A.PARQUET"),
+            Some(TableFormat::Parquet)
+        );
+        assert_eq!(TableFormat::from_name("a.warc.gz"), None);
+    }
+}
