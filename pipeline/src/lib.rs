@@ -11,5 +11,6 @@
 //! extract → `pairs/`, match → `matched/` + `counts/` + `counts.parquet`,
 //! balance → `selected/`, download → `shards/`.
 
+pub mod download;
 pub mod schema;
 pub mod task;
