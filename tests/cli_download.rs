@@ -27,7 +27,11 @@ use sha2::{Digest, Sha256};
 /// What the test server answers for a path.
 #[derive(Clone)]
 enum Reply {
-    Ok { body: Vec<u8>, headers: Vec<(String, String)>, delay: Duration },
+    Ok {
+        body: Vec<u8>,
+        headers: Vec<(String, String)>,
+        delay: Duration,
+    },
     Status(u16, Vec<(String, String)>),
     /// Headers announcing a body, a few bytes, then silence.
     Stall,
@@ -88,7 +92,11 @@ fn serve(
             }
         }
         hits.fetch_add(1, Ordering::SeqCst);
-        let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+        let path = request_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("/")
+            .to_string();
         let reply = route(&path);
         let write = |out: &mut TcpStream, code: u16, headers: &[(String, String)], body: &[u8]| {
             let mut head = format!("HTTP/1.1 {code} X\r\nContent-Length: {}\r\n", body.len());
@@ -101,13 +109,18 @@ fn serve(
             let _ = out.flush();
         };
         match reply {
-            Reply::Ok { body, headers, delay } => {
+            Reply::Ok {
+                body,
+                headers,
+                delay,
+            } => {
                 thread::sleep(delay);
                 write(&mut out, 200, &headers, &body);
             }
             Reply::Status(code, headers) => write(&mut out, code, &headers, b"no"),
             Reply::Stall => {
-                let _ = out.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n\xff\xd8\xff");
+                let _ =
+                    out.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n\xff\xd8\xff");
                 let _ = out.flush();
                 thread::sleep(Duration::from_secs(20));
                 return;
@@ -120,7 +133,12 @@ fn serve(
                     *c
                 };
                 if seen <= n {
-                    write(&mut out, 429, &[("Retry-After".into(), "1".into())], b"slow down");
+                    write(
+                        &mut out,
+                        429,
+                        &[("Retry-After".into(), "1".into())],
+                        b"slow down",
+                    );
                 } else {
                     write(&mut out, 200, &[], &body);
                 }
@@ -130,13 +148,19 @@ fn serve(
 }
 
 fn ok(body: Vec<u8>) -> Reply {
-    Reply::Ok { body, headers: vec![], delay: Duration::ZERO }
+    Reply::Ok {
+        body,
+        headers: vec![],
+        delay: Duration::ZERO,
+    }
 }
 
 // ---------------------------------------------------------------- data
 
 fn jpeg(w: u32, h: u32, seed: u8) -> Vec<u8> {
-    let img = ImageBuffer::from_fn(w, h, |x, y| Rgb([(x as u8) ^ seed, (y as u8).wrapping_add(seed), 90]));
+    let img = ImageBuffer::from_fn(w, h, |x, y| {
+        Rgb([(x as u8) ^ seed, (y as u8).wrapping_add(seed), 90])
+    });
     let mut out = Cursor::new(Vec::new());
     img.write_to(&mut out, ImageFormat::Jpeg).unwrap();
     out.into_inner()
@@ -165,7 +189,11 @@ fn png_bomb() -> Vec<u8> {
     ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
     chunk(&mut out, b"IHDR", &ihdr);
-    chunk(&mut out, b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
+    chunk(
+        &mut out,
+        b"IDAT",
+        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    );
     chunk(&mut out, b"IEND", &[]);
     out
 }
@@ -176,7 +204,11 @@ fn flate2_crc(kind: &[u8], data: &[u8]) -> u32 {
     for &b in kind.iter().chain(data) {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -205,10 +237,18 @@ fn write_selected(run: &Path, rows: &[(String, String, Vec<u32>)]) {
     let dir = run.join("selected");
     std::fs::create_dir_all(&dir).unwrap();
     let schema = pipeline::schema::matched_schema();
-    let (mut uid, mut url, mut text, mut page, mut source) =
-        (StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
-    let mut qids = ListBuilder::new(UInt32Builder::new())
-        .with_field(Arc::new(Field::new("item", DataType::UInt32, false)));
+    let (mut uid, mut url, mut text, mut page, mut source) = (
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+    );
+    let mut qids = ListBuilder::new(UInt32Builder::new()).with_field(Arc::new(Field::new(
+        "item",
+        DataType::UInt32,
+        false,
+    )));
     for (u, t, ids) in rows {
         uid.append_value(pipeline::schema::uid(u, t));
         url.append_value(u);
@@ -227,7 +267,12 @@ fn write_selected(run: &Path, rows: &[(String, String, Vec<u32>)]) {
         Arc::new(qids.finish()),
     ];
     let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
-    let mut w = ArrowWriter::try_new(File::create(dir.join("part-00000.parquet")).unwrap(), schema, None).unwrap();
+    let mut w = ArrowWriter::try_new(
+        File::create(dir.join("part-00000.parquet")).unwrap(),
+        schema,
+        None,
+    )
+    .unwrap();
     w.write(&batch).unwrap();
     w.close().unwrap();
 }
@@ -277,22 +322,44 @@ fn read_shard(path: &Path) -> Vec<ShardRow> {
     for batch in reader {
         let b = batch.unwrap();
         let s = |name: &str| b.column_by_name(name).unwrap().as_string::<i32>().clone();
-        let i = |name: &str| b.column_by_name(name).unwrap().as_primitive::<Int32Type>().clone();
-        let (key, uid, url, caption, status, error, sha) =
-            (s("key"), s("uid"), s("url"), s("caption"), s("status"), s("error_message"), s("sha256"));
-        let (w, h, ow, oh) = (i("width"), i("height"), i("original_width"), i("original_height"));
-        let qids = b.column_by_name("query_ids").unwrap().as_list::<i32>().clone();
+        let i = |name: &str| {
+            b.column_by_name(name)
+                .unwrap()
+                .as_primitive::<Int32Type>()
+                .clone()
+        };
+        let (key, uid, url, caption, status, error, sha) = (
+            s("key"),
+            s("uid"),
+            s("url"),
+            s("caption"),
+            s("status"),
+            s("error_message"),
+            s("sha256"),
+        );
+        let (w, h, ow, oh) = (
+            i("width"),
+            i("height"),
+            i("original_width"),
+            i("original_height"),
+        );
+        let qids = b
+            .column_by_name("query_ids")
+            .unwrap()
+            .as_list::<i32>()
+            .clone();
         let jpg = b.column_by_name("jpg").unwrap().as_binary::<i32>().clone();
-        let opt = |a: &arrow_array::StringArray, r: usize| a.is_valid(r).then(|| a.value(r).to_string());
+        let opt =
+            |a: &arrow_array::StringArray, r: usize| a.is_valid(r).then(|| a.value(r).to_string());
         for r in 0..b.num_rows() {
             rows.push(ShardRow {
                 key: key.value(r).into(),
                 uid: uid.value(r).into(),
                 url: url.value(r).into(),
                 caption: opt(&caption, r),
-                query_ids: qids.is_valid(r).then(|| {
-                    qids.value(r).as_primitive::<UInt32Type>().values().to_vec()
-                }),
+                query_ids: qids
+                    .is_valid(r)
+                    .then(|| qids.value(r).as_primitive::<UInt32Type>().values().to_vec()),
                 status: status.value(r).into(),
                 error: opt(&error, r),
                 size: w.is_valid(r).then(|| (w.value(r), h.value(r))),
@@ -316,7 +383,10 @@ fn shard_files(run: &Path, ext: &str) -> Vec<PathBuf> {
 }
 
 fn all_rows(run: &Path) -> Vec<ShardRow> {
-    shard_files(run, ".parquet").iter().flat_map(|p| read_shard(p)).collect()
+    shard_files(run, ".parquet")
+        .iter()
+        .flat_map(|p| read_shard(p))
+        .collect()
 }
 
 fn sha_hex(b: &[u8]) -> String {
@@ -399,11 +469,21 @@ fn every_bad_input_becomes_a_classified_row_and_the_job_goes_on() {
     let (_server, cases) = bad_input_server();
     let run = tempfile::tempdir().unwrap();
     let table = run.path().join("urls.parquet");
-    let rows: Vec<(String, String)> =
-        cases.iter().enumerate().map(|(i, (u, _))| (u.clone(), format!("caption {i}"))).collect();
+    let rows: Vec<(String, String)> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, (u, _))| (u.clone(), format!("caption {i}")))
+        .collect();
     write_table(&table, &rows);
     let mut args = vec!["crawl", "download", "--out", run.path().to_str().unwrap()];
-    args.extend(["--input", table.to_str().unwrap(), "--shard-size", "8", "--image-size", "64"]);
+    args.extend([
+        "--input",
+        table.to_str().unwrap(),
+        "--shard-size",
+        "8",
+        "--image-size",
+        "64",
+    ]);
     args.extend(FAST);
     let out = witcurate(&args);
     check(&out);
@@ -414,9 +494,16 @@ fn every_bad_input_becomes_a_classified_row_and_the_job_goes_on() {
     assert_eq!(got.len(), cases.len());
     assert_eq!(shard_files(run.path(), ".parquet").len(), 3);
     for (i, (row, (url, want))) in got.iter().zip(&cases).enumerate() {
-        assert_eq!(row.key, format!("{:05}{}", i / 8, i % 8), "keys are shard-major");
+        assert_eq!(
+            row.key,
+            format!("{:05}{}", i / 8, i % 8),
+            "keys are shard-major"
+        );
         assert_eq!(&row.url, url);
-        assert_eq!(row.caption.as_deref(), Some(format!("caption {i}").as_str()));
+        assert_eq!(
+            row.caption.as_deref(),
+            Some(format!("caption {i}").as_str())
+        );
         assert_eq!(row.uid, pipeline::schema::uid(url, &format!("caption {i}")));
         assert_eq!(row.status, *want, "{url}: {:?}", row.error);
         if *want == "success" {
@@ -426,12 +513,22 @@ fn every_bad_input_becomes_a_classified_row_and_the_job_goes_on() {
             assert_eq!((img.width(), img.height()), (64, 64));
         } else {
             assert!(row.jpg.is_none());
-            assert!(!row.error.as_deref().unwrap_or("").is_empty(), "{url} has no message");
+            assert!(
+                !row.error.as_deref().unwrap_or("").is_empty(),
+                "{url} has no message"
+            );
         }
     }
     assert_eq!(got[0].original, Some((300, 200)));
-    assert_eq!(got[0].sha256.as_deref(), Some(sha_hex(&jpeg(300, 200, 1)).as_str()));
-    assert_eq!(got[8].original, Some((30_000, 30_000)), "bomb size is read from the header");
+    assert_eq!(
+        got[0].sha256.as_deref(),
+        Some(sha_hex(&jpeg(300, 200, 1)).as_str())
+    );
+    assert_eq!(
+        got[8].original,
+        Some((30_000, 30_000)),
+        "bomb size is read from the header"
+    );
     assert_eq!(got[7].original, Some((1, 100_000)));
 
     let mut failures: BTreeMap<String, u64> = BTreeMap::new();
@@ -456,15 +553,30 @@ fn private_addresses_are_refused_by_default() {
     let table = run.path().join("urls.parquet");
     let urls = vec![
         (server.url("/x.jpg"), "loopback".to_string()),
-        (format!("http://localhost:{}/x.jpg", server.port), "by name".to_string()),
+        (
+            format!("http://localhost:{}/x.jpg", server.port),
+            "by name".to_string(),
+        ),
         ("http://[::1]/x.jpg".to_string(), "v6 loopback".to_string()),
-        ("http://169.254.169.254/latest/meta-data".to_string(), "metadata".to_string()),
+        (
+            "http://169.254.169.254/latest/meta-data".to_string(),
+            "metadata".to_string(),
+        ),
         ("http://10.0.0.1/x.jpg".to_string(), "private".to_string()),
     ];
     write_table(&table, &urls);
     let out = witcurate(&[
-        "crawl", "download", "--quiet", "--out", run.path().to_str().unwrap(),
-        "--input", table.to_str().unwrap(), "--timeout", "2", "--retries", "0",
+        "crawl",
+        "download",
+        "--quiet",
+        "--out",
+        run.path().to_str().unwrap(),
+        "--input",
+        table.to_str().unwrap(),
+        "--timeout",
+        "2",
+        "--retries",
+        "0",
     ]);
     check(&out);
     let rows = all_rows(run.path());
@@ -481,7 +593,11 @@ fn private_addresses_are_refused_by_default() {
             assert_eq!(row.status, "forbidden_address", "{row:?}");
         }
     }
-    assert_eq!(server.hits.load(Ordering::SeqCst), 0, "no request reached the server");
+    assert_eq!(
+        server.hits.load(Ordering::SeqCst),
+        0,
+        "no request reached the server"
+    );
 }
 
 #[test]
@@ -494,15 +610,32 @@ fn selected_parts_keep_uid_and_query_ids_and_webdataset_is_readable() {
     let run = tempfile::tempdir().unwrap();
     let rows: Vec<(String, String, Vec<u32>)> = (0..7)
         .map(|i| {
-            let path = if i == 3 { "/gone.jpg".to_string() } else if i % 2 == 0 { format!("/{i}.png") } else { format!("/{i}.jpg") };
+            let path = if i == 3 {
+                "/gone.jpg".to_string()
+            } else if i % 2 == 0 {
+                format!("/{i}.png")
+            } else {
+                format!("/{i}.jpg")
+            };
             (server.url(&path), format!("a photo {i}"), vec![i, i + 10])
         })
         .collect();
     write_selected(run.path(), &rows);
     let out = witcurate(&[
-        "crawl", "download", "--quiet", "--allow-private-addresses", "--out",
-        run.path().to_str().unwrap(), "--shard-size", "4", "--output-format", "webdataset",
-        "--resize-mode", "center_crop", "--image-size", "32",
+        "crawl",
+        "download",
+        "--quiet",
+        "--allow-private-addresses",
+        "--out",
+        run.path().to_str().unwrap(),
+        "--shard-size",
+        "4",
+        "--output-format",
+        "webdataset",
+        "--resize-mode",
+        "center_crop",
+        "--image-size",
+        "32",
     ]);
     check(&out);
     let meta = all_rows(run.path());
@@ -510,7 +643,10 @@ fn selected_parts_keep_uid_and_query_ids_and_webdataset_is_readable() {
     for (row, (url, text, ids)) in meta.iter().zip(&rows) {
         assert_eq!(row.uid, pipeline::schema::uid(url, text));
         assert_eq!(row.query_ids.as_ref(), Some(ids));
-        assert!(row.jpg.is_none(), "webdataset metadata carries no image bytes");
+        assert!(
+            row.jpg.is_none(),
+            "webdataset metadata carries no image bytes"
+        );
     }
     assert_eq!(meta[3].status, "http_404");
 
@@ -539,51 +675,99 @@ fn selected_parts_keep_uid_and_query_ids_and_webdataset_is_readable() {
     }
     assert_eq!(names.len(), 6 * 3, "three files per successful sample");
     assert_eq!(&names[..3], ["000000.jpg", "000000.txt", "000000.json"]);
-    assert!(!names.iter().any(|n| n.starts_with("000003")), "failures are not in the tar");
+    assert!(
+        !names.iter().any(|n| n.starts_with("000003")),
+        "failures are not in the tar"
+    );
 }
 
 #[test]
 fn output_is_identical_whatever_the_thread_count_and_reruns_skip_done_shards() {
     let server = Server::start(|path| {
-        let n: u8 = path.trim_start_matches("/i").trim_end_matches(".jpg").parse().unwrap_or(0);
-        if n % 5 == 4 { Reply::Status(404, vec![]) } else { ok(jpeg(40 + u32::from(n), 30, n)) }
+        let n: u8 = path
+            .trim_start_matches("/i")
+            .trim_end_matches(".jpg")
+            .parse()
+            .unwrap_or(0);
+        if n % 5 == 4 {
+            Reply::Status(404, vec![])
+        } else {
+            ok(jpeg(40 + u32::from(n), 30, n))
+        }
     });
     let dir = tempfile::tempdir().unwrap();
     let table = dir.path().join("urls.parquet");
-    let rows: Vec<(String, String)> =
-        (0..23).map(|i| (server.url(&format!("/i{i}.jpg")), format!("c{i}"))).collect();
+    let rows: Vec<(String, String)> = (0..23)
+        .map(|i| (server.url(&format!("/i{i}.jpg")), format!("c{i}")))
+        .collect();
     write_table(&table, &rows);
     let mut outputs = Vec::new();
     for threads in ["1", "2"] {
         let run = dir.path().join(format!("run{threads}"));
         let out = witcurate(&[
-            "crawl", "download", "--quiet", "--allow-private-addresses", "--threads", threads,
-            "--out", run.to_str().unwrap(), "--input", table.to_str().unwrap(),
-            "--shard-size", "10", "--concurrency", "7",
+            "crawl",
+            "download",
+            "--quiet",
+            "--allow-private-addresses",
+            "--threads",
+            threads,
+            "--out",
+            run.to_str().unwrap(),
+            "--input",
+            table.to_str().unwrap(),
+            "--shard-size",
+            "10",
+            "--concurrency",
+            "7",
         ]);
         check(&out);
-        let bytes: Vec<Vec<u8>> =
-            shard_files(&run, ".parquet").iter().map(|p| std::fs::read(p).unwrap()).collect();
+        let bytes: Vec<Vec<u8>> = shard_files(&run, ".parquet")
+            .iter()
+            .map(|p| std::fs::read(p).unwrap())
+            .collect();
         assert_eq!(bytes.len(), 3);
         outputs.push((run, bytes));
     }
-    assert_eq!(outputs[0].1, outputs[1].1, "shards are byte-identical for 1 and 2 threads");
+    assert_eq!(
+        outputs[0].1, outputs[1].1,
+        "shards are byte-identical for 1 and 2 threads"
+    );
 
     let run = &outputs[0].0;
     let before = server.hits.load(Ordering::SeqCst);
     let out = witcurate(&[
-        "crawl", "download", "--quiet", "--allow-private-addresses", "--out",
-        run.to_str().unwrap(), "--input", table.to_str().unwrap(), "--shard-size", "10",
+        "crawl",
+        "download",
+        "--quiet",
+        "--allow-private-addresses",
+        "--out",
+        run.to_str().unwrap(),
+        "--input",
+        table.to_str().unwrap(),
+        "--shard-size",
+        "10",
     ]);
     check(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 shards written, 3 skipped"));
-    assert_eq!(server.hits.load(Ordering::SeqCst), before, "nothing downloaded again");
+    assert_eq!(
+        server.hits.load(Ordering::SeqCst),
+        before,
+        "nothing downloaded again"
+    );
 
     // A removed shard is the only one redone.
     std::fs::remove_file(run.join("shards/00001_stats.json")).unwrap();
     let out = witcurate(&[
-        "crawl", "download", "--quiet", "--allow-private-addresses", "--out",
-        run.to_str().unwrap(), "--input", table.to_str().unwrap(), "--shard-size", "10",
+        "crawl",
+        "download",
+        "--quiet",
+        "--allow-private-addresses",
+        "--out",
+        run.to_str().unwrap(),
+        "--input",
+        table.to_str().unwrap(),
+        "--shard-size",
+        "10",
     ]);
     check(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 shards written, 2 skipped"));
@@ -600,14 +784,24 @@ fn killed_mid_shard_then_rerun_gives_every_sample_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let table = dir.path().join("urls.parquet");
     let n = 40;
-    let rows: Vec<(String, String)> =
-        (0..n).map(|i| (server.url(&format!("/k{i}.jpg")), format!("k{i}"))).collect();
+    let rows: Vec<(String, String)> = (0..n)
+        .map(|i| (server.url(&format!("/k{i}.jpg")), format!("k{i}")))
+        .collect();
     write_table(&table, &rows);
     let run = dir.path().join("run");
     let args = [
-        "crawl", "download", "--quiet", "--allow-private-addresses", "--out",
-        run.to_str().unwrap(), "--input", table.to_str().unwrap(), "--shard-size", "5",
-        "--concurrency", "2",
+        "crawl",
+        "download",
+        "--quiet",
+        "--allow-private-addresses",
+        "--out",
+        run.to_str().unwrap(),
+        "--input",
+        table.to_str().unwrap(),
+        "--shard-size",
+        "5",
+        "--concurrency",
+        "2",
     ];
     let mut child = Command::new(env!("CARGO_BIN_EXE_witcurate"))
         .args(args)
@@ -645,20 +839,43 @@ fn killed_mid_shard_then_rerun_gives_every_sample_exactly_once() {
 #[test]
 fn bad_usage_and_missing_input_are_errors() {
     let run = tempfile::tempdir().unwrap();
-    let out = witcurate(&["crawl", "download", "--out", run.path().to_str().unwrap(), "--resize-mode", "squash"]);
+    let out = witcurate(&[
+        "crawl",
+        "download",
+        "--out",
+        run.path().to_str().unwrap(),
+        "--resize-mode",
+        "squash",
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    let out = witcurate(&["crawl", "download", "--quiet", "--out", run.path().to_str().unwrap()]);
+    let out = witcurate(&[
+        "crawl",
+        "download",
+        "--quiet",
+        "--out",
+        run.path().to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("selected"));
     let table = run.path().join("t.parquet");
     write_table(&table, &[("http://example.com/a.jpg".into(), "a".into())]);
     let out = witcurate(&[
-        "crawl", "download", "--quiet", "--out", run.path().to_str().unwrap(), "--input",
-        table.to_str().unwrap(), "--url-col", "image_url",
+        "crawl",
+        "download",
+        "--quiet",
+        "--out",
+        run.path().to_str().unwrap(),
+        "--input",
+        table.to_str().unwrap(),
+        "--url-col",
+        "image_url",
     ]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("t.parquet") && err.contains("image_url"), "{err}");
+    assert!(
+        err.contains("t.parquet") && err.contains("image_url"),
+        "{err}"
+    );
 }
 
 /// A real client reads a shard: pyarrow, installed into a venv under the
@@ -668,16 +885,27 @@ fn pyarrow_reads_a_shard() {
     let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pyarrow-venv");
     let python = venv.join("bin/python");
     let has_pyarrow = |py: &Path| {
-        Command::new(py).args(["-c", "import pyarrow"]).output().is_ok_and(|o| o.status.success())
+        Command::new(py)
+            .args(["-c", "import pyarrow"])
+            .output()
+            .is_ok_and(|o| o.status.success())
     };
     if !has_pyarrow(&python) {
-        let made = Command::new("python3").args(["-m", "venv"]).arg(&venv).status();
+        let made = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status();
         if !made.is_ok_and(|s| s.success()) {
             eprintln!("NOTICE: skipping pyarrow_reads_a_shard: python3 -m venv is unavailable");
             return;
         }
         let pip = Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check", "pyarrow"])
+            .args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "pyarrow",
+            ])
             .output()
             .unwrap();
         if !pip.status.success() {
@@ -692,10 +920,16 @@ fn pyarrow_reads_a_shard() {
     let run = tempfile::tempdir().unwrap();
     write_selected(
         run.path(),
-        &(0..3).map(|i| (server.url(&format!("/{i}.png")), format!("t{i}"), vec![i])).collect::<Vec<_>>(),
+        &(0..3)
+            .map(|i| (server.url(&format!("/{i}.png")), format!("t{i}"), vec![i]))
+            .collect::<Vec<_>>(),
     );
     check(&witcurate(&[
-        "crawl", "download", "--quiet", "--allow-private-addresses", "--out",
+        "crawl",
+        "download",
+        "--quiet",
+        "--allow-private-addresses",
+        "--out",
         run.path().to_str().unwrap(),
     ]));
     let script = r#"

@@ -56,7 +56,8 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (s[0] & 0xffc0) == 0xfe80 // link-local
         || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
         || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-        || (s[0] == 0 && s[1] == 0 && s[2] == 0 && s[3] == 0 && s[4] == 0 && s[5] == 0)) // IPv4-compatible
+        || (s[0] == 0 && s[1] == 0 && s[2] == 0 && s[3] == 0 && s[4] == 0 && s[5] == 0))
+    // IPv4-compatible
 }
 
 /// The host resolved only to addresses the downloader refuses.
@@ -112,7 +113,9 @@ impl GuardedResolver {
         let mut builder = match TokioResolver::builder_tokio() {
             Ok(b) => b,
             Err(e) => {
-                log::warn!("cannot read the system DNS configuration ({e}); using public resolvers");
+                log::warn!(
+                    "cannot read the system DNS configuration ({e}); using public resolvers"
+                );
                 TokioResolver::builder_with_config(
                     ResolverConfig::default(),
                     TokioConnectionProvider::default(),
@@ -182,7 +185,12 @@ mod tests {
         ] {
             assert!(!is_public(s.parse().unwrap()), "{s}");
         }
-        for s in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for s in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
             assert!(is_public(s.parse().unwrap()), "{s}");
         }
     }

@@ -265,7 +265,10 @@ impl Fetcher {
         }
         Err(Failure::new(
             FailureClass::TooManyRedirects,
-            format!("more than {} redirects from {start}", self.cfg.max_redirects),
+            format!(
+                "more than {} redirects from {start}",
+                self.cfg.max_redirects
+            ),
         )
         .into())
     }
@@ -336,7 +339,10 @@ fn with_attempts(mut f: Failure, attempts: u32) -> Failure {
 fn check_scheme(url: &Url) -> Result<(), Failure> {
     match url.scheme() {
         "http" | "https" if url.host().is_some() => Ok(()),
-        "http" | "https" => Err(Failure::new(FailureClass::InvalidUrl, format!("{url}: no host"))),
+        "http" | "https" => Err(Failure::new(
+            FailureClass::InvalidUrl,
+            format!("{url}: no host"),
+        )),
         other => Err(Failure::new(
             FailureClass::InvalidUrl,
             format!("{url}: scheme {other:?} is not http or https"),
@@ -346,9 +352,8 @@ fn check_scheme(url: &Url) -> Result<(), Failure> {
 
 /// Parses a sample's URL: absolute http(s) with a host, else `invalid_url`.
 pub fn parse_url(raw: &str) -> Result<Url, Failure> {
-    let url = Url::parse(raw.trim()).map_err(|e| {
-        Failure::new(FailureClass::InvalidUrl, format!("{raw:?}: {e}"))
-    })?;
+    let url = Url::parse(raw.trim())
+        .map_err(|e| Failure::new(FailureClass::InvalidUrl, format!("{raw:?}: {e}")))?;
     check_scheme(&url)?;
     Ok(url)
 }
@@ -442,7 +447,9 @@ mod tests {
         assert!(robots_opt_out(&headers(&["witcurate: noimageai"])).is_some());
         assert!(robots_opt_out(&headers(&["otherbot: noindex, noai"])).is_none());
         assert!(robots_opt_out(&headers(&["nofollow, noarchive"])).is_none());
-        assert!(robots_opt_out(&headers(&["unavailable_after: 25 Jun 2010 15:00:00 PST"])).is_none());
+        assert!(
+            robots_opt_out(&headers(&["unavailable_after: 25 Jun 2010 15:00:00 PST"])).is_none()
+        );
         assert!(robots_opt_out(&HeaderMap::new()).is_none());
     }
 

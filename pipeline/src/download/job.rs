@@ -108,7 +108,11 @@ impl DownloadSummary {
 
 impl std::fmt::Display for DownloadSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let failures: Vec<String> = self.failures.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let failures: Vec<String> = self
+            .failures
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         write!(
             f,
             "download: {} shards written, {} skipped; {} samples, {} images ({:.1}%), {:.1} MB in, \
@@ -190,19 +194,24 @@ enum ToWriter {
 pub fn run(cfg: DownloadConfig) -> Result<DownloadSummary, DownloadError> {
     let started = Instant::now();
     if cfg.shard_size == 0 {
-        return Err(DownloadError::Config("--shard-size must be at least 1".into()));
+        return Err(DownloadError::Config(
+            "--shard-size must be at least 1".into(),
+        ));
     }
     if cfg.concurrency == 0 {
-        return Err(DownloadError::Config("--concurrency must be at least 1".into()));
+        return Err(DownloadError::Config(
+            "--concurrency must be at least 1".into(),
+        ));
     }
     if cfg.image.image_size == 0 {
-        return Err(DownloadError::Config("--image-size must be at least 1".into()));
+        return Err(DownloadError::Config(
+            "--image-size must be at least 1".into(),
+        ));
     }
     let files = list_inputs(&cfg.input)?;
     let total = count_rows(&files)?;
     let shards_dir = cfg.out.join("shards");
-    std::fs::create_dir_all(&shards_dir)
-        .map_err(|e| DownloadError::write(&shards_dir, e))?;
+    std::fs::create_dir_all(&shards_dir).map_err(|e| DownloadError::write(&shards_dir, e))?;
     let stale = clean_stale_temps(&shards_dir)?;
     if stale > 0 {
         log::info!("removed {stale} unfinished shard files of an earlier run");
@@ -223,7 +232,12 @@ pub fn run(cfg: DownloadConfig) -> Result<DownloadSummary, DownloadError> {
 
     // Reader thread: plans shards in order.
     let (plan_tx, plan_rx) = mpsc::channel::<Planned>(2);
-    let reader_cfg = (cfg.input.clone(), cfg.shard_size, cfg.slice, cfg.output_format);
+    let reader_cfg = (
+        cfg.input.clone(),
+        cfg.shard_size,
+        cfg.slice,
+        cfg.output_format,
+    );
     let reader_dir = shards_dir.clone();
     let reader = std::thread::Builder::new()
         .name("download-reader".into())
@@ -234,7 +248,8 @@ pub fn run(cfg: DownloadConfig) -> Result<DownloadSummary, DownloadError> {
                 let msg = match samples.next_shard(size) {
                     Ok(s) if s.is_empty() => break,
                     Ok(s) => {
-                        let done = ShardFiles::new(&reader_dir, &keys.shard_name(id), format).is_done();
+                        let done =
+                            ShardFiles::new(&reader_dir, &keys.shard_name(id), format).is_done();
                         if !slice.includes(id) || done {
                             Planned::Skipped { samples: s.len() }
                         } else {
@@ -261,15 +276,28 @@ pub fn run(cfg: DownloadConfig) -> Result<DownloadSummary, DownloadError> {
             let mut all = Vec::new();
             while let Some(msg) = write_rx.blocking_recv() {
                 let ToWriter::Start { id, n } = msg else {
-                    return Err(DownloadError::Config("writer got a row outside a shard".into()));
+                    return Err(DownloadError::Config(
+                        "writer got a row outside a shard".into(),
+                    ));
                 };
                 let files = ShardFiles::new(&writer_dir, &keys.shard_name(id), format);
                 let t0 = Instant::now();
-                let stats = write_shard(&files, format, id, n, || match write_rx.blocking_recv() {
-                    Some(ToWriter::Row(r)) => Some(*r),
-                    _ => None,
-                }, t0)?;
-                log::debug!("shard {id}: {} of {} samples are images", stats.successes, stats.count);
+                let stats = write_shard(
+                    &files,
+                    format,
+                    id,
+                    n,
+                    || match write_rx.blocking_recv() {
+                        Some(ToWriter::Row(r)) => Some(*r),
+                        _ => None,
+                    },
+                    t0,
+                )?;
+                log::debug!(
+                    "shard {id}: {} of {} samples are images",
+                    stats.successes,
+                    stats.count
+                );
                 all.push(stats);
             }
             Ok(all)
@@ -283,7 +311,14 @@ pub fn run(cfg: DownloadConfig) -> Result<DownloadSummary, DownloadError> {
         .build()
         .map_err(|e| DownloadError::Config(format!("cannot start the network runtime: {e}")))?;
     let mut summary = DownloadSummary::default();
-    let collected = runtime.block_on(collect(&cfg, keys, plan_rx, write_tx, &progress, &mut summary));
+    let collected = runtime.block_on(collect(
+        &cfg,
+        keys,
+        plan_rx,
+        write_tx,
+        &progress,
+        &mut summary,
+    ));
     // Dropping the runtime drops the plan receiver, so the reader stops.
     drop(runtime);
     let _ = reader.join();
@@ -309,9 +344,10 @@ async fn collect(
     progress: &ProgressBar,
     summary: &mut DownloadSummary,
 ) -> Result<(), DownloadError> {
-    let fetcher = Arc::new(Fetcher::new(cfg.fetch.clone()).map_err(|e| {
-        DownloadError::Config(format!("cannot build the HTTP client: {e}"))
-    })?);
+    let fetcher = Arc::new(
+        Fetcher::new(cfg.fetch.clone())
+            .map_err(|e| DownloadError::Config(format!("cannot build the HTTP client: {e}")))?,
+    );
     let image_cfg = Arc::new(cfg.image.clone());
     // Out-of-order completions are held back at most this far ahead of the
     // oldest unfinished sample, which bounds memory while one slow server
@@ -395,8 +431,12 @@ fn plan_events(
                 let fetcher = Arc::clone(fetcher);
                 let image_cfg = Arc::clone(image_cfg);
                 out.push(
-                    async move { Event::Row(Box::new(download_one(&fetcher, image_cfg, key, sample).await)) }
-                        .boxed(),
+                    async move {
+                        Event::Row(Box::new(
+                            download_one(&fetcher, image_cfg, key, sample).await,
+                        ))
+                    }
+                    .boxed(),
                 );
             }
             out
@@ -433,10 +473,9 @@ pub(crate) async fn download_one(
     rayon::spawn(move || {
         let sha = hex::encode(Sha256::digest(&bytes));
         // A decoder panic on hostile bytes must not take the job down.
-        let result =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                resize::process(&bytes, &image_cfg)
-            }));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            resize::process(&bytes, &image_cfg)
+        }));
         if let Ok(result) = result {
             let _ = tx.send((sha, result, bytes.len() as u64));
         }

@@ -170,7 +170,10 @@ impl SampleReader {
         }
     }
 
-    fn open(&self, path: PathBuf) -> Result<(PathBuf, Columns, ParquetRecordBatchReader), DownloadError> {
+    fn open(
+        &self,
+        path: PathBuf,
+    ) -> Result<(PathBuf, Columns, ParquetRecordBatchReader), DownloadError> {
         let file = File::open(&path).map_err(|e| DownloadError::bad_input(&path, e))?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file)
             .map_err(|e| DownloadError::bad_input(&path, e))?;
@@ -200,10 +203,15 @@ impl SampleReader {
                 query_ids: has(col::QUERY_IDS).then(|| col::QUERY_IDS.into()),
             },
         };
-        let wanted: Vec<&String> = [Some(&cols.url), cols.caption.as_ref(), cols.uid.as_ref(), cols.query_ids.as_ref()]
-            .into_iter()
-            .flatten()
-            .collect();
+        let wanted: Vec<&String> = [
+            Some(&cols.url),
+            cols.caption.as_ref(),
+            cols.uid.as_ref(),
+            cols.query_ids.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let mut indices = Vec::new();
         for name in wanted {
             let (i, _) = schema.column_with_name(name).ok_or_else(|| {
@@ -225,14 +233,30 @@ impl SampleReader {
     }
 }
 
-fn strings(path: &Path, batch: &RecordBatch, name: &str) -> Result<Vec<Option<String>>, DownloadError> {
+fn strings(
+    path: &Path,
+    batch: &RecordBatch,
+    name: &str,
+) -> Result<Vec<Option<String>>, DownloadError> {
     let array = batch
         .column_by_name(name)
         .ok_or_else(|| DownloadError::bad_input(path, format!("no column {name:?}")))?;
     let out = match array.data_type() {
-        DataType::Utf8 => array.as_string::<i32>().iter().map(|v| v.map(String::from)).collect(),
-        DataType::LargeUtf8 => array.as_string::<i64>().iter().map(|v| v.map(String::from)).collect(),
-        DataType::Utf8View => array.as_string_view().iter().map(|v| v.map(String::from)).collect(),
+        DataType::Utf8 => array
+            .as_string::<i32>()
+            .iter()
+            .map(|v| v.map(String::from))
+            .collect(),
+        DataType::LargeUtf8 => array
+            .as_string::<i64>()
+            .iter()
+            .map(|v| v.map(String::from))
+            .collect(),
+        DataType::Utf8View => array
+            .as_string_view()
+            .iter()
+            .map(|v| v.map(String::from))
+            .collect(),
         other => {
             return Err(DownloadError::bad_input(
                 path,
@@ -249,7 +273,10 @@ fn query_ids(path: &Path, array: &ArrayRef) -> Result<Vec<Option<Vec<u32>>>, Dow
         other => {
             return Err(DownloadError::bad_input(
                 path,
-                format!("column {:?} is {other}, expected list<uint32>", col::QUERY_IDS),
+                format!(
+                    "column {:?} is {other}, expected list<uint32>",
+                    col::QUERY_IDS
+                ),
             ))
         }
     };
@@ -265,7 +292,11 @@ fn query_ids(path: &Path, array: &ArrayRef) -> Result<Vec<Option<Vec<u32>>>, Dow
         .collect())
 }
 
-fn batch_samples(path: &Path, cols: &Columns, batch: &RecordBatch) -> Result<Vec<Sample>, DownloadError> {
+fn batch_samples(
+    path: &Path,
+    cols: &Columns,
+    batch: &RecordBatch,
+) -> Result<Vec<Sample>, DownloadError> {
     let urls = strings(path, batch, &cols.url)?;
     let captions = match &cols.caption {
         Some(c) => strings(path, batch, c)?,
@@ -275,7 +306,11 @@ fn batch_samples(path: &Path, cols: &Columns, batch: &RecordBatch) -> Result<Vec
         Some(c) => strings(path, batch, c)?,
         None => vec![None; batch.num_rows()],
     };
-    let qids = match cols.query_ids.as_ref().and_then(|c| batch.column_by_name(c)) {
+    let qids = match cols
+        .query_ids
+        .as_ref()
+        .and_then(|c| batch.column_by_name(c))
+    {
         Some(a) => query_ids(path, a)?,
         None => vec![None; batch.num_rows()],
     };
@@ -286,7 +321,10 @@ fn batch_samples(path: &Path, cols: &Columns, batch: &RecordBatch) -> Result<Vec
         .zip(qids)
         .map(|(((url, caption), uid), query_ids)| {
             let uid = uid.unwrap_or_else(|| {
-                schema::uid(url.as_deref().unwrap_or(""), caption.as_deref().unwrap_or(""))
+                schema::uid(
+                    url.as_deref().unwrap_or(""),
+                    caption.as_deref().unwrap_or(""),
+                )
             });
             Sample {
                 uid,

@@ -114,11 +114,13 @@ fn fail(class: FailureClass, msg: impl Into<String>, original: Option<(u32, u32)
 /// The formats we decode, recognised by their magic bytes.
 pub fn sniff_format(bytes: &[u8]) -> Option<ImageFormat> {
     match image::guess_format(bytes) {
-        Ok(f @ (ImageFormat::Jpeg
-        | ImageFormat::Png
-        | ImageFormat::Gif
-        | ImageFormat::WebP
-        | ImageFormat::Bmp)) => Some(f),
+        Ok(
+            f @ (ImageFormat::Jpeg
+            | ImageFormat::Png
+            | ImageFormat::Gif
+            | ImageFormat::WebP
+            | ImageFormat::Bmp),
+        ) => Some(f),
         _ => None,
     }
 }
@@ -171,13 +173,20 @@ pub fn process(bytes: &[u8], cfg: &ImageConfig) -> Result<Processed, ImageFailur
     })?;
     let original = Some((w, h));
     if w == 0 || h == 0 {
-        return Err(fail(FailureClass::DecodeError, "zero-sized image", original));
+        return Err(fail(
+            FailureClass::DecodeError,
+            "zero-sized image",
+            original,
+        ));
     }
     let pixels = u64::from(w) * u64::from(h);
     if pixels > cfg.max_pixels {
         return Err(fail(
             FailureClass::TooLarge,
-            format!("{w}x{h} = {pixels} pixels exceeds --max-pixels {}", cfg.max_pixels),
+            format!(
+                "{w}x{h} = {pixels} pixels exceeds --max-pixels {}",
+                cfg.max_pixels
+            ),
             original,
         ));
     }
@@ -224,7 +233,13 @@ pub fn process(bytes: &[u8], cfg: &ImageConfig) -> Result<Processed, ImageFailur
     let mut jpg = Vec::with_capacity(out.len() / 8);
     JpegEncoder::new_with_quality(&mut jpg, cfg.jpeg_quality.clamp(1, 100))
         .encode(&out, ow, oh, ExtendedColorType::Rgb8)
-        .map_err(|e| fail(FailureClass::EncodeError, format!("JPEG encoder: {e}"), original))?;
+        .map_err(|e| {
+            fail(
+                FailureClass::EncodeError,
+                format!("JPEG encoder: {e}"),
+                original,
+            )
+        })?;
     Ok(Processed {
         jpg,
         width: ow,
@@ -242,9 +257,13 @@ fn decode(
 ) -> Result<DynamicImage, ImageFailure> {
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     reader.limits(limits);
-    reader
-        .decode()
-        .map_err(|e| fail(FailureClass::DecodeError, format!("{format:?}: {e}"), original))
+    reader.decode().map_err(|e| {
+        fail(
+            FailureClass::DecodeError,
+            format!("{format:?}: {e}"),
+            original,
+        )
+    })
 }
 
 /// RGB8 pixels; transparent images are composited on white (as img2dataset does).
@@ -275,12 +294,7 @@ fn scaled(w: u32, h: u32, side: u32, by_largest: bool) -> (u32, u32) {
 }
 
 /// Resizes RGB8 pixels per the mode; returns pixels and their size.
-fn resize(
-    rgb: Vec<u8>,
-    w: u32,
-    h: u32,
-    cfg: &ImageConfig,
-) -> Result<(Vec<u8>, u32, u32), String> {
+fn resize(rgb: Vec<u8>, w: u32, h: u32, cfg: &ImageConfig) -> Result<(Vec<u8>, u32, u32), String> {
     let size = cfg.image_size.max(1);
     let src = FirImage::from_vec_u8(w, h, rgb, PixelType::U8x3).map_err(|e| e.to_string())?;
     let (tw, th, crop, pad) = match cfg.mode {
@@ -414,7 +428,10 @@ mod tests {
         let mut out = Cursor::new(Vec::new());
         img.write_to(&mut out, ImageFormat::Png).unwrap();
         let p = process(out.get_ref(), &cfg(ResizeMode::KeepRatio)).unwrap();
-        let px = *image::load_from_memory(&p.jpg).unwrap().into_rgb8().get_pixel(3, 3);
+        let px = *image::load_from_memory(&p.jpg)
+            .unwrap()
+            .into_rgb8()
+            .get_pixel(3, 3);
         assert!(px.0.iter().all(|&c| c > 240), "{px:?}");
     }
 
@@ -426,7 +443,10 @@ mod tests {
             ..cfg(ResizeMode::Border)
         };
         let class = |b: &[u8]| process(b, &c).unwrap_err().failure.class;
-        assert_eq!(class(b"<!DOCTYPE html><html></html>"), FailureClass::NotAnImage);
+        assert_eq!(
+            class(b"<!DOCTYPE html><html></html>"),
+            FailureClass::NotAnImage
+        );
         assert_eq!(class(&png(5, 50)), FailureClass::TooSmall);
         assert_eq!(class(&png(40, 200)), FailureClass::AspectRatio);
         let full = jpeg(64, 64);

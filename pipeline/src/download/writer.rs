@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use arrow_array::builder::{BinaryBuilder, Int32Builder, ListBuilder, StringBuilder, UInt32Builder};
+use arrow_array::builder::{
+    BinaryBuilder, Int32Builder, ListBuilder, StringBuilder, UInt32Builder,
+};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field};
 use parquet::arrow::ArrowWriter;
@@ -229,14 +231,19 @@ fn rows_to_batch(rows: &[Row], with_images: bool) -> Result<RecordBatch, arrow_s
     let mut uid = StringBuilder::with_capacity(n, n * 32);
     let mut url = StringBuilder::new();
     let mut caption = StringBuilder::new();
-    let mut qids = ListBuilder::new(UInt32Builder::new())
-        .with_field(Arc::new(Field::new("item", DataType::UInt32, false)));
+    let mut qids = ListBuilder::new(UInt32Builder::new()).with_field(Arc::new(Field::new(
+        "item",
+        DataType::UInt32,
+        false,
+    )));
     let mut status = StringBuilder::new();
     let mut error = StringBuilder::new();
     let mut dims: [Int32Builder; 4] = std::array::from_fn(|_| Int32Builder::with_capacity(n));
     let mut sha = StringBuilder::new();
     let jpg_bytes: usize = if with_images {
-        rows.iter().filter_map(|r| r.jpg.as_ref().map(Vec::len)).sum()
+        rows.iter()
+            .filter_map(|r| r.jpg.as_ref().map(Vec::len))
+            .sum()
     } else {
         0
     };
@@ -341,7 +348,8 @@ impl TarShardWriter {
         self.entry(&format!("{}.jpg", row.key), jpg)?;
         let caption = row.sample.caption.as_deref().unwrap_or("");
         self.entry(&format!("{}.txt", row.key), caption.as_bytes())?;
-        let json = serde_json::to_vec(&row_json(row)).map_err(|e| DownloadError::write(&self.path, e))?;
+        let json =
+            serde_json::to_vec(&row_json(row)).map_err(|e| DownloadError::write(&self.path, e))?;
         self.entry(&format!("{}.json", row.key), &json)
     }
 
@@ -382,7 +390,10 @@ pub fn write_shard(
             w.finish()
         })?,
         OutputFormat::Webdataset => {
-            let meta = files.meta.as_ref().expect("webdataset shards have a metadata file");
+            let meta = files
+                .meta
+                .as_ref()
+                .expect("webdataset shards have a metadata file");
             commit_atomically(meta, |meta_tmp| {
                 let mut pw = ParquetShardWriter::create(meta_tmp, false)?;
                 commit_atomically(&files.data, |tar_tmp| {
@@ -400,7 +411,8 @@ pub fn write_shard(
         }
     }
     stats.duration_seconds = started.elapsed().as_secs_f64();
-    let json = serde_json::to_vec_pretty(&stats).map_err(|e| DownloadError::write(&files.stats, e))?;
+    let json =
+        serde_json::to_vec_pretty(&stats).map_err(|e| DownloadError::write(&files.stats, e))?;
     crate::task::write_atomically(&files.stats, &json)?;
     Ok(stats)
 }

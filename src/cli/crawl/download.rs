@@ -96,7 +96,8 @@ fn parse_mode(s: &str) -> Result<ResizeMode, String> {
 }
 
 fn seconds(name: &str, v: f64) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(v).with_context(|| format!("--{name} must be a non-negative number of seconds, got {v}"))
+    Duration::try_from_secs_f64(v)
+        .with_context(|| format!("--{name} must be a non-negative number of seconds, got {v}"))
 }
 
 /// Runs `crawl download`.
