@@ -11,9 +11,17 @@ use pipeline::download::{
 
 use crate::cli::{GlobalArgs, TaskArgs};
 
-/// Flags of `crawl download`.
+/// Flags of `crawl download` (boxed: they are many, and the subcommand enum
+/// stays small).
 #[derive(Debug, Args)]
 pub struct DownloadArgs {
+    #[command(flatten)]
+    pub options: Box<DownloadOptions>,
+}
+
+/// The flags themselves.
+#[derive(Debug, Args)]
+pub struct DownloadOptions {
     /// Run directory: reads `selected/` (unless --input is given), writes `shards/`.
     #[arg(long)]
     pub out: PathBuf,
@@ -102,6 +110,7 @@ fn seconds(name: &str, v: f64) -> anyhow::Result<Duration> {
 
 /// Runs `crawl download`.
 pub fn run(args: DownloadArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let args = *args.options;
     let input = if args.input.is_empty() {
         InputSpec::Selected(args.out.clone())
     } else {
