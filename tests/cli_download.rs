@@ -42,6 +42,8 @@ enum Reply {
 struct Server {
     port: u16,
     hits: Arc<AtomicUsize>,
+    /// Most requests handled at the same time.
+    peak: Arc<AtomicUsize>,
 }
 
 impl Server {
@@ -49,19 +51,21 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let hits = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let active = Arc::new(AtomicUsize::new(0));
         let route = Arc::new(route);
         let flaky = Arc::new(std::sync::Mutex::new(BTreeMap::<String, usize>::new()));
-        let h = Arc::clone(&hits);
+        let counters = (Arc::clone(&hits), Arc::clone(&active), Arc::clone(&peak));
         thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
                 let route = Arc::clone(&route);
                 let flaky = Arc::clone(&flaky);
-                let h = Arc::clone(&h);
-                thread::spawn(move || serve(stream, &*route, &flaky, &h));
+                let counters = counters.clone();
+                thread::spawn(move || serve(stream, &*route, &flaky, &counters));
             }
         });
-        Server { port, hits }
+        Server { port, hits, peak }
     }
 
     fn url(&self, path: &str) -> String {
@@ -73,7 +77,7 @@ fn serve(
     stream: TcpStream,
     route: &(dyn Fn(&str) -> Reply + Send + Sync),
     flaky: &std::sync::Mutex<BTreeMap<String, usize>>,
-    hits: &AtomicUsize,
+    (hits, active, peak): &(Arc<AtomicUsize>, Arc<AtomicUsize>, Arc<AtomicUsize>),
 ) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut out = stream;
@@ -92,6 +96,8 @@ fn serve(
             }
         }
         hits.fetch_add(1, Ordering::SeqCst);
+        let now = active.fetch_add(1, Ordering::SeqCst) + 1;
+        peak.fetch_max(now, Ordering::SeqCst);
         let path = request_line
             .split_whitespace()
             .nth(1)
@@ -144,6 +150,7 @@ fn serve(
                 }
             }
         }
+        active.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -949,5 +956,46 @@ print(t.num_rows, ",".join(t.column_names), t.schema.field("query_ids").type,
         text.trim(),
         "3 key,uid,url,caption,query_ids,status,error_message,width,height,original_width,\
          original_height,sha256,jpg list<item: uint32 not null> 000000002 success True"
+    );
+}
+
+#[test]
+fn per_host_concurrency_is_bounded() {
+    let server = Server::start(|_| Reply::Ok {
+        body: jpeg(16, 16, 1),
+        headers: vec![],
+        delay: Duration::from_millis(40),
+    });
+    let run = tempfile::tempdir().unwrap();
+    let table = run.path().join("urls.parquet");
+    let rows: Vec<(String, String)> = (0..24)
+        .map(|i| (server.url(&format!("/{i}.jpg")), format!("c{i}")))
+        .collect();
+    write_table(&table, &rows);
+    check(&witcurate(&[
+        "crawl",
+        "download",
+        "--quiet",
+        "--allow-private-addresses",
+        "--out",
+        run.path().to_str().unwrap(),
+        "--input",
+        table.to_str().unwrap(),
+        "--concurrency",
+        "16",
+        "--per-host-concurrency",
+        "3",
+    ]));
+    assert_eq!(
+        all_rows(run.path())
+            .iter()
+            .filter(|r| r.status == "success")
+            .count(),
+        24
+    );
+    let peak = server.peak.load(Ordering::SeqCst);
+    assert!(
+        (2..=3).contains(&peak),
+        "peak concurrent requests to one host: {peak}"
     );
 }
