@@ -11,6 +11,7 @@
 //! extract → `pairs/`, match → `matched/` + `counts/` + `counts.parquet`,
 //! balance → `selected/`, download → `shards/`.
 
+pub mod download;
 pub mod executor;
 pub mod extract;
 pub mod schema;

@@ -20,27 +20,12 @@ pub enum ExecutorChoice {
     Slurm,
 }
 
-/// Which part of a stage this process runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
-pub enum Phase {
-    /// The tasks of the selected slice, then the reduce (when this process runs every slice).
-    #[default]
-    All,
-    /// Only the tasks of the selected slice.
-    Tasks,
-    /// Only the reduce.
-    Reduce,
-}
-
 /// Executor flags.
 #[derive(Debug, Clone, Args)]
 pub struct ExecutorArgs {
     /// Where the tasks run.
     #[arg(long, value_enum, default_value_t = ExecutorChoice::Local)]
     pub executor: ExecutorChoice,
-    /// Which part of the stage to run (set by the executors on the tasks they start).
-    #[arg(long, value_enum, default_value_t = Phase::All)]
-    pub phase: Phase,
     /// Slurm: number of array elements (task slices) per stage.
     #[arg(long, default_value_t = 16)]
     pub slurm_tasks: usize,
@@ -141,7 +126,11 @@ pub fn task_command_line(args: &[String]) -> Result<Vec<String>> {
         let a = &args[i];
         let name = a.split('=').next().unwrap_or(a);
         if let Some((_, takes_value)) = SUBMITTER_FLAGS.iter().find(|(f, _)| *f == name) {
-            i += if *takes_value && !a.contains('=') { 2 } else { 1 };
+            i += if *takes_value && !a.contains('=') {
+                2
+            } else {
+                1
+            };
             continue;
         }
         out.push(absolutize(a));
@@ -157,7 +146,10 @@ fn absolutize(arg: &str) -> String {
         return arg.to_string();
     }
     let p = Path::new(arg);
-    if p.exists() || p.parent().is_some_and(|d| !d.as_os_str().is_empty() && d.exists()) {
+    if p.exists()
+        || p.parent()
+            .is_some_and(|d| !d.as_os_str().is_empty() && d.exists())
+    {
         if let Ok(cwd) = std::env::current_dir() {
             return cwd.join(p).to_string_lossy().into_owned();
         }
@@ -171,8 +163,28 @@ pub struct StageSpec<'a> {
     pub name: &'a str,
     /// The stage's command line as this process would run it.
     pub argv: Vec<String>,
-    /// Whether the stage has a reduce.
-    pub has_reduce: bool,
+    /// Flags that make the command run only the tasks of a slice
+    /// (e.g. `--phase map`); `--task-index/--task-count` are added after them.
+    pub task_flags: Vec<String>,
+    /// Flags that make the command run only the reduce, if the stage has one.
+    pub reduce_flags: Option<Vec<String>>,
+}
+
+impl<'a> StageSpec<'a> {
+    /// A stage run as this very process was started, minus the submitter's flags.
+    pub fn from_this_process(
+        name: &'a str,
+        task_flags: &[&str],
+        reduce_flags: Option<&[&str]>,
+    ) -> Result<Self> {
+        let args: Vec<String> = std::env::args().collect();
+        Ok(StageSpec {
+            name,
+            argv: task_command_line(&args)?,
+            task_flags: task_flags.iter().map(|s| s.to_string()).collect(),
+            reduce_flags: reduce_flags.map(|f| f.iter().map(|s| s.to_string()).collect()),
+        })
+    }
 }
 
 /// Submits `stages` (in dependency order) as Slurm job arrays, waits for them
@@ -188,10 +200,12 @@ pub fn run_on_slurm(run: &Path, stages: &[StageSpec<'_>], exec: &ExecutorArgs) -
         .iter()
         .map(|s| {
             let mut task_argv = s.argv.clone();
-            task_argv.extend(["--executor", "local", "--phase", "tasks"].map(String::from));
-            let reduce_argv = s.has_reduce.then(|| {
+            task_argv.extend(["--executor", "local"].map(String::from));
+            task_argv.extend(s.task_flags.iter().cloned());
+            let reduce_argv = s.reduce_flags.as_ref().map(|flags| {
                 let mut r = s.argv.clone();
-                r.extend(["--executor", "local", "--phase", "reduce"].map(String::from));
+                r.extend(["--executor", "local"].map(String::from));
+                r.extend(flags.iter().cloned());
                 r
             });
             StageJob {
@@ -273,7 +287,14 @@ mod tests {
         let out = task_command_line(&args).unwrap();
         assert_eq!(
             &out[1..],
-            &["crawl", "extract", "--out", "/runs/x", "--input", "/data/a.warc"]
+            &[
+                "crawl",
+                "extract",
+                "--out",
+                "/runs/x",
+                "--input",
+                "/data/a.warc"
+            ]
         );
     }
 }

@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub mod crawl;
 pub mod eval;
+pub mod executor;
 pub mod sample_web;
 pub mod stats;
 pub mod train;

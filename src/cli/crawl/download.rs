@@ -1,14 +1,156 @@
 //! `witcurate crawl download`.
 
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
 use clap::Args;
+use pipeline::download::{
+    self, DownloadConfig, FetchConfig, ImageConfig, InputSpec, OutputFormat, ResizeMode,
+};
 
-use crate::cli::GlobalArgs;
+use crate::cli::{GlobalArgs, TaskArgs};
 
-/// Flags of `crawl download`.
+/// Flags of `crawl download` (boxed: they are many, and the subcommand enum
+/// stays small).
 #[derive(Debug, Args)]
-pub struct DownloadArgs {}
+pub struct DownloadArgs {
+    #[command(flatten)]
+    pub options: Box<DownloadOptions>,
+}
+
+/// The flags themselves.
+#[derive(Debug, Args)]
+pub struct DownloadOptions {
+    /// Run directory: reads `selected/` (unless --input is given), writes `shards/`.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Download a url+caption parquet table (file or directory) instead of `selected/`.
+    #[arg(long, num_args = 1..)]
+    pub input: Vec<PathBuf>,
+    /// URL column of --input tables.
+    #[arg(long, default_value = "url")]
+    pub url_col: String,
+    /// Caption column of --input tables (default: `caption`, else `text`).
+    #[arg(long)]
+    pub caption_col: Option<String>,
+    /// Samples per shard.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub shard_size: u64,
+    /// `parquet` (images in the `jpg` column) or `webdataset` (`NNNNN.tar` + metadata parquet).
+    #[arg(long, default_value = "parquet", value_parser = parse_format)]
+    pub output_format: OutputFormat,
+    /// Side of the output images in pixels.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=16384))]
+    pub image_size: u32,
+    /// no | border (white padding to a square) | keep_ratio | keep_ratio_largest | center_crop.
+    #[arg(long, default_value = "border", value_parser = parse_mode)]
+    pub resize_mode: ResizeMode,
+    /// Quality of the output JPEGs (1-100).
+    #[arg(long, default_value_t = 95, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub jpeg_quality: u8,
+    /// Images whose smaller side is below this many pixels fail with `too_small`.
+    #[arg(long, default_value_t = 0)]
+    pub min_image_size: u32,
+    /// Images with a longer/shorter side ratio above this fail with `aspect_ratio`.
+    #[arg(long, default_value_t = f64::INFINITY)]
+    pub max_aspect_ratio: f64,
+    /// Images with more pixels fail with `too_large`, checked from the header before decoding.
+    #[arg(long, default_value_t = 89_478_485)]
+    pub max_pixels: u64,
+    /// Allow URLs that resolve to loopback, private, link-local or other special addresses.
+    #[arg(long)]
+    pub allow_private_addresses: bool,
+    /// Total deadline of one request attempt in seconds (connect, redirects, headers, body).
+    #[arg(long, default_value_t = 20.0)]
+    pub timeout: f64,
+    /// Retries of retryable failures (timeouts, transport errors, 408/429/5xx).
+    #[arg(long, default_value_t = 2)]
+    pub retries: u32,
+    /// Longest `Retry-After` wait honoured, in seconds; a longer ask is not retried.
+    #[arg(long, default_value_t = 30.0)]
+    pub max_retry_wait: f64,
+    /// Redirect hops followed at most.
+    #[arg(long, default_value_t = 5)]
+    pub max_redirects: usize,
+    /// Bodies above this many bytes fail with `body_too_large`.
+    #[arg(long, default_value_t = 32 << 20)]
+    pub max_body_bytes: u64,
+    /// Samples in flight at most.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub concurrency: u64,
+    /// Concurrent requests to one host at most.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub per_host_concurrency: u64,
+    /// The User-Agent header.
+    #[arg(long, default_value = download::fetch::DEFAULT_USER_AGENT)]
+    pub user_agent: String,
+    /// Download even when X-Robots-Tag says noai/noimageai/noindex/noimageindex.
+    #[arg(long)]
+    pub ignore_x_robots_tag: bool,
+    /// Threads for the network runtime (images are decoded on --threads).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub io_threads: u64,
+    #[command(flatten)]
+    pub task: TaskArgs,
+}
+
+fn parse_format(s: &str) -> Result<OutputFormat, String> {
+    s.parse()
+}
+
+fn parse_mode(s: &str) -> Result<ResizeMode, String> {
+    s.parse()
+}
+
+fn seconds(name: &str, v: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(v)
+        .with_context(|| format!("--{name} must be a non-negative number of seconds, got {v}"))
+}
 
 /// Runs `crawl download`.
-pub fn run(_args: DownloadArgs, _global: &GlobalArgs) -> anyhow::Result<()> {
-    anyhow::bail!("crawl download is not available in this build")
+pub fn run(args: DownloadArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let args = *args.options;
+    let input = if args.input.is_empty() {
+        InputSpec::Selected(args.out.clone())
+    } else {
+        InputSpec::Tables {
+            paths: args.input.clone(),
+            url_col: args.url_col.clone(),
+            caption_col: args.caption_col.clone(),
+        }
+    };
+    let cfg = DownloadConfig {
+        out: args.out.clone(),
+        input,
+        shard_size: args.shard_size as usize,
+        output_format: args.output_format,
+        image: ImageConfig {
+            mode: args.resize_mode,
+            image_size: args.image_size,
+            jpeg_quality: args.jpeg_quality,
+            min_image_size: args.min_image_size,
+            max_aspect_ratio: args.max_aspect_ratio,
+            max_pixels: args.max_pixels,
+        },
+        fetch: FetchConfig {
+            timeout: seconds("timeout", args.timeout)?,
+            retries: args.retries,
+            max_retry_wait: seconds("max-retry-wait", args.max_retry_wait)?,
+            max_redirects: args.max_redirects,
+            max_body_bytes: args.max_body_bytes,
+            allow_private: args.allow_private_addresses,
+            user_agent: args.user_agent.clone(),
+            respect_robots: !args.ignore_x_robots_tag,
+            per_host: args.per_host_concurrency as usize,
+            ..FetchConfig::default()
+        },
+        concurrency: args.concurrency as usize,
+        slice: args.task.slice()?,
+        progress: !global.quiet,
+        io_threads: args.io_threads as usize,
+    };
+    let summary = download::run(cfg).context("crawl download failed")?;
+    println!("{summary}");
+    Ok(())
 }

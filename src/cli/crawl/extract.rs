@@ -3,10 +3,13 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
+use pipeline::executor::markers;
 use pipeline::extract::{self, ExtractConfig, InputFormat, Phase};
 use pipeline::sources::input::COMMONCRAWL_BASE_URL;
 use pipeline::sources::table::TableOptions;
+use pipeline::task::part_name;
 
+use crate::cli::executor::{run_on_slurm, ExecutorArgs, ExecutorChoice, StageSpec};
 use crate::cli::{GlobalArgs, TaskArgs};
 
 /// How inputs are read.
@@ -23,7 +26,7 @@ pub enum FormatArg {
 }
 
 /// Which part of the stage to run.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PhaseArg {
     /// Map tasks, then the de-duplication once every map task is done.
     All,
@@ -79,10 +82,20 @@ pub struct ExtractArgs {
     pub phase: PhaseArg,
     #[command(flatten)]
     pub tasks: TaskArgs,
+    #[command(flatten)]
+    pub exec: ExecutorArgs,
 }
 
 /// Runs `crawl extract`.
 pub fn run(args: ExtractArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    if args.exec.executor == ExecutorChoice::Slurm {
+        let stage =
+            StageSpec::from_this_process(STAGE, &["--phase", "map"], Some(&["--phase", "reduce"]))?;
+        return run_on_slurm(&args.out, &[stage], &args.exec);
+    }
+    let run_dir = args.out.clone();
+    let partitions = args.partitions;
+    let phase = args.phase;
     let mut cfg = ExtractConfig::new(args.out, args.input);
     cfg.format = match args.format {
         FormatArg::Auto => InputFormat::Auto,
@@ -111,8 +124,20 @@ pub fn run(args: ExtractArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("--max-record-mb is too large"))?;
     cfg.slice = args.tasks.slice()?;
     cfg.progress = !global.quiet;
+    let slice = cfg.slice;
     let summary = extract::run(&cfg)?;
     println!("{}", summary.line());
     summary.check()?;
+    if phase != PhaseArg::Reduce {
+        markers::mark_slice_done(&run_dir, STAGE, slice)?;
+    }
+    let reduced =
+        (0..partitions).all(|p| run_dir.join("pairs").join(part_name(p, "parquet")).exists());
+    if phase != PhaseArg::Map && reduced {
+        markers::mark_reduce_done(&run_dir, STAGE)?;
+    }
     Ok(())
 }
+
+/// Name of this stage in completion markers and Slurm jobs.
+const STAGE: &str = "extract";

@@ -1,0 +1,526 @@
+//! Runs a download job: the reader thread plans shards, a tokio runtime keeps
+//! up to `concurrency` samples in flight (network on tokio, pixels on the
+//! rayon pool), completed samples are put back in input order within a
+//! bounded window, and one writer thread streams them into shard files.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use super::error::DownloadError;
+use super::fetch::{FetchConfig, Fetcher};
+use super::reader::{count_rows, list_inputs, InputSpec, Sample, SampleReader};
+use super::resize::{self, ImageConfig};
+use super::status::{Failure, FailureClass};
+use super::writer::{write_shard, OutputFormat, Row, ShardFiles, ShardStats};
+use crate::task::{clean_stale_temps, TaskSlice};
+
+/// Everything a download job needs.
+#[derive(Debug, Clone)]
+pub struct DownloadConfig {
+    /// The run directory; shards go to `out/shards/`.
+    pub out: PathBuf,
+    /// Where samples come from.
+    pub input: InputSpec,
+    /// Samples per shard.
+    pub shard_size: usize,
+    /// Shard format.
+    pub output_format: OutputFormat,
+    /// Image checks and resizing.
+    pub image: ImageConfig,
+    /// Network settings.
+    pub fetch: FetchConfig,
+    /// Samples in flight at most.
+    pub concurrency: usize,
+    /// Which shards this process writes.
+    pub slice: TaskSlice,
+    /// Show a progress bar.
+    pub progress: bool,
+    /// Threads of the network runtime.
+    pub io_threads: usize,
+}
+
+impl DownloadConfig {
+    /// Defaults for run directory `out` reading `selected/`.
+    pub fn new(out: impl Into<PathBuf>) -> Self {
+        let out = out.into();
+        Self {
+            input: InputSpec::Selected(out.clone()),
+            out,
+            shard_size: 10_000,
+            output_format: OutputFormat::Parquet,
+            image: ImageConfig::default(),
+            fetch: FetchConfig::default(),
+            concurrency: 256,
+            slice: TaskSlice::ALL,
+            progress: false,
+            io_threads: 2,
+        }
+    }
+}
+
+/// What a job did.
+#[derive(Debug, Clone, Default)]
+pub struct DownloadSummary {
+    /// Shards written by this run.
+    pub shards_written: usize,
+    /// Shards skipped (done earlier, or another slice's).
+    pub shards_skipped: usize,
+    /// Samples processed by this run.
+    pub samples: u64,
+    /// Samples that became images.
+    pub successes: u64,
+    /// Failures by class.
+    pub failures: BTreeMap<String, u64>,
+    /// Bytes downloaded.
+    pub bytes_downloaded: u64,
+    /// Bytes of images written.
+    pub bytes_written: u64,
+    /// Wall time.
+    pub duration: Duration,
+}
+
+impl DownloadSummary {
+    fn add(&mut self, s: &ShardStats) {
+        self.shards_written += 1;
+        self.samples += s.count;
+        self.successes += s.successes;
+        self.bytes_downloaded += s.bytes_downloaded;
+        self.bytes_written += s.bytes_written;
+        for (k, v) in &s.failures {
+            *self.failures.entry(k.clone()).or_insert(0) += v;
+        }
+    }
+
+    /// Samples per second of wall time.
+    pub fn samples_per_second(&self) -> f64 {
+        self.samples as f64 / self.duration.as_secs_f64().max(1e-9)
+    }
+}
+
+impl std::fmt::Display for DownloadSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let failures: Vec<String> = self
+            .failures
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        write!(
+            f,
+            "download: {} shards written, {} skipped; {} samples, {} images ({:.1}%), {:.1} MB in, \
+             {:.1} MB out, {:.1}s, {:.0} samples/s; failures: {}",
+            self.shards_written,
+            self.shards_skipped,
+            self.samples,
+            self.successes,
+            100.0 * self.successes as f64 / (self.samples.max(1) as f64),
+            self.bytes_downloaded as f64 / 1e6,
+            self.bytes_written as f64 / 1e6,
+            self.duration.as_secs_f64(),
+            self.samples_per_second(),
+            if failures.is_empty() { "none".to_string() } else { failures.join(" ") }
+        )
+    }
+}
+
+/// Decimal digits needed to print `n`.
+fn digits(n: u64) -> usize {
+    n.to_string().len()
+}
+
+/// Key and file-name widths: at least 5 digits of shard, and enough digits
+/// for the largest index in a shard (4 for 10,000 samples per shard).
+#[derive(Debug, Clone, Copy)]
+pub struct KeyFormat {
+    shard_width: usize,
+    index_width: usize,
+}
+
+impl KeyFormat {
+    /// The format for `total` samples in shards of `shard_size`.
+    pub fn new(total: u64, shard_size: usize) -> Self {
+        let shards = total.div_ceil(shard_size as u64).max(1);
+        Self {
+            shard_width: digits(shards - 1).max(5),
+            index_width: digits(shard_size as u64 - 1),
+        }
+    }
+
+    /// The shard's file stem, e.g. `00042`.
+    pub fn shard_name(&self, shard: usize) -> String {
+        format!("{shard:0w$}", w = self.shard_width)
+    }
+
+    /// A sample's key, e.g. `000420017`.
+    pub fn key(&self, shard: usize, index: usize) -> String {
+        format!(
+            "{shard:0sw$}{index:0iw$}",
+            sw = self.shard_width,
+            iw = self.index_width
+        )
+    }
+}
+
+/// Messages from the reader thread, in input order.
+enum Planned {
+    Shard { id: usize, samples: Vec<Sample> },
+    Skipped { samples: usize },
+    Failed(DownloadError),
+}
+
+/// Events in input order, consumed by the collector.
+enum Event {
+    Start { id: usize, n: usize },
+    Row(Box<Row>),
+    Skipped { samples: usize },
+    Failed(DownloadError),
+}
+
+/// Messages to the writer thread.
+enum ToWriter {
+    Start { id: usize, n: usize },
+    Row(Box<Row>),
+}
+
+/// Runs the job; returns its summary.
+pub fn run(cfg: DownloadConfig) -> Result<DownloadSummary, DownloadError> {
+    let started = Instant::now();
+    if cfg.shard_size == 0 {
+        return Err(DownloadError::Config(
+            "--shard-size must be at least 1".into(),
+        ));
+    }
+    if cfg.concurrency == 0 {
+        return Err(DownloadError::Config(
+            "--concurrency must be at least 1".into(),
+        ));
+    }
+    if cfg.image.image_size == 0 {
+        return Err(DownloadError::Config(
+            "--image-size must be at least 1".into(),
+        ));
+    }
+    let files = list_inputs(&cfg.input)?;
+    let total = count_rows(&files)?;
+    let shards_dir = cfg.out.join("shards");
+    std::fs::create_dir_all(&shards_dir).map_err(|e| DownloadError::write(&shards_dir, e))?;
+    let stale = clean_stale_temps(&shards_dir)?;
+    if stale > 0 {
+        log::info!("removed {stale} unfinished shard files of an earlier run");
+    }
+    let keys = KeyFormat::new(total, cfg.shard_size);
+    let progress = if cfg.progress {
+        let pb = ProgressBar::new(total);
+        pb.set_style(
+            ProgressStyle::with_template(
+                "{spinner} download [{elapsed_precise}] {wide_bar} {pos}/{len} {per_sec} ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        pb
+    } else {
+        ProgressBar::hidden()
+    };
+
+    // Reader thread: plans shards in order.
+    let (plan_tx, plan_rx) = mpsc::channel::<Planned>(2);
+    let reader_cfg = (
+        cfg.input.clone(),
+        cfg.shard_size,
+        cfg.slice,
+        cfg.output_format,
+    );
+    let reader_dir = shards_dir.clone();
+    let reader = std::thread::Builder::new()
+        .name("download-reader".into())
+        .spawn(move || {
+            let (spec, size, slice, format) = reader_cfg;
+            let mut samples = SampleReader::new(spec, files);
+            for id in 0.. {
+                let msg = match samples.next_shard(size) {
+                    Ok(s) if s.is_empty() => break,
+                    Ok(s) => {
+                        let done =
+                            ShardFiles::new(&reader_dir, &keys.shard_name(id), format).is_done();
+                        if !slice.includes(id) || done {
+                            Planned::Skipped { samples: s.len() }
+                        } else {
+                            Planned::Shard { id, samples: s }
+                        }
+                    }
+                    Err(e) => Planned::Failed(e),
+                };
+                let stop = matches!(msg, Planned::Failed(_));
+                if plan_tx.blocking_send(msg).is_err() || stop {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| DownloadError::Config(format!("cannot start the reader thread: {e}")))?;
+
+    // Writer thread: streams rows into shard files.
+    let (write_tx, mut write_rx) = mpsc::channel::<ToWriter>(1024);
+    let writer_dir = shards_dir.clone();
+    let format = cfg.output_format;
+    let writer = std::thread::Builder::new()
+        .name("download-writer".into())
+        .spawn(move || -> Result<Vec<ShardStats>, DownloadError> {
+            let mut all = Vec::new();
+            while let Some(msg) = write_rx.blocking_recv() {
+                let ToWriter::Start { id, n } = msg else {
+                    return Err(DownloadError::Config(
+                        "writer got a row outside a shard".into(),
+                    ));
+                };
+                let files = ShardFiles::new(&writer_dir, &keys.shard_name(id), format);
+                let t0 = Instant::now();
+                let stats = write_shard(
+                    &files,
+                    format,
+                    id,
+                    n,
+                    || match write_rx.blocking_recv() {
+                        Some(ToWriter::Row(r)) => Some(*r),
+                        _ => None,
+                    },
+                    t0,
+                )?;
+                log::debug!(
+                    "shard {id}: {} of {} samples are images",
+                    stats.successes,
+                    stats.count
+                );
+                all.push(stats);
+            }
+            Ok(all)
+        })
+        .map_err(|e| DownloadError::Config(format!("cannot start the writer thread: {e}")))?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cfg.io_threads.max(1))
+        .thread_name("download-io")
+        .enable_all()
+        .build()
+        .map_err(|e| DownloadError::Config(format!("cannot start the network runtime: {e}")))?;
+    let mut summary = DownloadSummary::default();
+    let collected = runtime.block_on(collect(
+        &cfg,
+        keys,
+        plan_rx,
+        write_tx,
+        &progress,
+        &mut summary,
+    ));
+    // Dropping the runtime drops the plan receiver, so the reader stops.
+    drop(runtime);
+    let _ = reader.join();
+    let written = writer
+        .join()
+        .map_err(|_| DownloadError::Config("the writer thread panicked".into()))?;
+    collected?;
+    for stats in written? {
+        summary.add(&stats);
+    }
+    progress.finish_and_clear();
+    summary.duration = started.elapsed();
+    Ok(summary)
+}
+
+/// Pulls planned shards, runs samples with bounded concurrency and hands
+/// completed rows to the writer in input order.
+async fn collect(
+    cfg: &DownloadConfig,
+    keys: KeyFormat,
+    mut plan_rx: mpsc::Receiver<Planned>,
+    write_tx: mpsc::Sender<ToWriter>,
+    progress: &ProgressBar,
+    summary: &mut DownloadSummary,
+) -> Result<(), DownloadError> {
+    let fetcher = Arc::new(
+        Fetcher::new(cfg.fetch.clone())
+            .map_err(|e| DownloadError::Config(format!("cannot build the HTTP client: {e}")))?,
+    );
+    let image_cfg = Arc::new(cfg.image.clone());
+    // Out-of-order completions are held back at most this far ahead of the
+    // oldest unfinished sample, which bounds memory while one slow server
+    // does not stall the others.
+    let window = cfg.concurrency.saturating_mul(4).max(64);
+    let mut queue: VecDeque<BoxFuture<'static, Event>> = VecDeque::new();
+    let mut in_flight = FuturesUnordered::new();
+    let mut done: BTreeMap<u64, Event> = BTreeMap::new();
+    let (mut next_seq, mut next_emit) = (0u64, 0u64);
+    let mut input_open = true;
+    loop {
+        // Admit work while there is room in flight and in the window.
+        while in_flight.len() < cfg.concurrency && next_seq < next_emit + window as u64 {
+            if queue.is_empty() && input_open {
+                // Wait for the reader only when nothing else can progress.
+                let planned = if in_flight.is_empty() {
+                    plan_rx.recv().await
+                } else {
+                    match plan_rx.try_recv() {
+                        Ok(p) => Some(p),
+                        Err(mpsc::error::TryRecvError::Empty) => break,
+                        Err(mpsc::error::TryRecvError::Disconnected) => None,
+                    }
+                };
+                match planned {
+                    Some(p) => queue.extend(plan_events(p, keys, &fetcher, &image_cfg)),
+                    None => input_open = false,
+                }
+            }
+            let Some(fut) = queue.pop_front() else { break };
+            let seq = next_seq;
+            next_seq += 1;
+            in_flight.push(fut.map(move |ev| (seq, ev)));
+        }
+        let Some((seq, ev)) = in_flight.next().await else {
+            if queue.is_empty() && !input_open {
+                break;
+            }
+            continue;
+        };
+        done.insert(seq, ev);
+        while let Some(ev) = done.remove(&next_emit) {
+            next_emit += 1;
+            let msg = match ev {
+                Event::Start { id, n } => ToWriter::Start { id, n },
+                Event::Row(row) => {
+                    progress.inc(1);
+                    ToWriter::Row(row)
+                }
+                Event::Skipped { samples } => {
+                    progress.inc(samples as u64);
+                    summary.shards_skipped += 1;
+                    continue;
+                }
+                Event::Failed(e) => return Err(e),
+            };
+            if write_tx.send(msg).await.is_err() {
+                // The writer stopped on an error; run() reports it.
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn plan_events(
+    planned: Planned,
+    keys: KeyFormat,
+    fetcher: &Arc<Fetcher>,
+    image_cfg: &Arc<ImageConfig>,
+) -> Vec<BoxFuture<'static, Event>> {
+    match planned {
+        Planned::Skipped { samples } => vec![async move { Event::Skipped { samples } }.boxed()],
+        Planned::Failed(e) => vec![async move { Event::Failed(e) }.boxed()],
+        Planned::Shard { id, samples } => {
+            let n = samples.len();
+            let mut out = Vec::with_capacity(n + 1);
+            out.push(async move { Event::Start { id, n } }.boxed());
+            for (i, sample) in samples.into_iter().enumerate() {
+                let key = keys.key(id, i);
+                let fetcher = Arc::clone(fetcher);
+                let image_cfg = Arc::clone(image_cfg);
+                out.push(
+                    async move {
+                        Event::Row(Box::new(
+                            download_one(&fetcher, image_cfg, key, sample).await,
+                        ))
+                    }
+                    .boxed(),
+                );
+            }
+            out
+        }
+    }
+}
+
+/// Downloads and processes one sample; never fails, failures are rows.
+pub(crate) async fn download_one(
+    fetcher: &Fetcher,
+    image_cfg: Arc<ImageConfig>,
+    key: String,
+    sample: Sample,
+) -> Row {
+    let mut row = Row {
+        key,
+        ..Row::default()
+    };
+    let result = match sample.url.as_deref() {
+        None => Err(Failure::new(FailureClass::InvalidUrl, "the URL is null")),
+        Some(url) => fetcher.fetch(url).await,
+    };
+    let bytes = match result {
+        Ok(bytes) => bytes,
+        Err(f) => {
+            log::debug!("{}: {f}", sample.url.as_deref().unwrap_or(""));
+            row.status = f.class.to_string();
+            row.error_message = Some(f.message);
+            row.sample = sample;
+            return row;
+        }
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    rayon::spawn(move || {
+        let sha = hex::encode(Sha256::digest(&bytes));
+        // A decoder panic on hostile bytes must not take the job down.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            resize::process(&bytes, &image_cfg)
+        }));
+        if let Ok(result) = result {
+            let _ = tx.send((sha, result, bytes.len() as u64));
+        }
+    });
+    row.sample = sample;
+    match rx.await {
+        Ok((sha, result, n)) => {
+            row.sha256 = Some(sha);
+            row.bytes_downloaded = n;
+            match result {
+                Ok(p) => {
+                    row.status = "success".into();
+                    row.size = Some((p.width, p.height));
+                    row.original_size = Some((p.original_width, p.original_height));
+                    row.jpg = Some(p.jpg);
+                }
+                Err(e) => {
+                    log::debug!("{}: {}", row.sample.url.as_deref().unwrap_or(""), e.failure);
+                    row.status = e.failure.class.to_string();
+                    row.error_message = Some(e.failure.message);
+                    row.original_size = e.original;
+                }
+            }
+        }
+        Err(_) => {
+            row.status = FailureClass::DecodeError.to_string();
+            row.error_message = Some("the image decoder panicked on these bytes".into());
+        }
+    }
+    row
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_shard_major_and_padded() {
+        let k = KeyFormat::new(123_456, 10_000);
+        assert_eq!(k.key(5, 1), "000050001");
+        assert_eq!(k.shard_name(12), "00012");
+        let small = KeyFormat::new(30, 5);
+        assert_eq!(small.key(3, 4), "000034");
+        let many = KeyFormat::new(10_000_000, 10);
+        assert_eq!(many.shard_name(7), "000007");
+        assert_eq!(many.key(999_999, 9), "9999999");
+    }
+}

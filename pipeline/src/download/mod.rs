@@ -1,0 +1,36 @@
+//! The download stage: `selected/` pairs (or any url+caption table) become
+//! image shards, `shards/NNNNN.parquet` + `shards/NNNNN_stats.json`.
+//!
+//! It reads as its steps, one module each:
+//! [`reader`] (samples in input order, cut into shards) →
+//! [`fetch`] (HTTP with deadlines, retries, redirect and address checks;
+//! [`dns`] is its caching, address-filtering resolver) →
+//! [`resize`] (header checks, decode, resize, JPEG) →
+//! [`writer`] (parquet or webdataset shards, stats). [`job`] runs them:
+//! requests on a tokio runtime, pixels on the rayon pool, one writer thread.
+//!
+//! The shard is the unit of work: sample `i` of the input goes to shard
+//! `i / shard_size` with key `{shard:05}{i % shard_size:04}` (for 10,000
+//! samples per shard), so a rerun or another task slice computes the same
+//! shards; a shard whose stats file exists is skipped, and a shard
+//! interrupted mid-way is redone from the start, so after a crash and a
+//! rerun every sample appears exactly once.
+//!
+//! Every sample ends as a row: `status` is `success` or a
+//! [`status::FailureClass`], with `error_message` saying what went wrong.
+
+pub mod dns;
+pub mod error;
+pub mod fetch;
+pub mod job;
+pub mod reader;
+pub mod resize;
+pub mod status;
+pub mod writer;
+
+pub use error::DownloadError;
+pub use fetch::FetchConfig;
+pub use job::{run, DownloadConfig, DownloadSummary};
+pub use reader::InputSpec;
+pub use resize::{ImageConfig, ResizeMode};
+pub use writer::OutputFormat;

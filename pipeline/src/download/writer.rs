@@ -1,0 +1,418 @@
+//! The writer: shard files. `NNNNN.parquet` (rows with images), or for
+//! webdataset `NNNNN.tar` (`{key}.jpg`, `{key}.txt`, `{key}.json` per success)
+//! plus `NNNNN.parquet` holding every row's metadata without images, as
+//! img2dataset does; then `NNNNN_stats.json`. Every file appears atomically,
+//! the stats file last, so a shard is done when its stats file exists.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BinaryBuilder, Int32Builder, ListBuilder, StringBuilder, UInt32Builder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+use serde::Serialize;
+
+use super::error::DownloadError;
+use super::reader::Sample;
+use crate::schema::{col, shard_schema};
+use crate::task::commit_atomically;
+
+/// Rows per parquet row group (bounds the writer's memory).
+const ROW_GROUP_ROWS: usize = 512;
+
+/// Shard file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    /// `NNNNN.parquet` with the images in the `jpg` column.
+    #[default]
+    Parquet,
+    /// `NNNNN.tar` (webdataset) + `NNNNN.parquet` metadata without images.
+    Webdataset,
+}
+
+impl FromStr for OutputFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "parquet" => Ok(OutputFormat::Parquet),
+            "webdataset" => Ok(OutputFormat::Webdataset),
+            other => Err(format!(
+                "unknown output format {other:?} (expected parquet or webdataset)"
+            )),
+        }
+    }
+}
+
+/// One output row: a sample and what became of it.
+#[derive(Debug, Clone, Default)]
+pub struct Row {
+    /// Shard-major, zero-padded key.
+    pub key: String,
+    /// The input sample.
+    pub sample: Sample,
+    /// `success` or the failure class.
+    pub status: String,
+    /// Failure detail.
+    pub error_message: Option<String>,
+    /// Final size.
+    pub size: Option<(u32, u32)>,
+    /// Size before resizing.
+    pub original_size: Option<(u32, u32)>,
+    /// sha256 (hex) of the downloaded bytes.
+    pub sha256: Option<String>,
+    /// The encoded image.
+    pub jpg: Option<Vec<u8>>,
+    /// Bytes downloaded for this sample.
+    pub bytes_downloaded: u64,
+}
+
+impl Row {
+    /// Whether the sample became an image.
+    pub fn is_success(&self) -> bool {
+        self.jpg.is_some()
+    }
+}
+
+/// The files of one shard.
+#[derive(Debug, Clone)]
+pub struct ShardFiles {
+    /// `NNNNN.parquet` or `NNNNN.tar`.
+    pub data: PathBuf,
+    /// `NNNNN.parquet` metadata next to a tar (webdataset only).
+    pub meta: Option<PathBuf>,
+    /// `NNNNN_stats.json`.
+    pub stats: PathBuf,
+}
+
+impl ShardFiles {
+    /// The files of shard `name` (e.g. `00042`) in `dir`.
+    pub fn new(dir: &Path, name: &str, format: OutputFormat) -> Self {
+        let parquet = dir.join(format!("{name}.parquet"));
+        let (data, meta) = match format {
+            OutputFormat::Parquet => (parquet, None),
+            OutputFormat::Webdataset => (dir.join(format!("{name}.tar")), Some(parquet)),
+        };
+        Self {
+            data,
+            meta,
+            stats: dir.join(format!("{name}_stats.json")),
+        }
+    }
+
+    /// Whether the shard was completed by an earlier run.
+    pub fn is_done(&self) -> bool {
+        self.stats.exists() && self.data.exists() && self.meta.as_ref().is_none_or(|m| m.exists())
+    }
+}
+
+/// `NNNNN_stats.json`.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct ShardStats {
+    /// Shard number.
+    pub shard: usize,
+    /// Samples in the shard.
+    pub count: u64,
+    /// Samples that became images.
+    pub successes: u64,
+    /// Failed samples.
+    pub failed: u64,
+    /// Failures by class.
+    pub failures: BTreeMap<String, u64>,
+    /// Bytes downloaded.
+    pub bytes_downloaded: u64,
+    /// Bytes of encoded images written.
+    pub bytes_written: u64,
+    /// Seconds from the shard's first request to its last row.
+    pub duration_seconds: f64,
+}
+
+impl ShardStats {
+    fn add(&mut self, row: &Row) {
+        self.count += 1;
+        self.bytes_downloaded += row.bytes_downloaded;
+        match &row.jpg {
+            Some(jpg) => {
+                self.successes += 1;
+                self.bytes_written += jpg.len() as u64;
+            }
+            None => {
+                self.failed += 1;
+                *self.failures.entry(row.status.clone()).or_insert(0) += 1;
+            }
+        }
+    }
+}
+
+fn writer_properties() -> WriterProperties {
+    let jpg = ColumnPath::from(col::JPG);
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_column_compression(jpg.clone(), Compression::UNCOMPRESSED)
+        .set_column_dictionary_enabled(jpg.clone(), false)
+        .set_column_statistics_enabled(jpg, EnabledStatistics::None)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .build()
+}
+
+/// Streams rows into a shard parquet file, a row group at a time.
+pub struct ParquetShardWriter {
+    path: PathBuf,
+    writer: ArrowWriter<BufWriter<File>>,
+    rows: Vec<Row>,
+    with_images: bool,
+}
+
+impl ParquetShardWriter {
+    /// Creates `path`. Without images the `jpg` column is all null.
+    pub fn create(path: &Path, with_images: bool) -> Result<Self, DownloadError> {
+        let file = File::create(path).map_err(|e| DownloadError::write(path, e))?;
+        let writer = ArrowWriter::try_new(
+            BufWriter::with_capacity(1 << 20, file),
+            shard_schema(),
+            Some(writer_properties()),
+        )
+        .map_err(|e| DownloadError::write(path, e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            writer,
+            rows: Vec::with_capacity(ROW_GROUP_ROWS),
+            with_images,
+        })
+    }
+
+    /// Adds a row.
+    pub fn push(&mut self, row: Row) -> Result<(), DownloadError> {
+        self.rows.push(row);
+        if self.rows.len() >= ROW_GROUP_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), DownloadError> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let batch = rows_to_batch(&self.rows, self.with_images)
+            .map_err(|e| DownloadError::write(&self.path, e))?;
+        self.writer
+            .write(&batch)
+            .map_err(|e| DownloadError::write(&self.path, e))?;
+        self.rows.clear();
+        Ok(())
+    }
+
+    /// Writes the footer and closes the file.
+    pub fn finish(mut self) -> Result<(), DownloadError> {
+        self.flush()?;
+        let path = self.path.clone();
+        let mut inner = self
+            .writer
+            .into_inner()
+            .map_err(|e| DownloadError::write(&path, e))?;
+        inner.flush().map_err(|e| DownloadError::write(&path, e))
+    }
+}
+
+fn rows_to_batch(rows: &[Row], with_images: bool) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    let n = rows.len();
+    let mut key = StringBuilder::with_capacity(n, n * 10);
+    let mut uid = StringBuilder::with_capacity(n, n * 32);
+    let mut url = StringBuilder::new();
+    let mut caption = StringBuilder::new();
+    let mut qids = ListBuilder::new(UInt32Builder::new()).with_field(Arc::new(Field::new(
+        "item",
+        DataType::UInt32,
+        false,
+    )));
+    let mut status = StringBuilder::new();
+    let mut error = StringBuilder::new();
+    let mut dims: [Int32Builder; 4] = std::array::from_fn(|_| Int32Builder::with_capacity(n));
+    let mut sha = StringBuilder::new();
+    let jpg_bytes: usize = if with_images {
+        rows.iter()
+            .filter_map(|r| r.jpg.as_ref().map(Vec::len))
+            .sum()
+    } else {
+        0
+    };
+    let mut jpg = BinaryBuilder::with_capacity(n, jpg_bytes);
+    for r in rows {
+        key.append_value(&r.key);
+        uid.append_value(&r.sample.uid);
+        url.append_value(r.sample.url.as_deref().unwrap_or(""));
+        caption.append_option(r.sample.caption.as_deref());
+        match &r.sample.query_ids {
+            Some(ids) => {
+                qids.values().append_slice(ids);
+                qids.append(true);
+            }
+            None => qids.append(false),
+        }
+        status.append_value(&r.status);
+        error.append_option(r.error_message.as_deref());
+        let to_i32 = |v: u32| i32::try_from(v).ok();
+        dims[0].append_option(r.size.and_then(|s| to_i32(s.0)));
+        dims[1].append_option(r.size.and_then(|s| to_i32(s.1)));
+        dims[2].append_option(r.original_size.and_then(|s| to_i32(s.0)));
+        dims[3].append_option(r.original_size.and_then(|s| to_i32(s.1)));
+        sha.append_option(r.sha256.as_deref());
+        match (&r.jpg, with_images) {
+            (Some(b), true) => jpg.append_value(b),
+            _ => jpg.append_null(),
+        }
+    }
+    let [mut w, mut h, mut ow, mut oh] = dims;
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(key.finish()),
+        Arc::new(uid.finish()),
+        Arc::new(url.finish()),
+        Arc::new(caption.finish()),
+        Arc::new(qids.finish()),
+        Arc::new(status.finish()),
+        Arc::new(error.finish()),
+        Arc::new(w.finish()),
+        Arc::new(h.finish()),
+        Arc::new(ow.finish()),
+        Arc::new(oh.finish()),
+        Arc::new(sha.finish()),
+        Arc::new(jpg.finish()),
+    ];
+    RecordBatch::try_new(shard_schema(), columns)
+}
+
+/// The metadata of a row as written to `{key}.json` in webdataset shards.
+pub fn row_json(row: &Row) -> serde_json::Value {
+    serde_json::json!({
+        col::KEY: row.key,
+        col::UID: row.sample.uid,
+        col::URL: row.sample.url,
+        col::CAPTION: row.sample.caption,
+        col::QUERY_IDS: row.sample.query_ids,
+        col::STATUS: row.status,
+        col::ERROR_MESSAGE: row.error_message,
+        col::WIDTH: row.size.map(|s| s.0),
+        col::HEIGHT: row.size.map(|s| s.1),
+        col::ORIGINAL_WIDTH: row.original_size.map(|s| s.0),
+        col::ORIGINAL_HEIGHT: row.original_size.map(|s| s.1),
+        col::SHA256: row.sha256,
+    })
+}
+
+/// Streams successful samples into a webdataset tar: `{key}.jpg`,
+/// `{key}.txt`, `{key}.json`, with fixed owners and times so the bytes
+/// depend only on the data.
+pub struct TarShardWriter {
+    path: PathBuf,
+    builder: tar::Builder<BufWriter<File>>,
+}
+
+impl TarShardWriter {
+    /// Creates `path`.
+    pub fn create(path: &Path) -> Result<Self, DownloadError> {
+        let file = File::create(path).map_err(|e| DownloadError::write(path, e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            builder: tar::Builder::new(BufWriter::with_capacity(1 << 20, file)),
+        })
+    }
+
+    fn entry(&mut self, name: &str, data: &[u8]) -> Result<(), DownloadError> {
+        let mut header = tar::Header::new_ustar();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        self.builder
+            .append_data(&mut header, name, data)
+            .map_err(|e| DownloadError::write(&self.path, e))
+    }
+
+    /// Adds a row's files (only successes have an image; failures are in the
+    /// metadata parquet).
+    pub fn push(&mut self, row: &Row) -> Result<(), DownloadError> {
+        let Some(jpg) = &row.jpg else { return Ok(()) };
+        self.entry(&format!("{}.jpg", row.key), jpg)?;
+        let caption = row.sample.caption.as_deref().unwrap_or("");
+        self.entry(&format!("{}.txt", row.key), caption.as_bytes())?;
+        let json =
+            serde_json::to_vec(&row_json(row)).map_err(|e| DownloadError::write(&self.path, e))?;
+        self.entry(&format!("{}.json", row.key), &json)
+    }
+
+    /// Writes the end-of-archive blocks and closes the file.
+    pub fn finish(self) -> Result<(), DownloadError> {
+        let path = self.path;
+        let mut inner = self
+            .builder
+            .into_inner()
+            .map_err(|e| DownloadError::write(&path, e))?;
+        inner.flush().map_err(|e| DownloadError::write(&path, e))
+    }
+}
+
+/// Writes one shard from `n` rows pulled from `next_row` (`None` means the
+/// job stopped: nothing is committed). Returns the shard's statistics.
+pub fn write_shard(
+    files: &ShardFiles,
+    format: OutputFormat,
+    shard: usize,
+    n: usize,
+    mut next_row: impl FnMut() -> Option<Row>,
+    started: std::time::Instant,
+) -> Result<ShardStats, DownloadError> {
+    let mut stats = ShardStats {
+        shard,
+        ..ShardStats::default()
+    };
+    let stopped = |p: &Path| DownloadError::write(p, "job stopped before the shard was complete");
+    match format {
+        OutputFormat::Parquet => commit_atomically(&files.data, |tmp| {
+            let mut w = ParquetShardWriter::create(tmp, true)?;
+            for _ in 0..n {
+                let row = next_row().ok_or_else(|| stopped(&files.data))?;
+                stats.add(&row);
+                w.push(row)?;
+            }
+            w.finish()
+        })?,
+        OutputFormat::Webdataset => {
+            let meta = files
+                .meta
+                .as_ref()
+                .expect("webdataset shards have a metadata file");
+            commit_atomically(meta, |meta_tmp| {
+                let mut pw = ParquetShardWriter::create(meta_tmp, false)?;
+                commit_atomically(&files.data, |tar_tmp| {
+                    let mut tw = TarShardWriter::create(tar_tmp)?;
+                    for _ in 0..n {
+                        let row = next_row().ok_or_else(|| stopped(&files.data))?;
+                        stats.add(&row);
+                        tw.push(&row)?;
+                        pw.push(row)?;
+                    }
+                    tw.finish()
+                })?;
+                pw.finish()
+            })?
+        }
+    }
+    stats.duration_seconds = started.elapsed().as_secs_f64();
+    let json =
+        serde_json::to_vec_pretty(&stats).map_err(|e| DownloadError::write(&files.stats, e))?;
+    crate::task::write_atomically(&files.stats, &json)?;
+    Ok(stats)
+}

@@ -1,0 +1,1001 @@
+//! End-to-end tests of `witcurate crawl download` against a small HTTP server
+//! on 127.0.0.1 started by each test.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Cursor, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use arrow_array::builder::{ListBuilder, StringBuilder, UInt32Builder};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int32Type, UInt32Type};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field};
+use image::{ImageBuffer, ImageFormat, Rgb};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use sha2::{Digest, Sha256};
+
+// ---------------------------------------------------------------- server
+
+/// What the test server answers for a path.
+#[derive(Clone)]
+enum Reply {
+    Ok {
+        body: Vec<u8>,
+        headers: Vec<(String, String)>,
+        delay: Duration,
+    },
+    Status(u16, Vec<(String, String)>),
+    /// Headers announcing a body, a few bytes, then silence.
+    Stall,
+    /// 429 with Retry-After: 1 for the first `n` requests, then the body.
+    FlakyThen(usize, Vec<u8>),
+}
+
+struct Server {
+    port: u16,
+    hits: Arc<AtomicUsize>,
+    /// Most requests handled at the same time.
+    peak: Arc<AtomicUsize>,
+}
+
+impl Server {
+    fn start(route: impl Fn(&str) -> Reply + Send + Sync + 'static) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let active = Arc::new(AtomicUsize::new(0));
+        let route = Arc::new(route);
+        let flaky = Arc::new(std::sync::Mutex::new(BTreeMap::<String, usize>::new()));
+        let counters = (Arc::clone(&hits), Arc::clone(&active), Arc::clone(&peak));
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let route = Arc::clone(&route);
+                let flaky = Arc::clone(&flaky);
+                let counters = counters.clone();
+                thread::spawn(move || serve(stream, &*route, &flaky, &counters));
+            }
+        });
+        Server { port, hits, peak }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+fn serve(
+    stream: TcpStream,
+    route: &(dyn Fn(&str) -> Reply + Send + Sync),
+    flaky: &std::sync::Mutex<BTreeMap<String, usize>>,
+    (hits, active, peak): &(Arc<AtomicUsize>, Arc<AtomicUsize>, Arc<AtomicUsize>),
+) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut out = stream;
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if line == "\r\n" || line == "\n" {
+                break;
+            }
+        }
+        hits.fetch_add(1, Ordering::SeqCst);
+        let now = active.fetch_add(1, Ordering::SeqCst) + 1;
+        peak.fetch_max(now, Ordering::SeqCst);
+        let path = request_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("/")
+            .to_string();
+        let reply = route(&path);
+        let write = |out: &mut TcpStream, code: u16, headers: &[(String, String)], body: &[u8]| {
+            let mut head = format!("HTTP/1.1 {code} X\r\nContent-Length: {}\r\n", body.len());
+            for (k, v) in headers {
+                head.push_str(&format!("{k}: {v}\r\n"));
+            }
+            head.push_str("\r\n");
+            let _ = out.write_all(head.as_bytes());
+            let _ = out.write_all(body);
+            let _ = out.flush();
+        };
+        match reply {
+            Reply::Ok {
+                body,
+                headers,
+                delay,
+            } => {
+                thread::sleep(delay);
+                write(&mut out, 200, &headers, &body);
+            }
+            Reply::Status(code, headers) => write(&mut out, code, &headers, b"no"),
+            Reply::Stall => {
+                let _ =
+                    out.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n\xff\xd8\xff");
+                let _ = out.flush();
+                thread::sleep(Duration::from_secs(20));
+                return;
+            }
+            Reply::FlakyThen(n, body) => {
+                let seen = {
+                    let mut m = flaky.lock().unwrap();
+                    let c = m.entry(path.clone()).or_insert(0);
+                    *c += 1;
+                    *c
+                };
+                if seen <= n {
+                    write(
+                        &mut out,
+                        429,
+                        &[("Retry-After".into(), "1".into())],
+                        b"slow down",
+                    );
+                } else {
+                    write(&mut out, 200, &[], &body);
+                }
+            }
+        }
+        active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn ok(body: Vec<u8>) -> Reply {
+    Reply::Ok {
+        body,
+        headers: vec![],
+        delay: Duration::ZERO,
+    }
+}
+
+// ---------------------------------------------------------------- data
+
+fn jpeg(w: u32, h: u32, seed: u8) -> Vec<u8> {
+    let img = ImageBuffer::from_fn(w, h, |x, y| {
+        Rgb([(x as u8) ^ seed, (y as u8).wrapping_add(seed), 90])
+    });
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, ImageFormat::Jpeg).unwrap();
+    out.into_inner()
+}
+
+fn png(w: u32, h: u32, seed: u8) -> Vec<u8> {
+    let img = ImageBuffer::from_fn(w, h, |x, y| Rgb([seed, x as u8, y as u8]));
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// A PNG header announcing 30000×30000 pixels (900 million), with a
+/// valid-looking but tiny data stream: a decompression bomb's signature.
+fn png_bomb() -> Vec<u8> {
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut crc = flate2_crc(kind, data);
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        out.extend_from_slice(&std::mem::take(&mut crc).to_be_bytes());
+    }
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&30_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&30_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(
+        &mut out,
+        b"IDAT",
+        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    );
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+/// CRC-32 (IEEE) of a PNG chunk's type and data.
+fn flate2_crc(kind: &[u8], data: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &b in kind.iter().chain(data) {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// Writes a url+caption parquet table.
+fn write_table(path: &Path, rows: &[(String, String)]) {
+    let mut url = StringBuilder::new();
+    let mut caption = StringBuilder::new();
+    for (u, c) in rows {
+        url.append_value(u);
+        caption.append_value(c);
+    }
+    let batch = RecordBatch::try_from_iter(vec![
+        ("url", Arc::new(url.finish()) as ArrayRef),
+        ("caption", Arc::new(caption.finish()) as ArrayRef),
+    ])
+    .unwrap();
+    let mut w = ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+/// Writes `RUN/selected/part-00000.parquet` in the balance stage's schema.
+fn write_selected(run: &Path, rows: &[(String, String, Vec<u32>)]) {
+    let dir = run.join("selected");
+    std::fs::create_dir_all(&dir).unwrap();
+    let schema = pipeline::schema::matched_schema();
+    let (mut uid, mut url, mut text, mut page, mut source) = (
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+    );
+    let mut qids = ListBuilder::new(UInt32Builder::new()).with_field(Arc::new(Field::new(
+        "item",
+        DataType::UInt32,
+        false,
+    )));
+    for (u, t, ids) in rows {
+        uid.append_value(pipeline::schema::uid(u, t));
+        url.append_value(u);
+        text.append_value(t);
+        page.append_null();
+        source.append_value("table");
+        qids.values().append_slice(ids);
+        qids.append(true);
+    }
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(uid.finish()),
+        Arc::new(url.finish()),
+        Arc::new(text.finish()),
+        Arc::new(page.finish()),
+        Arc::new(source.finish()),
+        Arc::new(qids.finish()),
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
+    let mut w = ArrowWriter::try_new(
+        File::create(dir.join("part-00000.parquet")).unwrap(),
+        schema,
+        None,
+    )
+    .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+// ---------------------------------------------------------------- running
+
+fn witcurate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_witcurate"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn check(out: &Output) {
+    assert!(
+        out.status.success(),
+        "witcurate failed: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// One shard row as read back.
+#[derive(Debug, Clone)]
+struct ShardRow {
+    key: String,
+    uid: String,
+    url: String,
+    caption: Option<String>,
+    query_ids: Option<Vec<u32>>,
+    status: String,
+    error: Option<String>,
+    size: Option<(i32, i32)>,
+    original: Option<(i32, i32)>,
+    sha256: Option<String>,
+    jpg: Option<Vec<u8>>,
+}
+
+fn read_shard(path: &Path) -> Vec<ShardRow> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut rows = Vec::new();
+    for batch in reader {
+        let b = batch.unwrap();
+        let s = |name: &str| b.column_by_name(name).unwrap().as_string::<i32>().clone();
+        let i = |name: &str| {
+            b.column_by_name(name)
+                .unwrap()
+                .as_primitive::<Int32Type>()
+                .clone()
+        };
+        let (key, uid, url, caption, status, error, sha) = (
+            s("key"),
+            s("uid"),
+            s("url"),
+            s("caption"),
+            s("status"),
+            s("error_message"),
+            s("sha256"),
+        );
+        let (w, h, ow, oh) = (
+            i("width"),
+            i("height"),
+            i("original_width"),
+            i("original_height"),
+        );
+        let qids = b
+            .column_by_name("query_ids")
+            .unwrap()
+            .as_list::<i32>()
+            .clone();
+        let jpg = b.column_by_name("jpg").unwrap().as_binary::<i32>().clone();
+        let opt =
+            |a: &arrow_array::StringArray, r: usize| a.is_valid(r).then(|| a.value(r).to_string());
+        for r in 0..b.num_rows() {
+            rows.push(ShardRow {
+                key: key.value(r).into(),
+                uid: uid.value(r).into(),
+                url: url.value(r).into(),
+                caption: opt(&caption, r),
+                query_ids: qids
+                    .is_valid(r)
+                    .then(|| qids.value(r).as_primitive::<UInt32Type>().values().to_vec()),
+                status: status.value(r).into(),
+                error: opt(&error, r),
+                size: w.is_valid(r).then(|| (w.value(r), h.value(r))),
+                original: ow.is_valid(r).then(|| (ow.value(r), oh.value(r))),
+                sha256: opt(&sha, r),
+                jpg: jpg.is_valid(r).then(|| jpg.value(r).to_vec()),
+            });
+        }
+    }
+    rows
+}
+
+fn shard_files(run: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(run.join("shards"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(ext))
+        .collect();
+    v.sort();
+    v
+}
+
+fn all_rows(run: &Path) -> Vec<ShardRow> {
+    shard_files(run, ".parquet")
+        .iter()
+        .flat_map(|p| read_shard(p))
+        .collect()
+}
+
+fn sha_hex(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+// ---------------------------------------------------------------- tests
+
+/// The routes of the bad-input test, with the status each must end in.
+fn bad_input_server() -> (Server, Vec<(String, &'static str)>) {
+    let big_jpeg = jpeg(300, 200, 1);
+    let server = Server::start(move |path| match path {
+        "/a.jpg" => ok(jpeg(300, 200, 1)),
+        "/b.png" => ok(png(120, 260, 2)),
+        "/redirect" => Reply::Status(302, vec![("Location".into(), "/a.jpg".into())]),
+        "/page.html" => ok(b"<!DOCTYPE html><html><body>not an image</body></html>".to_vec()),
+        "/truncated.jpg" => ok(big_jpeg[..big_jpeg.len() / 2].to_vec()),
+        "/tall.png" => ok(png(1, 100_000, 3)),
+        "/bomb.png" => ok(png_bomb()),
+        "/stall.jpg" => Reply::Stall,
+        "/loop" => Reply::Status(302, vec![("Location".into(), "/loop".into())]),
+        "/missing.jpg" => Reply::Status(404, vec![]),
+        "/error.jpg" => Reply::Status(500, vec![]),
+        "/busy.jpg" => Reply::Status(429, vec![("Retry-After".into(), "1".into())]),
+        "/flaky.jpg" => Reply::FlakyThen(1, png(64, 64, 4)),
+        "/optout.jpg" => Reply::Ok {
+            body: jpeg(64, 64, 5),
+            headers: vec![("X-Robots-Tag".into(), "nofollow, noai".into())],
+            delay: Duration::ZERO,
+        },
+        "/otherbot.jpg" => Reply::Ok {
+            body: jpeg(64, 64, 6),
+            headers: vec![("X-Robots-Tag".into(), "otherbot: noindex".into())],
+            delay: Duration::ZERO,
+        },
+        "/huge.bin" => ok(vec![0u8; 300_000]),
+        _ => Reply::Status(404, vec![]),
+    });
+    let cases = vec![
+        (server.url("/a.jpg"), "success"),
+        (server.url("/b.png"), "success"),
+        (server.url("/redirect"), "success"),
+        (server.url("/flaky.jpg"), "success"),
+        (server.url("/otherbot.jpg"), "success"),
+        (server.url("/page.html"), "not_an_image"),
+        (server.url("/truncated.jpg"), "decode_error"),
+        (server.url("/tall.png"), "aspect_ratio"),
+        (server.url("/bomb.png"), "too_large"),
+        (server.url("/stall.jpg"), "timeout"),
+        (server.url("/loop"), "redirect_loop"),
+        (server.url("/missing.jpg"), "http_404"),
+        (server.url("/error.jpg"), "http_500"),
+        (server.url("/busy.jpg"), "http_429"),
+        (server.url("/optout.jpg"), "robots_opt_out"),
+        (server.url("/huge.bin"), "body_too_large"),
+        ("http://exa mple.com/a.jpg".to_string(), "invalid_url"),
+        ("www.example.com/a.jpg".to_string(), "invalid_url"),
+        ("ftp://example.com/a.jpg".to_string(), "invalid_url"),
+    ];
+    (server, cases)
+}
+
+const FAST: &[&str] = &[
+    "--quiet",
+    "--allow-private-addresses",
+    "--timeout",
+    "1.5",
+    "--retries",
+    "1",
+    "--max-retry-wait",
+    "2",
+    "--max-body-bytes",
+    "200000",
+    "--max-aspect-ratio",
+    "10",
+];
+
+#[test]
+fn every_bad_input_becomes_a_classified_row_and_the_job_goes_on() {
+    let (_server, cases) = bad_input_server();
+    let run = tempfile::tempdir().unwrap();
+    let table = run.path().join("urls.parquet");
+    let rows: Vec<(String, String)> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, (u, _))| (u.clone(), format!("caption {i}")))
+        .collect();
+    write_table(&table, &rows);
+    let mut args = vec!["crawl", "download", "--out", run.path().to_str().unwrap()];
+    args.extend([
+        "--input",
+        table.to_str().unwrap(),
+        "--shard-size",
+        "8",
+        "--image-size",
+        "64",
+    ]);
+    args.extend(FAST);
+    let out = witcurate(&args);
+    check(&out);
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.contains("5 images"), "{summary}");
+
+    let got = all_rows(run.path());
+    assert_eq!(got.len(), cases.len());
+    assert_eq!(shard_files(run.path(), ".parquet").len(), 3);
+    for (i, (row, (url, want))) in got.iter().zip(&cases).enumerate() {
+        assert_eq!(
+            row.key,
+            format!("{:05}{}", i / 8, i % 8),
+            "keys are shard-major"
+        );
+        assert_eq!(&row.url, url);
+        assert_eq!(
+            row.caption.as_deref(),
+            Some(format!("caption {i}").as_str())
+        );
+        assert_eq!(row.uid, pipeline::schema::uid(url, &format!("caption {i}")));
+        assert_eq!(row.status, *want, "{url}: {:?}", row.error);
+        if *want == "success" {
+            assert!(row.error.is_none());
+            assert_eq!(row.size, Some((64, 64)));
+            let img = image::load_from_memory(row.jpg.as_ref().unwrap()).unwrap();
+            assert_eq!((img.width(), img.height()), (64, 64));
+        } else {
+            assert!(row.jpg.is_none());
+            assert!(
+                !row.error.as_deref().unwrap_or("").is_empty(),
+                "{url} has no message"
+            );
+        }
+    }
+    assert_eq!(got[0].original, Some((300, 200)));
+    assert_eq!(
+        got[0].sha256.as_deref(),
+        Some(sha_hex(&jpeg(300, 200, 1)).as_str())
+    );
+    assert_eq!(
+        got[8].original,
+        Some((30_000, 30_000)),
+        "bomb size is read from the header"
+    );
+    assert_eq!(got[7].original, Some((1, 100_000)));
+
+    let mut failures: BTreeMap<String, u64> = BTreeMap::new();
+    let mut count = 0;
+    for p in shard_files(run.path(), "_stats.json") {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+        count += v["count"].as_u64().unwrap();
+        for (k, n) in v["failures"].as_object().unwrap() {
+            *failures.entry(k.clone()).or_insert(0) += n.as_u64().unwrap();
+        }
+    }
+    assert_eq!(count, cases.len() as u64);
+    assert_eq!(failures["invalid_url"], 3);
+    assert_eq!(failures["timeout"], 1);
+    assert_eq!(failures.values().sum::<u64>(), cases.len() as u64 - 5);
+}
+
+#[test]
+fn private_addresses_are_refused_by_default() {
+    let server = Server::start(|_| ok(jpeg(32, 32, 7)));
+    let run = tempfile::tempdir().unwrap();
+    let table = run.path().join("urls.parquet");
+    let urls = vec![
+        (server.url("/x.jpg"), "loopback".to_string()),
+        (
+            format!("http://localhost:{}/x.jpg", server.port),
+            "by name".to_string(),
+        ),
+        ("http://[::1]/x.jpg".to_string(), "v6 loopback".to_string()),
+        (
+            "http://169.254.169.254/latest/meta-data".to_string(),
+            "metadata".to_string(),
+        ),
+        ("http://10.0.0.1/x.jpg".to_string(), "private".to_string()),
+    ];
+    write_table(&table, &urls);
+    let out = witcurate(&[
+        "crawl",
+        "download",
+        "--quiet",
+        "--out",
+        run.path().to_str().unwrap(),
+        "--input",
+        table.to_str().unwrap(),
+        "--timeout",
+        "2",
+        "--retries",
+        "0",
+    ]);
+    check(&out);
+    let rows = all_rows(run.path());
+    assert_eq!(rows.len(), 5);
+    for (i, row) in rows.iter().enumerate() {
+        if i == 1 {
+            // Resolved through the guarded resolver: refused after resolution
+            // (or, where no resolver is configured at all, a DNS failure).
+            assert!(
+                row.status == "forbidden_address" || row.status == "dns_error",
+                "{row:?}"
+            );
+        } else {
+            assert_eq!(row.status, "forbidden_address", "{row:?}");
+        }
+    }
+    assert_eq!(
+        server.hits.load(Ordering::SeqCst),
+        0,
+        "no request reached the server"
+    );
+}
+
+#[test]
+fn selected_parts_keep_uid_and_query_ids_and_webdataset_is_readable() {
+    let server = Server::start(|path| match path {
+        "/gone.jpg" => Reply::Status(404, vec![]),
+        p if p.ends_with(".png") => ok(png(100, 50, 8)),
+        _ => ok(jpeg(50, 100, 9)),
+    });
+    let run = tempfile::tempdir().unwrap();
+    let rows: Vec<(String, String, Vec<u32>)> = (0..7)
+        .map(|i| {
+            let path = if i == 3 {
+                "/gone.jpg".to_string()
+            } else if i % 2 == 0 {
+                format!("/{i}.png")
+            } else {
+                format!("/{i}.jpg")
+            };
+            (server.url(&path), format!("a photo {i}"), vec![i, i + 10])
+        })
+        .collect();
+    write_selected(run.path(), &rows);
+    let out = witcurate(&[
+        "crawl",
+        "download",
+        "--quiet",
+        "--allow-private-addresses",
+        "--out",
+        run.path().to_str().unwrap(),
+        "--shard-size",
+        "4",
+        "--output-format",
+        "webdataset",
+        "--resize-mode",
+        "center_crop",
+        "--image-size",
+        "32",
+    ]);
+    check(&out);
+    let meta = all_rows(run.path());
+    assert_eq!(meta.len(), 7);
+    for (row, (url, text, ids)) in meta.iter().zip(&rows) {
+        assert_eq!(row.uid, pipeline::schema::uid(url, text));
+        assert_eq!(row.query_ids.as_ref(), Some(ids));
+        assert!(
+            row.jpg.is_none(),
+            "webdataset metadata carries no image bytes"
+        );
+    }
+    assert_eq!(meta[3].status, "http_404");
+
+    let tars = shard_files(run.path(), ".tar");
+    assert_eq!(tars.len(), 2);
+    let mut names = Vec::new();
+    for tar_path in &tars {
+        let mut archive = tar::Archive::new(File::open(tar_path).unwrap());
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let name = entry.path().unwrap().to_string_lossy().into_owned();
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data).unwrap();
+            if name.ends_with(".jpg") {
+                let img = image::load_from_memory(&data).unwrap();
+                assert_eq!((img.width(), img.height()), (32, 32));
+            } else if name.ends_with(".json") {
+                let v: serde_json::Value = serde_json::from_slice(&data).unwrap();
+                assert_eq!(v["status"], "success");
+                assert_eq!(format!("{}.json", v["key"].as_str().unwrap()), name);
+            } else {
+                assert!(String::from_utf8(data).unwrap().starts_with("a photo "));
+            }
+            names.push(name);
+        }
+    }
+    assert_eq!(names.len(), 6 * 3, "three files per successful sample");
+    assert_eq!(&names[..3], ["000000.jpg", "000000.txt", "000000.json"]);
+    assert!(
+        !names.iter().any(|n| n.starts_with("000003")),
+        "failures are not in the tar"
+    );
+}
+
+#[test]
+fn output_is_identical_whatever_the_thread_count_and_reruns_skip_done_shards() {
+    let server = Server::start(|path| {
+        let n: u8 = path
+            .trim_start_matches("/i")
+            .trim_end_matches(".jpg")
+            .parse()
+            .unwrap_or(0);
+        if n % 5 == 4 {
+            Reply::Status(404, vec![])
+        } else {
+            ok(jpeg(40 + u32::from(n), 30, n))
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("urls.parquet");
+    let rows: Vec<(String, String)> = (0..23)
+        .map(|i| (server.url(&format!("/i{i}.jpg")), format!("c{i}")))
+        .collect();
+    write_table(&table, &rows);
+    let mut outputs = Vec::new();
+    for threads in ["1", "2"] {
+        let run = dir.path().join(format!("run{threads}"));
+        let out = witcurate(&[
+            "crawl",
+            "download",
+            "--quiet",
+            "--allow-private-addresses",
+            "--threads",
+            threads,
+            "--out",
+            run.to_str().unwrap(),
+            "--input",
+            table.to_str().unwrap(),
+            "--shard-size",
+            "10",
+            "--concurrency",
+            "7",
+        ]);
+        check(&out);
+        let bytes: Vec<Vec<u8>> = shard_files(&run, ".parquet")
+            .iter()
+            .map(|p| std::fs::read(p).unwrap())
+            .collect();
+        assert_eq!(bytes.len(), 3);
+        outputs.push((run, bytes));
+    }
+    assert_eq!(
+        outputs[0].1, outputs[1].1,
+        "shards are byte-identical for 1 and 2 threads"
+    );
+
+    let run = &outputs[0].0;
+    let before = server.hits.load(Ordering::SeqCst);
+    let out = witcurate(&[
+        "crawl",
+        "download",
+        "--quiet",
+        "--allow-private-addresses",
+        "--out",
+        run.to_str().unwrap(),
+        "--input",
+        table.to_str().unwrap(),
+        "--shard-size",
+        "10",
+    ]);
+    check(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 shards written, 3 skipped"));
+    assert_eq!(
+        server.hits.load(Ordering::SeqCst),
+        before,
+        "nothing downloaded again"
+    );
+
+    // A removed shard is the only one redone.
+    std::fs::remove_file(run.join("shards/00001_stats.json")).unwrap();
+    let out = witcurate(&[
+        "crawl",
+        "download",
+        "--quiet",
+        "--allow-private-addresses",
+        "--out",
+        run.to_str().unwrap(),
+        "--input",
+        table.to_str().unwrap(),
+        "--shard-size",
+        "10",
+    ]);
+    check(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 shards written, 2 skipped"));
+    assert_eq!(server.hits.load(Ordering::SeqCst), before + 10);
+}
+
+#[test]
+fn killed_mid_shard_then_rerun_gives_every_sample_exactly_once() {
+    let server = Server::start(|path| Reply::Ok {
+        body: jpeg(48, 48, path.len() as u8),
+        headers: vec![],
+        delay: Duration::from_millis(60),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("urls.parquet");
+    let n = 40;
+    let rows: Vec<(String, String)> = (0..n)
+        .map(|i| (server.url(&format!("/k{i}.jpg")), format!("k{i}")))
+        .collect();
+    write_table(&table, &rows);
+    let run = dir.path().join("run");
+    let args = [
+        "crawl",
+        "download",
+        "--quiet",
+        "--allow-private-addresses",
+        "--out",
+        run.to_str().unwrap(),
+        "--input",
+        table.to_str().unwrap(),
+        "--shard-size",
+        "5",
+        "--concurrency",
+        "2",
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_witcurate"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !run.join("shards/00001_stats.json").exists() {
+        assert!(Instant::now() < deadline, "first shards never appeared");
+        thread::sleep(Duration::from_millis(10));
+    }
+    // Let the next shard get under way, then kill without warning.
+    thread::sleep(Duration::from_millis(120));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let partial = shard_files(&run, "_stats.json").len();
+    assert!(partial < 8, "killed before the end ({partial} shards)");
+
+    check(&witcurate(&args));
+    let rows_out = all_rows(&run);
+    assert_eq!(rows_out.len(), n);
+    let keys: HashSet<&str> = rows_out.iter().map(|r| r.key.as_str()).collect();
+    let uids: HashSet<&str> = rows_out.iter().map(|r| r.uid.as_str()).collect();
+    assert_eq!((keys.len(), uids.len()), (n, n));
+    assert!(rows_out.iter().all(|r| r.status == "success"));
+    let leftovers: Vec<_> = std::fs::read_dir(run.join("shards"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn bad_usage_and_missing_input_are_errors() {
+    let run = tempfile::tempdir().unwrap();
+    let out = witcurate(&[
+        "crawl",
+        "download",
+        "--out",
+        run.path().to_str().unwrap(),
+        "--resize-mode",
+        "squash",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = witcurate(&[
+        "crawl",
+        "download",
+        "--quiet",
+        "--out",
+        run.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("selected"));
+    let table = run.path().join("t.parquet");
+    write_table(&table, &[("http://example.com/a.jpg".into(), "a".into())]);
+    let out = witcurate(&[
+        "crawl",
+        "download",
+        "--quiet",
+        "--out",
+        run.path().to_str().unwrap(),
+        "--input",
+        table.to_str().unwrap(),
+        "--url-col",
+        "image_url",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("t.parquet") && err.contains("image_url"),
+        "{err}"
+    );
+}
+
+/// A real client reads a shard: pyarrow, installed into a venv under the
+/// target directory (reused between runs).
+#[test]
+fn pyarrow_reads_a_shard() {
+    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pyarrow-venv");
+    let python = venv.join("bin/python");
+    let has_pyarrow = |py: &Path| {
+        Command::new(py)
+            .args(["-c", "import pyarrow"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !has_pyarrow(&python) {
+        let made = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("NOTICE: skipping pyarrow_reads_a_shard: python3 -m venv is unavailable");
+            return;
+        }
+        let pip = Command::new(venv.join("bin/pip"))
+            .args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "pyarrow",
+            ])
+            .output()
+            .unwrap();
+        if !pip.status.success() {
+            eprintln!(
+                "NOTICE: skipping pyarrow_reads_a_shard: pip could not install pyarrow (no network?): {}",
+                String::from_utf8_lossy(&pip.stderr)
+            );
+            return;
+        }
+    }
+    let server = Server::start(|_| ok(png(90, 60, 1)));
+    let run = tempfile::tempdir().unwrap();
+    write_selected(
+        run.path(),
+        &(0..3)
+            .map(|i| (server.url(&format!("/{i}.png")), format!("t{i}"), vec![i]))
+            .collect::<Vec<_>>(),
+    );
+    check(&witcurate(&[
+        "crawl",
+        "download",
+        "--quiet",
+        "--allow-private-addresses",
+        "--out",
+        run.path().to_str().unwrap(),
+    ]));
+    let script = r#"
+import sys, pyarrow.parquet as pq
+t = pq.read_table(sys.argv[1])
+print(t.num_rows, ",".join(t.column_names), t.schema.field("query_ids").type,
+      t.column("key")[2], t.column("status")[0], len(t.column("jpg")[0].as_py()) > 100)
+"#;
+    let out = Command::new(&python)
+        .args(["-c", script])
+        .arg(run.path().join("shards/00000.parquet"))
+        .output()
+        .unwrap();
+    check(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.trim(),
+        "3 key,uid,url,caption,query_ids,status,error_message,width,height,original_width,\
+         original_height,sha256,jpg list<item: uint32 not null> 000000002 success True"
+    );
+}
+
+#[test]
+fn per_host_concurrency_is_bounded() {
+    let server = Server::start(|_| Reply::Ok {
+        body: jpeg(16, 16, 1),
+        headers: vec![],
+        delay: Duration::from_millis(40),
+    });
+    let run = tempfile::tempdir().unwrap();
+    let table = run.path().join("urls.parquet");
+    let rows: Vec<(String, String)> = (0..24)
+        .map(|i| (server.url(&format!("/{i}.jpg")), format!("c{i}")))
+        .collect();
+    write_table(&table, &rows);
+    check(&witcurate(&[
+        "crawl",
+        "download",
+        "--quiet",
+        "--allow-private-addresses",
+        "--out",
+        run.path().to_str().unwrap(),
+        "--input",
+        table.to_str().unwrap(),
+        "--concurrency",
+        "16",
+        "--per-host-concurrency",
+        "3",
+    ]));
+    assert_eq!(
+        all_rows(run.path())
+            .iter()
+            .filter(|r| r.status == "success")
+            .count(),
+        24
+    );
+    let peak = server.peak.load(Ordering::SeqCst);
+    assert!(
+        (2..=3).contains(&peak),
+        "peak concurrent requests to one host: {peak}"
+    );
+}
