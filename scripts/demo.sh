@@ -1,24 +1,87 @@
 #!/usr/bin/env bash
-# The main job, end to end, on the bundled sample data. Offline.
-#   scripts/demo.sh [OUT_DIR]     (default: demo-out/)
+# The main job, end to end, on bundled sample data. Offline: the only server is
+# a local one on 127.0.0.1 that this script starts and stops itself.
+#
+#   scripts/demo.sh [OUT_DIR]          (default: demo-out/)
+#
+# Environment: DEMO_PAGES (default 240) and DEMO_STEPS (default 300) size the
+# synthetic web and the training run; CI uses smaller values.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 OUT="${1:-$ROOT/demo-out}"
 DATA="$ROOT/tests/data"
+PAGES=${DEMO_PAGES:-240}
+STEPS=${DEMO_STEPS:-300}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
 
 bash scripts/setup.sh
 
 echo "==> building witcurate"
 cargo build --quiet --bin witcurate
 WC="$ROOT/target/debug/witcurate"
-mkdir -p "$OUT"
 
-echo "==> 1. query vocabulary"
+echo
+echo "==> 1. query vocabulary (Wikipedia sample + pageviews sample + WordNet)"
 "$WC" vocab build --out "$OUT/vocab" \
   --wiki-dump "$DATA/wikipedia/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2" \
   --pageviews "$DATA/pageviews" \
   --wordnet /usr/share/wordnet
 
 echo
-echo "vocabulary: $OUT/vocab/queries.txt ($(wc -l < "$OUT/vocab/queries.txt") entries)"
+echo "==> 2. a small web to crawl, served on 127.0.0.1"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$WC" sample-web --out "$OUT/web" --base-url "http://127.0.0.1:$PORT" --pages "$PAGES" --seed 0
+python3 -m http.server "$PORT" --bind 127.0.0.1 --directory "$OUT/web/web" >"$OUT/web/server.log" 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 1 50); do
+  python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/pages/0.html')" 2>/dev/null && break
+  sleep 0.2
+done
+
+RUN="$OUT/run"
+echo
+echo "==> 3. crawl: extract pairs from the crawl's WARC"
+"$WC" crawl extract --out "$RUN" --input "$OUT/web/crawl/sample-web.warc.gz"
+echo "    (also from the bundled real Common Crawl WARC/WAT sample, into $OUT/cc-sample)"
+"$WC" --quiet crawl extract --out "$OUT/cc-sample" \
+  --input "$DATA"/commoncrawl/*.warc "$DATA"/commoncrawl/*.wat
+
+echo
+echo "==> 4. crawl: match alt-texts against the vocabulary"
+"$WC" crawl match --out "$RUN" --vocab "$OUT/vocab"
+"$WC" --quiet crawl match --out "$OUT/cc-sample" --vocab "$OUT/vocab"
+
+echo
+echo "==> 5. crawl: balance (cap each entry; t is small for a small web)"
+"$WC" crawl balance --out "$RUN" --t 300
+
+echo
+echo "==> 6. crawl: download and resize images into shards"
+"$WC" crawl download --out "$RUN" --allow-private-addresses --shard-size 1000 --image-size 64
+kill $SERVER 2>/dev/null || true
+
+echo
+echo "==> 7. train the bundled CLIP model on the shards (tiny preset, CPU)"
+"$WC" train --shards "$RUN/shards" --out "$OUT/train" --preset tiny \
+  --steps "$STEPS" --batch-size 32 --lr 2e-3 --context-length 16
+
+echo
+echo "==> 8. zero-shot evaluation on held-out images"
+"$WC" eval --checkpoint "$OUT/train" --images "$OUT/web/eval" \
+  --classes "$OUT/web/eval/classes.tsv" --json "$OUT/eval.json" | tee "$OUT/eval.txt"
+
+echo
+echo "==> 9. dataset statistics report"
+"$WC" stats "$RUN" --vocab "$OUT/vocab"
+
+echo
+echo "vocabulary:    $OUT/vocab/queries.txt ($(wc -l <"$OUT/vocab/queries.txt") entries)"
+echo "pairs:         $RUN/pairs/   matched: $RUN/matched/   selected: $RUN/selected/"
+echo "shards:        $RUN/shards/"
+echo "model:         $OUT/train/   evaluation: $OUT/eval.json"
+echo "report:        $RUN/stats/report.html"
+TOP1=$(python3 -c "import json; print('%.1f' % (100 * json.load(open('$OUT/eval.json'))['zero_shot']['top1']))")
+echo "zero-shot top-1: ${TOP1}%"
