@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the project. Installs what the tests need first.
-#   scripts/test.sh            # all tests
-#   scripts/test.sh -p pipeline  # extra arguments go to `cargo test`
+#   scripts/test.sh                # everything
+#   scripts/test.sh -p pipeline    # extra arguments go to `cargo test`
+# WITCURATE_SKIP_SLURM=1 skips the real-cluster test, WITCURATE_SKIP_DEMO=1
+# the reduced run of scripts/demo.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,3 +13,14 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 cargo test --workspace --all-targets "$@"
 # Doc tests (not part of --all-targets).
 cargo test --workspace --doc "$@"
+
+if [ "$#" -eq 0 ]; then
+  if [ "${WITCURATE_SKIP_SLURM:-0}" != 1 ]; then
+    echo "==> Slurm executor on a real single-node cluster"
+    bash scripts/test_slurm.sh
+  fi
+  if [ "${WITCURATE_SKIP_DEMO:-0}" != 1 ]; then
+    echo "==> the README's main command, reduced size"
+    bash scripts/test_demo.sh
+  fi
+fi

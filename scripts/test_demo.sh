@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs scripts/demo.sh at a reduced size in a temporary directory and checks
+# that every stage produced its outputs and the last line reports the
+# zero-shot accuracy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WORK=$(mktemp -d /tmp/witcurate-demo-test.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+DEMO_PAGES=${DEMO_PAGES:-60} DEMO_STEPS=${DEMO_STEPS:-40} bash scripts/demo.sh "$WORK/out" | tee "$WORK/demo.log"
+
+pass=0
+fail=0
+check() { # check NAME CMD...
+  local name=$1
+  shift
+  if "$@"; then echo "ok: $name"; pass=$((pass + 1)); else echo "FAILED: $name"; fail=$((fail + 1)); fi
+}
+O=$WORK/out
+check vocabulary_written test -s "$O/vocab/queries.txt"
+check pairs_written compgen -G "$O/run/pairs/part-*.parquet"
+check matched_written compgen -G "$O/run/matched/part-*.parquet"
+check selected_written compgen -G "$O/run/selected/part-*.parquet"
+check shards_written compgen -G "$O/run/shards/*.parquet"
+check checkpoint_written test -s "$O/eval.json"
+check report_written test -s "$O/run/stats/report.html"
+check last_line_is_accuracy bash -c "tail -n1 '$WORK/demo.log' | grep -Eq '^zero-shot top-1: [0-9]+\.[0-9]%$'"
+echo "demo: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
