@@ -13,3 +13,5 @@
 
 pub mod schema;
 pub mod task;
+pub mod balance;
+pub mod matching;
