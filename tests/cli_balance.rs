@@ -33,7 +33,10 @@ fn write_pairs(path: &Path, rows: &[(String, String)]) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     let urls: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
     let texts: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
-    let uids: Vec<String> = rows.iter().map(|(u, t)| pipeline::schema::uid(u, t)).collect();
+    let uids: Vec<String> = rows
+        .iter()
+        .map(|(u, t)| pipeline::schema::uid(u, t))
+        .collect();
     let n = rows.len();
     let batch = RecordBatch::try_new(
         pipeline::schema::pairs_schema(),
@@ -97,7 +100,13 @@ fn matched_run(dir: &Path, name: &str, rows: &[(String, String)], parts: usize) 
     }
     let v = vocab(dir);
     ok(&witcurate(&[
-        "crawl", "match", "--quiet", "--out", run.to_str().unwrap(), "--vocab", v.to_str().unwrap(),
+        "crawl",
+        "match",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+        "--vocab",
+        v.to_str().unwrap(),
     ]));
     run
 }
@@ -110,7 +119,11 @@ fn selected(run: &Path) -> BTreeMap<String, Vec<u32>> {
         if p.extension().is_some_and(|x| x == "parquet") {
             for b in read(&p) {
                 let uids = b.column_by_name("uid").unwrap().as_string::<i32>().clone();
-                let ids = b.column_by_name("query_ids").unwrap().as_list::<i32>().clone();
+                let ids = b
+                    .column_by_name("query_ids")
+                    .unwrap()
+                    .as_list::<i32>()
+                    .clone();
                 for i in 0..b.num_rows() {
                     let v = ids.value(i);
                     let prev = out.insert(
@@ -140,7 +153,13 @@ fn balance_counts(run: &Path) -> BTreeMap<u32, (u64, u64)> {
 }
 
 fn balance(run: &Path, extra: &[&str]) -> String {
-    let mut args = vec!["crawl", "balance", "--quiet", "--out", run.to_str().unwrap()];
+    let mut args = vec![
+        "crawl",
+        "balance",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     ok(&witcurate(&args))
 }
@@ -156,7 +175,10 @@ fn soft_cap_is_metaclips_and_reports_per_entry_counts() {
     let sel = selected(&run);
     // Every pair with a tail entry (count <= t) is kept.
     assert!(sel.len() >= 30);
-    let with_rare = sel.values().filter(|ids| ids.iter().any(|&i| i >= 2)).count();
+    let with_rare = sel
+        .values()
+        .filter(|ids| ids.iter().any(|&i| i >= 2))
+        .count();
     assert_eq!(with_rare, 30);
     // cat: 600 matches, p = 1/6; with the pairs kept for dog (p = 1/2) and the
     // rare entries, about 204 pairs are kept.
@@ -177,9 +199,20 @@ fn soft_cap_is_metaclips_and_reports_per_entry_counts() {
 
     // Another seed selects differently; the same seed again is skipped.
     let again = balance(&run, &["--t", "100", "--seed", "3"]);
-    assert!(again.contains("0 of 2 tasks run (2 already done)"), "{again}");
+    assert!(
+        again.contains("0 of 2 tasks run (2 already done)"),
+        "{again}"
+    );
     let changed = witcurate(&[
-        "crawl", "balance", "--quiet", "--out", run.to_str().unwrap(), "--t", "100", "--seed", "4",
+        "crawl",
+        "balance",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+        "--t",
+        "100",
+        "--seed",
+        "4",
     ]);
     assert_eq!(changed.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&changed.stderr).contains("--seed 3"));
@@ -218,7 +251,10 @@ fn hard_cap_never_exceeds_t() {
     assert_eq!(counts[&0].1, 50);
     assert_eq!(counts[&1].1, 30);
     // Every pair with a rare entry is kept.
-    assert!(counts.iter().filter(|(&id, _)| id >= 2).all(|(_, (b, a))| a == b));
+    assert!(counts
+        .iter()
+        .filter(|(&id, _)| id >= 2)
+        .all(|(_, (b, a))| a == b));
     let report: serde_json::Value =
         serde_json::from_slice(&fs::read(run.join("balance.json")).unwrap()).unwrap();
     assert_eq!(report["entries_over_t_after"], 0);
@@ -245,17 +281,36 @@ fn balance_errors_are_clear() {
     let out = witcurate(&["crawl", "balance", "--out", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("counts.parquet") && stderr.contains("crawl match"), "{stderr}");
+    assert!(
+        stderr.contains("counts.parquet") && stderr.contains("crawl match"),
+        "{stderr}"
+    );
 
     let run = matched_run(dir.path(), "run", &pool(), 1);
     let out = witcurate(&[
-        "crawl", "balance", "--out", run.to_str().unwrap(), "--tail-share", "1.5",
+        "crawl",
+        "balance",
+        "--out",
+        run.to_str().unwrap(),
+        "--tail-share",
+        "1.5",
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--tail-share must be in (0, 1]"));
 
     let out = witcurate(&[
-        "crawl", "balance", "--out", run.to_str().unwrap(), "--t", "5", "--tail-share", "0.1",
+        "crawl",
+        "balance",
+        "--out",
+        run.to_str().unwrap(),
+        "--t",
+        "5",
+        "--tail-share",
+        "0.1",
     ]);
-    assert_eq!(out.status.code(), Some(2), "conflicting flags are a usage error");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "conflicting flags are a usage error"
+    );
 }

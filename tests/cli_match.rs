@@ -77,7 +77,11 @@ fn matched_rows(path: &Path) -> Vec<(String, Vec<u32>)> {
     let mut out = Vec::new();
     for b in read(path) {
         let texts = b.column_by_name("text").unwrap().as_string::<i32>().clone();
-        let ids = b.column_by_name("query_ids").unwrap().as_list::<i32>().clone();
+        let ids = b
+            .column_by_name("query_ids")
+            .unwrap()
+            .as_list::<i32>()
+            .clone();
         for i in 0..b.num_rows() {
             let v = ids.value(i);
             out.push((
@@ -94,7 +98,12 @@ fn counts(path: &Path) -> Vec<(u32, u64)> {
     for b in read(path) {
         let ids = b.column(0).as_primitive::<UInt32Type>().clone();
         let cs = b.column(1).as_primitive::<UInt64Type>().clone();
-        out.extend(ids.values().iter().copied().zip(cs.values().iter().copied()));
+        out.extend(
+            ids.values()
+                .iter()
+                .copied()
+                .zip(cs.values().iter().copied()),
+        );
     }
     out
 }
@@ -106,7 +115,11 @@ fn setup(dir: &Path) -> (PathBuf, PathBuf) {
     let run = dir.join("run");
     write_pairs(
         &run.join("pairs/part-00000.parquet"),
-        &["a hot dog, in St. Louis", "no match here", "(dog) and dog's"],
+        &[
+            "a hot dog, in St. Louis",
+            "no match here",
+            "(dog) and dog's",
+        ],
     );
     write_pairs(
         &run.join("pairs/part-00001.parquet"),
@@ -120,7 +133,12 @@ fn match_writes_matched_parts_counts_and_report() {
     let dir = tempfile::tempdir().unwrap();
     let (vocab, run) = setup(dir.path());
     let out = witcurate(&[
-        "crawl", "match", "--quiet", "--out", run.to_str().unwrap(), "--vocab",
+        "crawl",
+        "match",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+        "--vocab",
         vocab.to_str().unwrap(),
     ]);
     ok(&out);
@@ -138,7 +156,10 @@ fn match_writes_matched_parts_counts_and_report() {
             ("café\tdog".to_string(), vec![0, 4]),
         ]
     );
-    assert_eq!(counts(&run.join("counts/part-00000.parquet")), vec![(0, 1), (1, 1), (2, 1)]);
+    assert_eq!(
+        counts(&run.join("counts/part-00000.parquet")),
+        vec![(0, 1), (1, 1), (2, 1)]
+    );
     assert_eq!(
         counts(&run.join("counts.parquet")),
         vec![(0, 2), (1, 1), (2, 1), (4, 1), (5, 1)]
@@ -155,17 +176,32 @@ fn match_writes_matched_parts_counts_and_report() {
     // A rerun skips every task and changes nothing.
     let before = fs::read(run.join("matched/part-00001.parquet")).unwrap();
     let again = witcurate(&[
-        "crawl", "match", "--quiet", "--out", run.to_str().unwrap(), "--vocab",
+        "crawl",
+        "match",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+        "--vocab",
         vocab.to_str().unwrap(),
     ]);
     ok(&again);
     assert!(String::from_utf8_lossy(&again.stdout).contains("0 of 2 tasks run (2 already done)"));
-    assert_eq!(before, fs::read(run.join("matched/part-00001.parquet")).unwrap());
+    assert_eq!(
+        before,
+        fs::read(run.join("matched/part-00001.parquet")).unwrap()
+    );
 
     // Another rule on the same outputs is refused rather than mixed in.
     let other = witcurate(&[
-        "crawl", "match", "--quiet", "--out", run.to_str().unwrap(), "--vocab",
-        vocab.to_str().unwrap(), "--rule", "word-boundary",
+        "crawl",
+        "match",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+        "--vocab",
+        vocab.to_str().unwrap(),
+        "--rule",
+        "word-boundary",
     ]);
     assert_eq!(other.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&other.stderr).contains("made with rule metaclip"));
@@ -177,18 +213,30 @@ fn task_slices_run_separately_and_reduce_when_all_done() {
     let (vocab, run) = setup(dir.path());
     let args = |i: &str| {
         vec![
-            "crawl".to_string(), "match".into(), "--quiet".into(), "--out".into(),
-            run.to_str().unwrap().into(), "--vocab".into(), vocab.to_str().unwrap().into(),
-            "--task-index".into(), i.into(), "--task-count".into(), "2".into(),
+            "crawl".to_string(),
+            "match".into(),
+            "--quiet".into(),
+            "--out".into(),
+            run.to_str().unwrap().into(),
+            "--vocab".into(),
+            vocab.to_str().unwrap().into(),
+            "--task-index".into(),
+            i.into(),
+            "--task-count".into(),
+            "2".into(),
         ]
     };
     let a: Vec<String> = args("1");
-    ok(&witcurate(&a.iter().map(String::as_str).collect::<Vec<_>>()));
+    ok(&witcurate(
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
     assert!(run.join("matched/part-00001.parquet").exists());
     assert!(!run.join("matched/part-00000.parquet").exists());
     assert!(!run.join("counts.parquet").exists());
     let a: Vec<String> = args("0");
-    ok(&witcurate(&a.iter().map(String::as_str).collect::<Vec<_>>()));
+    ok(&witcurate(
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
     assert_eq!(
         counts(&run.join("counts.parquet")),
         vec![(0, 2), (1, 1), (2, 1), (4, 1), (5, 1)]
@@ -207,8 +255,15 @@ fn word_boundary_rule_is_an_option() {
     let dir = tempfile::tempdir().unwrap();
     let (vocab, run) = setup(dir.path());
     ok(&witcurate(&[
-        "crawl", "match", "--quiet", "--out", run.to_str().unwrap(), "--vocab",
-        vocab.to_str().unwrap(), "--rule", "word-boundary",
+        "crawl",
+        "match",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+        "--vocab",
+        vocab.to_str().unwrap(),
+        "--rule",
+        "word-boundary",
     ]));
     assert_eq!(
         matched_rows(&run.join("matched/part-00000.parquet")),
@@ -237,7 +292,14 @@ fn bad_inputs_give_clear_errors() {
     let empty = write_vocab(&dir.path().join("empty"), &[]);
     fs::write(empty.join("queries.txt"), "").unwrap();
     expect_error(
-        &["crawl", "match", "--out", run_s, "--vocab", empty.to_str().unwrap()],
+        &[
+            "crawl",
+            "match",
+            "--out",
+            run_s,
+            "--vocab",
+            empty.to_str().unwrap(),
+        ],
         &["queries.txt", "vocabulary is empty"],
     );
 
@@ -245,27 +307,51 @@ fn bad_inputs_give_clear_errors() {
     fs::create_dir_all(&crlf).unwrap();
     fs::write(crlf.join("queries.txt"), "dog\r\ncat\r\n").unwrap();
     expect_error(
-        &["crawl", "match", "--out", run_s, "--vocab", crlf.to_str().unwrap()],
+        &[
+            "crawl",
+            "match",
+            "--out",
+            run_s,
+            "--vocab",
+            crlf.to_str().unwrap(),
+        ],
         &["line 1", "carriage return"],
     );
 
     let blank = write_vocab(&dir.path().join("blank"), &["dog", "", "cat"]);
     expect_error(
-        &["crawl", "match", "--out", run_s, "--vocab", blank.to_str().unwrap()],
+        &[
+            "crawl",
+            "match",
+            "--out",
+            run_s,
+            "--vocab",
+            blank.to_str().unwrap(),
+        ],
         &["line 2", "empty line"],
     );
 
     expect_error(
         &[
-            "crawl", "match", "--out", run_s, "--vocab", vocab.to_str().unwrap(),
-            "--max-vocab-memory", "1KiB",
+            "crawl",
+            "match",
+            "--out",
+            run_s,
+            "--vocab",
+            vocab.to_str().unwrap(),
+            "--max-vocab-memory",
+            "1KiB",
         ],
         &["6 entries", "--max-vocab-memory"],
     );
 
     expect_error(
         &[
-            "crawl", "match", "--out", dir.path().join("nowhere").to_str().unwrap(), "--vocab",
+            "crawl",
+            "match",
+            "--out",
+            dir.path().join("nowhere").to_str().unwrap(),
+            "--vocab",
             vocab.to_str().unwrap(),
         ],
         &["pairs", "no part-*.parquet"],
@@ -283,8 +369,21 @@ fn bad_inputs_give_clear_errors() {
     w.write(&batch).unwrap();
     w.close().unwrap();
     expect_error(
-        &["crawl", "match", "--quiet", "--out", run_s, "--vocab", vocab.to_str().unwrap()],
-        &["part-00002.parquet", "not a pairs file", "missing column `uid`", "caption"],
+        &[
+            "crawl",
+            "match",
+            "--quiet",
+            "--out",
+            run_s,
+            "--vocab",
+            vocab.to_str().unwrap(),
+        ],
+        &[
+            "part-00002.parquet",
+            "not a pairs file",
+            "missing column `uid`",
+            "caption",
+        ],
     );
     assert!(run.join("matched/part-00000.parquet").exists());
     assert!(!run.join("counts.parquet").exists());
@@ -292,7 +391,15 @@ fn bad_inputs_give_clear_errors() {
     // Not parquet at all.
     fs::write(&other, b"uid,url,text\n").unwrap();
     expect_error(
-        &["crawl", "match", "--quiet", "--out", run_s, "--vocab", vocab.to_str().unwrap()],
+        &[
+            "crawl",
+            "match",
+            "--quiet",
+            "--out",
+            run_s,
+            "--vocab",
+            vocab.to_str().unwrap(),
+        ],
         &["part-00002.parquet"],
     );
 }

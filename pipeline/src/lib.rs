@@ -11,7 +11,7 @@
 //! extract → `pairs/`, match → `matched/` + `counts/` + `counts.parquet`,
 //! balance → `selected/`, download → `shards/`.
 
-pub mod schema;
-pub mod task;
 pub mod balance;
 pub mod matching;
+pub mod schema;
+pub mod task;

@@ -7,9 +7,7 @@ use std::time::Instant;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt32Type;
-use arrow_array::{
-    ArrayRef, BooleanArray, Float64Array, RecordBatch, UInt32Array, UInt64Array,
-};
+use arrow_array::{ArrayRef, BooleanArray, Float64Array, RecordBatch, UInt32Array, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -163,12 +161,11 @@ fn check_params(run: &Path, params: &BalanceParams) -> Result<(), BalanceError> 
     let path = paths::params(run);
     match std::fs::read(&path) {
         Ok(bytes) => {
-            let old: BalanceParams = serde_json::from_slice(&bytes).map_err(|e| {
-                BalanceError::Json {
+            let old: BalanceParams =
+                serde_json::from_slice(&bytes).map_err(|e| BalanceError::Json {
                     path: path.clone(),
                     source: e,
-                }
-            })?;
+                })?;
             if &old != params {
                 return Err(BalanceError::ParamsMismatch {
                     path,
@@ -209,7 +206,9 @@ pub fn run_balance(run: &Path, opts: &BalanceOptions) -> Result<BalanceReport, B
     let (counts, _) = read_counts(&counts_path)?;
     let t = match opts.threshold {
         Threshold::Fixed(t) if t >= 1 => t,
-        Threshold::Fixed(_) => return Err(BalanceError::BadOption("--t must be at least 1".into())),
+        Threshold::Fixed(_) => {
+            return Err(BalanceError::BadOption("--t must be at least 1".into()))
+        }
         Threshold::TailShare(s) if s > 0.0 && s <= 1.0 => tail_share_threshold(&counts, s),
         Threshold::TailShare(s) => {
             return Err(BalanceError::BadOption(format!(
@@ -289,7 +288,9 @@ pub fn run_balance(run: &Path, opts: &BalanceOptions) -> Result<BalanceReport, B
             let kept_rows = hard_plan
                 .as_ref()
                 .map(|p: &HardPlan| p.kept.get(&part.task).map_or(&[][..], |v| &v[..]));
-            match run_task(run, &part.path, part.task, &counts, t, opts, kept_rows, &bar) {
+            match run_task(
+                run, &part.path, part.task, &counts, t, opts, kept_rows, &bar,
+            ) {
                 Ok(c) => {
                     report.counters.merge(&c);
                     report.tasks_run += 1;
@@ -408,7 +409,11 @@ fn run_task(
     counters.add(counter::MATCHES_IN, matches_in.into_inner());
     counters.add(counter::MATCHES_KEPT, matches_kept);
     counters.add(counter::FAULT_NULL_FIELD, nulls.into_inner());
-    write_counts(&paths::counts_parts(run).join(&name), &kept_counts, &counters)?;
+    write_counts(
+        &paths::counts_parts(run).join(&name),
+        &kept_counts,
+        &counters,
+    )?;
     Ok(counters)
 }
 
@@ -432,7 +437,10 @@ fn reduce(
         .collect();
     let missing = files.iter().filter(|f| !is_done(f)).count();
     if missing > 0 {
-        log::info!("balance reduce waits for {missing} of {} tasks", files.len());
+        log::info!(
+            "balance reduce waits for {missing} of {} tasks",
+            files.len()
+        );
         return Ok(None);
     }
     let mut after = vec![0u64; counts.len()];

@@ -12,8 +12,8 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
-use parquet::file::properties::WriterProperties;
 use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
 use rayon::prelude::*;
 
 use crate::task::{commit_atomically, TaskError};
@@ -177,8 +177,8 @@ pub fn open_checked(
         path: path.to_path_buf(),
         source: e,
     })?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| PartsError::parquet(path, e))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| PartsError::parquet(path, e))?;
     let actual = builder.schema().clone();
     let mut indices = Vec::new();
     for field in expected.fields() {
@@ -291,7 +291,9 @@ pub fn conform(
 /// Writer properties of every part: zstd level 1, optional key-value metadata.
 pub fn writer_properties(metadata: Option<Vec<KeyValue>>) -> WriterProperties {
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid level")))
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(1).expect("valid level"),
+        ))
         .set_key_value_metadata(metadata)
         .build()
 }
@@ -324,8 +326,8 @@ pub fn read_metadata_value(path: &Path, key: &str) -> Result<Option<String>, Par
         path: path.to_path_buf(),
         source: e,
     })?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| PartsError::parquet(path, e))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| PartsError::parquet(path, e))?;
     Ok(builder
         .metadata()
         .file_metadata()
@@ -441,9 +443,7 @@ where
             let written = write_job.join().expect("writer thread panicked");
             result.and(written)
         })?;
-        writer
-            .close()
-            .map_err(|e| PartsError::parquet(output, e))?;
+        writer.close().map_err(|e| PartsError::parquet(output, e))?;
         Ok(())
     })
 }

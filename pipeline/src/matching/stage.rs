@@ -144,8 +144,11 @@ fn check_params(run: &Path, params: &MatchParams) -> Result<(), MatchError> {
     let path = paths::params(run);
     match std::fs::read(&path) {
         Ok(bytes) => {
-            let old: MatchParams = serde_json::from_slice(&bytes)
-                .map_err(|e| MatchError::Json { path: path.clone(), source: e })?;
+            let old: MatchParams =
+                serde_json::from_slice(&bytes).map_err(|e| MatchError::Json {
+                    path: path.clone(),
+                    source: e,
+                })?;
             if &old != params {
                 return Err(MatchError::ParamsMismatch {
                     path,
@@ -255,7 +258,11 @@ fn progress_bar(show: bool, total: u64, what: &str) -> ProgressBar {
 /// Runs this slice's match tasks in `run` against `vocab`, then the reduce
 /// when every task's counts exist. Tasks whose outputs exist are skipped; a
 /// failing task does not stop the others (the error names them all at the end).
-pub fn run_match(run: &Path, vocab: &Vocab, opts: &MatchOptions) -> Result<MatchReport, MatchError> {
+pub fn run_match(
+    run: &Path,
+    vocab: &Vocab,
+    opts: &MatchOptions,
+) -> Result<MatchReport, MatchError> {
     let parts = list_parts(&paths::pairs(run))?;
     if parts.is_empty() {
         return Err(MatchError::NoInput {
@@ -453,10 +460,7 @@ pub fn reduce_counts(
         .collect();
     let missing = files.iter().filter(|f| !is_done(f)).count();
     if missing > 0 {
-        log::info!(
-            "counts reduce waits for {missing} of {} tasks",
-            files.len()
-        );
+        log::info!("counts reduce waits for {missing} of {} tasks", files.len());
         return Ok(None);
     }
     let mut total = vec![0u64; vocab.len()];

@@ -112,7 +112,10 @@ mod tests {
         assert!(matches!(parse(b""), Err(MatchError::EmptyVocab { .. })));
         assert!(matches!(parse(b"\n"), Err(MatchError::EmptyVocab { .. })));
         let e = parse(b"a\n\nb\n").unwrap_err().to_string();
-        assert!(e.contains("q.txt") && e.contains("line 2") && e.contains("empty"), "{e}");
+        assert!(
+            e.contains("q.txt") && e.contains("line 2") && e.contains("empty"),
+            "{e}"
+        );
         let e = parse(b"a\r\nb\r\n").unwrap_err().to_string();
         assert!(e.contains("line 1") && e.contains("carriage return"), "{e}");
         let e = parse(b"a\nb\xff\n").unwrap_err().to_string();
