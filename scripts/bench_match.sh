@@ -51,9 +51,10 @@ label, cmd = sys.argv[1], sys.argv[2:]
 t0 = time.perf_counter()
 p = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
 wall = time.perf_counter() - t0
-rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
 sys.stdout.write(p.stdout)
-print(f"{label}: wall {wall:.2f}s, peak RSS {rss:.0f} MiB")
+print(f"{label}: wall {wall:.2f}s, cpu {ru.ru_utime + ru.ru_stime:.2f}s, "
+      f"peak RSS {ru.ru_maxrss / 1024:.0f} MiB")
 sys.exit(p.returncode)
 PYEOF
 }
@@ -83,6 +84,15 @@ fresh_run "$WORK/runW"
 measure "witcurate word-boundary" "$WC" --quiet --threads "$THREADS" crawl match \
   --rule word-boundary --out "$WORK/runW" --vocab "$DATA/vocab" | tee "$WORK/runW.txt"
 echo
+echo "==> the two rules on real alt-texts and captions from tests/data (same vocabulary)"
+rm -rf "$WORK/realM" "$WORK/realW"
+"$PY" scripts/bench_match_rules.py pairs "$WORK/realM"
+cp -r "$WORK/realM" "$WORK/realW"
+"$WC" --quiet crawl match --out "$WORK/realM" --vocab "$DATA/vocab" >/dev/null
+"$WC" --quiet crawl match --out "$WORK/realW" --vocab "$DATA/vocab" --rule word-boundary >/dev/null
+"$PY" scripts/bench_match_rules.py compare "$DATA/vocab/queries.txt" "$WORK/realM" "$WORK/realW" \
+  | tee "$WORK/rules.txt"
+echo
 echo "==> witcurate crawl balance (soft, t=20000 and t=100), $THREADS threads"
 measure "balance t=20000" "$WC" --quiet --threads "$THREADS" crawl balance --out "$WORK/runN"
 cp -r "$WORK/runN" "$WORK/runB"; rm -rf "$WORK/runB/selected" "$WORK/runB/balance_counts" \
@@ -90,7 +100,7 @@ cp -r "$WORK/runN" "$WORK/runB"; rm -rf "$WORK/runB/selected" "$WORK/runB/balanc
 measure "balance t=100" "$WC" --quiet --threads "$THREADS" crawl balance --out "$WORK/runB" --t 100
 
 echo
-echo "==> summary"
+echo "==> summary (load average: $(cut -d" " -f1-3 /proc/loadavg), $(nproc) cores)"
 "$PY" - "$WORK" "$TEXT_MB" "$THREADS" <<'PYEOF'
 import json, re, sys
 import pyarrow.parquet as pq

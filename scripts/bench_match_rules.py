@@ -65,9 +65,11 @@ def pairs(out):
     os.makedirs(os.path.join(out, "pairs"), exist_ok=True)
     pq.write_table(pa.table({
         "uid": [hashlib.md5(f"{u}\n{t}".encode()).hexdigest() for u, t in zip(urls, texts)],
-        "url": urls, "text": texts, "page_url": [None] * n, "source": ["sample"] * n,
+        "url": urls, "text": texts, "page_url": pa.array([None] * n, type=pa.string()),
+        "source": ["sample"] * n,
     }), os.path.join(out, "pairs", "part-00000.parquet"))
     print(f"{n} real alt-texts and captions")
+
 
 
 def compare(vocab_txt, run_a, run_b):
@@ -89,16 +91,55 @@ def compare(vocab_txt, run_a, run_b):
     lost = sum(len(v[1]) for v in only_a.values())
     print(f"metaclip: {len(a)} texts matched, {ma} matches; word-boundary: {len(b)} texts "
           f"matched, {mb} matches ({gained} only word-boundary, {lost} only metaclip)")
-    shown = 0
-    for u, (text, ids) in only_b.items():
-        if ids and shown < 12:
-            print(f"  word-boundary only: {sorted(vocab[i] for i in ids)[:4]} in {text[:90]!r}")
-            shown += 1
-    shown = 0
-    for u, (text, ids) in only_a.items():
-        if ids and shown < 6:
-            print(f"  metaclip only: {sorted(vocab[i] for i in ids)[:4]} in {text[:90]!r}")
-            shown += 1
+    classes, examples = {}, {}
+    for text, ids in only_b.values():
+        for i in ids:
+            c = classify(text, vocab[i])
+            classes[c] = classes.get(c, 0) + 1
+            ex = examples.setdefault(c, [])
+            if len(ex) < 3 and all(e[0] != vocab[i] for e in ex):
+                ex.append((vocab[i], text))
+    top = sorted(classes.items(), key=lambda kv: -kv[1])
+    if len(top) > 8:
+        rest = sum(n for _, n in top[8:])
+        examples["other contexts"] = [e for c, _ in top[8:] for e in examples[c]][:3]
+        top = top[:8] + [("other contexts", rest)]
+    for c, n in top:
+        shown = "; ".join(f"{e!r} in {t[:70]!r}" for e, t in examples[c])
+        print(f"  {n:6d} word-boundary only, {c}: {shown}")
+    for text, ids in list(only_a.values()):
+        for i in ids:
+            print(f"  metaclip only: {vocab[i]!r} in {text[:80]!r}")
+
+
+def classify(text, entry):
+    """Why the word-boundary rule matched `entry` where MetaCLIP's did not."""
+    if any(p in entry for p in ",.;:?!`"):
+        return "entry contains , . ; : ? ! or `"
+    at = text.find(entry)
+    while at >= 0:
+        before = text[at - 1] if at > 0 else " "
+        after = text[at + len(entry)] if at + len(entry) < len(text) else " "
+        ctx = before + after
+        word = lambda ch: ch.isalnum() or ch == "_"
+        on_boundaries = (not word(entry[0]) or not word(before)) and (
+            not word(entry[-1]) or not word(after))
+        if on_boundaries and not (before.isspace() or before in ",.;:?!`") or not (after.isspace() or after in ",.;:?!`"):
+            if after in "'\u2019":
+                return "followed by an apostrophe ('s, n't)"
+            if before in "'\u2019" and entry.isalpha():
+                return "after an apostrophe (n't, 's split)"
+            if any(ch in "()[]{}" for ch in ctx):
+                return "in brackets"
+            if any(ch in '"\u201c\u201d\u2018\u00ab\u00bb' for ch in ctx):
+                return "in quotes"
+            if any(ch in "-\u2013\u2014" for ch in ctx):
+                return "next to a hyphen or dash"
+            if "/" in ctx:
+                return "next to a slash"
+            return f"next to {ctx.strip()!r}"
+        at = text.find(entry, at + 1)
+    return "other"
 
 
 if __name__ == "__main__":

@@ -403,3 +403,33 @@ fn bad_inputs_give_clear_errors() {
         &["part-00002.parquet"],
     );
 }
+
+#[test]
+fn all_null_page_url_column_is_accepted() {
+    // pyarrow writes a column of only None values with type Null.
+    let dir = tempfile::tempdir().unwrap();
+    let vocab = write_vocab(&dir.path().join("vocab"), VOCAB);
+    let run = dir.path().join("run");
+    let texts = vec!["a dog", "nothing"];
+    let batch = RecordBatch::try_from_iter(vec![
+        ("uid", Arc::new(StringArray::from(vec!["u1", "u2"])) as ArrayRef),
+        ("url", Arc::new(StringArray::from(vec!["http://a/1", "http://a/2"]))),
+        ("text", Arc::new(StringArray::from(texts))),
+        ("page_url", Arc::new(arrow_array::NullArray::new(2))),
+        ("source", Arc::new(StringArray::from(vec!["table", "table"]))),
+    ])
+    .unwrap();
+    fs::create_dir_all(run.join("pairs")).unwrap();
+    let f = File::create(run.join("pairs/part-00000.parquet")).unwrap();
+    let mut w = ArrowWriter::try_new(f, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    ok(&witcurate(&[
+        "crawl", "match", "--quiet", "--out", run.to_str().unwrap(), "--vocab",
+        vocab.to_str().unwrap(),
+    ]));
+    assert_eq!(
+        matched_rows(&run.join("matched/part-00000.parquet")),
+        vec![("a dog".to_string(), vec![0])]
+    );
+}

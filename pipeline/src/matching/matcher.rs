@@ -56,7 +56,7 @@ impl Matcher {
     pub fn new(entries: &[String], rule: Rule, max_memory: u64) -> Result<Self, MatchError> {
         if entries.is_empty() {
             return Err(MatchError::EmptyVocab {
-                path: Default::default(),
+                path: "<vocabulary>".into(),
             });
         }
         if entries.len() > u32::MAX as usize {

@@ -6,7 +6,7 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, ListArray, RecordBatch};
+use arrow_array::{new_null_array, Array, ArrayRef, ListArray, RecordBatch};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ArrowWriter;
@@ -155,13 +155,15 @@ fn describe(schema: &Schema) -> String {
     format!("[{}]", cols.join(", "))
 }
 
-/// Whether a column of type `actual` can be read as `expected`. Lists compare
-/// their item types only (writers differ on the item field's name and
-/// nullability).
-fn compatible(actual: &DataType, expected: &DataType) -> bool {
-    match (actual, expected) {
+/// Whether a column of type `actual` can be read as field `expected`. Lists
+/// compare their item types only (writers differ on the item field's name and
+/// nullability); an all-null column (type `Null`, as pyarrow writes a column
+/// of Nones) fits any nullable field.
+fn compatible(actual: &DataType, expected: &Field) -> bool {
+    match (actual, expected.data_type()) {
+        (DataType::Null, _) => expected.is_nullable(),
         (DataType::List(a), DataType::List(e)) => a.data_type() == e.data_type(),
-        _ => actual == expected,
+        (a, e) => a == e,
     }
 }
 
@@ -193,7 +195,7 @@ pub fn open_checked(
                 ),
             });
         };
-        if !compatible(found.data_type(), field.data_type()) {
+        if !compatible(found.data_type(), field) {
             return Err(PartsError::Schema {
                 path: path.to_path_buf(),
                 what,
@@ -232,6 +234,7 @@ pub fn conform_columns(
             .expect("open_checked projected every expected column")
             .clone();
         let col = match (col.data_type(), field.data_type()) {
+            (DataType::Null, t) if t != &DataType::Null => new_null_array(t, col.len()),
             (DataType::List(a), DataType::List(e)) if a != e => {
                 let list = col
                     .as_any()
