@@ -11,9 +11,11 @@
 //! extract → `pairs/`, match → `matched/` + `counts/` + `counts.parquet`,
 //! balance → `selected/`, download → `shards/`.
 
+pub mod balance;
 pub mod download;
 pub mod executor;
 pub mod extract;
+pub mod matching;
 pub mod schema;
 pub mod sources;
 pub mod stats;

@@ -1,14 +1,125 @@
-//! `witcurate crawl matching`.
+//! `witcurate crawl match`.
 
-use clap::Args;
+use std::path::PathBuf;
 
-use crate::cli::GlobalArgs;
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use pipeline::matching::{human_bytes, run_match, MatchOptions, Rule, Vocab};
 
-/// Flags of `crawl matching`.
+use crate::cli::{GlobalArgs, TaskArgs};
+
+/// The matching rule, as spelled on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RuleArg {
+    /// MetaCLIP's rule exactly: space-delimited, case-sensitive substring match.
+    Metaclip,
+    /// Unicode-aware word boundaries on the unmodified text (`(dog)`, `dog's` match `dog`).
+    WordBoundary,
+}
+
+impl From<RuleArg> for Rule {
+    fn from(r: RuleArg) -> Self {
+        match r {
+            RuleArg::Metaclip => Rule::MetaClip,
+            RuleArg::WordBoundary => Rule::WordBoundary,
+        }
+    }
+}
+
+/// Flags of `crawl match`.
 #[derive(Debug, Args)]
-pub struct MatchArgs {}
+pub struct MatchArgs {
+    /// The run directory (reads RUN/pairs/, writes RUN/matched/, RUN/counts/, RUN/counts.parquet).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The vocabulary directory (holding queries.txt) or a queries.txt file.
+    #[arg(long)]
+    pub vocab: PathBuf,
+    /// When an entry matches a text.
+    #[arg(long, value_enum, default_value_t = RuleArg::Metaclip)]
+    pub rule: RuleArg,
+    /// Refuse a vocabulary whose automaton is estimated to need more memory
+    /// than this (bytes, or with a unit: 512MiB, 16GiB, 2GB).
+    #[arg(long, default_value = "16GiB", value_parser = parse_size)]
+    pub max_vocab_memory: u64,
+    #[command(flatten)]
+    pub tasks: TaskArgs,
+}
 
-/// Runs `crawl matching`.
-pub fn run(_args: MatchArgs, _global: &GlobalArgs) -> anyhow::Result<()> {
-    anyhow::bail!("crawl matching is not available in this build")
+/// Parses a byte size: a number with an optional unit (B, KB, MB, GB, TB,
+/// KiB, MiB, GiB, TiB, or K/M/G/T meaning the binary units).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let num: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (examples: 4000000000, 512MiB, 16GiB)"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1000,
+        "mb" => 1000_u64.pow(2),
+        "gb" => 1000_u64.pow(3),
+        "tb" => 1000_u64.pow(4),
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        other => return Err(format!("unknown size unit `{other}` in `{s}`")),
+    };
+    Ok((num * mult as f64) as u64)
+}
+
+/// Runs `crawl match`.
+pub fn run(args: MatchArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let slice = args.tasks.slice()?;
+    let vocab = Vocab::load(&args.vocab).context("reading the vocabulary")?;
+    let opts = MatchOptions {
+        rule: args.rule.into(),
+        max_vocab_memory: args.max_vocab_memory,
+        slice,
+        progress: !global.quiet,
+    };
+    let r = run_match(&args.out, &vocab, &opts)?;
+    let c = &r.counters;
+    let secs = r.task_seconds.max(1e-9);
+    println!(
+        "match: {} of {} tasks run ({} already done); {} pairs in, {} matched, {} matches; \
+         {:.0} pairs/s, {:.1} MB/s; automaton {} built in {:.1}s{}",
+        r.tasks_run,
+        r.tasks_total,
+        r.tasks_skipped,
+        c.get("pairs_in"),
+        c.get("pairs_matched"),
+        c.get("matches"),
+        c.get("pairs_in") as f64 / secs,
+        c.get("text_bytes") as f64 / secs / 1e6,
+        human_bytes(r.automaton_bytes as u64),
+        r.build_seconds,
+        match &r.reduced {
+            Some(s) => format!(
+                "; counts.parquet written: {} of {} entries matched",
+                s.entries_matched, s.vocab_entries
+            ),
+            None => String::new(),
+        }
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("123").unwrap(), 123);
+        assert_eq!(parse_size("512MiB").unwrap(), 512 << 20);
+        assert_eq!(parse_size("2GB").unwrap(), 2_000_000_000);
+        assert_eq!(parse_size("1.5G").unwrap(), 3 << 29);
+        assert!(parse_size("x").is_err());
+        assert!(parse_size("3 parsecs").is_err());
+    }
 }

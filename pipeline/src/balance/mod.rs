@@ -1,0 +1,112 @@
+//! The balance stage: cap how many pairs each vocabulary entry brings.
+//!
+//! Input: `matched/part-NNNNN.parquet` and `counts.parquet` of the match
+//! stage. Output: `selected/part-NNNNN.parquet` (same columns as `matched/`),
+//! per-task `balance_counts/part-NNNNN.parquet` (kept pairs per entry), and,
+//! once every task is done, the reduce's `balance_counts.parquet` (`id,
+//! count_before, count_after, p, capped` per entry with a match) and
+//! `balance.json` (parameters and totals).
+//!
+//! - [`Cap::Soft`] (default) is MetaCLIP's: an entry matched `count` times is
+//!   kept with probability `p = t / max(count, t)`, and a pair is kept when
+//!   any of its entries wins its draw ([`draw::draw`]). Entries can exceed t
+//!   through pairs kept for other entries.
+//! - [`Cap::Hard`] guarantees that no entry is in more than t kept pairs
+//!   (rule in [`hard`]).
+//!
+//! t is fixed (`--t`, default 20,000) or chosen by tail share
+//! ([`threshold::Threshold::TailShare`]).
+
+use std::fmt;
+use std::path::PathBuf;
+
+pub mod draw;
+pub mod hard;
+pub mod stage;
+pub mod threshold;
+
+pub use stage::{run_balance, BalanceOptions, BalanceReport, BalanceSummary};
+pub use threshold::Threshold;
+
+use crate::matching::PartsError;
+use crate::task::TaskError;
+
+/// Which cap to apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Cap {
+    /// MetaCLIP's probabilistic cap.
+    #[default]
+    Soft,
+    /// No entry in more than t kept pairs.
+    Hard,
+}
+
+impl Cap {
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cap::Soft => "soft",
+            Cap::Hard => "hard",
+        }
+    }
+}
+
+impl fmt::Display for Cap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Errors of the balance stage.
+#[derive(Debug, thiserror::Error)]
+pub enum BalanceError {
+    /// An I/O error on a named path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The match stage has not completed.
+    #[error("{path} is missing: run `witcurate crawl match` to completion first")]
+    NotMatched {
+        /// The expected `counts.parquet`.
+        path: PathBuf,
+    },
+    /// An option is out of range.
+    #[error("{0}")]
+    BadOption(String),
+    /// Outputs exist that were made with other parameters.
+    #[error("{path}: {detail}")]
+    ParamsMismatch {
+        /// The parameters file of the existing outputs.
+        path: PathBuf,
+        /// What differs, and what to do.
+        detail: String,
+    },
+    /// A JSON file could not be read or written.
+    #[error("{path}: {source}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: serde_json::Error,
+    },
+    /// Some tasks failed (the others completed).
+    #[error("{failed} of {total} tasks failed; first: {first}")]
+    TasksFailed {
+        /// Number of failed tasks.
+        failed: usize,
+        /// Number of tasks attempted.
+        total: usize,
+        /// The first failure.
+        first: String,
+    },
+    /// Reading or writing a parquet part failed.
+    #[error(transparent)]
+    Parts(#[from] PartsError),
+    /// The task layer failed.
+    #[error(transparent)]
+    Task(#[from] TaskError),
+}

@@ -1,0 +1,319 @@
+//! The matcher: one Aho-Corasick automaton over the whole vocabulary, searched
+//! with overlapping semantics so that every matching entry is reported.
+
+use std::collections::HashMap;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use super::rule::{is_word_char, metaclip_spacing_into, on_word_boundaries, Rule};
+use super::MatchError;
+
+/// Bytes of peak memory per byte of pattern text while the automaton is
+/// built (measured on a 500k-entry vocabulary, rounded up; see
+/// `docs/matching.md`).
+const BYTES_PER_PATTERN_BYTE: u64 = 40;
+/// Fixed bytes per distinct pattern (match lists, id maps, the pattern copy).
+const BYTES_PER_PATTERN: u64 = 48;
+
+/// Estimated peak memory, in bytes, of building a [`Matcher`] over `entries`
+/// with `rule`. Used to refuse a vocabulary that would not fit before trying.
+pub fn estimate_memory(entries: &[String], rule: Rule) -> u64 {
+    let pad = match rule {
+        Rule::MetaClip => 2,
+        Rule::WordBoundary => 0,
+    };
+    entries
+        .iter()
+        .map(|e| (e.len() as u64 + pad) * BYTES_PER_PATTERN_BYTE + BYTES_PER_PATTERN)
+        .sum()
+}
+
+/// Reusable per-thread buffers for [`Matcher::find_into`].
+#[derive(Debug, Default)]
+pub struct Scratch {
+    spaced: Vec<u8>,
+}
+
+/// Finds which vocabulary entries occur in a text under a [`Rule`].
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    rule: Rule,
+    ac: AhoCorasick,
+    /// Entry id of each distinct pattern (the first entry with that text).
+    first_id: Vec<u32>,
+    /// Further entry ids of patterns that occur more than once in the vocabulary.
+    more_ids: HashMap<u32, Vec<u32>>,
+    /// Per pattern: bit 0 = entry starts with a word character, bit 1 = ends
+    /// with one (only for [`Rule::WordBoundary`]).
+    word_edges: Vec<u8>,
+    entries: usize,
+}
+
+impl Matcher {
+    /// Builds the matcher for `entries` (entry id = index). Fails with
+    /// [`MatchError::VocabTooLarge`] when [`estimate_memory`] exceeds
+    /// `max_memory` bytes, before allocating anything large.
+    pub fn new(entries: &[String], rule: Rule, max_memory: u64) -> Result<Self, MatchError> {
+        if entries.is_empty() {
+            return Err(MatchError::EmptyVocab {
+                path: "<vocabulary>".into(),
+            });
+        }
+        if entries.len() > u32::MAX as usize {
+            return Err(MatchError::VocabTooLarge {
+                entries: entries.len(),
+                estimated: u64::MAX,
+                limit: max_memory,
+            });
+        }
+        let estimated = estimate_memory(entries, rule);
+        if estimated > max_memory {
+            return Err(MatchError::VocabTooLarge {
+                entries: entries.len(),
+                estimated,
+                limit: max_memory,
+            });
+        }
+        let mut patterns: Vec<Vec<u8>> = Vec::with_capacity(entries.len());
+        let mut first_id = Vec::with_capacity(entries.len());
+        let mut more_ids: HashMap<u32, Vec<u32>> = HashMap::new();
+        let mut seen: HashMap<&str, u32> = HashMap::with_capacity(entries.len());
+        for (id, entry) in entries.iter().enumerate() {
+            let id = id as u32;
+            if let Some(&p) = seen.get(entry.as_str()) {
+                more_ids.entry(p).or_default().push(id);
+                continue;
+            }
+            seen.insert(entry, patterns.len() as u32);
+            first_id.push(id);
+            patterns.push(match rule {
+                Rule::MetaClip => {
+                    let mut p = Vec::with_capacity(entry.len() + 2);
+                    p.push(b' ');
+                    p.extend_from_slice(entry.as_bytes());
+                    p.push(b' ');
+                    p
+                }
+                Rule::WordBoundary => entry.as_bytes().to_vec(),
+            });
+        }
+        drop(seen);
+        let word_edges = match rule {
+            Rule::MetaClip => Vec::new(),
+            Rule::WordBoundary => patterns
+                .iter()
+                .map(|p| {
+                    let s = std::str::from_utf8(p).expect("entries are UTF-8");
+                    let first = s.chars().next().is_some_and(is_word_char) as u8;
+                    let last = s.chars().next_back().is_some_and(is_word_char) as u8;
+                    first | (last << 1)
+                })
+                .collect(),
+        };
+        let ac = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::Standard)
+            .build(&patterns)?;
+        Ok(Self {
+            rule,
+            ac,
+            first_id,
+            more_ids,
+            word_edges,
+            entries: entries.len(),
+        })
+    }
+
+    /// The rule this matcher applies.
+    pub fn rule(&self) -> Rule {
+        self.rule
+    }
+
+    /// Number of vocabulary entries.
+    pub fn entries(&self) -> usize {
+        self.entries
+    }
+
+    /// Heap memory of the automaton, in bytes.
+    pub fn memory_usage(&self) -> usize {
+        self.ac.memory_usage() + self.first_id.len() * 4 + self.word_edges.len()
+    }
+
+    /// Appends to `out` (cleared first) the ids of every entry that occurs in
+    /// `text`, ascending and without repeats.
+    pub fn find_into(&self, text: &str, scratch: &mut Scratch, out: &mut Vec<u32>) {
+        out.clear();
+        match self.rule {
+            Rule::MetaClip => {
+                metaclip_spacing_into(text, &mut scratch.spaced);
+                for m in self.ac.find_overlapping_iter(&scratch.spaced[..]) {
+                    self.push_ids(m.pattern().as_u32(), out);
+                }
+            }
+            Rule::WordBoundary => {
+                for m in self.ac.find_overlapping_iter(text) {
+                    let p = m.pattern().as_u32();
+                    let edges = self.word_edges[p as usize];
+                    if on_word_boundaries(text, m.start(), m.end(), edges & 1 != 0, edges & 2 != 0)
+                    {
+                        self.push_ids(p, out);
+                    }
+                }
+            }
+        }
+        if out.len() > 1 {
+            out.sort_unstable();
+            out.dedup();
+        }
+    }
+
+    /// The ids of every entry that occurs in `text`, ascending.
+    pub fn find(&self, text: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        self.find_into(text, &mut Scratch::default(), &mut out);
+        out
+    }
+
+    fn push_ids(&self, pattern: u32, out: &mut Vec<u32>) {
+        out.push(self.first_id[pattern as usize]);
+        if !self.more_ids.is_empty() {
+            if let Some(more) = self.more_ids.get(&pattern) {
+                out.extend_from_slice(more);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn v(entries: &[&str]) -> Vec<String> {
+        entries.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// MetaCLIP's `substr_matching`, transcribed literally: string replaces,
+    /// then a loop over entries with a substring test.
+    fn reference_metaclip(text: &str, entries: &[String]) -> Vec<u32> {
+        let mut spaced = format!(" {text} ");
+        for p in [",", ".", ";", ":", "?", "!", "`"] {
+            spaced = spaced.replace(p, &format!(" {p} "));
+        }
+        for c in ["\t", "\n", "\r"] {
+            spaced = spaced.replace(c, " ");
+        }
+        let mut ids = Vec::new();
+        for (id, e) in entries.iter().enumerate() {
+            if spaced.contains(&format!(" {e} ")) {
+                ids.push(id as u32);
+            }
+        }
+        ids
+    }
+
+    /// Word-boundary rule by brute force over every char position.
+    fn reference_word_boundary(text: &str, entries: &[String]) -> Vec<u32> {
+        let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        let mut ids = Vec::new();
+        for (id, e) in entries.iter().enumerate() {
+            let found = text.char_indices().map(|(i, _)| i).any(|i| {
+                text[i..].starts_with(e.as_str()) && {
+                    let before = text[..i].chars().next_back();
+                    let after = text[i + e.len()..].chars().next();
+                    let ew = |c: Option<char>| word(c);
+                    (!ew(e.chars().next()) || !word(before))
+                        && (!ew(e.chars().next_back()) || !word(after))
+                }
+            });
+            if found {
+                ids.push(id as u32);
+            }
+        }
+        ids
+    }
+
+    /// Characters chosen to collide: separators, whitespace, multi-byte
+    /// letters and a few ASCII letters so entries overlap often.
+    fn alphabet() -> impl Strategy<Value = char> {
+        prop::sample::select(vec![
+            'a', 'b', 'c', ' ', ' ', ',', '.', ';', ':', '?', '!', '`', '\t', '\n', '\r', 'é',
+            '日', '🐕', '\'', '(', '-', '_', '1',
+        ])
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        prop::collection::vec(alphabet(), 0..40).prop_map(|c| c.into_iter().collect())
+    }
+
+    fn entries() -> impl Strategy<Value = Vec<String>> {
+        let entry = prop::collection::vec(alphabet(), 1..6)
+            .prop_map(|c| c.into_iter().collect::<String>())
+            .prop_filter("vocabulary lines hold no LF/CR", |s: &String| {
+                !s.contains(['\n', '\r'])
+            });
+        prop::collection::vec(entry, 1..25)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn metaclip_rule_equals_reference(t in text(), es in entries()) {
+            let m = Matcher::new(&es, Rule::MetaClip, u64::MAX).unwrap();
+            prop_assert_eq!(m.find(&t), reference_metaclip(&t, &es));
+        }
+
+        #[test]
+        fn metaclip_rule_finds_entries_planted_in_text(
+            es in entries(), picks in prop::collection::vec(any::<prop::sample::Index>(), 1..4),
+        ) {
+            // Texts built from entries joined by separators, so matches are common.
+            let t = picks.iter().map(|i| i.get(&es).as_str()).collect::<Vec<_>>().join(" ");
+            let m = Matcher::new(&es, Rule::MetaClip, u64::MAX).unwrap();
+            prop_assert_eq!(m.find(&t), reference_metaclip(&t, &es));
+        }
+
+        #[test]
+        fn word_boundary_rule_equals_reference(t in text(), es in entries()) {
+            let m = Matcher::new(&es, Rule::WordBoundary, u64::MAX).unwrap();
+            prop_assert_eq!(m.find(&t), reference_word_boundary(&t, &es));
+        }
+    }
+
+    #[test]
+    fn metaclip_examples() {
+        let es = v(&["dog", "hot dog", "hot", "St. Louis", ",", "dog's", "café"]);
+        let m = Matcher::new(&es, Rule::MetaClip, u64::MAX).unwrap();
+        assert_eq!(m.find("a hot dog, in St. Louis"), vec![0, 1, 2, 4]);
+        assert_eq!(m.find("(dog) dog's dogs"), vec![5]);
+        assert_eq!(m.find("Dog"), Vec::<u32>::new());
+        assert_eq!(m.find("café\tdog"), vec![0, 6]);
+    }
+
+    #[test]
+    fn word_boundary_examples() {
+        let es = v(&["dog", "hot dog", "St. Louis", "café"]);
+        let m = Matcher::new(&es, Rule::WordBoundary, u64::MAX).unwrap();
+        assert_eq!(m.find("(dog) in St. Louis"), vec![0, 2]);
+        assert_eq!(m.find("dog's hot dog-friendly"), vec![0, 1]);
+        assert_eq!(m.find("dogs hotdog cafés"), Vec::<u32>::new());
+        assert_eq!(m.find("«café»"), vec![3]);
+    }
+
+    #[test]
+    fn duplicate_entries_report_every_id() {
+        let es = v(&["dog", "cat", "dog"]);
+        let m = Matcher::new(&es, Rule::MetaClip, u64::MAX).unwrap();
+        assert_eq!(m.find("dog and cat"), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn refuses_vocabulary_over_memory_limit() {
+        let es = v(&["dog", "cat"]);
+        let est = estimate_memory(&es, Rule::MetaClip);
+        assert!(Matcher::new(&es, Rule::MetaClip, est).is_ok());
+        let e = Matcher::new(&es, Rule::MetaClip, est - 1).unwrap_err();
+        assert!(matches!(e, MatchError::VocabTooLarge { entries: 2, .. }));
+        assert!(e.to_string().contains("--max-vocab-memory"), "{e}");
+    }
+}

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Benchmarks `witcurate crawl match` (and balance) at full size, beside
+# MetaCLIP's published matcher (pyahocorasick variant) on the same data.
+#   scripts/bench_match.sh
+# Environment: TEXTS (default 1000000), VOCAB_SIZE (500000), PARTS (8),
+# WORK (target/bench-match), THREADS (every core).
+# Prints captions/s per core, MB/s, automaton build time and peak RSS of
+# each, the per-core ratio, and whether both found exactly the same matches.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+TEXTS=${TEXTS:-1000000}
+VOCAB_SIZE=${VOCAB_SIZE:-500000}
+PARTS=${PARTS:-8}
+WORK=${WORK:-$ROOT/target/bench-match}
+THREADS=${THREADS:-$(nproc)}
+
+bash scripts/setup.sh
+VENV="$ROOT/target/bench-venv"
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/python" -c "import pyarrow, ahocorasick" 2>/dev/null \
+  || "$VENV/bin/pip" install --quiet pyarrow pyahocorasick
+PY="$VENV/bin/python"
+
+echo "==> building witcurate (release)"
+cargo build --release --quiet --bin witcurate
+WC="$ROOT/target/release/witcurate"
+
+DATA="$WORK/data-$VOCAB_SIZE-$TEXTS"
+if [ ! -f "$DATA/done" ]; then
+  echo "==> synthesising $VOCAB_SIZE vocabulary entries and $TEXTS alt-texts"
+  rm -rf "$DATA"
+  "$PY" scripts/bench_match_data.py --texts "$TEXTS" --vocab-size "$VOCAB_SIZE" \
+    --parts "$PARTS" --out "$DATA"
+  touch "$DATA/done"
+fi
+MB=$(du -sm "$DATA/run/pairs" | cut -f1)
+TEXT_MB=$("$PY" -c "
+import glob, pyarrow.parquet as pq, pyarrow.compute as pc
+n = sum(pc.sum(pc.binary_length(pq.read_table(p, columns=['text']).column('text'))).as_py()
+        for p in glob.glob('$DATA/run/pairs/part-*.parquet'))
+print(f'{n / 1e6:.1f}')")
+echo "data: $VOCAB_SIZE entries, $TEXTS texts ($TEXT_MB MB of text, $MB MB parquet in $PARTS parts)"
+
+# measure LABEL CMD...: runs CMD, prints its stdout, and its wall time and peak RSS.
+measure() {
+  local label=$1; shift
+  "$PY" - "$label" "$@" <<'PYEOF'
+import resource, subprocess, sys, time
+label, cmd = sys.argv[1], sys.argv[2:]
+t0 = time.perf_counter()
+p = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+wall = time.perf_counter() - t0
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+sys.stdout.write(p.stdout)
+print(f"{label}: wall {wall:.2f}s, cpu {ru.ru_utime + ru.ru_stime:.2f}s, "
+      f"peak RSS {ru.ru_maxrss / 1024:.0f} MiB")
+sys.exit(p.returncode)
+PYEOF
+}
+
+fresh_run() {
+  rm -rf "$1"; mkdir -p "$1"
+  ln -s "$DATA/run/pairs" "$1/pairs"
+}
+
+echo
+echo "==> witcurate crawl match, 1 thread"
+fresh_run "$WORK/run1"
+measure "witcurate 1 thread" "$WC" --quiet --threads 1 crawl match --out "$WORK/run1" \
+  --vocab "$DATA/vocab" | tee "$WORK/run1.txt"
+echo
+echo "==> witcurate crawl match, $THREADS threads"
+fresh_run "$WORK/runN"
+measure "witcurate $THREADS threads" "$WC" --quiet --threads "$THREADS" crawl match \
+  --out "$WORK/runN" --vocab "$DATA/vocab" | tee "$WORK/runN.txt"
+echo
+echo "==> MetaCLIP substr_matching (pyahocorasick), 1 process"
+measure "metaclip-python" "$PY" scripts/bench_match_metaclip.py --vocab "$DATA/vocab/queries.txt" \
+  --pairs "$DATA/run/pairs" --counts-out "$WORK/py_counts.tsv" | tee "$WORK/py.txt"
+echo
+echo "==> witcurate crawl match --rule word-boundary, $THREADS threads"
+fresh_run "$WORK/runW"
+measure "witcurate word-boundary" "$WC" --quiet --threads "$THREADS" crawl match \
+  --rule word-boundary --out "$WORK/runW" --vocab "$DATA/vocab" | tee "$WORK/runW.txt"
+echo
+echo "==> the two rules on real alt-texts and captions from tests/data (same vocabulary)"
+rm -rf "$WORK/realM" "$WORK/realW"
+"$PY" scripts/bench_match_rules.py pairs "$WORK/realM"
+cp -r "$WORK/realM" "$WORK/realW"
+"$WC" --quiet crawl match --out "$WORK/realM" --vocab "$DATA/vocab" >/dev/null
+"$WC" --quiet crawl match --out "$WORK/realW" --vocab "$DATA/vocab" --rule word-boundary >/dev/null
+"$PY" scripts/bench_match_rules.py compare "$DATA/vocab/queries.txt" "$WORK/realM" "$WORK/realW" \
+  | tee "$WORK/rules.txt"
+echo
+echo "==> witcurate crawl balance (soft, t=20000 and t=100), $THREADS threads"
+measure "balance t=20000" "$WC" --quiet --threads "$THREADS" crawl balance --out "$WORK/runN"
+cp -r "$WORK/runN" "$WORK/runB"; rm -rf "$WORK/runB/selected" "$WORK/runB/balance_counts" \
+  "$WORK/runB/balance.json" "$WORK/runB/balance_counts.parquet"
+measure "balance t=100" "$WC" --quiet --threads "$THREADS" crawl balance --out "$WORK/runB" --t 100
+
+echo
+echo "==> summary (load average: $(cut -d" " -f1-3 /proc/loadavg), $(nproc) cores)"
+"$PY" - "$WORK" "$TEXT_MB" "$THREADS" <<'PYEOF'
+import json, re, sys
+import pyarrow.parquet as pq
+work, text_mb, threads = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+def rate(path):
+    s = open(path).read()
+    m = re.search(r"([\d.]+) pairs/s, ([\d.]+) MB/s; automaton (.+?) built in ([\d.]+)s", s)
+    rss = re.search(r"peak RSS (\d+) MiB", s)
+    return float(m.group(1)), float(m.group(2)), m.group(3), float(m.group(4)), int(rss.group(1))
+r1, rn, rw = rate(f"{work}/run1.txt"), rate(f"{work}/runN.txt"), rate(f"{work}/runW.txt")
+py = open(f"{work}/py.txt").read()
+py_rate = float(re.search(r"PY_TEXTS_PER_S=([\d.]+)", py).group(1))
+py_build = float(re.search(r"build ([\d.]+)s", py).group(1))
+py_rss = int(re.search(r"metaclip-python: wall .* peak RSS (\d+) MiB", py).group(1))
+print(f"witcurate, 1 thread : {r1[0]:,.0f} captions/s per core, {r1[1]:.1f} MB/s, "
+      f"automaton {r1[2]} built in {r1[3]:.2f}s, peak RSS {r1[4]} MiB")
+print(f"witcurate, {threads} threads: {rn[0]:,.0f} captions/s ({rn[0] / threads:,.0f} per core), "
+      f"{rn[1]:.1f} MB/s, peak RSS {rn[4]} MiB")
+print(f"MetaCLIP python     : {py_rate:,.0f} captions/s per core, automaton built in "
+      f"{py_build:.2f}s, peak RSS {py_rss} MiB")
+print(f"ratio per core      : {r1[0] / py_rate:.1f}x (witcurate / MetaCLIP python)")
+print(f"word-boundary rule  : {rw[0]:,.0f} captions/s on {threads} threads")
+rust = {}
+for b in pq.read_table(f"{work}/runN/counts.parquet").to_batches():
+    for i, c in zip(b.column(0).to_pylist(), b.column(1).to_pylist()):
+        rust[i] = c
+pyc = {int(i): int(c) for i, c in (l.split("\t") for l in open(f"{work}/py_counts.tsv"))}
+print(f"per-entry counts identical to MetaCLIP's: {'yes' if rust == pyc else 'NO'} "
+      f"({len(rust)} entries matched, {sum(rust.values())} matches)")
+m, w = json.load(open(f"{work}/runN/match.json")), json.load(open(f"{work}/runW/match.json"))
+print("rules compared      : metaclip {} pairs matched, {} matches, {} entries; "
+      "word-boundary {} pairs matched, {} matches, {} entries".format(
+          m["counters"]["pairs_matched"], m["counters"]["matches"], m["entries_matched"],
+          w["counters"]["pairs_matched"], w["counters"]["matches"], w["entries_matched"]))
+for t in ("runN", "runB"):
+    b = json.load(open(f"{work}/{t}/balance.json"))
+    print(f"balance t={b['t']}: {b['counters']['pairs_in']} -> {b['counters']['pairs_kept']} pairs, "
+          f"{b['entries_capped']} entries capped, largest count after {b['max_count_after']}")
+PYEOF

@@ -1,0 +1,316 @@
+//! End-to-end tests of `witcurate crawl balance` (after `crawl match`).
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{UInt32Type, UInt64Type};
+use arrow_array::{ArrayRef, RecordBatch, StringArray};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+
+fn witcurate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_witcurate"))
+        .args(args)
+        .output()
+        .expect("runs witcurate")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn write_pairs(path: &Path, rows: &[(String, String)]) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let urls: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    let texts: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+    let uids: Vec<String> = rows
+        .iter()
+        .map(|(u, t)| pipeline::schema::uid(u, t))
+        .collect();
+    let n = rows.len();
+    let batch = RecordBatch::try_new(
+        pipeline::schema::pairs_schema(),
+        vec![
+            Arc::new(StringArray::from(uids)) as ArrayRef,
+            Arc::new(StringArray::from(urls)),
+            Arc::new(StringArray::from(texts)),
+            Arc::new(StringArray::from(vec![None::<&str>; n])),
+            Arc::new(StringArray::from(vec!["table"; n])),
+        ],
+    )
+    .unwrap();
+    let mut w = ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+fn read(path: &Path) -> Vec<RecordBatch> {
+    ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect()
+}
+
+/// Vocabulary: 0 "cat" (head), 1 "dog" (head), 2..=11 "rareK" (tail).
+fn vocab(dir: &Path) -> PathBuf {
+    let v = dir.join("vocab");
+    fs::create_dir_all(&v).unwrap();
+    let mut entries = vec!["cat".to_string(), "dog".to_string()];
+    entries.extend((0..10).map(|k| format!("rare{k}")));
+    fs::write(v.join("queries.txt"), entries.join("\n") + "\n").unwrap();
+    v
+}
+
+/// 600 pairs: every one has "cat", every 3rd "dog", every 20th a rare entry.
+fn pool() -> Vec<(String, String)> {
+    (0..600)
+        .map(|i| {
+            let mut text = format!("a cat photo number {i}");
+            if i % 3 == 0 {
+                text.push_str(" with a dog");
+            }
+            if i % 20 == 0 {
+                text.push_str(&format!(" and rare{}", (i / 20) % 10));
+            }
+            (format!("http://img.example/{i}.jpg"), text)
+        })
+        .collect()
+}
+
+/// Writes `rows` into `parts` pairs parts (rows dealt round-robin, each part
+/// reversed) and runs match; returns the run directory.
+fn matched_run(dir: &Path, name: &str, rows: &[(String, String)], parts: usize) -> PathBuf {
+    let run = dir.join(name);
+    for p in 0..parts {
+        let mut part: Vec<_> = rows.iter().skip(p).step_by(parts).cloned().collect();
+        part.reverse();
+        write_pairs(&run.join(format!("pairs/part-{p:05}.parquet")), &part);
+    }
+    let v = vocab(dir);
+    ok(&witcurate(&[
+        "crawl",
+        "match",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+        "--vocab",
+        v.to_str().unwrap(),
+    ]));
+    run
+}
+
+/// uid → query_ids of every selected row (sorted by uid).
+fn selected(run: &Path) -> BTreeMap<String, Vec<u32>> {
+    let mut out = BTreeMap::new();
+    for e in fs::read_dir(run.join("selected")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "parquet") {
+            for b in read(&p) {
+                let uids = b.column_by_name("uid").unwrap().as_string::<i32>().clone();
+                let ids = b
+                    .column_by_name("query_ids")
+                    .unwrap()
+                    .as_list::<i32>()
+                    .clone();
+                for i in 0..b.num_rows() {
+                    let v = ids.value(i);
+                    let prev = out.insert(
+                        uids.value(i).to_string(),
+                        v.as_primitive::<UInt32Type>().values().to_vec(),
+                    );
+                    assert!(prev.is_none(), "duplicate uid in selected/");
+                }
+            }
+        }
+    }
+    out
+}
+
+/// id → (count_before, count_after) from balance_counts.parquet.
+fn balance_counts(run: &Path) -> BTreeMap<u32, (u64, u64)> {
+    let mut out = BTreeMap::new();
+    for b in read(&run.join("balance_counts.parquet")) {
+        let ids = b.column(0).as_primitive::<UInt32Type>().clone();
+        let before = b.column(1).as_primitive::<UInt64Type>().clone();
+        let after = b.column(2).as_primitive::<UInt64Type>().clone();
+        for i in 0..b.num_rows() {
+            out.insert(ids.value(i), (before.value(i), after.value(i)));
+        }
+    }
+    out
+}
+
+fn balance(run: &Path, extra: &[&str]) -> String {
+    let mut args = vec![
+        "crawl",
+        "balance",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    ok(&witcurate(&args))
+}
+
+#[test]
+fn soft_cap_is_metaclips_and_reports_per_entry_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = pool();
+    let run = matched_run(dir.path(), "run", &rows, 2);
+    let out = balance(&run, &["--t", "100", "--seed", "3"]);
+    assert!(out.contains("t = 100, soft cap"), "{out}");
+
+    let sel = selected(&run);
+    // Every pair with a tail entry (count <= t) is kept.
+    assert!(sel.len() >= 30);
+    let with_rare = sel
+        .values()
+        .filter(|ids| ids.iter().any(|&i| i >= 2))
+        .count();
+    assert_eq!(with_rare, 30);
+    // cat: 600 matches, p = 1/6; with the pairs kept for dog (p = 1/2) and the
+    // rare entries, about 204 pairs are kept.
+    let counts = balance_counts(&run);
+    assert_eq!(counts[&0].0, 600);
+    assert_eq!(counts[&1].0, 200);
+    assert!((150..260).contains(&counts[&0].1), "{:?}", counts[&0]);
+    assert_eq!(counts[&2], (3, 3));
+
+    let report: serde_json::Value =
+        serde_json::from_slice(&fs::read(run.join("balance.json")).unwrap()).unwrap();
+    assert_eq!(report["cap"], "soft");
+    assert_eq!(report["t"], 100);
+    assert_eq!(report["entries_matched"], 12);
+    assert_eq!(report["entries_capped"], 2);
+    assert_eq!(report["counters"]["pairs_in"], 600);
+    assert_eq!(report["counters"]["pairs_kept"], sel.len() as u64);
+
+    // Another seed selects differently; the same seed again is skipped.
+    let again = balance(&run, &["--t", "100", "--seed", "3"]);
+    assert!(
+        again.contains("0 of 2 tasks run (2 already done)"),
+        "{again}"
+    );
+    let changed = witcurate(&[
+        "crawl",
+        "balance",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+        "--t",
+        "100",
+        "--seed",
+        "4",
+    ]);
+    assert_eq!(changed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&changed.stderr).contains("--seed 3"));
+}
+
+#[test]
+fn selection_is_independent_of_partitioning_order_and_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = pool();
+    for cap in ["soft", "hard"] {
+        let one = matched_run(dir.path(), &format!("one-{cap}"), &rows, 1);
+        let three = matched_run(dir.path(), &format!("three-{cap}"), &rows, 3);
+        balance(&one, &["--t", "80", "--cap", cap, "--threads", "1"]);
+        balance(&three, &["--t", "80", "--cap", cap, "--threads", "2"]);
+        let (a, b) = (selected(&one), selected(&three));
+        assert!(!a.is_empty() && a.len() < rows.len());
+        assert_eq!(a, b, "{cap} cap differs between partitionings");
+        assert_eq!(balance_counts(&one), balance_counts(&three));
+    }
+}
+
+#[test]
+fn hard_cap_never_exceeds_t() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = pool();
+    let run = matched_run(dir.path(), "run", &rows, 2);
+    let out = balance(&run, &["--t", "50", "--cap", "hard"]);
+    assert!(out.contains("hard cap"), "{out}");
+    let counts = balance_counts(&run);
+    for (id, (before, after)) in &counts {
+        assert!(*after <= 50, "entry {id}: {after}");
+        assert!(after <= before);
+    }
+    // Pairs with a rare entry come first (30, 10 of them with dog), then pairs
+    // whose rarest entry is dog, until cat is full at 50: dog gets 10 + 20.
+    assert_eq!(counts[&0].1, 50);
+    assert_eq!(counts[&1].1, 30);
+    // Every pair with a rare entry is kept.
+    assert!(counts
+        .iter()
+        .filter(|(&id, _)| id >= 2)
+        .all(|(_, (b, a))| a == b));
+    let report: serde_json::Value =
+        serde_json::from_slice(&fs::read(run.join("balance.json")).unwrap()).unwrap();
+    assert_eq!(report["entries_over_t_after"], 0);
+    assert_eq!(report["max_count_after"], 50);
+}
+
+#[test]
+fn tail_share_chooses_t() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = matched_run(dir.path(), "run", &pool(), 1);
+    // Matches: cat 600, dog 200, rare 30 (3 each) = 830. Tail share 0.2 needs
+    // cat out and dog in: t = 201.
+    let out = balance(&run, &["--tail-share", "0.2"]);
+    assert!(out.contains("t = 201"), "{out}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&fs::read(run.join("balance.json")).unwrap()).unwrap();
+    assert_eq!(report["tail_share_requested"], 0.2);
+    assert!(report["tail_share"].as_f64().unwrap() >= 0.2);
+}
+
+#[test]
+fn balance_errors_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = witcurate(&["crawl", "balance", "--out", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("counts.parquet") && stderr.contains("crawl match"),
+        "{stderr}"
+    );
+
+    let run = matched_run(dir.path(), "run", &pool(), 1);
+    let out = witcurate(&[
+        "crawl",
+        "balance",
+        "--out",
+        run.to_str().unwrap(),
+        "--tail-share",
+        "1.5",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tail-share must be in (0, 1]"));
+
+    let out = witcurate(&[
+        "crawl",
+        "balance",
+        "--out",
+        run.to_str().unwrap(),
+        "--t",
+        "5",
+        "--tail-share",
+        "0.1",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "conflicting flags are a usage error"
+    );
+}

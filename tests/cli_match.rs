@@ -1,0 +1,435 @@
+//! End-to-end tests of `witcurate crawl match`.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{UInt32Type, UInt64Type};
+use arrow_array::{ArrayRef, RecordBatch, StringArray};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+
+fn witcurate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_witcurate"))
+        .args(args)
+        .output()
+        .expect("runs witcurate")
+}
+
+fn ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn write_vocab(dir: &Path, entries: &[&str]) -> PathBuf {
+    fs::create_dir_all(dir).unwrap();
+    fs::write(dir.join("queries.txt"), entries.join("\n") + "\n").unwrap();
+    dir.to_path_buf()
+}
+
+/// Writes a pairs part with the pairs schema (uid, url, text, page_url, source).
+fn write_pairs(path: &Path, texts: &[&str]) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let urls: Vec<String> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, _)| format!("http://img.example/{i}.jpg"))
+        .collect();
+    let uids: Vec<String> = urls
+        .iter()
+        .zip(texts)
+        .map(|(u, t)| pipeline::schema::uid(u, t))
+        .collect();
+    let n = texts.len();
+    let batch = RecordBatch::try_new(
+        pipeline::schema::pairs_schema(),
+        vec![
+            Arc::new(StringArray::from(uids)) as ArrayRef,
+            Arc::new(StringArray::from(urls)),
+            Arc::new(StringArray::from(texts.to_vec())),
+            Arc::new(StringArray::from(vec![Some("http://page.example/"); n])),
+            Arc::new(StringArray::from(vec!["warc"; n])),
+        ],
+    )
+    .unwrap();
+    let mut w = ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+fn read(path: &Path) -> Vec<RecordBatch> {
+    ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect()
+}
+
+/// (text, query_ids) of a matched part.
+fn matched_rows(path: &Path) -> Vec<(String, Vec<u32>)> {
+    let mut out = Vec::new();
+    for b in read(path) {
+        let texts = b.column_by_name("text").unwrap().as_string::<i32>().clone();
+        let ids = b
+            .column_by_name("query_ids")
+            .unwrap()
+            .as_list::<i32>()
+            .clone();
+        for i in 0..b.num_rows() {
+            let v = ids.value(i);
+            out.push((
+                texts.value(i).to_string(),
+                v.as_primitive::<UInt32Type>().values().to_vec(),
+            ));
+        }
+    }
+    out
+}
+
+fn counts(path: &Path) -> Vec<(u32, u64)> {
+    let mut out = Vec::new();
+    for b in read(path) {
+        let ids = b.column(0).as_primitive::<UInt32Type>().clone();
+        let cs = b.column(1).as_primitive::<UInt64Type>().clone();
+        out.extend(
+            ids.values()
+                .iter()
+                .copied()
+                .zip(cs.values().iter().copied()),
+        );
+    }
+    out
+}
+
+const VOCAB: &[&str] = &["dog", "hot dog", "hot", "St. Louis", "café", "Dog"];
+
+fn setup(dir: &Path) -> (PathBuf, PathBuf) {
+    let vocab = write_vocab(&dir.join("vocab"), VOCAB);
+    let run = dir.join("run");
+    write_pairs(
+        &run.join("pairs/part-00000.parquet"),
+        &[
+            "a hot dog, in St. Louis",
+            "no match here",
+            "(dog) and dog's",
+        ],
+    );
+    write_pairs(
+        &run.join("pairs/part-00001.parquet"),
+        &["Dog.", "café\tdog", "hotdog"],
+    );
+    (vocab, run)
+}
+
+#[test]
+fn match_writes_matched_parts_counts_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vocab, run) = setup(dir.path());
+    let out = witcurate(&[
+        "crawl",
+        "match",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+        "--vocab",
+        vocab.to_str().unwrap(),
+    ]);
+    ok(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("2 of 2 tasks run"), "{stdout}");
+
+    assert_eq!(
+        matched_rows(&run.join("matched/part-00000.parquet")),
+        vec![("a hot dog, in St. Louis".to_string(), vec![0, 1, 2])]
+    );
+    assert_eq!(
+        matched_rows(&run.join("matched/part-00001.parquet")),
+        vec![
+            ("Dog.".to_string(), vec![5]),
+            ("café\tdog".to_string(), vec![0, 4]),
+        ]
+    );
+    assert_eq!(
+        counts(&run.join("counts/part-00000.parquet")),
+        vec![(0, 1), (1, 1), (2, 1)]
+    );
+    assert_eq!(
+        counts(&run.join("counts.parquet")),
+        vec![(0, 2), (1, 1), (2, 1), (4, 1), (5, 1)]
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&fs::read(run.join("match.json")).unwrap()).unwrap();
+    assert_eq!(report["rule"], "metaclip");
+    assert_eq!(report["entries_matched"], 5);
+    assert_eq!(report["entries_unmatched"], 1);
+    assert_eq!(report["counters"]["pairs_in"], 6);
+    assert_eq!(report["counters"]["pairs_matched"], 3);
+    assert_eq!(report["counters"]["matches"], 6);
+
+    // A rerun skips every task and changes nothing.
+    let before = fs::read(run.join("matched/part-00001.parquet")).unwrap();
+    let again = witcurate(&[
+        "crawl",
+        "match",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+        "--vocab",
+        vocab.to_str().unwrap(),
+    ]);
+    ok(&again);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 of 2 tasks run (2 already done)"));
+    assert_eq!(
+        before,
+        fs::read(run.join("matched/part-00001.parquet")).unwrap()
+    );
+
+    // Another rule on the same outputs is refused rather than mixed in.
+    let other = witcurate(&[
+        "crawl",
+        "match",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+        "--vocab",
+        vocab.to_str().unwrap(),
+        "--rule",
+        "word-boundary",
+    ]);
+    assert_eq!(other.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&other.stderr).contains("made with rule metaclip"));
+}
+
+#[test]
+fn task_slices_run_separately_and_reduce_when_all_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vocab, run) = setup(dir.path());
+    let args = |i: &str| {
+        vec![
+            "crawl".to_string(),
+            "match".into(),
+            "--quiet".into(),
+            "--out".into(),
+            run.to_str().unwrap().into(),
+            "--vocab".into(),
+            vocab.to_str().unwrap().into(),
+            "--task-index".into(),
+            i.into(),
+            "--task-count".into(),
+            "2".into(),
+        ]
+    };
+    let a: Vec<String> = args("1");
+    ok(&witcurate(
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
+    assert!(run.join("matched/part-00001.parquet").exists());
+    assert!(!run.join("matched/part-00000.parquet").exists());
+    assert!(!run.join("counts.parquet").exists());
+    let a: Vec<String> = args("0");
+    ok(&witcurate(
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
+    assert_eq!(
+        counts(&run.join("counts.parquet")),
+        vec![(0, 2), (1, 1), (2, 1), (4, 1), (5, 1)]
+    );
+    // No temporary files are left behind.
+    for d in ["matched", "counts"] {
+        for e in fs::read_dir(run.join(d)).unwrap() {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(!name.contains(".tmp-"), "{name}");
+        }
+    }
+}
+
+#[test]
+fn word_boundary_rule_is_an_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vocab, run) = setup(dir.path());
+    ok(&witcurate(&[
+        "crawl",
+        "match",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+        "--vocab",
+        vocab.to_str().unwrap(),
+        "--rule",
+        "word-boundary",
+    ]));
+    assert_eq!(
+        matched_rows(&run.join("matched/part-00000.parquet")),
+        vec![
+            ("a hot dog, in St. Louis".to_string(), vec![0, 1, 2, 3]),
+            ("(dog) and dog's".to_string(), vec![0]),
+        ]
+    );
+}
+
+fn expect_error(args: &[&str], needles: &[&str]) {
+    let out = witcurate(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for n in needles {
+        assert!(stderr.contains(n), "missing `{n}` in: {stderr}");
+    }
+}
+
+#[test]
+fn bad_inputs_give_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vocab, run) = setup(dir.path());
+    let run_s = run.to_str().unwrap();
+
+    let empty = write_vocab(&dir.path().join("empty"), &[]);
+    fs::write(empty.join("queries.txt"), "").unwrap();
+    expect_error(
+        &[
+            "crawl",
+            "match",
+            "--out",
+            run_s,
+            "--vocab",
+            empty.to_str().unwrap(),
+        ],
+        &["queries.txt", "vocabulary is empty"],
+    );
+
+    let crlf = dir.path().join("crlf");
+    fs::create_dir_all(&crlf).unwrap();
+    fs::write(crlf.join("queries.txt"), "dog\r\ncat\r\n").unwrap();
+    expect_error(
+        &[
+            "crawl",
+            "match",
+            "--out",
+            run_s,
+            "--vocab",
+            crlf.to_str().unwrap(),
+        ],
+        &["line 1", "carriage return"],
+    );
+
+    let blank = write_vocab(&dir.path().join("blank"), &["dog", "", "cat"]);
+    expect_error(
+        &[
+            "crawl",
+            "match",
+            "--out",
+            run_s,
+            "--vocab",
+            blank.to_str().unwrap(),
+        ],
+        &["line 2", "empty line"],
+    );
+
+    expect_error(
+        &[
+            "crawl",
+            "match",
+            "--out",
+            run_s,
+            "--vocab",
+            vocab.to_str().unwrap(),
+            "--max-vocab-memory",
+            "1KiB",
+        ],
+        &["6 entries", "--max-vocab-memory"],
+    );
+
+    expect_error(
+        &[
+            "crawl",
+            "match",
+            "--out",
+            dir.path().join("nowhere").to_str().unwrap(),
+            "--vocab",
+            vocab.to_str().unwrap(),
+        ],
+        &["pairs", "no part-*.parquet"],
+    );
+
+    // A parquet file of another schema among the pairs: its task fails with a
+    // clear error, the other tasks complete.
+    let batch = RecordBatch::try_from_iter(vec![(
+        "caption",
+        Arc::new(StringArray::from(vec!["a dog"])) as ArrayRef,
+    )])
+    .unwrap();
+    let other = run.join("pairs/part-00002.parquet");
+    let mut w = ArrowWriter::try_new(File::create(&other).unwrap(), batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    expect_error(
+        &[
+            "crawl",
+            "match",
+            "--quiet",
+            "--out",
+            run_s,
+            "--vocab",
+            vocab.to_str().unwrap(),
+        ],
+        &[
+            "part-00002.parquet",
+            "not a pairs file",
+            "missing column `uid`",
+            "caption",
+        ],
+    );
+    assert!(run.join("matched/part-00000.parquet").exists());
+    assert!(!run.join("counts.parquet").exists());
+
+    // Not parquet at all.
+    fs::write(&other, b"uid,url,text\n").unwrap();
+    expect_error(
+        &[
+            "crawl",
+            "match",
+            "--quiet",
+            "--out",
+            run_s,
+            "--vocab",
+            vocab.to_str().unwrap(),
+        ],
+        &["part-00002.parquet"],
+    );
+}
+
+#[test]
+fn all_null_page_url_column_is_accepted() {
+    // pyarrow writes a column of only None values with type Null.
+    let dir = tempfile::tempdir().unwrap();
+    let vocab = write_vocab(&dir.path().join("vocab"), VOCAB);
+    let run = dir.path().join("run");
+    let texts = vec!["a dog", "nothing"];
+    let batch = RecordBatch::try_from_iter(vec![
+        ("uid", Arc::new(StringArray::from(vec!["u1", "u2"])) as ArrayRef),
+        ("url", Arc::new(StringArray::from(vec!["http://a/1", "http://a/2"]))),
+        ("text", Arc::new(StringArray::from(texts))),
+        ("page_url", Arc::new(arrow_array::NullArray::new(2))),
+        ("source", Arc::new(StringArray::from(vec!["table", "table"]))),
+    ])
+    .unwrap();
+    fs::create_dir_all(run.join("pairs")).unwrap();
+    let f = File::create(run.join("pairs/part-00000.parquet")).unwrap();
+    let mut w = ArrowWriter::try_new(f, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    ok(&witcurate(&[
+        "crawl", "match", "--quiet", "--out", run.to_str().unwrap(), "--vocab",
+        vocab.to_str().unwrap(),
+    ]));
+    assert_eq!(
+        matched_rows(&run.join("matched/part-00000.parquet")),
+        vec![("a dog".to_string(), vec![0])]
+    );
+}
