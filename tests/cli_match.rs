@@ -491,3 +491,34 @@ fn outputs_are_byte_identical_whatever_the_thread_count() {
         15_000
     );
 }
+
+#[test]
+fn a_killed_run_resumes_without_losing_or_duplicating_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vocab, run) = setup(dir.path());
+    let args = [
+        "crawl",
+        "match",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+        "--vocab",
+        vocab.to_str().unwrap(),
+    ];
+    ok(&witcurate(&args));
+    let full = counts(&run.join("counts.parquet"));
+    // As if killed after committing matched/part-00001 but before its counts,
+    // with a half-written temporary left behind.
+    fs::remove_file(run.join("counts/part-00001.parquet")).unwrap();
+    fs::remove_file(run.join("counts.parquet")).unwrap();
+    fs::write(run.join("matched/.part-00001.parquet.tmp-99999"), b"half").unwrap();
+    let out = witcurate(&args);
+    ok(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 of 2 tasks run (1 already done)"));
+    assert_eq!(counts(&run.join("counts.parquet")), full);
+    assert!(!run.join("matched/.part-00001.parquet.tmp-99999").exists());
+    assert_eq!(
+        matched_rows(&run.join("matched/part-00001.parquet")).len(),
+        2
+    );
+}
