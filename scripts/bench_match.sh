@@ -3,7 +3,8 @@
 # MetaCLIP's published matcher (pyahocorasick variant) on the same data.
 #   scripts/bench_match.sh
 # Environment: TEXTS (default 1000000), VOCAB_SIZE (500000), PARTS (8),
-# WORK (target/bench-match), THREADS (every core).
+# WORK (target/bench-match), THREADS (every core), PROFILE (release, or dev
+# to reuse the test build).
 # Prints captions/s per core, MB/s, automaton build time and peak RSS of
 # each, the per-core ratio, and whether both found exactly the same matches.
 set -euo pipefail
@@ -22,9 +23,15 @@ VENV="$ROOT/target/bench-venv"
   || "$VENV/bin/pip" install --quiet pyarrow pyahocorasick
 PY="$VENV/bin/python"
 
-echo "==> building witcurate (release)"
-cargo build --release --quiet --bin witcurate
-WC="$ROOT/target/release/witcurate"
+if [ "${PROFILE:-release}" = release ]; then
+  echo "==> building witcurate (release)"
+  cargo build --release --quiet --bin witcurate
+  WC="$ROOT/target/release/witcurate"
+else
+  echo "==> building witcurate (dev profile: dependencies optimised, workspace crates -O1)"
+  cargo build --quiet --bin witcurate
+  WC="$ROOT/target/debug/witcurate"
+fi
 
 DATA="$WORK/data-$VOCAB_SIZE-$TEXTS"
 if [ ! -f "$DATA/done" ]; then

@@ -411,12 +411,24 @@ fn all_null_page_url_column_is_accepted() {
     let vocab = write_vocab(&dir.path().join("vocab"), VOCAB);
     let run = dir.path().join("run");
     let texts = vec!["a dog", "nothing"];
-    let batch = RecordBatch::try_from_iter(vec![
-        ("uid", Arc::new(StringArray::from(vec!["u1", "u2"])) as ArrayRef),
-        ("url", Arc::new(StringArray::from(vec!["http://a/1", "http://a/2"]))),
-        ("text", Arc::new(StringArray::from(texts))),
-        ("page_url", Arc::new(arrow_array::NullArray::new(2))),
-        ("source", Arc::new(StringArray::from(vec!["table", "table"]))),
+    let batch = RecordBatch::try_from_iter_with_nullable(vec![
+        (
+            "uid",
+            Arc::new(StringArray::from(vec!["u1", "u2"])) as ArrayRef,
+            true,
+        ),
+        (
+            "url",
+            Arc::new(StringArray::from(vec!["http://a/1", "http://a/2"])),
+            true,
+        ),
+        ("text", Arc::new(StringArray::from(texts)), true),
+        ("page_url", Arc::new(arrow_array::NullArray::new(2)), true),
+        (
+            "source",
+            Arc::new(StringArray::from(vec!["table", "table"])),
+            true,
+        ),
     ])
     .unwrap();
     fs::create_dir_all(run.join("pairs")).unwrap();
@@ -425,11 +437,88 @@ fn all_null_page_url_column_is_accepted() {
     w.write(&batch).unwrap();
     w.close().unwrap();
     ok(&witcurate(&[
-        "crawl", "match", "--quiet", "--out", run.to_str().unwrap(), "--vocab",
+        "crawl",
+        "match",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+        "--vocab",
         vocab.to_str().unwrap(),
     ]));
     assert_eq!(
         matched_rows(&run.join("matched/part-00000.parquet")),
         vec![("a dog".to_string(), vec![0])]
+    );
+}
+
+#[test]
+fn outputs_are_byte_identical_whatever_the_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let vocab = write_vocab(&dir.path().join("vocab"), VOCAB);
+    // Enough rows for several batches, so chunks are matched in parallel.
+    let texts: Vec<String> = (0..20_000)
+        .map(|i| match i % 4 {
+            0 => format!("hot dog {i}"),
+            1 => format!("café no {i}"),
+            2 => format!("nothing {i}"),
+            _ => format!("Dog, St. Louis {i}"),
+        })
+        .collect();
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let mut outputs = Vec::new();
+    for threads in ["1", "2", "3"] {
+        let run = dir.path().join(format!("run{threads}"));
+        write_pairs(&run.join("pairs/part-00000.parquet"), &texts);
+        ok(&witcurate(&[
+            "crawl",
+            "match",
+            "--quiet",
+            "--threads",
+            threads,
+            "--out",
+            run.to_str().unwrap(),
+            "--vocab",
+            vocab.to_str().unwrap(),
+        ]));
+        outputs.push((
+            fs::read(run.join("matched/part-00000.parquet")).unwrap(),
+            fs::read(run.join("counts.parquet")).unwrap(),
+        ));
+    }
+    assert!(outputs.windows(2).all(|w| w[0] == w[1]));
+    assert_eq!(
+        matched_rows(&dir.path().join("run1/matched/part-00000.parquet")).len(),
+        15_000
+    );
+}
+
+#[test]
+fn a_killed_run_resumes_without_losing_or_duplicating_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vocab, run) = setup(dir.path());
+    let args = [
+        "crawl",
+        "match",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+        "--vocab",
+        vocab.to_str().unwrap(),
+    ];
+    ok(&witcurate(&args));
+    let full = counts(&run.join("counts.parquet"));
+    // As if killed after committing matched/part-00001 but before its counts,
+    // with a half-written temporary left behind.
+    fs::remove_file(run.join("counts/part-00001.parquet")).unwrap();
+    fs::remove_file(run.join("counts.parquet")).unwrap();
+    fs::write(run.join("matched/.part-00001.parquet.tmp-99999"), b"half").unwrap();
+    let out = witcurate(&args);
+    ok(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 of 2 tasks run (1 already done)"));
+    assert_eq!(counts(&run.join("counts.parquet")), full);
+    assert!(!run.join("matched/.part-00001.parquet.tmp-99999").exists());
+    assert_eq!(
+        matched_rows(&run.join("matched/part-00001.parquet")).len(),
+        2
     );
 }
