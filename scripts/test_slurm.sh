@@ -51,6 +51,19 @@ same_outputs() { # same_outputs DIR_A DIR_B SUBDIR
   --executor slurm --slurm-tasks 3 >"$WORK/slurm.log"
 check slurm_extract_equals_local same_outputs "$WORK/local" "$WORK/slurm" pairs
 
+# Later stages on Slurm, each against its local twin.
+"$WC" --quiet vocab build --out "$WORK/vocab" --wordnet /usr/share/wordnet >/dev/null
+for run in local slurm; do
+  exec_flags=()
+  [ "$run" = slurm ] && exec_flags=(--executor slurm --slurm-tasks 3)
+  "$WC" --quiet crawl match --out "$WORK/$run" --vocab "$WORK/vocab" "${exec_flags[@]}" >/dev/null
+  "$WC" --quiet crawl balance --out "$WORK/$run" --t 3 "${exec_flags[@]}" >/dev/null
+done
+check slurm_match_equals_local same_outputs "$WORK/local" "$WORK/slurm" matched
+check slurm_counts_equal_local cmp -s "$WORK/local/counts.parquet" "$WORK/slurm/counts.parquet"
+check slurm_balance_equals_local same_outputs "$WORK/local" "$WORK/slurm" selected
+check slurm_reduces_marked test -e "$WORK/slurm/_done/match/reduce" -a -e "$WORK/slurm/_done/balance/reduce"
+
 # 3. A task killed before it finished: submit held, cancel element 1, release the rest.
 "$WC" --quiet crawl extract --out "$WORK/killed" --input "${INPUTS[@]}" "${EXTRACT_FLAGS[@]}" \
   --executor slurm --slurm-tasks 3 --no-wait --slurm-arg=--hold >"$WORK/killed.log"

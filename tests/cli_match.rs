@@ -511,7 +511,16 @@ fn a_killed_run_resumes_without_losing_or_duplicating_work() {
     // with a half-written temporary left behind.
     fs::remove_file(run.join("counts/part-00001.parquet")).unwrap();
     fs::remove_file(run.join("counts.parquet")).unwrap();
-    fs::write(run.join("matched/.part-00001.parquet.tmp-99999"), b"half").unwrap();
+    let temp = run.join("matched/.part-00001.parquet.tmp-99999");
+    fs::write(&temp, b"half").unwrap();
+    // Old enough to be stale (a fresh one could be another process's).
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    fs::File::options()
+        .write(true)
+        .open(&temp)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
     let out = witcurate(&args);
     ok(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 of 2 tasks run (1 already done)"));

@@ -132,21 +132,60 @@ pub fn write_atomically(final_path: &Path, bytes: &[u8]) -> Result<(), TaskError
     })
 }
 
-/// Removes temporary files left in `dir` by killed tasks (`.*.tmp-*`).
-/// Returns how many were removed.
+/// How long a temporary file must have gone unmodified before
+/// [`clean_stale_temps`] treats it as left behind by a killed task.
+pub const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Removes temporary files left in `dir` by killed tasks (`.*.tmp-PID`).
+///
+/// Several processes (task slices, possibly on several machines sharing the
+/// directory) may be writing at the same time, so a temporary file is removed
+/// only when it is stale: not modified for [`STALE_TEMP_AGE`], and not owned
+/// by a live process of this machine. Returns how many were removed.
 pub fn clean_stale_temps(dir: &Path) -> Result<usize, TaskError> {
+    clean_temps_older_than(dir, STALE_TEMP_AGE)
+}
+
+/// [`clean_stale_temps`] with a chosen age.
+pub fn clean_temps_older_than(dir: &Path, age: std::time::Duration) -> Result<usize, TaskError> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(TaskError::io(dir, e)),
     };
+    let now = std::time::SystemTime::now();
     let mut removed = 0;
     for entry in entries {
         let entry = entry.map_err(|e| TaskError::io(dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') && name.contains(".tmp-") {
-            fs::remove_file(entry.path()).map_err(|e| TaskError::io(entry.path(), e))?;
-            removed += 1;
+        let Some((_, pid)) = name.rsplit_once(".tmp-") else {
+            continue;
+        };
+        if !name.starts_with('.') {
+            continue;
+        }
+        let alive = pid
+            .parse::<u32>()
+            .is_ok_and(|pid| Path::new("/proc").join(pid.to_string()).exists());
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|d| d >= age);
+        if old && !alive {
+            let path = entry.path();
+            let result = if path.is_dir() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            match result {
+                Ok(()) => removed += 1,
+                // Another process cleaned it first.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(TaskError::io(path, e)),
+            }
         }
     }
     Ok(removed)
@@ -212,11 +251,36 @@ mod tests {
     }
 
     #[test]
-    fn stale_temps_are_cleaned() {
+    fn stale_temps_are_cleaned_and_live_ones_kept() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join(".part-00001.parquet.tmp-123"), b"x").unwrap();
+        let old = std::time::SystemTime::now() - STALE_TEMP_AGE * 2;
+        // Left by a process that no longer exists, long ago: removed.
+        let dead = dir.path().join(".part-00001.parquet.tmp-4294967");
+        fs::write(&dead, b"x").unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&dead)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        // Being written by this (live) process: kept, however old.
+        let live = dir
+            .path()
+            .join(format!(".part-00002.parquet.tmp-{}", std::process::id()));
+        fs::write(&live, b"x").unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&live)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        // Recent, possibly another machine's: kept.
+        let recent = dir.path().join(".part-00003.parquet.tmp-4294968");
+        fs::write(&recent, b"x").unwrap();
         fs::write(dir.path().join("part-00000.parquet"), b"x").unwrap();
         assert_eq!(clean_stale_temps(dir.path()).unwrap(), 1);
+        assert!(!dead.exists());
+        assert!(live.exists() && recent.exists());
         assert!(dir.path().join("part-00000.parquet").exists());
     }
 }

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use pipeline::balance::{run_balance, BalanceOptions, Cap, Threshold};
 
+use crate::cli::executor::{run_on_slurm, ExecutorArgs, ExecutorChoice, StageSpec};
 use crate::cli::{GlobalArgs, TaskArgs};
+use pipeline::executor::markers;
 
 /// The cap, as spelled on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -37,10 +39,16 @@ pub struct BalanceArgs {
     pub cap: CapArg,
     #[command(flatten)]
     pub tasks: TaskArgs,
+    #[command(flatten)]
+    pub exec: ExecutorArgs,
 }
 
 /// Runs `crawl balance`.
 pub fn run(args: BalanceArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    if args.exec.executor == ExecutorChoice::Slurm {
+        let stage = StageSpec::from_this_process(STAGE, &[], Some(&[]))?;
+        return run_on_slurm(&args.out, &[stage], &args.exec);
+    }
     let opts = BalanceOptions {
         threshold: match args.tail_share {
             Some(s) => Threshold::TailShare(s),
@@ -55,6 +63,10 @@ pub fn run(args: BalanceArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         progress: !global.quiet,
     };
     let r = run_balance(&args.out, &opts)?;
+    markers::mark_slice_done(&args.out, STAGE, opts.slice)?;
+    if args.out.join("balance.json").exists() {
+        markers::mark_reduce_done(&args.out, STAGE)?;
+    }
     let c = &r.counters;
     println!(
         "balance: t = {}, {} cap; {} of {} tasks run ({} already done); {} pairs in, {} kept \
@@ -77,3 +89,6 @@ pub fn run(args: BalanceArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Name of this stage in completion markers and Slurm jobs.
+const STAGE: &str = "balance";

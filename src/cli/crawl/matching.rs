@@ -6,7 +6,9 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use pipeline::matching::{human_bytes, run_match, MatchOptions, Rule, Vocab};
 
+use crate::cli::executor::{run_on_slurm, ExecutorArgs, ExecutorChoice, StageSpec};
 use crate::cli::{GlobalArgs, TaskArgs};
+use pipeline::executor::markers;
 
 /// The matching rule, as spelled on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -44,6 +46,8 @@ pub struct MatchArgs {
     pub max_vocab_memory: u64,
     #[command(flatten)]
     pub tasks: TaskArgs,
+    #[command(flatten)]
+    pub exec: ExecutorArgs,
 }
 
 /// Parses a byte size: a number with an optional unit (B, KB, MB, GB, TB,
@@ -74,6 +78,10 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 
 /// Runs `crawl match`.
 pub fn run(args: MatchArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    if args.exec.executor == ExecutorChoice::Slurm {
+        let stage = StageSpec::from_this_process(STAGE, &[], Some(&[]))?;
+        return run_on_slurm(&args.out, &[stage], &args.exec);
+    }
     let slice = args.tasks.slice()?;
     let vocab = Vocab::load(&args.vocab).context("reading the vocabulary")?;
     let opts = MatchOptions {
@@ -83,6 +91,10 @@ pub fn run(args: MatchArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         progress: !global.quiet,
     };
     let r = run_match(&args.out, &vocab, &opts)?;
+    markers::mark_slice_done(&args.out, STAGE, slice)?;
+    if args.out.join("counts.parquet").exists() {
+        markers::mark_reduce_done(&args.out, STAGE)?;
+    }
     let c = &r.counters;
     let secs = r.task_seconds.max(1e-9);
     println!(
@@ -108,6 +120,9 @@ pub fn run(args: MatchArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Name of this stage in completion markers and Slurm jobs.
+const STAGE: &str = "match";
 
 #[cfg(test)]
 mod tests {
