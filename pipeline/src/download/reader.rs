@@ -535,3 +535,85 @@ fn batch_samples(
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tables(paths: Vec<PathBuf>) -> InputSpec {
+        InputSpec::Tables {
+            paths,
+            url_col: "url".into(),
+            caption_col: None,
+        }
+    }
+
+    #[test]
+    fn directories_list_tables_by_name_and_leave_json_out() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "b.tsv",
+            "a.csv.gz",
+            "meta.json",
+            ".hidden.csv",
+            "c.parquet",
+            "notes.txt",
+        ] {
+            std::fs::write(dir.path().join(name), "").unwrap();
+        }
+        let files = list_inputs(&tables(vec![dir.path().to_path_buf()])).unwrap();
+        let got: Vec<(String, TableFormat)> = files
+            .iter()
+            .map(|f| {
+                let name = f.path.file_name().unwrap().to_string_lossy().into_owned();
+                (name, f.format)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a.csv.gz".to_string(), TableFormat::Csv),
+                ("b.tsv".to_string(), TableFormat::Tsv),
+                ("c.parquet".to_string(), TableFormat::Parquet),
+            ]
+        );
+    }
+
+    #[test]
+    fn text_rows_keep_their_places_across_batches_and_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.jsonl");
+        let mut text = String::new();
+        for i in 0..(TEXT_BATCH + 3) {
+            if i == 5 {
+                text.push_str("[1, 2]\n");
+            } else {
+                text.push_str(&format!("{{\"url\":\"http://x/{i}\",\"text\":\"t{i}\"}}\n"));
+            }
+        }
+        std::fs::write(&a, text).unwrap();
+        let b = dir.path().join("b.tsv");
+        std::fs::write(&b, "url\tcaption\nhttp://y/0\tlast\n").unwrap();
+        let spec = tables(vec![a, b]);
+        let files = list_inputs(&spec).unwrap();
+        assert_eq!(count_rows(&spec, &files).unwrap(), TEXT_BATCH as u64 + 4);
+        let mut reader = SampleReader::new(spec, files);
+        let mut all = Vec::new();
+        loop {
+            let shard = reader.next_shard(1000).unwrap();
+            if shard.is_empty() {
+                break;
+            }
+            all.extend(shard);
+        }
+        assert_eq!(all.len(), TEXT_BATCH + 4);
+        assert_eq!(all[4].url.as_deref(), Some("http://x/4"));
+        assert_eq!(all[4].caption.as_deref(), Some("t4"));
+        assert_eq!(all[4].uid, schema::uid("http://x/4", "t4"));
+        assert_eq!(all[5].url, None);
+        assert_eq!(all[6].url.as_deref(), Some("http://x/6"));
+        let last = all.last().unwrap();
+        assert_eq!(last.url.as_deref(), Some("http://y/0"));
+        assert_eq!(last.caption.as_deref(), Some("last"));
+    }
+}

@@ -164,7 +164,7 @@ fn read_delimited(
     })?;
     let caption_idx = opts
         .pick_caption(headers.iter().map(str::trim))
-        .and_then(|c| find(c));
+        .and_then(find);
     let mut record = csv::StringRecord::new();
     let mut row = 1u64;
     loop {
@@ -460,6 +460,40 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("no column \"url\""), "{err}");
+    }
+
+    #[test]
+    fn caption_fallback_applies_only_without_the_caption_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = TableOptions {
+            caption_fallback: Some("text".into()),
+            ..TableOptions::default()
+        };
+        let csv_path = dir.path().join("t.csv");
+        std::fs::write(&csv_path, "text,url\nalt,http://x/1.jpg\n").unwrap();
+        let (ok, _) = rows(&Location::Path(csv_path.clone()), TableFormat::Csv, &opts);
+        assert_eq!(ok[0].caption.as_deref(), Some("alt"));
+        let (ok, _) = rows(
+            &Location::Path(csv_path),
+            TableFormat::Csv,
+            &TableOptions::default(),
+        );
+        assert_eq!(ok[0].caption, None);
+
+        let both = dir.path().join("both.tsv");
+        std::fs::write(&both, "text\tcaption\turl\nno\tyes\thttp://x/1.jpg\n").unwrap();
+        let (ok, _) = rows(&Location::Path(both), TableFormat::Tsv, &opts);
+        assert_eq!(ok[0].caption.as_deref(), Some("yes"));
+
+        let jsonl = dir.path().join("t.jsonl");
+        std::fs::write(
+            &jsonl,
+            "{\"url\":\"http://x/1\",\"text\":\"a\"}\n{\"url\":\"http://x/2\",\"caption\":\"b\",\"text\":\"c\"}\n",
+        )
+        .unwrap();
+        let (ok, _) = rows(&Location::Path(jsonl), TableFormat::Jsonl, &opts);
+        let captions: Vec<_> = ok.iter().map(|r| r.caption.as_deref()).collect();
+        assert_eq!(captions, [Some("a"), Some("b")]);
     }
 
     #[test]
