@@ -999,3 +999,181 @@ fn per_host_concurrency_is_bounded() {
         "peak concurrent requests to one host: {peak}"
     );
 }
+
+// ---------------------------------------------------------------- text tables
+
+/// Runs `crawl download` over `inputs` with shards of 2 and `extra` flags.
+fn download_tables(run: &Path, inputs: &[&Path], extra: &[&str]) -> Output {
+    let mut args = vec![
+        "crawl",
+        "download",
+        "--quiet",
+        "--allow-private-addresses",
+        "--out",
+        run.to_str().unwrap(),
+        "--shard-size",
+        "2",
+        "--image-size",
+        "16",
+        "--input",
+    ];
+    args.extend(inputs.iter().map(|p| p.to_str().unwrap()));
+    args.extend_from_slice(extra);
+    witcurate(&args)
+}
+
+fn numbered_jpeg_server() -> Server {
+    Server::start(|path| {
+        match path
+            .strip_prefix("/i")
+            .and_then(|p| p.strip_suffix(".jpg"))
+            .and_then(|n| n.parse::<u8>().ok())
+        {
+            Some(n) => ok(jpeg(20 + u32::from(n), 20, n)),
+            None => Reply::Status(404, vec![]),
+        }
+    })
+}
+
+#[test]
+fn tsv_and_gzipped_jsonl_tables_download_in_input_order() {
+    let server = numbered_jpeg_server();
+    let dir = tempfile::tempdir().unwrap();
+    let tsv = dir.path().join("a.tsv");
+    std::fs::write(
+        &tsv,
+        format!(
+            "caption\turl\nsay \"hi\"\t{}\nsecond\t{}\nthird\t{}\n",
+            server.url("/i0.jpg"),
+            server.url("/i1.jpg"),
+            server.url("/missing.jpg"),
+        ),
+    )
+    .unwrap();
+    // jsonl without a `caption` field: the caption comes from `text`.
+    let jsonl = dir.path().join("b.jsonl.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    writeln!(
+        gz,
+        "{}",
+        serde_json::json!({"url": server.url("/i2.jpg"), "text": "from jsonl"})
+    )
+    .unwrap();
+    writeln!(gz, "not json").unwrap();
+    writeln!(
+        gz,
+        "{}",
+        serde_json::json!({"url": server.url("/i3.jpg"), "text": null, "other": 1})
+    )
+    .unwrap();
+    std::fs::write(&jsonl, gz.finish().unwrap()).unwrap();
+
+    let run = dir.path().join("run");
+    check(&download_tables(&run, &[&tsv, &jsonl], &[]));
+    let rows = all_rows(&run);
+    let got: Vec<(&str, &str, Option<&str>, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.key.as_str(),
+                r.url.as_str(),
+                r.caption.as_deref(),
+                r.status.as_str(),
+            )
+        })
+        .collect();
+    let (i0, i1, i2, i3, missing) = (
+        server.url("/i0.jpg"),
+        server.url("/i1.jpg"),
+        server.url("/i2.jpg"),
+        server.url("/i3.jpg"),
+        server.url("/missing.jpg"),
+    );
+    assert_eq!(
+        got,
+        vec![
+            ("000000", i0.as_str(), Some("say \"hi\""), "success"),
+            ("000001", i1.as_str(), Some("second"), "success"),
+            ("000010", missing.as_str(), Some("third"), "http_404"),
+            ("000011", i2.as_str(), Some("from jsonl"), "success"),
+            ("000020", "", None, "invalid_url"),
+            ("000021", i3.as_str(), None, "success"),
+        ]
+    );
+    assert_eq!(shard_files(&run, ".parquet").len(), 3);
+    for r in &rows[..4] {
+        let caption = r.caption.as_deref().unwrap_or("");
+        assert_eq!(r.uid, pipeline::schema::uid(&r.url, caption), "{r:?}");
+    }
+    assert_eq!(rows[5].uid, pipeline::schema::uid(&i3, ""));
+    assert_eq!(rows[0].size, Some((16, 16)));
+    assert!(rows.iter().all(|r| r.query_ids.is_none()));
+}
+
+#[test]
+fn csv_table_with_custom_column_names() {
+    let server = numbered_jpeg_server();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("list.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "id,image_link,alt\n1,{},\"a, quoted caption\"\n2,{},plain\n3,not a url,x\n",
+            server.url("/i4.jpg"),
+            server.url("/i5.jpg"),
+        ),
+    )
+    .unwrap();
+    let run = dir.path().join("run");
+    check(&download_tables(
+        &run,
+        &[&csv],
+        &["--url-col", "image_link", "--caption-col", "alt"],
+    ));
+    let rows = all_rows(&run);
+    let got: Vec<(&str, Option<&str>, &str)> = rows
+        .iter()
+        .map(|r| (r.url.as_str(), r.caption.as_deref(), r.status.as_str()))
+        .collect();
+    let (i4, i5) = (server.url("/i4.jpg"), server.url("/i5.jpg"));
+    assert_eq!(
+        got,
+        vec![
+            (i4.as_str(), Some("a, quoted caption"), "success"),
+            (i5.as_str(), Some("plain"), "success"),
+            ("not a url", Some("x"), "invalid_url"),
+        ]
+    );
+    assert_eq!(rows[0].uid, pipeline::schema::uid(&i4, "a, quoted caption"));
+    let jpg = rows[0].jpg.as_deref().unwrap();
+    let img = image::load_from_memory(jpg).unwrap();
+    assert_eq!((img.width(), img.height()), (16, 16));
+}
+
+#[test]
+fn a_table_without_the_url_column_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("links.csv");
+    std::fs::write(&csv, "link,caption\nhttp://127.0.0.1:9/a.jpg,a\n").unwrap();
+    let run = dir.path().join("run");
+    let out = download_tables(&run, &[&csv], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("links.csv")
+            && err.contains("no column \"url\"")
+            && err.contains("link, caption"),
+        "{err}"
+    );
+    assert!(!run.join("shards").exists() || shard_files(&run, ".parquet").is_empty());
+
+    let unknown = dir.path().join("links.txt");
+    std::fs::write(&unknown, "url\nhttp://127.0.0.1:9/a.jpg\n").unwrap();
+    let out = download_tables(&run, &[&unknown], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("links.txt") && err.contains("unknown table format"),
+        "{err}"
+    );
+}

@@ -209,7 +209,7 @@ pub fn run(cfg: DownloadConfig) -> Result<DownloadSummary, DownloadError> {
         ));
     }
     let files = list_inputs(&cfg.input)?;
-    let total = count_rows(&files)?;
+    let total = count_rows(&cfg.input, &files)?;
     let shards_dir = cfg.out.join("shards");
     std::fs::create_dir_all(&shards_dir).map_err(|e| DownloadError::write(&shards_dir, e))?;
     let stale = clean_stale_temps(&shards_dir)?;

@@ -1,10 +1,18 @@
 //! The reader: streams samples (uid, url, caption, query ids) in input order
-//! from `selected/part-*.parquet` or from url+caption parquet tables, and cuts
-//! them into shards of a fixed size.
+//! from `selected/part-*.parquet` or from url+caption tables, and cuts them
+//! into shards of a fixed size.
+//!
+//! Parquet is read here, with only the wanted columns, so that `uid` and
+//! `query_ids` pass through; csv, tsv and jsonl tables (gzipped or not) are
+//! read by [`crate::sources::table`], on a thread of their own that hands
+//! rows over in batches. A row that table reader cannot parse becomes a
+//! sample with no URL (an `invalid_url` row), so that every input row keeps
+//! its place.
 
 use std::collections::VecDeque;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt32Type;
@@ -15,6 +23,8 @@ use parquet::arrow::ProjectionMask;
 
 use super::error::DownloadError;
 use crate::schema::{self, col};
+use crate::sources::input::Location;
+use crate::sources::table::{self, RowError, TableFormat, TableOptions, TableRow};
 
 /// One pair to download.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,7 +44,9 @@ pub struct Sample {
 pub enum InputSpec {
     /// `RUN/selected/part-*.parquet` (the balance stage's output).
     Selected(PathBuf),
-    /// Parquet tables (files or directories of `*.parquet`) with url and caption columns.
+    /// url+caption tables: files, or directories of them, in any format of
+    /// [`crate::sources::table`] (parquet, csv, tsv, jsonl; each optionally
+    /// gzipped), told apart by file name.
     Tables {
         /// Files or directories.
         paths: Vec<PathBuf>,
@@ -45,17 +57,57 @@ pub enum InputSpec {
     },
 }
 
+impl InputSpec {
+    /// The table reader's options for text tables.
+    fn table_options(&self) -> TableOptions {
+        match self {
+            InputSpec::Selected(_) => TableOptions {
+                url_col: col::URL.into(),
+                caption_col: col::TEXT.into(),
+                caption_fallback: None,
+            },
+            InputSpec::Tables {
+                url_col,
+                caption_col,
+                ..
+            } => match caption_col {
+                Some(c) => TableOptions {
+                    url_col: url_col.clone(),
+                    caption_col: c.clone(),
+                    caption_fallback: None,
+                },
+                None => TableOptions {
+                    url_col: url_col.clone(),
+                    caption_col: col::CAPTION.into(),
+                    caption_fallback: Some(col::TEXT.into()),
+                },
+            },
+        }
+    }
+}
+
+/// One input file and its format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Its format (from its name).
+    pub format: TableFormat,
+}
+
 /// The input files, in the order their rows are numbered.
-pub fn list_inputs(spec: &InputSpec) -> Result<Vec<PathBuf>, DownloadError> {
+pub fn list_inputs(spec: &InputSpec) -> Result<Vec<InputFile>, DownloadError> {
     let mut files = Vec::new();
     match spec {
         InputSpec::Selected(run) => {
             let dir = run.join("selected");
-            files = parquet_files_in(&dir)?;
-            files.retain(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("part-"))
+            files = tables_in(&dir)?;
+            files.retain(|f| {
+                f.format == TableFormat::Parquet
+                    && f.path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("part-"))
             });
             if files.is_empty() {
                 return Err(DownloadError::NoInput(format!(
@@ -67,46 +119,169 @@ pub fn list_inputs(spec: &InputSpec) -> Result<Vec<PathBuf>, DownloadError> {
         InputSpec::Tables { paths, .. } => {
             for p in paths {
                 if p.is_dir() {
-                    files.extend(parquet_files_in(p)?);
+                    files.extend(tables_in(p)?);
                 } else if p.is_file() {
-                    files.push(p.clone());
+                    let name = p.file_name().unwrap_or_default().to_string_lossy();
+                    let format = TableFormat::from_name(&name).ok_or_else(|| {
+                        DownloadError::bad_input(
+                            p,
+                            "unknown table format: expected a name ending in .parquet, .csv, \
+                             .tsv or .jsonl (optionally followed by .gz)",
+                        )
+                    })?;
+                    files.push(InputFile {
+                        path: p.clone(),
+                        format,
+                    });
                 } else {
                     return Err(DownloadError::bad_input(p, "no such file or directory"));
                 }
             }
             if files.is_empty() {
-                return Err(DownloadError::NoInput("no parquet table given".into()));
+                return Err(DownloadError::NoInput("no table given".into()));
             }
         }
     }
     Ok(files)
 }
 
-fn parquet_files_in(dir: &Path) -> Result<Vec<PathBuf>, DownloadError> {
+/// The tables in a directory, by name: `*.parquet`, `*.csv`, `*.tsv`,
+/// `*.jsonl` (optionally `.gz`), not hidden files, and not `*.json` (a
+/// directory's json files are more often metadata than jsonl tables).
+fn tables_in(dir: &Path) -> Result<Vec<InputFile>, DownloadError> {
     let entries = std::fs::read_dir(dir).map_err(|e| DownloadError::bad_input(dir, e))?;
-    let mut files: Vec<PathBuf> = entries
+    let mut files: Vec<InputFile> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension().is_some_and(|x| x == "parquet")
-                && !p
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        .filter(|p| p.is_file())
+        .filter_map(|path| {
+            let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
+            if name.starts_with('.') || name.ends_with(".json") || name.ends_with(".json.gz") {
+                return None;
+            }
+            let format = TableFormat::from_name(&name)?;
+            Some(InputFile { path, format })
         })
         .collect();
-    files.sort();
+    files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(files)
 }
 
-/// Total rows of the inputs, from the parquet footers (no data read).
-pub fn count_rows(files: &[PathBuf]) -> Result<u64, DownloadError> {
+/// Total rows of the inputs: from the footers for parquet (no data read), by
+/// a reading pass for text tables (which also finds a missing url column
+/// before any download starts).
+pub fn count_rows(spec: &InputSpec, files: &[InputFile]) -> Result<u64, DownloadError> {
+    let opts = spec.table_options();
     let mut total = 0u64;
-    for path in files {
-        let file = File::open(path).map_err(|e| DownloadError::bad_input(path, e))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(|e| DownloadError::bad_input(path, e))?;
-        total += builder.metadata().file_metadata().num_rows() as u64;
+    for f in files {
+        let path = &f.path;
+        if f.format == TableFormat::Parquet {
+            let file = File::open(path).map_err(|e| DownloadError::bad_input(path, e))?;
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+                .map_err(|e| DownloadError::bad_input(path, e))?;
+            total += builder.metadata().file_metadata().num_rows() as u64;
+        } else {
+            let location = Location::Path(path.clone());
+            table::read(&location, f.format, &opts, &mut |_| total += 1)
+                .map_err(|e| text_error(path, e))?;
+        }
     }
     Ok(total)
+}
+
+/// A table reader error as a bad-input error on `path` (without naming the
+/// path twice).
+fn text_error(path: &Path, e: crate::sources::SourceError) -> DownloadError {
+    use crate::sources::SourceError;
+    let message = match e {
+        SourceError::Table { message, .. } => message,
+        SourceError::Read { source, .. } | SourceError::Io { source, .. } => source.to_string(),
+        other => other.to_string(),
+    };
+    DownloadError::bad_input(path, message)
+}
+
+/// Rows handed over from a text-table thread at a time.
+const TEXT_BATCH: usize = 4096;
+
+/// What a text-table thread hands over.
+enum TextMsg {
+    /// The next rows.
+    Rows(Vec<Sample>),
+    /// The table is read to its end.
+    End,
+    /// The table cannot be read on.
+    Failed(DownloadError),
+}
+
+/// A text table being read on its own thread.
+struct TextTable {
+    rows: mpsc::Receiver<TextMsg>,
+}
+
+impl TextTable {
+    /// Starts reading `path`.
+    fn start(
+        path: PathBuf,
+        format: TableFormat,
+        opts: TableOptions,
+    ) -> Result<Self, DownloadError> {
+        let (tx, rx) = mpsc::sync_channel(2);
+        std::thread::Builder::new()
+            .name("download-table".into())
+            .spawn(move || {
+                let location = Location::Path(path.clone());
+                let mut batch = Vec::with_capacity(TEXT_BATCH);
+                let mut open = true;
+                let result = table::read(&location, format, &opts, &mut |row| {
+                    if !open {
+                        return;
+                    }
+                    batch.push(text_sample(&path, row));
+                    if batch.len() == TEXT_BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(TEXT_BATCH));
+                        open = tx.send(TextMsg::Rows(full)).is_ok();
+                    }
+                });
+                if open {
+                    let last = match result {
+                        Ok(()) => [TextMsg::Rows(batch), TextMsg::End],
+                        Err(e) => [TextMsg::Rows(batch), TextMsg::Failed(text_error(&path, e))],
+                    };
+                    for msg in last {
+                        if tx.send(msg).is_err() {
+                            break;
+                        }
+                    }
+                }
+            })
+            .map_err(|e| DownloadError::Config(format!("cannot start a table reader: {e}")))?;
+        Ok(Self { rows: rx })
+    }
+}
+
+/// A text table's row as a sample (a bad row: a sample with no URL).
+fn text_sample(path: &Path, row: Result<TableRow, RowError>) -> Sample {
+    match row {
+        Ok(TableRow { url, caption }) => Sample {
+            uid: schema::uid(&url, caption.as_deref().unwrap_or("")),
+            url: Some(url),
+            caption,
+            query_ids: None,
+        },
+        Err(e) => {
+            log::warn!("{}: row {}: {}", path.display(), e.row, e.message);
+            Sample {
+                uid: schema::uid("", ""),
+                ..Sample::default()
+            }
+        }
+    }
+}
+
+/// The file being read.
+enum Current {
+    Parquet(PathBuf, Columns, ParquetRecordBatchReader),
+    Text(PathBuf, TextTable),
 }
 
 /// Which columns to read, resolved against one file's schema.
@@ -120,14 +295,14 @@ struct Columns {
 /// Streams samples from the input files, in order.
 pub struct SampleReader {
     spec: InputSpec,
-    files: VecDeque<PathBuf>,
-    current: Option<(PathBuf, Columns, ParquetRecordBatchReader)>,
+    files: VecDeque<InputFile>,
+    current: Option<Current>,
     pending: VecDeque<Sample>,
 }
 
 impl SampleReader {
     /// A reader over `files` (from [`list_inputs`]).
-    pub fn new(spec: InputSpec, files: Vec<PathBuf>) -> Self {
+    pub fn new(spec: InputSpec, files: Vec<InputFile>) -> Self {
         Self {
             spec,
             files: files.into(),
@@ -153,20 +328,45 @@ impl SampleReader {
             if let Some(s) = self.pending.pop_front() {
                 return Ok(Some(s));
             }
-            if let Some((path, cols, reader)) = &mut self.current {
-                match reader.next() {
+            match &mut self.current {
+                Some(Current::Parquet(path, cols, reader)) => match reader.next() {
                     Some(Ok(batch)) => {
                         self.pending = batch_samples(path, cols, &batch)?.into();
                         continue;
                     }
                     Some(Err(e)) => return Err(DownloadError::bad_input(path.clone(), e)),
                     None => self.current = None,
-                }
+                },
+                Some(Current::Text(path, table)) => match table.rows.recv() {
+                    Ok(TextMsg::Rows(batch)) => {
+                        self.pending = batch.into();
+                        continue;
+                    }
+                    Ok(TextMsg::End) => self.current = None,
+                    Ok(TextMsg::Failed(e)) => return Err(e),
+                    Err(_) => {
+                        return Err(DownloadError::bad_input(
+                            path.clone(),
+                            "the table reader stopped",
+                        ))
+                    }
+                },
+                None => {}
             }
-            let Some(path) = self.files.pop_front() else {
+            let Some(file) = self.files.pop_front() else {
                 return Ok(None);
             };
-            self.current = Some(self.open(path)?);
+            self.current = Some(match file.format {
+                TableFormat::Parquet => {
+                    let (path, cols, reader) = self.open(file.path)?;
+                    Current::Parquet(path, cols, reader)
+                }
+                format => {
+                    let table =
+                        TextTable::start(file.path.clone(), format, self.spec.table_options())?;
+                    Current::Text(file.path, table)
+                }
+            });
         }
     }
 
@@ -334,4 +534,86 @@ fn batch_samples(
             }
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tables(paths: Vec<PathBuf>) -> InputSpec {
+        InputSpec::Tables {
+            paths,
+            url_col: "url".into(),
+            caption_col: None,
+        }
+    }
+
+    #[test]
+    fn directories_list_tables_by_name_and_leave_json_out() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "b.tsv",
+            "a.csv.gz",
+            "meta.json",
+            ".hidden.csv",
+            "c.parquet",
+            "notes.txt",
+        ] {
+            std::fs::write(dir.path().join(name), "").unwrap();
+        }
+        let files = list_inputs(&tables(vec![dir.path().to_path_buf()])).unwrap();
+        let got: Vec<(String, TableFormat)> = files
+            .iter()
+            .map(|f| {
+                let name = f.path.file_name().unwrap().to_string_lossy().into_owned();
+                (name, f.format)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a.csv.gz".to_string(), TableFormat::Csv),
+                ("b.tsv".to_string(), TableFormat::Tsv),
+                ("c.parquet".to_string(), TableFormat::Parquet),
+            ]
+        );
+    }
+
+    #[test]
+    fn text_rows_keep_their_places_across_batches_and_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.jsonl");
+        let mut text = String::new();
+        for i in 0..(TEXT_BATCH + 3) {
+            if i == 5 {
+                text.push_str("[1, 2]\n");
+            } else {
+                text.push_str(&format!("{{\"url\":\"http://x/{i}\",\"text\":\"t{i}\"}}\n"));
+            }
+        }
+        std::fs::write(&a, text).unwrap();
+        let b = dir.path().join("b.tsv");
+        std::fs::write(&b, "url\tcaption\nhttp://y/0\tlast\n").unwrap();
+        let spec = tables(vec![a, b]);
+        let files = list_inputs(&spec).unwrap();
+        assert_eq!(count_rows(&spec, &files).unwrap(), TEXT_BATCH as u64 + 4);
+        let mut reader = SampleReader::new(spec, files);
+        let mut all = Vec::new();
+        loop {
+            let shard = reader.next_shard(1000).unwrap();
+            if shard.is_empty() {
+                break;
+            }
+            all.extend(shard);
+        }
+        assert_eq!(all.len(), TEXT_BATCH + 4);
+        assert_eq!(all[4].url.as_deref(), Some("http://x/4"));
+        assert_eq!(all[4].caption.as_deref(), Some("t4"));
+        assert_eq!(all[4].uid, schema::uid("http://x/4", "t4"));
+        assert_eq!(all[5].url, None);
+        assert_eq!(all[6].url.as_deref(), Some("http://x/6"));
+        let last = all.last().unwrap();
+        assert_eq!(last.url.as_deref(), Some("http://y/0"));
+        assert_eq!(last.caption.as_deref(), Some("last"));
+    }
 }

@@ -70,6 +70,9 @@ pub struct TableOptions {
     /// The caption column (default `caption`); a table without it yields
     /// rows with no caption.
     pub caption_col: String,
+    /// A column to take the caption from when the table has no
+    /// `caption_col` (for jsonl: when a line has no such field), e.g. `text`.
+    pub caption_fallback: Option<String>,
 }
 
 impl Default for TableOptions {
@@ -77,7 +80,18 @@ impl Default for TableOptions {
         Self {
             url_col: "url".into(),
             caption_col: "caption".into(),
+            caption_fallback: None,
         }
+    }
+}
+
+impl TableOptions {
+    /// The caption column among `names`: `caption_col`, else `caption_fallback`.
+    fn pick_caption<'a, I: IntoIterator<Item = &'a str> + Clone>(&self, names: I) -> Option<&str> {
+        std::iter::once(Some(self.caption_col.as_str()))
+            .chain(std::iter::once(self.caption_fallback.as_deref()))
+            .flatten()
+            .find(|c| names.clone().into_iter().any(|n| n == *c))
     }
 }
 
@@ -148,7 +162,9 @@ fn read_delimited(
             ),
         )
     })?;
-    let caption_idx = find(&opts.caption_col);
+    let caption_idx = opts
+        .pick_caption(headers.iter().map(str::trim))
+        .and_then(find);
     let mut record = csv::StringRecord::new();
     let mut row = 1u64;
     loop {
@@ -234,7 +250,12 @@ fn read_jsonl(
                 continue;
             }
         };
-        let caption = match obj.get(&opts.caption_col) {
+        let field = obj.get(&opts.caption_col).or_else(|| {
+            opts.caption_fallback
+                .as_ref()
+                .and_then(|c| obj.get(c.as_str()))
+        });
+        let caption = match field {
             Some(serde_json::Value::String(s)) => Some(s.clone()),
             Some(serde_json::Value::Null) | None => None,
             Some(other) => Some(other.to_string()),
@@ -297,7 +318,10 @@ fn read_parquet_from<T: parquet::file::reader::ChunkReader + 'static>(
             ),
         )
     })?;
-    let caption_idx = schema.index_of(&opts.caption_col).ok();
+    let caption_name = opts
+        .pick_caption(schema.fields().iter().map(|f| f.name().as_str()))
+        .map(str::to_string);
+    let caption_idx = caption_name.as_ref().and_then(|c| schema.index_of(c).ok());
     let mut roots = vec![url_idx];
     roots.extend(caption_idx);
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
@@ -310,8 +334,8 @@ fn read_parquet_from<T: parquet::file::reader::ChunkReader + 'static>(
     for batch in reader {
         let batch: RecordBatch = batch.map_err(|e| table_error(location, e.to_string()))?;
         let urls = string_column(location, &batch, &opts.url_col)?;
-        let captions = match caption_idx {
-            Some(_) => Some(string_column(location, &batch, &opts.caption_col)?),
+        let captions = match &caption_name {
+            Some(c) => Some(string_column(location, &batch, c)?),
             None => None,
         };
         for i in 0..batch.num_rows() {
@@ -404,6 +428,7 @@ mod tests {
         let opts = TableOptions {
             url_col: "u".into(),
             caption_col: "t".into(),
+            caption_fallback: None,
         };
         let (ok, _) = rows(&Location::Path(tsv_path), TableFormat::Tsv, &opts);
         assert_eq!(ok[0].caption.as_deref(), Some("say \"hi\""));
@@ -435,6 +460,40 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("no column \"url\""), "{err}");
+    }
+
+    #[test]
+    fn caption_fallback_applies_only_without_the_caption_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = TableOptions {
+            caption_fallback: Some("text".into()),
+            ..TableOptions::default()
+        };
+        let csv_path = dir.path().join("t.csv");
+        std::fs::write(&csv_path, "text,url\nalt,http://x/1.jpg\n").unwrap();
+        let (ok, _) = rows(&Location::Path(csv_path.clone()), TableFormat::Csv, &opts);
+        assert_eq!(ok[0].caption.as_deref(), Some("alt"));
+        let (ok, _) = rows(
+            &Location::Path(csv_path),
+            TableFormat::Csv,
+            &TableOptions::default(),
+        );
+        assert_eq!(ok[0].caption, None);
+
+        let both = dir.path().join("both.tsv");
+        std::fs::write(&both, "text\tcaption\turl\nno\tyes\thttp://x/1.jpg\n").unwrap();
+        let (ok, _) = rows(&Location::Path(both), TableFormat::Tsv, &opts);
+        assert_eq!(ok[0].caption.as_deref(), Some("yes"));
+
+        let jsonl = dir.path().join("t.jsonl");
+        std::fs::write(
+            &jsonl,
+            "{\"url\":\"http://x/1\",\"text\":\"a\"}\n{\"url\":\"http://x/2\",\"caption\":\"b\",\"text\":\"c\"}\n",
+        )
+        .unwrap();
+        let (ok, _) = rows(&Location::Path(jsonl), TableFormat::Jsonl, &opts);
+        let captions: Vec<_> = ok.iter().map(|r| r.caption.as_deref()).collect();
+        assert_eq!(captions, [Some("a"), Some("b")]);
     }
 
     #[test]

@@ -25,7 +25,8 @@ pub struct DownloadOptions {
     /// Run directory: reads `selected/` (unless --input is given), writes `shards/`.
     #[arg(long)]
     pub out: PathBuf,
-    /// Download a url+caption parquet table (file or directory) instead of `selected/`.
+    /// Download url+caption tables instead of `selected/`: files or directories of
+    /// parquet, csv, tsv or jsonl (each optionally .gz), format from the file name.
     #[arg(long, num_args = 1..)]
     pub input: Vec<PathBuf>,
     /// URL column of --input tables.

@@ -112,6 +112,7 @@ pub fn run(args: ExtractArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     cfg.table = TableOptions {
         url_col: args.url_col,
         caption_col: args.caption_col,
+        caption_fallback: None,
     };
     cfg.text.include_title = args.include_title;
     cfg.text.keep_empty_alt = args.keep_empty_alt;

@@ -17,6 +17,8 @@ pub struct CrawlArgs {
 }
 
 /// The crawl stages.
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum CrawlStage {
     /// Extract (image URL, alt-text) pairs from WARC/WAT files or url+caption tables.
