@@ -64,6 +64,26 @@ check slurm_counts_equal_local cmp -s "$WORK/local/counts.parquet" "$WORK/slurm/
 check slurm_balance_equals_local same_outputs "$WORK/local" "$WORK/slurm" selected
 check slurm_reduces_marked test -e "$WORK/slurm/_done/match/reduce" -a -e "$WORK/slurm/_done/balance/reduce"
 
+# The whole crawl on Slurm, download included: a small synthetic web served on
+# 127.0.0.1, every stage as job arrays, against the same run done locally.
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$WC" --quiet sample-web --out "$WORK/web" --base-url "http://127.0.0.1:$PORT" --pages 8 --images-per-page 5 --eval-per-class 0 >/dev/null
+python3 -m http.server "$PORT" --bind 127.0.0.1 --directory "$WORK/web/web" >/dev/null 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true; cleanup' EXIT
+for run in web-local web-slurm; do
+  exec_flags=()
+  [ "$run" = web-slurm ] && exec_flags=(--executor slurm --slurm-tasks 3)
+  "$WC" --quiet crawl extract --out "$WORK/$run" --input "$WORK/web/crawl/sample-web.warc.gz" --partitions 3 "${exec_flags[@]}" >/dev/null
+  "$WC" --quiet crawl match --out "$WORK/$run" --vocab "$WORK/vocab" "${exec_flags[@]}" >/dev/null
+  "$WC" --quiet crawl balance --out "$WORK/$run" --t 10 "${exec_flags[@]}" >/dev/null
+  "$WC" --quiet crawl download --out "$WORK/$run" --allow-private-addresses --shard-size 10 --image-size 32 "${exec_flags[@]}" >/dev/null
+done
+kill $SERVER 2>/dev/null || true
+check slurm_crawl_selected_equals_local same_outputs "$WORK/web-local" "$WORK/web-slurm" selected
+check slurm_crawl_shards_equal_local same_outputs "$WORK/web-local" "$WORK/web-slurm" shards
+check slurm_download_tasks_marked test -e "$WORK/web-slurm/_done/download/slice-2-of-3"
+
 # 3. A task killed before it finished: submit held, cancel element 1, release the rest.
 "$WC" --quiet crawl extract --out "$WORK/killed" --input "${INPUTS[@]}" "${EXTRACT_FLAGS[@]}" \
   --executor slurm --slurm-tasks 3 --no-wait --slurm-arg=--hold >"$WORK/killed.log"

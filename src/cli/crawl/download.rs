@@ -9,7 +9,9 @@ use pipeline::download::{
     self, DownloadConfig, FetchConfig, ImageConfig, InputSpec, OutputFormat, ResizeMode,
 };
 
+use crate::cli::executor::{run_on_slurm, ExecutorArgs, ExecutorChoice, StageSpec};
 use crate::cli::{GlobalArgs, TaskArgs};
+use pipeline::executor::markers;
 
 /// Flags of `crawl download` (boxed: they are many, and the subcommand enum
 /// stays small).
@@ -94,6 +96,8 @@ pub struct DownloadOptions {
     pub io_threads: u64,
     #[command(flatten)]
     pub task: TaskArgs,
+    #[command(flatten)]
+    pub exec: ExecutorArgs,
 }
 
 fn parse_format(s: &str) -> Result<OutputFormat, String> {
@@ -112,6 +116,11 @@ fn seconds(name: &str, v: f64) -> anyhow::Result<Duration> {
 /// Runs `crawl download`.
 pub fn run(args: DownloadArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let args = *args.options;
+    if args.exec.executor == ExecutorChoice::Slurm {
+        let stage = StageSpec::from_this_process(STAGE, &[], None)?;
+        return run_on_slurm(&args.out, &[stage], &args.exec);
+    }
+    let slice = args.task.slice()?;
     let input = if args.input.is_empty() {
         InputSpec::Selected(args.out.clone())
     } else {
@@ -153,5 +162,9 @@ pub fn run(args: DownloadArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     };
     let summary = download::run(cfg).context("crawl download failed")?;
     println!("{summary}");
+    markers::mark_slice_done(&args.out, STAGE, slice)?;
     Ok(())
 }
+
+/// Name of this stage in completion markers and Slurm jobs.
+const STAGE: &str = "download";
