@@ -71,17 +71,19 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 python3 -m http.server "$PORT" --bind 127.0.0.1 --directory "$WORK/web/web" >/dev/null 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; cleanup' EXIT
-for run in web-local web-slurm; do
-  exec_flags=()
-  [ "$run" = web-slurm ] && exec_flags=(--executor slurm --slurm-tasks 3)
-  "$WC" --quiet crawl extract --out "$WORK/$run" --input "$WORK/web/crawl/sample-web.warc.gz" --partitions 3 "${exec_flags[@]}" >/dev/null
-  "$WC" --quiet crawl match --out "$WORK/$run" --vocab "$WORK/vocab" "${exec_flags[@]}" >/dev/null
-  "$WC" --quiet crawl balance --out "$WORK/$run" --t 10 "${exec_flags[@]}" >/dev/null
-  "$WC" --quiet crawl download --out "$WORK/$run" --allow-private-addresses --shard-size 10 --image-size 32 "${exec_flags[@]}" >/dev/null
-done
+# Locally stage by stage; on Slurm as one chain of dependent jobs (`crawl` with
+# the flags of every stage).
+"$WC" --quiet crawl extract --out "$WORK/web-local" --input "$WORK/web/crawl/sample-web.warc.gz" --partitions 3 >/dev/null
+"$WC" --quiet crawl match --out "$WORK/web-local" --vocab "$WORK/vocab" >/dev/null
+"$WC" --quiet crawl balance --out "$WORK/web-local" --t 10 >/dev/null
+"$WC" --quiet crawl download --out "$WORK/web-local" --allow-private-addresses --shard-size 10 --image-size 32 >/dev/null
+"$WC" --quiet crawl --out "$WORK/web-slurm" --input "$WORK/web/crawl/sample-web.warc.gz" --partitions 3 \
+  --vocab "$WORK/vocab" --t 10 --allow-private-addresses --shard-size 10 --image-size 32 \
+  --executor slurm --slurm-tasks 3 >"$WORK/chain.log"
 kill $SERVER 2>/dev/null || true
 check slurm_crawl_selected_equals_local same_outputs "$WORK/web-local" "$WORK/web-slurm" selected
 check slurm_crawl_shards_equal_local same_outputs "$WORK/web-local" "$WORK/web-slurm" shards
+check slurm_chain_submitted_every_stage bash -c "grep -c 'slice(s) submitted' '$WORK/chain.log' | grep -qx 4"
 check slurm_download_tasks_marked test -e "$WORK/web-slurm/_done/download/slice-2-of-3"
 
 # 3. A task killed before it finished: submit held, cancel element 1, release the rest.

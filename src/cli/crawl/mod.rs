@@ -4,16 +4,27 @@ use clap::{Args, Subcommand};
 
 use super::GlobalArgs;
 
+pub mod all;
 pub mod balance;
 pub mod download;
 pub mod extract;
 pub mod matching;
 
-/// Flags of `crawl`.
+/// Flags of `crawl`: a stage, or the flags of a whole run (`crawl --out RUN
+/// --vocab DIR --input ... [--stop-after extract|match|balance]`), which runs
+/// the stages in order, each with the flags it knows (see `crawl STAGE --help`).
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct CrawlArgs {
     #[command(subcommand)]
-    pub stage: CrawlStage,
+    pub stage: Option<CrawlStage>,
+    /// Flags of a whole run: every stage's flags, plus --stop-after STAGE.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "FLAGS"
+    )]
+    pub run: Vec<String>,
 }
 
 /// The crawl stages.
@@ -34,9 +45,10 @@ pub enum CrawlStage {
 /// Runs a crawl stage.
 pub fn run(args: CrawlArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     match args.stage {
-        CrawlStage::Extract(a) => extract::run(a, global),
-        CrawlStage::Match(a) => matching::run(a, global),
-        CrawlStage::Balance(a) => balance::run(a, global),
-        CrawlStage::Download(a) => download::run(a, global),
+        Some(CrawlStage::Extract(a)) => extract::run(a, global),
+        Some(CrawlStage::Match(a)) => matching::run(a, global),
+        Some(CrawlStage::Balance(a)) => balance::run(a, global),
+        Some(CrawlStage::Download(a)) => download::run(a, global),
+        None => all::run(&args.run, global),
     }
 }
