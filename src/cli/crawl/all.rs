@@ -12,9 +12,15 @@ use super::{balance, download, extract, matching};
 use crate::cli::executor::{run_on_slurm, ExecutorChoice, StageSpec};
 use crate::cli::{Cli, GlobalArgs};
 
+/// Flags an executor appends to a stage's command line.
+type PhaseFlags = &'static [&'static str];
+
+/// A stage and its command line.
+type StageLine = (&'static str, Vec<String>);
+
 /// The stages, in order, with the flags that make a process run only a
 /// slice's tasks, and only the reduce (`None`: no reduce).
-const STAGES: [(&str, &[&str], Option<&[&str]>); 4] = [
+const STAGES: [(&str, PhaseFlags, Option<PhaseFlags>); 4] = [
     ("extract", &["--phase", "map"], Some(&["--phase", "reduce"])),
     ("match", &[], Some(&[])),
     ("balance", &[], Some(&[])),
@@ -94,7 +100,7 @@ fn is_number(token: &str) -> bool {
 }
 
 /// The command line of each stage to run, in order.
-fn plan(raw: &[String], global: &GlobalArgs) -> Result<(Vec<(&'static str, Vec<String>)>, bool)> {
+fn plan(raw: &[String], global: &GlobalArgs) -> Result<(Vec<StageLine>, bool)> {
     let flags = split_flags(raw)?;
     let mut prefix = vec!["witcurate".to_string()];
     if let Some(t) = global.threads {
