@@ -81,14 +81,38 @@ pub fn part_name(task: usize, extension: &str) -> String {
 }
 
 /// The temporary path an output is written under before it is committed:
-/// a hidden sibling (`.NAME.tmp-PID`) in the same directory, so the final
-/// rename is atomic and readers listing `*.parquet` never see it.
+/// a hidden sibling (`.NAME.tmp-HOST-PID`) in the same directory, so the final
+/// rename is atomic and readers listing `*.parquet` never see it. The host
+/// name lets [`clean_stale_temps`] tell this machine's leftovers from files
+/// other machines sharing the directory are still writing.
 pub fn temp_path_for(final_path: &Path) -> PathBuf {
     let name = final_path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    final_path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+    final_path.with_file_name(format!(
+        ".{name}.tmp-{}-{}",
+        host_name(),
+        std::process::id()
+    ))
+}
+
+/// This machine's name, reduced to `[A-Za-z0-9_]` (used in temporary names).
+pub fn host_name() -> String {
+    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into());
+    let name: String = raw
+        .trim()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if name.is_empty() {
+        "localhost".into()
+    } else {
+        name
+    }
 }
 
 /// Whether an output has been committed (its final path exists).
@@ -140,8 +164,9 @@ pub const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(1
 ///
 /// Several processes (task slices, possibly on several machines sharing the
 /// directory) may be writing at the same time, so a temporary file is removed
-/// only when it is stale: not modified for [`STALE_TEMP_AGE`], and not owned
-/// by a live process of this machine. Returns how many were removed.
+/// only when it is stale: written by a process of this machine that is no
+/// longer alive, or written elsewhere and not modified for [`STALE_TEMP_AGE`].
+/// Returns how many were removed.
 pub fn clean_stale_temps(dir: &Path) -> Result<usize, TaskError> {
     clean_temps_older_than(dir, STALE_TEMP_AGE)
 }
@@ -154,16 +179,23 @@ pub fn clean_temps_older_than(dir: &Path, age: std::time::Duration) -> Result<us
         Err(e) => return Err(TaskError::io(dir, e)),
     };
     let now = std::time::SystemTime::now();
+    let this_host = host_name();
     let mut removed = 0;
     for entry in entries {
         let entry = entry.map_err(|e| TaskError::io(dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some((_, pid)) = name.rsplit_once(".tmp-") else {
+        let Some((_, owner)) = name.rsplit_once(".tmp-") else {
             continue;
         };
         if !name.starts_with('.') {
             continue;
         }
+        // `HOST-PID`, or a bare `PID` (taken as this machine's).
+        let (host, pid) = match owner.rsplit_once('-') {
+            Some((host, pid)) => (Some(host), pid),
+            None => (None, owner),
+        };
+        let local = host.is_none_or(|h| h == this_host);
         let alive = pid
             .parse::<u32>()
             .is_ok_and(|pid| Path::new("/proc").join(pid.to_string()).exists());
@@ -173,7 +205,8 @@ pub fn clean_temps_older_than(dir: &Path, age: std::time::Duration) -> Result<us
             .ok()
             .and_then(|m| now.duration_since(m).ok())
             .is_some_and(|d| d >= age);
-        if old && !alive {
+        let stale = if local { !alive } else { old };
+        if stale {
             let path = entry.path();
             let result = if path.is_dir() {
                 fs::remove_dir_all(&path)
@@ -253,34 +286,35 @@ mod tests {
     #[test]
     fn stale_temps_are_cleaned_and_live_ones_kept() {
         let dir = tempfile::tempdir().unwrap();
+        let host = host_name();
         let old = std::time::SystemTime::now() - STALE_TEMP_AGE * 2;
-        // Left by a process that no longer exists, long ago: removed.
-        let dead = dir.path().join(".part-00001.parquet.tmp-4294967");
-        fs::write(&dead, b"x").unwrap();
-        fs::File::options()
-            .write(true)
-            .open(&dead)
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
-        // Being written by this (live) process: kept, however old.
-        let live = dir
+        let age = |p: &Path| {
+            fs::File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(old)
+                .unwrap()
+        };
+        // Left by a dead process of this machine: removed at once.
+        let dead = dir
             .path()
-            .join(format!(".part-00002.parquet.tmp-{}", std::process::id()));
+            .join(format!(".part-00001.parquet.tmp-{host}-4294967"));
+        fs::write(&dead, b"x").unwrap();
+        // Being written by this (live) process: kept, however old.
+        let live = temp_path_for(&dir.path().join("part-00002.parquet"));
         fs::write(&live, b"x").unwrap();
-        fs::File::options()
-            .write(true)
-            .open(&live)
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
-        // Recent, possibly another machine's: kept.
-        let recent = dir.path().join(".part-00003.parquet.tmp-4294968");
-        fs::write(&recent, b"x").unwrap();
+        age(&live);
+        // Another machine's, recent: kept; old: removed.
+        let remote = dir.path().join(".part-00003.parquet.tmp-othermachine-12");
+        fs::write(&remote, b"x").unwrap();
+        let remote_old = dir.path().join(".part-00004.parquet.tmp-othermachine-13");
+        fs::write(&remote_old, b"x").unwrap();
+        age(&remote_old);
         fs::write(dir.path().join("part-00000.parquet"), b"x").unwrap();
-        assert_eq!(clean_stale_temps(dir.path()).unwrap(), 1);
-        assert!(!dead.exists());
-        assert!(live.exists() && recent.exists());
+        assert_eq!(clean_stale_temps(dir.path()).unwrap(), 2);
+        assert!(!dead.exists() && !remote_old.exists());
+        assert!(live.exists() && remote.exists());
         assert!(dir.path().join("part-00000.parquet").exists());
     }
 }
