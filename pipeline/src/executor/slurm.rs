@@ -48,6 +48,8 @@ pub struct SubmittedStage {
     pub array_job: Option<String>,
     /// Slices submitted.
     pub slices: Vec<usize>,
+    /// Number of slices the stage's tasks are split into.
+    pub task_count: usize,
     /// The reduce job, when the stage has one.
     pub reduce_job: Option<String>,
     /// Where the logs go.
@@ -197,6 +199,7 @@ pub fn submit_chain(
             name: job.name.clone(),
             array_job: None,
             slices: job.pending.clone(),
+            task_count: job.task_count,
             reduce_job: None,
             log_dir: log_dir.clone(),
         };
@@ -334,14 +337,13 @@ pub fn failures(run: &Path, stages: &[SubmittedStage]) -> Vec<FailedTask> {
     for stage in stages {
         if let Some(array) = &stage.array_job {
             let states = job_states(array);
-            let count = stage_task_count(run, &stage.name, &stage.slices);
             for &slice in &stage.slices {
                 let marker = super::markers::slice_marker(
                     run,
                     &stage.name,
                     crate::task::TaskSlice {
                         index: slice,
-                        count,
+                        count: stage.task_count,
                     },
                 );
                 if !marker.exists() {
@@ -375,20 +377,6 @@ pub fn failures(run: &Path, stages: &[SubmittedStage]) -> Vec<FailedTask> {
         }
     }
     failed
-}
-
-/// The task count a stage was submitted with, read back from its script.
-fn stage_task_count(run: &Path, stage: &str, slices: &[usize]) -> usize {
-    let script = run.join("slurm").join(stage).join("tasks.sh");
-    fs::read_to_string(script)
-        .ok()
-        .and_then(|s| {
-            s.split("--task-count ")
-                .nth(1)
-                .and_then(|rest| rest.split_whitespace().next())
-                .and_then(|n| n.parse().ok())
-        })
-        .unwrap_or_else(|| slices.iter().max().map_or(1, |m| m + 1))
 }
 
 #[cfg(test)]
