@@ -33,6 +33,9 @@ pub struct EvalArgs {
     /// Also write the results as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// CPU math threads (default: CANDLE_NUM_THREADS, else every core but one).
+    #[arg(long)]
+    pub compute_threads: Option<usize>,
     /// Compute device: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -43,6 +46,7 @@ pub fn run(args: EvalArgs, _global: &GlobalArgs) -> anyhow::Result<()> {
     if args.images.is_none() && args.shards.is_empty() {
         anyhow::bail!("nothing to evaluate: give --images and/or --shards");
     }
+    trainer::configure_compute_threads(args.compute_threads)?;
     let opts = trainer::eval::EvalOptions {
         checkpoint: args.checkpoint,
         images: args.images,

@@ -72,6 +72,9 @@ pub struct TrainArgs {
     /// Batches prepared ahead of the step.
     #[arg(long, default_value_t = 4)]
     pub prefetch: usize,
+    /// CPU math threads (default: CANDLE_NUM_THREADS, else every core but one).
+    #[arg(long)]
+    pub compute_threads: Option<usize>,
     /// Compute device: cpu, cuda or cuda:N (cuda needs a `cuda` build).
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -79,6 +82,7 @@ pub struct TrainArgs {
 
 /// Runs `train`.
 pub fn run(args: TrainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    trainer::configure_compute_threads(args.compute_threads)?;
     let mut model = trainer::ModelConfig::preset(&args.preset)?;
     if let Some(c) = args.context_length {
         model.context_length = c;
