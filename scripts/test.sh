@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# Tests run in parallel: one math thread per trainer test, so that candle's
+# spinning barriers never wait on a thread that another test took the core from.
+export CANDLE_NUM_THREADS="${CANDLE_NUM_THREADS:-1}"
 cargo test --workspace --all-targets "$@"
 # Doc tests (not part of --all-targets).
 cargo test --workspace --doc "$@"
