@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Download benchmark: witcurate vs img2dataset on the same local URL list.
 #   scripts/bench_download.sh [N_IMAGES]        (default 3000)
-# Generates N images (mixed JPEG/PNG, 200-1200 px), serves them from
-# 127.0.0.1, and runs both downloaders with image size 256 and resize mode
+#   IMAGES=web scripts/bench_download.sh 3000   (lighter, web-like mix)
+# Generates N images (IMAGES=heavy, the default: 1 in 4 PNG, 200-1200 px,
+# noisy, ~250 KB each; IMAGES=web: 1 in 10 PNG, ~500 px, ~30 KB each; see
+# scripts/bench_download_server.py), serves them from 127.0.0.1, and runs both downloaders with image size 256 and resize mode
 # border, printing images/s and peak RSS (whole process tree) for each.
 # Installs img2dataset, Pillow and pyarrow into target/bench-venv.
 # WITCURATE_BIN overrides the binary (default: a release build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-3000}"
+IMAGES="${IMAGES:-heavy}"
 WORK="target/bench-download"
 VENV="target/bench-venv"
 mkdir -p "$WORK"
@@ -22,15 +25,15 @@ if [ -z "${WITCURATE_BIN:-}" ]; then
   WITCURATE_BIN=target/release/witcurate
 fi
 
-DATA="$WORK/data-$N"
+DATA="$WORK/data-$IMAGES-$N"
 mkdir -p "$DATA"
 rm -f "$DATA/port"
-"$VENV/bin/python" scripts/bench_download_server.py "$DATA" "$N" "$DATA/port" &
+"$VENV/bin/python" scripts/bench_download_server.py "$DATA" "$N" "$DATA/port" "$IMAGES" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 1 1200); do [ -f "$DATA/port" ] && break; sleep 0.5; done
 [ -f "$DATA/port" ] || { echo "server did not start" >&2; exit 1; }
-echo "serving $N images ($(du -sh "$DATA/images" | cut -f1)) on 127.0.0.1:$(cat "$DATA/port"); $(nproc) cores"
+echo "serving $N $IMAGES images ($(du -sh "$DATA/images" | cut -f1)) on 127.0.0.1:$(cat "$DATA/port"); $(nproc) cores"
 
 rm -rf "$WORK/out-witcurate" "$WORK/out-img2dataset"
 "$VENV/bin/python" scripts/bench_measure.py witcurate "$N" -- \
