@@ -16,6 +16,7 @@ pub mod download;
 pub mod executor;
 pub mod extract;
 pub mod matching;
+pub mod params_guard;
 pub mod schema;
 pub mod sources;
 pub mod stats;

@@ -21,6 +21,7 @@ use crate::matching::parts::{
     PartsError,
 };
 use crate::matching::stage::{paths as match_paths, read_counts, write_counts};
+use crate::params_guard::check_or_record;
 use crate::schema::{col, matched_schema};
 use crate::task::{clean_stale_temps, is_done, part_name, write_atomically, Counters, TaskSlice};
 
@@ -158,42 +159,23 @@ pub fn balance_counts_schema() -> SchemaRef {
 }
 
 fn check_params(run: &Path, params: &BalanceParams) -> Result<(), BalanceError> {
-    let path = paths::params(run);
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            let old: BalanceParams =
-                serde_json::from_slice(&bytes).map_err(|e| BalanceError::Json {
-                    path: path.clone(),
-                    source: e,
-                })?;
-            if &old != params {
-                return Err(BalanceError::ParamsMismatch {
-                    path,
-                    detail: format!(
-                        "existing selected/ outputs were made with --cap {} --t {} --seed {} \
-                         (counts {}); this run asks for --cap {} --t {} --seed {} (counts {}). \
-                         Use another --out, or remove selected/, balance_counts/, \
-                         balance_counts.parquet and balance.json",
-                        old.cap,
-                        old.t,
-                        old.seed,
-                        old.counts_fingerprint,
-                        params.cap,
-                        params.t,
-                        params.seed,
-                        params.counts_fingerprint
-                    ),
-                });
-            }
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let json = serde_json::to_vec_pretty(params).expect("params serialise");
-            write_atomically(&path, &json)?;
-            Ok(())
-        }
-        Err(e) => Err(BalanceError::Io { path, source: e }),
-    }
+    check_or_record(&paths::params(run), params, |recorded| {
+        format!(
+            "existing selected/ outputs were made with --cap {} --t {} --seed {} \
+             (counts {}); this run asks for --cap {} --t {} --seed {} (counts {}). \
+             Use another --out, or remove selected/, balance_counts/, \
+             balance_counts.parquet and balance.json",
+            recorded.cap,
+            recorded.t,
+            recorded.seed,
+            recorded.counts_fingerprint,
+            params.cap,
+            params.t,
+            params.seed,
+            params.counts_fingerprint
+        )
+    })?;
+    Ok(())
 }
 
 /// Runs this slice's balance tasks in `run`, then the reduce when every

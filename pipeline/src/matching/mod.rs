@@ -104,22 +104,10 @@ pub enum MatchError {
         /// The directory searched.
         dir: PathBuf,
     },
-    /// Outputs exist that were made with other parameters.
-    #[error("{path}: {detail}")]
-    ParamsMismatch {
-        /// The parameters file of the existing outputs.
-        path: PathBuf,
-        /// What differs, and what to do.
-        detail: String,
-    },
-    /// A JSON file could not be read or written.
-    #[error("{path}: {source}")]
-    Json {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        source: serde_json::Error,
-    },
+    /// Outputs exist that were made with other parameters, or their record
+    /// could not be read.
+    #[error(transparent)]
+    Params(#[from] crate::params_guard::ParamsError),
     /// Some tasks failed (the others completed).
     #[error("{failed} of {total} tasks failed; first: {first}")]
     TasksFailed {

@@ -19,6 +19,7 @@ use super::parts::{
     required_nulls, transform_part, write_parquet_atomically, Part, PartsError, COUNTERS_KEY,
 };
 use super::{MatchError, Rule, Vocab};
+use crate::params_guard::check_or_record;
 use crate::schema::{col, counts_schema, matched_schema, pairs_schema};
 use crate::task::{clean_stale_temps, is_done, part_name, write_atomically, Counters, TaskSlice};
 
@@ -141,40 +142,21 @@ pub struct MatchSummary {
 }
 
 fn check_params(run: &Path, params: &MatchParams) -> Result<(), MatchError> {
-    let path = paths::params(run);
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            let old: MatchParams =
-                serde_json::from_slice(&bytes).map_err(|e| MatchError::Json {
-                    path: path.clone(),
-                    source: e,
-                })?;
-            if &old != params {
-                return Err(MatchError::ParamsMismatch {
-                    path,
-                    detail: format!(
-                        "existing matched/ outputs were made with rule {} and a vocabulary of {} \
-                         entries (fingerprint {}); this run asks for rule {} with {} entries \
-                         (fingerprint {}). Use another --out, or remove matched/, counts/ and \
-                         counts.parquet",
-                        old.rule,
-                        old.vocab_entries,
-                        old.vocab_fingerprint,
-                        params.rule,
-                        params.vocab_entries,
-                        params.vocab_fingerprint
-                    ),
-                });
-            }
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let json = serde_json::to_vec_pretty(params).expect("params serialise");
-            write_atomically(&path, &json)?;
-            Ok(())
-        }
-        Err(e) => Err(MatchError::io(path, e)),
-    }
+    check_or_record(&paths::params(run), params, |recorded| {
+        format!(
+            "existing matched/ outputs were made with rule {} and a vocabulary of {} \
+             entries (fingerprint {}); this run asks for rule {} with {} entries \
+             (fingerprint {}). Use another --out, or remove matched/, counts/ and \
+             counts.parquet",
+            recorded.rule,
+            recorded.vocab_entries,
+            recorded.vocab_fingerprint,
+            params.rule,
+            params.vocab_entries,
+            params.vocab_fingerprint
+        )
+    })?;
+    Ok(())
 }
 
 fn counters_metadata(counters: &Counters) -> Option<Vec<KeyValue>> {
