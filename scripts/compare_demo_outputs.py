@@ -16,7 +16,11 @@ record how the run went rather than what it produced:
   hold wall-clock measurements (see TIMING_KEYS) are dropped. Everything
   else in them (counts, losses, accuracies, per-query figures) must match;
 - `train/train_log.jsonl` is compared line by line the same way (step, loss,
-  learning rate, gradient norm must match; per-step times are dropped).
+  learning rate, gradient norm must match; per-step times are dropped);
+- the stats reports `run/stats/report.md` and `report.html` (renderings of
+  `stats.json`) are compared line by line after the same path replacement; a
+  line may differ only where it shows a time (it names a timing key or a
+  value in seconds) and only in its numbers.
 
 Exits 1 and names every difference when the directories differ.
 """
@@ -30,6 +34,9 @@ import sys
 # serves some requests twice).
 SKIPPED = {"web/server.log"}
 
+# The stats reports: text renderings of stats.json, compared line by line.
+REPORTS = {"run/stats/report.md", "run/stats/report.html"}
+
 # Keys whose values are wall-clock measurements: a key is dropped when its
 # last component (after the last '.', for flattened keys) matches.
 TIMING_KEYS = re.compile(
@@ -39,7 +46,27 @@ TIMING_KEYS = re.compile(
 
 
 def is_timing(key):
-    return bool(TIMING_KEYS.search(key.rsplit(".", 1)[-1]))
+    """Whether a key (flattened keys: any of its dotted parts) holds a time."""
+    return any(TIMING_KEYS.search(part) for part in key.split("."))
+
+
+# Report lines that show a time: a timing key, or a value in seconds.
+TIMING_LINE = re.compile(r"seconds|duration|elapsed|_ms\b|per_sec|\d s\b")
+NUMBER = re.compile(r"\d+(\.\d+)?k?")
+
+
+def report_difference(ta, tb):
+    """The first line where two reports differ other than in a time, or None."""
+    la, lb = ta.splitlines(), tb.splitlines()
+    if len(la) != len(lb):
+        return f"{len(la)} lines != {len(lb)} lines"
+    for i, (x, y) in enumerate(zip(la, lb)):
+        if x == y:
+            continue
+        timing = TIMING_LINE.search(x) and TIMING_LINE.search(y)
+        if not timing or NUMBER.sub("#", x) != NUMBER.sub("#", y):
+            return f"line {i + 1}: {x[:200]!r} != {y[:200]!r}"
+    return None
 
 
 def normalise(value, root):
@@ -106,7 +133,7 @@ def main():
         problems.append(f"{rel}: only in A")
     for rel in sorted(b_files - a_files):
         problems.append(f"{rel}: only in B")
-    compared = {"bytes": 0, "json": 0}
+    compared = {"bytes": 0, "json": 0, "reports": 0}
     for rel in sorted(a_files & b_files):
         pa, pb = os.path.join(a_root, rel), os.path.join(b_root, rel)
         with open(pa, "rb") as f:
@@ -127,6 +154,15 @@ def main():
             d = first_difference(ja, jb)
             if d:
                 problems.append(f"{rel}: {d}")
+        elif rel in REPORTS:
+            compared["reports"] += 1
+            if da == db:
+                continue
+            d = report_difference(
+                da.decode("utf-8").replace(a_root, "OUT"), db.decode("utf-8").replace(b_root, "OUT")
+            )
+            if d:
+                problems.append(f"{rel}: {d}")
         else:
             compared["bytes"] += 1
             if da != db:
@@ -134,8 +170,9 @@ def main():
     for p in problems:
         print(f"DIFFERENT: {p}")
     print(
-        f"compared {compared['bytes']} files byte for byte and {compared['json']} JSON files "
-        f"(without timings and the output path): {len(problems)} difference(s)"
+        f"compared {compared['bytes']} files byte for byte, {compared['json']} JSON files and "
+        f"{compared['reports']} reports (without times and the output path): "
+        f"{len(problems)} difference(s)"
     )
     sys.exit(1 if problems else 0)
 

@@ -9,7 +9,8 @@
 # same DEMO_* settings (scripts/test_demo.sh passes its own); without it the
 # uninterrupted run is made here first. The killed run uses the reference's
 # port (OUT/web/port): the sample web's URLs, and so every later output,
-# contain it. TEST_SEED picks the kill delays (printed, for reruns).
+# contain it. TEST_SEED picks the kill delays (printed, for reruns);
+# TEST_KEEP=1 keeps the killed run's directory and logs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEMO_PAGES=${DEMO_PAGES:-60} DEMO_STEPS=${DEMO_STEPS:-40} DEMO_CHECKPOINT_EVERY=${DEMO_CHECKPOINT_EVERY:-10}
@@ -17,7 +18,7 @@ WORK=$(mktemp -d /tmp/witcurate-resume-test.XXXXXX)
 PGID=""
 cleanup() {
   if [ -n "$PGID" ]; then kill -9 -- "-$PGID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
+  if [ "${TEST_KEEP:-0}" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 started=$(date +%s)
@@ -100,9 +101,12 @@ for k in "${KILLS[@]}"; do
   sleep "$secs"
   kill -9 -- "-$PGID"
   wait "$PGID" 2>/dev/null || true
-  sleep 0.2
-  if pgrep -g "$PGID" >/dev/null; then
+  # Nothing of the group may survive (zombies waiting for their reaper aside).
+  alive() { ps -o stat= -g "$PGID" 2>/dev/null | grep -qv '^Z'; }
+  for _ in $(seq 1 50); do alive || break; sleep 0.05; done
+  if alive; then
     echo "FAILED: processes of the killed group are still alive"
+    ps -o pid,pgid,stat,args -g "$PGID" || true
     exit 1
   fi
   PGID=""
