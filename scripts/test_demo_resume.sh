@@ -44,24 +44,32 @@ delay() {
   printf -v "$1" '%d.%03d' $((ms / 1000)) $((ms % 1000))
 }
 delay d1 100 400
+delay d2 200 1000
 delay d3 0 60
 delay d4 50 400
+delay d5 0 80
 delay d6 100 600
 delay d7a 100 900
 delay d7b 1000 1000
+delay d8 0 200
+delay d9 0 100
 
 # Kill points, STAGE|TRIGGER|DELAY: the trigger is a "==> N." line of this
 # attempt's log, or a file appearing (file:PATH under B); the process group is
 # SIGKILLed DELAY seconds later and must still be in stage STAGE (the "==> N."
-# numbers of demo.sh). Training is killed twice: mid-run just after its first
-# checkpoint, then again after resuming from it.
+# numbers of demo.sh). Every stage is killed once; training twice: mid-run
+# just after its first checkpoint, then again after resuming from it.
 KILLS=(
   "1|log:==> 1.|$d1"
+  "2|log:==> 2.|$d2"
   "3|log:==> 3.|$d3"
   "4|log:==> 4.|$d4"
+  "5|log:==> 5.|$d5"
   "6|log:==> 6.|$d6"
   "7|file:train/step-$(printf '%08d' "$DEMO_CHECKPOINT_EVERY")|$d7a"
   "7|log:==> 7.|$d7b"
+  "8|log:==> 8.|$d8"
+  "9|log:==> 9.|$d9"
 )
 
 # Waits (at most 300 s) until the trigger fires while the attempt runs.
@@ -99,7 +107,7 @@ for k in "${KILLS[@]}"; do
     exit 1
   fi
   sleep "$secs"
-  kill -9 -- "-$PGID"
+  kill -9 -- "-$PGID" 2>/dev/null || true
   wait "$PGID" 2>/dev/null || true
   # Nothing of the group may survive (zombies waiting for their reaper aside).
   alive() { ps -o stat= -g "$PGID" 2>/dev/null | grep -qv '^Z'; }
@@ -112,6 +120,10 @@ for k in "${KILLS[@]}"; do
   PGID=""
   at=$(grep -o '^==> [0-9]\.' "$log" | tail -n1 | tr -dc 0-9)
   echo "attempt $attempt: killed in stage $at ($trigger, then ${secs}s)"
+  if grep -q '^zero-shot top-1: ' "$log"; then
+    echo "FAILED: attempt $attempt finished before its kill; the delay is too long for this machine"
+    exit 1
+  fi
   if [ "$at" != "$stage" ]; then
     echo "FAILED: the kill was meant to land in stage $stage"
     exit 1
