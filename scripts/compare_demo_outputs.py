@@ -13,8 +13,12 @@ record how the run went rather than what it produced:
 - JSON files are compared as JSON after two normalisations: the output
   directory's own path (A and B live in different directories; `eval.json`
   and `stats.json` name their inputs) is replaced by `OUT`, and keys that
-  hold wall-clock measurements (see TIMING_KEYS) are dropped. Everything
-  else in them (counts, losses, accuracies, per-query figures) must match;
+  hold wall-clock measurements (see TIMING_KEYS) are dropped, as is
+  `spilled_bytes` of `vocab/vocab.json` (and its copy in `stats.json`): how
+  much the vocabulary's counting spilled to disk depends on how its threads
+  shared the work, and differs between two uninterrupted runs as well (the
+  vocabulary itself does not). Everything else in them (counts, losses,
+  accuracies, per-query figures) must match;
 - `train/train_log.jsonl` is compared line by line the same way (step, loss,
   learning rate, gradient norm must match; per-step times are dropped);
 - the stats reports `run/stats/report.md` and `report.html` (renderings of
@@ -45,13 +49,19 @@ TIMING_KEYS = re.compile(
 )
 
 
+# Other measurements of how a run went rather than what it produced.
+MEASUREMENT_KEYS = {"spilled_bytes"}
+
+
 def is_timing(key):
-    """Whether a key (flattened keys: any of its dotted parts) holds a time."""
-    return any(TIMING_KEYS.search(part) for part in key.split("."))
+    """Whether a key (flattened keys: any of its dotted parts) holds a time
+    (or another measurement of the run, see MEASUREMENT_KEYS)."""
+    return any(TIMING_KEYS.search(part) or part in MEASUREMENT_KEYS for part in key.split("."))
 
 
-# Report lines that show a time: a timing key, or a value in seconds.
-TIMING_LINE = re.compile(r"seconds|duration|elapsed|_ms\b|per_sec|\d s\b")
+# Report lines that show a time (a timing key, or a value in seconds) or
+# another measurement.
+TIMING_LINE = re.compile(r"seconds|duration|elapsed|_ms\b|per_sec|\d s\b|spilled\\?_bytes")
 NUMBER = re.compile(r"\d+(\.\d+)?k?")
 
 

@@ -58,6 +58,17 @@ else
   mv "$PORT_TMP" "$PORT_FILE"
 fi
 "$WC" sample-web --out "$OUT/web" --base-url "http://127.0.0.1:$PORT" --pages "$PAGES" --seed 0
+# A server left by an earlier run killed without its process group (only this
+# script's own process) still holds the port: stop it.
+if [ -s "$OUT/web/server.pid" ]; then
+  OLD=$(cat "$OUT/web/server.pid")
+  if [[ "$OLD" =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$OLD/cmdline" 2>/dev/null | grep -qF -- "http.server $PORT --bind 127.0.0.1 --directory $OUT/web/web"; then
+    echo "    stopping the server an earlier run left (PID $OLD)"
+    kill "$OLD" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$OLD" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -f "$OUT/web/server.pid"
+fi
 if ! python3 - "$PORT" <<'PY'; then
 import socket, sys
 s = socket.socket()
@@ -73,7 +84,8 @@ PY
 fi
 python3 -m http.server "$PORT" --bind 127.0.0.1 --directory "$OUT/web/web" >"$OUT/web/server.log" 2>&1 &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true' EXIT
+echo "$SERVER" >"$OUT/web/server.pid"
+trap 'kill $SERVER 2>/dev/null || true; rm -f "$OUT/web/server.pid"' EXIT
 up=0
 for _ in $(seq 1 50); do
   if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/pages/0.html')" 2>/dev/null; then

@@ -139,6 +139,14 @@ bash scripts/demo.sh "$B" >"$WORK/b.$attempt.log" 2>&1 || {
 }
 grep -q '^zero-shot top-1: ' "$WORK/b.$attempt.log"
 
+# No temporary file or directory of a killed process may be left.
+leftovers=$(find "$B" \( -name '.*.tmp-*' -o -name '.tmp-*' -o -name '.vocab-spill-*' \) -print)
+if [ -n "$leftovers" ]; then
+  echo "FAILED: temporary files of killed processes are left:"
+  echo "$leftovers"
+  exit 1
+fi
+
 echo "==> comparing the uninterrupted run with the restarted one"
 python3 scripts/compare_demo_outputs.py "$A" "$B"
 echo "demo resume: ok ($attempt attempts, $(($(date +%s) - started))s)"

@@ -349,7 +349,10 @@ mod tests {
         let other = dir.path().join(format!(".notes.txt.tmp-{host}-4294967"));
         fs::write(&mine, b"x").unwrap();
         fs::write(&other, b"x").unwrap();
-        assert_eq!(clean_stale_temps_of(&dir.path().join("eval.json")).unwrap(), 1);
+        assert_eq!(
+            clean_stale_temps_of(&dir.path().join("eval.json")).unwrap(),
+            1
+        );
         assert!(!mine.exists() && other.exists());
     }
 }

@@ -60,7 +60,8 @@ mod tests {
         let host = crate::task::host_name();
         let left = [
             stage_dir(dir.path(), "extract").join(format!(".reduce.tmp-{host}-4294967")),
-            dir.path().join(format!(".counts.parquet.tmp-{host}-4294967")),
+            dir.path()
+                .join(format!(".counts.parquet.tmp-{host}-4294967")),
         ];
         for p in &left {
             std::fs::write(p, b"x").unwrap();

@@ -367,7 +367,8 @@ mod tests {
         let x30 = all.iter().find(|r| r.url == "http://x/30").unwrap();
         assert_eq!(&*x30.source, "wat");
         // A different partition count is refused.
-        let err = reduce_partition(&[&a], 0, 8, &dir.path().join("x.parquet"), |_| Ok(())).unwrap_err();
+        let err =
+            reduce_partition(&[&a], 0, 8, &dir.path().join("x.parquet"), |_| Ok(())).unwrap_err();
         assert!(err.to_string().contains("4 partitions"), "{err}");
     }
 
