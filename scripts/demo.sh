@@ -5,7 +5,14 @@
 #   scripts/demo.sh [OUT_DIR]          (default: demo-out/)
 #
 # Environment: DEMO_PAGES (default 240) and DEMO_STEPS (default 300) size the
-# synthetic web and the training run; CI uses smaller values.
+# synthetic web and the training run, DEMO_CHECKPOINT_EVERY (default 100) is
+# the training checkpoint interval; CI uses smaller values.
+#
+# Resumable: kill it at any point and run the same command (same OUT_DIR)
+# again; every stage skips what is complete, redoes the rest and the run ends
+# with the same outputs as an uninterrupted one. The sample web's URLs embed
+# the server's port, so the port chosen first is kept in OUT_DIR/web/port and
+# reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -13,6 +20,7 @@ OUT="${1:-$ROOT/demo-out}"
 DATA="$ROOT/tests/data"
 PAGES=${DEMO_PAGES:-240}
 STEPS=${DEMO_STEPS:-300}
+CHECKPOINT_EVERY=${DEMO_CHECKPOINT_EVERY:-100}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
@@ -31,15 +39,66 @@ echo "==> 1. query vocabulary (Wikipedia sample + pageviews sample + WordNet)"
 
 echo
 echo "==> 2. a small web to crawl, served on 127.0.0.1"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# The port is chosen once and kept: the pages, the WARC and every later stage
+# hold URLs with it. Written atomically (a killed write leaves no half file).
+mkdir -p "$OUT/web"
+PORT_FILE="$OUT/web/port"
+rm -f "$OUT/web/".port.tmp-*
+if [ -e "$PORT_FILE" ]; then
+  PORT=$(cat "$PORT_FILE")
+  if ! [[ "$PORT" =~ ^[0-9]+$ ]] || [ "$PORT" -lt 1 ] || [ "$PORT" -gt 65535 ]; then
+    echo "demo: $PORT_FILE does not hold a port number ('$PORT'); remove $OUT to start over" >&2
+    exit 1
+  fi
+  echo "    resuming: serving on port $PORT again (from $PORT_FILE)"
+else
+  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  PORT_TMP="$OUT/web/.port.tmp-$(hostname)-$$"
+  echo "$PORT" >"$PORT_TMP"
+  mv "$PORT_TMP" "$PORT_FILE"
+fi
 "$WC" sample-web --out "$OUT/web" --base-url "http://127.0.0.1:$PORT" --pages "$PAGES" --seed 0
+# A server left by an earlier run killed without its process group (only this
+# script's own process) still holds the port: stop it.
+if [ -s "$OUT/web/server.pid" ]; then
+  OLD=$(cat "$OUT/web/server.pid")
+  if [[ "$OLD" =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$OLD/cmdline" 2>/dev/null | grep -qF -- "http.server $PORT --bind 127.0.0.1 --directory $OUT/web/web"; then
+    echo "    stopping the server an earlier run left (PID $OLD)"
+    kill "$OLD" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$OLD" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -f "$OUT/web/server.pid"
+fi
+if ! python3 - "$PORT" <<'PY'; then
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)
+PY
+  echo "demo: port $PORT on 127.0.0.1 is in use by another program, but this run's sample web" >&2
+  echo "      (URLs in $OUT/web) needs it: stop that program and rerun, or use a new OUT_DIR" >&2
+  exit 1
+fi
 python3 -m http.server "$PORT" --bind 127.0.0.1 --directory "$OUT/web/web" >"$OUT/web/server.log" 2>&1 &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true' EXIT
+echo "$SERVER" >"$OUT/web/server.pid"
+trap 'kill $SERVER 2>/dev/null || true; rm -f "$OUT/web/server.pid"' EXIT
+up=0
 for _ in $(seq 1 50); do
-  python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/pages/0.html')" 2>/dev/null && break
+  if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/pages/0.html')" 2>/dev/null; then
+    up=1
+    break
+  fi
+  kill -0 "$SERVER" 2>/dev/null || break
   sleep 0.2
 done
+if [ "$up" != 1 ]; then
+  echo "demo: the sample web's server on 127.0.0.1:$PORT did not start (see $OUT/web/server.log)" >&2
+  exit 1
+fi
 
 RUN="$OUT/run"
 echo
@@ -66,7 +125,8 @@ kill $SERVER 2>/dev/null || true
 echo
 echo "==> 7. train the bundled CLIP model on the shards (tiny preset, CPU)"
 "$WC" train --shards "$RUN/shards" --out "$OUT/train" --preset tiny \
-  --steps "$STEPS" --batch-size 32 --lr 2e-3 --context-length 16
+  --steps "$STEPS" --batch-size 32 --lr 2e-3 --context-length 16 \
+  --checkpoint-every "$CHECKPOINT_EVERY" --resume
 
 echo
 echo "==> 8. zero-shot evaluation on held-out images"

@@ -3,7 +3,8 @@
 #   scripts/test.sh                # everything
 #   scripts/test.sh -p pipeline    # extra arguments go to `cargo test`
 # WITCURATE_SKIP_SLURM=1 skips the real-cluster test, WITCURATE_SKIP_DEMO=1
-# the reduced run of scripts/demo.sh.
+# the reduced run of scripts/demo.sh (and its kill-and-resume test,
+# WITCURATE_SKIP_DEMO_RESUME=1 that one alone).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

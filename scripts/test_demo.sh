@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Runs scripts/demo.sh at a reduced size in a temporary directory and checks
 # that every stage produced its outputs and the last line reports the
-# zero-shot accuracy.
+# zero-shot accuracy; then, with that run as the reference, that a run killed
+# inside every stage and restarted ends the same (scripts/test_demo_resume.sh;
+# WITCURATE_SKIP_DEMO_RESUME=1 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=$(mktemp -d /tmp/witcurate-demo-test.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
-DEMO_PAGES=${DEMO_PAGES:-60} DEMO_STEPS=${DEMO_STEPS:-40} bash scripts/demo.sh "$WORK/out" | tee "$WORK/demo.log"
+export DEMO_PAGES=${DEMO_PAGES:-60} DEMO_STEPS=${DEMO_STEPS:-40} DEMO_CHECKPOINT_EVERY=${DEMO_CHECKPOINT_EVERY:-10}
+bash scripts/demo.sh "$WORK/out" | tee "$WORK/demo.log"
 
 pass=0
 fail=0
@@ -29,3 +32,8 @@ check report_written test -s "$O/run/stats/report.html"
 check last_line_is_accuracy bash -c "tail -n1 '$WORK/demo.log' | grep -Eq '^zero-shot top-1: [0-9]+\.[0-9]%$'"
 echo "demo: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
+
+if [ "${WITCURATE_SKIP_DEMO_RESUME:-0}" != 1 ]; then
+  echo "==> the same run, killed in every stage and restarted"
+  bash scripts/test_demo_resume.sh "$WORK/out"
+fi

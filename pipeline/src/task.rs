@@ -173,6 +173,29 @@ pub fn clean_stale_temps(dir: &Path) -> Result<usize, TaskError> {
 
 /// [`clean_stale_temps`] with a chosen age.
 pub fn clean_temps_older_than(dir: &Path, age: std::time::Duration) -> Result<usize, TaskError> {
+    clean_temps(dir, None, age)
+}
+
+/// Removes the stale temporary files of one output (see [`clean_stale_temps`]),
+/// leaving the other files of its directory alone: for outputs written into a
+/// directory the run does not own (say, `eval --json FILE`).
+pub fn clean_stale_temps_of(final_path: &Path) -> Result<usize, TaskError> {
+    let Some(name) = final_path.file_name() else {
+        return Ok(0);
+    };
+    let dir = match final_path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    clean_temps(dir, Some(&prefix), STALE_TEMP_AGE)
+}
+
+fn clean_temps(
+    dir: &Path,
+    prefix: Option<&str>,
+    age: std::time::Duration,
+) -> Result<usize, TaskError> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
@@ -187,7 +210,7 @@ pub fn clean_temps_older_than(dir: &Path, age: std::time::Duration) -> Result<us
         let Some((_, owner)) = name.rsplit_once(".tmp-") else {
             continue;
         };
-        if !name.starts_with('.') {
+        if !name.starts_with('.') || prefix.is_some_and(|p| !name.starts_with(p)) {
             continue;
         }
         // `HOST-PID`, or a bare `PID` (taken as this machine's).
@@ -316,5 +339,20 @@ mod tests {
         assert!(!dead.exists() && !remote_old.exists());
         assert!(live.exists() && remote.exists());
         assert!(dir.path().join("part-00000.parquet").exists());
+    }
+
+    #[test]
+    fn stale_temps_of_one_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = host_name();
+        let mine = dir.path().join(format!(".eval.json.tmp-{host}-4294967"));
+        let other = dir.path().join(format!(".notes.txt.tmp-{host}-4294967"));
+        fs::write(&mine, b"x").unwrap();
+        fs::write(&other, b"x").unwrap();
+        assert_eq!(
+            clean_stale_temps_of(&dir.path().join("eval.json")).unwrap(),
+            1
+        );
+        assert!(!mine.exists() && other.exists());
     }
 }

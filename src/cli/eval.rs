@@ -80,9 +80,11 @@ pub fn run(args: EvalArgs, _global: &GlobalArgs) -> anyhow::Result<()> {
         );
     }
     if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&r)?;
-        std::fs::write(path, text + "\n")
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let text = serde_json::to_string_pretty(&r)? + "\n";
+        // Atomically: a killed run leaves the old file or the new one, never half.
+        pipeline::task::clean_stale_temps_of(path)
+            .and_then(|_| pipeline::task::write_atomically(path, text.as_bytes()))
+            .map_err(|e| anyhow::anyhow!("writing the evaluation JSON: {e}"))?;
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::GlobalArgs;
-use crate::sample_web::{generate, SampleWebOptions};
+use crate::sample_web::{generate, is_complete, SampleWebOptions};
 
 /// Flags of `sample-web`.
 #[derive(Debug, Args)]
@@ -30,19 +30,26 @@ pub struct SampleWebArgs {
     pub seed: u64,
 }
 
-/// Runs `sample-web`.
+/// Runs `sample-web`. An output directory already holding a complete sample
+/// web made with the same options is left as it is (regenerating would write
+/// the same bytes).
 pub fn run(args: SampleWebArgs, _global: &GlobalArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let summary = generate(
-        &args.out,
-        &SampleWebOptions {
-            pages: args.pages,
-            images_per_page: args.images_per_page,
-            eval_per_class: args.eval_per_class,
-            base_url: args.base_url,
-            seed: args.seed,
-        },
-    )?;
+    let opts = SampleWebOptions {
+        pages: args.pages,
+        images_per_page: args.images_per_page,
+        eval_per_class: args.eval_per_class,
+        base_url: args.base_url,
+        seed: args.seed,
+    };
+    if is_complete(&args.out, &opts)? {
+        println!(
+            "sample web: {} is complete; nothing to do",
+            args.out.display()
+        );
+        return Ok(());
+    }
+    let summary = generate(&args.out, &opts)?;
     println!(
         "sample web: {} pages, {} images, {} held-out images in {} ({:.1}s)",
         summary.pages,

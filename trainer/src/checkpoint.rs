@@ -94,6 +94,31 @@ pub fn save(
     Ok(dest)
 }
 
+/// Removes what a killed run left half-written under `out`: the
+/// `.tmp-step-NNNNNNNN/` directories of [`save`] and temporary files
+/// (`.NAME.tmp-PID`); returns how many. One training process owns a run
+/// directory, so any such leftover is dead.
+pub fn remove_unfinished(out: &Path) -> Result<usize> {
+    if !out.is_dir() {
+        return Ok(0);
+    }
+    let mut removed = 0;
+    for e in std::fs::read_dir(out).map_err(io_err(out))? {
+        let p = e.map_err(io_err(out))?.path();
+        let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if name.starts_with(".tmp-step-") && p.is_dir() {
+            std::fs::remove_dir_all(&p).map_err(io_err(&p))?;
+            removed += 1;
+        } else if name.starts_with('.') && name.contains(".tmp-") && p.is_file() {
+            std::fs::remove_file(&p).map_err(io_err(&p))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// The newest complete checkpoint under a run directory, if any.
 pub fn latest(out: &Path) -> Result<Option<PathBuf>> {
     if !out.is_dir() {

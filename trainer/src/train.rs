@@ -155,7 +155,14 @@ fn truncate_log(path: &Path, step: u64) -> Result<()> {
     if !text.is_empty() {
         text.push('\n');
     }
-    std::fs::write(path, text).map_err(io_err(path))
+    // Atomically (temporary sibling, then rename): a kill here keeps the old log.
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, text).map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err(path))
 }
 
 fn clamp_logit_scale(model: &Clip) -> Result<()> {
@@ -179,6 +186,10 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
     let shards = Arc::new(ShardSet::open(&opts.shards)?);
     std::fs::create_dir_all(&opts.out).map_err(io_err(&opts.out))?;
     let log_path = opts.out.join(LOG_FILE);
+    let unfinished = checkpoint::remove_unfinished(&opts.out)?;
+    if unfinished > 0 {
+        log::info!("removed {unfinished} half-written checkpoint(s) of an earlier run");
+    }
     let existing = checkpoint::latest(&opts.out)?;
 
     let (model, mut optimizer, tokenizer, cfg, start_step, skip, resumed_loss) = match existing {

@@ -281,11 +281,15 @@ pub struct ReduceWritten {
 }
 
 /// De-duplicates partition `part` of `map_files` (in task order) into `out`.
+/// `before_commit` runs once the file is complete, just before it is renamed
+/// into place (to commit the partition's statistics first: a kill between
+/// the two must not leave a committed part without them).
 pub fn reduce_partition(
     map_files: &[impl AsRef<Path>],
     part: usize,
     partitions: usize,
     out: &Path,
+    before_commit: impl FnOnce(ReduceWritten) -> Result<(), ExtractError>,
 ) -> Result<ReduceWritten, ExtractError> {
     let mut rows = Vec::new();
     for path in map_files {
@@ -295,6 +299,7 @@ pub fn reduce_partition(
     rows.sort_by(|a, b| a.uid.cmp(&b.uid)); // stable: task order among equals
     rows.dedup_by(|b, a| a.uid == b.uid);
     let rows_out = rows.len() as u64;
+    let written = ReduceWritten { rows_in, rows_out };
     commit_atomically(out, |tmp| -> Result<(), ExtractError> {
         let file = File::create(tmp).map_err(|e| ExtractError::io(tmp, e))?;
         let props = writer_props(Some(PART_ROW_GROUP));
@@ -307,9 +312,9 @@ pub fn reduce_partition(
                 .map_err(|e| ExtractError::parquet(tmp, e))?;
         }
         writer.close().map_err(|e| ExtractError::parquet(tmp, e))?;
-        Ok(())
+        before_commit(written)
     })?;
-    Ok(ReduceWritten { rows_in, rows_out })
+    Ok(written)
 }
 
 #[cfg(test)]
@@ -349,7 +354,7 @@ mod tests {
         let mut all = Vec::new();
         for part in 0..4 {
             let out = dir.path().join(format!("part-{part}.parquet"));
-            let r = reduce_partition(&[&a, &b], part, 4, &out).unwrap();
+            let r = reduce_partition(&[&a, &b], part, 4, &out, |_| Ok(())).unwrap();
             total += r.rows_out;
             let mut rows = Vec::new();
             read_all(&out, &mut rows);
@@ -362,7 +367,8 @@ mod tests {
         let x30 = all.iter().find(|r| r.url == "http://x/30").unwrap();
         assert_eq!(&*x30.source, "wat");
         // A different partition count is refused.
-        let err = reduce_partition(&[&a], 0, 8, &dir.path().join("x.parquet")).unwrap_err();
+        let err =
+            reduce_partition(&[&a], 0, 8, &dir.path().join("x.parquet"), |_| Ok(())).unwrap_err();
         assert!(err.to_string().contains("4 partitions"), "{err}");
     }
 

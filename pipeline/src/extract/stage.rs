@@ -622,18 +622,22 @@ fn reduce(
             let start = Instant::now();
             let out = dirs.pairs.join(task::part_name(p, "parquet"));
             let stats_path = dirs.stats.join(task::part_name(p, "json"));
-            let r = reduce_partition(&map_files, p, cfg.partitions, &out)?;
-            let stats = PartStats {
-                partition: p,
-                partitions: cfg.partitions,
-                map_files: map_files.len(),
-                rows_in: r.rows_in,
-                rows_out: r.rows_out,
-                duplicates: r.rows_in - r.rows_out,
-                seconds: start.elapsed().as_secs_f64(),
-            };
-            let json = serde_json::to_vec_pretty(&stats).expect("stats serialise");
-            task::write_atomically(&stats_path, &json)?;
+            // The stats are committed just before the part, whose presence
+            // marks the partition done.
+            let r = reduce_partition(&map_files, p, cfg.partitions, &out, |r| {
+                let stats = PartStats {
+                    partition: p,
+                    partitions: cfg.partitions,
+                    map_files: map_files.len(),
+                    rows_in: r.rows_in,
+                    rows_out: r.rows_out,
+                    duplicates: r.rows_in - r.rows_out,
+                    seconds: start.elapsed().as_secs_f64(),
+                };
+                let json = serde_json::to_vec_pretty(&stats).expect("stats serialise");
+                task::write_atomically(&stats_path, &json)?;
+                Ok(())
+            })?;
             bar.inc(1);
             Ok((r.rows_in, r.rows_out))
         })

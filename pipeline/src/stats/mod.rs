@@ -42,7 +42,7 @@ pub mod vocab;
 pub use collect::{collect, Options};
 pub use model::RunStats;
 
-use crate::task::{write_atomically, TaskError};
+use crate::task::{clean_stale_temps_of, write_atomically, TaskError};
 
 /// Errors of the statistics report.
 #[derive(Debug, thiserror::Error)]
@@ -92,13 +92,16 @@ pub struct ReportPaths {
 }
 
 /// Writes `stats.json`, `report.md` and `report.html` into `out_dir`, each
-/// atomically (a rerun replaces them).
+/// atomically (a rerun replaces them, and removes what a killed one left).
 pub fn write_reports(stats: &RunStats, out_dir: &Path) -> Result<ReportPaths, StatsError> {
     let paths = ReportPaths {
         json: out_dir.join("stats.json"),
         markdown: out_dir.join("report.md"),
         html: out_dir.join("report.html"),
     };
+    for p in [&paths.json, &paths.markdown, &paths.html] {
+        clean_stale_temps_of(p)?;
+    }
     write_atomically(&paths.json, report_json::render(stats)?.as_bytes())?;
     write_atomically(&paths.markdown, report_md::render(stats).as_bytes())?;
     write_atomically(&paths.html, report_html::render(stats)?.as_bytes())?;
