@@ -36,9 +36,13 @@ for _ in $(seq 1 1200); do [ -f "$DATA/port" ] && break; sleep 0.5; done
 echo "serving $N $IMAGES images ($(du -sh "$DATA/images" | cut -f1)) on 127.0.0.1:$(cat "$DATA/port"); $(nproc) cores"
 
 rm -rf "$WORK/out-witcurate" "$WORK/out-img2dataset"
+# Every URL is on one host here, so the per-host limit (16 by default, a
+# politeness bound for real crawls, where URLs spread over many hosts) is raised
+# to 64; img2dataset has no per-host limit and keeps 2 x 64 requests in flight.
 "$VENV/bin/python" scripts/bench_measure.py witcurate "$N" -- \
   "$WITCURATE_BIN" crawl download --quiet --out "$WORK/out-witcurate" --input "$DATA/urls.parquet" \
-  --allow-private-addresses --image-size 256 --resize-mode border --retries 0 --timeout 30
+  --allow-private-addresses --image-size 256 --resize-mode border --retries 0 --timeout 30 \
+  --per-host-concurrency 64
 
 "$VENV/bin/python" scripts/bench_measure.py img2dataset "$N" -- \
   "$VENV/bin/img2dataset" --url_list "$DATA/urls.parquet" --input_format parquet \
