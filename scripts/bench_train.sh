@@ -8,9 +8,10 @@
 #   PROFILE=dev scripts/bench_train.sh     # reuse the dev build
 #   scripts/bench_train.sh --with-torch    # also the same model and batch in PyTorch (CPU)
 #
-# --with-torch installs torch (CPU wheel) into $TORCH_VENV (default
-# ~/.cache/witcurate/venv-torch) on first use; it
-# downloads several hundred MB, so CI never runs it.
+# --with-torch installs torch into $TORCH_VENV (default
+# ~/.cache/witcurate/venv-torch) on first use: the CPU wheel where its index is
+# reachable (several hundred MB), else PyPI's, which pulls several GB of CUDA
+# libraries; so CI never runs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
