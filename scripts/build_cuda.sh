@@ -22,9 +22,10 @@ if ! command -v nvcc >/dev/null; then
     python3 -m venv "$VENV"
   fi
   ROOT=$("$VENV/bin/python" -c 'import nvidia, os; print(os.path.join(nvidia.__path__[0], "cu13"))' 2>/dev/null || true)
-  if [ -z "$ROOT" ] || [ ! -x "$ROOT/bin/nvcc" ]; then
+  if [ -z "$ROOT" ] || [ ! -x "$ROOT/bin/nvcc" ] || [ ! -e "$ROOT/include/nv/target" ]; then
     "$VENV/bin/pip" install --quiet --disable-pip-version-check \
-      "nvidia-cuda-nvcc==13.0.*" "nvidia-cuda-runtime==13.0.*" "nvidia-cublas==13.0.*" "nvidia-cuda-nvrtc==13.0.*" nvidia-curand
+      "nvidia-cuda-nvcc==13.0.*" "nvidia-cuda-runtime==13.0.*" "nvidia-cublas==13.0.*" "nvidia-cuda-nvrtc==13.0.*" "nvidia-cuda-cccl==13.0.*" \
+      "nvidia-nvvm==13.0.*" "nvidia-cuda-crt==13.0.*" nvidia-curand
     ROOT=$("$VENV/bin/python" -c 'import nvidia, os; print(os.path.join(nvidia.__path__[0], "cu13"))')
   fi
   # The wheels ship only versioned libraries (libcublas.so.13); the linker
