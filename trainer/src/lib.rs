@@ -35,10 +35,11 @@ pub use error::{Error, Result};
 
 /// The CPU math threads used when neither `--compute-threads` nor
 /// `CANDLE_NUM_THREADS` says otherwise: every core but one, which is left to
-/// the image-decoding workers. candle's CPU kernels synchronise their threads
-/// with spinning barriers, so a thread that loses its core to a decoder stalls
-/// every operation (on 2 cores, one math thread is about 3x faster than two
-/// while images are decoded beside it).
+/// the image-decoding workers and whatever else runs. candle's CPU kernels
+/// synchronise their threads with spinning barriers, so a thread that loses
+/// its core stalls every operation: on 2 cores, two math threads were ~15%
+/// faster than one on an idle machine, but 2-3x slower with another job
+/// running beside them.
 pub fn default_compute_threads() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     cores.saturating_sub(1).max(1)
