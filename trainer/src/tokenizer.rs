@@ -63,7 +63,7 @@ impl TextTokenizer {
         S: AsRef<str> + Send,
     {
         let mut tok = Tokenizer::new(BPE::default());
-        tok.with_normalizer(Some(Lowercase));
+        tok.with_normalizer(Some(Lowercase)).map_err(tok_err)?;
         tok.with_pre_tokenizer(Some(ByteLevel::default()));
         tok.with_decoder(Some(ByteLevel::default()));
         let specials = [PAD, SOT, EOT]
