@@ -27,7 +27,8 @@ OUT=$(cd "$OUT" && pwd)
 bash scripts/setup.sh
 
 echo "==> building witcurate"
-cargo build --quiet --bin witcurate
+cargo build --bin witcurate
+BUILD_SECONDS=$SECONDS
 WC="$ROOT/target/debug/witcurate"
 
 echo
@@ -143,5 +144,6 @@ echo "pairs:         $RUN/pairs/   matched: $RUN/matched/   selected: $RUN/selec
 echo "shards:        $RUN/shards/"
 echo "model:         $OUT/train/   evaluation: $OUT/eval.json"
 echo "report:        $RUN/stats/report.html"
+echo "time:          $((SECONDS / 60))m $((SECONDS % 60))s in all, of which the build took $((BUILD_SECONDS / 60))m $((BUILD_SECONDS % 60))s"
 TOP1=$(python3 -c "import json; print('%.1f' % (100 * json.load(open('$OUT/eval.json'))['zero_shot']['top1']))")
 echo "zero-shot top-1: ${TOP1}%"

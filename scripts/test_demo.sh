@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs scripts/demo.sh at a reduced size in a temporary directory and checks
-# that every stage produced its outputs and the last line reports the
-# zero-shot accuracy; then, with that run as the reference, that a run killed
-# inside every stage and restarted ends the same (scripts/test_demo_resume.sh;
+# that every stage produced its outputs, the model learned (zero-shot top-1 at
+# least three times chance) and the last line reports the zero-shot accuracy;
+# then, with that run as the reference, that a run killed inside every stage
+# and restarted ends the same (scripts/test_demo_resume.sh;
 # WITCURATE_SKIP_DEMO_RESUME=1 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,10 @@ check shards_written some "$O/run/shards/*.parquet"
 check checkpoint_written some "$O/train/step-*"
 check evaluation_written test -s "$O/eval.json"
 check report_written test -s "$O/run/stats/report.html"
+# "Clearly above chance": at least three times the chance top-1 (the reduced
+# run reaches about six times).
+check model_learned python3 -c "import json, sys; z = json.load(open('$O/eval.json'))['zero_shot']; sys.exit(0 if z['top1'] >= 3 * z['chance_top1'] else 1)"
+check time_reported grep -Eq '^time: +[0-9]+m [0-9]+s in all, of which the build took [0-9]+m [0-9]+s$' "$WORK/demo.log"
 check last_line_is_accuracy bash -c "tail -n1 '$WORK/demo.log' | grep -Eq '^zero-shot top-1: [0-9]+\.[0-9]%$'"
 echo "demo: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

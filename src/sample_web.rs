@@ -162,7 +162,20 @@ fn draw(rng: &mut ChaCha8Rng, colour: usize, shape: usize, width: u32, height: u
     }
 }
 
+/// Quality of the sample web's JPEGs (that of most encoders' defaults).
+const JPEG_QUALITY: u8 = 75;
+
 fn encode(image: &RgbImage, format: ImageFormat) -> Result<Vec<u8>> {
+    if format == ImageFormat::Jpeg {
+        // The download stage's encoder: fast even in unoptimised builds.
+        return pipeline::download::resize::encode_jpeg(
+            image.as_raw(),
+            image.width(),
+            image.height(),
+            JPEG_QUALITY,
+        )
+        .map_err(anyhow::Error::msg);
+    }
     let mut bytes = std::io::Cursor::new(Vec::new());
     image.write_to(&mut bytes, format)?;
     Ok(bytes.into_inner())

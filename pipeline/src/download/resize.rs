@@ -248,8 +248,10 @@ pub fn process(bytes: &[u8], cfg: &ImageConfig) -> Result<Processed, ImageFailur
     })
 }
 
-/// Encodes RGB8 pixels as a baseline JPEG with 4:2:0 chroma subsampling.
-fn encode_jpeg(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>, String> {
+/// Encodes RGB8 pixels (`width * height * 3` bytes, row-major) as a baseline
+/// JPEG with 4:2:0 chroma subsampling at `quality` (clamped to 1..=100).
+/// Fails, with a message, for images wider or taller than 65535 pixels.
+pub fn encode_jpeg(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>, String> {
     let side =
         |v: u32| u16::try_from(v).map_err(|_| format!("{width}x{height} is too large for a JPEG"));
     let (w, h) = (side(width)?, side(height)?);
