@@ -237,6 +237,24 @@ fn existing_outputs_are_skipped_and_force_rebuilds() {
         s(&pv),
     ]);
     assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to do"));
+    // Other options must not be answered with the old outputs.
+    let changed = run(&[
+        "vocab",
+        "build",
+        "--quiet",
+        "--out",
+        s(&out),
+        "--pageviews",
+        s(&pv),
+        "--target-size",
+        "103",
+    ]);
+    assert!(!changed.status.success());
+    let err = String::from_utf8_lossy(&changed.stderr);
+    assert!(err.contains("vocab.json"), "{err}");
+    assert!(err.contains("built with other options"), "{err}");
+    assert!(err.contains("target_size: 500000 then, 103 now"), "{err}");
+    assert!(err.contains("--force"), "{err}");
     let forced = ok(&[
         "vocab",
         "build",

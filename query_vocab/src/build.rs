@@ -123,6 +123,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
     let pq = opts.out.join(output::QUERIES_PARQUET);
     let js = opts.out.join(output::VOCAB_JSON);
     if !opts.force && txt.exists() && pq.exists() && js.exists() {
+        check_same_recipe(&js, opts)?;
         return Ok(BuildReport {
             entries: 0,
             sources: vec![],
@@ -321,25 +322,8 @@ fn vocab_json(
     json!({
         "format": "witcurate-vocab-1",
         "entries": entries.len(),
-        "parameters": {
-            "target_size": opts.target_size,
-            "unigram_min_count": opts.wiki.unigram_min_count,
-            "bigram_min_pmi": opts.wiki.bigram_min_pmi,
-            "bigram_min_count": opts.wiki.bigram_min_count,
-            "title_min_views": opts.titles.min_views,
-            "title_hourly_min": opts.titles.hourly_min,
-            "pageviews_projects": opts.titles.projects,
-            "memory_limit": opts.memory_limit,
-            "pmi": "log2(c(a b) * N / (c(a) * c(b))), N = total tokens",
-        },
-        "inputs": {
-            "wiki_dumps": input_list(&opts.wiki_dumps),
-            "pageviews": input_list(pageview_files),
-            "wordnet": opts.wordnet.as_ref().map(|d| {
-                let files: Vec<PathBuf> = wordnet::DATA_FILES.iter().map(|f| d.join(f)).collect();
-                json!({"path": d.display().to_string(), "data_files": input_list(&files)})
-            }),
-        },
+        "parameters": parameters_json(opts),
+        "inputs": inputs_json(opts, pageview_files),
         "sources": sources,
         "wikipedia": r.wiki.as_ref().map(|w| json!({
             "stats": w,
@@ -354,6 +338,109 @@ fn vocab_json(
             "spilled_bytes": r.spilled_bytes,
             "seconds": r.seconds.iter().map(|(n, s)| (n.clone(), json!(s))).collect::<serde_json::Map<_, _>>(),
         },
+    })
+}
+
+/// The build's parameters as recorded in `vocab.json`.
+fn parameters_json(opts: &BuildOptions) -> serde_json::Value {
+    json!({
+        "target_size": opts.target_size,
+        "unigram_min_count": opts.wiki.unigram_min_count,
+        "bigram_min_pmi": opts.wiki.bigram_min_pmi,
+        "bigram_min_count": opts.wiki.bigram_min_count,
+        "title_min_views": opts.titles.min_views,
+        "title_hourly_min": opts.titles.hourly_min,
+        "pageviews_projects": opts.titles.projects,
+        "memory_limit": opts.memory_limit,
+        "pmi": "log2(c(a b) * N / (c(a) * c(b))), N = total tokens",
+    })
+}
+
+/// The build's inputs (paths and sizes) as recorded in `vocab.json`.
+fn inputs_json(opts: &BuildOptions, pageview_files: &[PathBuf]) -> serde_json::Value {
+    json!({
+        "wiki_dumps": input_list(&opts.wiki_dumps),
+        "pageviews": input_list(pageview_files),
+        "wordnet": opts.wordnet.as_ref().map(|d| {
+            let files: Vec<PathBuf> = wordnet::DATA_FILES.iter().map(|f| d.join(f)).collect();
+            json!({"path": d.display().to_string(), "data_files": input_list(&files)})
+        }),
+    })
+}
+
+/// What a build's outputs depend on, from `vocab.json`'s `parameters` and
+/// `inputs`: every parameter but the memory limit (which changes how the work
+/// is done, not its result), and the inputs by file name and size (so that
+/// the same files named by another path, relative or absolute, still match).
+fn recipe(parameters: &serde_json::Value, inputs: &serde_json::Value) -> serde_json::Value {
+    let mut parameters = parameters.clone();
+    if let Some(p) = parameters.as_object_mut() {
+        p.remove("memory_limit");
+    }
+    let files = |list: &serde_json::Value| -> Vec<(String, u64)> {
+        list.as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|f| {
+                        let name = f["path"].as_str().map_or("", |p| {
+                            std::path::Path::new(p)
+                                .file_name()
+                                .and_then(|n| n.to_str())
+                                .unwrap_or(p)
+                        });
+                        (name.to_string(), f["bytes"].as_u64().unwrap_or(0))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    json!({
+        "parameters": parameters,
+        "wiki_dumps": files(&inputs["wiki_dumps"]),
+        "pageviews": files(&inputs["pageviews"]),
+        "wordnet": files(&inputs["wordnet"]["data_files"]),
+    })
+}
+
+/// Refuses to skip a build whose existing outputs (described by `vocab_json`)
+/// were made from other parameters or inputs than `opts` gives.
+fn check_same_recipe(vocab_json: &std::path::Path, opts: &BuildOptions) -> Result<()> {
+    let bytes = std::fs::read(vocab_json).map_err(|e| VocabError::io(vocab_json, e))?;
+    let recorded: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| VocabError::OptionsChanged {
+            path: vocab_json.to_path_buf(),
+            detail: format!("its record cannot be read: {e}"),
+        })?;
+    let pageview_files = pageviews::collect_files(&opts.pageviews)?;
+    let was = recipe(&recorded["parameters"], &recorded["inputs"]);
+    let now = recipe(&parameters_json(opts), &inputs_json(opts, &pageview_files));
+    if was == now {
+        return Ok(());
+    }
+    let mut differences = Vec::new();
+    if let (Some(a), Some(b)) = (was["parameters"].as_object(), now["parameters"].as_object()) {
+        let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        for k in keys {
+            let (x, y) = (&was["parameters"][k], &now["parameters"][k]);
+            if x != y {
+                differences.push(format!("{k}: {x} then, {y} now"));
+            }
+        }
+    }
+    for k in ["wiki_dumps", "pageviews", "wordnet"] {
+        if was[k] != now[k] {
+            differences.push(format!(
+                "{k} (name, bytes): {} then, {} now",
+                was[k], now[k]
+            ));
+        }
+    }
+    Err(VocabError::OptionsChanged {
+        path: vocab_json.to_path_buf(),
+        detail: differences.join("; "),
     })
 }
 

@@ -54,6 +54,15 @@ pub enum VocabError {
     /// A bad option value.
     #[error("invalid option: {0}")]
     Config(String),
+    /// The outputs in the directory were built from other parameters or
+    /// inputs than the ones given now.
+    #[error("{path}: the vocabulary here was built with other options ({detail}); rerun with --force to rebuild it, or choose another --out")]
+    OptionsChanged {
+        /// The existing `vocab.json`.
+        path: PathBuf,
+        /// What differs.
+        detail: String,
+    },
     /// Writing the parquet output failed.
     #[error("{path}: writing parquet: {source}")]
     Parquet {
