@@ -212,7 +212,7 @@ fn existing_outputs_are_skipped_and_force_rebuilds() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("v");
     let pv = data("pageviews");
-    ok(&[
+    let base = [
         "vocab",
         "build",
         "--quiet",
@@ -220,53 +220,27 @@ fn existing_outputs_are_skipped_and_force_rebuilds() {
         s(&out),
         "--pageviews",
         s(&pv),
-    ]);
+    ];
+    let with =
+        |extra: &[&'static str]| -> Vec<&str> { base.iter().chain(extra).copied().collect() };
+    ok(&base);
     let q = lines(&out.join("queries.txt"));
     assert_eq!(q.len(), 106);
     // Leftovers of a killed run are cleaned when the build runs again.
     std::fs::create_dir(out.join(".vocab-spill-999999")).unwrap();
     std::fs::write(out.join(".vocab-spill-999999/unigram-000000.run"), b"x").unwrap();
     std::fs::write(out.join(".queries.txt.tmp-999999"), b"half").unwrap();
-    let again = ok(&[
-        "vocab",
-        "build",
-        "--quiet",
-        "--out",
-        s(&out),
-        "--pageviews",
-        s(&pv),
-    ]);
+    let again = ok(&base);
     assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to do"));
     // Other options must not be answered with the old outputs.
-    let changed = run(&[
-        "vocab",
-        "build",
-        "--quiet",
-        "--out",
-        s(&out),
-        "--pageviews",
-        s(&pv),
-        "--target-size",
-        "103",
-    ]);
+    let changed = run(&with(&["--target-size", "103"]));
     assert!(!changed.status.success());
     let err = String::from_utf8_lossy(&changed.stderr);
     assert!(err.contains("vocab.json"), "{err}");
     assert!(err.contains("built with other options"), "{err}");
     assert!(err.contains("target_size: 500000 then, 103 now"), "{err}");
     assert!(err.contains("--force"), "{err}");
-    let forced = ok(&[
-        "vocab",
-        "build",
-        "--quiet",
-        "--out",
-        s(&out),
-        "--pageviews",
-        s(&pv),
-        "--force",
-        "--target-size",
-        "103",
-    ]);
+    let forced = ok(&with(&["--force", "--target-size", "103"]));
     assert!(String::from_utf8_lossy(&forced.stdout).contains("103 entries"));
     let q = lines(&out.join("queries.txt"));
     assert_eq!(&q[100..], ["Abraham Lincoln", "Anarchism", "Alain Connes"]);
