@@ -1,33 +1,16 @@
 //! End-to-end tests of `witcurate crawl balance` (after `crawl match`).
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{UInt32Type, UInt64Type};
 use arrow_array::{ArrayRef, RecordBatch, StringArray};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
 
-fn witcurate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_witcurate"))
-        .args(args)
-        .output()
-        .expect("runs witcurate")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+mod common;
+use common::{assert_success, read_parquet, witcurate, write_parquet};
 
 fn write_pairs(path: &Path, rows: &[(String, String)]) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -49,18 +32,7 @@ fn write_pairs(path: &Path, rows: &[(String, String)]) {
         ],
     )
     .unwrap();
-    let mut w = ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), None).unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
-}
-
-fn read(path: &Path) -> Vec<RecordBatch> {
-    ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
-        .unwrap()
-        .build()
-        .unwrap()
-        .map(|b| b.unwrap())
-        .collect()
+    write_parquet(path, &batch);
 }
 
 /// Vocabulary: 0 "cat" (head), 1 "dog" (head), 2..=11 "rareK" (tail).
@@ -99,7 +71,7 @@ fn matched_run(dir: &Path, name: &str, rows: &[(String, String)], parts: usize) 
         write_pairs(&run.join(format!("pairs/part-{p:05}.parquet")), &part);
     }
     let v = vocab(dir);
-    ok(&witcurate(&[
+    assert_success(&witcurate(&[
         "crawl",
         "match",
         "--quiet",
@@ -117,7 +89,7 @@ fn selected(run: &Path) -> BTreeMap<String, Vec<u32>> {
     for e in fs::read_dir(run.join("selected")).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "parquet") {
-            for b in read(&p) {
+            for b in read_parquet(&p) {
                 let uids = b.column_by_name("uid").unwrap().as_string::<i32>().clone();
                 let ids = b
                     .column_by_name("query_ids")
@@ -141,7 +113,7 @@ fn selected(run: &Path) -> BTreeMap<String, Vec<u32>> {
 /// id → (count_before, count_after) from balance_counts.parquet.
 fn balance_counts(run: &Path) -> BTreeMap<u32, (u64, u64)> {
     let mut out = BTreeMap::new();
-    for b in read(&run.join("balance_counts.parquet")) {
+    for b in read_parquet(&run.join("balance_counts.parquet")) {
         let ids = b.column(0).as_primitive::<UInt32Type>().clone();
         let before = b.column(1).as_primitive::<UInt64Type>().clone();
         let after = b.column(2).as_primitive::<UInt64Type>().clone();
@@ -161,7 +133,7 @@ fn balance(run: &Path, extra: &[&str]) -> String {
         run.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    ok(&witcurate(&args))
+    assert_success(&witcurate(&args))
 }
 
 #[test]

@@ -2,23 +2,9 @@
 //! give the same files as the stages run one by one.
 
 use std::path::Path;
-use std::process::Command;
 
-fn witcurate(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_witcurate"))
-        .args(args)
-        .output()
-        .expect("run witcurate")
-}
-
-fn ok(out: &std::process::Output) {
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+mod common;
+use common::{assert_success, witcurate};
 
 fn parts(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut v: Vec<_> = std::fs::read_dir(dir)
@@ -67,11 +53,11 @@ fn one_command_equals_the_stages_one_by_one() {
         "--stop-after",
         "balance",
     ]);
-    ok(&out);
+    assert_success(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("crawl: 3 stage(s) done"));
 
     let q = "--quiet";
-    ok(&witcurate(&[
+    assert_success(&witcurate(&[
         q,
         "crawl",
         "extract",
@@ -82,10 +68,10 @@ fn one_command_equals_the_stages_one_by_one() {
         "--partitions",
         "3",
     ]));
-    ok(&witcurate(&[
+    assert_success(&witcurate(&[
         q, "crawl", "match", "--out", many_s, "--vocab", vocab,
     ]));
-    ok(&witcurate(&[
+    assert_success(&witcurate(&[
         q, "crawl", "balance", "--out", many_s, "--t", "2", "--seed", "7",
     ]));
 

@@ -22,6 +22,9 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use sha2::{Digest, Sha256};
 
+mod common;
+use common::{assert_success, witcurate, write_parquet};
+
 // ---------------------------------------------------------------- server
 
 /// What the test server answers for a path.
@@ -234,9 +237,7 @@ fn write_table(path: &Path, rows: &[(String, String)]) {
         ("caption", Arc::new(caption.finish()) as ArrayRef),
     ])
     .unwrap();
-    let mut w = ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), None).unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    write_parquet(path, &batch);
 }
 
 /// Writes `RUN/selected/part-00000.parquet` in the balance stage's schema.
@@ -285,24 +286,6 @@ fn write_selected(run: &Path, rows: &[(String, String, Vec<u32>)]) {
 }
 
 // ---------------------------------------------------------------- running
-
-fn witcurate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_witcurate"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn check(out: &Output) {
-    assert!(
-        out.status.success(),
-        "witcurate failed: {}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// One shard row as read back.
 #[derive(Debug, Clone)]
@@ -493,7 +476,7 @@ fn every_bad_input_becomes_a_classified_row_and_the_job_goes_on() {
     ]);
     args.extend(FAST);
     let out = witcurate(&args);
-    check(&out);
+    assert_success(&out);
     let summary = String::from_utf8_lossy(&out.stdout);
     assert!(summary.contains("5 images"), "{summary}");
 
@@ -585,7 +568,7 @@ fn private_addresses_are_refused_by_default() {
         "--retries",
         "0",
     ]);
-    check(&out);
+    assert_success(&out);
     let rows = all_rows(run.path());
     assert_eq!(rows.len(), 5);
     for (i, row) in rows.iter().enumerate() {
@@ -644,7 +627,7 @@ fn selected_parts_keep_uid_and_query_ids_and_webdataset_is_readable() {
         "--image-size",
         "32",
     ]);
-    check(&out);
+    assert_success(&out);
     let meta = all_rows(run.path());
     assert_eq!(meta.len(), 7);
     for (row, (url, text, ids)) in meta.iter().zip(&rows) {
@@ -727,7 +710,7 @@ fn output_is_identical_whatever_the_thread_count_and_reruns_skip_done_shards() {
             "--concurrency",
             "7",
         ]);
-        check(&out);
+        assert_success(&out);
         let bytes: Vec<Vec<u8>> = shard_files(&run, ".parquet")
             .iter()
             .map(|p| std::fs::read(p).unwrap())
@@ -754,7 +737,7 @@ fn output_is_identical_whatever_the_thread_count_and_reruns_skip_done_shards() {
         "--shard-size",
         "10",
     ]);
-    check(&out);
+    assert_success(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 shards written, 3 skipped"));
     assert_eq!(
         server.hits.load(Ordering::SeqCst),
@@ -776,7 +759,7 @@ fn output_is_identical_whatever_the_thread_count_and_reruns_skip_done_shards() {
         "--shard-size",
         "10",
     ]);
-    check(&out);
+    assert_success(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 shards written, 2 skipped"));
     assert_eq!(server.hits.load(Ordering::SeqCst), before + 10);
 }
@@ -828,7 +811,7 @@ fn killed_mid_shard_then_rerun_gives_every_sample_exactly_once() {
     let partial = shard_files(&run, "_stats.json").len();
     assert!(partial < 8, "killed before the end ({partial} shards)");
 
-    check(&witcurate(&args));
+    assert_success(&witcurate(&args));
     let rows_out = all_rows(&run);
     assert_eq!(rows_out.len(), n);
     let keys: HashSet<&str> = rows_out.iter().map(|r| r.key.as_str()).collect();
@@ -931,7 +914,7 @@ fn pyarrow_reads_a_shard() {
             .map(|i| (server.url(&format!("/{i}.png")), format!("t{i}"), vec![i]))
             .collect::<Vec<_>>(),
     );
-    check(&witcurate(&[
+    assert_success(&witcurate(&[
         "crawl",
         "download",
         "--quiet",
@@ -950,7 +933,7 @@ print(t.num_rows, ",".join(t.column_names), t.schema.field("query_ids").type,
         .arg(run.path().join("shards/00000.parquet"))
         .output()
         .unwrap();
-    check(&out);
+    assert_success(&out);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         text.trim(),
@@ -972,7 +955,7 @@ fn per_host_concurrency_is_bounded() {
         .map(|i| (server.url(&format!("/{i}.jpg")), format!("c{i}")))
         .collect();
     write_table(&table, &rows);
-    check(&witcurate(&[
+    assert_success(&witcurate(&[
         "crawl",
         "download",
         "--quiet",
@@ -1069,7 +1052,7 @@ fn tsv_and_gzipped_jsonl_tables_download_in_input_order() {
     std::fs::write(&jsonl, gz.finish().unwrap()).unwrap();
 
     let run = dir.path().join("run");
-    check(&download_tables(&run, &[&tsv, &jsonl], &[]));
+    assert_success(&download_tables(&run, &[&tsv, &jsonl], &[]));
     let rows = all_rows(&run);
     let got: Vec<(&str, &str, Option<&str>, &str)> = rows
         .iter()
@@ -1125,7 +1108,7 @@ fn csv_table_with_custom_column_names() {
     )
     .unwrap();
     let run = dir.path().join("run");
-    check(&download_tables(
+    assert_success(&download_tables(
         &run,
         &[&csv],
         &["--url-col", "image_link", "--caption-col", "alt"],

@@ -2,9 +2,12 @@
 //! tables, resume, task slices, determinism across thread counts.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use pipeline::extract::shuffle::read_rows;
+
+mod common;
+use common::{assert_success, s, witcurate_in};
 
 const WARC: &str =
     "tests/data/commoncrawl/CC-MAIN-20140820021334-00006-ip-10-180-136-8.ec2.internal.warc";
@@ -16,22 +19,11 @@ fn root() -> PathBuf {
 }
 
 fn witcurate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_witcurate"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("run witcurate")
+    witcurate_in(&root(), args)
 }
 
 fn ok(args: &[&str]) -> String {
-    let out = witcurate(args);
-    assert!(
-        out.status.success(),
-        "{args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    assert_success(&witcurate(args))
 }
 
 fn parts(run: &Path) -> Vec<(String, Vec<u8>)> {
@@ -50,10 +42,6 @@ fn parts(run: &Path) -> Vec<(String, Vec<u8>)> {
             )
         })
         .collect()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 #[test]

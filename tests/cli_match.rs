@@ -2,30 +2,15 @@
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{UInt32Type, UInt64Type};
 use arrow_array::{ArrayRef, RecordBatch, StringArray};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 
-fn witcurate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_witcurate"))
-        .args(args)
-        .output()
-        .expect("runs witcurate")
-}
-
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+mod common;
+use common::{assert_success, read_parquet, witcurate, write_parquet};
 
 fn write_vocab(dir: &Path, entries: &[&str]) -> PathBuf {
     fs::create_dir_all(dir).unwrap();
@@ -58,24 +43,13 @@ fn write_pairs(path: &Path, texts: &[&str]) {
         ],
     )
     .unwrap();
-    let mut w = ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), None).unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
-}
-
-fn read(path: &Path) -> Vec<RecordBatch> {
-    ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
-        .unwrap()
-        .build()
-        .unwrap()
-        .map(|b| b.unwrap())
-        .collect()
+    write_parquet(path, &batch);
 }
 
 /// (text, query_ids) of a matched part.
 fn matched_rows(path: &Path) -> Vec<(String, Vec<u32>)> {
     let mut out = Vec::new();
-    for b in read(path) {
+    for b in read_parquet(path) {
         let texts = b.column_by_name("text").unwrap().as_string::<i32>().clone();
         let ids = b
             .column_by_name("query_ids")
@@ -95,7 +69,7 @@ fn matched_rows(path: &Path) -> Vec<(String, Vec<u32>)> {
 
 fn counts(path: &Path) -> Vec<(u32, u64)> {
     let mut out = Vec::new();
-    for b in read(path) {
+    for b in read_parquet(path) {
         let ids = b.column(0).as_primitive::<UInt32Type>().clone();
         let cs = b.column(1).as_primitive::<UInt64Type>().clone();
         out.extend(
@@ -141,7 +115,7 @@ fn match_writes_matched_parts_counts_and_report() {
         "--vocab",
         vocab.to_str().unwrap(),
     ]);
-    ok(&out);
+    assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("2 of 2 tasks run"), "{stdout}");
 
@@ -184,7 +158,7 @@ fn match_writes_matched_parts_counts_and_report() {
         "--vocab",
         vocab.to_str().unwrap(),
     ]);
-    ok(&again);
+    assert_success(&again);
     assert!(String::from_utf8_lossy(&again.stdout).contains("0 of 2 tasks run (2 already done)"));
     assert_eq!(
         before,
@@ -227,14 +201,14 @@ fn task_slices_run_separately_and_reduce_when_all_done() {
         ]
     };
     let a: Vec<String> = args("1");
-    ok(&witcurate(
+    assert_success(&witcurate(
         &a.iter().map(String::as_str).collect::<Vec<_>>(),
     ));
     assert!(run.join("matched/part-00001.parquet").exists());
     assert!(!run.join("matched/part-00000.parquet").exists());
     assert!(!run.join("counts.parquet").exists());
     let a: Vec<String> = args("0");
-    ok(&witcurate(
+    assert_success(&witcurate(
         &a.iter().map(String::as_str).collect::<Vec<_>>(),
     ));
     assert_eq!(
@@ -254,7 +228,7 @@ fn task_slices_run_separately_and_reduce_when_all_done() {
 fn word_boundary_rule_is_an_option() {
     let dir = tempfile::tempdir().unwrap();
     let (vocab, run) = setup(dir.path());
-    ok(&witcurate(&[
+    assert_success(&witcurate(&[
         "crawl",
         "match",
         "--quiet",
@@ -436,7 +410,7 @@ fn all_null_page_url_column_is_accepted() {
     let mut w = ArrowWriter::try_new(f, batch.schema(), None).unwrap();
     w.write(&batch).unwrap();
     w.close().unwrap();
-    ok(&witcurate(&[
+    assert_success(&witcurate(&[
         "crawl",
         "match",
         "--quiet",
@@ -469,7 +443,7 @@ fn outputs_are_byte_identical_whatever_the_thread_count() {
     for threads in ["1", "2", "3"] {
         let run = dir.path().join(format!("run{threads}"));
         write_pairs(&run.join("pairs/part-00000.parquet"), &texts);
-        ok(&witcurate(&[
+        assert_success(&witcurate(&[
             "crawl",
             "match",
             "--quiet",
@@ -505,7 +479,7 @@ fn a_killed_run_resumes_without_losing_or_duplicating_work() {
         "--vocab",
         vocab.to_str().unwrap(),
     ];
-    ok(&witcurate(&args));
+    assert_success(&witcurate(&args));
     let full = counts(&run.join("counts.parquet"));
     // As if killed after committing matched/part-00001 but before its counts,
     // with a half-written temporary left behind.
@@ -522,7 +496,7 @@ fn a_killed_run_resumes_without_losing_or_duplicating_work() {
         .set_modified(old)
         .unwrap();
     let out = witcurate(&args);
-    ok(&out);
+    assert_success(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 of 2 tasks run (1 already done)"));
     assert_eq!(counts(&run.join("counts.parquet")), full);
     assert!(!run.join("matched/.part-00001.parquet.tmp-99999").exists());

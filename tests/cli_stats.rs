@@ -1,9 +1,8 @@
 //! End-to-end tests of `witcurate stats` on small fixture runs written with
 //! the documented schemas (`pipeline::schema`).
 
-use std::fs::{self, File};
+use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::Arc;
 
 use arrow_array::builder::{ListBuilder, UInt32Builder};
@@ -12,16 +11,11 @@ use arrow_array::{
     UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema};
-use parquet::arrow::ArrowWriter;
 use pipeline::schema::{self, uid};
 use serde_json::Value;
 
-fn write_parquet(path: &Path, batch: RecordBatch) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let mut w = ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), None).unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
-}
+mod common;
+use common::{witcurate, write_parquet};
 
 fn strs(v: &[&str]) -> ArrayRef {
     Arc::new(StringArray::from(v.to_vec()))
@@ -212,13 +206,6 @@ fn fixture_run(run: &Path) {
         r#"{"count": 4, "successes": 3, "failures": {"http_404": 1}, "bytes": 6500, "duration": 4.0}"#,
     )
     .unwrap();
-}
-
-fn witcurate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_witcurate"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 fn run_stats(run: &Path, extra: &[&str]) -> Value {

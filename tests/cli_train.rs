@@ -1,18 +1,9 @@
 //! End-to-end tests of `witcurate train` and `witcurate eval`.
 
 use std::path::Path;
-use std::process::Command;
 
-fn witcurate(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_witcurate"))
-        .args(args)
-        .output()
-        .expect("runs")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+mod common;
+use common::{s, witcurate};
 
 fn synthetic_shards(dir: &Path) -> std::path::PathBuf {
     let shards = dir.join("shards");

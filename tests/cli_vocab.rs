@@ -1,7 +1,10 @@
 //! End-to-end tests of `witcurate vocab build` on the bundled samples.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+use common::{assert_success, s, witcurate};
 
 const WORDNET: &str = "/usr/share/wordnet";
 
@@ -24,20 +27,9 @@ fn wordnet() -> PathBuf {
     dir
 }
 
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_witcurate"))
-        .args(args)
-        .output()
-        .expect("witcurate runs")
-}
-
 fn ok(args: &[&str]) -> Output {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "witcurate {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = witcurate(args);
+    assert_success(&out);
     out
 }
 
@@ -51,10 +43,6 @@ fn lines(path: &Path) -> Vec<String> {
 
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 #[test]
@@ -233,7 +221,7 @@ fn existing_outputs_are_skipped_and_force_rebuilds() {
     let again = ok(&base);
     assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to do"));
     // Other options must not be answered with the old outputs.
-    let changed = run(&with(&["--target-size", "103"]));
+    let changed = witcurate(&with(&["--target-size", "103"]));
     assert!(!changed.status.success());
     let err = String::from_utf8_lossy(&changed.stderr);
     assert!(err.contains("vocab.json"), "{err}");
@@ -318,7 +306,7 @@ fn bad_inputs_give_clear_messages() {
     let cut = dir.path().join("cut.xml.bz2");
     let bytes = std::fs::read(enwiki()).unwrap();
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-    let r = run(&[
+    let r = witcurate(&[
         "vocab",
         "build",
         "--quiet",
@@ -337,7 +325,7 @@ fn bad_inputs_give_clear_messages() {
     assert!(!out.join("queries.txt").exists());
 
     // Missing WordNet directory.
-    let r = run(&[
+    let r = witcurate(&[
         "vocab",
         "build",
         "--quiet",
@@ -356,7 +344,7 @@ fn bad_inputs_give_clear_messages() {
     // Not a MediaWiki export.
     let html = dir.path().join("page.xml");
     std::fs::write(&html, "<html><body>hello</body></html>").unwrap();
-    let r = run(&[
+    let r = witcurate(&[
         "vocab",
         "build",
         "--quiet",
