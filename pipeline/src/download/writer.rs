@@ -366,6 +366,11 @@ impl TarShardWriter {
 
 /// Writes one shard from `n` rows pulled from `next_row` (`None` means the
 /// job stopped: nothing is committed). Returns the shard's statistics.
+///
+/// The statistics file is committed first, the data files last: a shard whose
+/// data files exist therefore always has its statistics, and a run killed in
+/// between finds the shard incomplete and writes it again (statistics
+/// included).
 pub fn write_shard(
     files: &ShardFiles,
     format: OutputFormat,
@@ -379,6 +384,13 @@ pub fn write_shard(
         ..ShardStats::default()
     };
     let stopped = |p: &Path| DownloadError::write(p, "job stopped before the shard was complete");
+    let commit_stats = |stats: &mut ShardStats| -> Result<(), DownloadError> {
+        stats.duration_seconds = started.elapsed().as_secs_f64();
+        let json =
+            serde_json::to_vec_pretty(stats).map_err(|e| DownloadError::write(&files.stats, e))?;
+        crate::task::write_atomically(&files.stats, &json)?;
+        Ok(())
+    };
     match format {
         OutputFormat::Parquet => commit_atomically(&files.data, |tmp| {
             let mut w = ParquetShardWriter::create(tmp, true)?;
@@ -387,7 +399,8 @@ pub fn write_shard(
                 stats.add(&row);
                 w.push(row)?;
             }
-            w.finish()
+            w.finish()?;
+            commit_stats(&mut stats)
         })?,
         OutputFormat::Webdataset => {
             let meta = files
@@ -404,15 +417,12 @@ pub fn write_shard(
                         tw.push(&row)?;
                         pw.push(row)?;
                     }
-                    tw.finish()
+                    tw.finish()?;
+                    commit_stats(&mut stats)
                 })?;
                 pw.finish()
             })?
         }
     }
-    stats.duration_seconds = started.elapsed().as_secs_f64();
-    let json =
-        serde_json::to_vec_pretty(&stats).map_err(|e| DownloadError::write(&files.stats, e))?;
-    crate::task::write_atomically(&files.stats, &json)?;
     Ok(stats)
 }
