@@ -2,7 +2,6 @@
 //! atomic commit of outputs, skip-if-done, and per-task counters.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -65,6 +64,15 @@ pub enum TaskError {
     },
 }
 
+impl From<atomic_output::AtomicError> for TaskError {
+    fn from(e: atomic_output::AtomicError) -> Self {
+        TaskError::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
 impl TaskError {
     /// Wraps an I/O error with the path it happened on.
     pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
@@ -80,171 +88,48 @@ pub fn part_name(task: usize, extension: &str) -> String {
     format!("part-{task:05}.{extension}")
 }
 
-/// The temporary path an output is written under before it is committed:
-/// a hidden sibling (`.NAME.tmp-HOST-PID`) in the same directory, so the final
-/// rename is atomic and readers listing `*.parquet` never see it. The host
-/// name lets [`clean_stale_temps`] tell this machine's leftovers from files
-/// other machines sharing the directory are still writing.
-pub fn temp_path_for(final_path: &Path) -> PathBuf {
-    let name = final_path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    final_path.with_file_name(format!(
-        ".{name}.tmp-{}-{}",
-        host_name(),
-        std::process::id()
-    ))
-}
-
-/// This machine's name, reduced to `[A-Za-z0-9_]` (used in temporary names).
-pub fn host_name() -> String {
-    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".into());
-    let name: String = raw
-        .trim()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
-    if name.is_empty() {
-        "localhost".into()
-    } else {
-        name
-    }
-}
+pub use atomic_output::{host_name, temp_path_for, STALE_TEMP_AGE};
 
 /// Whether an output has been committed (its final path exists).
 pub fn is_done(final_path: &Path) -> bool {
     final_path.exists()
 }
 
-/// Writes an output atomically: `write` receives a temporary path in the same
-/// directory, and on success the file is fsynced and renamed to `final_path`.
-/// On failure the temporary file is removed and nothing appears at `final_path`.
+/// Writes an output atomically (see [`atomic_output::commit_atomically`]):
+/// `write` receives a temporary path in the same directory, and on success the
+/// file is fsynced and renamed to `final_path`; on failure nothing appears.
 pub fn commit_atomically<E, F>(final_path: &Path, write: F) -> Result<(), E>
 where
     F: FnOnce(&Path) -> Result<(), E>,
     E: From<TaskError>,
 {
-    if let Some(dir) = final_path.parent() {
-        if !dir.as_os_str().is_empty() {
-            fs::create_dir_all(dir).map_err(|e| TaskError::io(dir, e))?;
+    // Lift the writer's error so that the crate's I/O errors and the
+    // writer's own both come back as `E`.
+    struct Lifted<E>(E);
+    impl<E: From<TaskError>> From<atomic_output::AtomicError> for Lifted<E> {
+        fn from(e: atomic_output::AtomicError) -> Self {
+            Lifted(E::from(TaskError::from(e)))
         }
     }
-    let tmp = temp_path_for(final_path);
-    match write(&tmp) {
-        Ok(()) => {
-            if let Ok(f) = fs::File::open(&tmp) {
-                let _ = f.sync_all();
-            }
-            fs::rename(&tmp, final_path).map_err(|e| TaskError::io(final_path, e))?;
-            Ok(())
-        }
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            Err(e)
-        }
-    }
+    atomic_output::commit_atomically(final_path, |tmp| write(tmp).map_err(Lifted))
+        .map_err(|Lifted(e)| e)
 }
 
 /// Writes bytes to `final_path` atomically (see [`commit_atomically`]).
 pub fn write_atomically(final_path: &Path, bytes: &[u8]) -> Result<(), TaskError> {
-    commit_atomically(final_path, |tmp| {
-        fs::write(tmp, bytes).map_err(|e| TaskError::io(tmp, e))
-    })
+    Ok(atomic_output::write_atomically(final_path, bytes)?)
 }
 
-/// How long a temporary file must have gone unmodified before
-/// [`clean_stale_temps`] treats it as left behind by a killed task.
-pub const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
-
-/// Removes temporary files left in `dir` by killed tasks (`.*.tmp-PID`).
-///
-/// Several processes (task slices, possibly on several machines sharing the
-/// directory) may be writing at the same time, so a temporary file is removed
-/// only when it is stale: written by a process of this machine that is no
-/// longer alive, or written elsewhere and not modified for [`STALE_TEMP_AGE`].
-/// Returns how many were removed.
+/// Removes temporary files left in `dir` by killed tasks (see
+/// [`atomic_output::clean_stale_temps`]); returns how many.
 pub fn clean_stale_temps(dir: &Path) -> Result<usize, TaskError> {
-    clean_temps_older_than(dir, STALE_TEMP_AGE)
+    Ok(atomic_output::clean_stale_temps(dir)?)
 }
 
-/// [`clean_stale_temps`] with a chosen age.
-pub fn clean_temps_older_than(dir: &Path, age: std::time::Duration) -> Result<usize, TaskError> {
-    clean_temps(dir, None, age)
-}
-
-/// Removes the stale temporary files of one output (see [`clean_stale_temps`]),
-/// leaving the other files of its directory alone: for outputs written into a
-/// directory the run does not own (say, `eval --json FILE`).
+/// Removes the stale temporary files of one output, leaving the rest of its
+/// directory alone (see [`atomic_output::clean_stale_temps_of`]).
 pub fn clean_stale_temps_of(final_path: &Path) -> Result<usize, TaskError> {
-    let Some(name) = final_path.file_name() else {
-        return Ok(0);
-    };
-    let dir = match final_path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let prefix = format!(".{}.tmp-", name.to_string_lossy());
-    clean_temps(dir, Some(&prefix), STALE_TEMP_AGE)
-}
-
-fn clean_temps(
-    dir: &Path,
-    prefix: Option<&str>,
-    age: std::time::Duration,
-) -> Result<usize, TaskError> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(TaskError::io(dir, e)),
-    };
-    let now = std::time::SystemTime::now();
-    let this_host = host_name();
-    let mut removed = 0;
-    for entry in entries {
-        let entry = entry.map_err(|e| TaskError::io(dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some((_, owner)) = name.rsplit_once(".tmp-") else {
-            continue;
-        };
-        if !name.starts_with('.') || prefix.is_some_and(|p| !name.starts_with(p)) {
-            continue;
-        }
-        // `HOST-PID`, or a bare `PID` (taken as this machine's).
-        let (host, pid) = match owner.rsplit_once('-') {
-            Some((host, pid)) => (Some(host), pid),
-            None => (None, owner),
-        };
-        let local = host.is_none_or(|h| h == this_host);
-        let alive = pid
-            .parse::<u32>()
-            .is_ok_and(|pid| Path::new("/proc").join(pid.to_string()).exists());
-        let old = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|m| now.duration_since(m).ok())
-            .is_some_and(|d| d >= age);
-        let stale = if local { !alive } else { old };
-        if stale {
-            let path = entry.path();
-            let result = if path.is_dir() {
-                fs::remove_dir_all(&path)
-            } else {
-                fs::remove_file(&path)
-            };
-            match result {
-                Ok(()) => removed += 1,
-                // Another process cleaned it first.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(TaskError::io(path, e)),
-            }
-        }
-    }
-    Ok(removed)
+    Ok(atomic_output::clean_stale_temps_of(final_path)?)
 }
 
 /// Named counters of one task (records read, pairs written, faults by class,
@@ -279,6 +164,7 @@ impl Counters {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn slices_partition_tasks() {
@@ -304,55 +190,5 @@ mod tests {
         write_atomically(&target, b"whole").unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"whole");
         assert!(is_done(&target));
-    }
-
-    #[test]
-    fn stale_temps_are_cleaned_and_live_ones_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let host = host_name();
-        let old = std::time::SystemTime::now() - STALE_TEMP_AGE * 2;
-        let age = |p: &Path| {
-            fs::File::options()
-                .write(true)
-                .open(p)
-                .unwrap()
-                .set_modified(old)
-                .unwrap()
-        };
-        // Left by a dead process of this machine: removed at once.
-        let dead = dir
-            .path()
-            .join(format!(".part-00001.parquet.tmp-{host}-4294967"));
-        fs::write(&dead, b"x").unwrap();
-        // Being written by this (live) process: kept, however old.
-        let live = temp_path_for(&dir.path().join("part-00002.parquet"));
-        fs::write(&live, b"x").unwrap();
-        age(&live);
-        // Another machine's, recent: kept; old: removed.
-        let remote = dir.path().join(".part-00003.parquet.tmp-othermachine-12");
-        fs::write(&remote, b"x").unwrap();
-        let remote_old = dir.path().join(".part-00004.parquet.tmp-othermachine-13");
-        fs::write(&remote_old, b"x").unwrap();
-        age(&remote_old);
-        fs::write(dir.path().join("part-00000.parquet"), b"x").unwrap();
-        assert_eq!(clean_stale_temps(dir.path()).unwrap(), 2);
-        assert!(!dead.exists() && !remote_old.exists());
-        assert!(live.exists() && remote.exists());
-        assert!(dir.path().join("part-00000.parquet").exists());
-    }
-
-    #[test]
-    fn stale_temps_of_one_output() {
-        let dir = tempfile::tempdir().unwrap();
-        let host = host_name();
-        let mine = dir.path().join(format!(".eval.json.tmp-{host}-4294967"));
-        let other = dir.path().join(format!(".notes.txt.tmp-{host}-4294967"));
-        fs::write(&mine, b"x").unwrap();
-        fs::write(&other, b"x").unwrap();
-        assert_eq!(
-            clean_stale_temps_of(&dir.path().join("eval.json")).unwrap(),
-            1
-        );
-        assert!(!mine.exists() && other.exists());
     }
 }

@@ -234,8 +234,12 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
 }
 
 /// Removes what a killed build left in `out`: hidden temporary outputs
-/// (`.NAME.tmp-PID`) and spill directories (`.vocab-spill-PID`).
+/// (`.NAME.tmp-HOST-PID`, those of dead writers) and spill directories
+/// (`.vocab-spill-PID`).
 fn remove_leftovers(out: &std::path::Path) {
+    if let Err(e) = atomic_output::clean_stale_temps(out) {
+        log::warn!("could not remove temporary files of an earlier run: {e}");
+    }
     let Ok(entries) = std::fs::read_dir(out) else {
         return;
     };
@@ -247,8 +251,6 @@ fn remove_leftovers(out: &std::path::Path) {
                 entry.path().display()
             );
             let _ = std::fs::remove_dir_all(entry.path());
-        } else if name.starts_with('.') && name.contains(".tmp-") {
-            let _ = std::fs::remove_file(entry.path());
         }
     }
 }

@@ -81,6 +81,15 @@ pub enum VocabError {
     },
 }
 
+impl From<atomic_output::AtomicError> for VocabError {
+    fn from(e: atomic_output::AtomicError) -> Self {
+        VocabError::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
 impl VocabError {
     /// Wraps an I/O error with the path it happened on.
     pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {

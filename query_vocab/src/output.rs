@@ -1,10 +1,10 @@
 //! Writing `queries.txt`, `queries.parquet` and `vocab.json`, each atomically
-//! (a hidden `.NAME.tmp-PID` sibling, fsynced, then renamed into place, the
-//! convention of `docs/formats.md`).
+//! (a hidden `.NAME.tmp-HOST-PID` sibling, fsynced, then renamed into place,
+//! the convention of `docs/formats.md`).
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array};
@@ -33,31 +33,10 @@ pub fn queries_schema() -> SchemaRef {
     ]))
 }
 
-fn temp_path(final_path: &Path) -> PathBuf {
-    let name = final_path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    final_path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
-}
-
-/// Writes `final_path` atomically through `write`, which receives a temporary path.
+/// Writes `final_path` atomically through `write`, which receives a temporary
+/// path (see [`atomic_output::commit_atomically`]).
 pub fn commit_atomically(final_path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    if let Some(dir) = final_path.parent() {
-        fs::create_dir_all(dir).map_err(|e| VocabError::io(dir, e))?;
-    }
-    let tmp = temp_path(final_path);
-    match write(&tmp) {
-        Ok(()) => {
-            let f = File::open(&tmp).map_err(|e| VocabError::io(&tmp, e))?;
-            f.sync_all().map_err(|e| VocabError::io(&tmp, e))?;
-            fs::rename(&tmp, final_path).map_err(|e| VocabError::io(final_path, e))
-        }
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            Err(e)
-        }
-    }
+    atomic_output::commit_atomically(final_path, write)
 }
 
 /// `queries.txt`: one entry per line; line number = id.

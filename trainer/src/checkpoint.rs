@@ -72,8 +72,8 @@ pub fn save(
     tokenizer: &TextTokenizer,
 ) -> Result<PathBuf> {
     let name = step_dir_name(meta.step);
-    let tmp = out.join(format!(".tmp-{name}"));
     let dest = out.join(&name);
+    let tmp = atomic_output::temp_path_for(&dest);
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(io_err(&tmp))?;
     }
@@ -94,29 +94,11 @@ pub fn save(
     Ok(dest)
 }
 
-/// Removes what a killed run left half-written under `out`: the
-/// `.tmp-step-NNNNNNNN/` directories of [`save`] and temporary files
-/// (`.NAME.tmp-PID`); returns how many. One training process owns a run
-/// directory, so any such leftover is dead.
+/// Removes what a killed run left half-written under `out`: the temporary
+/// checkpoint directories of [`save`] and temporary files (both named
+/// `.NAME.tmp-HOST-PID`), once their writer is dead; returns how many.
 pub fn remove_unfinished(out: &Path) -> Result<usize> {
-    if !out.is_dir() {
-        return Ok(0);
-    }
-    let mut removed = 0;
-    for e in std::fs::read_dir(out).map_err(io_err(out))? {
-        let p = e.map_err(io_err(out))?.path();
-        let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
-            continue;
-        };
-        if name.starts_with(".tmp-step-") && p.is_dir() {
-            std::fs::remove_dir_all(&p).map_err(io_err(&p))?;
-            removed += 1;
-        } else if name.starts_with('.') && name.contains(".tmp-") && p.is_file() {
-            std::fs::remove_file(&p).map_err(io_err(&p))?;
-            removed += 1;
-        }
-    }
-    Ok(removed)
+    Ok(atomic_output::clean_stale_temps(out)?)
 }
 
 /// The newest complete checkpoint under a run directory, if any.

@@ -219,15 +219,17 @@ fn write_shard(path: &Path, cols: Columns, row_group_size: usize) -> Result<()> 
         message: e.to_string(),
     };
     let batch = RecordBatch::try_new(shard_schema(), arrays).map_err(|e| perr(&e))?;
-    let tmp = path.with_extension("parquet.tmp");
-    let file = File::create(&tmp).map_err(io_err(&tmp))?;
     let props = WriterProperties::builder()
         .set_max_row_group_row_count(Some(row_group_size.max(1)))
         .build();
-    let mut w = ArrowWriter::try_new(file, shard_schema(), Some(props)).map_err(|e| perr(&e))?;
-    w.write(&batch).map_err(|e| perr(&e))?;
-    w.close().map_err(|e| perr(&e))?;
-    std::fs::rename(&tmp, path).map_err(io_err(path))
+    atomic_output::commit_atomically(path, |tmp| {
+        let file = File::create(tmp).map_err(io_err(tmp))?;
+        let mut w =
+            ArrowWriter::try_new(file, shard_schema(), Some(props)).map_err(|e| perr(&e))?;
+        w.write(&batch).map_err(|e| perr(&e))?;
+        w.close().map_err(|e| perr(&e))?;
+        Ok(())
+    })
 }
 
 /// Writes `dir/NNNNN.parquet` shard files and returns their paths.

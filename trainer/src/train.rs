@@ -155,14 +155,8 @@ fn truncate_log(path: &Path, step: u64) -> Result<()> {
     if !text.is_empty() {
         text.push('\n');
     }
-    // Atomically (temporary sibling, then rename): a kill here keeps the old log.
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, text).map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err(path))
+    // Atomically: a kill here keeps the old log.
+    Ok(atomic_output::write_atomically(path, text.as_bytes())?)
 }
 
 fn clamp_logit_scale(model: &Clip) -> Result<()> {
