@@ -35,8 +35,9 @@ text = open(log_path).read()
 build = re.search(r"the build took (\d+)m (\d+)s", text)
 top1 = re.search(r"^zero-shot top-1: (.*)$", text, re.M)
 rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-b = int(build.group(1)) * 60 + int(build.group(2)) if build else float("nan")
-print(f"whole demo from a fresh clone: {wall / 60:.0f}m {wall % 60:02.0f}s "
-      f"(build {b // 60:.0f}m {b % 60:02.0f}s, jobs {wall - b:.0f}s); "
+b = int(build.group(1)) * 60 + int(build.group(2)) if build else 0
+mmss = lambda s: f"{int(s) // 60}m {int(s) % 60:02d}s"
+print(f"whole demo from a fresh clone: {mmss(wall)} "
+      f"(build {mmss(b)}, jobs {wall - b:.0f}s); "
       f"zero-shot top-1 {top1.group(1) if top1 else '?'}; largest process (rustc included) {rss:.0f} MiB")
 PY
