@@ -7,6 +7,8 @@
 //! while other processes, possibly on other machines sharing the directory,
 //! are still writing theirs.
 
+#![warn(missing_docs)]
+
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};

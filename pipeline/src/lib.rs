@@ -11,6 +11,8 @@
 //! extract → `pairs/`, match → `matched/` + `counts/` + `counts.parquet`,
 //! balance → `selected/`, download → `shards/`.
 
+#![warn(missing_docs)]
+
 pub mod balance;
 pub mod download;
 pub mod executor;

@@ -20,6 +20,8 @@
 //! assert_eq!(tokens, ["The", "tower", "in", "Paris"]);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod build;
 pub mod count;
 pub mod error;

@@ -18,6 +18,8 @@
 //! one seed through [`rng::Rng`], so the same inputs and seed give the same
 //! weights whatever the number of decoding threads.
 
+#![warn(missing_docs)]
+
 pub mod checkpoint;
 pub mod config;
 pub mod data;
