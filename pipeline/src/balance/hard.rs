@@ -5,7 +5,7 @@
 //! exceed t). The other pairs, the *candidates*, are visited in one global
 //! order — by their rarest entry's count (ascending, so that pairs carrying
 //! rare entries get the head entries' budget first), then by
-//! [`pair_rank`](super::draw::pair_rank)`(seed, uid)`, then by position — and a
+//! [`pair_rank`]`(seed, uid)`, then by position — and a
 //! candidate is kept when each of its entries with `count > t` has fewer than t
 //! kept pairs so far. The order depends only on the pairs, their counts and the
 //! seed, so the selection does not depend on partitioning or threads.

@@ -1,6 +1,6 @@
 //! The dataset statistics report of a run directory (`witcurate stats RUN`).
 //!
-//! [`collect`] reads whatever stages a run holds — the vocabulary,
+//! [`collect()`] reads whatever stages a run holds — the vocabulary,
 //! `pairs/`, `matched/`, `counts.parquet` (or `counts/`), `selected/`,
 //! `shards/` and the stages' own JSON files — and computes [`RunStats`]:
 //! the funnel from crawled records to downloaded images with the drop at
