@@ -13,7 +13,6 @@ mod common;
 use common::{assert_success, read_parquet, witcurate, write_parquet};
 
 fn write_pairs(path: &Path, rows: &[(String, String)]) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
     let urls: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
     let texts: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
     let uids: Vec<String> = rows

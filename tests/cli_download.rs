@@ -19,7 +19,6 @@ use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field};
 use image::{ImageBuffer, ImageFormat, Rgb};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
 use sha2::{Digest, Sha256};
 
 mod common;
@@ -243,7 +242,6 @@ fn write_table(path: &Path, rows: &[(String, String)]) {
 /// Writes `RUN/selected/part-00000.parquet` in the balance stage's schema.
 fn write_selected(run: &Path, rows: &[(String, String, Vec<u32>)]) {
     let dir = run.join("selected");
-    std::fs::create_dir_all(&dir).unwrap();
     let schema = pipeline::schema::matched_schema();
     let (mut uid, mut url, mut text, mut page, mut source) = (
         StringBuilder::new(),
@@ -274,15 +272,8 @@ fn write_selected(run: &Path, rows: &[(String, String, Vec<u32>)]) {
         Arc::new(source.finish()),
         Arc::new(qids.finish()),
     ];
-    let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
-    let mut w = ArrowWriter::try_new(
-        File::create(dir.join("part-00000.parquet")).unwrap(),
-        schema,
-        None,
-    )
-    .unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    let batch = RecordBatch::try_new(schema, cols).unwrap();
+    write_parquet(&dir.join("part-00000.parquet"), &batch);
 }
 
 // ---------------------------------------------------------------- running

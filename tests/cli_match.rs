@@ -1,13 +1,12 @@
 //! End-to-end tests of `witcurate crawl match`.
 
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{UInt32Type, UInt64Type};
 use arrow_array::{ArrayRef, RecordBatch, StringArray};
-use parquet::arrow::ArrowWriter;
 
 mod common;
 use common::{assert_success, read_parquet, witcurate, write_parquet};
@@ -20,7 +19,6 @@ fn write_vocab(dir: &Path, entries: &[&str]) -> PathBuf {
 
 /// Writes a pairs part with the pairs schema (uid, url, text, page_url, source).
 fn write_pairs(path: &Path, texts: &[&str]) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
     let urls: Vec<String> = texts
         .iter()
         .enumerate()
@@ -339,9 +337,7 @@ fn bad_inputs_give_clear_errors() {
     )])
     .unwrap();
     let other = run.join("pairs/part-00002.parquet");
-    let mut w = ArrowWriter::try_new(File::create(&other).unwrap(), batch.schema(), None).unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    write_parquet(&other, &batch);
     expect_error(
         &[
             "crawl",
@@ -405,11 +401,7 @@ fn all_null_page_url_column_is_accepted() {
         ),
     ])
     .unwrap();
-    fs::create_dir_all(run.join("pairs")).unwrap();
-    let f = File::create(run.join("pairs/part-00000.parquet")).unwrap();
-    let mut w = ArrowWriter::try_new(f, batch.schema(), None).unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    write_parquet(&run.join("pairs/part-00000.parquet"), &batch);
     assert_success(&witcurate(&[
         "crawl",
         "match",
