@@ -109,7 +109,7 @@ pub fn write_atomically(final_path: &Path, bytes: &[u8]) -> Result<(), AtomicErr
 /// [`clean_stale_temps`] treats it as left behind by a killed task.
 pub const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
-/// Removes temporary files left in `dir` by killed tasks (`.*.tmp-PID`).
+/// Removes temporary files left in `dir` by killed tasks (`.NAME.tmp-HOST-PID`).
 ///
 /// Several processes (task slices, possibly on several machines sharing the
 /// directory) may be writing at the same time, so a temporary file is removed
@@ -117,12 +117,7 @@ pub const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(1
 /// longer alive, or written elsewhere and not modified for [`STALE_TEMP_AGE`].
 /// Returns how many were removed.
 pub fn clean_stale_temps(dir: &Path) -> Result<usize, AtomicError> {
-    clean_temps_older_than(dir, STALE_TEMP_AGE)
-}
-
-/// [`clean_stale_temps`] with a chosen age.
-pub fn clean_temps_older_than(dir: &Path, age: std::time::Duration) -> Result<usize, AtomicError> {
-    clean_temps(dir, None, age)
+    clean_temps(dir, None, STALE_TEMP_AGE)
 }
 
 /// Removes the stale temporary files of one output (see [`clean_stale_temps`]),

@@ -33,15 +33,9 @@ pub fn queries_schema() -> SchemaRef {
     ]))
 }
 
-/// Writes `final_path` atomically through `write`, which receives a temporary
-/// path (see [`atomic_output::commit_atomically`]).
-pub fn commit_atomically(final_path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    atomic_output::commit_atomically(final_path, write)
-}
-
 /// `queries.txt`: one entry per line; line number = id.
 pub fn write_txt(path: &Path, entries: &[Entry]) -> Result<()> {
-    commit_atomically(path, |tmp| {
+    atomic_output::commit_atomically(path, |tmp| {
         let f = File::create(tmp).map_err(|e| VocabError::io(tmp, e))?;
         let mut w = BufWriter::new(f);
         for e in entries {
@@ -56,7 +50,7 @@ pub fn write_txt(path: &Path, entries: &[Entry]) -> Result<()> {
 /// `queries.parquet`: `id, query, source, score`.
 pub fn write_parquet(path: &Path, entries: &[Entry]) -> Result<()> {
     let schema = queries_schema();
-    commit_atomically(path, |tmp| {
+    atomic_output::commit_atomically(path, |tmp| {
         let pq = |source| VocabError::Parquet {
             path: path.to_path_buf(),
             source,
@@ -91,7 +85,7 @@ pub fn write_parquet(path: &Path, entries: &[Entry]) -> Result<()> {
 pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
     let mut bytes = serde_json::to_vec_pretty(value).expect("JSON value serialises");
     bytes.push(b'\n');
-    commit_atomically(path, |tmp| {
+    atomic_output::commit_atomically(path, |tmp| {
         fs::write(tmp, &bytes).map_err(|e| VocabError::io(tmp, e))
     })
 }
