@@ -2,7 +2,8 @@
 # Times the README's main command the way a newcomer meets it: a fresh clone
 # of this checkout's HEAD, an empty target directory, then `scripts/demo.sh`
 # (build included). Prints the wall time of the whole run, the build's share
-# (from the demo's own timing line), the zero-shot accuracy and peak RSS.
+# (from the demo's own timing line), the zero-shot accuracy and the peak RSS
+# of the largest process (rustc included).
 #
 #   scripts/bench_demo_fresh.sh [WORK_DIR]     (default: a new temporary directory)
 #
