@@ -69,6 +69,7 @@ fn matched_run(dir: &Path, name: &str, rows: &[(String, String)], parts: usize) 
         part.reverse();
         write_pairs(&run.join(format!("pairs/part-{p:05}.parquet")), &part);
     }
+    common::complete_stage(&run, "extract");
     let v = vocab(dir);
     assert_success(&witcurate(&[
         "crawl",
@@ -186,7 +187,15 @@ fn soft_cap_is_metaclips_and_reports_per_entry_counts() {
         "4",
     ]);
     assert_eq!(changed.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&changed.stderr).contains("--seed 3"));
+    let err = String::from_utf8_lossy(&changed.stderr);
+    assert!(err.contains("seed: 3 then, 4 now"), "{err}");
+    assert!(!err.contains("threshold"), "{err}");
+    // --force starts over with the new seed.
+    let forced = balance(&run, &["--t", "100", "--seed", "4", "--force"]);
+    assert!(
+        forced.contains("2 of 2 tasks run (0 already done)"),
+        "{forced}"
+    );
 }
 
 #[test]
@@ -253,7 +262,7 @@ fn balance_errors_are_clear() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("counts.parquet") && stderr.contains("crawl match"),
+        stderr.contains("match stage has not completed") && stderr.contains("crawl match"),
         "{stderr}"
     );
 

@@ -90,8 +90,15 @@ fn one_command_equals_the_stages_one_by_one() {
 fn crawl_without_a_stage_or_flags_is_a_clear_error() {
     let out = witcurate(&["crawl"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a stage"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Usage") && err.contains("extract") && err.contains("--stop-after"),
+        "{err}"
+    );
     let out = witcurate(&["crawl", "--out", "/tmp/x", "--no-such-flag"]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown flag `--no-such-flag`"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("'--no-such-flag'"));
+    // A whole run without --input says so.
+    let out = witcurate(&["crawl", "--out", "/tmp/x", "--vocab", "/tmp/v"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--input"));
 }

@@ -274,6 +274,8 @@ fn write_selected(run: &Path, rows: &[(String, String, Vec<u32>)]) {
     ];
     let batch = RecordBatch::try_new(schema, cols).unwrap();
     write_parquet(&dir.join("part-00000.parquet"), &batch);
+    // The fixture stands for a completed balance stage.
+    common::complete_stage(run, "balance");
 }
 
 // ---------------------------------------------------------------- running
@@ -837,7 +839,8 @@ fn bad_usage_and_missing_input_are_errors() {
         run.path().to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("selected"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("balance stage has not completed"), "{err}");
     let table = run.path().join("t.parquet");
     write_table(&table, &[("http://example.com/a.jpg".into(), "a".into())]);
     let out = witcurate(&[

@@ -144,7 +144,28 @@ fn sample_crawl_resumes_and_is_deterministic_across_threads() {
         "8",
     ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("other inputs or options"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("other parameters") && err.contains("partitions: 4 then, 8 now"),
+        "{err}"
+    );
+    // --force starts the stage over with the new options.
+    let forced = ok(&[
+        "crawl",
+        "extract",
+        "--quiet",
+        "--out",
+        s(&one),
+        "--input",
+        WARC,
+        WAT,
+        "--partitions",
+        "8",
+        "--force",
+    ]);
+    assert!(forced.contains("8 partitions written"), "{forced}");
+    assert!(!one.join("pairs/part-00008.parquet").exists());
+    assert!(one.join("pairs/part-00007.parquet").exists());
 }
 
 #[test]

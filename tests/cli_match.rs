@@ -42,6 +42,8 @@ fn write_pairs(path: &Path, texts: &[&str]) {
     )
     .unwrap();
     write_parquet(path, &batch);
+    // The fixture stands for a completed extract stage.
+    common::complete_stage(path.parent().unwrap().parent().unwrap(), "extract");
 }
 
 /// (text, query_ids) of a matched part.
@@ -326,7 +328,11 @@ fn bad_inputs_give_clear_errors() {
             "--vocab",
             vocab.to_str().unwrap(),
         ],
-        &["pairs", "no part-*.parquet"],
+        &[
+            "extract stage has not completed",
+            "nowhere",
+            "crawl extract",
+        ],
     );
 
     // A parquet file of another schema among the pairs: its task fails with a
@@ -402,6 +408,7 @@ fn all_null_page_url_column_is_accepted() {
     ])
     .unwrap();
     write_parquet(&run.join("pairs/part-00000.parquet"), &batch);
+    common::complete_stage(&run, "extract");
     assert_success(&witcurate(&[
         "crawl",
         "match",

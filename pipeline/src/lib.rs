@@ -14,12 +14,16 @@
 #![warn(missing_docs)]
 
 pub mod balance;
+pub mod counts;
 pub mod download;
 pub mod executor;
 pub mod extract;
 pub mod matching;
-pub mod params_guard;
+pub mod parts;
+pub mod run_dir;
 pub mod schema;
 pub mod sources;
+pub mod stage;
+pub mod stages;
 pub mod stats;
 pub mod task;

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use pipeline::extract::shuffle::{read_rows, Row};
-use pipeline::extract::{run, ExtractConfig};
+use pipeline::extract::{ExtractParams, ExtractStage};
+use pipeline::run_dir::RunDir;
+use pipeline::stage::{run_stage, RunOptions, StageError, StageOutcome};
 use pipeline::task::Counters;
 
 fn sample(name: &str) -> PathBuf {
@@ -72,15 +74,31 @@ fn all_rows(run_dir: &Path) -> Vec<Row> {
 }
 
 fn task_counters(run_dir: &Path, task: usize) -> Counters {
-    let path = run_dir.join(format!("pairs/_stats/task-{task:05}.json"));
+    let path = RunDir::new(run_dir).task_record("extract", task);
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     serde_json::from_value(v["counters"].clone()).unwrap()
 }
 
-fn config(out: &Path, inputs: Vec<String>) -> ExtractConfig {
-    let mut cfg = ExtractConfig::new(out, inputs);
-    cfg.partitions = 3;
-    cfg
+struct Config {
+    out: PathBuf,
+    inputs: Vec<String>,
+    base_url: String,
+}
+
+fn config(out: &Path, inputs: Vec<String>) -> Config {
+    Config {
+        out: out.to_path_buf(),
+        inputs,
+        base_url: pipeline::sources::input::COMMONCRAWL_BASE_URL.into(),
+    }
+}
+
+/// Runs the extract stage with 3 partitions.
+fn run(cfg: &Config) -> Result<StageOutcome, StageError> {
+    let mut params = ExtractParams::new(&cfg.inputs, &cfg.base_url).unwrap();
+    params.partitions = 3;
+    let stage = ExtractStage::new(params).unwrap();
+    run_stage(&RunDir::new(&cfg.out), &stage, &RunOptions::default())
 }
 
 #[test]
@@ -220,8 +238,7 @@ fn damaged_input_is_counted_and_the_good_records_kept() {
     std::fs::write(inputs.join("damaged.warc.wat.gz"), &wat).unwrap();
 
     let out = dir.path().join("run");
-    let summary = run(&config(&out, vec![inputs.display().to_string()])).unwrap();
-    summary.check().unwrap();
+    run(&config(&out, vec![inputs.display().to_string()])).unwrap();
     let texts: BTreeSet<String> = all_rows(&out).into_iter().map(|r| r.text).collect();
     let expected: BTreeSet<String> = [
         "good 1",
@@ -328,7 +345,7 @@ fn gzip_members_over_http_via_a_path_list_match_local_files() {
     let remote = dir.path().join("remote");
     let mut cfg = config(&remote, vec![format!("{base}wat.paths.gz")]);
     cfg.base_url = base.clone();
-    run(&cfg).unwrap().check().unwrap();
+    run(&cfg).unwrap();
     let local = dir.path().join("local");
     run(&config(&local, vec![sample(WAT).display().to_string()])).unwrap();
     for p in 0..3 {
@@ -345,28 +362,30 @@ fn gzip_members_over_http_via_a_path_list_match_local_files() {
 
     // A missing remote file fails its task, clearly, and nothing else.
     let bad = dir.path().join("bad");
-    let summary = run(&config(
+    let err = run(&config(
         &bad,
         vec![
             format!("{base}missing.warc.gz"),
             sample(WAT).display().to_string(),
         ],
     ))
-    .unwrap();
-    let err = summary.check().unwrap_err().to_string();
+    .unwrap_err()
+    .to_string();
     assert!(
         err.contains("404") && err.contains("missing.warc.gz"),
         "{err}"
     );
     assert!(bad.join("pairs/_map/task-00001.parquet").exists());
-    assert_eq!(summary.reduce_waiting, Some(1));
+    assert!(!bad.join("pairs/part-00000.parquet").exists());
+    assert!(!RunDir::new(&bad).completion("extract").exists());
 
     // A download cut short fails its task instead of passing for a short file.
     std::fs::create_dir_all(served.join("cut")).unwrap();
     std::fs::write(served.join("cut/sample.warc.wat.gz"), &members).unwrap();
     let cut = dir.path().join("cut");
-    let summary = run(&config(&cut, vec![format!("{base}cut/sample.warc.wat.gz")])).unwrap();
-    let err = summary.check().unwrap_err().to_string();
+    let err = run(&config(&cut, vec![format!("{base}cut/sample.warc.wat.gz")]))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("cut/sample.warc.wat.gz"), "{err}");
     assert!(!cut.join("pairs/_map/task-00000.parquet").exists());
 }

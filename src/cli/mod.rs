@@ -5,7 +5,6 @@ use clap::{Args, Parser, Subcommand};
 
 pub mod crawl;
 pub mod eval;
-pub mod executor;
 pub mod sample_web;
 pub mod stats;
 pub mod train;
@@ -33,28 +32,6 @@ pub struct GlobalArgs {
     /// More log output (repeat for more).
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-}
-
-/// Which slice of a stage's tasks to run (for cluster job arrays).
-#[derive(Debug, Clone, Args)]
-pub struct TaskArgs {
-    /// Run only tasks t with t % task-count == task-index.
-    #[arg(long, default_value_t = 0)]
-    pub task_index: usize,
-    /// Number of slices the stage's tasks are split into.
-    #[arg(long, default_value_t = 1)]
-    pub task_count: usize,
-}
-
-impl TaskArgs {
-    /// The checked slice.
-    #[allow(dead_code)] // used by the crawl stages as they are wired in
-    pub fn slice(&self) -> anyhow::Result<pipeline::task::TaskSlice> {
-        Ok(pipeline::task::TaskSlice::new(
-            self.task_index,
-            self.task_count,
-        )?)
-    }
 }
 
 /// The jobs.

@@ -76,3 +76,16 @@ pub fn write_parquet(path: &Path, batch: impl std::borrow::Borrow<RecordBatch>) 
     w.write(batch).expect("batch writes");
     w.close().expect("parquet closes");
 }
+
+/// Declares hand-made outputs of `stage` in `run` complete, as the stage
+/// runner does when the stage ends (`_stages/STAGE/complete.json`), so that
+/// the next stage accepts a fixture written by the test.
+pub fn complete_stage(run: &Path, stage: &str) {
+    let dir = run.join("_stages").join(stage);
+    std::fs::create_dir_all(&dir).expect("stage directory creates");
+    let record = format!(
+        "{{\"stage\": \"{stage}\", \"generation\": \"fixture-{}\", \"tasks\": 0}}",
+        std::process::id()
+    );
+    std::fs::write(dir.join("complete.json"), record).expect("completion record writes");
+}

@@ -23,7 +23,7 @@ use arrow_schema::{Field, Schema, SchemaRef};
 use rayon::prelude::*;
 
 use super::draw::pair_rank;
-use crate::matching::parts::{conform_columns, open_checked, required_nulls, Part, PartsError};
+use crate::parts::{conform_columns, open_checked, required_nulls, Part, PartsError};
 use crate::schema::{col, query_ids_type};
 
 /// The rows of each matched part that the hard cap keeps among its candidates.

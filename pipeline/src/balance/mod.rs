@@ -25,14 +25,15 @@ pub mod hard;
 pub mod stage;
 pub mod threshold;
 
-pub use stage::{run_balance, BalanceOptions, BalanceReport, BalanceSummary};
+pub use stage::{BalanceParams, BalanceStage, BalanceSummary};
 pub use threshold::Threshold;
 
 use crate::matching::PartsError;
 use crate::task::TaskError;
 
 /// Which cap to apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Cap {
     /// MetaCLIP's probabilistic cap.
     #[default]
@@ -68,29 +69,9 @@ pub enum BalanceError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// The match stage has not completed.
-    #[error("{path} is missing: run `witcurate crawl match` to completion first")]
-    NotMatched {
-        /// The expected `counts.parquet`.
-        path: PathBuf,
-    },
     /// An option is out of range.
     #[error("{0}")]
     BadOption(String),
-    /// Outputs exist that were made with other parameters, or their record
-    /// could not be read.
-    #[error(transparent)]
-    Params(#[from] crate::params_guard::ParamsError),
-    /// Some tasks failed (the others completed).
-    #[error("{failed} of {total} tasks failed; first: {first}")]
-    TasksFailed {
-        /// Number of failed tasks.
-        failed: usize,
-        /// Number of tasks attempted.
-        total: usize,
-        /// The first failure.
-        first: String,
-    },
     /// Reading or writing a parquet part failed.
     #[error(transparent)]
     Parts(#[from] PartsError),

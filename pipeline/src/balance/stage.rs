@@ -1,55 +1,32 @@
-//! Running the balance stage over a run directory: tasks, then the reduce.
+//! The balance stage on the stage runner: one task per
+//! `matched/part-N.parquet` writes `selected/part-N.parquet` and
+//! `balance_counts/part-N.parquet`; the reduce writes
+//! `balance_counts.parquet` and `balance.json`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt32Type;
 use arrow_array::{ArrayRef, BooleanArray, Float64Array, RecordBatch, UInt32Array, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use super::draw::{keep_probability, soft_keep};
-use super::hard::{is_candidate, plan, HardPlan};
+use super::hard::{is_candidate, plan};
 use super::threshold::{tail_share, tail_share_threshold, Threshold};
 use super::{BalanceError, Cap};
-use crate::matching::parts::{
-    conform_columns, list_parts, required_nulls, transform_part, write_parquet_atomically,
-    PartsError,
+use crate::counts::{add_counts, read_counts, write_counts};
+use crate::parts::{
+    conform_columns, list_parts, open_checked, required_nulls, transform_part,
+    write_parquet_atomically, PartsError,
 };
-use crate::matching::stage::{paths as match_paths, read_counts, write_counts};
-use crate::params_guard::check_or_record;
+use crate::run_dir::RunDir;
 use crate::schema::{col, matched_schema};
-use crate::task::{clean_stale_temps, is_done, part_name, write_atomically, Counters, TaskSlice};
-
-/// Where the balance stage writes inside a run directory.
-pub mod paths {
-    use std::path::{Path, PathBuf};
-
-    /// `RUN/selected/`.
-    pub fn selected(run: &Path) -> PathBuf {
-        run.join("selected")
-    }
-    /// `RUN/balance_counts/` (kept pairs per entry, per task).
-    pub fn counts_parts(run: &Path) -> PathBuf {
-        run.join("balance_counts")
-    }
-    /// `RUN/balance_counts.parquet` (per entry: count before and after).
-    pub fn counts(run: &Path) -> PathBuf {
-        run.join("balance_counts.parquet")
-    }
-    /// `RUN/balance.json` (parameters and totals).
-    pub fn report(run: &Path) -> PathBuf {
-        run.join("balance.json")
-    }
-    /// `RUN/selected/.params.json`: the parameters existing outputs were made with.
-    pub fn params(run: &Path) -> PathBuf {
-        selected(run).join(".params.json")
-    }
-}
+use crate::stage::{BoxError, Stage, StageContext, StageOutcome, TaskDone, TaskRecord, TaskResult};
+use crate::task::Counters;
 
 /// Counter names of balance tasks.
 pub mod counter {
@@ -63,61 +40,35 @@ pub mod counter {
     pub const MATCHES_KEPT: &str = "matches_kept";
     /// Rows skipped because a required column is null.
     pub const FAULT_NULL_FIELD: &str = "fault_null_field";
+    /// Reduce: the t applied.
+    pub const T: &str = "t";
+    /// Reduce: entries with at least one match.
+    pub const ENTRIES_MATCHED: &str = "entries_matched";
+    /// Reduce: entries with count > t (those the cap acts on).
+    pub const ENTRIES_CAPPED: &str = "entries_capped";
+    /// Reduce: the largest count after balancing.
+    pub const MAX_COUNT_AFTER: &str = "max_count_after";
 }
 
-/// Options of [`run_balance`].
-#[derive(Debug, Clone)]
-pub struct BalanceOptions {
+/// Settings of the balance stage (all guarded).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BalanceParams {
     /// How t is chosen.
     pub threshold: Threshold,
     /// Seed of the draws.
     pub seed: u64,
     /// Soft or hard cap.
     pub cap: Cap,
-    /// Which tasks this process runs.
-    pub slice: TaskSlice,
-    /// Show a progress bar.
-    pub progress: bool,
 }
 
-impl Default for BalanceOptions {
+impl Default for BalanceParams {
     fn default() -> Self {
         Self {
             threshold: Threshold::Fixed(20_000),
             seed: 0,
             cap: Cap::Soft,
-            slice: TaskSlice::ALL,
-            progress: false,
         }
     }
-}
-
-/// What [`run_balance`] did.
-#[derive(Debug, Clone, Default)]
-pub struct BalanceReport {
-    /// The t applied.
-    pub t: u64,
-    /// Tasks of the stage (matched parts).
-    pub tasks_total: usize,
-    /// Tasks in this slice that ran now.
-    pub tasks_run: usize,
-    /// Tasks in this slice skipped because their outputs exist.
-    pub tasks_skipped: usize,
-    /// Counters summed over the tasks that ran now.
-    pub counters: Counters,
-    /// Seconds spent in tasks (and the hard cap's plan).
-    pub seconds: f64,
-    /// The reduce's summary, when it ran now.
-    pub reduced: Option<BalanceSummary>,
-}
-
-/// The parameters outputs are made with; reruns must use the same ones.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct BalanceParams {
-    cap: String,
-    t: u64,
-    seed: u64,
-    counts_fingerprint: String,
 }
 
 /// `balance.json`: parameters and totals of a completed stage.
@@ -158,162 +109,242 @@ pub fn balance_counts_schema() -> SchemaRef {
     ]))
 }
 
-fn check_params(run: &Path, params: &BalanceParams) -> Result<(), BalanceError> {
-    check_or_record(&paths::params(run), params, |recorded| {
-        format!(
-            "existing selected/ outputs were made with --cap {} --t {} --seed {} \
-             (counts {}); this run asks for --cap {} --t {} --seed {} (counts {}). \
-             Use another --out, or remove selected/, balance_counts/, \
-             balance_counts.parquet and balance.json",
-            recorded.cap,
-            recorded.t,
-            recorded.seed,
-            recorded.counts_fingerprint,
-            params.cap,
-            params.t,
-            params.seed,
-            params.counts_fingerprint
-        )
-    })?;
-    Ok(())
+/// The balance stage.
+pub struct BalanceStage {
+    params: BalanceParams,
+    /// Matches per entry before balancing, and the t applied (read once).
+    counts: OnceLock<(Vec<u64>, u64)>,
 }
 
-/// Runs this slice's balance tasks in `run`, then the reduce when every
-/// task's outputs exist.
-pub fn run_balance(run: &Path, opts: &BalanceOptions) -> Result<BalanceReport, BalanceError> {
-    let counts_path = match_paths::counts(run);
-    if !is_done(&counts_path) {
-        return Err(BalanceError::NotMatched { path: counts_path });
-    }
-    let (counts, _) = read_counts(&counts_path)?;
-    let t = match opts.threshold {
-        Threshold::Fixed(t) if t >= 1 => t,
-        Threshold::Fixed(_) => {
-            return Err(BalanceError::BadOption("--t must be at least 1".into()))
-        }
-        Threshold::TailShare(s) if s > 0.0 && s <= 1.0 => tail_share_threshold(&counts, s),
-        Threshold::TailShare(s) => {
-            return Err(BalanceError::BadOption(format!(
-                "--tail-share must be in (0, 1], got {s}"
-            )))
-        }
-    };
-    let parts = list_parts(&match_paths::matched(run))?;
-    let fingerprint = std::fs::read(&counts_path)
-        .map(|b| format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&b)))
-        .map_err(|e| BalanceError::Io {
-            path: counts_path.clone(),
-            source: e,
-        })?;
-    let params = BalanceParams {
-        cap: opts.cap.name().to_string(),
-        t,
-        seed: opts.seed,
-        counts_fingerprint: fingerprint,
-    };
-    std::fs::create_dir_all(paths::selected(run)).map_err(|e| BalanceError::Io {
-        path: paths::selected(run),
-        source: e,
-    })?;
-    check_params(run, &params)?;
-    clean_stale_temps(&paths::selected(run))?;
-    clean_stale_temps(&paths::counts_parts(run))?;
-
-    let mut report = BalanceReport {
-        t,
-        tasks_total: parts.len(),
-        ..Default::default()
-    };
-    let pending: Vec<_> = parts
-        .iter()
-        .filter(|p| opts.slice.includes(p.task))
-        .filter(|p| {
-            let done = is_done(&paths::counts_parts(run).join(part_name(p.task, "parquet")));
-            if done {
-                report.tasks_skipped += 1;
+impl BalanceStage {
+    /// The stage with `params`; checks the options' ranges.
+    pub fn new(params: BalanceParams) -> Result<Self, BalanceError> {
+        match params.threshold {
+            Threshold::Fixed(0) => {
+                return Err(BalanceError::BadOption("--t must be at least 1".into()))
             }
-            !done
+            Threshold::TailShare(s) if !(s > 0.0 && s <= 1.0) => {
+                return Err(BalanceError::BadOption(format!(
+                    "--tail-share must be in (0, 1], got {s}"
+                )))
+            }
+            _ => {}
+        }
+        Ok(Self {
+            params,
+            counts: OnceLock::new(),
         })
-        .collect();
-    let start = Instant::now();
-    let mut failures = Vec::new();
-    if !pending.is_empty() {
-        let hard_plan = match opts.cap {
+    }
+
+    /// Matches per entry (from the match stage's `counts.parquet`) and t.
+    fn counts(&self, run: &RunDir) -> Result<&(Vec<u64>, u64), PartsError> {
+        if let Some(c) = self.counts.get() {
+            return Ok(c);
+        }
+        let counts = read_counts(&run.match_counts())?;
+        let t = match self.params.threshold {
+            Threshold::Fixed(t) => t,
+            Threshold::TailShare(s) => tail_share_threshold(&counts, s),
+        };
+        Ok(self.counts.get_or_init(|| (counts, t)))
+    }
+}
+
+impl Stage for BalanceStage {
+    const NAME: &'static str = "balance";
+    type Params = BalanceParams;
+
+    fn params(&self) -> &BalanceParams {
+        &self.params
+    }
+
+    fn open(params: BalanceParams) -> Result<Self, BoxError> {
+        Ok(Self::new(params)?)
+    }
+
+    fn upstream(&self) -> Option<&'static str> {
+        Some("match")
+    }
+
+    fn tasks(&self, run: &RunDir) -> Result<Vec<usize>, BoxError> {
+        Ok(list_parts(&run.matched())?.iter().map(|p| p.task).collect())
+    }
+
+    fn task_outputs(&self, run: &RunDir, task: usize) -> Vec<PathBuf> {
+        vec![run.selected_part(task), run.balance_counts_part(task)]
+    }
+
+    fn output_dirs(&self, run: &RunDir) -> Vec<PathBuf> {
+        vec![run.selected(), run.balance_counts_parts()]
+    }
+
+    fn progress_unit(&self) -> &'static str {
+        "rows"
+    }
+
+    fn run_tasks(
+        &self,
+        ctx: &StageContext<'_>,
+        tasks: &[usize],
+        done: &(dyn Fn(usize, TaskResult) + Sync),
+    ) -> Result<(), BoxError> {
+        let (counts, t) = self.counts(ctx.run)?;
+        let hard_plan = match self.params.cap {
             Cap::Soft => None,
             Cap::Hard => {
-                let p = plan(&parts, &counts, t, opts.seed)?;
+                let parts = list_parts(&ctx.run.matched())?;
+                let p = plan(&parts, counts, *t, self.params.seed)?;
                 log::info!("hard cap: {} candidate pairs planned", p.candidates);
                 Some(p)
             }
         };
-        let total_rows: u64 = pending
+        let rows: u64 = tasks
             .iter()
-            .map(|p| {
-                crate::matching::parts::open_checked(&p.path, &matched_schema(), "matched")
+            .map(|&t| {
+                open_checked(&ctx.run.matched_part(t), &matched_schema(), "matched")
                     .map(|(_, r)| r as u64)
                     .unwrap_or(0)
             })
             .sum();
-        let bar = if opts.progress {
-            let bar = ProgressBar::new(total_rows);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "balance {bar:40} {human_pos}/{human_len} rows ({per_sec}, eta {eta})",
-                )
-                .expect("valid template"),
-            );
-            bar
-        } else {
-            ProgressBar::hidden()
-        };
-        for part in pending {
+        ctx.progress.set_length(rows);
+        for &task in tasks {
+            let start = Instant::now();
             let kept_rows = hard_plan
                 .as_ref()
-                .map(|p: &HardPlan| p.kept.get(&part.task).map_or(&[][..], |v| &v[..]));
-            match run_task(
-                run, &part.path, part.task, &counts, t, opts, kept_rows, &bar,
-            ) {
-                Ok(c) => {
-                    report.counters.merge(&c);
-                    report.tasks_run += 1;
-                }
-                Err(e) => {
-                    log::error!("task {}: {e}", part.task);
-                    failures.push(format!("task {}: {e}", part.task));
-                }
-            }
+                .map(|p| p.kept.get(&task).map_or(&[][..], |v| &v[..]));
+            let result =
+                balance_part(ctx, task, counts, *t, &self.params, kept_rows).map(|counters| {
+                    TaskDone {
+                        counters,
+                        seconds: start.elapsed().as_secs_f64(),
+                    }
+                });
+            done(task, result.map_err(Into::into));
         }
-        bar.finish_and_clear();
+        Ok(())
     }
-    report.seconds = start.elapsed().as_secs_f64();
-    if !failures.is_empty() {
-        return Err(BalanceError::TasksFailed {
-            failed: failures.len(),
-            total: failures.len() + report.tasks_run,
-            first: failures.swap_remove(0),
-        });
+
+    fn has_reduce(&self) -> bool {
+        true
     }
-    let tasks: Vec<usize> = parts.iter().map(|p| p.task).collect();
-    report.reduced = reduce(run, &tasks, &counts, t, opts)?;
-    Ok(report)
+
+    fn reduce_outputs(&self, run: &RunDir) -> Vec<PathBuf> {
+        vec![run.balance_counts(), run.balance_summary()]
+    }
+
+    fn reduce(&self, ctx: &StageContext<'_>, records: &[TaskRecord]) -> Result<Counters, BoxError> {
+        let (counts, t) = self.counts(ctx.run)?;
+        let t = *t;
+        let mut after = vec![0u64; counts.len()];
+        let mut counters = Counters::default();
+        for r in records {
+            add_counts(&ctx.run.balance_counts_part(r.task), &mut after)?;
+            counters.merge(&r.counters);
+        }
+        let mut ids = Vec::new();
+        let mut before_col = Vec::new();
+        let mut after_col = Vec::new();
+        let mut p_col = Vec::new();
+        let mut capped_col = Vec::new();
+        for (id, (&b, &a)) in counts.iter().zip(&after).enumerate() {
+            if b == 0 {
+                continue;
+            }
+            ids.push(id as u32);
+            before_col.push(b);
+            after_col.push(a);
+            p_col.push(match self.params.cap {
+                Cap::Soft => keep_probability(b, t),
+                Cap::Hard => a as f64 / b as f64,
+            });
+            capped_col.push(b > t);
+        }
+        let summary = BalanceSummary {
+            cap: self.params.cap.name().to_string(),
+            t,
+            seed: self.params.seed,
+            tail_share_requested: match self.params.threshold {
+                Threshold::TailShare(s) => Some(s),
+                Threshold::Fixed(_) => None,
+            },
+            tail_share: tail_share(counts, t),
+            entries_matched: ids.len(),
+            entries_capped: capped_col.iter().filter(|&&c| c).count(),
+            entries_over_t_after: after.iter().filter(|&&a| a > t).count(),
+            max_count_after: after.iter().copied().max().unwrap_or(0),
+            tasks: records.len(),
+            counters,
+        };
+        let out = ctx.run.balance_counts();
+        let schema = balance_counts_schema();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(UInt32Array::from(ids)) as ArrayRef,
+                Arc::new(UInt64Array::from(before_col)),
+                Arc::new(UInt64Array::from(after_col)),
+                Arc::new(Float64Array::from(p_col)),
+                Arc::new(BooleanArray::from(capped_col)),
+            ],
+        )
+        .map_err(|e| PartsError::arrow(&out, e))?;
+        let json = serde_json::to_vec_pretty(&summary).expect("summary serialises");
+        atomic_output::write_atomically(&ctx.run.balance_summary(), &json)?;
+        write_parquet_atomically(&out, &schema, &[batch], None)?;
+        let mut c = Counters::default();
+        c.add(counter::T, t);
+        c.add(counter::ENTRIES_MATCHED, summary.entries_matched as u64);
+        c.add(counter::ENTRIES_CAPPED, summary.entries_capped as u64);
+        c.add(counter::MAX_COUNT_AFTER, summary.max_count_after);
+        Ok(c)
+    }
+
+    fn summary(&self, r: &StageOutcome) -> String {
+        let c = &r.counters;
+        let t = self
+            .counts
+            .get()
+            .map(|(_, t)| t.to_string())
+            .unwrap_or_else(|| match self.params.threshold {
+                Threshold::Fixed(t) => t.to_string(),
+                Threshold::TailShare(s) => format!("(tail share {s})"),
+            });
+        format!(
+            "balance: t = {t}, {} cap; {} of {} tasks run ({} already done); {} pairs in, {} kept \
+             in {:.1}s{}",
+            self.params.cap.name(),
+            r.tasks_run,
+            r.tasks_total,
+            r.tasks_skipped,
+            c.get(counter::PAIRS_IN),
+            c.get(counter::PAIRS_KEPT),
+            r.task_seconds,
+            match &r.reduced {
+                Some(s) => format!(
+                    "; balance.json written: {} entries capped of {} matched, largest count after {}",
+                    s.counters.get(counter::ENTRIES_CAPPED),
+                    s.counters.get(counter::ENTRIES_MATCHED),
+                    s.counters.get(counter::MAX_COUNT_AFTER)
+                ),
+                None => r.tail(),
+            }
+        )
+    }
 }
 
 /// How many rows with a null in a required column are logged per task.
 const NULL_WARNINGS_PER_TASK: u64 = 5;
 
 /// One task: `matched/part-N` → `selected/part-N` + `balance_counts/part-N`.
-#[allow(clippy::too_many_arguments)]
-fn run_task(
-    run: &Path,
-    input: &Path,
+fn balance_part(
+    ctx: &StageContext<'_>,
     task: usize,
     counts: &[u64],
     t: u64,
-    opts: &BalanceOptions,
+    params: &BalanceParams,
     hard_kept: Option<&[u32]>,
-    bar: &ProgressBar,
-) -> Result<Counters, BalanceError> {
-    let name = part_name(task, "parquet");
+) -> Result<Counters, PartsError> {
+    let input = ctx.run.matched_part(task);
     let schema = matched_schema();
     let uid_col = schema.index_of(col::UID).expect("uid column");
     let ids_col = schema.index_of(col::QUERY_IDS).expect("query_ids column");
@@ -325,7 +356,7 @@ fn run_task(
     let mut matches_kept = 0u64;
 
     let transform = |batch: &RecordBatch, first_row: usize| -> Result<RecordBatch, PartsError> {
-        let cols = conform_columns(input, batch, &schema)?;
+        let cols = conform_columns(&input, batch, &schema)?;
         let bad = required_nulls(&cols, &schema);
         let uids = cols[uid_col].as_string::<i32>();
         let lists = cols[ids_col].as_list::<i32>();
@@ -347,7 +378,7 @@ fn run_task(
             let ids = ids_arr.as_primitive::<UInt32Type>().values();
             matches_in.fetch_add(ids.len() as u64, Ordering::Relaxed);
             let k = match hard_kept {
-                None => soft_keep(opts.seed, uids.value(i), ids, counts, t),
+                None => soft_keep(params.seed, uids.value(i), ids, counts, t),
                 Some(kept) => {
                     !is_candidate(ids, counts, t)
                         || kept.binary_search(&((first_row + i) as u32)).is_ok()
@@ -361,8 +392,8 @@ fn run_task(
             .iter()
             .map(|c| arrow_select::filter::filter(c.as_ref(), &mask))
             .collect::<Result<_, _>>()
-            .map_err(|e| PartsError::arrow(input, e))?;
-        RecordBatch::try_new(schema.clone(), out).map_err(|e| PartsError::arrow(input, e))
+            .map_err(|e| PartsError::arrow(&input, e))?;
+        RecordBatch::try_new(schema.clone(), out).map_err(|e| PartsError::arrow(&input, e))
     };
     let observe = |b: &RecordBatch| {
         let values = b.column(ids_col).as_list::<i32>().values().clone();
@@ -376,14 +407,14 @@ fn run_task(
         matches_kept += values.len() as u64;
     };
     transform_part(
-        input,
+        &input,
         &schema,
         "matched",
-        &paths::selected(run).join(&name),
+        &ctx.run.selected_part(task),
         &schema,
         transform,
         observe,
-        |n| bar.inc(n),
+        |n| ctx.progress.inc(n),
     )?;
     let mut counters = Counters::default();
     counters.add(counter::PAIRS_IN, pairs_in.into_inner());
@@ -391,97 +422,6 @@ fn run_task(
     counters.add(counter::MATCHES_IN, matches_in.into_inner());
     counters.add(counter::MATCHES_KEPT, matches_kept);
     counters.add(counter::FAULT_NULL_FIELD, nulls.into_inner());
-    write_counts(
-        &paths::counts_parts(run).join(&name),
-        &kept_counts,
-        &counters,
-    )?;
+    write_counts(&ctx.run.balance_counts_part(task), &kept_counts)?;
     Ok(counters)
-}
-
-/// The reduce: when every task's `balance_counts/part-N.parquet` exists and
-/// `balance_counts.parquet` does not, writes `balance.json` and
-/// `balance_counts.parquet`.
-fn reduce(
-    run: &Path,
-    tasks: &[usize],
-    counts: &[u64],
-    t: u64,
-    opts: &BalanceOptions,
-) -> Result<Option<BalanceSummary>, BalanceError> {
-    let out = paths::counts(run);
-    if is_done(&out) {
-        return Ok(None);
-    }
-    let files: Vec<PathBuf> = tasks
-        .iter()
-        .map(|&t| paths::counts_parts(run).join(part_name(t, "parquet")))
-        .collect();
-    let missing = files.iter().filter(|f| !is_done(f)).count();
-    if missing > 0 {
-        log::info!(
-            "balance reduce waits for {missing} of {} tasks",
-            files.len()
-        );
-        return Ok(None);
-    }
-    let mut after = vec![0u64; counts.len()];
-    let mut counters = Counters::default();
-    for f in &files {
-        let (dense, c) = read_counts(f)?;
-        for (a, d) in after.iter_mut().zip(&dense) {
-            *a += d;
-        }
-        counters.merge(&c);
-    }
-    let mut ids = Vec::new();
-    let mut before_col = Vec::new();
-    let mut after_col = Vec::new();
-    let mut p_col = Vec::new();
-    let mut capped_col = Vec::new();
-    for (id, (&b, &a)) in counts.iter().zip(&after).enumerate() {
-        if b == 0 {
-            continue;
-        }
-        ids.push(id as u32);
-        before_col.push(b);
-        after_col.push(a);
-        p_col.push(match opts.cap {
-            Cap::Soft => keep_probability(b, t),
-            Cap::Hard => a as f64 / b as f64,
-        });
-        capped_col.push(b > t);
-    }
-    let summary = BalanceSummary {
-        cap: opts.cap.name().to_string(),
-        t,
-        seed: opts.seed,
-        tail_share_requested: match opts.threshold {
-            Threshold::TailShare(s) => Some(s),
-            Threshold::Fixed(_) => None,
-        },
-        tail_share: tail_share(counts, t),
-        entries_matched: ids.len(),
-        entries_capped: capped_col.iter().filter(|&&c| c).count(),
-        entries_over_t_after: after.iter().filter(|&&a| a > t).count(),
-        max_count_after: after.iter().copied().max().unwrap_or(0),
-        tasks: tasks.len(),
-        counters,
-    };
-    let schema = balance_counts_schema();
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            Arc::new(UInt32Array::from(ids)) as ArrayRef,
-            Arc::new(UInt64Array::from(before_col)),
-            Arc::new(UInt64Array::from(after_col)),
-            Arc::new(Float64Array::from(p_col)),
-            Arc::new(BooleanArray::from(capped_col)),
-        ],
-    )
-    .map_err(|e| PartsError::arrow(&out, e))?;
-    let json = serde_json::to_vec_pretty(&summary).expect("summary serialises");
-    write_atomically(&paths::report(run), &json)?;
-    write_parquet_atomically(&out, &schema, &[batch], None)?;
-    Ok(Some(summary))
 }

@@ -1,7 +1,8 @@
 //! Choosing the cap t.
 
 /// How t is chosen.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Threshold {
     /// A fixed t (MetaCLIP: 20,000).
     Fixed(u64),

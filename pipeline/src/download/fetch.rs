@@ -32,7 +32,7 @@ pub const ROBOTS_TOKEN: &str = "witcurate";
 pub const OPT_OUT_DIRECTIVES: [&str; 4] = ["noai", "noimageai", "noindex", "noimageindex"];
 
 /// Network settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct FetchConfig {
     /// Total deadline of one attempt: connect, every redirect hop, headers and body.
     pub timeout: Duration,

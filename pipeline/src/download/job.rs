@@ -3,7 +3,7 @@
 //! rayon pool), completed samples are put back in input order within a
 //! bounded window, and one writer thread streams them into shard files.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
@@ -21,13 +22,10 @@ use super::reader::{count_rows, list_inputs, InputSpec, Sample, SampleReader};
 use super::resize::{self, ImageConfig};
 use super::status::{Failure, FailureClass};
 use super::writer::{write_shard, OutputFormat, Row, ShardFiles, ShardStats};
-use crate::task::{clean_stale_temps, TaskSlice};
 
 /// Everything a download job needs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DownloadConfig {
-    /// The run directory; shards go to `out/shards/`.
-    pub out: PathBuf,
     /// Where samples come from.
     pub input: InputSpec,
     /// Samples per shard.
@@ -40,28 +38,20 @@ pub struct DownloadConfig {
     pub fetch: FetchConfig,
     /// Samples in flight at most.
     pub concurrency: usize,
-    /// Which shards this process writes.
-    pub slice: TaskSlice,
-    /// Show a progress bar.
-    pub progress: bool,
     /// Threads of the network runtime.
     pub io_threads: usize,
 }
 
 impl DownloadConfig {
-    /// Defaults for run directory `out` reading `selected/`.
-    pub fn new(out: impl Into<PathBuf>) -> Self {
-        let out = out.into();
+    /// Defaults for reading `selected/` of the run directory `run`.
+    pub fn new(run: impl Into<PathBuf>) -> Self {
         Self {
-            input: InputSpec::Selected(out.clone()),
-            out,
+            input: InputSpec::Selected(run.into()),
             shard_size: 10_000,
             output_format: OutputFormat::Parquet,
             image: ImageConfig::default(),
             fetch: FetchConfig::default(),
             concurrency: 256,
-            slice: TaskSlice::ALL,
-            progress: false,
             io_threads: 2,
         }
     }
@@ -190,9 +180,8 @@ enum ToWriter {
     Row(Box<Row>),
 }
 
-/// Runs the job; returns its summary.
-pub fn run(cfg: DownloadConfig) -> Result<DownloadSummary, DownloadError> {
-    let started = Instant::now();
+/// Checks the settings.
+pub fn check(cfg: &DownloadConfig) -> Result<(), DownloadError> {
     if cfg.shard_size == 0 {
         return Err(DownloadError::Config(
             "--shard-size must be at least 1".into(),
@@ -208,128 +197,151 @@ pub fn run(cfg: DownloadConfig) -> Result<DownloadSummary, DownloadError> {
             "--image-size must be at least 1".into(),
         ));
     }
+    Ok(())
+}
+
+/// The number of samples and shards of the input.
+pub fn plan(cfg: &DownloadConfig) -> Result<(u64, usize), DownloadError> {
     let files = list_inputs(&cfg.input)?;
     let total = count_rows(&cfg.input, &files)?;
-    let shards_dir = cfg.out.join("shards");
-    std::fs::create_dir_all(&shards_dir).map_err(|e| DownloadError::write(&shards_dir, e))?;
-    let stale = clean_stale_temps(&shards_dir)?;
-    if stale > 0 {
-        log::info!("removed {stale} unfinished shard files of an earlier run");
-    }
+    Ok((total, total.div_ceil(cfg.shard_size as u64) as usize))
+}
+
+/// The files of shard `shard` in `shards_dir`.
+pub fn shard_files(
+    cfg: &DownloadConfig,
+    shards_dir: &std::path::Path,
+    total: u64,
+    shard: usize,
+) -> ShardFiles {
     let keys = KeyFormat::new(total, cfg.shard_size);
-    let progress = if cfg.progress {
-        let pb = ProgressBar::new(total);
-        pb.set_style(
-            ProgressStyle::with_template(
-                "{spinner} download [{elapsed_precise}] {wide_bar} {pos}/{len} {per_sec} ETA {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        pb
-    } else {
-        ProgressBar::hidden()
-    };
+    ShardFiles::new(shards_dir, &keys.shard_name(shard), cfg.output_format)
+}
 
-    // Reader thread: plans shards in order.
+/// Downloads the shards in `todo` into `shards_dir` (the others are read
+/// past); `on_shard` gets each shard's statistics right after its files are
+/// committed, on the writer thread. Returns the job's summary.
+pub fn run_shards(
+    cfg: &DownloadConfig,
+    shards_dir: &std::path::Path,
+    todo: &BTreeSet<usize>,
+    progress: &ProgressBar,
+    on_shard: &(dyn Fn(&ShardStats) + Sync),
+) -> Result<DownloadSummary, DownloadError> {
+    let started = Instant::now();
+    check(cfg)?;
+    let files = list_inputs(&cfg.input)?;
+    let total = count_rows(&cfg.input, &files)?;
+    std::fs::create_dir_all(shards_dir).map_err(|e| DownloadError::write(shards_dir, e))?;
+    let keys = KeyFormat::new(total, cfg.shard_size);
+    progress.set_length(total);
+
     let (plan_tx, plan_rx) = mpsc::channel::<Planned>(2);
-    let reader_cfg = (
-        cfg.input.clone(),
-        cfg.shard_size,
-        cfg.slice,
-        cfg.output_format,
-    );
-    let reader_dir = shards_dir.clone();
-    let reader = std::thread::Builder::new()
-        .name("download-reader".into())
-        .spawn(move || {
-            let (spec, size, slice, format) = reader_cfg;
-            let mut samples = SampleReader::new(spec, files);
-            for id in 0.. {
-                let msg = match samples.next_shard(size) {
-                    Ok(s) if s.is_empty() => break,
-                    Ok(s) => {
-                        let done =
-                            ShardFiles::new(&reader_dir, &keys.shard_name(id), format).is_done();
-                        if !slice.includes(id) || done {
-                            Planned::Skipped { samples: s.len() }
-                        } else {
-                            Planned::Shard { id, samples: s }
-                        }
-                    }
-                    Err(e) => Planned::Failed(e),
-                };
-                let stop = matches!(msg, Planned::Failed(_));
-                if plan_tx.blocking_send(msg).is_err() || stop {
-                    break;
-                }
-            }
-        })
-        .map_err(|e| DownloadError::Config(format!("cannot start the reader thread: {e}")))?;
-
-    // Writer thread: streams rows into shard files.
     let (write_tx, mut write_rx) = mpsc::channel::<ToWriter>(1024);
-    let writer_dir = shards_dir.clone();
     let format = cfg.output_format;
-    let writer = std::thread::Builder::new()
-        .name("download-writer".into())
-        .spawn(move || -> Result<Vec<ShardStats>, DownloadError> {
-            let mut all = Vec::new();
-            while let Some(msg) = write_rx.blocking_recv() {
-                let ToWriter::Start { id, n } = msg else {
-                    return Err(DownloadError::Config(
-                        "writer got a row outside a shard".into(),
-                    ));
-                };
-                let files = ShardFiles::new(&writer_dir, &keys.shard_name(id), format);
-                let t0 = Instant::now();
-                let stats = write_shard(
-                    &files,
-                    format,
-                    id,
-                    n,
-                    || match write_rx.blocking_recv() {
-                        Some(ToWriter::Row(r)) => Some(*r),
-                        _ => None,
-                    },
-                    t0,
-                )?;
-                log::debug!(
-                    "shard {id}: {} of {} samples are images",
-                    stats.successes,
-                    stats.count
-                );
-                all.push(stats);
-            }
-            Ok(all)
-        })
-        .map_err(|e| DownloadError::Config(format!("cannot start the writer thread: {e}")))?;
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cfg.io_threads.max(1))
-        .thread_name("download-io")
-        .enable_all()
-        .build()
-        .map_err(|e| DownloadError::Config(format!("cannot start the network runtime: {e}")))?;
     let mut summary = DownloadSummary::default();
-    let collected = runtime.block_on(collect(
-        &cfg,
-        keys,
-        plan_rx,
-        write_tx,
-        &progress,
-        &mut summary,
-    ));
-    // Dropping the runtime drops the plan receiver, so the reader stops.
-    drop(runtime);
-    let _ = reader.join();
-    let written = writer
-        .join()
-        .map_err(|_| DownloadError::Config("the writer thread panicked".into()))?;
+    let (collected, written) = std::thread::scope(|scope| {
+        // Reader thread: plans shards in order.
+        let spec = cfg.input.clone();
+        let size = cfg.shard_size;
+        let reader = std::thread::Builder::new()
+            .name("download-reader".into())
+            .spawn_scoped(scope, move || {
+                let mut samples = SampleReader::new(spec, files);
+                for id in 0.. {
+                    let msg = match samples.next_shard(size) {
+                        Ok(s) if s.is_empty() => break,
+                        Ok(s) if !todo.contains(&id) => Planned::Skipped { samples: s.len() },
+                        Ok(s) => Planned::Shard { id, samples: s },
+                        Err(e) => Planned::Failed(e),
+                    };
+                    let stop = matches!(msg, Planned::Failed(_));
+                    if plan_tx.blocking_send(msg).is_err() || stop {
+                        break;
+                    }
+                }
+            });
+        // Writer thread: streams rows into shard files.
+        let writer = std::thread::Builder::new()
+            .name("download-writer".into())
+            .spawn_scoped(scope, move || -> Result<Vec<ShardStats>, DownloadError> {
+                let mut all = Vec::new();
+                while let Some(msg) = write_rx.blocking_recv() {
+                    let ToWriter::Start { id, n } = msg else {
+                        return Err(DownloadError::Config(
+                            "writer got a row outside a shard".into(),
+                        ));
+                    };
+                    let files = ShardFiles::new(shards_dir, &keys.shard_name(id), format);
+                    let t0 = Instant::now();
+                    let stats = write_shard(
+                        &files,
+                        format,
+                        id,
+                        n,
+                        || match write_rx.blocking_recv() {
+                            Some(ToWriter::Row(r)) => Some(*r),
+                            _ => None,
+                        },
+                        t0,
+                    )?;
+                    log::debug!(
+                        "shard {id}: {} of {} samples are images",
+                        stats.successes,
+                        stats.count
+                    );
+                    on_shard(&stats);
+                    all.push(stats);
+                }
+                Ok(all)
+            });
+        let (reader, writer) = match (reader, writer) {
+            (Ok(r), Ok(w)) => (r, w),
+            _ => {
+                return (
+                    Err(DownloadError::Config(
+                        "cannot start the download threads".into(),
+                    )),
+                    Ok(Vec::new()),
+                )
+            }
+        };
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cfg.io_threads.max(1))
+            .thread_name("download-io")
+            .enable_all()
+            .build()
+        {
+            Ok(r) => r,
+            Err(e) => {
+                return (
+                    Err(DownloadError::Config(format!(
+                        "cannot start the network runtime: {e}"
+                    ))),
+                    Ok(Vec::new()),
+                )
+            }
+        };
+        let collected = runtime.block_on(collect(
+            cfg,
+            keys,
+            plan_rx,
+            write_tx,
+            progress,
+            &mut summary,
+        ));
+        // Dropping the runtime drops the plan receiver, so the reader stops.
+        drop(runtime);
+        let _ = reader.join();
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(DownloadError::Config("the writer thread panicked".into())));
+        (collected, written)
+    });
     collected?;
     for stats in written? {
         summary.add(&stats);
     }
-    progress.finish_and_clear();
     summary.duration = started.elapsed();
     Ok(summary)
 }

@@ -12,7 +12,7 @@
 //! The shard is the unit of work: sample `i` of the input goes to shard
 //! `i / shard_size` with key `{shard:05}{i % shard_size:04}` (for 10,000
 //! samples per shard), so a rerun or another task slice computes the same
-//! shards; a shard whose stats file exists is skipped, and a shard
+//! shards; a shard whose record exists (see [`crate::stage`]) is skipped, and a shard
 //! interrupted mid-way is redone from the start, so after a crash and a
 //! rerun every sample appears exactly once.
 //!
@@ -25,12 +25,14 @@ pub mod fetch;
 pub mod job;
 pub mod reader;
 pub mod resize;
+pub mod stage;
 pub mod status;
 pub mod writer;
 
 pub use error::DownloadError;
 pub use fetch::FetchConfig;
-pub use job::{run, DownloadConfig, DownloadSummary};
+pub use job::{DownloadConfig, DownloadSummary};
 pub use reader::InputSpec;
 pub use resize::{ImageConfig, ResizeMode};
+pub use stage::DownloadStage;
 pub use writer::OutputFormat;

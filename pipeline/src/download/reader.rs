@@ -40,7 +40,7 @@ pub struct Sample {
 }
 
 /// Where samples come from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum InputSpec {
     /// `RUN/selected/part-*.parquet` (the balance stage's output).
     Selected(PathBuf),

@@ -15,7 +15,8 @@ use jpeg_encoder::{ChromaSubsamplingMethod, ColorType, Encoder as JpegEncoder, S
 use super::status::{Failure, FailureClass};
 
 /// How images are brought to `image_size` (img2dataset's modes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ResizeMode {
     /// Keep the original pixels (JPEG originals are stored as they came).
     No,
@@ -51,7 +52,7 @@ impl FromStr for ResizeMode {
 }
 
 /// Image checks and output settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ImageConfig {
     /// Resize mode.
     pub mode: ResizeMode,
@@ -62,6 +63,7 @@ pub struct ImageConfig {
     /// Images whose smallest side is below this fail with `too_small`.
     pub min_image_size: u32,
     /// Images with max(w/h, h/w) above this fail with `aspect_ratio`.
+    #[serde(with = "infinite_as_null")]
     pub max_aspect_ratio: f64,
     /// Images with more pixels fail with `too_large`, checked from the header.
     pub max_pixels: u64,
@@ -472,5 +474,22 @@ mod tests {
         let e = process(&png(40, 40), &small).unwrap_err();
         assert_eq!(e.failure.class, FailureClass::TooLarge);
         assert_eq!(e.original, Some((40, 40)));
+    }
+}
+
+/// JSON has no infinity: an unlimited aspect ratio is written as `null`.
+mod infinite_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else {
+            s.serialize_none()
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
     }
 }

@@ -31,7 +31,8 @@ use crate::task::commit_atomically;
 const ROW_GROUP_ROWS: usize = 512;
 
 /// Shard file format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OutputFormat {
     /// `NNNNN.parquet` with the images in the `jpg` column.
     #[default]

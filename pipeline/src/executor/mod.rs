@@ -1,47 +1,92 @@
 //! Executors: who runs a stage's tasks.
 //!
-//! A stage is a set of tasks plus at most one reduce. The task layer
-//! ([`crate::task`]) makes every task idempotent and skipped when done, so an
-//! executor only has to start processes: `local` runs every slice in this
-//! process (using every core), `slurm` submits each stage as a Slurm job
-//! array, its reduce as a job that depends on the array, and the next stage
-//! depending on that. No cluster protocol of our own: the scheduler the user
-//! already has does the scheduling.
-//!
-//! Completion of a task slice is a file: after slice `i` of `n` of a stage has
-//! run to the end, `RUN/_done/STAGE/slice-i-of-n` exists (see [`markers`]).
-//! Executors resubmit only slices without it.
+//! A stage ([`crate::stage::Stage`]) is a set of tasks plus at most one
+//! reduce, and the stage runner makes every task idempotent and skipped when
+//! done, so an executor only has to start processes: [`Executor::Local`]
+//! runs the stages in this process (every core), [`Executor::Slurm`]
+//! submits each stage as a Slurm job array whose elements run
+//! `witcurate crawl run-task` on the stage's settings as serialized in the
+//! run directory (`_stages/STAGE/job.json`), its reduce as a job that depends
+//! on the array, and the next stage depending on that. No cluster protocol
+//! of our own: the scheduler the user already has does the scheduling.
 
-pub mod markers;
 pub mod slurm;
 
-use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Duration;
 
-/// Which executor runs the tasks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub enum ExecutorKind {
+use crate::run_dir::RunDir;
+use crate::stage::{prepare, run_stage, stage_state, Phase, RunOptions, Stage, StageError};
+use crate::task::TaskSlice;
+
+/// One stage as an executor sees it (any [`Stage`] is one).
+pub trait StageUnit: Sync {
+    /// The stage's name.
+    fn name(&self) -> &'static str;
+    /// Whether it has a reduce.
+    fn has_reduce(&self) -> bool;
+    /// Takes the parameter guard and records the settings (see [`prepare`]).
+    fn prepare(&self, run: &RunDir, force: bool) -> Result<(), StageError>;
+    /// Runs the stage here (see [`run_stage`]); returns its one-line summary.
+    fn run_here(&self, run: &RunDir, opts: &RunOptions) -> Result<String, StageError>;
+    /// Of `count` slices, those with a task not done; `None` when that cannot
+    /// be known yet (the upstream stage has not completed).
+    fn pending_slices(&self, run: &RunDir, count: usize) -> Option<Vec<usize>>;
+    /// Whether the stage has completed.
+    fn complete(&self, run: &RunDir) -> bool;
+}
+
+impl<S: Stage> StageUnit for S {
+    fn name(&self) -> &'static str {
+        S::NAME
+    }
+    fn has_reduce(&self) -> bool {
+        Stage::has_reduce(self)
+    }
+    fn prepare(&self, run: &RunDir, force: bool) -> Result<(), StageError> {
+        prepare(run, self, force)
+    }
+    fn run_here(&self, run: &RunDir, opts: &RunOptions) -> Result<String, StageError> {
+        let outcome = run_stage(run, self, opts)?;
+        Ok(self.summary(&outcome))
+    }
+    fn pending_slices(&self, run: &RunDir, count: usize) -> Option<Vec<usize>> {
+        let state = stage_state(run, self).ok()?;
+        let pending = state.pending();
+        Some(
+            (0..count)
+                .filter(|&i| pending.iter().any(|&t| t % count == i))
+                .collect(),
+        )
+    }
+    fn complete(&self, run: &RunDir) -> bool {
+        run.completion(S::NAME).exists()
+    }
+}
+
+/// Which executor runs the stages.
+#[derive(Debug, Clone, Default)]
+pub enum Executor {
     /// Every task in this process, using every core.
     #[default]
     Local,
     /// Slurm job arrays (`sbatch --array`).
-    Slurm,
+    Slurm(SlurmOptions),
 }
 
-/// One stage as an executor sees it: command lines to run its task slices
-/// and its reduce.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StageJob {
-    /// Stage name (`extract`, `match`, ...): names scripts, logs and markers.
-    pub name: String,
-    /// Number of slices the stage's tasks are split into (`--task-count`).
-    pub task_count: usize,
-    /// Slices still to run (those without a completion marker).
-    pub pending: Vec<usize>,
-    /// The command that runs one slice, without `--task-index/--task-count`
-    /// (the executor appends them).
-    pub task_argv: Vec<String>,
-    /// The command that runs the reduce, if the stage has one.
-    pub reduce_argv: Option<Vec<String>>,
+/// Settings of the Slurm executor.
+#[derive(Debug, Clone, Default)]
+pub struct SlurmOptions {
+    /// sbatch options.
+    pub config: slurm::SlurmConfig,
+    /// Array elements (task slices) per stage.
+    pub tasks: usize,
+    /// Return right after submitting instead of waiting for the jobs.
+    pub no_wait: bool,
+    /// The `witcurate` program the jobs run (absolute).
+    pub program: PathBuf,
+    /// `--threads` for the task processes.
+    pub threads: Option<usize>,
 }
 
 /// Errors of the executors.
@@ -76,7 +121,166 @@ pub enum ExecutorError {
     /// Files of the executor could not be written.
     #[error(transparent)]
     Task(#[from] crate::task::TaskError),
+    /// A stage failed.
+    #[error(transparent)]
+    Stage(#[from] StageError),
     /// Tasks failed.
     #[error("{0}")]
     Failed(String),
+}
+
+/// One stage as submitted to Slurm: command lines of its task slices and reduce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageJob {
+    /// Stage name (`extract`, `match`, ...): names scripts, logs and jobs.
+    pub name: String,
+    /// Number of slices the stage's tasks are split into (`--task-count`).
+    pub task_count: usize,
+    /// Slices to run.
+    pub pending: Vec<usize>,
+    /// The command that runs one slice, without `--task-index/--task-count`
+    /// (the executor appends them).
+    pub task_argv: Vec<String>,
+    /// The command that runs the reduce, if the stage has one.
+    pub reduce_argv: Option<Vec<String>>,
+    /// Whether the stage is already complete (no reduce to submit).
+    pub reduce_done: bool,
+}
+
+/// Runs `stages` in order on `executor`; `report` gets each line to show
+/// (a stage's summary, what was submitted).
+pub fn execute(
+    run: &RunDir,
+    stages: &[&dyn StageUnit],
+    executor: &Executor,
+    opts: &RunOptions,
+    report: &mut dyn FnMut(&str),
+) -> Result<(), ExecutorError> {
+    match executor {
+        Executor::Local => {
+            for stage in stages {
+                let line = stage.run_here(run, opts)?;
+                report(&line);
+            }
+            Ok(())
+        }
+        Executor::Slurm(s) => submit(run, stages, s, opts.force, report),
+    }
+}
+
+fn submit(
+    run: &RunDir,
+    stages: &[&dyn StageUnit],
+    s: &SlurmOptions,
+    force: bool,
+    report: &mut dyn FnMut(&str),
+) -> Result<(), ExecutorError> {
+    if s.tasks == 0 {
+        return Err(ExecutorError::Failed(
+            "--slurm-tasks must be at least 1".into(),
+        ));
+    }
+    let root = std::path::absolute(run.root()).unwrap_or_else(|_| run.root().to_path_buf());
+    let abs = RunDir::new(&root);
+    std::fs::create_dir_all(&root).map_err(|e| StageError::io(&root, e))?;
+    let n = s.tasks;
+    let mut jobs = Vec::new();
+    for stage in stages {
+        stage.prepare(&abs, force)?;
+        let mut base = vec![s.program.to_string_lossy().into_owned(), "--quiet".into()];
+        if let Some(t) = s.threads {
+            base.extend(["--threads".into(), t.to_string()]);
+        }
+        base.extend(["crawl", "run-task", "--stage", stage.name(), "--out"].map(String::from));
+        base.push(root.to_string_lossy().into_owned());
+        let mut task_argv = base.clone();
+        task_argv.extend(["--phase".into(), "tasks".into()]);
+        let reduce_argv = stage.has_reduce().then(|| {
+            let mut r = base.clone();
+            r.extend(["--phase".into(), "reduce".into()]);
+            r
+        });
+        let pending = stage
+            .pending_slices(&abs, n)
+            .unwrap_or_else(|| (0..n).collect());
+        jobs.push(StageJob {
+            name: stage.name().to_string(),
+            task_count: n,
+            reduce_done: stage.complete(&abs) && pending.is_empty(),
+            pending,
+            task_argv,
+            reduce_argv,
+        });
+    }
+    let submitted = slurm::submit_chain(&abs, &jobs, &s.config)?;
+    for sub in &submitted {
+        report(&format!(
+            "slurm: {}: {} slice(s) submitted{}{}, logs in {}",
+            sub.name,
+            sub.slices.len(),
+            sub.array_job
+                .as_ref()
+                .map(|j| format!(" as array job {j}"))
+                .unwrap_or_default(),
+            sub.reduce_job
+                .as_ref()
+                .map(|j| format!(", reduce job {j}"))
+                .unwrap_or_default(),
+            sub.log_dir.display()
+        ));
+    }
+    if s.no_wait {
+        report("slurm: submitted; rerun the same command to wait and resubmit what failed");
+        return Ok(());
+    }
+    slurm::wait_for(&slurm::job_ids(&submitted), Duration::from_secs(1), None)?;
+    let by_name = |name: &str| stages.iter().find(|st| st.name() == name);
+    let slice_done = |name: &str, slice: usize| {
+        by_name(name)
+            .and_then(|st| st.pending_slices(&abs, n))
+            .is_some_and(|p| !p.contains(&slice))
+    };
+    let reduce_done = |name: &str| by_name(name).is_some_and(|st| st.complete(&abs));
+    let failed = slurm::failures(&submitted, &slice_done, &reduce_done);
+    if failed.is_empty() {
+        report("slurm: every task completed");
+        return Ok(());
+    }
+    let lines: Vec<String> = failed
+        .iter()
+        .map(|f| {
+            format!(
+                "failed: {} {} ({}), log: {}",
+                f.stage,
+                f.slice
+                    .map(|s| format!("task {s}"))
+                    .unwrap_or_else(|| "reduce".into()),
+                f.state,
+                f.log.display()
+            )
+        })
+        .collect();
+    Err(ExecutorError::Failed(format!(
+        "{}\n{} task(s) did not complete; rerun the same command to resubmit only those",
+        lines.join("\n"),
+        failed.len()
+    )))
+}
+
+/// Runs one slice (or the reduce) of stage `name` in `run` from the settings
+/// recorded in the run directory: what a Slurm array element does.
+pub fn run_recorded_task(
+    run: &RunDir,
+    name: &str,
+    slice: TaskSlice,
+    phase: Phase,
+) -> Result<String, ExecutorError> {
+    let opts = RunOptions {
+        slice,
+        phase,
+        force: false,
+        progress: false,
+    };
+    let stage = crate::stages::open_recorded(run, name)?;
+    Ok(stage.run_here(run, &opts)?)
 }

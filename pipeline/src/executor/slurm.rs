@@ -10,13 +10,14 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use super::{ExecutorError, StageJob};
+use crate::run_dir::RunDir;
 use crate::task::write_atomically;
 
 /// Slurm options (flags and the `[slurm]` config section).
@@ -184,17 +185,17 @@ fn parse_job_id(command: &str, out: &str) -> Result<String, ExecutorError> {
 /// Submits `stages` in order, each depending on the one before. Stages with
 /// nothing pending and a finished reduce are skipped.
 pub fn submit_chain(
-    run: &Path,
+    run: &RunDir,
     stages: &[StageJob],
     cfg: &SlurmConfig,
 ) -> Result<Vec<SubmittedStage>, ExecutorError> {
     let mut previous: Option<String> = None;
     let mut submitted = Vec::new();
     for job in stages {
-        let dir = run.join("slurm").join(&job.name);
+        let dir = run.slurm(&job.name);
         let log_dir = dir.join("logs");
         fs::create_dir_all(&log_dir).map_err(|e| crate::task::TaskError::io(&log_dir, e))?;
-        let reduce_done = super::markers::reduce_marker(run, &job.name).exists();
+        let reduce_done = job.reduce_done;
         let mut stage = SubmittedStage {
             name: job.name.clone(),
             array_job: None,
@@ -330,23 +331,20 @@ pub fn job_states(id: &str) -> Vec<(Option<usize>, String)> {
     }
 }
 
-/// After the jobs left the queue: the slices (and reduces) whose completion
-/// marker is missing, with Slurm's state and the log to read.
-pub fn failures(run: &Path, stages: &[SubmittedStage]) -> Vec<FailedTask> {
+/// After the jobs left the queue: the slices (and reduces) that did not
+/// complete, by `slice_done(stage, slice)` and `reduce_done(stage)`, with
+/// Slurm's state and the log to read.
+pub fn failures(
+    stages: &[SubmittedStage],
+    slice_done: &dyn Fn(&str, usize) -> bool,
+    reduce_done: &dyn Fn(&str) -> bool,
+) -> Vec<FailedTask> {
     let mut failed = Vec::new();
     for stage in stages {
         if let Some(array) = &stage.array_job {
             let states = job_states(array);
             for &slice in &stage.slices {
-                let marker = super::markers::slice_marker(
-                    run,
-                    &stage.name,
-                    crate::task::TaskSlice {
-                        index: slice,
-                        count: stage.task_count,
-                    },
-                );
-                if !marker.exists() {
+                if !slice_done(&stage.name, slice) {
                     let state = states
                         .iter()
                         .find(|(t, _)| *t == Some(slice))
@@ -362,7 +360,7 @@ pub fn failures(run: &Path, stages: &[SubmittedStage]) -> Vec<FailedTask> {
             }
         }
         if let Some(reduce) = &stage.reduce_job {
-            if !super::markers::reduce_marker(run, &stage.name).exists() {
+            if !reduce_done(&stage.name) {
                 let state = job_states(reduce)
                     .first()
                     .map(|(_, s)| s.clone())
@@ -404,6 +402,7 @@ mod tests {
                 "/data/a b's.warc".into(),
             ],
             reduce_argv: None,
+            reduce_done: false,
         };
         let s = tasks_script(&job);
         assert!(s.contains(r#"'/data/a b'\''s.warc'"#), "{s}");

@@ -11,11 +11,11 @@
 //! ...                                            ┘   (sorted by uid, unique)
 //! ```
 //!
-//! Every output is committed atomically and skipped when present, so a killed
-//! run resumes; `pairs/_map/manifest.json` records the inputs and options the
-//! run was started with and a resume with different ones is refused. Task
-//! statistics (records, pairs, faults by class) go to
-//! `pairs/_stats/task-TTTTT.json` and `pairs/_stats/part-PPPPP.json`.
+//! The stage runs on the stage runner ([`crate::stage`]): the map tasks are
+//! its tasks, the partitions its reduce. Every output is committed
+//! atomically and skipped when done, so a killed run resumes; the inputs and
+//! options are guarded, and task counters (records, pairs, faults by class)
+//! go to `_stages/extract/tasks/task-TTTTT.json`.
 //!
 //! The text rules (entity decoding, whitespace, URL resolution, filters) are
 //! shared by WARC and WAT ([`pairs`]), which is what makes them agree.
@@ -29,7 +29,7 @@ pub mod shuffle;
 mod stage;
 
 pub use pairs::{Pair, TextOptions};
-pub use stage::{run, ExtractConfig, ExtractSummary, InputFormat, Phase};
+pub use stage::{ExtractParams, ExtractStage, InputFormat};
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -81,26 +81,6 @@ pub enum ExtractError {
     /// Options that do not fit (or do not fit the run directory).
     #[error("{0}")]
     Config(String),
-    /// Some tasks failed; the others' outputs are committed.
-    #[error("{failed} of {total} extract tasks failed (rerun to retry them); first: {first}")]
-    TasksFailed {
-        /// Failed tasks.
-        failed: usize,
-        /// Tasks attempted.
-        total: usize,
-        /// The first failure.
-        first: String,
-    },
-    /// `--phase reduce` before every map task is done.
-    #[error("{missing} of {total} map tasks are not done yet (first missing: {first})")]
-    MapIncomplete {
-        /// Missing map outputs.
-        missing: usize,
-        /// All map tasks.
-        total: usize,
-        /// The first missing input.
-        first: String,
-    },
 }
 
 impl ExtractError {

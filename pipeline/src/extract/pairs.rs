@@ -10,7 +10,7 @@ use super::entities::decode_attribute;
 use crate::task::Counters;
 
 /// Text rules (cc2dataset's options).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TextOptions {
     /// Also emit a pair with the `title` attribute as text.
     pub include_title: bool,

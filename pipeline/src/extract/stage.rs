@@ -1,11 +1,10 @@
 //! Running the extract stage: tasks, resume, statistics, progress.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -13,11 +12,15 @@ use super::pairs::{Pair, PairMaker, TextOptions};
 use super::records::{from_warc_record, from_wat_record};
 use super::shuffle::{reduce_partition, write_map_output};
 use super::ExtractError;
+use crate::run_dir::RunDir;
 use crate::sources::input::{self, Location};
 use crate::sources::table::{self, TableFormat, TableOptions};
 use crate::sources::warc::{self, Item};
 use crate::sources::SourceError;
-use crate::task::{self, Counters, TaskSlice};
+use crate::stage::{
+    record, BoxError, Stage, StageContext, StageOutcome, TaskDone, TaskRecord, TaskResult,
+};
+use crate::task::Counters;
 
 /// How inputs are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,29 +36,13 @@ pub enum InputFormat {
     Table,
 }
 
-/// Which part of the stage to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// The map tasks of the slice, then its reduce partitions once every map
-    /// task (of every slice) is done.
-    All,
-    /// Only the map tasks.
-    Map,
-    /// Only the reduce partitions; fails unless every map task is done.
-    Reduce,
-}
-
-/// Everything the stage needs.
-#[derive(Debug, Clone)]
-pub struct ExtractConfig {
-    /// The run directory (`pairs/` is written under it).
-    pub out: PathBuf,
-    /// Input arguments (paths, directories, globs, URLs, path lists).
-    pub inputs: Vec<String>,
+/// Settings of the extract stage (all guarded).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExtractParams {
+    /// The input files, expanded (paths absolute, path lists read).
+    pub inputs: Vec<Location>,
     /// How inputs are read.
     pub format: InputFormat,
-    /// Base of relative path-list entries.
-    pub base_url: String,
     /// Table column names.
     pub table: TableOptions,
     /// Text rules.
@@ -64,86 +51,196 @@ pub struct ExtractConfig {
     pub partitions: usize,
     /// WARC/WAT records with a larger block are skipped (and counted).
     pub max_record_bytes: usize,
-    /// Which tasks and partitions this process runs.
-    pub slice: TaskSlice,
-    /// Map, reduce or both.
-    pub phase: Phase,
-    /// Show progress bars.
-    pub progress: bool,
 }
 
-impl ExtractConfig {
-    /// A configuration with the defaults for everything but `out` and `inputs`.
-    pub fn new(out: impl Into<PathBuf>, inputs: Vec<String>) -> Self {
-        Self {
-            out: out.into(),
+impl ExtractParams {
+    /// Settings with the defaults for everything but `inputs`: expands the
+    /// input arguments (paths, directories, globs, URLs, path lists; relative
+    /// path-list entries are resolved against `base_url`).
+    pub fn new(inputs: &[String], base_url: &str) -> Result<Self, ExtractError> {
+        let inputs = input::expand(inputs, base_url)?
+            .into_iter()
+            .map(|l| match l {
+                Location::Path(p) => Location::Path(std::path::absolute(&p).unwrap_or(p)),
+                url => url,
+            })
+            .collect::<Vec<_>>();
+        if inputs.is_empty() {
+            return Err(ExtractError::Config("no input files".into()));
+        }
+        Ok(Self {
             inputs,
             format: InputFormat::Auto,
-            base_url: input::COMMONCRAWL_BASE_URL.to_string(),
             table: TableOptions::default(),
             text: TextOptions::default(),
             partitions: 16,
             max_record_bytes: 32 << 20,
-            slice: TaskSlice::ALL,
-            phase: Phase::All,
-            progress: false,
-        }
+        })
     }
 }
 
-/// What a run did (this process's share).
-#[derive(Debug, Clone, Default)]
-pub struct ExtractSummary {
-    /// Input files of the whole stage.
-    pub inputs: usize,
-    /// Map tasks run by this process.
-    pub tasks_run: usize,
-    /// Map tasks of the slice skipped because their output exists.
-    pub tasks_skipped: usize,
-    /// Failed map tasks: `input: error`.
-    pub failures: Vec<String>,
-    /// Counters summed over the tasks run.
-    pub counters: Counters,
-    /// Partitions written by this process.
-    pub partitions_written: usize,
-    /// Partitions of the slice skipped because they exist.
-    pub partitions_skipped: usize,
-    /// When the reduce could not start: how many map tasks are missing.
-    pub reduce_waiting: Option<usize>,
-    /// Rows read by the reduces run.
-    pub reduce_rows_in: u64,
-    /// Unique pairs written by the reduces run.
-    pub reduce_rows_out: u64,
-    /// Wall time.
-    pub seconds: f64,
+/// Counter names of the extract stage (the text rules' own are in [`super::pairs`]).
+pub mod counter {
+    /// Pairs found in an input (before de-duplication within the task).
+    pub const PAIRS_EXTRACTED: &str = "pairs_extracted";
+    /// Pairs written by a map task.
+    pub const PAIRS: &str = "pairs";
+    /// Duplicates dropped within one map task.
+    pub const DUPLICATES_IN_TASK: &str = "skip_duplicate_in_task";
+    /// Reduce: rows read from the map outputs.
+    pub const REDUCE_ROWS_IN: &str = "rows_in";
+    /// Reduce: unique pairs written.
+    pub const UNIQUE_PAIRS: &str = "unique_pairs";
+    /// Reduce: duplicates across tasks dropped.
+    pub const DUPLICATES: &str = "skip_duplicate";
 }
 
-impl ExtractSummary {
-    /// An error when some map tasks failed.
-    pub fn check(&self) -> Result<(), ExtractError> {
-        match self.failures.first() {
-            None => Ok(()),
-            Some(first) => Err(ExtractError::TasksFailed {
-                failed: self.failures.len(),
-                total: self.tasks_run,
-                first: first.clone(),
-            }),
+/// The extract stage.
+pub struct ExtractStage {
+    params: ExtractParams,
+}
+
+impl ExtractStage {
+    /// The stage with `params` (checked).
+    pub fn new(params: ExtractParams) -> Result<Self, ExtractError> {
+        if params.partitions == 0 {
+            return Err(ExtractError::Config(
+                "--partitions must be at least 1".into(),
+            ));
         }
+        if params.text.min_text_len > params.text.max_text_len {
+            return Err(ExtractError::Config(
+                "--min-text-len is larger than --max-text-len".into(),
+            ));
+        }
+        for location in &params.inputs {
+            kind_of(location, params.format)?;
+        }
+        Ok(Self { params })
+    }
+}
+
+impl Stage for ExtractStage {
+    const NAME: &'static str = "extract";
+    type Params = ExtractParams;
+
+    fn params(&self) -> &ExtractParams {
+        &self.params
     }
 
-    /// The one-line summary printed at the end of a run.
-    pub fn line(&self) -> String {
-        let c = &self.counters;
-        let mb = c.get("bytes_raw") as f64 / 1e6;
+    fn open(params: ExtractParams) -> Result<Self, BoxError> {
+        Ok(Self::new(params)?)
+    }
+
+    fn upstream(&self) -> Option<&'static str> {
+        None
+    }
+
+    fn tasks(&self, _run: &RunDir) -> Result<Vec<usize>, BoxError> {
+        Ok((0..self.params.inputs.len()).collect())
+    }
+
+    fn task_outputs(&self, run: &RunDir, task: usize) -> Vec<PathBuf> {
+        vec![run.pairs_map_task(task)]
+    }
+
+    fn output_dirs(&self, run: &RunDir) -> Vec<PathBuf> {
+        vec![run.pairs(), run.pairs_map()]
+    }
+
+    fn progress_unit(&self) -> &'static str {
+        "inputs"
+    }
+
+    fn run_tasks(
+        &self,
+        ctx: &StageContext<'_>,
+        tasks: &[usize],
+        done: &(dyn Fn(usize, TaskResult) + Sync),
+    ) -> Result<(), BoxError> {
+        ctx.progress.set_length(tasks.len() as u64);
+        let pairs_so_far = AtomicU64::new(0);
+        tasks.par_iter().for_each(|&t| {
+            let location = &self.params.inputs[t];
+            let start = Instant::now();
+            let result = kind_of(location, self.params.format)
+                .and_then(|kind| run_map_task(&self.params, ctx.run, t, location, kind));
+            let result = match result {
+                Ok(counters) => {
+                    let total = pairs_so_far
+                        .fetch_add(counters.get(counter::PAIRS), Ordering::Relaxed)
+                        + counters.get(counter::PAIRS);
+                    ctx.progress.set_message(format!("{total} pairs"));
+                    Ok(TaskDone {
+                        counters,
+                        seconds: start.elapsed().as_secs_f64(),
+                    })
+                }
+                Err(e) => Err(format!("{location}: {e}").into()),
+            };
+            ctx.progress.inc(1);
+            done(t, result);
+        });
+        Ok(())
+    }
+
+    fn has_reduce(&self) -> bool {
+        true
+    }
+
+    fn reduce_outputs(&self, run: &RunDir) -> Vec<PathBuf> {
+        (0..self.params.partitions)
+            .flat_map(|p| [run.pairs_part(p), partition_record(run, p)])
+            .collect()
+    }
+
+    /// De-duplicates each partition over every map output, partitions in
+    /// parallel; a partition done by an interrupted reduce over the same
+    /// map outputs is kept.
+    fn reduce(&self, ctx: &StageContext<'_>, records: &[TaskRecord]) -> Result<Counters, BoxError> {
+        let run = ctx.run;
+        let map_files: Vec<PathBuf> = records.iter().map(|r| run.pairs_map_task(r.task)).collect();
+        let partitions = self.params.partitions;
+        ctx.progress.set_length(partitions as u64);
+        let results: Vec<Result<Counters, ExtractError>> = (0..partitions)
+            .into_par_iter()
+            .map(|p| {
+                let out = run.pairs_part(p);
+                let rec_path = partition_record(run, p);
+                if out.exists() {
+                    if let Ok(Some(c)) = record::read::<Counters>(&rec_path) {
+                        ctx.progress.inc(1);
+                        return Ok(c);
+                    }
+                }
+                let r = reduce_partition(&map_files, p, partitions, &out, |_| Ok(()))?;
+                let mut c = Counters::default();
+                c.add(counter::REDUCE_ROWS_IN, r.rows_in);
+                c.add(counter::UNIQUE_PAIRS, r.rows_out);
+                c.add(counter::DUPLICATES, r.rows_in - r.rows_out);
+                record::write(&rec_path, &c).map_err(|e| ExtractError::Config(e.to_string()))?;
+                ctx.progress.inc(1);
+                Ok(c)
+            })
+            .collect();
+        let mut total = Counters::default();
+        for r in results {
+            total.merge(&r?);
+        }
+        Ok(total)
+    }
+
+    fn summary(&self, r: &StageOutcome) -> String {
+        let c = &r.counters;
         let mut s = format!(
             "extract: {} inputs ({} run, {} already done, {} failed), {:.1} MB read, {} records, {} pairs",
-            self.inputs,
-            self.tasks_run,
-            self.tasks_skipped,
-            self.failures.len(),
-            mb,
+            r.tasks_total,
+            r.tasks_run,
+            r.tasks_skipped,
+            r.failures.len(),
+            c.get("bytes_raw") as f64 / 1e6,
             c.get("records") + c.get("rows"),
-            c.get("pairs"),
+            c.get(counter::PAIRS),
         );
         let faults: u64 =
             c.0.iter()
@@ -153,24 +250,31 @@ impl ExtractSummary {
         if faults > 0 {
             s.push_str(&format!(", {faults} bad records skipped"));
         }
-        match self.reduce_waiting {
-            Some(missing) if self.failures.is_empty() => s.push_str(&format!(
+        match (&r.reduced, r.reduce_waiting) {
+            (_, Some(missing)) => s.push_str(&format!(
                 "; reduce waits for {missing} map tasks of other slices"
             )),
-            Some(missing) => s.push_str(&format!(
-                "; reduce not run: {missing} map tasks are missing"
+            (Some(red), None) => s.push_str(&format!(
+                "; {} partitions written, {} unique pairs ({} duplicates dropped)",
+                self.params.partitions,
+                red.counters.get(counter::UNIQUE_PAIRS),
+                red.counters.get(counter::DUPLICATES)
             )),
-            None => s.push_str(&format!(
-                "; {} partitions written ({} already done), {} unique pairs ({} duplicates dropped)",
-                self.partitions_written,
-                self.partitions_skipped,
-                self.reduce_rows_out,
-                self.reduce_rows_in - self.reduce_rows_out
+            (None, None) if r.complete => s.push_str(&format!(
+                "; 0 partitions written ({} already done)",
+                self.params.partitions
             )),
+            (None, None) => {}
         }
-        s.push_str(&format!(" in {:.1}s", self.seconds));
+        s.push_str(&format!(" in {:.1}s", r.task_seconds));
         s
     }
+}
+
+/// `_stages/extract/partitions/part-P.json`: a reduce partition's counters.
+fn partition_record(run: &RunDir, partition: usize) -> PathBuf {
+    run.extract_partition_records()
+        .join(crate::run_dir::part_name(partition, "json"))
 }
 
 /// How one input is read.
@@ -228,89 +332,6 @@ fn kind_of(location: &Location, format: InputFormat) -> Result<Kind, ExtractErro
     }
 }
 
-/// The options a run directory was started with; a resume must match.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Manifest {
-    inputs: Vec<String>,
-    partitions: usize,
-    format: InputFormat,
-    url_col: String,
-    caption_col: String,
-    include_title: bool,
-    keep_empty_alt: bool,
-    min_text_len: usize,
-    max_text_len: usize,
-    max_url_len: usize,
-    max_record_bytes: usize,
-}
-
-fn check_manifest(
-    cfg: &ExtractConfig,
-    inputs: &[Location],
-    map_dir: &Path,
-) -> Result<(), ExtractError> {
-    let manifest = Manifest {
-        inputs: inputs.iter().map(|l| l.to_string()).collect(),
-        partitions: cfg.partitions,
-        format: cfg.format,
-        url_col: cfg.table.url_col.clone(),
-        caption_col: cfg.table.caption_col.clone(),
-        include_title: cfg.text.include_title,
-        keep_empty_alt: cfg.text.keep_empty_alt,
-        min_text_len: cfg.text.min_text_len,
-        max_text_len: cfg.text.max_text_len,
-        max_url_len: cfg.text.max_url_len,
-        max_record_bytes: cfg.max_record_bytes,
-    };
-    let path = map_dir.join("manifest.json");
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            let old: Manifest =
-                serde_json::from_slice(&bytes).map_err(|e| ExtractError::Corrupt {
-                    path: path.clone(),
-                    message: e.to_string(),
-                })?;
-            if old != manifest {
-                return Err(ExtractError::Config(format!(
-                    "{} was started with other inputs or options ({}); \
-                     rerun with the same ones or use a new --out",
-                    cfg.out.display(),
-                    path.display()
-                )));
-            }
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
-            task::write_atomically(&path, &json)?;
-            Ok(())
-        }
-        Err(e) => Err(ExtractError::io(&path, e)),
-    }
-}
-
-/// Statistics of one map task (`pairs/_stats/task-TTTTT.json`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct TaskStats {
-    task: usize,
-    input: String,
-    source: String,
-    seconds: f64,
-    counters: Counters,
-}
-
-/// Statistics of one reduce (`pairs/_stats/part-PPPPP.json`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct PartStats {
-    partition: usize,
-    partitions: usize,
-    map_files: usize,
-    rows_in: u64,
-    rows_out: u64,
-    duplicates: u64,
-    seconds: f64,
-}
-
 /// Logs the first faults of a task in full, then only counts them.
 struct FaultLog<'a> {
     input: &'a Location,
@@ -343,7 +364,7 @@ fn read_error(location: &Location, e: std::io::Error) -> ExtractError {
 
 /// Reads one input into pairs.
 fn extract_input(
-    cfg: &ExtractConfig,
+    cfg: &ExtractParams,
     location: &Location,
     kind: Kind,
     counters: &mut Counters,
@@ -433,223 +454,27 @@ fn extract_input(
     Ok(pairs)
 }
 
-fn map_path(map_dir: &Path, t: usize) -> PathBuf {
-    map_dir.join(format!("task-{t:05}.parquet"))
-}
-
 fn run_map_task(
-    cfg: &ExtractConfig,
-    dirs: &Dirs,
+    cfg: &ExtractParams,
+    run: &RunDir,
     t: usize,
     location: &Location,
     kind: Kind,
 ) -> Result<Counters, ExtractError> {
-    let start = Instant::now();
     let mut counters = Counters::default();
+    counters.add(&format!("inputs_{}", kind.source()), 1);
     let pairs = extract_input(cfg, location, kind, &mut counters)?;
-    counters.add("pairs_extracted", pairs.len() as u64);
-    let stats_path = dirs.stats.join(format!("task-{t:05}.json"));
-    let out = map_path(&dirs.map, t);
-    let source = kind.source();
-    // The stats are committed just before the output, whose presence marks
-    // the task done.
-    write_map_output(&out, pairs, source, cfg.partitions, |written| {
-        counters.add("pairs", written.rows);
-        counters.add("duplicates_in_task", written.duplicates);
-        let stats = TaskStats {
-            task: t,
-            input: location.to_string(),
-            source: source.to_string(),
-            seconds: start.elapsed().as_secs_f64(),
-            counters: counters.clone(),
-        };
-        let json = serde_json::to_vec_pretty(&stats).expect("stats serialise");
-        task::write_atomically(&stats_path, &json)?;
-        Ok(())
-    })?;
+    counters.add(counter::PAIRS_EXTRACTED, pairs.len() as u64);
+    let written = write_map_output(
+        &run.pairs_map_task(t),
+        pairs,
+        kind.source(),
+        cfg.partitions,
+        |_| Ok(()),
+    )?;
+    counters.add(counter::PAIRS, written.rows);
+    counters.add(counter::DUPLICATES_IN_TASK, written.duplicates);
     Ok(counters)
-}
-
-struct Dirs {
-    pairs: PathBuf,
-    map: PathBuf,
-    stats: PathBuf,
-}
-
-fn progress_bar(len: usize, what: &str, visible: bool) -> ProgressBar {
-    let bar = ProgressBar::new(len as u64);
-    if visible {
-        bar.set_draw_target(ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template(&format!(
-                "{{spinner}} {what} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} {{msg}}"
-            ))
-            .expect("valid template"),
-        );
-        bar.enable_steady_tick(Duration::from_millis(200));
-    } else {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    bar
-}
-
-/// Runs the stage (this process's slice). Failed map tasks are reported in
-/// the summary (see [`ExtractSummary::check`]); the others are committed.
-pub fn run(cfg: &ExtractConfig) -> Result<ExtractSummary, ExtractError> {
-    let start = Instant::now();
-    if cfg.partitions == 0 {
-        return Err(ExtractError::Config(
-            "--partitions must be at least 1".into(),
-        ));
-    }
-    if cfg.text.min_text_len > cfg.text.max_text_len {
-        return Err(ExtractError::Config(
-            "--min-text-len is larger than --max-text-len".into(),
-        ));
-    }
-    let inputs = input::expand(&cfg.inputs, &cfg.base_url)?;
-    if inputs.is_empty() {
-        return Err(ExtractError::Config("no input files".into()));
-    }
-    let pairs_dir = cfg.out.join("pairs");
-    let dirs = Dirs {
-        map: pairs_dir.join("_map"),
-        stats: pairs_dir.join("_stats"),
-        pairs: pairs_dir,
-    };
-    for d in [&dirs.pairs, &dirs.map, &dirs.stats] {
-        std::fs::create_dir_all(d).map_err(|e| ExtractError::io(d, e))?;
-        if cfg.slice.count == 1 {
-            // With several slices running at once, another process's
-            // temporary files may be live: clean only when running alone.
-            task::clean_stale_temps(d)?;
-        }
-    }
-    check_manifest(cfg, &inputs, &dirs.map)?;
-    let mut summary = ExtractSummary {
-        inputs: inputs.len(),
-        ..ExtractSummary::default()
-    };
-
-    if cfg.phase != Phase::Reduce {
-        let mut pending = Vec::new();
-        for (t, location) in inputs.iter().enumerate() {
-            if !cfg.slice.includes(t) {
-                continue;
-            }
-            let kind = kind_of(location, cfg.format)?;
-            if task::is_done(&map_path(&dirs.map, t)) {
-                summary.tasks_skipped += 1;
-            } else {
-                pending.push((t, location, kind));
-            }
-        }
-        let bar = progress_bar(pending.len(), "extract", cfg.progress);
-        let pairs_so_far = AtomicU64::new(0);
-        let results: Vec<(usize, &Location, Result<Counters, ExtractError>)> = pending
-            .par_iter()
-            .map(|&(t, location, kind)| {
-                let result = run_map_task(cfg, &dirs, t, location, kind);
-                if let Ok(c) = &result {
-                    let total =
-                        pairs_so_far.fetch_add(c.get("pairs"), Ordering::Relaxed) + c.get("pairs");
-                    bar.set_message(format!("{total} pairs"));
-                }
-                bar.inc(1);
-                (t, location, result)
-            })
-            .collect();
-        bar.finish_and_clear();
-        summary.tasks_run = results.len();
-        for (t, location, result) in results {
-            match result {
-                Ok(c) => summary.counters.merge(&c),
-                Err(e) => {
-                    log::error!("extract task {t} ({location}) failed: {e}");
-                    summary.failures.push(format!("{location}: {e}"));
-                }
-            }
-        }
-    }
-
-    if cfg.phase != Phase::Map {
-        let missing: Vec<usize> = (0..inputs.len())
-            .filter(|&t| !task::is_done(&map_path(&dirs.map, t)))
-            .collect();
-        if let Some(&first) = missing.first() {
-            if cfg.phase == Phase::Reduce {
-                return Err(ExtractError::MapIncomplete {
-                    missing: missing.len(),
-                    total: inputs.len(),
-                    first: inputs[first].to_string(),
-                });
-            }
-            if summary.failures.is_empty() {
-                log::info!(
-                    "extract: the reduce waits for {} map tasks of other slices; \
-                     rerun with --phase reduce once they are done",
-                    missing.len()
-                );
-            }
-            summary.reduce_waiting = Some(missing.len());
-        } else {
-            reduce(cfg, &dirs, inputs.len(), &mut summary)?;
-        }
-    }
-    summary.seconds = start.elapsed().as_secs_f64();
-    Ok(summary)
-}
-
-fn reduce(
-    cfg: &ExtractConfig,
-    dirs: &Dirs,
-    tasks: usize,
-    summary: &mut ExtractSummary,
-) -> Result<(), ExtractError> {
-    let map_files: Vec<PathBuf> = (0..tasks).map(|t| map_path(&dirs.map, t)).collect();
-    let mut pending = Vec::new();
-    for p in (0..cfg.partitions).filter(|&p| cfg.slice.includes(p)) {
-        if task::is_done(&dirs.pairs.join(task::part_name(p, "parquet"))) {
-            summary.partitions_skipped += 1;
-        } else {
-            pending.push(p);
-        }
-    }
-    let bar = progress_bar(pending.len(), "dedup", cfg.progress);
-    let results: Vec<Result<(u64, u64), ExtractError>> = pending
-        .par_iter()
-        .map(|&p| {
-            let start = Instant::now();
-            let out = dirs.pairs.join(task::part_name(p, "parquet"));
-            let stats_path = dirs.stats.join(task::part_name(p, "json"));
-            // The stats are committed just before the part, whose presence
-            // marks the partition done.
-            let r = reduce_partition(&map_files, p, cfg.partitions, &out, |r| {
-                let stats = PartStats {
-                    partition: p,
-                    partitions: cfg.partitions,
-                    map_files: map_files.len(),
-                    rows_in: r.rows_in,
-                    rows_out: r.rows_out,
-                    duplicates: r.rows_in - r.rows_out,
-                    seconds: start.elapsed().as_secs_f64(),
-                };
-                let json = serde_json::to_vec_pretty(&stats).expect("stats serialise");
-                task::write_atomically(&stats_path, &json)?;
-                Ok(())
-            })?;
-            bar.inc(1);
-            Ok((r.rows_in, r.rows_out))
-        })
-        .collect();
-    bar.finish_and_clear();
-    for r in results {
-        let (rows_in, rows_out) = r?;
-        summary.partitions_written += 1;
-        summary.reduce_rows_in += rows_in;
-        summary.reduce_rows_out += rows_out;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

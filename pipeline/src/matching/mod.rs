@@ -25,15 +25,14 @@
 use std::path::PathBuf;
 
 pub mod matcher;
-pub mod parts;
 pub mod rule;
 pub mod stage;
 pub mod vocab;
 
+pub use crate::parts::PartsError;
 pub use matcher::{estimate_memory, Matcher, Scratch};
-pub use parts::PartsError;
 pub use rule::Rule;
-pub use stage::{reduce_counts, run_match, MatchOptions, MatchReport, MatchSummary};
+pub use stage::{MatchParams, MatchStage, MatchSummary};
 pub use vocab::Vocab;
 
 use crate::task::TaskError;
@@ -103,20 +102,6 @@ pub enum MatchError {
     NoInput {
         /// The directory searched.
         dir: PathBuf,
-    },
-    /// Outputs exist that were made with other parameters, or their record
-    /// could not be read.
-    #[error(transparent)]
-    Params(#[from] crate::params_guard::ParamsError),
-    /// Some tasks failed (the others completed).
-    #[error("{failed} of {total} tasks failed; first: {first}")]
-    TasksFailed {
-        /// Number of failed tasks.
-        failed: usize,
-        /// Number of tasks attempted.
-        total: usize,
-        /// The first failure.
-        first: String,
     },
     /// Reading or writing a parquet part failed.
     #[error(transparent)]

@@ -16,10 +16,14 @@
 use std::fmt;
 
 /// How a vocabulary entry is found in a text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Rule {
     /// MetaCLIP's space-delimited substring rule (the default).
     #[default]
+    #[serde(rename = "metaclip")]
     MetaClip,
     /// Unicode-aware word boundaries on the unmodified text.
     WordBoundary,

@@ -23,7 +23,10 @@ use super::{http, SourceError};
 pub const COMMONCRAWL_BASE_URL: &str = "https://data.commoncrawl.org/";
 
 /// One input file.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Location {
     /// A local file.
     Path(PathBuf),

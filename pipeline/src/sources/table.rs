@@ -63,7 +63,7 @@ impl TableFormat {
 }
 
 /// Which columns hold the url and the caption.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TableOptions {
     /// The url column (default `url`).
     pub url_col: String,

@@ -1,13 +1,8 @@
-//! `witcurate crawl balance`.
+//! `witcurate crawl balance`: its flags, and the stage they make.
 
-use std::path::PathBuf;
-
+use anyhow::Result;
 use clap::{Args, ValueEnum};
-use pipeline::balance::{run_balance, BalanceOptions, Cap, Threshold};
-
-use crate::cli::executor::{run_on_slurm, ExecutorArgs, ExecutorChoice, StageSpec};
-use crate::cli::{GlobalArgs, TaskArgs};
-use pipeline::executor::markers;
+use pipeline::balance::{BalanceParams, BalanceStage, Cap, Threshold};
 
 /// The cap, as spelled on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -18,12 +13,10 @@ pub enum CapArg {
     Hard,
 }
 
-/// Flags of `crawl balance`.
-#[derive(Debug, Args)]
-pub struct BalanceArgs {
-    /// The run directory (reads RUN/matched/ and RUN/counts.parquet, writes RUN/selected/).
-    #[arg(long)]
-    pub out: PathBuf,
+/// Flags of the balance stage (reads RUN/matched/ and RUN/counts.parquet,
+/// writes RUN/selected/).
+#[derive(Debug, Clone, Args)]
+pub struct BalanceOptions {
     /// The cap t: entries matched more than t times are sampled down to about t pairs.
     #[arg(long, default_value_t = 20_000, conflicts_with = "tail_share")]
     pub t: u64,
@@ -37,58 +30,21 @@ pub struct BalanceArgs {
     /// Soft (MetaCLIP) or hard cap.
     #[arg(long, value_enum, default_value_t = CapArg::Soft)]
     pub cap: CapArg,
-    #[command(flatten)]
-    pub tasks: TaskArgs,
-    #[command(flatten)]
-    pub exec: ExecutorArgs,
 }
 
-/// Runs `crawl balance`.
-pub fn run(args: BalanceArgs, global: &GlobalArgs) -> anyhow::Result<()> {
-    if args.exec.executor == ExecutorChoice::Slurm {
-        let stage = StageSpec::from_this_process(STAGE, &[], Some(&[]))?;
-        return run_on_slurm(&args.out, &[stage], &args.exec);
+impl BalanceOptions {
+    /// The stage these flags describe.
+    pub fn stage(&self) -> Result<BalanceStage> {
+        Ok(BalanceStage::new(BalanceParams {
+            threshold: match self.tail_share {
+                Some(s) => Threshold::TailShare(s),
+                None => Threshold::Fixed(self.t),
+            },
+            seed: self.seed,
+            cap: match self.cap {
+                CapArg::Soft => Cap::Soft,
+                CapArg::Hard => Cap::Hard,
+            },
+        })?)
     }
-    let opts = BalanceOptions {
-        threshold: match args.tail_share {
-            Some(s) => Threshold::TailShare(s),
-            None => Threshold::Fixed(args.t),
-        },
-        seed: args.seed,
-        cap: match args.cap {
-            CapArg::Soft => Cap::Soft,
-            CapArg::Hard => Cap::Hard,
-        },
-        slice: args.tasks.slice()?,
-        progress: !global.quiet,
-    };
-    let r = run_balance(&args.out, &opts)?;
-    markers::mark_slice_done(&args.out, STAGE, opts.slice)?;
-    if args.out.join("balance.json").exists() {
-        markers::mark_reduce_done(&args.out, STAGE)?;
-    }
-    let c = &r.counters;
-    println!(
-        "balance: t = {}, {} cap; {} of {} tasks run ({} already done); {} pairs in, {} kept \
-         in {:.1}s{}",
-        r.t,
-        opts.cap.name(),
-        r.tasks_run,
-        r.tasks_total,
-        r.tasks_skipped,
-        c.get("pairs_in"),
-        c.get("pairs_kept"),
-        r.seconds,
-        match &r.reduced {
-            Some(s) => format!(
-                "; balance.json written: {} entries capped of {} matched, largest count after {}",
-                s.entries_capped, s.entries_matched, s.max_count_after
-            ),
-            None => String::new(),
-        }
-    );
-    Ok(())
 }
-
-/// Name of this stage in completion markers and Slurm jobs.
-const STAGE: &str = "balance";

@@ -1,32 +1,19 @@
-//! `witcurate crawl download`.
+//! `witcurate crawl download`: its flags, and the stage they make.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, Result};
 use clap::Args;
 use pipeline::download::{
-    self, DownloadConfig, FetchConfig, ImageConfig, InputSpec, OutputFormat, ResizeMode,
+    self, DownloadConfig, DownloadStage, FetchConfig, ImageConfig, InputSpec, OutputFormat,
+    ResizeMode,
 };
 
-use crate::cli::executor::{run_on_slurm, ExecutorArgs, ExecutorChoice, StageSpec};
-use crate::cli::{GlobalArgs, TaskArgs};
-use pipeline::executor::markers;
-
-/// Flags of `crawl download` (boxed: they are many, and the subcommand enum
-/// stays small).
-#[derive(Debug, Args)]
-pub struct DownloadArgs {
-    #[command(flatten)]
-    pub options: Box<DownloadOptions>,
-}
-
-/// The flags themselves.
-#[derive(Debug, Args)]
-pub struct DownloadOptions {
-    /// Run directory: reads `selected/` (unless --input is given), writes `shards/`.
-    #[arg(long)]
-    pub out: PathBuf,
+/// Where `crawl download` reads samples when run alone: `selected/` of the
+/// run directory, or url+caption tables (the stage as a plain downloader).
+#[derive(Debug, Clone, Args)]
+pub struct DownloadInput {
     /// Download url+caption tables instead of `selected/`: files or directories of
     /// parquet, csv, tsv or jsonl (each optionally .gz), format from the file name.
     #[arg(long, num_args = 1..)]
@@ -37,6 +24,30 @@ pub struct DownloadOptions {
     /// Caption column of --input tables (default: `caption`, else `text`).
     #[arg(long)]
     pub caption_col: Option<String>,
+}
+
+impl DownloadInput {
+    /// The input of a run directory `run`.
+    pub fn spec(&self, run: &Path) -> InputSpec {
+        if self.input.is_empty() {
+            InputSpec::Selected(std::path::absolute(run).unwrap_or_else(|_| run.to_path_buf()))
+        } else {
+            InputSpec::Tables {
+                paths: self
+                    .input
+                    .iter()
+                    .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+                    .collect(),
+                url_col: self.url_col.clone(),
+                caption_col: self.caption_col.clone(),
+            }
+        }
+    }
+}
+
+/// Flags of the download stage (reads RUN/selected/, writes RUN/shards/).
+#[derive(Debug, Clone, Args)]
+pub struct DownloadOptions {
     /// Samples per shard.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub shard_size: u64,
@@ -94,10 +105,6 @@ pub struct DownloadOptions {
     /// Threads for the network runtime (images are decoded on --threads).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub io_threads: u64,
-    #[command(flatten)]
-    pub task: TaskArgs,
-    #[command(flatten)]
-    pub exec: ExecutorArgs,
 }
 
 fn parse_format(s: &str) -> Result<OutputFormat, String> {
@@ -108,63 +115,41 @@ fn parse_mode(s: &str) -> Result<ResizeMode, String> {
     s.parse()
 }
 
-fn seconds(name: &str, v: f64) -> anyhow::Result<Duration> {
+fn seconds(name: &str, v: f64) -> Result<Duration> {
     Duration::try_from_secs_f64(v)
         .with_context(|| format!("--{name} must be a non-negative number of seconds, got {v}"))
 }
 
-/// Runs `crawl download`.
-pub fn run(args: DownloadArgs, global: &GlobalArgs) -> anyhow::Result<()> {
-    let args = *args.options;
-    if args.exec.executor == ExecutorChoice::Slurm {
-        let stage = StageSpec::from_this_process(STAGE, &[], None)?;
-        return run_on_slurm(&args.out, &[stage], &args.exec);
+impl DownloadOptions {
+    /// The stage these flags describe, reading `input`.
+    pub fn stage(&self, input: InputSpec) -> Result<DownloadStage> {
+        let cfg = DownloadConfig {
+            input,
+            shard_size: self.shard_size as usize,
+            output_format: self.output_format,
+            image: ImageConfig {
+                mode: self.resize_mode,
+                image_size: self.image_size,
+                jpeg_quality: self.jpeg_quality,
+                min_image_size: self.min_image_size,
+                max_aspect_ratio: self.max_aspect_ratio,
+                max_pixels: self.max_pixels,
+            },
+            fetch: FetchConfig {
+                timeout: seconds("timeout", self.timeout)?,
+                retries: self.retries,
+                max_retry_wait: seconds("max-retry-wait", self.max_retry_wait)?,
+                max_redirects: self.max_redirects,
+                max_body_bytes: self.max_body_bytes,
+                allow_private: self.allow_private_addresses,
+                user_agent: self.user_agent.clone(),
+                respect_robots: !self.ignore_x_robots_tag,
+                per_host: self.per_host_concurrency as usize,
+                ..FetchConfig::default()
+            },
+            concurrency: self.concurrency as usize,
+            io_threads: self.io_threads as usize,
+        };
+        DownloadStage::new(cfg).context("crawl download")
     }
-    let slice = args.task.slice()?;
-    let input = if args.input.is_empty() {
-        InputSpec::Selected(args.out.clone())
-    } else {
-        InputSpec::Tables {
-            paths: args.input.clone(),
-            url_col: args.url_col.clone(),
-            caption_col: args.caption_col.clone(),
-        }
-    };
-    let cfg = DownloadConfig {
-        out: args.out.clone(),
-        input,
-        shard_size: args.shard_size as usize,
-        output_format: args.output_format,
-        image: ImageConfig {
-            mode: args.resize_mode,
-            image_size: args.image_size,
-            jpeg_quality: args.jpeg_quality,
-            min_image_size: args.min_image_size,
-            max_aspect_ratio: args.max_aspect_ratio,
-            max_pixels: args.max_pixels,
-        },
-        fetch: FetchConfig {
-            timeout: seconds("timeout", args.timeout)?,
-            retries: args.retries,
-            max_retry_wait: seconds("max-retry-wait", args.max_retry_wait)?,
-            max_redirects: args.max_redirects,
-            max_body_bytes: args.max_body_bytes,
-            allow_private: args.allow_private_addresses,
-            user_agent: args.user_agent.clone(),
-            respect_robots: !args.ignore_x_robots_tag,
-            per_host: args.per_host_concurrency as usize,
-            ..FetchConfig::default()
-        },
-        concurrency: args.concurrency as usize,
-        slice: args.task.slice()?,
-        progress: !global.quiet,
-        io_threads: args.io_threads as usize,
-    };
-    let summary = download::run(cfg).context("crawl download failed")?;
-    println!("{summary}");
-    markers::mark_slice_done(&args.out, STAGE, slice)?;
-    Ok(())
 }
-
-/// Name of this stage in completion markers and Slurm jobs.
-const STAGE: &str = "download";

@@ -1,14 +1,10 @@
-//! `witcurate crawl match`.
+//! `witcurate crawl match`: its flags, and the stage they make.
 
 use std::path::PathBuf;
 
-use anyhow::Context;
+use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use pipeline::matching::{human_bytes, run_match, MatchOptions, Rule, Vocab};
-
-use crate::cli::executor::{run_on_slurm, ExecutorArgs, ExecutorChoice, StageSpec};
-use crate::cli::{GlobalArgs, TaskArgs};
-use pipeline::executor::markers;
+use pipeline::matching::{MatchStage, Rule, Vocab};
 
 /// The matching rule, as spelled on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -28,15 +24,13 @@ impl From<RuleArg> for Rule {
     }
 }
 
-/// Flags of `crawl match`.
-#[derive(Debug, Args)]
-pub struct MatchArgs {
-    /// The run directory (reads RUN/pairs/, writes RUN/matched/, RUN/counts/, RUN/counts.parquet).
-    #[arg(long)]
-    pub out: PathBuf,
+/// Flags of the match stage (reads RUN/pairs/, writes RUN/matched/,
+/// RUN/counts/, RUN/counts.parquet).
+#[derive(Debug, Clone, Args)]
+pub struct MatchOptions {
     /// The vocabulary directory (holding queries.txt) or a queries.txt file.
     #[arg(long)]
-    pub vocab: PathBuf,
+    pub vocab: Option<PathBuf>,
     /// When an entry matches a text.
     #[arg(long, value_enum, default_value_t = RuleArg::Metaclip)]
     pub rule: RuleArg,
@@ -44,10 +38,21 @@ pub struct MatchArgs {
     /// than this (bytes, or with a unit: 512MiB, 16GiB, 2GB).
     #[arg(long, default_value = "16GiB", value_parser = parse_size)]
     pub max_vocab_memory: u64,
-    #[command(flatten)]
-    pub tasks: TaskArgs,
-    #[command(flatten)]
-    pub exec: ExecutorArgs,
+}
+
+impl MatchOptions {
+    /// The stage these flags describe.
+    pub fn stage(&self) -> Result<MatchStage> {
+        let Some(vocab) = &self.vocab else {
+            anyhow::bail!("crawl match needs --vocab DIR (a vocabulary directory or queries.txt)");
+        };
+        let vocab = Vocab::load(vocab).context("reading the vocabulary")?;
+        Ok(MatchStage::new(
+            vocab,
+            self.rule.into(),
+            self.max_vocab_memory,
+        ))
+    }
 }
 
 /// Parses a byte size: a number with an optional unit (B, KB, MB, GB, TB,
@@ -75,54 +80,6 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     };
     Ok((num * mult as f64) as u64)
 }
-
-/// Runs `crawl match`.
-pub fn run(args: MatchArgs, global: &GlobalArgs) -> anyhow::Result<()> {
-    if args.exec.executor == ExecutorChoice::Slurm {
-        let stage = StageSpec::from_this_process(STAGE, &[], Some(&[]))?;
-        return run_on_slurm(&args.out, &[stage], &args.exec);
-    }
-    let slice = args.tasks.slice()?;
-    let vocab = Vocab::load(&args.vocab).context("reading the vocabulary")?;
-    let opts = MatchOptions {
-        rule: args.rule.into(),
-        max_vocab_memory: args.max_vocab_memory,
-        slice,
-        progress: !global.quiet,
-    };
-    let r = run_match(&args.out, &vocab, &opts)?;
-    markers::mark_slice_done(&args.out, STAGE, slice)?;
-    if args.out.join("counts.parquet").exists() {
-        markers::mark_reduce_done(&args.out, STAGE)?;
-    }
-    let c = &r.counters;
-    let secs = r.task_seconds.max(1e-9);
-    println!(
-        "match: {} of {} tasks run ({} already done); {} pairs in, {} matched, {} matches; \
-         {:.0} pairs/s, {:.1} MB/s; automaton {} built in {:.1}s{}",
-        r.tasks_run,
-        r.tasks_total,
-        r.tasks_skipped,
-        c.get("pairs_in"),
-        c.get("pairs_matched"),
-        c.get("matches"),
-        c.get("pairs_in") as f64 / secs,
-        c.get("text_bytes") as f64 / secs / 1e6,
-        human_bytes(r.automaton_bytes as u64),
-        r.build_seconds,
-        match &r.reduced {
-            Some(s) => format!(
-                "; counts.parquet written: {} of {} entries matched",
-                s.entries_matched, s.vocab_entries
-            ),
-            None => String::new(),
-        }
-    );
-    Ok(())
-}
-
-/// Name of this stage in completion markers and Slurm jobs.
-const STAGE: &str = "match";
 
 #[cfg(test)]
 mod tests {
