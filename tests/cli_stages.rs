@@ -1,0 +1,307 @@
+//! The stage runner seen from the command line: a stage never trusts
+//! unfinished upstream output, a rerun redoes what depends on changed
+//! upstream output, reruns with other parameters are refused (atomically,
+//! even when two processes race) unless `--force` starts over.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use arrow_array::cast::AsArray;
+
+mod common;
+use common::{assert_success, read_parquet, s, witcurate};
+
+fn sample(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/commoncrawl")
+        .join(name)
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+fn warc() -> String {
+    sample("CC-MAIN-20140820021334-00006-ip-10-180-136-8.ec2.internal.warc")
+}
+
+fn wat() -> String {
+    sample("CC-MAIN-20140820021334-00006-ip-10-180-136-8.ec2.internal.warc.wat")
+}
+
+fn vocab(dir: &Path, entries: &str) -> PathBuf {
+    let v = dir.join(format!("vocab-{}", entries.len()));
+    std::fs::create_dir_all(&v).unwrap();
+    std::fs::write(v.join("queries.txt"), entries).unwrap();
+    v
+}
+
+const ENTRIES: &str = "photo\nNo\nthe\nlogo\nNews\n1\n2\n3\nImage\nHome\n";
+
+fn extract(run: &Path, extra: &[&str]) -> std::process::Output {
+    let (warc, wat) = (warc(), wat());
+    let mut args = vec![
+        "--quiet",
+        "crawl",
+        "extract",
+        "--out",
+        s(run),
+        "--input",
+        &warc,
+        &wat,
+        "--partitions",
+        "3",
+    ];
+    args.extend_from_slice(extra);
+    witcurate(&args)
+}
+
+fn match_(run: &Path, vocab: &Path) -> std::process::Output {
+    witcurate(&[
+        "--quiet",
+        "crawl",
+        "match",
+        "--out",
+        s(run),
+        "--vocab",
+        s(vocab),
+    ])
+}
+
+/// (entry id → count) of `counts.parquet`.
+fn counts(run: &Path) -> BTreeMap<u32, u64> {
+    let mut out = BTreeMap::new();
+    for b in read_parquet(&run.join("counts.parquet")) {
+        let ids = b.column(0).as_primitive::<arrow_array::types::UInt32Type>();
+        let c = b.column(1).as_primitive::<arrow_array::types::UInt64Type>();
+        for i in 0..b.num_rows() {
+            out.insert(ids.value(i), c.value(i));
+        }
+    }
+    out
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn match_refuses_an_unfinished_extract_and_redoes_its_reduce_when_extract_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = vocab(dir.path(), ENTRIES);
+
+    // The reference: extract and match run to the end.
+    let reference = dir.path().join("reference");
+    assert_success(&extract(&reference, &[]));
+    assert_success(&match_(&reference, &v));
+    let expected = counts(&reference);
+    assert!(expected.values().sum::<u64>() > 0);
+
+    // Extract "killed midway": one of its two map tasks done, no reduce.
+    let run = dir.path().join("run");
+    assert_success(&extract(
+        &run,
+        &["--task-index", "0", "--task-count", "2", "--phase", "tasks"],
+    ));
+    let out = match_(&run, &v);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("the extract stage has not completed")
+            && err.contains("1 of its tasks have finished")
+            && err.contains("crawl extract"),
+        "{err}"
+    );
+    assert!(!run.join("counts.parquet").exists());
+    assert!(!run.join("matched").exists());
+
+    // Extract finishes: match now sees every partition.
+    assert_success(&extract(&run, &[]));
+    assert_success(&match_(&run, &v));
+    assert_eq!(counts(&run), expected);
+
+    // Extract started over with other options: the next match redoes its
+    // tasks and its reduce instead of keeping counts of the old pairs.
+    assert_success(&extract(&run, &["--min-text-len", "12", "--force"]));
+    let out = assert_success(&match_(&run, &v));
+    assert!(out.contains("3 of 3 tasks run (0 already done)"), "{out}");
+    let longer = dir.path().join("longer");
+    assert_success(&extract(&longer, &["--min-text-len", "12"]));
+    assert_success(&match_(&longer, &v));
+    assert_eq!(counts(&run), counts(&longer));
+    assert_ne!(counts(&run), expected);
+}
+
+/// Every `uid` of the shards of `run`, with its number of rows.
+fn shard_uids(run: &Path) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for e in std::fs::read_dir(run.join("shards")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "parquet") {
+            for b in read_parquet(&p) {
+                let uids = b.column_by_name("uid").unwrap().as_string::<i32>().clone();
+                for i in 0..b.num_rows() {
+                    *out.entry(uids.value(i).to_string()).or_insert(0) += 1;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn selected_uids(run: &Path) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for e in std::fs::read_dir(run.join("selected")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "parquet") {
+            for b in read_parquet(&p) {
+                let uids = b.column_by_name("uid").unwrap().as_string::<i32>().clone();
+                for i in 0..b.num_rows() {
+                    *out.entry(uids.value(i).to_string()).or_insert(0) += 1;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn download(run: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "--quiet",
+        "crawl",
+        "download",
+        "--out",
+        s(run),
+        "--allow-private-addresses",
+        "--timeout",
+        "2",
+        "--retries",
+        "0",
+    ];
+    args.extend_from_slice(extra);
+    witcurate(&args)
+}
+
+#[test]
+fn download_refuses_a_partial_balance_and_a_rerun_with_other_image_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = vocab(dir.path(), ENTRIES);
+    let run = dir.path().join("run");
+    // A url+caption table whose images are on a closed local port: every
+    // sample becomes a failure row, which shards record like images.
+    let table = dir.path().join("links.csv");
+    let mut csv = String::from("url,caption\n");
+    for i in 0..60 {
+        csv.push_str(&format!("http://127.0.0.1:9/{i}.jpg,the photo {i} of a logo\n"));
+    }
+    std::fs::write(&table, csv).unwrap();
+    assert_success(&witcurate(&[
+        "--quiet",
+        "crawl",
+        "extract",
+        "--out",
+        s(&run),
+        "--input",
+        s(&table),
+        "--partitions",
+        "3",
+    ]));
+    assert_success(&match_(&run, &v));
+    let balance = |index: &str| {
+        witcurate(&[
+            "--quiet",
+            "crawl",
+            "balance",
+            "--out",
+            s(&run),
+            "--t",
+            "20",
+            "--task-index",
+            index,
+            "--task-count",
+            "2",
+        ])
+    };
+    // One of two balance slices: download must not start.
+    assert_success(&balance("0"));
+    let small = ["--image-size", "64", "--shard-size", "4"];
+    let out = download(&run, &small);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("the balance stage has not completed") && err.contains("crawl balance"),
+        "{err}"
+    );
+    assert!(!run.join("shards").exists());
+
+    // Both slices: every selected sample is downloaded exactly once.
+    assert_success(&balance("1"));
+    let out = assert_success(&download(&run, &small));
+    assert!(out.contains("0 already done") || out.contains("shards written"), "{out}");
+    let selected = selected_uids(&run);
+    assert!(selected.len() > 8, "{}", selected.len());
+    assert_eq!(shard_uids(&run), selected);
+
+    // Other image options on the same run are refused, naming each value.
+    let out = download(&run, &["--image-size", "128", "--shard-size", "10"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("image.image_size: 64 then, 128 now")
+            && err.contains("shard_size: 4 then, 10 now")
+            && err.contains("--force"),
+        "{err}"
+    );
+    // --force starts the download over with them.
+    let out = assert_success(&download(
+        &run,
+        &["--image-size", "128", "--shard-size", "10", "--force"],
+    ));
+    assert!(out.contains("0 skipped"), "{out}");
+    assert_eq!(shard_uids(&run), selected);
+    let shards: Vec<_> = std::fs::read_dir(run.join("shards"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".parquet"))
+        .collect();
+    assert_eq!(shards.len(), selected.len().div_ceil(10), "{shards:?}");
+}
+
+#[test]
+fn concurrent_matches_with_different_vocabularies_cannot_both_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    assert_success(&extract(&run, &[]));
+    let a = vocab(dir.path(), ENTRIES);
+    let b = vocab(dir.path(), "photo\nthe\n");
+    for round in 0..3 {
+        if round > 0 {
+            for d in ["_stages/match", "matched", "counts"] {
+                let _ = std::fs::remove_dir_all(run.join(d));
+            }
+            let _ = std::fs::remove_file(run.join("counts.parquet"));
+            let _ = std::fs::remove_file(run.join("match.json"));
+        }
+        let spawn = |v: &Path| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_witcurate"))
+                .args(["--quiet", "crawl", "match", "--out", s(&run), "--vocab", s(v)])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (pa, pb) = (spawn(&a), spawn(&b));
+        let (oa, ob) = (pa.wait_with_output().unwrap(), pb.wait_with_output().unwrap());
+        let ok: Vec<bool> = [&oa, &ob].iter().map(|o| o.status.success()).collect();
+        assert_eq!(ok.iter().filter(|&&x| x).count(), 1, "round {round}: {ok:?}");
+        let loser = if ok[0] { &ob } else { &oa };
+        assert!(stderr(loser).contains("vocab_fingerprint"), "{}", stderr(loser));
+        // What is on disk is the winner's alone.
+        let winner_entries = if ok[0] { 10 } else { 2 };
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run.join("match.json")).unwrap()).unwrap();
+        assert_eq!(summary["vocab_entries"], winner_entries);
+        let max_id = counts(&run).keys().max().copied().unwrap_or(0);
+        assert!(max_id < winner_entries, "entry {max_id} of the other vocabulary");
+    }
+}
