@@ -14,7 +14,9 @@ record how the run went rather than what it produced:
   directory's own path (A and B live in different directories; `eval.json`
   and `stats.json` name their inputs) is replaced by `OUT`, and keys that
   hold wall-clock measurements (see TIMING_KEYS) are dropped, as is
-  `spilled_bytes` of `vocab/vocab.json` (and its copy in `stats.json`): how
+  `spilled_bytes` of `vocab/vocab.json` (and its copy in `stats.json`), and
+  the stage records' `generation`, `upstream` and `tasks_fingerprint`
+  (hashes over parameters that name the run's absolute input paths): how
   much the vocabulary's counting spilled to disk depends on how its threads
   shared the work, and differs between two uninterrupted runs as well (the
   vocabulary itself does not). Everything else in them (counts, losses,
@@ -49,8 +51,10 @@ TIMING_KEYS = re.compile(
 )
 
 
-# Other measurements of how a run went rather than what it produced.
-MEASUREMENT_KEYS = {"spilled_bytes"}
+# Other measurements of how a run went rather than what it produced, and the
+# stage records' identifiers of a run's state (`_stages/*/*.json`): hashes
+# over the stages' parameters, which name absolute input paths.
+MEASUREMENT_KEYS = {"spilled_bytes", "generation", "upstream", "tasks_fingerprint"}
 
 
 def is_timing(key):

@@ -62,7 +62,7 @@ done
 check slurm_match_equals_local same_outputs "$WORK/local" "$WORK/slurm" matched
 check slurm_counts_equal_local cmp -s "$WORK/local/counts.parquet" "$WORK/slurm/counts.parquet"
 check slurm_balance_equals_local same_outputs "$WORK/local" "$WORK/slurm" selected
-check slurm_reduces_marked test -e "$WORK/slurm/_done/match/reduce" -a -e "$WORK/slurm/_done/balance/reduce"
+check slurm_stages_completed test -e "$WORK/slurm/_stages/match/complete.json" -a -e "$WORK/slurm/_stages/balance/complete.json"
 
 # The whole crawl on Slurm, download included: a small synthetic web served on
 # 127.0.0.1, every stage as job arrays, against the same run done locally.
@@ -79,12 +79,15 @@ trap 'kill $SERVER 2>/dev/null || true; cleanup' EXIT
 "$WC" --quiet crawl download --out "$WORK/web-local" --allow-private-addresses --shard-size 10 --image-size 32 >/dev/null
 "$WC" --quiet crawl --out "$WORK/web-slurm" --input "$WORK/web/crawl/sample-web.warc.gz" --partitions 3 \
   --vocab "$WORK/vocab" --t 10 --allow-private-addresses --shard-size 10 --image-size 32 \
-  --executor slurm --slurm-tasks 3 >"$WORK/chain.log"
+  --executor slurm --slurm-tasks 3 --slurm-arg --comment=witcurate-chain >"$WORK/chain.log"
 kill $SERVER 2>/dev/null || true
 check slurm_crawl_selected_equals_local same_outputs "$WORK/web-local" "$WORK/web-slurm" selected
 check slurm_crawl_shards_equal_local same_outputs "$WORK/web-local" "$WORK/web-slurm" shards
 check slurm_chain_submitted_every_stage bash -c "grep -c 'slice(s) submitted' '$WORK/chain.log' | grep -qx 4"
-check slurm_download_tasks_marked test -e "$WORK/web-slurm/_done/download/slice-2-of-3"
+check slurm_download_completed test -e "$WORK/web-slurm/_stages/download/complete.json"
+# `--slurm-arg` given to the all-in-one form reaches sbatch (Slurm keeps a
+# finished job's record for MinJobAge, 300 s by default).
+check slurm_arg_reaches_the_chain bash -c "id=\$(grep -oE 'array job [0-9]+' '$WORK/chain.log' | tail -1 | awk '{print \$3}'); scontrol -o show job \$id | grep -q 'Comment=witcurate-chain'"
 
 # 3. A task killed before it finished: submit held, cancel element 1, release the rest.
 "$WC" --quiet crawl extract --out "$WORK/killed" --input "${INPUTS[@]}" "${EXTRACT_FLAGS[@]}" \
@@ -97,9 +100,9 @@ for _ in $(seq 1 600); do
   [ -z "$(squeue -h -j "$array,$reduce" 2>/dev/null)" ] && break
   sleep 0.2
 done
-check killed_task_left_no_marker test ! -e "$WORK/killed/_done/extract/slice-1-of-3"
-check other_tasks_completed test -e "$WORK/killed/_done/extract/slice-0-of-3" -a -e "$WORK/killed/_done/extract/slice-2-of-3"
-check reduce_did_not_run test ! -e "$WORK/killed/_done/extract/reduce"
+check killed_task_left_no_record test ! -e "$WORK/killed/_stages/extract/tasks/task-00001.json"
+check other_tasks_completed test -e "$WORK/killed/_stages/extract/tasks/task-00000.json"
+check reduce_did_not_run test ! -e "$WORK/killed/_stages/extract/reduce.json" -a ! -e "$WORK/killed/_stages/extract/complete.json"
 
 # 4. Rerunning the same command resubmits only the missing task (and the reduce).
 "$WC" --quiet crawl extract --out "$WORK/killed" --input "${INPUTS[@]}" "${EXTRACT_FLAGS[@]}" \

@@ -305,3 +305,49 @@ fn concurrent_matches_with_different_vocabularies_cannot_both_succeed() {
         assert!(max_id < winner_entries, "entry {max_id} of the other vocabulary");
     }
 }
+
+#[test]
+fn plan_records_the_stage_and_run_task_runs_it_from_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = assert_success(&extract(&run, &["--executor", "plan"]));
+    assert!(out.contains("crawl run-task --stage extract"), "{out}");
+    assert!(run.join("_stages/extract/job.json").exists());
+    assert!(!run.join("pairs/part-00000.parquet").exists(), "plan ran a task");
+    // Two workers, then the reduce, as another scheduler would run them.
+    for i in ["0", "1"] {
+        assert_success(&witcurate(&[
+            "crawl",
+            "run-task",
+            "--stage",
+            "extract",
+            "--out",
+            s(&run),
+            "--phase",
+            "tasks",
+            "--task-index",
+            i,
+            "--task-count",
+            "2",
+        ]));
+    }
+    assert!(!run.join("_stages/extract/complete.json").exists());
+    assert_success(&witcurate(&[
+        "crawl", "run-task", "--stage", "extract", "--out", s(&run), "--phase", "reduce",
+    ]));
+    assert!(run.join("_stages/extract/complete.json").exists());
+    let reference = dir.path().join("reference");
+    assert_success(&extract(&reference, &[]));
+    for p in 0..3 {
+        let name = format!("pairs/part-{p:05}.parquet");
+        assert_eq!(
+            std::fs::read(run.join(&name)).unwrap(),
+            std::fs::read(reference.join(&name)).unwrap(),
+            "{name}"
+        );
+    }
+    // A stage never started in the run directory cannot be run from it.
+    let out = witcurate(&["crawl", "run-task", "--stage", "match", "--out", s(&run)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("never started"), "{}", stderr(&out));
+}

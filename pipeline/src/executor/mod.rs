@@ -72,6 +72,13 @@ pub enum Executor {
     Local,
     /// Slurm job arrays (`sbatch --array`).
     Slurm(SlurmOptions),
+    /// Nothing runs: the stages' parameters and settings are recorded in the
+    /// run directory and the command lines of their tasks are reported, for
+    /// another scheduler to run (`witcurate crawl run-task`).
+    Plan {
+        /// The `witcurate` program the commands run (absolute).
+        program: PathBuf,
+    },
 }
 
 /// Settings of the Slurm executor.
@@ -165,6 +172,26 @@ pub fn execute(
             Ok(())
         }
         Executor::Slurm(s) => submit(run, stages, s, opts.force, report),
+        Executor::Plan { program } => {
+            let root = std::path::absolute(run.root()).unwrap_or_else(|_| run.root().to_path_buf());
+            for stage in stages {
+                stage.prepare(&RunDir::new(&root), opts.force)?;
+                let base = format!(
+                    "{} --quiet crawl run-task --stage {} --out {}",
+                    program.display(),
+                    stage.name(),
+                    slurm::shell_quote(&root.to_string_lossy())
+                );
+                report(&format!(
+                    "{}: tasks: {base} --phase tasks --task-index I --task-count N",
+                    stage.name()
+                ));
+                if stage.has_reduce() {
+                    report(&format!("{}: then once: {base} --phase reduce", stage.name()));
+                }
+            }
+            Ok(())
+        }
     }
 }
 

@@ -11,6 +11,13 @@ use super::{guard, progress, Phase, RunOptions, Stage, StageContext, StageError,
 use crate::run_dir::RunDir;
 use crate::task::Counters;
 
+/// `reduce-started.json`: which task records the running reduce summarises
+/// (its partial outputs may be kept by a rerun over the same records).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct ReduceStarted {
+    tasks_fingerprint: String,
+}
+
 /// Where a stage stands in a run directory.
 #[derive(Debug, Clone, Default)]
 pub struct StageState {
@@ -357,13 +364,19 @@ pub fn run_stage<S: Stage>(
             _ => {
                 remove_file(&run.completion(name))?;
                 remove_file(&run.reduce_record(name))?;
-                let started: Option<String> = record::read(&run.reduce_started(name))?;
-                if started.as_deref() != Some(tasks_fingerprint.as_str()) {
+                let started: Option<ReduceStarted> =
+                    record::read(&run.reduce_started(name)).unwrap_or(None);
+                if started.as_ref().map(|s| s.tasks_fingerprint.as_str())
+                    != Some(tasks_fingerprint.as_str())
+                {
                     // Outputs of a reduce over other task outputs go first.
                     for f in stage.reduce_outputs(run) {
                         remove_file(&f)?;
                     }
-                    record::write(&run.reduce_started(name), &tasks_fingerprint)?;
+                    let started = ReduceStarted {
+                        tasks_fingerprint: tasks_fingerprint.clone(),
+                    };
+                    record::write(&run.reduce_started(name), &started)?;
                 }
                 let bar = progress::bar(name, stage.progress_unit(), opts.progress);
                 let ctx = StageContext {

@@ -32,6 +32,9 @@ pub enum ExecutorChoice {
     Local,
     /// One Slurm job array per stage, the reduce as a dependent job.
     Slurm,
+    /// Run nothing: record the stages' settings in the run directory and
+    /// print the `crawl run-task` command lines for another scheduler.
+    Plan,
 }
 
 /// The run directory, the task slice, the phase and `--force`.
@@ -167,6 +170,9 @@ impl ExecutorArgs {
                 program: std::env::current_exe().context("locating the witcurate binary")?,
                 threads: global.threads,
             }),
+            ExecutorChoice::Plan => Executor::Plan {
+                program: std::env::current_exe().context("locating the witcurate binary")?,
+            },
         })
     }
 }
