@@ -22,18 +22,61 @@ pub fn signed(n: i64) -> String {
     }
 }
 
-/// `part / whole` as a percentage with one decimal (`"–"` when `whole` is 0).
+/// `part / whole` as a percentage with one decimal (`"–"` when `whole` is
+/// 0). Only `part == 0` prints as `0.0%` and only `part == whole` as
+/// `100.0%`: a share that would round to either prints as `<0.1%` or
+/// `>99.9%`.
 pub fn pct(part: u64, whole: u64) -> String {
     if whole == 0 {
-        "–".into()
-    } else {
-        format!("{:.1}%", 100.0 * part as f64 / whole as f64)
+        return "–".into();
+    }
+    let p = 100.0 * part as f64 / whole as f64;
+    match part.cmp(&whole) {
+        std::cmp::Ordering::Equal => "100.0%".into(),
+        std::cmp::Ordering::Less if part == 0 => "0.0%".into(),
+        std::cmp::Ordering::Less => strictly_between(p),
+        std::cmp::Ordering::Greater => above_whole(p),
     }
 }
 
-/// A ratio (0..1) as a percentage with one decimal.
+/// A ratio as a percentage with one decimal; as with [`pct`], only exactly 0
+/// and exactly 1 print as `0.0%` and `100.0%`.
 pub fn share(x: f64) -> String {
-    format!("{:.1}%", 100.0 * x)
+    if x.is_nan() {
+        "–".into()
+    } else if x == 0.0 {
+        "0.0%".into()
+    } else if x == 1.0 {
+        "100.0%".into()
+    } else if x > 0.0 && x < 1.0 {
+        strictly_between(100.0 * x)
+    } else if x > 1.0 {
+        above_whole(100.0 * x)
+    } else {
+        format!("{:.1}%", 100.0 * x)
+    }
+}
+
+/// A percentage known to lie strictly between 0 and 100 (`p` itself may have
+/// rounded to either).
+fn strictly_between(p: f64) -> String {
+    if p < 0.1 {
+        "<0.1%".into()
+    } else if p > 99.9 {
+        ">99.9%".into()
+    } else {
+        format!("{p:.1}%")
+    }
+}
+
+/// A percentage known to lie above 100.
+fn above_whole(p: f64) -> String {
+    let s = format!("{p:.1}%");
+    if s == "100.0%" {
+        ">100.0%".into()
+    } else {
+        s
+    }
 }
 
 /// A compact number for chart axes: `950`, `12k`, `3.4M`, `1.2G`.
@@ -104,6 +147,28 @@ mod tests {
         assert_eq!(signed(-1200), "−1,200");
         assert_eq!(pct(1, 3), "33.3%");
         assert_eq!(pct(1, 0), "–");
+        assert_eq!(pct(0, 7), "0.0%");
+        assert_eq!(pct(7, 7), "100.0%");
+        assert_eq!(pct(1, 2), "50.0%");
+        // 37 of 86,870 entries matched: neither share is 0 or 100%.
+        assert_eq!(pct(86_833, 86_870), ">99.9%");
+        assert_eq!(pct(37, 86_870), "<0.1%");
+        assert_eq!(pct(999, 1000), "99.9%");
+        assert_eq!(pct(1, 1000), "0.1%");
+        assert_eq!(pct(9_996, 10_000), ">99.9%");
+        assert_eq!(pct(4, 10_000), "<0.1%");
+        // Floating point cannot tell these from 100% and 0%; integers can.
+        assert_eq!(pct(u64::MAX - 1, u64::MAX), ">99.9%");
+        assert_eq!(pct(1, u64::MAX), "<0.1%");
+        assert_eq!(share(0.0), "0.0%");
+        assert_eq!(share(1.0), "100.0%");
+        assert_eq!(share(0.625), "62.5%");
+        assert_eq!(share(0.9996), ">99.9%");
+        assert_eq!(share(0.0004), "<0.1%");
+        assert_eq!(share(1.5), "150.0%");
+        assert_eq!(share(f64::NAN), "–");
+        assert_eq!(pct(10_001, 10_000), ">100.0%");
+        assert_eq!(pct(3, 2), "150.0%");
         assert_eq!(short(950.0), "950");
         assert_eq!(short(12_000.0), "12k");
         assert_eq!(short(3_400_000.0), "3.4M");
