@@ -1,6 +1,9 @@
-//! End-to-end tests of `witcurate stats` on small fixture runs written with
-//! the documented schemas (`pipeline::schema`).
+//! End-to-end tests of `witcurate stats`: on small fixture runs written with
+//! the documented schemas (`pipeline::schema`, the stage records of
+//! `pipeline::stage::record`), and on a run of the real stages over the
+//! bundled Common Crawl sample.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 use std::sync::Arc;
@@ -11,11 +14,52 @@ use arrow_array::{
     UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema};
+use pipeline::run_dir::RunDir;
 use pipeline::schema::{self, uid};
+use pipeline::stage::record;
+use pipeline::stage::{Completion, ReduceRecord, TaskRecord};
+use pipeline::task::Counters;
 use serde_json::Value;
 
 mod common;
-use common::{witcurate, write_parquet};
+use common::{assert_success, witcurate, write_parquet};
+
+fn counters(c: &[(&str, u64)]) -> Counters {
+    Counters(c.iter().map(|(k, v)| (k.to_string(), *v)).collect())
+}
+
+/// Writes the record of task `task` of `stage`, as the stage runner does.
+fn task_record(run: &Path, stage: &str, task: usize, seconds: f64, c: &[(&str, u64)]) {
+    let rec = TaskRecord {
+        stage: stage.into(),
+        task,
+        seconds,
+        upstream: None,
+        counters: counters(c),
+    };
+    record::write(&RunDir::new(run).task_record(stage, task), &rec).unwrap();
+}
+
+/// Writes the reduce record and the completion record of `stage`.
+fn reduce_and_complete(run: &Path, stage: &str, tasks: usize, c: &[(&str, u64)]) {
+    let dir = RunDir::new(run);
+    if !c.is_empty() {
+        let rec = ReduceRecord {
+            stage: stage.into(),
+            seconds: 0.5,
+            tasks,
+            tasks_fingerprint: "fixture".into(),
+            counters: counters(c),
+        };
+        record::write(&dir.reduce_record(stage), &rec).unwrap();
+    }
+    let done = Completion {
+        stage: stage.into(),
+        generation: format!("{stage}-fixture"),
+        tasks,
+    };
+    record::write(&dir.completion(stage), &done).unwrap();
+}
 
 fn strs(v: &[&str]) -> ArrayRef {
     Arc::new(StringArray::from(v.to_vec()))
@@ -71,8 +115,9 @@ fn pairs_batch(rows: &[(&str, &str)], ids: Option<&[&[u32]]>) -> RecordBatch {
     RecordBatch::try_new(schema, cols).unwrap()
 }
 
-/// A run with every stage: 10 pairs (8 unique), 6 matched, 4 selected, 4
-/// downloads (3 successes, 2 of them the same image).
+/// A run with every stage: 10 pairs, 6 matched, 4 selected, 4 downloads (3
+/// successes, 2 of them the same image), and the records of the stages that
+/// made them.
 fn fixture_run(run: &Path) {
     let vocab = run.join("vocab");
     fs::create_dir_all(&vocab).unwrap();
@@ -119,12 +164,87 @@ fn fixture_run(run: &Path) {
         &run.join("pairs/part-00001.parquet"),
         pairs_batch(&PAIRS[6..], None),
     );
-    fs::create_dir_all(run.join("pairs/_stats")).unwrap();
-    fs::write(
-        run.join("pairs/_stats/part-00000.json"),
-        r#"{"input_files": 1, "records": 7, "pairs": 10, "errors": {"bad_gzip": 1}, "duration_seconds": 2.0}"#,
-    )
-    .unwrap();
+    task_record(
+        run,
+        "extract",
+        0,
+        2.0,
+        &[
+            ("inputs_wat", 1),
+            ("records", 7),
+            ("pages", 5),
+            ("images", 17),
+            ("pairs_extracted", 13),
+            ("pairs", 12),
+            ("skip_duplicate_in_task", 1),
+            ("skip_text_too_short", 3),
+            ("fault_wat_invalid_json", 1),
+        ],
+    );
+    reduce_and_complete(
+        run,
+        "extract",
+        1,
+        &[("rows_in", 12), ("unique_pairs", 10), ("skip_duplicate", 2)],
+    );
+    task_record(
+        run,
+        "match",
+        0,
+        1.0,
+        &[
+            ("pairs_in", 10),
+            ("pairs_matched", 6),
+            ("matches", 8),
+            ("text_bytes", 80),
+            ("fault_null_field", 1),
+        ],
+    );
+    reduce_and_complete(
+        run,
+        "match",
+        1,
+        &[("entries_matched", 3), ("entries_unmatched", 3)],
+    );
+    task_record(
+        run,
+        "balance",
+        0,
+        1.0,
+        &[
+            ("pairs_in", 6),
+            ("pairs_kept", 4),
+            ("matches_in", 8),
+            ("matches_kept", 6),
+            ("fault_null_field", 0),
+        ],
+    );
+    reduce_and_complete(
+        run,
+        "balance",
+        1,
+        &[
+            ("t", 2),
+            ("entries_matched", 3),
+            ("entries_capped", 1),
+            ("max_count_after", 3),
+        ],
+    );
+    task_record(
+        run,
+        "download",
+        0,
+        4.0,
+        &[
+            ("samples", 4),
+            ("images", 3),
+            ("bytes_downloaded", 7000),
+            ("bytes_written", 6516),
+            ("fault_http_404", 1),
+            ("skip_too_small", 0),
+        ],
+    );
+    reduce_and_complete(run, "download", 1, &[]);
 
     let matched: [&[u32]; 6] = [&[1], &[1, 2], &[1], &[1, 3], &[2], &[1]];
     write_parquet(
@@ -148,11 +268,6 @@ fn fixture_run(run: &Path) {
         &run.join("selected/part-00000.parquet"),
         pairs_batch(&selected_rows, Some(&selected)),
     );
-    fs::write(
-        run.join("balance.json"),
-        r#"{"params": {"t": 2, "seed": 0, "cap": "soft"}}"#,
-    )
-    .unwrap();
 
     let jpeg: Vec<u8> = [&[0xFF, 0xD8, 0xFF, 0xE0][..], &[0u8; 3000][..]].concat();
     let png: Vec<u8> = [&b"\x89PNG\r\n\x1a\n"[..], &[0u8; 500][..]].concat();
@@ -201,11 +316,6 @@ fn fixture_run(run: &Path) {
     .unwrap();
     assert_eq!(shard.num_rows(), n);
     write_parquet(&run.join("shards/00000.parquet"), shard);
-    fs::write(
-        run.join("shards/00000_stats.json"),
-        r#"{"count": 4, "successes": 3, "failures": {"http_404": 1}, "bytes": 6500, "duration": 4.0}"#,
-    )
-    .unwrap();
 }
 
 fn run_stats(run: &Path, extra: &[&str]) -> Value {
@@ -248,14 +358,17 @@ fn funnel_vocab_and_image_numbers_of_a_fixture_run() {
     let s = run_stats(run, &[]);
     let f = funnel(&s);
     let expect = [
-        ("input_files", 1, None),
-        ("input_records", 7, None),
-        ("pairs", 10, None),
-        ("unique_pairs", 8, Some(2)),
-        ("matched", 6, Some(2)),
-        ("selected", 4, Some(2)),
-        ("download_attempted", 4, Some(0)),
-        ("downloaded", 3, Some(1)),
+        ("extract.inputs", 1, None),
+        ("extract.records", 7, None),
+        ("extract.pairs_extracted", 13, None),
+        ("extract.pairs", 12, Some(1)),
+        ("extract.unique_pairs", 10, Some(2)),
+        ("match.pairs_in", 10, Some(0)),
+        ("match.pairs_matched", 6, Some(4)),
+        ("balance.pairs_in", 6, Some(0)),
+        ("balance.pairs_kept", 4, Some(2)),
+        ("download.samples", 4, Some(0)),
+        ("download.images", 3, Some(1)),
     ];
     let expect: Vec<(String, u64, Option<i64>)> = expect
         .iter()
@@ -263,17 +376,80 @@ fn funnel_vocab_and_image_numbers_of_a_fixture_run() {
         .collect();
     assert_eq!(f, expect);
     let steps = s["funnel"].as_array().unwrap();
+    let reasons = |i: usize| -> Vec<(Option<&str>, &str, u64)> {
+        steps[i]["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["counter"].as_str(),
+                    r["kind"].as_str().unwrap(),
+                    r["count"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    // Why records gave no pair: the extract tasks' failures and filters.
     assert_eq!(
-        steps[2]["reasons"][0],
-        serde_json::json!({"class": "errors.bad_gzip", "count": 1})
+        reasons(2),
+        [
+            (Some("skip_text_too_short"), "skip", 3),
+            (Some("fault_wat_invalid_json"), "fault", 1)
+        ]
+    );
+    assert_eq!(reasons(3), [(Some("skip_duplicate_in_task"), "skip", 1)]);
+    assert_eq!(reasons(4), [(Some("skip_duplicate"), "skip", 2)]);
+    assert_eq!(
+        steps[4]["label"],
+        "unique pairs (de-duplicated over all inputs)"
+    );
+    assert_eq!(steps[4]["from"], "reduce");
+    assert_eq!(steps[0]["counters"], serde_json::json!(["inputs_wat"]));
+    assert!(reasons(5).is_empty());
+    // The drop less the counted faults is what matching selects.
+    assert_eq!(
+        reasons(6),
+        [
+            (None, "selection", 3),
+            (Some("fault_null_field"), "fault", 1)
+        ]
     );
     assert_eq!(
-        steps[7]["reasons"][0],
-        serde_json::json!({"class": "http_404", "count": 1})
-    );
-    assert_eq!(
-        steps[4]["reasons"][0]["class"],
+        steps[6]["reasons"][0]["label"],
         "no vocabulary entry matched"
+    );
+    assert_eq!(reasons(8), [(None, "selection", 2)]);
+    assert_eq!(reasons(10), [(Some("fault_http_404"), "fault", 1)]);
+    assert_eq!(steps[10]["reasons"][0]["label"], "HTTP status 404");
+    // Records and output files agree.
+    for (i, rows) in [(4, 10), (6, 6), (8, 4), (9, 4), (10, 3)] {
+        assert_eq!(steps[i]["output_rows"], rows, "{}", steps[i]["step"]);
+    }
+    assert!(steps[0]["output_rows"].is_null());
+    assert_eq!(s["stages"]["without_records"], serde_json::json!([]));
+
+    let r = &s["stage_records"];
+    assert_eq!(
+        (
+            r["extract"]["failures"].as_u64(),
+            r["extract"]["filtered"].as_u64()
+        ),
+        (Some(1), Some(6))
+    );
+    assert_eq!(r["match"]["failures"], 1);
+    assert_eq!(r["download"]["failures"], 1);
+    assert_eq!(r["download"]["filtered"], 0);
+    assert_eq!(r["extract"]["complete_tasks"], 1);
+    assert_eq!(r["extract"]["reduce_seconds"], 0.5);
+    assert!(r["download"]["reduce"].is_null());
+    assert_eq!(
+        r["balance"]["reduce"][3],
+        serde_json::json!({"name": "t", "kind": "measure", "label": "t (the balance cap)", "value": 2})
+    );
+    assert_eq!(
+        r["download"]["tasks"][2],
+        serde_json::json!({"name": "fault_http_404", "kind": "fault", "label": "HTTP status 404", "value": 1})
     );
     assert_eq!(s["stages"]["missing"], serde_json::json!([]));
 
@@ -292,7 +468,7 @@ fn funnel_vocab_and_image_numbers_of_a_fixture_run() {
     assert_eq!(v["total_matches_before"], 8);
     assert_eq!(v["total_matches_after"], 6);
     assert_eq!(v["t"], 2);
-    assert_eq!(v["t_from"], "balance JSON key params.t");
+    assert_eq!(v["t_from"], "the balance stage's record");
     assert_eq!(v["capped_entries"], 1);
     assert_eq!(v["capped_matches"], 5);
     assert!((v["capped_share"].as_f64().unwrap() - 5.0 / 8.0).abs() < 1e-12);
@@ -351,18 +527,37 @@ fn funnel_vocab_and_image_numbers_of_a_fixture_run() {
         s["domains"]["pairs"]["top"][2],
         serde_json::json!({"key": "c.net", "count": 1})
     );
-    assert_eq!(
-        s["stage_reports"]["download"]["counters"]["failures.http_404"]["sum"],
-        1.0
-    );
-    assert_eq!(s["stage_reports"]["vocab"]["facts"]["version"], "0.1.0");
+    assert_eq!(s["vocab_build"]["values"]["version"], "0.1.0");
+    assert_eq!(s["vocab_build"]["values"]["counts.wordnet"], "2");
     let tp = s["throughput"].as_array().unwrap();
+    assert_eq!(tp.len(), 4);
     assert_eq!(tp[0]["stage"], "extract");
-    assert_eq!(tp[0]["rows_per_task_second"], 5.0);
+    assert_eq!(tp[0]["what"], "WARC/WAT records read");
+    assert_eq!(tp[0]["per_task_second"], 3.5);
+    assert_eq!(tp[3]["stage"], "download");
+    assert_eq!(tp[3]["per_task_second"], 1.0);
 
     let md = fs::read_to_string(run.join("stats/report.md")).unwrap();
-    assert!(md.contains("| pairs extracted | 10 |"), "{md}");
+    assert!(md.contains("| extract | pairs extracted | 13 |"), "{md}");
+    assert!(
+        md.contains("| download | images downloaded | 3 | 1 | failure: HTTP status 404 1 |"),
+        "{md}"
+    );
     assert!(md.contains("| 1 | dog | wordnet | 5 | 3 |"), "{md}");
+    assert!(
+        md.contains("- t (the balance cap) = 2, from the balance stage's record"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| reduce | t | measure | t (the balance cap) | 2 |"),
+        "{md}"
+    );
+    assert!(!md.contains("⚠"), "records and files agree: {md}");
+    let html = fs::read_to_string(run.join("stats/report.html")).unwrap();
+    assert!(
+        html.contains("t (the balance cap), from the balance stage&#39;s record"),
+        "{html}"
+    );
 }
 
 /// The numbers at a JSON pointer of stats.json, the way a chart names them.
@@ -578,12 +773,69 @@ fn missing_stages_and_bad_files_are_reported_not_fatal() {
     assert_eq!(s["stage_files"]["pairs"]["rows"], 4);
     assert_eq!(s["stage_files"]["pairs"]["problems"]["unreadable_file"], 1);
     assert!(s["vocab"].is_null() && s["images"].is_null());
-    assert_eq!(funnel(&s)[0], ("pairs".to_string(), 4, None));
+    // Outputs without the records of their stage are not in the funnel.
+    assert!(funnel(&s).is_empty());
+    assert_eq!(s["stages"]["without_records"], serde_json::json!(["pairs"]));
     let html = fs::read_to_string(run.join("stats/report.html")).unwrap();
     assert!(
         html.contains("id=\"missing-stages\"")
             && html.contains("matched, counts, selected, shards")
+            && html.contains("id=\"without-records\"")
     );
+
+    // Records that disagree with the files, and one that is not a record.
+    task_record(
+        run,
+        "extract",
+        0,
+        1.0,
+        &[
+            ("inputs_warc", 1),
+            ("records", 9),
+            ("pairs_extracted", 5),
+            ("pairs", 5),
+        ],
+    );
+    reduce_and_complete(
+        run,
+        "extract",
+        2,
+        &[("rows_in", 5), ("unique_pairs", 5), ("skip_duplicate", 0)],
+    );
+    let bad = RunDir::new(run).task_record("extract", 1);
+    fs::write(&bad, b"{\"stage\": ").unwrap();
+    let s = run_stats(run, &[]);
+    assert_eq!(s["stages"]["without_records"], serde_json::json!([]));
+    let f = funnel(&s);
+    assert_eq!(
+        f.last().unwrap(),
+        &("extract.unique_pairs".to_string(), 5, Some(0))
+    );
+    assert_eq!(s["funnel"][4]["output_rows"], 4);
+    let problems = s["stage_records"]["extract"]["problems"]
+        .as_array()
+        .unwrap();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems[0]
+            .as_str()
+            .unwrap()
+            .contains("_stages/extract/tasks/task-00001.json: not a task record"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1]
+            .as_str()
+            .unwrap()
+            .contains("summarises 2 task records; 1 are present"),
+        "{problems:?}"
+    );
+    let md = fs::read_to_string(run.join("stats/report.md")).unwrap();
+    assert!(
+        md.contains("⚠ the output files hold 4 rows, the records say 5"),
+        "{md}"
+    );
+    assert!(md.contains("- problem: "), "{md}");
 }
 
 #[test]
@@ -609,4 +861,168 @@ fn output_is_byte_identical_across_thread_counts() {
         );
     }
     assert!(outputs[0] == outputs[1]);
+}
+
+/// Sums of the counters of a stage's task records, and the reduce record's
+/// counters, read straight from the files.
+fn record_counters(run: &Path, stage: &str) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
+    let mut tasks: BTreeMap<String, u64> = BTreeMap::new();
+    let dir = run.join("_stages").join(stage);
+    let mut n = 0;
+    for e in fs::read_dir(dir.join("tasks")).unwrap() {
+        let rec: Value = serde_json::from_slice(&fs::read(e.unwrap().path()).unwrap()).unwrap();
+        assert_eq!(rec["stage"], stage);
+        for (k, v) in rec["counters"].as_object().unwrap() {
+            *tasks.entry(k.clone()).or_default() += v.as_u64().unwrap();
+        }
+        n += 1;
+    }
+    assert!(n > 0, "{stage} has task records");
+    let reduce: Value =
+        serde_json::from_slice(&fs::read(dir.join("reduce.json")).unwrap()).unwrap();
+    let reduce = reduce["counters"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .collect();
+    (tasks, reduce)
+}
+
+#[test]
+fn the_funnel_of_a_real_run_is_the_stages_counters() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/commoncrawl");
+    let name = "CC-MAIN-20140820021334-00006-ip-10-180-136-8.ec2.internal.warc";
+    let warc = data.join(name);
+    // The WAT with bytes after its last record: a fault of the extract stage.
+    let wat = dir.path().join("damaged.warc.wat");
+    let mut bytes = fs::read(data.join(format!("{name}.wat"))).unwrap();
+    bytes.extend_from_slice(b"not a WARC record\r\n\r\n");
+    fs::write(&wat, bytes).unwrap();
+    let vocab = dir.path().join("queries.txt");
+    fs::write(&vocab, "photo\nNo\nthe\nlogo\nNews\n1\n2\n3\n").unwrap();
+    let run = dir.path().join("run");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    assert_success(&witcurate(&[
+        "--quiet",
+        "crawl",
+        "--out",
+        &s(&run),
+        "--input",
+        &s(&warc),
+        "--input",
+        &s(&wat),
+        "--partitions",
+        "3",
+        "--vocab",
+        &s(&vocab),
+        "--t",
+        "2",
+        "--stop-after",
+        "balance",
+    ]));
+    let stats = run_stats(&run, &[]);
+
+    let (ext, ext_reduce) = record_counters(&run, "extract");
+    let (mat, _) = record_counters(&run, "match");
+    let (bal, bal_reduce) = record_counters(&run, "balance");
+    let sum = |c: &BTreeMap<String, u64>, names: &[&str]| -> u64 {
+        names.iter().map(|n| c.get(*n).copied().unwrap_or(0)).sum()
+    };
+    let expect: Vec<(String, u64)> = [
+        ("extract.inputs", sum(&ext, &["inputs_warc", "inputs_wat"])),
+        ("extract.records", ext["records"]),
+        ("extract.pairs_extracted", ext["pairs_extracted"]),
+        ("extract.pairs", ext["pairs"]),
+        ("extract.unique_pairs", ext_reduce["unique_pairs"]),
+        ("match.pairs_in", mat["pairs_in"]),
+        ("match.pairs_matched", mat["pairs_matched"]),
+        ("balance.pairs_in", bal["pairs_in"]),
+        ("balance.pairs_kept", bal["pairs_kept"]),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), *v))
+    .collect();
+    let got: Vec<(String, u64)> = funnel(&stats)
+        .into_iter()
+        .map(|(step, count, _)| (step, count))
+        .collect();
+    assert_eq!(got, expect, "every step of the stages run, and only those");
+    assert_eq!(expect[0].1, 2);
+    assert!(expect.iter().all(|(_, n)| *n > 0), "{expect:?}");
+
+    let steps = stats["funnel"].as_array().unwrap();
+    let step = |name: &str| steps.iter().find(|s| s["step"] == name).unwrap();
+    // Drops are the duplicates the stages counted, and what they selected.
+    assert_eq!(
+        step("extract.pairs")["drop"].as_u64(),
+        Some(ext["skip_duplicate_in_task"])
+    );
+    assert_eq!(
+        step("extract.unique_pairs")["drop"].as_u64(),
+        Some(ext_reduce["skip_duplicate"])
+    );
+    assert_eq!(step("match.pairs_in")["drop"], 0);
+    assert_eq!(step("balance.pairs_in")["drop"], 0);
+    let kept = step("balance.pairs_kept");
+    assert_eq!(
+        kept["drop"].as_u64(),
+        Some(bal["pairs_in"] - bal["pairs_kept"])
+    );
+    assert_eq!(kept["reasons"][0]["kind"], "selection");
+    // The output files hold what the records say.
+    for s in steps.iter().filter(|s| !s["output_rows"].is_null()) {
+        assert_eq!(s["output_rows"], s["count"], "{}", s["step"]);
+    }
+    assert!(!step("balance.pairs_kept")["output_rows"].is_null());
+
+    // The damaged WAT's fault is a failure, in the stage's total and as a
+    // reason of the extract funnel.
+    let faults: Vec<(&String, &u64)> = ext
+        .iter()
+        .filter(|(k, _)| k.starts_with("fault_"))
+        .collect();
+    let fault_total: u64 = faults.iter().map(|(_, v)| **v).sum();
+    assert!(fault_total > 0, "{ext:?}");
+    let records = &stats["stage_records"];
+    assert_eq!(records["extract"]["failures"], fault_total);
+    let skips: u64 = ext
+        .iter()
+        .chain(&ext_reduce)
+        .filter(|(k, _)| k.starts_with("skip_"))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(records["extract"]["filtered"], skips);
+    for (name, n) in &faults {
+        let found = step("extract.pairs_extracted")["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["counter"] == name.as_str() && r["kind"] == "fault" && r["count"] == **n);
+        assert!(found || **n == 0, "{name} is a failure reason");
+        let listed = records["extract"]["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == name.as_str() && c["kind"] == "fault");
+        assert!(listed, "{name} is listed as a fault");
+    }
+    for stage in ["match", "balance"] {
+        let c = if stage == "match" { &mat } else { &bal };
+        let f = sum(c, &["fault_null_field"]);
+        assert_eq!(records[stage]["failures"], f);
+        assert_eq!(records[stage]["complete_tasks"], 3);
+    }
+    assert_eq!(stats["vocab"]["t"], bal_reduce["t"]);
+    assert_eq!(stats["vocab"]["t_from"], "the balance stage's record");
+    assert_eq!(
+        stats["stages"]["missing"],
+        serde_json::json!(["vocab", "shards"])
+    );
+    let md = fs::read_to_string(run.join("stats/report.md")).unwrap();
+    assert!(
+        md.contains("| reduce | t | measure | t (the balance cap) | 2 |"),
+        "{md}"
+    );
 }

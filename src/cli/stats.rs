@@ -17,7 +17,8 @@ pub struct StatsArgs {
     /// Vocabulary directory (default: RUN/vocab).
     #[arg(long)]
     pub vocab: Option<PathBuf>,
-    /// Balancing threshold t to mark (default: from the balance stage's JSON, else 20000).
+    /// Balancing threshold t to mark (default: the t of the balance stage's
+    /// record, RUN/_stages/balance/reduce.json, else 20000).
     #[arg(long)]
     pub t: Option<u64>,
     /// Rows in the top tables (entries, texts, domains).

@@ -9,10 +9,14 @@ use std::path::{Path, PathBuf};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
+use super::counters::STAGES as RECORD_STAGES;
 use super::model::*;
 use super::scan::{scan_file, Acc, Kind, Limits};
 use super::sketch::HeavyHitters;
-use super::{stage_json, vocab, StatsError};
+use super::{records, vocab, StatsError};
+use crate::balance::stage::counter as balance;
+use crate::download::stage::counter as download;
+use crate::matching::stage::counter as matching;
 
 /// Default balancing threshold, MetaCLIP's t.
 pub const DEFAULT_T: u64 = 20_000;
@@ -22,7 +26,8 @@ pub const DEFAULT_T: u64 = 20_000;
 pub struct Options {
     /// Vocabulary directory (default `RUN/vocab`).
     pub vocab_dir: Option<PathBuf>,
-    /// Balancing threshold t (default: from the balance stage's JSON, else 20,000).
+    /// Balancing threshold t (default: the t of the balance stage's record,
+    /// else 20,000).
     pub t: Option<u64>,
     /// Rows of the top tables (entries, texts, domains).
     pub top: usize,
@@ -128,26 +133,41 @@ pub fn collect(run: &Path, opts: &Options) -> Result<RunStats, StatsError> {
             .insert("unreadable_vocabulary".into(), 1);
         None
     });
-    let reports: BTreeMap<String, StageReport> = stage_json::discover(run, Some(&vocab_dir))
-        .into_iter()
-        .map(|(stage, files)| (stage, stage_json::read_report(run, &files)))
+    let records = records::read_all(run);
+    let without_records: Vec<String> = present
+        .iter()
+        .filter(|dir| writer_of(dir).is_some_and(|stage| !records.contains_key(stage)))
+        .cloned()
         .collect();
+    for dir in &without_records {
+        log::info!(
+            "{}: {dir} exists but the {} stage has no records; it is left out of the funnel",
+            run.display(),
+            writer_of(dir).unwrap_or("?")
+        );
+    }
+    let funnel = funnel(&accs, &records);
 
     let mut stats = RunStats {
         format_version: FORMAT_VERSION,
         generator: format!("witcurate-pipeline {}", env!("CARGO_PKG_VERSION")),
         run_dir: run.display().to_string(),
-        stages: StagePresence { present, missing },
-        funnel: funnel(&accs, &reports),
+        stages: StagePresence {
+            present,
+            missing,
+            without_records,
+        },
+        throughput: throughput(&funnel, &records),
+        funnel,
         vocab: None,
         captions: BTreeMap::new(),
         domains: BTreeMap::new(),
         images: None,
         stage_files: BTreeMap::new(),
-        stage_reports: BTreeMap::new(),
-        throughput: throughput(&accs, &reports),
+        stage_records: BTreeMap::new(),
+        vocab_build: vocab::build_report(&vocab_dir),
     };
-    stats.vocab = vocab_stats(&accs, vocab.as_ref(), &vocab_dir, &reports, opts);
+    stats.vocab = vocab_stats(&accs, vocab.as_ref(), &vocab_dir, &records, opts);
     if let Some(v) = &vocab {
         vocab_problems.files = 1;
         vocab_problems.rows = v.entries;
@@ -200,7 +220,7 @@ pub fn collect(run: &Path, opts: &Options) -> Result<RunStats, StatsError> {
             });
         }
     }
-    stats.stage_reports = reports;
+    stats.stage_records = records;
     Ok(stats)
 }
 
@@ -257,139 +277,298 @@ fn rows(accs: &BTreeMap<Kind, Acc>, kind: Kind) -> Option<u64> {
         .map(|a| a.files.rows)
 }
 
-const INPUT_FILE_KEYS: [&str; 4] = ["input_files", "files_read", "files", "inputs"];
-const INPUT_RECORD_KEYS: [&str; 5] = [
-    "input_records",
-    "records_read",
-    "records",
-    "rows_read",
-    "records_in",
-];
-
-fn failure_reasons(report: Option<&StageReport>) -> Vec<Reason> {
-    let Some(r) = report else { return Vec::new() };
-    let mut out: Vec<Reason> = r
-        .counters
-        .iter()
-        .filter(|(k, c)| stage_json::is_failure_key(k) && c.sum > 0.0)
-        .map(|(k, c)| Reason {
-            class: k.clone(),
-            count: c.sum as u64,
-        })
-        .collect();
-    out.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.class.cmp(&b.class)));
-    out
+/// The stage that writes output directory `dir` (`None` for the vocabulary).
+fn writer_of(dir: &str) -> Option<&'static str> {
+    match dir {
+        "pairs" => Some("extract"),
+        "matched" | "counts" => Some("match"),
+        "selected" => Some("balance"),
+        "shards" => Some("download"),
+        _ => None,
+    }
 }
 
-fn funnel(accs: &BTreeMap<Kind, Acc>, reports: &BTreeMap<String, StageReport>) -> Vec<FunnelStep> {
-    let extract = reports.get("extract");
-    let mut steps: Vec<FunnelStep> = Vec::new();
-    let step = |step: &str, label: &str, count: u64| FunnelStep {
-        step: step.into(),
-        label: label.into(),
-        count,
-        estimated: false,
-        drop: None,
-        reasons: Vec::new(),
-    };
-    if let Some(r) = extract {
-        if let Some((_, c)) = stage_json::find_counter(r, &INPUT_FILE_KEYS) {
-            steps.push(step("input_files", "input files read", c.sum as u64));
-        }
-        if let Some((_, c)) = stage_json::find_counter(r, &INPUT_RECORD_KEYS) {
-            steps.push(step("input_records", "input records read", c.sum as u64));
-        }
-    }
-    // Steps counted in pairs; the drop is computed between consecutive ones.
-    let mut pair_steps: Vec<FunnelStep> = Vec::new();
-    if let Some(n) = rows(accs, Kind::Pairs) {
-        let mut s = step("pairs", "pairs extracted", n);
-        s.reasons = failure_reasons(extract);
-        pair_steps.push(s);
-        let uids = &accs[&Kind::Pairs].uids;
-        let mut u = step(
-            "unique_pairs",
-            "unique pairs (distinct uid)",
-            uids.count().min(n),
-        );
-        u.estimated = !uids.is_exact();
-        pair_steps.push(u);
-    }
-    if let Some(n) = rows(accs, Kind::Matched) {
-        pair_steps.push(step("matched", "pairs matching a vocabulary entry", n));
-    }
-    if let Some(n) = rows(accs, Kind::Selected) {
-        pair_steps.push(step("selected", "pairs selected by balancing", n));
-    }
-    if let Some(acc) = accs.get(&Kind::Shards).filter(|a| a.files.files > 0) {
-        pair_steps.push(step(
-            "download_attempted",
-            "downloads attempted (rows in shards)",
-            acc.files.rows,
-        ));
-        let img = acc.images.as_ref().expect("shards have images");
-        let ok = img.status.get("success").copied().unwrap_or(0);
-        let mut s = step("downloaded", "images downloaded successfully", ok);
-        let mut reasons: Vec<Reason> = img
-            .status
+/// A funnel step as the funnel reads it from a stage's records.
+struct Spec<'a> {
+    /// The step's name within the stage.
+    name: &'static str,
+    /// The counters summed (those present; the step is left out when none is).
+    counters: &'a [&'a str],
+    /// Task counters or the reduce's.
+    from: RecordPart,
+    /// `inputs`, `records` or `pairs`.
+    unit: &'static str,
+    /// The label (default: the first counter's).
+    label: Option<String>,
+    /// The `fault_*` and `skip_*` counters of the same record that explain
+    /// the step's drop.
+    reasons: &'a dyn Fn(&str) -> bool,
+    /// What the rest of the drop is, if the counters leave some.
+    remainder: Option<(ReasonKind, String)>,
+    /// Rows of the output files that should equal the count.
+    output_rows: Option<u64>,
+}
+
+fn none(_: &str) -> bool {
+    false
+}
+
+impl Spec<'_> {
+    fn step(
+        &self,
+        stage: &str,
+        r: &StageRecords,
+    ) -> Option<(FunnelStep, Option<(ReasonKind, String)>)> {
+        let part = match self.from {
+            RecordPart::Tasks => &r.tasks,
+            RecordPart::Reduce => r.reduce.as_ref()?,
+        };
+        let present: Vec<&Counter> = self
+            .counters
             .iter()
-            .filter(|(k, _)| k.as_str() != "success")
-            .map(|(k, v)| Reason {
-                class: k.clone(),
-                count: *v,
+            .filter_map(|n| part.iter().find(|c| c.name == *n))
+            .collect();
+        let first = present.first()?;
+        let mut reasons: Vec<Reason> = part
+            .iter()
+            .filter(|c| c.kind != CounterClass::Measure && c.value > 0 && (self.reasons)(&c.name))
+            .map(|c| Reason {
+                counter: Some(c.name.clone()),
+                kind: if c.kind == CounterClass::Fault {
+                    ReasonKind::Fault
+                } else {
+                    ReasonKind::Skip
+                },
+                label: c.label.clone(),
+                count: c.value,
             })
             .collect();
-        reasons.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.class.cmp(&b.class)));
-        s.reasons = reasons;
-        pair_steps.push(s);
+        sort_reasons(&mut reasons);
+        let step = FunnelStep {
+            step: format!("{stage}.{}", self.name),
+            stage: stage.to_string(),
+            counters: present.iter().map(|c| c.name.clone()).collect(),
+            from: self.from,
+            label: self.label.clone().unwrap_or_else(|| first.label.clone()),
+            unit: self.unit.to_string(),
+            count: present.iter().map(|c| c.value).sum(),
+            drop: None,
+            reasons,
+            output_rows: self.output_rows,
+        };
+        Some((step, self.remainder.clone()))
     }
-    for i in 1..pair_steps.len() {
-        let prev = pair_steps[i - 1].count as i64;
-        let s = &mut pair_steps[i];
-        let drop = prev - s.count as i64;
-        s.drop = Some(drop);
-        if s.reasons.is_empty() && drop > 0 {
-            let why = match s.step.as_str() {
-                "unique_pairs" => "duplicate (url, text)",
-                "matched" => "no vocabulary entry matched",
-                "selected" => "not drawn by balancing (entries over t)",
-                "download_attempted" => "not (yet) in shards",
-                _ => "not accounted for",
-            };
-            s.reasons.push(Reason {
-                class: why.into(),
-                count: drop as u64,
-            });
-        }
-    }
-    steps.extend(pair_steps);
-    steps
 }
 
-fn throughput(
-    accs: &BTreeMap<Kind, Acc>,
-    reports: &BTreeMap<String, StageReport>,
-) -> Vec<Throughput> {
-    let mut out = Vec::new();
-    for (stage, kind) in [
-        ("extract", Kind::Pairs),
-        ("match", Kind::Matched),
-        ("balance", Kind::Selected),
-        ("download", Kind::Shards),
-    ] {
-        let (Some(report), Some(n)) = (reports.get(stage), rows(accs, kind)) else {
+fn sort_reasons(reasons: &mut [Reason]) {
+    reasons.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.label.cmp(&b.label)));
+}
+
+/// The funnel: for each stage with records, its steps from named counters
+/// (extract: inputs, records or rows read, pairs extracted, pairs after
+/// de-duplication within each input, unique pairs; match: pairs read, pairs
+/// matched; balance: pairs read, pairs kept; download: samples, images),
+/// each with the drop from the step before (when it counts the same unit)
+/// and the `fault_*` and `skip_*` counters that explain it.
+fn funnel(accs: &BTreeMap<Kind, Acc>, records: &BTreeMap<String, StageRecords>) -> Vec<FunnelStep> {
+    let shard_successes = accs
+        .get(&Kind::Shards)
+        .filter(|a| a.files.files > 0)
+        .and_then(|a| a.images.as_ref())
+        .map(|i| i.status.get("success").copied().unwrap_or(0));
+    let pending = |stage: &str| Some((ReasonKind::Pending, format!("not (yet) read by {stage}")));
+    let unexplained = || {
+        Some((
+            ReasonKind::Unexplained,
+            "not accounted for by a counter".to_string(),
+        ))
+    };
+    let any_but_in_task_duplicates = |n: &str| n != "skip_duplicate_in_task";
+    let in_task_duplicates = |n: &str| n == "skip_duplicate_in_task";
+    let all = |_: &str| true;
+    let mut steps: Vec<(FunnelStep, Option<(ReasonKind, String)>)> = Vec::new();
+    for stage in RECORD_STAGES {
+        let Some(r) = records.get(stage) else {
             continue;
         };
-        if let Some((key, secs)) = stage_json::find_duration(report) {
-            out.push(Throughput {
-                stage: stage.into(),
-                rows: n,
-                duration_key: key,
-                task_seconds: secs,
-                rows_per_task_second: n as f64 / secs,
+        let specs: Vec<Spec> = match stage {
+            "extract" => {
+                let read = match (r.task("records").is_some(), r.task("rows").is_some()) {
+                    (true, true) => Some("WARC/WAT records and table rows read".to_string()),
+                    _ => None,
+                };
+                vec![
+                    Spec {
+                        name: "inputs",
+                        counters: &["inputs_warc", "inputs_wat", "inputs_table"],
+                        from: RecordPart::Tasks,
+                        unit: "inputs",
+                        label: Some("inputs read".into()),
+                        reasons: &none,
+                        remainder: None,
+                        output_rows: None,
+                    },
+                    Spec {
+                        name: "records",
+                        counters: &["records", "rows"],
+                        from: RecordPart::Tasks,
+                        unit: "records",
+                        label: read,
+                        reasons: &none,
+                        remainder: None,
+                        output_rows: None,
+                    },
+                    Spec {
+                        name: "pairs_extracted",
+                        counters: &["pairs_extracted"],
+                        from: RecordPart::Tasks,
+                        unit: "pairs",
+                        label: None,
+                        reasons: &any_but_in_task_duplicates,
+                        remainder: None,
+                        output_rows: None,
+                    },
+                    Spec {
+                        name: "pairs",
+                        counters: &["pairs"],
+                        from: RecordPart::Tasks,
+                        unit: "pairs",
+                        label: None,
+                        reasons: &in_task_duplicates,
+                        remainder: unexplained(),
+                        output_rows: None,
+                    },
+                    Spec {
+                        name: "unique_pairs",
+                        counters: &["unique_pairs"],
+                        from: RecordPart::Reduce,
+                        unit: "pairs",
+                        label: None,
+                        reasons: &all,
+                        remainder: unexplained(),
+                        output_rows: rows(accs, Kind::Pairs),
+                    },
+                ]
+            }
+            "match" => vec![
+                Spec {
+                    name: "pairs_in",
+                    counters: &[matching::PAIRS_IN],
+                    from: RecordPart::Tasks,
+                    unit: "pairs",
+                    label: None,
+                    reasons: &none,
+                    remainder: pending("match"),
+                    output_rows: None,
+                },
+                Spec {
+                    name: "pairs_matched",
+                    counters: &[matching::PAIRS_MATCHED],
+                    from: RecordPart::Tasks,
+                    unit: "pairs",
+                    label: None,
+                    reasons: &all,
+                    remainder: Some((ReasonKind::Selection, "no vocabulary entry matched".into())),
+                    output_rows: rows(accs, Kind::Matched),
+                },
+            ],
+            "balance" => vec![
+                Spec {
+                    name: "pairs_in",
+                    counters: &[balance::PAIRS_IN],
+                    from: RecordPart::Tasks,
+                    unit: "pairs",
+                    label: None,
+                    reasons: &none,
+                    remainder: pending("balance"),
+                    output_rows: None,
+                },
+                Spec {
+                    name: "pairs_kept",
+                    counters: &[balance::PAIRS_KEPT],
+                    from: RecordPart::Tasks,
+                    unit: "pairs",
+                    label: None,
+                    reasons: &all,
+                    remainder: Some((
+                        ReasonKind::Selection,
+                        "not drawn by balancing (entries over t)".into(),
+                    )),
+                    output_rows: rows(accs, Kind::Selected),
+                },
+            ],
+            _ => vec![
+                Spec {
+                    name: "samples",
+                    counters: &[download::SAMPLES],
+                    from: RecordPart::Tasks,
+                    unit: "pairs",
+                    label: None,
+                    reasons: &none,
+                    remainder: Some((ReasonKind::Pending, "not (yet) downloaded".into())),
+                    output_rows: rows(accs, Kind::Shards),
+                },
+                Spec {
+                    name: "images",
+                    counters: &[download::IMAGES],
+                    from: RecordPart::Tasks,
+                    unit: "pairs",
+                    label: None,
+                    reasons: &all,
+                    remainder: unexplained(),
+                    output_rows: shard_successes,
+                },
+            ],
+        };
+        steps.extend(specs.iter().filter_map(|s| s.step(stage, r)));
+    }
+    for i in 1..steps.len() {
+        let (prev, unit) = (steps[i - 1].0.count, steps[i - 1].0.unit.clone());
+        let (s, remainder) = &mut steps[i];
+        if s.unit != unit {
+            continue;
+        }
+        let drop = prev as i64 - s.count as i64;
+        s.drop = Some(drop);
+        let named: u64 = s.reasons.iter().map(|r| r.count).sum();
+        let rest = drop - named as i64;
+        if let (true, Some((kind, label))) = (rest > 0, remainder.take()) {
+            s.reasons.push(Reason {
+                counter: None,
+                kind,
+                label,
+                count: rest as u64,
             });
+            sort_reasons(&mut s.reasons);
         }
     }
+    steps.into_iter().map(|(s, _)| s).collect()
+}
+
+/// Throughput of each stage with task time: its first funnel step after the
+/// inputs per second of task time.
+fn throughput(funnel: &[FunnelStep], records: &BTreeMap<String, StageRecords>) -> Vec<Throughput> {
+    let mut out = Vec::new();
+    for (stage, r) in records {
+        let Some(step) = funnel
+            .iter()
+            .find(|s| s.stage == *stage && s.unit != "inputs")
+        else {
+            continue;
+        };
+        if r.task_seconds <= 0.0 {
+            continue;
+        }
+        out.push(Throughput {
+            stage: stage.clone(),
+            what: step.label.clone(),
+            count: step.count,
+            task_seconds: r.task_seconds,
+            per_task_second: step.count as f64 / r.task_seconds,
+            reduce_seconds: r.reduce_seconds,
+        });
+    }
+    out.sort_by_key(|t| stage_rank(&t.stage));
     out
 }
 
@@ -415,22 +594,16 @@ pub fn rank_curve(per_entry: &[u64]) -> Vec<[u64; 2]> {
     out
 }
 
-fn find_t(reports: &BTreeMap<String, StageReport>, opts: &Options) -> (u64, String) {
+fn find_t(records: &BTreeMap<String, StageRecords>, opts: &Options) -> (u64, String) {
     if let Some(t) = opts.t {
         return (t, "--t".into());
     }
-    for stage in ["balance", "match"] {
-        if let Some(r) = reports.get(stage) {
-            if let Some((key, c)) = stage_json::find_counter(r, &["t"]) {
-                if c.max >= 1.0 {
-                    return (c.max as u64, format!("{stage} JSON key {key}"));
-                }
-            }
-        }
+    if let Some(t) = records.get("balance").and_then(|r| r.reduced(balance::T)) {
+        return (t, "the balance stage's record".into());
     }
     (
         DEFAULT_T,
-        format!("default ({DEFAULT_T}; no t found in the run, pass --t)"),
+        format!("the default ({DEFAULT_T}; no balance record in the run, pass --t)"),
     )
 }
 
@@ -438,7 +611,7 @@ fn vocab_stats(
     accs: &BTreeMap<Kind, Acc>,
     vocab: Option<&vocab::Vocab>,
     vocab_dir: &Path,
-    reports: &BTreeMap<String, StageReport>,
+    records: &BTreeMap<String, StageRecords>,
     opts: &Options,
 ) -> Option<VocabStats> {
     let has = |k: Kind| accs.get(&k).filter(|a| a.has_entries);
@@ -451,7 +624,7 @@ fn vocab_stats(
     if vocab.is_none() && counts_from == "none" {
         return None;
     }
-    let (t, t_from) = find_t(reports, opts);
+    let (t, t_from) = find_t(records, opts);
     let mut per_source = BTreeMap::new();
     let mut matched_per_source = BTreeMap::new();
     if let Some(v) = vocab {

@@ -2,9 +2,11 @@
 //!
 //! [`collect()`] reads whatever stages a run holds — the vocabulary,
 //! `pairs/`, `matched/`, `counts.parquet` (or `counts/`), `selected/`,
-//! `shards/` and the stages' own JSON files — and computes [`RunStats`]:
-//! the funnel from crawled records to downloaded images with the drop at
-//! each step and why, the distribution of matches over vocabulary entries
+//! `shards/` and the stages' records (`_stages/STAGE/`, see [`records`]) —
+//! and computes [`RunStats`]: the funnel from crawled records to downloaded
+//! images, from the stages' counters read by name, with the drop at each
+//! step and the counters that explain it, the distribution of matches over
+//! vocabulary entries
 //! before and after balancing, caption and image statistics, top domains and
 //! run facts. [`write_reports`] writes it as `stats.json`, a Markdown summary
 //! (`report.md`) and a self-contained HTML page with inline SVG charts
@@ -28,14 +30,15 @@
 use std::path::{Path, PathBuf};
 
 pub mod collect;
+pub mod counters;
 pub mod fmt;
 pub mod model;
+pub mod records;
 pub mod report_html;
 pub mod report_json;
 pub mod report_md;
 pub mod scan;
 pub mod sketch;
-pub mod stage_json;
 pub mod svg;
 pub mod vocab;
 

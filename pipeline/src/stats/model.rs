@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::sketch::{HeavyHitter, Histogram};
 
 /// Version of the `stats.json` layout.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Statistics of one run directory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,7 +21,8 @@ pub struct RunStats {
     pub run_dir: String,
     /// Which stages' outputs were found.
     pub stages: StagePresence,
-    /// From crawled records to downloaded images, with the drop at each step.
+    /// From crawled records to downloaded images, with the drop at each step:
+    /// the named counters of the stages' records.
     pub funnel: Vec<FunnelStep>,
     /// The vocabulary and the distribution of matches over its entries.
     pub vocab: Option<VocabStats>,
@@ -33,9 +34,11 @@ pub struct RunStats {
     pub images: Option<ImageStats>,
     /// Files and rows read per stage, and files that could not be read.
     pub stage_files: BTreeMap<String, StageFiles>,
-    /// Counters and facts of the stages' own JSON files, per stage.
-    pub stage_reports: BTreeMap<String, StageReport>,
-    /// Rows per second of task time, per stage whose JSON gives durations.
+    /// What the stages' records (`RUN/_stages/STAGE/`) say, per stage.
+    pub stage_records: BTreeMap<String, StageRecords>,
+    /// The vocabulary's build report (`vocab.json`), flattened.
+    pub vocab_build: Option<VocabBuild>,
+    /// Items per second of task time, per stage with task records.
     pub throughput: Vec<Throughput>,
 }
 
@@ -46,31 +49,93 @@ pub struct StagePresence {
     pub present: Vec<String>,
     /// Stages whose outputs were not found.
     pub missing: Vec<String>,
+    /// Outputs found without the records of the stage that writes them
+    /// (`pairs`, ...): they are not in the funnel.
+    pub without_records: Vec<String>,
 }
 
-/// One step of the funnel.
+/// One step of the funnel: a named counter (or a sum of named counters) of
+/// one stage's records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FunnelStep {
-    /// Machine name of the step (`input_records`, `pairs`, `unique_pairs`, `matched`, ...).
+    /// Machine name of the step, `STAGE.NAME`: the counter's name, except
+    /// `extract.inputs` (`inputs_warc + inputs_wat + inputs_table`) and
+    /// `extract.records` (`records + rows`).
     pub step: String,
+    /// The stage whose records give the count.
+    pub stage: String,
+    /// The counters summed for the count.
+    pub counters: Vec<String>,
+    /// `tasks` (summed over the task records) or `reduce` (the reduce record).
+    pub from: RecordPart,
     /// What is counted.
     pub label: String,
+    /// What one counts: `inputs`, `records` or `pairs` (a sample to download
+    /// and an image are pairs too).
+    pub unit: String,
     /// How many.
     pub count: u64,
-    /// Whether `count` is an estimate (HyperLogLog for distinct counts).
-    pub estimated: bool,
-    /// `previous count − count` (absent for the first step).
+    /// `previous count − count`, where the previous step counts the same
+    /// unit (absent otherwise).
     pub drop: Option<i64>,
-    /// Why rows were dropped at this step, by class.
+    /// Why items were dropped at this step (or, at the first pair step, why
+    /// records gave no pair), most first.
     pub reasons: Vec<Reason>,
+    /// Rows of the stage's output files for this step (`pairs/`, `matched/`,
+    /// `selected/`, rows and successes of `shards/`), when they were read: a
+    /// value other than `count` means the files and the records disagree.
+    pub output_rows: Option<u64>,
+}
+
+/// Which record of a stage a counter comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordPart {
+    /// Summed over the task records (`tasks/task-N.json`).
+    Tasks,
+    /// The reduce record (`reduce.json`).
+    Reduce,
+}
+
+/// The kind of a counter, from its name (`pipeline::stage::record::CounterKind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CounterClass {
+    /// `fault_*`: a failure (bad input data, a network failure, ...).
+    Fault,
+    /// `skip_*`: removed on purpose by a rule (a filter, a duplicate).
+    Skip,
+    /// Anything else.
+    Measure,
+}
+
+/// Why items were dropped at a funnel step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReasonKind {
+    /// A `fault_*` counter: a failure.
+    Fault,
+    /// A `skip_*` counter: removed by a rule.
+    Skip,
+    /// What the stage selects leaves the rest out (no vocabulary entry
+    /// matched, not drawn by balancing): the drop less the counted reasons.
+    Selection,
+    /// Not (yet) read by the next stage.
+    Pending,
+    /// A drop no counter accounts for.
+    Unexplained,
 }
 
 /// A drop reason and its count.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reason {
-    /// The class (a failure class, a counter name, or a description).
-    pub class: String,
-    /// How many rows (or records) it accounts for.
+    /// The counter (absent for a reason that is a remainder).
+    pub counter: Option<String>,
+    /// Its kind.
+    pub kind: ReasonKind,
+    /// What it means.
+    pub label: String,
+    /// How many items (records, pairs, samples) it accounts for.
     pub count: u64,
 }
 
@@ -213,43 +278,85 @@ pub struct StageFiles {
     pub sources: BTreeMap<String, u64>,
 }
 
-/// What a stage's own JSON files say.
+/// What a stage's records say (`RUN/_stages/STAGE/`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct StageReport {
-    /// JSON files read (relative to the run directory).
-    pub files: Vec<String>,
-    /// Numeric values by flattened key (`a.b.c`), summarised over the files.
-    pub counters: BTreeMap<String, CounterSummary>,
-    /// Text and boolean values by flattened key (`"(varies)"` when files disagree).
-    pub facts: BTreeMap<String, String>,
+pub struct StageRecords {
+    /// Task records read (`tasks/task-N.json`).
+    pub task_records: u64,
+    /// The number of tasks of the completed stage (`complete.json`); absent
+    /// while the stage is not complete.
+    pub complete_tasks: Option<u64>,
+    /// Seconds of the tasks, summed over the task records.
+    pub task_seconds: f64,
+    /// Seconds of the reduce (absent without a reduce record).
+    pub reduce_seconds: Option<f64>,
+    /// The counters summed over the task records, by name.
+    pub tasks: Vec<Counter>,
+    /// The counters of the reduce record (absent without one), by name.
+    pub reduce: Option<Vec<Counter>>,
+    /// Sum of the `fault_*` counters (tasks and reduce).
+    pub failures: u64,
+    /// Sum of the `skip_*` counters (tasks and reduce).
+    pub filtered: u64,
+    /// Records that could not be read or do not belong, and why.
+    pub problems: Vec<String>,
 }
 
-/// A numeric key over a stage's JSON files.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CounterSummary {
-    /// Sum over the files (the stage total for counters).
-    pub sum: f64,
-    /// Smallest value.
-    pub min: f64,
-    /// Largest value.
-    pub max: f64,
-    /// Number of files with the key.
-    pub files: u64,
+impl StageRecords {
+    /// The value of task counter `name`, summed over the task records.
+    pub fn task(&self, name: &str) -> Option<u64> {
+        self.tasks.iter().find(|c| c.name == name).map(|c| c.value)
+    }
+
+    /// The value of the reduce's counter `name`.
+    pub fn reduced(&self, name: &str) -> Option<u64> {
+        self.reduce
+            .as_ref()?
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.value)
+    }
 }
 
-/// Throughput of one stage.
+/// A counter of a stage's records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counter {
+    /// Its name in the records.
+    pub name: String,
+    /// Its kind (from the name's prefix).
+    pub kind: CounterClass,
+    /// What it counts.
+    pub label: String,
+    /// Its value (summed over the task records for task counters).
+    pub value: u64,
+}
+
+/// `vocab.json` of the vocabulary directory, flattened: nested keys joined
+/// with dots (`sources.wordnet.kept`), values as JSON text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VocabBuild {
+    /// The file read.
+    pub file: String,
+    /// Its values by flattened key (or the error that made it unreadable,
+    /// under `error`).
+    pub values: BTreeMap<String, String>,
+}
+
+/// Throughput of one stage, from its records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Throughput {
     /// The stage.
     pub stage: String,
-    /// Rows the stage wrote.
-    pub rows: u64,
-    /// The duration key used.
-    pub duration_key: String,
-    /// Sum of the tasks' durations in seconds.
+    /// What is counted (the stage's first funnel step).
+    pub what: String,
+    /// How many.
+    pub count: u64,
+    /// Sum of the tasks' seconds.
     pub task_seconds: f64,
-    /// `rows / task_seconds`.
-    pub rows_per_task_second: f64,
+    /// `count / task_seconds`.
+    pub per_task_second: f64,
+    /// Seconds of the reduce, if the stage has one and it ran.
+    pub reduce_seconds: Option<f64>,
 }
 
 /// Position of a stage (directory or producing stage) in the pipeline, for

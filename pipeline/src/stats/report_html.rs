@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use super::fmt;
 use super::model::*;
+use super::report_md::{complete_text, kind_text, output_rows_note, reason_text, seconds};
 use super::sketch::Histogram;
 use super::svg::{self, esc, BarChart, BarSeries, LineSeries, LogLogChart};
 
@@ -201,6 +202,13 @@ pub fn render(s: &RunStats) -> Result<String, serde_json::Error> {
             esc(&s.stages.missing.join(", "))
         );
     }
+    if !s.stages.without_records.is_empty() {
+        let _ = writeln!(
+            o,
+            "<p class=\"warn\" id=\"without-records\">Outputs without the records of their stage (left out of the funnel): <b>{}</b>.</p>",
+            esc(&s.stages.without_records.join(", "))
+        );
+    }
     funnel(&mut o, s, &root);
     if let Some(v) = &s.vocab {
         vocab(&mut o, v, &root);
@@ -218,7 +226,7 @@ pub fn render(s: &RunStats) -> Result<String, serde_json::Error> {
 fn funnel(o: &mut String, s: &RunStats, root: &Value) {
     o.push_str("<section id=\"funnel\"><h2>Funnel</h2>\n");
     if s.funnel.is_empty() {
-        o.push_str("<p>No stage with pairs was found.</p></section>\n");
+        o.push_str("<p>No stage records were found (<code>_stages/STAGE/</code>).</p></section>\n");
         return;
     }
     let labels: Vec<String> = s.funnel.iter().map(|f| f.label.clone()).collect();
@@ -240,18 +248,22 @@ fn funnel(o: &mut String, s: &RunStats, root: &Value) {
             field: Some("count"),
         }],
     );
-    o.push_str("<table><tr><th>step</th><th class=\"n\">count</th><th class=\"n\">drop</th><th>why</th></tr>\n");
+    o.push_str("<p>From the stages' records. Failures are <code>fault_*</code> counters, filtered items <code>skip_*</code> counters.</p>\n");
+    o.push_str("<table><tr><th>stage</th><th>step</th><th class=\"n\">count</th><th class=\"n\">drop</th><th>why</th></tr>\n");
     for f in &s.funnel {
-        let why: Vec<String> = f
+        let mut why: Vec<String> = f
             .reasons
             .iter()
-            .map(|r| format!("{} <b>{}</b>", esc(&r.class), fmt::int(r.count)))
+            .map(|r| format!("{} <b>{}</b>", esc(&reason_text(r)), fmt::int(r.count)))
             .collect();
+        if let Some(note) = output_rows_note(f) {
+            why.push(format!("<span class=\"warn\">{}</span>", esc(&note)));
+        }
         let _ = writeln!(
             o,
-            "<tr><td>{}</td><td class=\"n\">{}{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+            esc(&f.stage),
             esc(&f.label),
-            if f.estimated { "≈" } else { "" },
             fmt::int(f.count),
             f.drop.map(fmt::signed).unwrap_or_default(),
             why.join("<br>")
@@ -272,12 +284,22 @@ fn vocab(o: &mut String, v: &VocabStats, root: &Value) {
                 fmt::pct(v.never_matched.unwrap_or(0), e)
             ),
         );
+        card(
+            o,
+            &fmt::int(v.matched_entries),
+            &format!(
+                "entries that matched a text ({})",
+                fmt::pct(v.matched_entries, e)
+            ),
+        );
     }
-    card(
-        o,
-        &fmt::int(v.matched_entries),
-        "entries that matched a text",
-    );
+    if v.entries.is_none() {
+        card(
+            o,
+            &fmt::int(v.matched_entries),
+            "entries that matched a text",
+        );
+    }
     card(
         o,
         &fmt::int(v.total_matches_before),
@@ -286,13 +308,21 @@ fn vocab(o: &mut String, v: &VocabStats, root: &Value) {
     if let Some(a) = v.total_matches_after {
         card(o, &fmt::int(a), "matches after balancing");
     }
-    card(o, &fmt::int(v.t), &format!("t ({})", v.t_from));
+    card(
+        o,
+        &fmt::int(v.t),
+        &format!(
+            "{}, from {}",
+            super::counters::label("balance", "t"),
+            v.t_from
+        ),
+    );
     card(
         o,
         &fmt::int(v.capped_entries),
         &format!(
             "entries over t, holding {} of matches",
-            fmt::share(v.capped_share)
+            fmt::pct(v.capped_matches, v.total_matches_before)
         ),
     );
     if let Some(a) = v.over_t_after {
@@ -645,41 +675,90 @@ fn facts(o: &mut String, s: &RunStats) {
     }
     o.push_str("</table>\n");
     if !s.throughput.is_empty() {
-        o.push_str("<table><tr><th>stage</th><th class=\"n\">rows</th><th class=\"n\">task time</th><th class=\"n\">rows per task-second</th></tr>\n");
+        o.push_str("<table><tr><th>stage</th><th>counted</th><th class=\"n\">count</th><th class=\"n\">task time</th><th class=\"n\">per task-second</th><th class=\"n\">reduce time</th></tr>\n");
         for t in &s.throughput {
             let _ = writeln!(
                 o,
-                "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1} s</td><td class=\"n\">{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
                 esc(&t.stage),
-                fmt::int(t.rows),
-                t.task_seconds,
-                fmt::short(t.rows_per_task_second)
+                esc(&t.what),
+                fmt::int(t.count),
+                seconds(t.task_seconds),
+                fmt::short(t.per_task_second),
+                t.reduce_seconds.map(seconds).unwrap_or_default()
             );
         }
         o.push_str("</table>\n");
     }
-    for (stage, r) in in_stage_order(&s.stage_reports) {
+    if !s.stage_records.is_empty() {
+        o.push_str("<h3>Stage records (<code>_stages/STAGE/</code>)</h3>\n");
+        o.push_str("<table id=\"stage-records\"><tr><th>stage</th><th class=\"n\">task records</th><th>complete</th><th class=\"n\">task time</th><th class=\"n\">reduce time</th><th class=\"n\">failures</th><th class=\"n\">filtered</th></tr>\n");
+        for (stage, r) in in_stage_order(&s.stage_records) {
+            let _ = writeln!(
+                o,
+                "<tr><td>{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                esc(stage),
+                fmt::int(r.task_records),
+                esc(&complete_text(r)),
+                seconds(r.task_seconds),
+                r.reduce_seconds.map(seconds).unwrap_or_default(),
+                fmt::int(r.failures),
+                fmt::int(r.filtered)
+            );
+        }
+        o.push_str("</table>\n");
+    }
+    for (stage, r) in in_stage_order(&s.stage_records) {
+        let n = r.tasks.len() + r.reduce.as_ref().map_or(0, Vec::len);
         let _ = writeln!(
             o,
-            "<details><summary>{} — {} JSON file{}</summary><table><tr><th>key</th><th>value</th></tr>",
+            "<details><summary>{} — {} counter{}{}</summary>",
             esc(stage),
-            r.files.len(),
-            if r.files.len() == 1 { "" } else { "s" }
+            n,
+            if n == 1 { "" } else { "s" },
+            if r.problems.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", {} problem{}",
+                    r.problems.len(),
+                    if r.problems.len() == 1 { "" } else { "s" }
+                )
+            }
         );
-        for (k, v) in &r.facts {
+        for p in &r.problems {
+            let _ = writeln!(o, "<p class=\"warn\">{}</p>", esc(p));
+        }
+        o.push_str("<table><tr><th>record</th><th>counter</th><th>kind</th><th>what</th><th class=\"n\">value</th></tr>\n");
+        let rows = r
+            .tasks
+            .iter()
+            .map(|c| ("tasks", c))
+            .chain(r.reduce.iter().flatten().map(|c| ("reduce", c)));
+        for (part, c) in rows {
+            let _ = writeln!(
+                o,
+                "<tr><td>{part}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
+                esc(&c.name),
+                kind_text(c.kind),
+                esc(&c.label),
+                fmt::int(c.value)
+            );
+        }
+        o.push_str("</table></details>\n");
+    }
+    if let Some(b) = &s.vocab_build {
+        let _ = writeln!(
+            o,
+            "<details><summary>vocabulary build — {}</summary><table><tr><th>key</th><th>value</th></tr>",
+            esc(&b.file)
+        );
+        for (k, v) in &b.values {
             let _ = writeln!(
                 o,
                 "<tr><td>{}</td><td class=\"t\">{}</td></tr>",
                 esc(k),
                 esc(v)
-            );
-        }
-        for (k, c) in &r.counters {
-            let _ = writeln!(
-                o,
-                "<tr><td>{}</td><td class=\"n\">{}</td></tr>",
-                esc(k),
-                esc(&super::report_md::counter_text(c))
             );
         }
         o.push_str("</table></details>\n");

@@ -54,6 +54,13 @@ pub fn render(s: &RunStats) -> String {
             s.stages.missing.join(", ")
         );
     }
+    if !s.stages.without_records.is_empty() {
+        let _ = writeln!(
+            o,
+            "Outputs without the records of their stage (left out of the funnel): {}.",
+            s.stages.without_records.join(", ")
+        );
+    }
     let _ = writeln!(
         o,
         "\nAlso written: `stats.json` (every number) and `report.html` (with charts).\n"
@@ -74,28 +81,81 @@ pub fn render(s: &RunStats) -> String {
 fn funnel(o: &mut String, s: &RunStats) {
     let _ = writeln!(o, "## Funnel\n");
     if s.funnel.is_empty() {
-        let _ = writeln!(o, "No stage with pairs was found.\n");
+        let _ = writeln!(o, "No stage records were found (`_stages/STAGE/`).\n");
         return;
     }
     let _ = writeln!(
         o,
-        "| step | count | drop | why |\n| --- | ---: | ---: | --- |"
+        "From the stages' records. Failures are `fault_*` counters, filtered items `skip_*` counters.\n"
+    );
+    let _ = writeln!(
+        o,
+        "| stage | step | count | drop | why |\n| --- | --- | ---: | ---: | --- |"
     );
     for f in &s.funnel {
-        let count = if f.estimated {
-            format!("≈{}", fmt::int(f.count))
-        } else {
-            fmt::int(f.count)
-        };
         let drop = f.drop.map(fmt::signed).unwrap_or_default();
-        let why: Vec<String> = f
+        let mut why: Vec<String> = f
             .reasons
             .iter()
-            .map(|r| format!("{} {}", cell(&r.class), fmt::int(r.count)))
+            .map(|r| format!("{} {}", cell(&reason_text(r)), fmt::int(r.count)))
             .collect();
-        let _ = writeln!(o, "| {} | {count} | {drop} | {} |", f.label, why.join("; "));
+        if let Some(note) = output_rows_note(f) {
+            why.push(cell(&note));
+        }
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {drop} | {} |",
+            f.stage,
+            cell(&f.label),
+            fmt::int(f.count),
+            why.join("; ")
+        );
     }
     o.push('\n');
+}
+
+/// A drop reason as the reports show it (without its count).
+pub fn reason_text(r: &Reason) -> String {
+    match r.kind {
+        ReasonKind::Fault => format!("failure: {}", r.label),
+        ReasonKind::Skip => format!("filtered: {}", r.label),
+        _ => r.label.clone(),
+    }
+}
+
+/// A warning when a step's output files hold another number of rows than its
+/// records say.
+pub fn output_rows_note(f: &FunnelStep) -> Option<String> {
+    match f.output_rows {
+        Some(n) if n != f.count => Some(format!(
+            "⚠ the output files hold {} rows, the records say {}",
+            fmt::int(n),
+            fmt::int(f.count)
+        )),
+        _ => None,
+    }
+}
+
+/// A counter's kind as the reports show it.
+pub fn kind_text(k: CounterClass) -> &'static str {
+    match k {
+        CounterClass::Fault => "failure",
+        CounterClass::Skip => "filtered",
+        CounterClass::Measure => "measure",
+    }
+}
+
+/// Seconds with one decimal.
+pub fn seconds(s: f64) -> String {
+    format!("{s:.1} s")
+}
+
+/// `yes (N tasks)` or `no`.
+pub fn complete_text(r: &StageRecords) -> String {
+    match r.complete_tasks {
+        Some(n) => format!("yes ({} tasks)", fmt::int(n)),
+        None => "no".into(),
+    }
 }
 
 fn vocab(o: &mut String, v: &VocabStats) {
@@ -126,12 +186,18 @@ fn vocab(o: &mut String, v: &VocabStats) {
             .map(|a| format!(", after: {}", fmt::int(a)))
             .unwrap_or_default()
     );
-    let _ = writeln!(o, "- t = {} ({})", fmt::int(v.t), v.t_from);
+    let _ = writeln!(
+        o,
+        "- {} = {}, from {}",
+        super::counters::label("balance", "t"),
+        fmt::int(v.t),
+        v.t_from
+    );
     let _ = writeln!(
         o,
         "- entries over t before balancing: {}, holding {} of matches{}\n",
         fmt::int(v.capped_entries),
-        fmt::share(v.capped_share),
+        fmt::pct(v.capped_matches, v.total_matches_before),
         v.over_t_after
             .map(|a| format!("; entries over t after balancing: {}", fmt::int(a)))
             .unwrap_or_default()
@@ -310,59 +376,82 @@ fn facts(o: &mut String, s: &RunStats) {
     if !s.throughput.is_empty() {
         let _ = writeln!(
             o,
-            "| stage | rows | task time | rows per task-second |\n| --- | ---: | ---: | ---: |"
+            "| stage | counted | count | task time | per task-second | reduce time |\n| --- | --- | ---: | ---: | ---: | ---: |"
         );
         for t in &s.throughput {
             let _ = writeln!(
                 o,
-                "| {} | {} | {:.1} s ({}) | {} |",
+                "| {} | {} | {} | {} | {} | {} |",
                 t.stage,
-                fmt::int(t.rows),
-                t.task_seconds,
-                t.duration_key,
-                fmt::short(t.rows_per_task_second)
+                cell(&t.what),
+                fmt::int(t.count),
+                seconds(t.task_seconds),
+                fmt::short(t.per_task_second),
+                t.reduce_seconds.map(seconds).unwrap_or_default()
             );
         }
         o.push('\n');
     }
-    for (stage, r) in in_stage_order(&s.stage_reports) {
-        let _ = writeln!(o, "### {stage} ({} JSON files)\n", r.files.len());
-        if r.facts.is_empty() && r.counters.is_empty() {
-            continue;
-        }
+    stage_records(o, s);
+    if let Some(b) = &s.vocab_build {
+        let _ = writeln!(o, "### Vocabulary build (`{}`)\n", b.file);
         let _ = writeln!(o, "| key | value |\n| --- | --- |");
-        for (k, v) in r.facts.iter().take(60) {
+        for (k, v) in b.values.iter().take(60) {
             let _ = writeln!(o, "| {} | {} |", cell(k), cell(v));
-        }
-        for (k, c) in r.counters.iter().take(60) {
-            let _ = writeln!(o, "| {} | {} |", cell(k), counter_text(c));
         }
         o.push('\n');
     }
 }
 
-/// A counter as shown in reports: the sum, and the range when files differ.
-pub fn counter_text(c: &CounterSummary) -> String {
-    let num = |v: f64| {
-        if v.fract() == 0.0 && v.abs() < 1e15 {
-            fmt::signed(v as i64)
-        } else {
-            format!("{v:.3}")
+fn stage_records(o: &mut String, s: &RunStats) {
+    if s.stage_records.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "### Stage records (`_stages/STAGE/`)\n");
+    let _ = writeln!(
+        o,
+        "| stage | task records | complete | task time | reduce time | failures | filtered |\n| --- | ---: | --- | ---: | ---: | ---: | ---: |"
+    );
+    for (stage, r) in in_stage_order(&s.stage_records) {
+        let _ = writeln!(
+            o,
+            "| {stage} | {} | {} | {} | {} | {} | {} |",
+            fmt::int(r.task_records),
+            complete_text(r),
+            seconds(r.task_seconds),
+            r.reduce_seconds.map(seconds).unwrap_or_default(),
+            fmt::int(r.failures),
+            fmt::int(r.filtered)
+        );
+    }
+    o.push('\n');
+    for (stage, r) in in_stage_order(&s.stage_records) {
+        let _ = writeln!(o, "#### {stage}\n");
+        for p in &r.problems {
+            let _ = writeln!(o, "- problem: {}", cell(p));
         }
-    };
-    if c.files <= 1 || c.min == c.max {
-        if c.files > 1 {
-            format!("{} (each of {} files: {})", num(c.sum), c.files, num(c.min))
-        } else {
-            num(c.sum)
+        if !r.problems.is_empty() {
+            o.push('\n');
         }
-    } else {
-        format!(
-            "{} (sum of {} files, {}–{})",
-            num(c.sum),
-            c.files,
-            num(c.min),
-            num(c.max)
-        )
+        let _ = writeln!(
+            o,
+            "| record | counter | kind | what | value |\n| --- | --- | --- | --- | ---: |"
+        );
+        let rows = r
+            .tasks
+            .iter()
+            .map(|c| ("tasks", c))
+            .chain(r.reduce.iter().flatten().map(|c| ("reduce", c)));
+        for (part, c) in rows {
+            let _ = writeln!(
+                o,
+                "| {part} | {} | {} | {} | {} |",
+                cell(&c.name),
+                kind_text(c.kind),
+                cell(&c.label),
+                fmt::int(c.value)
+            );
+        }
+        o.push('\n');
     }
 }

@@ -156,8 +156,6 @@ pub struct Acc {
     pub kind: Kind,
     /// Files, rows and problems.
     pub files: StageFiles,
-    /// Distinct `uid`s.
-    pub uids: Distinct,
     /// Captions (successes only for shards).
     pub captions: CaptionAcc,
     /// Image domains.
@@ -178,7 +176,6 @@ impl Acc {
         Self {
             kind,
             files: StageFiles::default(),
-            uids: Distinct::new(limits.exact_distinct),
             captions: CaptionAcc {
                 chars: chars_histogram(),
                 tokens: tokens_histogram(),
@@ -212,7 +209,6 @@ impl Acc {
         f.file_bytes += other.files.file_bytes;
         add_map(&mut f.problems, &other.files.problems);
         add_map(&mut f.sources, &other.files.sources);
-        self.uids.merge(&other.uids);
         self.captions.chars.merge(&other.captions.chars);
         self.captions.tokens.merge(&other.captions.tokens);
         self.captions.texts.merge(&other.captions.texts);
@@ -268,11 +264,10 @@ pub fn scan_file(path: &Path, kind: Kind, limits: &Limits) -> Acc {
 fn wanted_columns(kind: Kind) -> &'static [&'static str] {
     match kind {
         Kind::Pairs | Kind::Matched | Kind::Selected => {
-            &[col::UID, col::URL, col::TEXT, col::SOURCE, col::QUERY_IDS]
+            &[col::URL, col::TEXT, col::SOURCE, col::QUERY_IDS]
         }
         Kind::Counts => &[col::ID, col::COUNT],
         Kind::Shards => &[
-            col::UID,
             col::URL,
             col::CAPTION,
             col::STATUS,
@@ -507,7 +502,6 @@ fn scan_pairs(
     path: &Path,
     warned: &mut Vec<String>,
 ) {
-    let uid = column(batch, col::UID, Strs::of, acc, path, warned);
     let url = column(batch, col::URL, Strs::of, acc, path, warned);
     let text = column(batch, col::TEXT, Strs::of, acc, path, warned);
     let source = column(batch, col::SOURCE, Strs::of, acc, path, warned);
@@ -516,9 +510,6 @@ fn scan_pairs(
         acc.has_entries = true;
     }
     for i in 0..batch.num_rows() {
-        if let Some(u) = uid.as_ref().and_then(|c| c.get(i)) {
-            acc.uids.add(u.as_bytes());
-        }
         if let Some(u) = url.as_ref().and_then(|c| c.get(i)) {
             if let Some(d) = domain_of(u) {
                 acc.domains.add(&d, 1);
@@ -604,7 +595,6 @@ fn scan_shards(
     warned: &mut Vec<String>,
 ) {
     let n = batch.num_rows();
-    let uid = column(batch, col::UID, Strs::of, acc, path, warned);
     let url = column(batch, col::URL, Strs::of, acc, path, warned);
     let caption = column(batch, col::CAPTION, Strs::of, acc, path, warned);
     let status = column(batch, col::STATUS, Strs::of, acc, path, warned);
@@ -617,9 +607,6 @@ fn scan_shards(
     let ow = column(batch, col::ORIGINAL_WIDTH, ints, acc, path, warned).unwrap_or_else(none);
     let oh = column(batch, col::ORIGINAL_HEIGHT, ints, acc, path, warned).unwrap_or_else(none);
     for i in 0..n {
-        if let Some(u) = uid.as_ref().and_then(|c| c.get(i)) {
-            acc.uids.add(u.as_bytes());
-        }
         let st = match status.as_ref() {
             Some(c) => c.get(i).unwrap_or("(null)"),
             None => "(no status column)",

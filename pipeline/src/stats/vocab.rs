@@ -1,5 +1,6 @@
 //! Reading the vocabulary (`queries.parquet`, or `queries.txt`) for the
-//! statistics: the source of every entry id, and the text of a few ids.
+//! statistics: the source of every entry id, and the text of a few ids; and
+//! its build report (`vocab.json`) for the run facts.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -12,6 +13,7 @@ use arrow_array::Array;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
+use super::model::VocabBuild;
 use super::StatsError;
 use crate::schema::col;
 
@@ -189,6 +191,72 @@ fn for_each_batch(
     Ok(())
 }
 
+/// The build report of the vocabulary (`vocab.json`, written by `witcurate
+/// vocab build`), flattened to dotted keys; `None` when there is none. An
+/// unreadable file is logged and reported under the key `error`.
+pub fn build_report(dir: &Path) -> Option<VocabBuild> {
+    let file = dir.join("vocab.json");
+    let bytes = match std::fs::read(&file) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => return Some(unreadable(&file, e)),
+    };
+    let value: serde_json::Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => return Some(unreadable(&file, e)),
+    };
+    let mut out = VocabBuild {
+        file: file.display().to_string(),
+        values: BTreeMap::new(),
+    };
+    flatten("", &value, &mut out.values);
+    Some(out)
+}
+
+fn unreadable(file: &Path, e: impl std::fmt::Display) -> VocabBuild {
+    log::warn!("{}: not a readable JSON file: {e}", file.display());
+    VocabBuild {
+        file: file.display().to_string(),
+        values: BTreeMap::from([("error".to_string(), e.to_string())]),
+    }
+}
+
+/// `value` as `key: text` pairs: objects give dotted keys, short arrays of
+/// plain values one comma-separated text, other arrays their length.
+fn flatten(prefix: &str, value: &serde_json::Value, out: &mut BTreeMap<String, String>) {
+    use serde_json::Value;
+    let key = |k: &str| {
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
+    let text = match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                flatten(&key(k), v, out);
+            }
+            return;
+        }
+        Value::Null => return,
+        Value::String(s) => s.clone(),
+        Value::Number(_) | Value::Bool(_) => value.to_string(),
+        Value::Array(items) if items.len() <= 16 && items.iter().all(|v| !v.is_object()) => items
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        Value::Array(items) => format!("[{} items]", items.len()),
+    };
+    if !prefix.is_empty() {
+        out.insert(prefix.to_string(), text);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,5 +285,30 @@ mod tests {
             e.contains("queries.parquet") && e.contains("cannot read the vocabulary"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_build_report_is_flattened() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(build_report(dir.path()).is_none());
+        std::fs::write(
+            dir.path().join("vocab.json"),
+            r#"{"version": "0.1.0", "sources": {"wordnet": {"kept": 2}}, "inputs": ["a", 3], "x": null}"#,
+        )
+        .unwrap();
+        let b = build_report(dir.path()).unwrap();
+        assert_eq!(
+            b.values,
+            BTreeMap::from([
+                ("inputs".to_string(), "a, 3".to_string()),
+                ("sources.wordnet.kept".into(), "2".into()),
+                ("version".into(), "0.1.0".into()),
+            ])
+        );
+        std::fs::write(dir.path().join("vocab.json"), "{").unwrap();
+        assert!(build_report(dir.path())
+            .unwrap()
+            .values
+            .contains_key("error"));
     }
 }
