@@ -69,6 +69,8 @@ PYEOF
 fresh_run() {
   rm -rf "$1"; mkdir -p "$1"
   ln -s "$DATA/run/pairs" "$1/pairs"
+  mkdir -p "$1/_stages"
+  ln -s "$DATA/run/_stages/extract" "$1/_stages/extract"
 }
 
 echo

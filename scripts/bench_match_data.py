@@ -11,6 +11,7 @@ Needs pyarrow (the benchmark script installs it into its venv).
 """
 import argparse
 import hashlib
+import json
 import os
 import random
 
@@ -145,6 +146,13 @@ def main():
         }, schema=schema)
         pq.write_table(table, os.path.join(pairs_dir, f"part-{part:05d}.parquet"), compression="zstd")
         done += n
+    # The synthetic pairs stand for a completed extract stage (the record the
+    # stage runner writes last; see docs/formats.md), so that match reads them.
+    stage_dir = os.path.join(args.out, "run", "_stages", "extract")
+    os.makedirs(stage_dir, exist_ok=True)
+    with open(os.path.join(stage_dir, "complete.json"), "w") as f:
+        json.dump({"stage": "extract", "generation": f"synthetic-{args.parts}-{done}",
+                   "tasks": args.parts}, f)
     print(f"vocab: {min(len(vocab), args.vocab_size)} entries; texts: {done} in {args.parts} parts")
 
 

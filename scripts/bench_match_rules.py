@@ -68,6 +68,10 @@ def pairs(out):
         "url": urls, "text": texts, "page_url": pa.array([None] * n, type=pa.string()),
         "source": ["sample"] * n,
     }), os.path.join(out, "pairs", "part-00000.parquet"))
+    # The part stands for a completed extract stage (see docs/formats.md).
+    os.makedirs(os.path.join(out, "_stages", "extract"), exist_ok=True)
+    with open(os.path.join(out, "_stages", "extract", "complete.json"), "w") as f:
+        json.dump({"stage": "extract", "generation": "bench-real-texts", "tasks": 1}, f)
     print(f"{n} real alt-texts and captions")
 
 

@@ -178,7 +178,11 @@ fn match_writes_matched_parts_counts_and_report() {
         "word-boundary",
     ]);
     assert_eq!(other.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&other.stderr).contains("made with rule metaclip"));
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert!(
+        err.contains("rule: \"metaclip\" then, \"word-boundary\" now"),
+        "{err}"
+    );
 }
 
 #[test]

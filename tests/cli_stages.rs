@@ -191,7 +191,9 @@ fn download_refuses_a_partial_balance_and_a_rerun_with_other_image_options() {
     let table = dir.path().join("links.csv");
     let mut csv = String::from("url,caption\n");
     for i in 0..60 {
-        csv.push_str(&format!("http://127.0.0.1:9/{i}.jpg,the photo {i} of a logo\n"));
+        csv.push_str(&format!(
+            "http://127.0.0.1:9/{i}.jpg,the photo {i} of a logo\n"
+        ));
     }
     std::fs::write(&table, csv).unwrap();
     assert_success(&witcurate(&[
@@ -236,7 +238,10 @@ fn download_refuses_a_partial_balance_and_a_rerun_with_other_image_options() {
     // Both slices: every selected sample is downloaded exactly once.
     assert_success(&balance("1"));
     let out = assert_success(&download(&run, &small));
-    assert!(out.contains("0 already done") || out.contains("shards written"), "{out}");
+    assert!(
+        out.contains("0 already done") || out.contains("shards written"),
+        "{out}"
+    );
     let selected = selected_uids(&run);
     assert!(selected.len() > 8, "{}", selected.len());
     assert_eq!(shard_uids(&run), selected);
@@ -283,7 +288,15 @@ fn concurrent_matches_with_different_vocabularies_cannot_both_succeed() {
         }
         let spawn = |v: &Path| {
             std::process::Command::new(env!("CARGO_BIN_EXE_witcurate"))
-                .args(["--quiet", "crawl", "match", "--out", s(&run), "--vocab", s(v)])
+                .args([
+                    "--quiet",
+                    "crawl",
+                    "match",
+                    "--out",
+                    s(&run),
+                    "--vocab",
+                    s(v),
+                ])
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
@@ -291,18 +304,32 @@ fn concurrent_matches_with_different_vocabularies_cannot_both_succeed() {
                 .unwrap()
         };
         let (pa, pb) = (spawn(&a), spawn(&b));
-        let (oa, ob) = (pa.wait_with_output().unwrap(), pb.wait_with_output().unwrap());
+        let (oa, ob) = (
+            pa.wait_with_output().unwrap(),
+            pb.wait_with_output().unwrap(),
+        );
         let ok: Vec<bool> = [&oa, &ob].iter().map(|o| o.status.success()).collect();
-        assert_eq!(ok.iter().filter(|&&x| x).count(), 1, "round {round}: {ok:?}");
+        assert_eq!(
+            ok.iter().filter(|&&x| x).count(),
+            1,
+            "round {round}: {ok:?}"
+        );
         let loser = if ok[0] { &ob } else { &oa };
-        assert!(stderr(loser).contains("vocab_fingerprint"), "{}", stderr(loser));
+        assert!(
+            stderr(loser).contains("vocab_fingerprint"),
+            "{}",
+            stderr(loser)
+        );
         // What is on disk is the winner's alone.
         let winner_entries = if ok[0] { 10 } else { 2 };
         let summary: serde_json::Value =
             serde_json::from_slice(&std::fs::read(run.join("match.json")).unwrap()).unwrap();
         assert_eq!(summary["vocab_entries"], winner_entries);
         let max_id = counts(&run).keys().max().copied().unwrap_or(0);
-        assert!(max_id < winner_entries, "entry {max_id} of the other vocabulary");
+        assert!(
+            max_id < winner_entries,
+            "entry {max_id} of the other vocabulary"
+        );
     }
 }
 
@@ -313,7 +340,10 @@ fn plan_records_the_stage_and_run_task_runs_it_from_the_record() {
     let out = assert_success(&extract(&run, &["--executor", "plan"]));
     assert!(out.contains("crawl run-task --stage extract"), "{out}");
     assert!(run.join("_stages/extract/job.json").exists());
-    assert!(!run.join("pairs/part-00000.parquet").exists(), "plan ran a task");
+    assert!(
+        !run.join("pairs/part-00000.parquet").exists(),
+        "plan ran a task"
+    );
     // Two workers, then the reduce, as another scheduler would run them.
     for i in ["0", "1"] {
         assert_success(&witcurate(&[
@@ -333,7 +363,14 @@ fn plan_records_the_stage_and_run_task_runs_it_from_the_record() {
     }
     assert!(!run.join("_stages/extract/complete.json").exists());
     assert_success(&witcurate(&[
-        "crawl", "run-task", "--stage", "extract", "--out", s(&run), "--phase", "reduce",
+        "crawl",
+        "run-task",
+        "--stage",
+        "extract",
+        "--out",
+        s(&run),
+        "--phase",
+        "reduce",
     ]));
     assert!(run.join("_stages/extract/complete.json").exists());
     let reference = dir.path().join("reference");

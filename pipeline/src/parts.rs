@@ -269,6 +269,78 @@ pub fn required_nulls(columns: &[ArrayRef], schema: &SchemaRef) -> Option<Vec<bo
     bad
 }
 
+/// Rows skipped because a required column is null, in one task: the first
+/// few are logged with their row number, all are counted.
+#[derive(Debug)]
+pub struct NullRows<'a> {
+    input: &'a Path,
+    count: std::sync::atomic::AtomicU64,
+}
+
+impl<'a> NullRows<'a> {
+    /// How many such rows are logged per task.
+    pub const LOGGED: u64 = 5;
+
+    /// A counter for the task reading `input`.
+    pub fn new(input: &'a Path) -> Self {
+        Self {
+            input,
+            count: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Whether row `i` of a batch (row `first_row + i` of the part) has a
+    /// null in a required column (`bad` from [`required_nulls`]); logs and
+    /// counts it if so.
+    pub fn skip(&self, bad: &Option<Vec<bool>>, i: usize, first_row: usize) -> bool {
+        if !bad.as_ref().is_some_and(|b| b[i]) {
+            return false;
+        }
+        let n = self
+            .count
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n < Self::LOGGED {
+            log::warn!(
+                "{}: row {}: a required column is null; row skipped",
+                self.input.display(),
+                first_row + i
+            );
+        }
+        true
+    }
+
+    /// How many rows were skipped.
+    pub fn count(self) -> u64 {
+        self.count.into_inner()
+    }
+}
+
+/// The rows of `columns` where `keep` is true (errors name `input`).
+pub fn filter_rows(
+    input: &Path,
+    columns: &[ArrayRef],
+    keep: Vec<bool>,
+) -> Result<Vec<ArrayRef>, PartsError> {
+    let mask = arrow_array::BooleanArray::from(keep);
+    columns
+        .iter()
+        .map(|c| arrow_select::filter::filter(c.as_ref(), &mask))
+        .collect::<Result<_, _>>()
+        .map_err(|e| PartsError::arrow(input, e))
+}
+
+/// Total rows of the readable parts among `paths` (for progress bars).
+pub fn total_rows(
+    paths: impl IntoIterator<Item = PathBuf>,
+    schema: &Schema,
+    what: &'static str,
+) -> u64 {
+    paths
+        .into_iter()
+        .map(|p| open_checked(&p, schema, what).map_or(0, |(_, r)| r as u64))
+        .sum()
+}
+
 /// [`conform_columns`] into a batch of exactly `schema`; a null in a required
 /// column is an error naming the row (`first_row` = the batch's first row).
 pub fn conform(

@@ -6,7 +6,6 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt32Type;
@@ -20,12 +19,12 @@ use super::threshold::{tail_share, tail_share_threshold, Threshold};
 use super::{BalanceError, Cap};
 use crate::counts::{add_counts, read_counts, write_counts};
 use crate::parts::{
-    conform_columns, list_parts, open_checked, required_nulls, transform_part,
-    write_parquet_atomically, PartsError,
+    conform_columns, filter_rows, list_parts, required_nulls, total_rows, transform_part,
+    write_parquet_atomically, NullRows, PartsError,
 };
 use crate::run_dir::RunDir;
 use crate::schema::{col, matched_schema};
-use crate::stage::{BoxError, Stage, StageContext, StageOutcome, TaskDone, TaskRecord, TaskResult};
+use crate::stage::{run_each, BoxError, Stage, StageContext, StageOutcome, TaskRecord, TaskResult};
 use crate::task::Counters;
 
 /// Counter names of balance tasks.
@@ -198,29 +197,17 @@ impl Stage for BalanceStage {
                 Some(p)
             }
         };
-        let rows: u64 = tasks
-            .iter()
-            .map(|&t| {
-                open_checked(&ctx.run.matched_part(t), &matched_schema(), "matched")
-                    .map(|(_, r)| r as u64)
-                    .unwrap_or(0)
-            })
-            .sum();
-        ctx.progress.set_length(rows);
-        for &task in tasks {
-            let start = Instant::now();
+        ctx.progress.set_length(total_rows(
+            tasks.iter().map(|&t| ctx.run.matched_part(t)),
+            &matched_schema(),
+            "matched",
+        ));
+        run_each(tasks, done, |task| {
             let kept_rows = hard_plan
                 .as_ref()
                 .map(|p| p.kept.get(&task).map_or(&[][..], |v| &v[..]));
-            let result =
-                balance_part(ctx, task, counts, *t, &self.params, kept_rows).map(|counters| {
-                    TaskDone {
-                        counters,
-                        seconds: start.elapsed().as_secs_f64(),
-                    }
-                });
-            done(task, result.map_err(Into::into));
-        }
+            balance_part(ctx, task, counts, *t, &self.params, kept_rows)
+        });
         Ok(())
     }
 
@@ -332,9 +319,6 @@ impl Stage for BalanceStage {
     }
 }
 
-/// How many rows with a null in a required column are logged per task.
-const NULL_WARNINGS_PER_TASK: u64 = 5;
-
 /// One task: `matched/part-N` → `selected/part-N` + `balance_counts/part-N`.
 fn balance_part(
     ctx: &StageContext<'_>,
@@ -350,7 +334,7 @@ fn balance_part(
     let ids_col = schema.index_of(col::QUERY_IDS).expect("query_ids column");
     let pairs_in = AtomicU64::new(0);
     let matches_in = AtomicU64::new(0);
-    let nulls = AtomicU64::new(0);
+    let nulls = NullRows::new(&input);
     let mut kept_counts = vec![0u64; counts.len()];
     let mut pairs_kept = 0u64;
     let mut matches_kept = 0u64;
@@ -363,14 +347,7 @@ fn balance_part(
         let n = batch.num_rows();
         let mut keep = Vec::with_capacity(n);
         for i in 0..n {
-            if bad.as_ref().is_some_and(|b| b[i]) {
-                if nulls.fetch_add(1, Ordering::Relaxed) < NULL_WARNINGS_PER_TASK {
-                    log::warn!(
-                        "{}: row {}: a required column is null; row skipped",
-                        input.display(),
-                        first_row + i
-                    );
-                }
+            if nulls.skip(&bad, i, first_row) {
                 keep.push(false);
                 continue;
             }
@@ -387,12 +364,7 @@ fn balance_part(
             keep.push(k);
         }
         pairs_in.fetch_add(n as u64, Ordering::Relaxed);
-        let mask = BooleanArray::from(keep);
-        let out: Vec<ArrayRef> = cols
-            .iter()
-            .map(|c| arrow_select::filter::filter(c.as_ref(), &mask))
-            .collect::<Result<_, _>>()
-            .map_err(|e| PartsError::arrow(&input, e))?;
+        let out = filter_rows(&input, &cols, keep)?;
         RecordBatch::try_new(schema.clone(), out).map_err(|e| PartsError::arrow(&input, e))
     };
     let observe = |b: &RecordBatch| {
@@ -421,7 +393,7 @@ fn balance_part(
     counters.add(counter::PAIRS_KEPT, pairs_kept);
     counters.add(counter::MATCHES_IN, matches_in.into_inner());
     counters.add(counter::MATCHES_KEPT, matches_kept);
-    counters.add(counter::FAULT_NULL_FIELD, nulls.into_inner());
+    counters.add(counter::FAULT_NULL_FIELD, nulls.count());
     write_counts(&ctx.run.balance_counts_part(task), &kept_counts)?;
     Ok(counters)
 }

@@ -187,7 +187,10 @@ pub fn execute(
                     stage.name()
                 ));
                 if stage.has_reduce() {
-                    report(&format!("{}: then once: {base} --phase reduce", stage.name()));
+                    report(&format!(
+                        "{}: then once: {base} --phase reduce",
+                        stage.name()
+                    ));
                 }
             }
             Ok(())

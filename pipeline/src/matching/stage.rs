@@ -10,7 +10,7 @@ use std::time::Instant;
 use arrow_array::builder::{ListBuilder, UInt32Builder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt32Type;
-use arrow_array::{ArrayRef, BooleanArray, RecordBatch};
+use arrow_array::RecordBatch;
 use serde::{Deserialize, Serialize};
 
 use super::human_bytes;
@@ -18,12 +18,12 @@ use super::matcher::{Matcher, Scratch};
 use super::{MatchError, Rule, Vocab};
 use crate::counts::{add_counts, write_counts};
 use crate::parts::{
-    conform_columns, list_parts, open_checked, query_ids_field, required_nulls, transform_part,
-    PartsError,
+    conform_columns, filter_rows, list_parts, open_checked, query_ids_field, required_nulls,
+    transform_part, NullRows, PartsError,
 };
 use crate::run_dir::RunDir;
 use crate::schema::{col, matched_schema, pairs_schema};
-use crate::stage::{BoxError, Stage, StageContext, StageOutcome, TaskDone, TaskRecord, TaskResult};
+use crate::stage::{run_each, BoxError, Stage, StageContext, StageOutcome, TaskRecord, TaskResult};
 use crate::task::Counters;
 
 /// Counter names of match tasks.
@@ -200,14 +200,7 @@ impl Stage for MatchStage {
         );
         *self.automaton.lock().expect("not poisoned") = Some((built, matcher.memory_usage()));
         ctx.progress.set_length(rows);
-        for t in ready {
-            let start = Instant::now();
-            let result = match_part(ctx, t, &matcher).map(|counters| TaskDone {
-                counters,
-                seconds: start.elapsed().as_secs_f64(),
-            });
-            done(t, result.map_err(Into::into));
-        }
+        run_each(&ready, done, |t| match_part(ctx, t, &matcher));
         Ok(())
     }
 
@@ -281,9 +274,6 @@ impl Stage for MatchStage {
     }
 }
 
-/// How many rows with a null in a required column are logged per task.
-const NULL_WARNINGS_PER_TASK: u64 = 5;
-
 /// One task: `pairs/part-N` → `matched/part-N` + `counts/part-N`.
 fn match_part(
     ctx: &StageContext<'_>,
@@ -297,7 +287,7 @@ fn match_part(
 
     let pairs_in = AtomicU64::new(0);
     let text_bytes = AtomicU64::new(0);
-    let nulls = AtomicU64::new(0);
+    let nulls = NullRows::new(&input);
     let mut counts = vec![0u64; matcher.entries()];
     let mut pairs_matched = 0u64;
     let mut matches = 0u64;
@@ -314,14 +304,7 @@ fn match_part(
         let mut ids = Vec::new();
         let mut bytes = 0u64;
         for i in 0..n {
-            if bad.as_ref().is_some_and(|b| b[i]) {
-                if nulls.fetch_add(1, Ordering::Relaxed) < NULL_WARNINGS_PER_TASK {
-                    log::warn!(
-                        "{}: row {}: a required column is null; row skipped",
-                        input.display(),
-                        first_row + i
-                    );
-                }
+            if nulls.skip(&bad, i, first_row) {
                 keep.push(false);
                 continue;
             }
@@ -338,12 +321,7 @@ fn match_part(
         }
         pairs_in.fetch_add(n as u64, Ordering::Relaxed);
         text_bytes.fetch_add(bytes, Ordering::Relaxed);
-        let mask = BooleanArray::from(keep);
-        let mut out: Vec<ArrayRef> = cols
-            .iter()
-            .map(|c| arrow_select::filter::filter(c.as_ref(), &mask))
-            .collect::<Result<_, _>>()
-            .map_err(|e| PartsError::arrow(&input, e))?;
+        let mut out = filter_rows(&input, &cols, keep)?;
         out.push(Arc::new(list.finish()));
         RecordBatch::try_new(out_schema.clone(), out).map_err(|e| PartsError::arrow(&input, e))
     };
@@ -372,7 +350,7 @@ fn match_part(
     counters.add(counter::PAIRS_MATCHED, pairs_matched);
     counters.add(counter::MATCHES, matches);
     counters.add(counter::TEXT_BYTES, text_bytes.into_inner());
-    counters.add(counter::FAULT_NULL_FIELD, nulls.into_inner());
+    counters.add(counter::FAULT_NULL_FIELD, nulls.count());
     write_counts(&ctx.run.match_counts_part(task), &counts)?;
     Ok(counters)
 }

@@ -60,6 +60,23 @@ pub struct TaskDone {
 /// What one task produced, or why it failed.
 pub type TaskResult = Result<TaskDone, BoxError>;
 
+/// Runs `tasks` one after the other with `run` (for stages whose tasks use
+/// every core inside), timing each and reporting it to `done`.
+pub fn run_each<E: Into<BoxError>>(
+    tasks: &[usize],
+    done: &(dyn Fn(usize, TaskResult) + Sync),
+    mut run: impl FnMut(usize) -> Result<Counters, E>,
+) {
+    for &task in tasks {
+        let start = std::time::Instant::now();
+        let result = run(task).map_err(Into::into).map(|counters| TaskDone {
+            counters,
+            seconds: start.elapsed().as_secs_f64(),
+        });
+        done(task, result);
+    }
+}
+
 /// What a stage's tasks and reduce get from the runner.
 pub struct StageContext<'a> {
     /// The run directory.
