@@ -269,6 +269,27 @@ fn download_refuses_a_partial_balance_and_a_rerun_with_other_image_options() {
         .filter(|n| n.ends_with(".parquet"))
         .collect();
     assert_eq!(shards.len(), selected.len().div_ceil(10), "{shards:?}");
+
+    // Balance started over with a smaller t: the next download redoes every
+    // shard, and shards beyond the smaller selection are gone.
+    assert_success(&witcurate(&[
+        "--quiet",
+        "crawl",
+        "balance",
+        "--out",
+        s(&run),
+        "--t",
+        "3",
+        "--force",
+    ]));
+    let fewer = selected_uids(&run);
+    assert!(fewer.len() < selected.len() && !fewer.is_empty());
+    let out = assert_success(&download(
+        &run,
+        &["--image-size", "128", "--shard-size", "10"],
+    ));
+    assert!(out.contains("0 skipped"), "{out}");
+    assert_eq!(shard_uids(&run), fewer);
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! The task abstraction shared by all stages: which tasks this process runs,
-//! atomic commit of outputs, skip-if-done, and per-task counters.
+//! What every stage's tasks share: which tasks this process runs
+//! ([`TaskSlice`]), atomic commit of outputs, and named [`Counters`]. The
+//! stage runner that uses them is [`crate::stage`].
 
 use std::collections::BTreeMap;
 use std::io;
@@ -83,18 +84,6 @@ impl TaskError {
     }
 }
 
-/// The conventional name of a task's output part: `part-00042.parquet`.
-pub fn part_name(task: usize, extension: &str) -> String {
-    format!("part-{task:05}.{extension}")
-}
-
-pub use atomic_output::{host_name, temp_path_for, STALE_TEMP_AGE};
-
-/// Whether an output has been committed (its final path exists).
-pub fn is_done(final_path: &Path) -> bool {
-    final_path.exists()
-}
-
 /// Writes an output atomically (see [`atomic_output::commit_atomically`]):
 /// `write` receives a temporary path in the same directory, and on success the
 /// file is fsynced and renamed to `final_path`; on failure nothing appears.
@@ -118,12 +107,6 @@ where
 /// Writes bytes to `final_path` atomically (see [`commit_atomically`]).
 pub fn write_atomically(final_path: &Path, bytes: &[u8]) -> Result<(), TaskError> {
     Ok(atomic_output::write_atomically(final_path, bytes)?)
-}
-
-/// Removes temporary files left in `dir` by killed tasks (see
-/// [`atomic_output::clean_stale_temps`]); returns how many.
-pub fn clean_stale_temps(dir: &Path) -> Result<usize, TaskError> {
-    Ok(atomic_output::clean_stale_temps(dir)?)
 }
 
 /// Removes the stale temporary files of one output, leaving the rest of its
@@ -189,6 +172,5 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path().join("sub")).unwrap().count(), 0);
         write_atomically(&target, b"whole").unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"whole");
-        assert!(is_done(&target));
     }
 }

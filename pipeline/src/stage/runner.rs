@@ -227,6 +227,7 @@ pub fn run_stage<S: Stage>(
         // The stage is about to change: nothing downstream may trust it.
         remove_file(&run.completion(name))?;
     }
+    remove_stale_tasks(run, stage, &state.tasks)?;
     let failures: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
     if opts.phase != Phase::Reduce {
@@ -416,6 +417,34 @@ pub fn run_stage<S: Stage>(
     }
     outcome.complete = true;
     Ok(outcome)
+}
+
+/// Removes the records and outputs of tasks that are no longer tasks of the
+/// stage (the upstream output they came from shrank).
+fn remove_stale_tasks<S: Stage>(
+    run: &RunDir,
+    stage: &S,
+    tasks: &[usize],
+) -> Result<(), StageError> {
+    let current: std::collections::BTreeSet<usize> = tasks.iter().copied().collect();
+    for path in task_record_files(run, S::NAME) {
+        let task = path
+            .file_stem()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("task-"))
+            .and_then(|n| n.parse::<usize>().ok());
+        if let Some(task) = task.filter(|t| !current.contains(t)) {
+            log::info!(
+                "{}: task {task} is gone from the input; its outputs are removed",
+                S::NAME
+            );
+            for f in stage.task_outputs(run, task) {
+                remove_file(&f)?;
+            }
+            remove_file(&path)?;
+        }
+    }
+    Ok(())
 }
 
 /// Paths of every task record of `stage` present in `run`, ascending.
