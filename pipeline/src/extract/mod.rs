@@ -29,7 +29,7 @@ pub mod shuffle;
 mod stage;
 
 pub use pairs::{Pair, TextOptions};
-pub use stage::{ExtractParams, ExtractStage, InputFormat};
+pub use stage::{counter, ExtractParams, ExtractStage, InputFormat};
 
 use std::io;
 use std::path::{Path, PathBuf};

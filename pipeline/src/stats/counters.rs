@@ -10,6 +10,7 @@
 
 use crate::balance::stage::counter as balance;
 use crate::download::stage::counter as download;
+use crate::extract::counter as extract;
 use crate::matching::stage::counter as matching;
 use crate::stage::record::CounterKind;
 
@@ -81,10 +82,10 @@ const LABELS: &[(&str, &str, &str)] = &[
         "pairs_from_title",
         "pairs from an image's title attribute",
     ),
-    ("extract", "pairs_extracted", "pairs extracted"),
+    ("extract", extract::PAIRS_EXTRACTED, "pairs extracted"),
     (
         "extract",
-        "pairs",
+        extract::PAIRS,
         "pairs after de-duplication within each input",
     ),
     // extract tasks: rules
@@ -138,7 +139,7 @@ const LABELS: &[(&str, &str, &str)] = &[
     ),
     (
         "extract",
-        "skip_duplicate_in_task",
+        extract::DUPLICATES_IN_TASK,
         "duplicate (url, text) within an input",
     ),
     // extract tasks: faults
@@ -203,15 +204,15 @@ const LABELS: &[(&str, &str, &str)] = &[
         "WARC records over --max-record-bytes",
     ),
     // extract reduce
-    ("extract", "rows_in", "pairs read by the reduce"),
+    ("extract", extract::REDUCE_ROWS_IN, "pairs read by the reduce"),
     (
         "extract",
-        "unique_pairs",
+        extract::UNIQUE_PAIRS,
         "unique pairs (de-duplicated over all inputs)",
     ),
     (
         "extract",
-        "skip_duplicate",
+        extract::DUPLICATES,
         "duplicate (url, text) across inputs",
     ),
     // match
