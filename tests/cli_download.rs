@@ -932,7 +932,7 @@ print(t.num_rows, ",".join(t.column_names), t.schema.field("query_ids").type,
     assert_eq!(
         text.trim(),
         "3 key,uid,url,caption,query_ids,status,error_message,width,height,original_width,\
-         original_height,sha256,jpg list<item: uint32 not null> 000000002 success True"
+         original_height,sha256,phash,jpg list<item: uint32 not null> 000000002 success True"
     );
 }
 

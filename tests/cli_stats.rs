@@ -305,6 +305,12 @@ fn fixture_run(run: &Path) {
                 None,
                 Some("bb22"),
             ])),
+            Arc::new(arrow_array::UInt64Array::from(vec![
+                Some(0x0f0f_0f0f_0f0f_0f0f),
+                Some(0x0f0f_0f0f_0f0f_0f0f),
+                None,
+                Some(0xf0f0_f0f0_f0f0_f0f0),
+            ])),
             Arc::new(BinaryArray::from(vec![
                 Some(jpeg.as_slice()),
                 Some(jpeg.as_slice()),

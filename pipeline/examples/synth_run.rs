@@ -237,6 +237,11 @@ fn main() {
                         .map(|i| ok[i].then(|| format!("{:064x}", i % 997)))
                         .collect::<Vec<_>>(),
                 )),
+                Arc::new(arrow_array::UInt64Array::from(
+                    (0..m)
+                        .map(|i| ok[i].then_some((i % 997) as u64 * 0x9e37_79b9))
+                        .collect::<Vec<_>>(),
+                )),
                 Arc::new(BinaryArray::from(
                     (0..m)
                         .map(|i| ok[i].then_some(jpeg.as_slice()))

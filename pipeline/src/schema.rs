@@ -42,6 +42,8 @@ pub mod col {
     pub const ORIGINAL_HEIGHT: &str = "original_height";
     /// sha256 (hex) of the original bytes.
     pub const SHA256: &str = "sha256";
+    /// 64-bit DCT pHash of the image (see `download::phash`); null on failure.
+    pub const PHASH: &str = "phash";
     /// The encoded image (JPEG unless configured otherwise); null on failure.
     pub const JPG: &str = "jpg";
 }
@@ -96,6 +98,7 @@ pub fn shard_schema() -> SchemaRef {
         Field::new(col::ORIGINAL_WIDTH, DataType::Int32, true),
         Field::new(col::ORIGINAL_HEIGHT, DataType::Int32, true),
         Field::new(col::SHA256, DataType::Utf8, true),
+        Field::new(col::PHASH, DataType::UInt64, true),
         Field::new(col::JPG, DataType::Binary, true),
     ]))
 }

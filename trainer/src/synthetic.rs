@@ -163,6 +163,7 @@ pub fn shard_schema() -> SchemaRef {
         Field::new("original_width", DataType::Int32, true),
         Field::new("original_height", DataType::Int32, true),
         Field::new("sha256", DataType::Utf8, true),
+        Field::new("phash", DataType::UInt64, true),
         Field::new("jpg", DataType::Binary, true),
     ]))
 }
@@ -212,6 +213,7 @@ fn write_shard(path: &Path, cols: Columns, row_group_size: usize) -> Result<()> 
         Arc::new(Int32Array::from(cols.w)),
         Arc::new(Int32Array::from(cols.h)),
         Arc::new(StringArray::from(cols.sha)),
+        Arc::new(arrow_array::UInt64Array::from(vec![None::<u64>; n])),
         Arc::new(BinaryArray::from_iter(cols.jpg)),
     ];
     let perr = |e: &dyn std::fmt::Display| Error::Parquet {

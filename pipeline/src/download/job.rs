@@ -502,6 +502,7 @@ pub(crate) async fn download_one(
                     row.status = "success".into();
                     row.size = Some((p.width, p.height));
                     row.original_size = Some((p.original_width, p.original_height));
+                    row.phash = Some(p.phash);
                     row.jpg = Some(p.jpg);
                 }
                 Err(e) => {

@@ -97,6 +97,8 @@ pub struct Processed {
     pub original_width: u32,
     /// Height before resizing.
     pub original_height: u32,
+    /// 64-bit DCT pHash of the decoded image (see [`super::phash`]).
+    pub phash: u64,
 }
 
 /// A failed image, with its original size when the header was readable.
@@ -221,17 +223,19 @@ pub fn process(bytes: &[u8], cfg: &ImageConfig) -> Result<Processed, ImageFailur
     }
     if cfg.mode == ResizeMode::No && format == ImageFormat::Jpeg {
         // Stored as downloaded, but only once it is known to decode.
-        decode(bytes, format, limits, original)?;
+        let rgb = to_rgb_on_white(decode(bytes, format, limits, original)?);
         return Ok(Processed {
             jpg: bytes.to_vec(),
             width: w,
             height: h,
             original_width: w,
             original_height: h,
+            phash: super::phash::phash_rgb(&rgb, w, h),
         });
     }
     let img = decode(bytes, format, limits, original)?;
     let rgb = to_rgb_on_white(img);
+    let phash = super::phash::phash_rgb(&rgb, w, h);
     let (out, ow, oh) = resize(rgb, w, h, cfg)
         .map_err(|e| fail(FailureClass::DecodeError, format!("resize: {e}"), original))?;
     let jpg = encode_jpeg(&out, ow, oh, cfg.jpeg_quality).map_err(|e| {
@@ -247,6 +251,7 @@ pub fn process(bytes: &[u8], cfg: &ImageConfig) -> Result<Processed, ImageFailur
         height: oh,
         original_width: w,
         original_height: h,
+        phash,
     })
 }
 

@@ -12,7 +12,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BinaryBuilder, Int32Builder, ListBuilder, StringBuilder, UInt32Builder,
+    BinaryBuilder, Int32Builder, ListBuilder, StringBuilder, UInt32Builder, UInt64Builder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field};
@@ -72,6 +72,8 @@ pub struct Row {
     pub original_size: Option<(u32, u32)>,
     /// sha256 (hex) of the downloaded bytes.
     pub sha256: Option<String>,
+    /// 64-bit DCT pHash of the image (successes only).
+    pub phash: Option<u64>,
     /// The encoded image.
     pub jpg: Option<Vec<u8>>,
     /// Bytes downloaded for this sample.
@@ -241,6 +243,7 @@ fn rows_to_batch(rows: &[Row], with_images: bool) -> Result<RecordBatch, arrow_s
     let mut error = StringBuilder::new();
     let mut dims: [Int32Builder; 4] = std::array::from_fn(|_| Int32Builder::with_capacity(n));
     let mut sha = StringBuilder::new();
+    let mut phash = UInt64Builder::with_capacity(n);
     let jpg_bytes: usize = if with_images {
         rows.iter()
             .filter_map(|r| r.jpg.as_ref().map(Vec::len))
@@ -269,6 +272,7 @@ fn rows_to_batch(rows: &[Row], with_images: bool) -> Result<RecordBatch, arrow_s
         dims[2].append_option(r.original_size.and_then(|s| to_i32(s.0)));
         dims[3].append_option(r.original_size.and_then(|s| to_i32(s.1)));
         sha.append_option(r.sha256.as_deref());
+        phash.append_option(r.phash);
         match (&r.jpg, with_images) {
             (Some(b), true) => jpg.append_value(b),
             _ => jpg.append_null(),
@@ -288,6 +292,7 @@ fn rows_to_batch(rows: &[Row], with_images: bool) -> Result<RecordBatch, arrow_s
         Arc::new(ow.finish()),
         Arc::new(oh.finish()),
         Arc::new(sha.finish()),
+        Arc::new(phash.finish()),
         Arc::new(jpg.finish()),
     ];
     RecordBatch::try_new(shard_schema(), columns)
@@ -308,6 +313,7 @@ pub fn row_json(row: &Row) -> serde_json::Value {
         col::ORIGINAL_WIDTH: row.original_size.map(|s| s.0),
         col::ORIGINAL_HEIGHT: row.original_size.map(|s| s.1),
         col::SHA256: row.sha256,
+        col::PHASH: row.phash.map(|h| format!("{h:016x}")),
     })
 }
 
