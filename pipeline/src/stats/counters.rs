@@ -204,7 +204,11 @@ const LABELS: &[(&str, &str, &str)] = &[
         "WARC records over --max-record-bytes",
     ),
     // extract reduce
-    ("extract", extract::REDUCE_ROWS_IN, "pairs read by the reduce"),
+    (
+        "extract",
+        extract::REDUCE_ROWS_IN,
+        "pairs read by the reduce",
+    ),
     (
         "extract",
         extract::UNIQUE_PAIRS,
