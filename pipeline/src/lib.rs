@@ -15,6 +15,7 @@
 
 pub mod balance;
 pub mod counts;
+pub mod dedup;
 pub mod download;
 pub mod executor;
 pub mod extract;

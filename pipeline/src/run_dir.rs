@@ -15,6 +15,7 @@
 //!   selected/part-N.parquet            balance
 //!   balance_counts/part-N.parquet, balance_counts.parquet, balance.json
 //!   shards/NNNNN.parquet|tar, NNNNN_stats.json
+//!   dedup/part-N.parquet               dedup: which images of shard N are kept
 //!   slurm/STAGE/                       Slurm scripts and logs
 //!   stats/                             the statistics report
 //! ```
@@ -169,6 +170,25 @@ impl RunDir {
     /// `RUN/shards/`.
     pub fn shards(&self) -> PathBuf {
         self.root.join("shards")
+    }
+
+    // --- dedup -------------------------------------------------------------
+
+    /// `RUN/dedup/`: per shard, which images are kept.
+    pub fn dedup(&self) -> PathBuf {
+        self.root.join("dedup")
+    }
+    /// `RUN/dedup/part-N.parquet`: the decisions for shard N.
+    pub fn dedup_part(&self, shard: usize) -> PathBuf {
+        self.dedup().join(part_name(shard, "parquet"))
+    }
+    /// `RUN/dedup/_map/`: the hashes read from each shard.
+    pub fn dedup_map(&self) -> PathBuf {
+        self.dedup().join("_map")
+    }
+    /// `RUN/dedup/_map/task-N.parquet`.
+    pub fn dedup_map_task(&self, shard: usize) -> PathBuf {
+        self.dedup_map().join(format!("task-{shard:05}.parquet"))
     }
 
     // --- stats -------------------------------------------------------------

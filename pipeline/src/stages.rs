@@ -3,6 +3,7 @@
 //! [`crate::stage::Stage`], plus one line here.
 
 use crate::balance::BalanceStage;
+use crate::dedup::DedupStage;
 use crate::download::DownloadStage;
 use crate::executor::{ExecutorError, StageUnit};
 use crate::extract::ExtractStage;
@@ -11,11 +12,12 @@ use crate::run_dir::RunDir;
 use crate::stage::{record, Stage, StageError};
 
 /// The stages' names, in pipeline order.
-pub const NAMES: [&str; 4] = [
+pub const NAMES: [&str; 5] = [
     ExtractStage::NAME,
     MatchStage::NAME,
     BalanceStage::NAME,
     DownloadStage::NAME,
+    DedupStage::NAME,
 ];
 
 fn open<S: Stage + 'static>(run: &RunDir) -> Result<Box<dyn StageUnit>, ExecutorError> {
@@ -38,6 +40,7 @@ pub fn open_recorded(run: &RunDir, name: &str) -> Result<Box<dyn StageUnit>, Exe
         MatchStage::NAME => open::<MatchStage>(run),
         BalanceStage::NAME => open::<BalanceStage>(run),
         DownloadStage::NAME => open::<DownloadStage>(run),
+        DedupStage::NAME => open::<DedupStage>(run),
         other => Err(ExecutorError::Failed(format!(
             "unknown stage `{other}` (stages: {})",
             NAMES.join(", ")

@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub mod crawl;
 pub mod eval;
+pub mod hash_images;
 pub mod sample_web;
 pub mod stats;
 pub mod train;
@@ -46,6 +47,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Zero-shot evaluation of a trained checkpoint.
     Eval(eval::EvalArgs),
+    /// Hash an image folder (an evaluation set) once, for `crawl dedup --against`.
+    HashImages(hash_images::HashImagesArgs),
     /// Write the dataset statistics report of a run directory.
     Stats(stats::StatsArgs),
     /// Write a small synthetic website (pages, images, a WARC of it, held-out
@@ -89,6 +92,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train::run(args, &cli.global),
         Command::Eval(args) => eval::run(args, &cli.global),
         Command::Stats(args) => stats::run(args, &cli.global),
+        Command::HashImages(args) => hash_images::run(args, &cli.global),
         Command::SampleWeb(args) => sample_web::run(args, &cli.global),
     }
 }

@@ -13,6 +13,7 @@ use pipeline::task::TaskSlice;
 use super::GlobalArgs;
 
 pub mod balance;
+pub mod dedup;
 pub mod download;
 pub mod extract;
 pub mod matching;
@@ -98,6 +99,13 @@ pub enum CrawlStage {
         #[command(flatten)]
         opts: Box<download::DownloadOptions>,
     },
+    /// Remove near-duplicate images and decontaminate against evaluation sets.
+    Dedup {
+        #[command(flatten)]
+        run: RunArgs,
+        #[command(flatten)]
+        opts: dedup::DedupOptions,
+    },
     /// Run one slice (or the reduce) of a stage from the settings recorded in
     /// the run directory (what the Slurm executor's jobs run).
     RunTask(RunTaskArgs),
@@ -147,6 +155,7 @@ pub fn run(args: CrawlArgs, global: &GlobalArgs) -> Result<()> {
         Some(CrawlStage::Download { run, input, opts }) => {
             run_stages(&run, &[&opts.stage(input.spec(run.out()?))?], global)
         }
+        Some(CrawlStage::Dedup { run, opts }) => run_stages(&run, &[&opts.stage()?], global),
         Some(CrawlStage::RunTask(a)) => {
             let phase = match a.phase {
                 run_args::PhaseArg::All => Phase::All,

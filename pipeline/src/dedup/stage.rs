@@ -1,0 +1,411 @@
+//! [`DedupStage`]: the dedup stage on the stage runner.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::UInt64Type;
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray, UInt64Array};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::index::{group, Reference};
+use super::reference;
+use crate::parts::{read_all, write_parquet_atomically, PartsError};
+use crate::run_dir::RunDir;
+use crate::schema::col;
+use crate::stage::{run_each, BoxError, Stage, StageContext, StageOutcome, TaskRecord, TaskResult};
+use crate::task::Counters;
+
+/// Counter names of the dedup stage.
+pub mod counter {
+    /// Task: success rows of the shard (images with a hash).
+    pub const IMAGES: &str = "images";
+    /// Reduce: images kept.
+    pub const KEPT: &str = "kept";
+    /// Reduce: dropped, same bytes as a kept image.
+    pub const EXACT_DUPLICATE: &str = "skip_exact_duplicate";
+    /// Reduce: dropped, within the distance of a kept image.
+    pub const NEAR_DUPLICATE: &str = "skip_near_duplicate";
+    /// Reduce: dropped, within the distance of a reference (evaluation) image.
+    pub const CONTAMINATED: &str = "skip_contaminated";
+    /// Reduce: groups of two or more images.
+    pub const GROUPS: &str = "duplicate_groups";
+    /// Reduce: reference hashes decontaminated against.
+    pub const REFERENCE_HASHES: &str = "reference_hashes";
+}
+
+/// Settings of the dedup stage (all guarded).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DedupParams {
+    /// Images whose hashes differ in at most this many bits are duplicates.
+    pub max_distance: u32,
+    /// Reference sets (image folders or hash tables), absolute paths.
+    pub against: Vec<PathBuf>,
+    /// xxh3 of the reference hashes, so a changed evaluation set is noticed.
+    pub against_fingerprint: String,
+}
+
+/// The dedup stage.
+pub struct DedupStage {
+    params: DedupParams,
+    reference: Reference,
+}
+
+impl DedupStage {
+    /// The stage for `max_distance` and the reference sets `against`
+    /// (hashed or read now).
+    pub fn new(max_distance: u32, against: &[PathBuf]) -> Result<Self, BoxError> {
+        if max_distance > 16 {
+            return Err(format!(
+                "--max-distance {max_distance} is too large: at 16 and above unrelated images match"
+            )
+            .into());
+        }
+        let mut hashes = Vec::new();
+        for path in against {
+            let h = reference::load(path)?;
+            log::info!("{}: {} reference hashes", path.display(), h.len());
+            hashes.extend(h);
+        }
+        let mut fp = xxhash_rust::xxh3::Xxh3::new();
+        for h in &hashes {
+            fp.update(&h.to_le_bytes());
+        }
+        Ok(Self {
+            params: DedupParams {
+                max_distance,
+                against: against
+                    .iter()
+                    .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+                    .collect(),
+                against_fingerprint: format!("{:016x}", fp.digest()),
+            },
+            reference: Reference::new(&hashes, max_distance),
+        })
+    }
+}
+
+/// What a map task keeps of a shard.
+fn map_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(col::KEY, DataType::Utf8, false),
+        Field::new(col::UID, DataType::Utf8, false),
+        Field::new(col::SHA256, DataType::Utf8, true),
+        Field::new(col::PHASH, DataType::UInt64, false),
+    ]))
+}
+
+/// The columns of a shard the map task reads.
+fn shard_columns() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(col::KEY, DataType::Utf8, false),
+        Field::new(col::UID, DataType::Utf8, false),
+        Field::new(col::STATUS, DataType::Utf8, false),
+        Field::new(col::SHA256, DataType::Utf8, true),
+        Field::new(col::PHASH, DataType::UInt64, true),
+    ]))
+}
+
+/// `dedup/part-N.parquet`: the decision for every image of shard N.
+pub fn decisions_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(col::KEY, DataType::Utf8, false),
+        Field::new(col::UID, DataType::Utf8, false),
+        Field::new("kept", DataType::Boolean, false),
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("group", DataType::Utf8, false),
+    ]))
+}
+
+/// The shard numbers of `shards/NNNNN.parquet`.
+fn shard_tasks(run: &RunDir) -> Result<Vec<usize>, BoxError> {
+    let dir = run.shards();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+        let name = e?.file_name().to_string_lossy().into_owned();
+        if let Some(n) = name
+            .strip_suffix(".parquet")
+            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        {
+            out.push((n.parse::<usize>()?, n.len()));
+        }
+    }
+    out.sort();
+    Ok(out.into_iter().map(|(n, _)| n).collect())
+}
+
+/// The shard file of task `task` (names are zero-padded to at least 5 digits).
+fn shard_path(run: &RunDir, task: usize) -> PathBuf {
+    let wide = std::fs::read_dir(run.shards())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.extension().is_some_and(|e| e == "parquet")
+                && p.file_stem()
+                    .and_then(|s| s.to_str())
+                    .and_then(|s| s.parse::<usize>().ok())
+                    == Some(task)
+        });
+    wide.unwrap_or_else(|| run.shards().join(format!("{task:05}.parquet")))
+}
+
+/// One task: the hashed success rows of a shard.
+fn map_shard(run: &RunDir, task: usize) -> Result<Counters, PartsError> {
+    let input = shard_path(run, task);
+    let mut keys = Vec::new();
+    let mut uids = Vec::new();
+    let mut shas: Vec<Option<String>> = Vec::new();
+    let mut hashes = Vec::new();
+    for b in read_all(&input, &shard_columns(), "shards")? {
+        let key = b.column(0).as_string::<i32>();
+        let uid = b.column(1).as_string::<i32>();
+        let status = b.column(2).as_string::<i32>();
+        let sha = b.column(3).as_string::<i32>();
+        let phash = b.column(4).as_primitive::<UInt64Type>();
+        for i in 0..b.num_rows() {
+            if status.value(i) != "success" || phash.is_null(i) {
+                continue;
+            }
+            keys.push(key.value(i).to_string());
+            uids.push(uid.value(i).to_string());
+            shas.push((!sha.is_null(i)).then(|| sha.value(i).to_string()));
+            hashes.push(phash.value(i));
+        }
+    }
+    let mut c = Counters::default();
+    c.add(counter::IMAGES, keys.len() as u64);
+    let out = run.dedup_map_task(task);
+    let schema = map_schema();
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(keys)) as ArrayRef,
+            Arc::new(StringArray::from(uids)),
+            Arc::new(StringArray::from(shas)),
+            Arc::new(UInt64Array::from(hashes)),
+        ],
+    )
+    .map_err(|e| PartsError::arrow(&out, e))?;
+    write_parquet_atomically(&out, &schema, &[batch], None)?;
+    Ok(c)
+}
+
+/// Every hashed image of the run, in (shard, key) order.
+struct Images {
+    task: Vec<usize>,
+    key: Vec<String>,
+    uid: Vec<String>,
+    sha: Vec<Option<String>>,
+    hash: Vec<u64>,
+}
+
+impl Stage for DedupStage {
+    const NAME: &'static str = "dedup";
+    type Params = DedupParams;
+
+    fn params(&self) -> &DedupParams {
+        &self.params
+    }
+
+    fn open(params: DedupParams) -> Result<Self, BoxError> {
+        let stage = Self::new(params.max_distance, &params.against)?;
+        if stage.params.against_fingerprint != params.against_fingerprint {
+            return Err("the reference sets changed since the stage was started".into());
+        }
+        Ok(stage)
+    }
+
+    fn upstream(&self) -> Option<&'static str> {
+        Some("download")
+    }
+
+    fn tasks(&self, run: &RunDir) -> Result<Vec<usize>, BoxError> {
+        shard_tasks(run)
+    }
+
+    fn task_outputs(&self, run: &RunDir, task: usize) -> Vec<PathBuf> {
+        vec![run.dedup_map_task(task)]
+    }
+
+    fn output_dirs(&self, run: &RunDir) -> Vec<PathBuf> {
+        vec![run.dedup(), run.dedup_map()]
+    }
+
+    fn run_tasks(
+        &self,
+        ctx: &StageContext<'_>,
+        tasks: &[usize],
+        done: &(dyn Fn(usize, TaskResult) + Sync),
+    ) -> Result<(), BoxError> {
+        ctx.progress.set_length(tasks.len() as u64);
+        tasks.par_iter().for_each(|&t| {
+            run_each(&[t], done, |t| map_shard(ctx.run, t));
+            ctx.progress.inc(1);
+        });
+        Ok(())
+    }
+
+    fn has_reduce(&self) -> bool {
+        true
+    }
+
+    fn reduce_outputs(&self, run: &RunDir) -> Vec<PathBuf> {
+        shard_tasks(run)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| run.dedup_part(t))
+            .collect()
+    }
+
+    fn reduce(&self, ctx: &StageContext<'_>, records: &[TaskRecord]) -> Result<Counters, BoxError> {
+        let run = ctx.run;
+        let mut all = Images {
+            task: Vec::new(),
+            key: Vec::new(),
+            uid: Vec::new(),
+            sha: Vec::new(),
+            hash: Vec::new(),
+        };
+        for r in records {
+            for b in read_all(&run.dedup_map_task(r.task), &map_schema(), "dedup map")? {
+                let key = b.column(0).as_string::<i32>();
+                let uid = b.column(1).as_string::<i32>();
+                let sha = b.column(2).as_string::<i32>();
+                let hash = b.column(3).as_primitive::<UInt64Type>();
+                for i in 0..b.num_rows() {
+                    all.task.push(r.task);
+                    all.key.push(key.value(i).to_string());
+                    all.uid.push(uid.value(i).to_string());
+                    all.sha
+                        .push((!sha.is_null(i)).then(|| sha.value(i).to_string()));
+                    all.hash.push(hash.value(i));
+                }
+            }
+        }
+        let n = all.hash.len();
+        let exact: Vec<Option<&str>> = all.sha.iter().map(|s| s.as_deref()).collect();
+        let (mut groups, _) = group(&all.hash, &exact, self.params.max_distance);
+        let contaminated: Vec<bool> = all
+            .hash
+            .par_iter()
+            .map(|&h| !self.reference.is_empty() && self.reference.near(h))
+            .collect();
+        // The kept image of each group: its first member not contaminated.
+        let roots: Vec<u32> = (0..n as u32).map(|i| groups.root(i)).collect();
+        let mut kept_of: HashMap<u32, u32> = HashMap::new();
+        let mut sizes: HashMap<u32, u32> = HashMap::new();
+        for i in 0..n {
+            *sizes.entry(roots[i]).or_insert(0) += 1;
+            if !contaminated[i] {
+                kept_of.entry(roots[i]).or_insert(i as u32);
+            }
+        }
+        let mut c = Counters::default();
+        let mut reasons: Vec<(&'static str, usize)> = Vec::with_capacity(n);
+        for i in 0..n {
+            let (reason, rep) = if contaminated[i] {
+                ("contaminated", i)
+            } else {
+                let rep = kept_of[&roots[i]] as usize;
+                if rep == i {
+                    ("kept", i)
+                } else if all.sha[i].is_some() && all.sha[i] == all.sha[rep] {
+                    ("exact_duplicate", rep)
+                } else {
+                    ("near_duplicate", rep)
+                }
+            };
+            c.incr(match reason {
+                "kept" => counter::KEPT,
+                "contaminated" => counter::CONTAMINATED,
+                "exact_duplicate" => counter::EXACT_DUPLICATE,
+                _ => counter::NEAR_DUPLICATE,
+            });
+            reasons.push((reason, rep));
+        }
+        c.add(
+            counter::GROUPS,
+            sizes.values().filter(|&&s| s > 1).count() as u64,
+        );
+        c.add(counter::REFERENCE_HASHES, self.reference.len() as u64);
+        // One decisions file per shard, in parallel.
+        let mut by_task: Vec<(usize, Vec<usize>)> = Vec::new();
+        for (i, &t) in all.task.iter().enumerate() {
+            match by_task.last_mut() {
+                Some((lt, v)) if *lt == t => v.push(i),
+                _ => by_task.push((t, vec![i])),
+            }
+        }
+        let present: std::collections::BTreeSet<usize> = by_task.iter().map(|(t, _)| *t).collect();
+        for r in records.iter().filter(|r| !present.contains(&r.task)) {
+            by_task.push((r.task, Vec::new()));
+        }
+        ctx.progress.set_length(by_task.len() as u64);
+        by_task
+            .par_iter()
+            .map(|(t, rows)| {
+                let out = run.dedup_part(*t);
+                let schema = decisions_schema();
+                let batch = RecordBatch::try_new(
+                    schema.clone(),
+                    vec![
+                        Arc::new(StringArray::from_iter_values(
+                            rows.iter().map(|&i| &all.key[i]),
+                        )) as ArrayRef,
+                        Arc::new(StringArray::from_iter_values(
+                            rows.iter().map(|&i| &all.uid[i]),
+                        )),
+                        Arc::new(BooleanArray::from(
+                            rows.iter()
+                                .map(|&i| reasons[i].0 == "kept")
+                                .collect::<Vec<_>>(),
+                        )),
+                        Arc::new(StringArray::from_iter_values(
+                            rows.iter().map(|&i| reasons[i].0),
+                        )),
+                        Arc::new(StringArray::from_iter_values(
+                            rows.iter().map(|&i| &all.key[reasons[i].1]),
+                        )),
+                    ],
+                )
+                .map_err(|e| PartsError::arrow(&out, e))?;
+                write_parquet_atomically(&out, &schema, &[batch], None)?;
+                ctx.progress.inc(1);
+                Ok::<(), PartsError>(())
+            })
+            .collect::<Result<Vec<()>, PartsError>>()?;
+        Ok(c)
+    }
+
+    fn summary(&self, r: &StageOutcome) -> String {
+        match &r.reduced {
+            Some(red) => {
+                let c = &red.counters;
+                format!(
+                    "dedup: {} of {} shards read ({} already done); {} images: {} kept, {} exact \
+                     and {} near duplicates dropped (distance <= {}), {} contaminated (against {} \
+                     reference hashes)",
+                    r.tasks_run,
+                    r.tasks_total,
+                    r.tasks_skipped,
+                    c.get(counter::KEPT)
+                        + c.get(counter::EXACT_DUPLICATE)
+                        + c.get(counter::NEAR_DUPLICATE)
+                        + c.get(counter::CONTAMINATED),
+                    c.get(counter::KEPT),
+                    c.get(counter::EXACT_DUPLICATE),
+                    c.get(counter::NEAR_DUPLICATE),
+                    self.params.max_distance,
+                    c.get(counter::CONTAMINATED),
+                    c.get(counter::REFERENCE_HASHES),
+                )
+            }
+            None => r.default_line(Self::NAME),
+        }
+    }
+}
