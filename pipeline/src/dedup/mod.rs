@@ -7,7 +7,7 @@
 //! every image of the run whose perceptual hashes are within `--max-distance`
 //! bits, or whose bytes are identical (sha256), with multi-index hashing and
 //! union-find ([`index`]), drops every image within that distance of a
-//! reference hash (`--against`, [`reference`]), and writes
+//! reference hash (`--against`, [`mod@reference`]), and writes
 //! `dedup/part-N.parquet` for each shard: `key, uid, kept, reason, group`.
 //!
 //! **Keep rule**: in each group the first image in (shard, key) order that is
