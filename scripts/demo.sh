@@ -122,6 +122,8 @@ echo
 echo "==> 6. crawl: download and resize images into shards"
 "$WC" crawl download --out "$RUN" --allow-private-addresses --shard-size 1000 --image-size 64
 kill $SERVER 2>/dev/null || true
+echo "    near-duplicates, and images near the held-out evaluation images, marked in $RUN/dedup/"
+"$WC" crawl dedup --out "$RUN" --against "$OUT/web/eval"
 
 echo
 echo "==> 7. train the bundled CLIP model on the shards (tiny preset, CPU)"
