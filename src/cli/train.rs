@@ -75,6 +75,10 @@ pub struct TrainArgs {
     /// CPU math threads (default: CANDLE_NUM_THREADS, else every core but one).
     #[arg(long)]
     pub compute_threads: Option<usize>,
+    /// Stop with an error after this many unusable samples (undecodable
+    /// images) in a row.
+    #[arg(long, default_value_t = trainer::data::DEFAULT_MAX_CONSECUTIVE_FAILURES)]
+    pub max_consecutive_failures: u64,
     /// Compute device: cpu, cuda or cuda:N (cuda needs a `cuda` build).
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -121,12 +125,13 @@ pub fn run(args: TrainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         tokenizer_samples: args.tokenizer_samples,
         device: trainer::device(&args.device)?,
         quiet: global.quiet,
+        max_consecutive_failures: args.max_consecutive_failures,
     };
     let s = trainer::train::train(&opts)?;
     println!(
         "train: steps {}..{}, final loss {:.4}, {} parameters, {:.1} samples/s; \
          per step: data wait {:.1} ms, forward {:.1} ms, backward {:.1} ms, optimizer {:.1} ms; \
-         {} undecodable samples skipped; checkpoint {}",
+         {} undecodable samples and {} unreadable shard parts skipped; checkpoint {}",
         s.start_step,
         s.end_step,
         s.final_loss,
@@ -137,6 +142,7 @@ pub fn run(args: TrainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         per_step(s.backward_secs, &s),
         per_step(s.optimizer_secs, &s),
         s.dropped_samples,
+        s.unreadable_parts,
         s.checkpoint.display()
     );
     Ok(())

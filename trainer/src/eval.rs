@@ -370,11 +370,13 @@ pub fn retrieval(
     batch: usize,
 ) -> Result<RetrievalReport> {
     let mut samples = Vec::new();
-    for g in shards.groups() {
-        if samples.len() >= max_pairs {
-            break;
+    for g in shards.parts() {
+        for s in shards.samples(g)? {
+            if samples.len() >= max_pairs {
+                break;
+            }
+            samples.push(s?);
         }
-        samples.extend(shards.read_group(g)?);
     }
     samples.truncate(max_pairs);
     let bytes: Vec<&[u8]> = samples.iter().map(|s| s.jpg.as_slice()).collect();

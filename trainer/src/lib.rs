@@ -1,10 +1,12 @@
-//! The bundled CLIP trainer: reads `shards/*.parquet`, trains a CLIP model with
-//! the paper's recipe and evaluates it zero-shot.
+//! The bundled CLIP trainer: reads shards (parquet, or webdataset tars),
+//! trains a CLIP model with the paper's recipe and evaluates it zero-shot.
 //!
 //! The crate is organised as the training loop reads:
-//! - [`data`]: shard reading (parquet row groups, success rows only), the seeded
-//!   shuffle buffer, JPEG decoding and augmentation on a worker pool ahead of
-//!   the step;
+//! - [`data`]: shard selection (directories, globs, brace patterns), shard
+//!   reading (parquet row groups, success rows only; webdataset tars,
+//!   streamed), the seeded shuffle buffer, JPEG decoding and augmentation on a
+//!   worker pool ahead of the step, bounded retries and throttled warnings
+//!   for bad data;
 //! - [`tokenizer`]: the byte-level BPE tokenizer trained on the captions;
 //! - [`model`]: the CLIP model (ViT image tower, causal text tower) written
 //!   with candle's differentiable tensor ops, and the symmetric InfoNCE loss;

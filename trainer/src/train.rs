@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::checkpoint::{self, CheckpointMeta, FORMAT_VERSION};
 use crate::config::{ModelConfig, TrainConfig};
+use crate::data::throttle::Throttled;
 use crate::data::{Loader, LoaderOptions, ShardSet};
 use crate::error::io_err;
 use crate::model::clip::{LOGIT_SCALE, MAX_LOGIT_SCALE};
@@ -48,6 +49,8 @@ pub struct TrainOptions {
     pub device: Device,
     /// No progress bar.
     pub quiet: bool,
+    /// Stop with an error after this many unusable samples in a row.
+    pub max_consecutive_failures: u64,
 }
 
 /// One line of `train_log.jsonl`.
@@ -106,31 +109,29 @@ pub struct TrainSummary {
     pub elapsed_secs: f64,
     /// Samples dropped for undecodable images.
     pub dropped_samples: u64,
+    /// Shard parts (row groups, tar files) skipped as unreadable.
+    pub unreadable_parts: u64,
     /// The last checkpoint written.
     pub checkpoint: PathBuf,
 }
 
 fn train_tokenizer(shards: &ShardSet, cfg: &ModelConfig, limit: usize) -> Result<TextTokenizer> {
     let mut captions = Vec::new();
-    for g in shards.groups() {
+    let unreadable = Throttled::new("unreadable shard parts");
+    for g in shards.parts() {
         if captions.len() >= limit {
             break;
         }
         match shards.read_captions(g) {
             Ok(c) => captions.extend(c),
-            Err(e) => log::warn!("tokenizer: skipping unreadable row group: {e}"),
+            Err(e) => {
+                unreadable.warn(|| format!("tokenizer: skipping an unreadable part: {e}"));
+            }
         }
     }
     captions.truncate(limit);
     if captions.is_empty() {
-        return Err(Error::NoSamples(
-            shards
-                .files()
-                .iter()
-                .map(|f| f.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-        ));
+        return Err(Error::NoSamples(shards.sources()));
     }
     log::info!("training the tokenizer on {} captions", captions.len());
     TextTokenizer::train(captions.iter(), cfg.vocab_size, cfg.context_length)
@@ -232,9 +233,11 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
     };
     let end_step = opts.stop_at.unwrap_or(cfg.steps).min(cfg.steps);
     log::info!(
-        "{} shard files, {} rows; model {} parameters; steps {}..{} of {}, batch {}",
+        "{} shard files ({} tar, the rest parquet with {} rows); model {} parameters; \
+         steps {}..{} of {}, batch {}",
         shards.files().len(),
-        shards.total_rows(),
+        shards.tar_files(),
+        shards.parquet_rows(),
         model.params.numel(),
         start_step,
         end_step,
@@ -256,6 +259,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
             workers: opts.workers,
             prefetch: opts.prefetch,
             skip,
+            max_consecutive_failures: opts.max_consecutive_failures,
         },
     )?;
 
@@ -366,6 +370,9 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
     }
     log_out.flush().map_err(io_err(&log_path))?;
     bar.finish_and_clear();
+    for line in loader.warnings().summaries() {
+        log::warn!("skipped {line}");
+    }
     let elapsed = started.elapsed().as_secs_f64();
     let steps_run = end_step.saturating_sub(start_step);
     Ok(TrainSummary {
@@ -385,6 +392,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
         loader_secs: sums[4],
         elapsed_secs: elapsed,
         dropped_samples: dropped,
+        unreadable_parts: loader.warnings().unreadable_parts.count(),
         checkpoint: last_ckpt,
     })
 }
