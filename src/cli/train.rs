@@ -21,9 +21,13 @@ pub struct TrainArgs {
     /// Optimizer steps of the whole run.
     #[arg(long, default_value_t = 1000)]
     pub steps: u64,
-    /// Pairs per step (the contrastive batch).
+    /// Pairs per forward pass; a step contrasts batch-size × accum-freq pairs.
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
+    /// Micro-batches per optimizer step, accumulated with the whole step's
+    /// negatives (open_clip's gradient accumulation).
+    #[arg(long, default_value_t = 1)]
+    pub accum_freq: usize,
     /// Peak learning rate.
     #[arg(long, default_value_t = 5e-4)]
     pub lr: f64,
@@ -100,6 +104,7 @@ pub fn run(args: TrainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let train = trainer::TrainConfig {
         steps: args.steps,
         batch_size: args.batch_size,
+        accum_freq: args.accum_freq,
         lr: args.lr,
         warmup_steps: args
             .warmup_steps

@@ -12,6 +12,8 @@
 //!   with candle's differentiable tensor ops, and the symmetric InfoNCE loss;
 //! - [`optim`]: AdamW with decoupled weight decay, warmup + cosine schedule and
 //!   gradient clipping, with state that checkpoints exactly;
+//! - [`step`]: the gradient of one step, over one batch or accumulated over
+//!   micro-batches with the big batch's negatives (open_clip's scheme);
 //! - [`checkpoint`]: safetensors + JSON checkpoints that resume bit for bit;
 //! - [`train`] and [`eval`]: the two jobs;
 //! - [`synthetic`]: a generated dataset (coloured shapes) for tests and demos.
@@ -30,6 +32,7 @@ pub mod eval;
 pub mod model;
 pub mod optim;
 pub mod rng;
+pub mod step;
 pub mod synthetic;
 pub mod tokenizer;
 pub mod train;

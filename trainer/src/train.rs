@@ -17,6 +17,7 @@ use crate::error::io_err;
 use crate::model::clip::{LOGIT_SCALE, MAX_LOGIT_SCALE};
 use crate::model::Clip;
 use crate::optim::{lr_at, AdamW};
+use crate::step::{self, MicroBatch};
 use crate::tokenizer::TextTokenizer;
 use crate::{Error, Result};
 
@@ -234,7 +235,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
     let end_step = opts.stop_at.unwrap_or(cfg.steps).min(cfg.steps);
     log::info!(
         "{} shard files ({} tar, the rest parquet with {} rows); model {} parameters; \
-         steps {}..{} of {}, batch {}",
+         steps {}..{} of {}, batch {} × {} micro-batches",
         shards.files().len(),
         shards.tar_files(),
         shards.parquet_rows(),
@@ -242,7 +243,8 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
         start_step,
         end_step,
         cfg.steps,
-        cfg.batch_size
+        cfg.batch_size,
+        cfg.accum_freq
     );
 
     let tokenizer = Arc::new(tokenizer);
@@ -295,29 +297,33 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
 
     for step in start_step..end_step {
         let t0 = Instant::now();
-        let batch = loader.next_batch()?;
-        let data = t0.elapsed().as_secs_f64();
-        let images = Tensor::from_vec(batch.images, (b, 3, s, s), dev)?;
-        let tokens = Tensor::from_vec(batch.tokens, (b, t), dev)?;
-        let eot = Tensor::from_vec(batch.eot, b, dev)?;
-        let (consumed, epoch) = (batch.consumed, batch.epoch);
-        dropped += batch.dropped;
+        let (mut data, mut prep) = (0.0, 0.0);
+        let mut micro = Vec::with_capacity(cfg.accum_freq);
+        let (mut consumed, mut epoch) = (0, 0);
+        for _ in 0..cfg.accum_freq {
+            let tb = Instant::now();
+            let batch = loader.next_batch()?;
+            data += tb.elapsed().as_secs_f64();
+            prep += batch.prep_secs;
+            (consumed, epoch) = (batch.consumed, batch.epoch);
+            dropped += batch.dropped;
+            micro.push(MicroBatch {
+                images: Tensor::from_vec(batch.images, (b, 3, s, s), dev)?,
+                tokens: Tensor::from_vec(batch.tokens, (b, t), dev)?,
+                eot: Tensor::from_vec(batch.eot, b, dev)?,
+            });
+        }
 
-        let t1 = Instant::now();
-        let loss = model.loss(&images, &tokens, &eot)?;
-        sync(dev)?;
-        let t2 = Instant::now();
-        let grads = loss.backward()?;
-        sync(dev)?;
+        let g = step::gradients(&model, &micro, dev)?;
+        drop(micro);
         let t3 = Instant::now();
         let lr = lr_at(step, cfg.lr, cfg.warmup_steps, cfg.steps);
-        let info = optimizer.step(&model.params, &grads, lr, cfg.grad_clip)?;
-        drop(grads);
+        let info = optimizer.step_with(&model.params, &g.grads, lr, cfg.grad_clip)?;
         clamp_logit_scale(&model)?;
         sync(dev)?;
         let t4 = Instant::now();
 
-        last_loss = loss.to_scalar::<f32>()? as f64;
+        last_loss = g.loss;
         if !last_loss.is_finite() {
             return Err(Error::Config(format!(
                 "loss became {last_loss} at step {}; lower --lr",
@@ -325,12 +331,8 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
             )));
         }
         let ls = model.logit_scale().to_scalar::<f32>()? as f64;
-        let (fw, bw, op) = (
-            (t2 - t1).as_secs_f64(),
-            (t3 - t2).as_secs_f64(),
-            (t4 - t3).as_secs_f64(),
-        );
-        for (acc, v) in sums.iter_mut().zip([data, fw, bw, op, batch.prep_secs]) {
+        let (fw, bw, op) = (g.forward_secs, g.backward_secs, (t4 - t3).as_secs_f64());
+        for (acc, v) in sums.iter_mut().zip([data, fw, bw, op, prep]) {
             *acc += v;
         }
         let step_secs = (t4 - t0).as_secs_f64();
@@ -341,7 +343,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
             logit_scale: ls.exp(),
             lr,
             grad_norm: info.grad_norm,
-            samples_per_sec: b as f64 / step_secs,
+            samples_per_sec: cfg.global_batch() as f64 / step_secs,
             data_wait_ms: data * 1e3,
             forward_ms: fw * 1e3,
             backward_ms: bw * 1e3,
@@ -381,7 +383,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
         final_loss: last_loss,
         parameters: model.params.numel(),
         samples_per_sec: if elapsed > 0.0 {
-            (steps_run as f64 * b as f64) / elapsed
+            (steps_run as f64 * cfg.global_batch() as f64) / elapsed
         } else {
             0.0
         },
