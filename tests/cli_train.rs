@@ -95,6 +95,10 @@ fn synthetic_shards_follow_the_shard_contract() {
 fn train_then_eval_writes_checkpoint_log_and_json() {
     let dir = tempfile::tempdir().unwrap();
     let shards = synthetic_shards(dir.path());
+    let images = dir.path().join("images");
+    let classes = trainer::synthetic::write_image_folder(&images, 2, 32, 1).unwrap();
+    let templates = dir.path().join("templates.txt");
+    std::fs::write(&templates, "a photo of a {}.\n{} shape\n").unwrap();
     let out = dir.path().join("run");
     let o = witcurate(&[
         "train",
@@ -117,6 +121,14 @@ fn train_then_eval_writes_checkpoint_log_and_json() {
         "2",
         "--shuffle-buffer",
         "16",
+        "--eval-every",
+        "3",
+        "--eval-images",
+        s(&images),
+        "--eval-classes",
+        s(&classes),
+        "--eval-templates",
+        s(&templates),
     ]);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -125,6 +137,10 @@ fn train_then_eval_writes_checkpoint_log_and_json() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(stdout.contains("train: steps 0..4"), "{stdout}");
+    assert!(
+        stdout.contains("train zero-shot after step 4: top-1"),
+        "{stdout}"
+    );
     for f in [
         "model.safetensors",
         "optimizer.safetensors",
@@ -148,6 +164,19 @@ fn train_then_eval_writes_checkpoint_log_and_json() {
         assert!(first[k].as_f64().is_some(), "log lacks {k}: {first}");
     }
     assert!((first["temperature"].as_f64().unwrap() - 0.07).abs() < 0.01);
+    // Zero-shot accuracy beside the loss after step 3 (--eval-every) and
+    // after the last step, only there.
+    let evaluated: Vec<u64> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| {
+            let (t1, t5) = (&v["zero_shot_top1"], &v["zero_shot_top5"]);
+            assert_eq!(t1.is_null(), t5.is_null(), "{v}");
+            t1.as_f64().is_some_and(|x| (0.0..=1.0).contains(&x))
+        })
+        .map(|v| v["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(evaluated, [3, 4]);
 
     // Rerunning without --resume refuses; with it, a finished run does nothing more.
     let o = witcurate(&[
@@ -180,10 +209,6 @@ fn train_then_eval_writes_checkpoint_log_and_json() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("train: steps 4..4"));
 
-    let images = dir.path().join("images");
-    let classes = trainer::synthetic::write_image_folder(&images, 2, 32, 1).unwrap();
-    let templates = dir.path().join("templates.txt");
-    std::fs::write(&templates, "a photo of a {}.\n{} shape\n").unwrap();
     let json = dir.path().join("eval.json");
     let o = witcurate(&[
         "eval",

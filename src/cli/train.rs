@@ -83,6 +83,23 @@ pub struct TrainArgs {
     /// images) in a row.
     #[arg(long, default_value_t = trainer::data::DEFAULT_MAX_CONSECUTIVE_FAILURES)]
     pub max_consecutive_failures: u64,
+    /// Zero-shot evaluation every N steps (and after the last), logged in
+    /// train_log.jsonl beside the loss (default with --eval-images: at
+    /// every checkpoint).
+    #[arg(long, requires = "eval_images")]
+    pub eval_every: Option<u64>,
+    /// ImageFolder tree for the evaluation during training.
+    #[arg(long)]
+    pub eval_images: Option<PathBuf>,
+    /// Class names of --eval-images: lines `folder<TAB>class name`.
+    #[arg(long, requires = "eval_images")]
+    pub eval_classes: Option<PathBuf>,
+    /// Prompt templates of the evaluation, one per line with `{}` (default: CLIP's).
+    #[arg(long, requires = "eval_images")]
+    pub eval_templates: Option<PathBuf>,
+    /// Images per forward pass of the evaluation.
+    #[arg(long, default_value_t = 128)]
+    pub eval_batch_size: usize,
     /// Compute device: cpu, cuda or cuda:N (cuda needs a `cuda` build).
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -117,6 +134,18 @@ pub fn run(args: TrainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         checkpoint_every: args.checkpoint_every,
         ..trainer::TrainConfig::default()
     };
+    let eval = match &args.eval_images {
+        Some(images) => Some(trainer::train::EvalDuringTraining {
+            every: args.eval_every.unwrap_or(args.checkpoint_every),
+            task: trainer::eval::ZeroShotTask::load(
+                images,
+                args.eval_classes.as_deref(),
+                args.eval_templates.as_deref(),
+            )?,
+            batch_size: args.eval_batch_size,
+        }),
+        None => None,
+    };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let opts = trainer::train::TrainOptions {
         shards: args.shards,
@@ -131,6 +160,7 @@ pub fn run(args: TrainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         device: trainer::device(&args.device)?,
         quiet: global.quiet,
         max_consecutive_failures: args.max_consecutive_failures,
+        eval,
     };
     let s = trainer::train::train(&opts)?;
     println!(
@@ -150,6 +180,18 @@ pub fn run(args: TrainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         s.unreadable_parts,
         s.checkpoint.display()
     );
+    if let Some(z) = &s.zero_shot {
+        println!(
+            "train zero-shot after step {}: top-1 {:.2}%, top-5 {:.2}% on {} images \
+             (chance {:.2}%; evaluations took {:.1} s)",
+            s.end_step,
+            z.top1 * 100.0,
+            z.top5 * 100.0,
+            z.images,
+            z.chance_top1 * 100.0,
+            s.eval_secs
+        );
+    }
     Ok(())
 }
 

@@ -14,6 +14,7 @@ use crate::config::{ModelConfig, TrainConfig};
 use crate::data::throttle::Throttled;
 use crate::data::{Loader, LoaderOptions, ShardSet};
 use crate::error::io_err;
+use crate::eval::{ZeroShotReport, ZeroShotTask};
 use crate::model::clip::{LOGIT_SCALE, MAX_LOGIT_SCALE};
 use crate::model::Clip;
 use crate::optim::{lr_at, AdamW};
@@ -52,6 +53,19 @@ pub struct TrainOptions {
     pub quiet: bool,
     /// Stop with an error after this many unusable samples in a row.
     pub max_consecutive_failures: u64,
+    /// Zero-shot evaluation during training, if any.
+    pub eval: Option<EvalDuringTraining>,
+}
+
+/// Zero-shot evaluation every few steps, logged beside the loss.
+#[derive(Debug, Clone)]
+pub struct EvalDuringTraining {
+    /// Evaluate after every this many steps (and after the last one).
+    pub every: u64,
+    /// The ImageFolder tree, its classes and templates.
+    pub task: ZeroShotTask,
+    /// Images per forward pass.
+    pub batch_size: usize,
 }
 
 /// One line of `train_log.jsonl`.
@@ -81,6 +95,15 @@ pub struct StepLog {
     pub optimizer_ms: f64,
     /// Epoch of the data stream.
     pub epoch: u64,
+    /// Zero-shot top-1 accuracy after this step (steps with an evaluation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zero_shot_top1: Option<f64>,
+    /// Zero-shot top-5 accuracy after this step (steps with an evaluation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zero_shot_top5: Option<f64>,
+    /// Milliseconds the evaluation took (not part of the step's time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_ms: Option<f64>,
 }
 
 /// What a run did.
@@ -106,7 +129,7 @@ pub struct TrainSummary {
     pub optimizer_secs: f64,
     /// Seconds the loader spent preparing batches (overlapped with compute).
     pub loader_secs: f64,
-    /// Wall seconds of the loop.
+    /// Wall seconds of the loop, evaluations excluded.
     pub elapsed_secs: f64,
     /// Samples dropped for undecodable images.
     pub dropped_samples: u64,
@@ -114,6 +137,10 @@ pub struct TrainSummary {
     pub unreadable_parts: u64,
     /// The last checkpoint written.
     pub checkpoint: PathBuf,
+    /// The last zero-shot evaluation during training, if any.
+    pub zero_shot: Option<ZeroShotReport>,
+    /// Seconds spent in evaluations during training.
+    pub eval_secs: f64,
 }
 
 fn train_tokenizer(shards: &ShardSet, cfg: &ModelConfig, limit: usize) -> Result<TextTokenizer> {
@@ -292,6 +319,8 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
     let mut dropped = 0u64;
     let mut last_loss = resumed_loss.unwrap_or(f64::NAN);
     let mut last_ckpt = checkpoint::latest(&opts.out)?.unwrap_or_default();
+    let mut last_eval: Option<ZeroShotReport> = None;
+    let mut eval_secs = 0.0;
     let started = Instant::now();
     let sync = |d: &Device| d.synchronize();
 
@@ -336,6 +365,24 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
             *acc += v;
         }
         let step_secs = (t4 - t0).as_secs_f64();
+        let done = step + 1;
+        let mut eval_cols = (None, None, None);
+        if let Some(e) = &opts.eval {
+            if done % e.every.max(1) == 0 || done == end_step {
+                let te = Instant::now();
+                let r = e.task.run(&model, &tokenizer, e.batch_size)?;
+                let secs = te.elapsed().as_secs_f64();
+                eval_secs += secs;
+                log::info!(
+                    "step {done}: zero-shot top-1 {:.2}%, top-5 {:.2}% ({} images)",
+                    r.top1 * 100.0,
+                    r.top5 * 100.0,
+                    r.images
+                );
+                eval_cols = (Some(r.top1), Some(r.top5), Some(secs * 1e3));
+                last_eval = Some(r);
+            }
+        }
         let rec = StepLog {
             step: step + 1,
             loss: last_loss,
@@ -349,13 +396,21 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
             backward_ms: bw * 1e3,
             optimizer_ms: op * 1e3,
             epoch,
+            zero_shot_top1: eval_cols.0,
+            zero_shot_top5: eval_cols.1,
+            eval_ms: eval_cols.2,
         };
         serde_json::to_writer(&mut log_out, &rec).expect("serialisable");
         log_out.write_all(b"\n").map_err(io_err(&log_path))?;
-        bar.set_message(format!("loss {last_loss:.4}"));
+        bar.set_message(match &last_eval {
+            Some(r) => format!(
+                "loss {last_loss:.4}, zero-shot top-1 {:.1}%",
+                r.top1 * 100.0
+            ),
+            None => format!("loss {last_loss:.4}"),
+        });
         bar.inc(1);
 
-        let done = step + 1;
         if done % cfg.checkpoint_every == 0 || done == end_step {
             log_out.flush().map_err(io_err(&log_path))?;
             let meta = CheckpointMeta {
@@ -375,7 +430,8 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
     for line in loader.warnings().summaries() {
         log::warn!("skipped {line}");
     }
-    let elapsed = started.elapsed().as_secs_f64();
+    // Evaluations are not training time.
+    let elapsed = started.elapsed().as_secs_f64() - eval_secs;
     let steps_run = end_step.saturating_sub(start_step);
     Ok(TrainSummary {
         start_step,
@@ -396,5 +452,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
         dropped_samples: dropped,
         unreadable_parts: loader.warnings().unreadable_parts.count(),
         checkpoint: last_ckpt,
+        zero_shot: last_eval,
+        eval_secs,
     })
 }

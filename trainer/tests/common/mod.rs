@@ -49,5 +49,6 @@ pub fn options(shards: &Path, out: &Path, train: TrainConfig) -> TrainOptions {
         device: Device::Cpu,
         quiet: true,
         max_consecutive_failures: 1000,
+        eval: None,
     }
 }
