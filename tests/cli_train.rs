@@ -1,9 +1,70 @@
 //! End-to-end tests of `witcurate train` and `witcurate eval`.
 
+use std::io::Read;
 use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 mod common;
 use common::{s, witcurate};
+
+/// What a run that may hang did: exit code (`None` when killed at the
+/// deadline), stdout, the first MiB of stderr and its full length.
+struct Bounded {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    stderr_bytes: usize,
+}
+
+/// Runs `witcurate args`, killing it after `limit`; stderr is drained as it
+/// comes (so a flood cannot block the child) and only its first MiB kept.
+fn witcurate_bounded(args: &[&str], limit: Duration) -> Bounded {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_witcurate"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("witcurate starts");
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let (mut kept, mut total, mut buf) = (Vec::new(), 0usize, [0u8; 65536]);
+            while let Ok(n) = r.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                total += n;
+                if kept.len() < 1 << 20 {
+                    kept.extend_from_slice(&buf[..n]);
+                }
+            }
+            (String::from_utf8_lossy(&kept).into_owned(), total)
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let start = Instant::now();
+    let code = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st.code();
+        }
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (stdout, _) = out.join().unwrap();
+    let (stderr, stderr_bytes) = err.join().unwrap();
+    Bounded {
+        code,
+        stdout,
+        stderr,
+        stderr_bytes,
+    }
+}
 
 fn synthetic_shards(dir: &Path) -> std::path::PathBuf {
     let shards = dir.join("shards");
@@ -34,6 +95,10 @@ fn synthetic_shards_follow_the_shard_contract() {
 fn train_then_eval_writes_checkpoint_log_and_json() {
     let dir = tempfile::tempdir().unwrap();
     let shards = synthetic_shards(dir.path());
+    let images = dir.path().join("images");
+    let classes = trainer::synthetic::write_image_folder(&images, 2, 32, 1).unwrap();
+    let templates = dir.path().join("templates.txt");
+    std::fs::write(&templates, "a photo of a {}.\n{} shape\n").unwrap();
     let out = dir.path().join("run");
     let o = witcurate(&[
         "train",
@@ -56,6 +121,14 @@ fn train_then_eval_writes_checkpoint_log_and_json() {
         "2",
         "--shuffle-buffer",
         "16",
+        "--eval-every",
+        "3",
+        "--eval-images",
+        s(&images),
+        "--eval-classes",
+        s(&classes),
+        "--eval-templates",
+        s(&templates),
     ]);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -64,6 +137,10 @@ fn train_then_eval_writes_checkpoint_log_and_json() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(stdout.contains("train: steps 0..4"), "{stdout}");
+    assert!(
+        stdout.contains("train zero-shot after step 4: top-1"),
+        "{stdout}"
+    );
     for f in [
         "model.safetensors",
         "optimizer.safetensors",
@@ -87,6 +164,19 @@ fn train_then_eval_writes_checkpoint_log_and_json() {
         assert!(first[k].as_f64().is_some(), "log lacks {k}: {first}");
     }
     assert!((first["temperature"].as_f64().unwrap() - 0.07).abs() < 0.01);
+    // Zero-shot accuracy beside the loss after step 3 (--eval-every) and
+    // after the last step, only there.
+    let evaluated: Vec<u64> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| {
+            let (t1, t5) = (&v["zero_shot_top1"], &v["zero_shot_top5"]);
+            assert_eq!(t1.is_null(), t5.is_null(), "{v}");
+            t1.as_f64().is_some_and(|x| (0.0..=1.0).contains(&x))
+        })
+        .map(|v| v["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(evaluated, [3, 4]);
 
     // Rerunning without --resume refuses; with it, a finished run does nothing more.
     let o = witcurate(&[
@@ -119,10 +209,6 @@ fn train_then_eval_writes_checkpoint_log_and_json() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("train: steps 4..4"));
 
-    let images = dir.path().join("images");
-    let classes = trainer::synthetic::write_image_folder(&images, 2, 32, 1).unwrap();
-    let templates = dir.path().join("templates.txt");
-    std::fs::write(&templates, "a photo of a {}.\n{} shape\n").unwrap();
     let json = dir.path().join("eval.json");
     let o = witcurate(&[
         "eval",
@@ -192,4 +278,204 @@ fn bad_inputs_give_clear_errors() {
     let o = witcurate(&["eval", "--checkpoint", s(&bad), "--images", s(&bad)]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("checkpoint"));
+}
+
+#[test]
+fn undecodable_images_stop_the_run_with_little_output() {
+    use arrow_array::{ArrayRef, BinaryArray, RecordBatch, StringArray};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let shards = dir.path().join("shards");
+    let batch = RecordBatch::try_from_iter(vec![
+        (
+            "caption",
+            Arc::new(StringArray::from(vec!["a red circle on grey"; 20])) as ArrayRef,
+        ),
+        (
+            "status",
+            Arc::new(StringArray::from(vec!["success"; 20])) as ArrayRef,
+        ),
+        (
+            "jpg",
+            Arc::new(BinaryArray::from(vec![&b"not an image"[..]; 20])) as ArrayRef,
+        ),
+    ])
+    .unwrap();
+    common::write_parquet(&shards.join("00000.parquet"), batch);
+    let r = witcurate_bounded(
+        &[
+            "train",
+            "--quiet",
+            "--shards",
+            s(&shards),
+            "--out",
+            s(&dir.path().join("run")),
+            "--steps",
+            "2",
+            "--batch-size",
+            "4",
+            "--context-length",
+            "16",
+            "--vocab-size",
+            "280",
+        ],
+        Duration::from_secs(120),
+    );
+    assert_eq!(r.code, Some(1), "killed at the deadline? {}", r.stderr);
+    assert!(
+        r.stderr.contains("1000 samples in a row could not be used"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("00000.parquet row group 0 row"),
+        "{}",
+        r.stderr
+    );
+    // Ten per-sample warnings, a note that the rest are only counted, the error.
+    assert!(
+        r.stderr_bytes < 4096,
+        "{} bytes:\n{}",
+        r.stderr_bytes,
+        r.stderr
+    );
+    assert!(r.stderr.contains("counted but not shown"), "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+}
+
+#[test]
+fn an_empty_shard_directory_is_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty-shards");
+    std::fs::create_dir(&empty).unwrap();
+    let o = witcurate(&[
+        "train",
+        "--quiet",
+        "--shards",
+        s(&empty),
+        "--out",
+        s(&dir.path().join("run")),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!("{}: no shard files", empty.display())),
+        "{err}"
+    );
+}
+
+/// Writes `shards` webdataset shards of `rows` rows each with the download
+/// stage's writer (a tar of successes and a metadata parquet of every row;
+/// row 5 of each shard is a failure).
+fn webdataset_shards(dir: &Path, shards: usize, rows: usize) {
+    use pipeline::download::reader::Sample;
+    use pipeline::download::writer::{write_shard, OutputFormat, Row, ShardFiles};
+    use trainer::rng::Rng;
+    use trainer::synthetic::{caption, draw, COLOURS, SHAPES};
+    std::fs::create_dir_all(dir).unwrap();
+    let mut rng = Rng::new(11);
+    for shard in 0..shards {
+        let files = ShardFiles::new(dir, &format!("{shard:05}"), OutputFormat::Webdataset);
+        let mut i = 0;
+        let next = || {
+            let (c, sh) = (rng.below(COLOURS.len()), rng.below(SHAPES.len()));
+            let key = format!("{shard:05}{i:04}");
+            i += 1;
+            let sample = Sample {
+                uid: key.clone(),
+                url: Some(format!("http://example.com/{key}.jpg")),
+                caption: Some(caption(c, sh, &mut rng)),
+                query_ids: None,
+            };
+            if i == 6 {
+                return Some(Row {
+                    key,
+                    sample,
+                    status: "failed_to_download".into(),
+                    ..Row::default()
+                });
+            }
+            let mut jpg = Vec::new();
+            image::DynamicImage::ImageRgb8(draw(c, sh, 40, 32, &mut rng))
+                .write_to(
+                    &mut std::io::Cursor::new(&mut jpg),
+                    image::ImageFormat::Jpeg,
+                )
+                .unwrap();
+            Some(Row {
+                key,
+                sample,
+                status: "success".into(),
+                size: Some((40, 32)),
+                jpg: Some(jpg),
+                ..Row::default()
+            })
+        };
+        write_shard(
+            &files,
+            OutputFormat::Webdataset,
+            shard,
+            rows,
+            next,
+            Instant::now(),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn trains_on_the_download_stages_webdataset_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = dir.path().join("shards");
+    webdataset_shards(&shards, 2, 20);
+    for f in ["00000.tar", "00000.parquet", "00001.tar", "00001.parquet"] {
+        assert!(shards.join(f).is_file(), "{f}");
+    }
+    let out = dir.path().join("run");
+    let o = witcurate(&[
+        "train",
+        "--quiet",
+        "--shards",
+        s(&shards),
+        "--out",
+        s(&out),
+        "--steps",
+        "3",
+        "--batch-size",
+        "8",
+        "--context-length",
+        "16",
+        "--vocab-size",
+        "300",
+        "--shuffle-buffer",
+        "16",
+    ]);
+    let stdout = common::assert_success(&o);
+    assert!(stdout.contains("train: steps 0..3"), "{stdout}");
+    assert!(stdout.contains("0 undecodable samples"), "{stdout}");
+    let meta: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("step-00000003/checkpoint.json")).unwrap(),
+    )
+    .unwrap();
+    // Three steps of eight pairs, drawn from the 38 successes of the tars.
+    assert_eq!(meta["samples_consumed"], 24);
+    let log = std::fs::read_to_string(out.join("train_log.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 3);
+    for line in log.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(v["loss"].as_f64().unwrap().is_finite());
+    }
+    // The tars are selected by a brace pattern as open_clip users write it.
+    let pattern = format!("{}/{{00000..00001}}.tar", shards.display());
+    let o = witcurate(&[
+        "eval",
+        "--checkpoint",
+        s(&out),
+        "--shards",
+        &pattern,
+        "--max-pairs",
+        "100",
+    ]);
+    let stdout = common::assert_success(&o);
+    assert!(stdout.contains("eval retrieval: 38 pairs"), "{stdout}");
 }

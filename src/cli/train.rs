@@ -21,9 +21,13 @@ pub struct TrainArgs {
     /// Optimizer steps of the whole run.
     #[arg(long, default_value_t = 1000)]
     pub steps: u64,
-    /// Pairs per step (the contrastive batch).
+    /// Pairs per forward pass; a step contrasts batch-size × accum-freq pairs.
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
+    /// Micro-batches per optimizer step, accumulated with the whole step's
+    /// negatives (open_clip's gradient accumulation).
+    #[arg(long, default_value_t = 1)]
+    pub accum_freq: usize,
     /// Peak learning rate.
     #[arg(long, default_value_t = 5e-4)]
     pub lr: f64,
@@ -75,6 +79,27 @@ pub struct TrainArgs {
     /// CPU math threads (default: CANDLE_NUM_THREADS, else every core but one).
     #[arg(long)]
     pub compute_threads: Option<usize>,
+    /// Stop with an error after this many unusable samples (undecodable
+    /// images) in a row.
+    #[arg(long, default_value_t = trainer::data::DEFAULT_MAX_CONSECUTIVE_FAILURES)]
+    pub max_consecutive_failures: u64,
+    /// Zero-shot evaluation every N steps (and after the last), logged in
+    /// train_log.jsonl beside the loss (default with --eval-images: at
+    /// every checkpoint).
+    #[arg(long, requires = "eval_images")]
+    pub eval_every: Option<u64>,
+    /// ImageFolder tree for the evaluation during training.
+    #[arg(long)]
+    pub eval_images: Option<PathBuf>,
+    /// Class names of --eval-images: lines `folder<TAB>class name`.
+    #[arg(long, requires = "eval_images")]
+    pub eval_classes: Option<PathBuf>,
+    /// Prompt templates of the evaluation, one per line with `{}` (default: CLIP's).
+    #[arg(long, requires = "eval_images")]
+    pub eval_templates: Option<PathBuf>,
+    /// Images per forward pass of the evaluation.
+    #[arg(long, default_value_t = 128)]
+    pub eval_batch_size: usize,
     /// Compute device: cpu, cuda or cuda:N (cuda needs a `cuda` build).
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -96,6 +121,7 @@ pub fn run(args: TrainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let train = trainer::TrainConfig {
         steps: args.steps,
         batch_size: args.batch_size,
+        accum_freq: args.accum_freq,
         lr: args.lr,
         warmup_steps: args
             .warmup_steps
@@ -107,6 +133,18 @@ pub fn run(args: TrainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         crop_scale_min: args.crop_scale_min,
         checkpoint_every: args.checkpoint_every,
         ..trainer::TrainConfig::default()
+    };
+    let eval = match &args.eval_images {
+        Some(images) => Some(trainer::train::EvalDuringTraining {
+            every: args.eval_every.unwrap_or(args.checkpoint_every),
+            task: trainer::eval::ZeroShotTask::load(
+                images,
+                args.eval_classes.as_deref(),
+                args.eval_templates.as_deref(),
+            )?,
+            batch_size: args.eval_batch_size,
+        }),
+        None => None,
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let opts = trainer::train::TrainOptions {
@@ -121,12 +159,14 @@ pub fn run(args: TrainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         tokenizer_samples: args.tokenizer_samples,
         device: trainer::device(&args.device)?,
         quiet: global.quiet,
+        max_consecutive_failures: args.max_consecutive_failures,
+        eval,
     };
     let s = trainer::train::train(&opts)?;
     println!(
         "train: steps {}..{}, final loss {:.4}, {} parameters, {:.1} samples/s; \
          per step: data wait {:.1} ms, forward {:.1} ms, backward {:.1} ms, optimizer {:.1} ms; \
-         {} undecodable samples skipped; checkpoint {}",
+         {} undecodable samples and {} unreadable shard parts skipped; checkpoint {}",
         s.start_step,
         s.end_step,
         s.final_loss,
@@ -137,8 +177,21 @@ pub fn run(args: TrainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         per_step(s.backward_secs, &s),
         per_step(s.optimizer_secs, &s),
         s.dropped_samples,
+        s.unreadable_parts,
         s.checkpoint.display()
     );
+    if let Some(z) = &s.zero_shot {
+        println!(
+            "train zero-shot after step {}: top-1 {:.2}%, top-5 {:.2}% on {} images \
+             (chance {:.2}%; evaluations took {:.1} s)",
+            s.end_step,
+            z.top1 * 100.0,
+            z.top5 * 100.0,
+            z.images,
+            z.chance_top1 * 100.0,
+            s.eval_secs
+        );
+    }
     Ok(())
 }
 

@@ -153,7 +153,7 @@ pub fn read_meta(dir: &Path) -> Result<CheckpointMeta> {
     let p = dir.join(META_FILE);
     let bytes = std::fs::read(&p).map_err(io_err(&p))?;
     let meta: CheckpointMeta =
-        serde_json::from_slice(&bytes).map_err(|source| Error::Json { path: p, source })?;
+        serde_json::from_slice(&bytes).map_err(|error| Error::Json { path: p, error })?;
     if meta.format_version != FORMAT_VERSION {
         return Err(Error::Checkpoint {
             path: dir.to_path_buf(),

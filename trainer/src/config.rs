@@ -128,8 +128,13 @@ impl ModelConfig {
 pub struct TrainConfig {
     /// Optimizer steps in the whole run.
     pub steps: u64,
-    /// Image-text pairs per step (the contrastive batch).
+    /// Image-text pairs per forward pass (the micro-batch); a step contrasts
+    /// `batch_size × accum_freq` pairs.
     pub batch_size: usize,
+    /// Micro-batches per optimizer step, accumulated with the whole step's
+    /// negatives (see [`crate::step`]).
+    #[serde(default = "one")]
+    pub accum_freq: usize,
     /// Peak learning rate.
     pub lr: f64,
     /// Linear warmup steps before the cosine decay.
@@ -155,11 +160,16 @@ pub struct TrainConfig {
     pub checkpoint_every: u64,
 }
 
+fn one() -> usize {
+    1
+}
+
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             steps: 1000,
             batch_size: 64,
+            accum_freq: 1,
             lr: 5e-4,
             warmup_steps: 100,
             weight_decay: 0.2,
@@ -176,14 +186,24 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// Pairs contrasted per optimizer step.
+    pub fn global_batch(&self) -> usize {
+        self.batch_size * self.accum_freq
+    }
+
     /// Checks the values are usable.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::Config(m.to_string()));
         if self.steps == 0 {
             return bad("--steps must be at least 1");
         }
-        if self.batch_size < 2 {
-            return bad("--batch-size must be at least 2 (the loss contrasts pairs in a batch)");
+        if self.accum_freq == 0 {
+            return bad("--accum-freq must be at least 1");
+        }
+        if self.batch_size == 0 || self.batch_size * self.accum_freq < 2 {
+            return bad(
+                "--batch-size × --accum-freq must be at least 2 (the loss contrasts pairs in a batch)",
+            );
         }
         if self.lr.is_nan() || self.lr <= 0.0 {
             return bad("--lr must be positive");
@@ -214,5 +234,23 @@ mod tests {
         let mut c = ModelConfig::preset("tiny").unwrap();
         c.patch_size = 5;
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn the_contrastive_batch_is_micro_batch_times_accumulation() {
+        let t = |batch_size, accum_freq| TrainConfig {
+            batch_size,
+            accum_freq,
+            ..TrainConfig::default()
+        };
+        assert_eq!(t(4, 3).global_batch(), 12);
+        assert!(t(1, 2).validate().is_ok());
+        assert!(t(1, 1).validate().is_err());
+        assert!(t(4, 0).validate().is_err());
+        // Checkpoints written before accumulation existed read as 1.
+        let mut v = serde_json::to_value(t(4, 3)).unwrap();
+        v.as_object_mut().unwrap().remove("accum_freq");
+        let back: TrainConfig = serde_json::from_value(v).unwrap();
+        assert_eq!(back.accum_freq, 1);
     }
 }

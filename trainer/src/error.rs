@@ -9,12 +9,13 @@ pub enum Error {
     #[error("tensor error: {0}")]
     Candle(#[from] candle_core::Error),
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (part of the message, so not also a `source()` that
+        /// `{:#}` would print a second time).
+        error: std::io::Error,
     },
     /// A parquet file is unreadable or lacks a needed column.
     #[error("{path}: {message}")]
@@ -46,16 +47,30 @@ pub enum Error {
     /// Bad options.
     #[error("{0}")]
     Config(String),
+    /// A shard directory holds no shard file.
+    #[error("{}: no shard files (*.parquet or *.tar) in this directory", .0.display())]
+    NoShardFiles(PathBuf),
     /// The shards hold no usable sample.
     #[error("no successful samples with a caption and an image in {0}")]
     NoSamples(String),
+    /// Too many samples in a row could not be used.
+    #[error(
+        "{count} samples in a row could not be used (the last: {last}); giving up: \
+         are the shards' images readable? (--max-consecutive-failures raises the limit)"
+    )]
+    TooManyFailures {
+        /// Unusable samples in a row.
+        count: u64,
+        /// Where the last one came from and what was wrong with it.
+        last: String,
+    },
     /// A JSON file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{}: {error}", path.display())]
     Json {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: serde_json::Error,
+        /// The cause (part of the message).
+        error: serde_json::Error,
     },
 }
 
@@ -66,7 +81,7 @@ impl From<atomic_output::AtomicError> for Error {
     fn from(e: atomic_output::AtomicError) -> Self {
         Error::Io {
             path: e.path,
-            source: e.source,
+            error: e.source,
         }
     }
 }
@@ -74,5 +89,5 @@ impl From<atomic_output::AtomicError> for Error {
 /// Adds the path to an I/O error.
 pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
     let path = path.into();
-    move |source| Error::Io { path, source }
+    move |error| Error::Io { path, error }
 }

@@ -370,11 +370,13 @@ pub fn retrieval(
     batch: usize,
 ) -> Result<RetrievalReport> {
     let mut samples = Vec::new();
-    for g in shards.groups() {
-        if samples.len() >= max_pairs {
-            break;
+    for g in shards.parts() {
+        for s in shards.samples(g)? {
+            if samples.len() >= max_pairs {
+                break;
+            }
+            samples.push(s?);
         }
-        samples.extend(shards.read_group(g)?);
     }
     samples.truncate(max_pairs);
     let bytes: Vec<&[u8]> = samples.iter().map(|s| s.jpg.as_slice()).collect();
@@ -401,6 +403,44 @@ pub fn retrieval(
         text_to_image_r1: share(&t2i, 1),
         text_to_image_r5: share(&t2i, 5),
     })
+}
+
+/// A zero-shot benchmark ready to run on any model: an ImageFolder tree, its
+/// classes and the prompt templates (loaded and checked once, so that a
+/// training run finds a bad path before its first step, not at its first
+/// evaluation).
+#[derive(Debug, Clone)]
+pub struct ZeroShotTask {
+    /// The ImageFolder tree.
+    pub images: PathBuf,
+    /// Its classes.
+    pub classes: Vec<ClassEntry>,
+    /// Prompt templates.
+    pub templates: Vec<String>,
+}
+
+impl ZeroShotTask {
+    /// Loads the classes of `images` (named by `classes`, see
+    /// [`load_classes`]) and the templates (see [`load_templates`]).
+    pub fn load(images: &Path, classes: Option<&Path>, templates: Option<&Path>) -> Result<Self> {
+        Ok(ZeroShotTask {
+            images: images.to_path_buf(),
+            classes: load_classes(images, classes)?,
+            templates: load_templates(templates)?,
+        })
+    }
+
+    /// Zero-shot accuracy of `model` ([`zero_shot`]).
+    pub fn run(&self, model: &Clip, tok: &TextTokenizer, batch: usize) -> Result<ZeroShotReport> {
+        zero_shot(
+            model,
+            tok,
+            &self.images,
+            &self.classes,
+            &self.templates,
+            batch,
+        )
+    }
 }
 
 /// Options of [`evaluate`].
@@ -434,16 +474,8 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalReport> {
     let loaded = crate::checkpoint::load(&opts.checkpoint, &opts.device)?;
     let zero_shot = match &opts.images {
         Some(dir) => {
-            let classes = load_classes(dir, opts.classes.as_deref())?;
-            let templates = load_templates(opts.templates.as_deref())?;
-            Some(zero_shot(
-                &loaded.model,
-                &loaded.tokenizer,
-                dir,
-                &classes,
-                &templates,
-                opts.batch_size,
-            )?)
+            let task = ZeroShotTask::load(dir, opts.classes.as_deref(), opts.templates.as_deref())?;
+            Some(task.run(&loaded.model, &loaded.tokenizer, opts.batch_size)?)
         }
         None => None,
     };

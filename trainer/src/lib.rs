@@ -1,15 +1,19 @@
-//! The bundled CLIP trainer: reads `shards/*.parquet`, trains a CLIP model with
-//! the paper's recipe and evaluates it zero-shot.
+//! The bundled CLIP trainer: reads shards (parquet, or webdataset tars),
+//! trains a CLIP model with the paper's recipe and evaluates it zero-shot.
 //!
 //! The crate is organised as the training loop reads:
-//! - [`data`]: shard reading (parquet row groups, success rows only), the seeded
-//!   shuffle buffer, JPEG decoding and augmentation on a worker pool ahead of
-//!   the step;
+//! - [`data`]: shard selection (directories, globs, brace patterns), shard
+//!   reading (parquet row groups, success rows only; webdataset tars,
+//!   streamed), the seeded shuffle buffer, JPEG decoding and augmentation on a
+//!   worker pool ahead of the step, bounded retries and throttled warnings
+//!   for bad data;
 //! - [`tokenizer`]: the byte-level BPE tokenizer trained on the captions;
 //! - [`model`]: the CLIP model (ViT image tower, causal text tower) written
 //!   with candle's differentiable tensor ops, and the symmetric InfoNCE loss;
 //! - [`optim`]: AdamW with decoupled weight decay, warmup + cosine schedule and
 //!   gradient clipping, with state that checkpoints exactly;
+//! - [`step`]: the gradient of one step, over one batch or accumulated over
+//!   micro-batches with the big batch's negatives (open_clip's scheme);
 //! - [`checkpoint`]: safetensors + JSON checkpoints that resume bit for bit;
 //! - [`train`] and [`eval`]: the two jobs;
 //! - [`synthetic`]: a generated dataset (coloured shapes) for tests and demos.
@@ -28,6 +32,7 @@ pub mod eval;
 pub mod model;
 pub mod optim;
 pub mod rng;
+pub mod step;
 pub mod synthetic;
 pub mod tokenizer;
 pub mod train;

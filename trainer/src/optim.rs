@@ -73,16 +73,34 @@ impl AdamW {
         lr: f64,
         clip: f64,
     ) -> Result<StepInfo> {
-        let gs: Vec<&Tensor> = params
+        let gs: Vec<Tensor> = params
             .iter()
             .map(|p| {
-                grads.get(p.var.as_tensor()).ok_or_else(|| {
+                grads.get(p.var.as_tensor()).cloned().ok_or_else(|| {
                     Error::Config(format!("variable {} received no gradient", p.name))
                 })
             })
             .collect::<Result<_>>()?;
+        self.step_with(params, &gs, lr, clip)
+    }
+
+    /// As [`AdamW::step`], with one gradient per variable in `params` order.
+    pub fn step_with(
+        &mut self,
+        params: &Params,
+        gs: &[Tensor],
+        lr: f64,
+        clip: f64,
+    ) -> Result<StepInfo> {
+        if gs.len() != params.len() {
+            return Err(Error::Config(format!(
+                "{} gradients for {} variables",
+                gs.len(),
+                params.len()
+            )));
+        }
         let mut sq = 0f64;
-        for g in &gs {
+        for g in gs {
             sq += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
         }
         let norm = sq.sqrt();

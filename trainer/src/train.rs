@@ -11,11 +11,14 @@ use serde::Serialize;
 
 use crate::checkpoint::{self, CheckpointMeta, FORMAT_VERSION};
 use crate::config::{ModelConfig, TrainConfig};
+use crate::data::throttle::Throttled;
 use crate::data::{Loader, LoaderOptions, ShardSet};
 use crate::error::io_err;
+use crate::eval::{ZeroShotReport, ZeroShotTask};
 use crate::model::clip::{LOGIT_SCALE, MAX_LOGIT_SCALE};
 use crate::model::Clip;
 use crate::optim::{lr_at, AdamW};
+use crate::step::{self, MicroBatch};
 use crate::tokenizer::TextTokenizer;
 use crate::{Error, Result};
 
@@ -48,6 +51,21 @@ pub struct TrainOptions {
     pub device: Device,
     /// No progress bar.
     pub quiet: bool,
+    /// Stop with an error after this many unusable samples in a row.
+    pub max_consecutive_failures: u64,
+    /// Zero-shot evaluation during training, if any.
+    pub eval: Option<EvalDuringTraining>,
+}
+
+/// Zero-shot evaluation every few steps, logged beside the loss.
+#[derive(Debug, Clone)]
+pub struct EvalDuringTraining {
+    /// Evaluate after every this many steps (and after the last one).
+    pub every: u64,
+    /// The ImageFolder tree, its classes and templates.
+    pub task: ZeroShotTask,
+    /// Images per forward pass.
+    pub batch_size: usize,
 }
 
 /// One line of `train_log.jsonl`.
@@ -77,6 +95,15 @@ pub struct StepLog {
     pub optimizer_ms: f64,
     /// Epoch of the data stream.
     pub epoch: u64,
+    /// Zero-shot top-1 accuracy after this step (steps with an evaluation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zero_shot_top1: Option<f64>,
+    /// Zero-shot top-5 accuracy after this step (steps with an evaluation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zero_shot_top5: Option<f64>,
+    /// Milliseconds the evaluation took (not part of the step's time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_ms: Option<f64>,
 }
 
 /// What a run did.
@@ -102,35 +129,37 @@ pub struct TrainSummary {
     pub optimizer_secs: f64,
     /// Seconds the loader spent preparing batches (overlapped with compute).
     pub loader_secs: f64,
-    /// Wall seconds of the loop.
+    /// Wall seconds of the loop, evaluations excluded.
     pub elapsed_secs: f64,
     /// Samples dropped for undecodable images.
     pub dropped_samples: u64,
+    /// Shard parts (row groups, tar files) skipped as unreadable.
+    pub unreadable_parts: u64,
     /// The last checkpoint written.
     pub checkpoint: PathBuf,
+    /// The last zero-shot evaluation during training, if any.
+    pub zero_shot: Option<ZeroShotReport>,
+    /// Seconds spent in evaluations during training.
+    pub eval_secs: f64,
 }
 
 fn train_tokenizer(shards: &ShardSet, cfg: &ModelConfig, limit: usize) -> Result<TextTokenizer> {
     let mut captions = Vec::new();
-    for g in shards.groups() {
+    let unreadable = Throttled::new("unreadable shard parts");
+    for g in shards.parts() {
         if captions.len() >= limit {
             break;
         }
         match shards.read_captions(g) {
             Ok(c) => captions.extend(c),
-            Err(e) => log::warn!("tokenizer: skipping unreadable row group: {e}"),
+            Err(e) => {
+                unreadable.warn(|| format!("tokenizer: skipping an unreadable part: {e}"));
+            }
         }
     }
     captions.truncate(limit);
     if captions.is_empty() {
-        return Err(Error::NoSamples(
-            shards
-                .files()
-                .iter()
-                .map(|f| f.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-        ));
+        return Err(Error::NoSamples(shards.sources()));
     }
     log::info!("training the tokenizer on {} captions", captions.len());
     TextTokenizer::train(captions.iter(), cfg.vocab_size, cfg.context_length)
@@ -232,14 +261,17 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
     };
     let end_step = opts.stop_at.unwrap_or(cfg.steps).min(cfg.steps);
     log::info!(
-        "{} shard files, {} rows; model {} parameters; steps {}..{} of {}, batch {}",
+        "{} shard files ({} tar, the rest parquet with {} rows); model {} parameters; \
+         steps {}..{} of {}, batch {} × {} micro-batches",
         shards.files().len(),
-        shards.total_rows(),
+        shards.tar_files(),
+        shards.parquet_rows(),
         model.params.numel(),
         start_step,
         end_step,
         cfg.steps,
-        cfg.batch_size
+        cfg.batch_size,
+        cfg.accum_freq
     );
 
     let tokenizer = Arc::new(tokenizer);
@@ -256,6 +288,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
             workers: opts.workers,
             prefetch: opts.prefetch,
             skip,
+            max_consecutive_failures: opts.max_consecutive_failures,
         },
     )?;
 
@@ -286,34 +319,40 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
     let mut dropped = 0u64;
     let mut last_loss = resumed_loss.unwrap_or(f64::NAN);
     let mut last_ckpt = checkpoint::latest(&opts.out)?.unwrap_or_default();
+    let mut last_eval: Option<ZeroShotReport> = None;
+    let mut eval_secs = 0.0;
     let started = Instant::now();
     let sync = |d: &Device| d.synchronize();
 
     for step in start_step..end_step {
         let t0 = Instant::now();
-        let batch = loader.next_batch()?;
-        let data = t0.elapsed().as_secs_f64();
-        let images = Tensor::from_vec(batch.images, (b, 3, s, s), dev)?;
-        let tokens = Tensor::from_vec(batch.tokens, (b, t), dev)?;
-        let eot = Tensor::from_vec(batch.eot, b, dev)?;
-        let (consumed, epoch) = (batch.consumed, batch.epoch);
-        dropped += batch.dropped;
+        let (mut data, mut prep) = (0.0, 0.0);
+        let mut micro = Vec::with_capacity(cfg.accum_freq);
+        let (mut consumed, mut epoch) = (0, 0);
+        for _ in 0..cfg.accum_freq {
+            let tb = Instant::now();
+            let batch = loader.next_batch()?;
+            data += tb.elapsed().as_secs_f64();
+            prep += batch.prep_secs;
+            (consumed, epoch) = (batch.consumed, batch.epoch);
+            dropped += batch.dropped;
+            micro.push(MicroBatch {
+                images: Tensor::from_vec(batch.images, (b, 3, s, s), dev)?,
+                tokens: Tensor::from_vec(batch.tokens, (b, t), dev)?,
+                eot: Tensor::from_vec(batch.eot, b, dev)?,
+            });
+        }
 
-        let t1 = Instant::now();
-        let loss = model.loss(&images, &tokens, &eot)?;
-        sync(dev)?;
-        let t2 = Instant::now();
-        let grads = loss.backward()?;
-        sync(dev)?;
+        let g = step::gradients(&model, &micro, dev)?;
+        drop(micro);
         let t3 = Instant::now();
         let lr = lr_at(step, cfg.lr, cfg.warmup_steps, cfg.steps);
-        let info = optimizer.step(&model.params, &grads, lr, cfg.grad_clip)?;
-        drop(grads);
+        let info = optimizer.step_with(&model.params, &g.grads, lr, cfg.grad_clip)?;
         clamp_logit_scale(&model)?;
         sync(dev)?;
         let t4 = Instant::now();
 
-        last_loss = loss.to_scalar::<f32>()? as f64;
+        last_loss = g.loss;
         if !last_loss.is_finite() {
             return Err(Error::Config(format!(
                 "loss became {last_loss} at step {}; lower --lr",
@@ -321,15 +360,29 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
             )));
         }
         let ls = model.logit_scale().to_scalar::<f32>()? as f64;
-        let (fw, bw, op) = (
-            (t2 - t1).as_secs_f64(),
-            (t3 - t2).as_secs_f64(),
-            (t4 - t3).as_secs_f64(),
-        );
-        for (acc, v) in sums.iter_mut().zip([data, fw, bw, op, batch.prep_secs]) {
+        let (fw, bw, op) = (g.forward_secs, g.backward_secs, (t4 - t3).as_secs_f64());
+        for (acc, v) in sums.iter_mut().zip([data, fw, bw, op, prep]) {
             *acc += v;
         }
         let step_secs = (t4 - t0).as_secs_f64();
+        let done = step + 1;
+        let mut eval_cols = (None, None, None);
+        if let Some(e) = &opts.eval {
+            if done % e.every.max(1) == 0 || done == end_step {
+                let te = Instant::now();
+                let r = e.task.run(&model, &tokenizer, e.batch_size)?;
+                let secs = te.elapsed().as_secs_f64();
+                eval_secs += secs;
+                log::info!(
+                    "step {done}: zero-shot top-1 {:.2}%, top-5 {:.2}% ({} images)",
+                    r.top1 * 100.0,
+                    r.top5 * 100.0,
+                    r.images
+                );
+                eval_cols = (Some(r.top1), Some(r.top5), Some(secs * 1e3));
+                last_eval = Some(r);
+            }
+        }
         let rec = StepLog {
             step: step + 1,
             loss: last_loss,
@@ -337,19 +390,27 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
             logit_scale: ls.exp(),
             lr,
             grad_norm: info.grad_norm,
-            samples_per_sec: b as f64 / step_secs,
+            samples_per_sec: cfg.global_batch() as f64 / step_secs,
             data_wait_ms: data * 1e3,
             forward_ms: fw * 1e3,
             backward_ms: bw * 1e3,
             optimizer_ms: op * 1e3,
             epoch,
+            zero_shot_top1: eval_cols.0,
+            zero_shot_top5: eval_cols.1,
+            eval_ms: eval_cols.2,
         };
         serde_json::to_writer(&mut log_out, &rec).expect("serialisable");
         log_out.write_all(b"\n").map_err(io_err(&log_path))?;
-        bar.set_message(format!("loss {last_loss:.4}"));
+        bar.set_message(match &last_eval {
+            Some(r) => format!(
+                "loss {last_loss:.4}, zero-shot top-1 {:.1}%",
+                r.top1 * 100.0
+            ),
+            None => format!("loss {last_loss:.4}"),
+        });
         bar.inc(1);
 
-        let done = step + 1;
         if done % cfg.checkpoint_every == 0 || done == end_step {
             log_out.flush().map_err(io_err(&log_path))?;
             let meta = CheckpointMeta {
@@ -366,7 +427,11 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
     }
     log_out.flush().map_err(io_err(&log_path))?;
     bar.finish_and_clear();
-    let elapsed = started.elapsed().as_secs_f64();
+    for line in loader.warnings().summaries() {
+        log::warn!("skipped {line}");
+    }
+    // Evaluations are not training time.
+    let elapsed = started.elapsed().as_secs_f64() - eval_secs;
     let steps_run = end_step.saturating_sub(start_step);
     Ok(TrainSummary {
         start_step,
@@ -374,7 +439,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
         final_loss: last_loss,
         parameters: model.params.numel(),
         samples_per_sec: if elapsed > 0.0 {
-            (steps_run as f64 * b as f64) / elapsed
+            (steps_run as f64 * cfg.global_batch() as f64) / elapsed
         } else {
             0.0
         },
@@ -385,6 +450,9 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
         loader_secs: sums[4],
         elapsed_secs: elapsed,
         dropped_samples: dropped,
+        unreadable_parts: loader.warnings().unreadable_parts.count(),
         checkpoint: last_ckpt,
+        zero_shot: last_eval,
+        eval_secs,
     })
 }

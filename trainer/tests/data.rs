@@ -18,6 +18,7 @@ fn opts(workers: usize, skip: u64) -> LoaderOptions {
         workers,
         prefetch: 2,
         skip,
+        max_consecutive_failures: 50,
     }
 }
 
@@ -27,11 +28,11 @@ fn reads_success_rows_and_streams_deterministically() {
     let shards = common::shards(dir.path(), 2, 50, 2);
     let set = Arc::new(ShardSet::open(&[shards]).unwrap());
     assert_eq!(set.files().len(), 2);
-    assert_eq!(set.total_rows(), 100);
+    assert_eq!(set.parquet_rows(), 100);
     let usable: usize = set
-        .groups()
+        .parts()
         .iter()
-        .map(|g| set.read_group(g).unwrap().len())
+        .map(|g| set.read_part(g).unwrap().len())
         .sum();
     // Rows 16 and 33 of each shard are failures.
     assert_eq!(usable, 100 - 2 * 2);
@@ -59,7 +60,7 @@ fn batches_do_not_depend_on_threads_and_skip_resumes() {
     let shards = common::shards(dir.path(), 1, 60, 3);
     let set = Arc::new(ShardSet::open(&[shards]).unwrap());
     let caps: Vec<String> = set
-        .groups()
+        .parts()
         .iter()
         .flat_map(|g| set.read_captions(g).unwrap())
         .collect();
@@ -88,7 +89,7 @@ fn corrupt_images_are_skipped_and_counted() {
     let shards = common::shards(dir.path(), 1, 20, 5);
     // A second file: one good image (copied) and corrupt ones.
     let set = ShardSet::open(std::slice::from_ref(&shards)).unwrap();
-    let good = set.read_group(&set.groups()[0]).unwrap()[0].jpg.clone();
+    let good = set.read_part(&set.parts()[0]).unwrap()[0].jpg.clone();
     let jpg: Vec<Option<&[u8]>> = vec![Some(b"garbage"), Some(&good), Some(b"\xff\xd8\xff"), None];
     let batch = RecordBatch::try_from_iter(vec![
         (
@@ -142,4 +143,114 @@ fn corrupt_images_are_skipped_and_counted() {
     w.close().unwrap();
     let e = ShardSet::open(&[bad]).unwrap_err().to_string();
     assert!(e.contains("bad.parquet") && e.contains("jpg"), "{e}");
+}
+
+/// Writes `samples` as a webdataset tar at `path`: `KEY.EXT` images and
+/// either `KEY.txt` captions or `KEY.json` with a `caption` field.
+fn write_tar(path: &std::path::Path, samples: &[trainer::data::Sample], ext: &str, json: bool) {
+    let mut b = tar::Builder::new(std::fs::File::create(path).unwrap());
+    let mut add = |name: String, data: &[u8]| {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, data).unwrap();
+    };
+    for (i, s) in samples.iter().enumerate() {
+        add(format!("{i:09}.{ext}"), &s.jpg);
+        if json {
+            let j = serde_json::json!({ "caption": s.caption, "status": "success" });
+            add(format!("{i:09}.json"), j.to_string().as_bytes());
+        } else {
+            add(format!("{i:09}.txt"), s.caption.as_bytes());
+        }
+    }
+    b.into_inner().unwrap();
+}
+
+#[test]
+fn webdataset_tars_give_the_same_samples_as_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = common::shards(dir.path(), 2, 30, 7);
+    let set = ShardSet::open(std::slice::from_ref(&shards)).unwrap();
+    let per_file: Vec<Vec<trainer::data::Sample>> = (0..2)
+        .map(|f| {
+            set.parts()
+                .iter()
+                .filter(|p| p.file == f)
+                .flat_map(|p| set.read_part(p).unwrap())
+                .collect()
+        })
+        .collect();
+    // The download stage's layout (a tar with .txt, beside its metadata
+    // parquet) and open_clip's (.json captions).
+    let wds = dir.path().join("wds");
+    std::fs::create_dir(&wds).unwrap();
+    write_tar(&wds.join("00000.tar"), &per_file[0], "jpg", false);
+    write_tar(&wds.join("00001.tar"), &per_file[1], "jpg", true);
+    std::fs::copy(shards.join("00000.parquet"), wds.join("00000.parquet")).unwrap();
+    let tars = ShardSet::open(std::slice::from_ref(&wds)).unwrap();
+    assert_eq!(tars.files().len(), 2, "{:?}", tars.files());
+    assert_eq!(tars.tar_files(), 2);
+    let read: Vec<(String, Vec<u8>)> = tars
+        .parts()
+        .iter()
+        .flat_map(|p| tars.read_part(p).unwrap())
+        .map(|s| (s.caption, s.jpg))
+        .collect();
+    let want: Vec<(String, Vec<u8>)> = per_file
+        .concat()
+        .into_iter()
+        .map(|s| (s.caption, s.jpg))
+        .collect();
+    // Row 16 of each shard is a failure.
+    assert_eq!(want.len(), 58);
+    assert_eq!(read, want);
+    // A brace pattern selects the same files; the stream covers every sample
+    // once per epoch.
+    let brace = wds.join("{00000..00001}.tar");
+    let set = Arc::new(ShardSet::open(&[brace]).unwrap());
+    assert_eq!(set.files(), tars.files());
+    let mut s = SampleStream::new(set, 3, 8);
+    let mut seen: Vec<_> = (0..58).map(|_| s.next_sample().unwrap().1.origin).collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 58);
+}
+
+#[test]
+fn shards_without_a_decodable_image_stop_the_loader() {
+    use arrow_array::{ArrayRef, BinaryArray, RecordBatch, StringArray};
+    let dir = tempfile::tempdir().unwrap();
+    let shards = dir.path().join("shards");
+    std::fs::create_dir(&shards).unwrap();
+    let jpg: Vec<&[u8]> = vec![b"garbage"; 12];
+    let batch = RecordBatch::try_from_iter(vec![
+        (
+            "caption",
+            Arc::new(StringArray::from(vec!["a red circle"; 12])) as ArrayRef,
+        ),
+        ("jpg", Arc::new(BinaryArray::from(jpg)) as ArrayRef),
+    ])
+    .unwrap();
+    let f = std::fs::File::create(shards.join("00000.parquet")).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(f, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let set = Arc::new(ShardSet::open(&[shards]).unwrap());
+    let tok = Arc::new(TextTokenizer::train(["a red circle"; 10].iter(), 280, 16).unwrap());
+    let l = Loader::start(set, tok, opts(2, 0)).unwrap();
+    let e = l.next_batch().unwrap_err().to_string();
+    assert!(e.contains("50 samples in a row"), "{e}");
+    assert!(e.contains("00000.parquet row group 0 row"), "{e}");
+    assert_eq!(l.warnings().unusable_samples.count(), 50);
+}
+
+#[test]
+fn an_empty_shard_directory_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty-shards");
+    std::fs::create_dir(&empty).unwrap();
+    let e = ShardSet::open(&[empty]).unwrap_err().to_string();
+    assert!(e.contains("empty-shards: no shard files"), "{e}");
 }

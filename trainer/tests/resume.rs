@@ -7,11 +7,21 @@ use trainer::TrainConfig;
 
 #[test]
 fn stopped_and_resumed_run_equals_uninterrupted_run() {
+    resumes_bit_for_bit(8, 1);
+}
+
+#[test]
+fn accumulated_run_resumes_bit_for_bit() {
+    resumes_bit_for_bit(4, 2);
+}
+
+fn resumes_bit_for_bit(batch_size: usize, accum_freq: usize) {
     let dir = tempfile::tempdir().unwrap();
     let shards = common::shards(dir.path(), 2, 60, 1);
     let cfg = TrainConfig {
         steps: 6,
-        batch_size: 8,
+        batch_size,
+        accum_freq,
         warmup_steps: 2,
         checkpoint_every: 3,
         shuffle_buffer: 32,
@@ -51,6 +61,7 @@ fn stopped_and_resumed_run_equals_uninterrupted_run() {
     // The weights moved from their initial values.
     let ma = checkpoint::read_meta(&ca).unwrap();
     assert_eq!(ma.step, 6);
+    assert_eq!(ma.train.accum_freq, accum_freq);
     assert!(ma.samples_consumed >= 48);
     // The log has one line per step, without duplicates from the resume.
     let log = std::fs::read_to_string(b.join("train_log.jsonl")).unwrap();

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use super::augment;
 use super::shards::{Sample, ShardSet};
 use super::stream::SampleStream;
+use super::throttle::DataWarnings;
 use crate::rng::Rng;
 use crate::tokenizer::{Encoded, TextTokenizer};
 use crate::{Error, Result};
@@ -36,7 +37,14 @@ pub struct LoaderOptions {
     pub prefetch: usize,
     /// Stream samples to discard first (to resume).
     pub skip: u64,
+    /// Stop with an error after this many unusable samples in a row (a
+    /// shard set whose images cannot be decoded would otherwise be retried
+    /// forever).
+    pub max_consecutive_failures: u64,
 }
+
+/// Default of [`LoaderOptions::max_consecutive_failures`].
+pub const DEFAULT_MAX_CONSECUTIVE_FAILURES: u64 = 1000;
 
 /// A ready batch.
 #[derive(Debug)]
@@ -63,6 +71,15 @@ pub struct Batch {
 pub struct Loader {
     rx: Option<Receiver<Result<Batch>>>,
     handle: Option<JoinHandle<()>>,
+    warnings: Arc<DataWarnings>,
+}
+
+/// What the loader thread carries from batch to batch.
+struct State {
+    stream: SampleStream,
+    /// Unusable samples since the last usable one.
+    consecutive_failures: u64,
+    warnings: Arc<DataWarnings>,
 }
 
 /// Decodes, augments and normalises sample `n` of the stream and tokenises
@@ -84,7 +101,7 @@ pub fn prepare_sample(
 }
 
 fn make_batch(
-    stream: &mut SampleStream,
+    st: &mut State,
     shards: &ShardSet,
     tok: &TextTokenizer,
     opts: &LoaderOptions,
@@ -97,7 +114,7 @@ fn make_batch(
     while items.len() < b {
         let need = b - items.len();
         let raw = (0..need)
-            .map(|_| stream.next_sample())
+            .map(|_| st.stream.next_sample())
             .collect::<Result<Vec<_>>>()?;
         let done: Vec<_> = pool.install(|| {
             raw.par_iter()
@@ -106,10 +123,23 @@ fn make_batch(
         });
         for (r, (_, s)) in done.into_iter().zip(&raw) {
             match r {
-                Ok(x) => items.push(x),
+                Ok(x) => {
+                    st.consecutive_failures = 0;
+                    items.push(x);
+                }
                 Err(msg) => {
                     dropped += 1;
-                    log::warn!("{}: {msg}; sample skipped", shards.describe(s.origin));
+                    st.consecutive_failures += 1;
+                    let at = || shards.describe(s.origin);
+                    st.warnings
+                        .unusable_samples
+                        .warn(|| format!("{}: {msg}; sample skipped", at()));
+                    if st.consecutive_failures >= opts.max_consecutive_failures.max(1) {
+                        return Err(Error::TooManyFailures {
+                            count: st.consecutive_failures,
+                            last: format!("{}: {msg}", at()),
+                        });
+                    }
                 }
             }
         }
@@ -128,10 +158,10 @@ fn make_batch(
         tokens,
         eot,
         size: b,
-        consumed: stream.produced(),
+        consumed: st.stream.produced(),
         dropped,
         prep_secs: t0.elapsed().as_secs_f64(),
-        epoch: stream.epoch(),
+        epoch: st.stream.epoch(),
     })
 }
 
@@ -148,16 +178,26 @@ impl Loader {
             .build()
             .map_err(|e| Error::Config(format!("cannot start decoding threads: {e}")))?;
         let (tx, rx) = bounded(opts.prefetch.max(1));
+        let warnings = Arc::new(DataWarnings::default());
+        let mut st = State {
+            stream: SampleStream::with_warnings(
+                shards.clone(),
+                opts.seed,
+                opts.shuffle_buffer,
+                warnings.clone(),
+            ),
+            consecutive_failures: 0,
+            warnings: warnings.clone(),
+        };
         let handle = std::thread::Builder::new()
             .name("loader".into())
             .spawn(move || {
-                let mut stream = SampleStream::new(shards.clone(), opts.seed, opts.shuffle_buffer);
-                if let Err(e) = stream.skip(opts.skip) {
+                if let Err(e) = st.stream.skip(opts.skip) {
                     let _ = tx.send(Err(e));
                     return;
                 }
                 loop {
-                    let r = make_batch(&mut stream, &shards, &tok, &opts, &pool);
+                    let r = make_batch(&mut st, &shards, &tok, &opts, &pool);
                     let failed = r.is_err();
                     if tx.send(r).is_err() || failed {
                         return;
@@ -168,7 +208,13 @@ impl Loader {
         Ok(Loader {
             rx: Some(rx),
             handle: Some(handle),
+            warnings,
         })
+    }
+
+    /// The counts of the data path's warnings so far.
+    pub fn warnings(&self) -> &DataWarnings {
+        &self.warnings
     }
 
     /// The next batch (blocks until ready).

@@ -1,6 +1,8 @@
-//! Reading shard files (`shards/NNNNN.parquet`).
+//! Reading shard files: parquet (`shards/NNNNN.parquet`, a row group at a
+//! time) and webdataset tars (`shards/NNNNN.tar`, streamed).
 
 use std::fs::File;
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
@@ -9,6 +11,9 @@ use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
+use super::select::{self, ShardFormat};
+use super::tar::TarReader;
+use super::webdataset::TarSamples;
 use crate::error::io_err;
 use crate::{Error, Result};
 
@@ -17,28 +22,60 @@ use crate::{Error, Result};
 pub struct Sample {
     /// The caption.
     pub caption: String,
-    /// The encoded image.
+    /// The encoded image (empty when read for captions only).
     pub jpg: Vec<u8>,
-    /// Shard file index, row group and row within it (for messages).
+    /// Shard file index, row group and row within it (for a tar: 0 and the
+    /// sample's index in the tar), for messages.
     pub origin: (u32, u32, u32),
 }
 
-/// A row group of a shard file.
+/// A part of a shard file read as one: a parquet row group, or a whole tar
+/// (streamed sample by sample, so only the sample being read is in memory).
 #[derive(Debug, Clone, Copy)]
-pub struct RowGroupRef {
+pub struct ShardPart {
     /// Index into [`ShardSet::files`].
     pub file: usize,
-    /// Row group within the file.
+    /// Row group within the file (0 for a tar).
     pub group: usize,
-    /// Rows (all statuses).
-    pub rows: usize,
+    /// Rows of a row group (all statuses); `None` for a tar, whose samples
+    /// are only known once read.
+    pub rows: Option<usize>,
 }
 
-/// The shard files of a run and their row groups.
+/// The shard files of a run and their parts.
 #[derive(Debug, Clone)]
 pub struct ShardSet {
     files: Vec<PathBuf>,
-    groups: Vec<RowGroupRef>,
+    formats: Vec<ShardFormat>,
+    parts: Vec<ShardPart>,
+    sources: Vec<PathBuf>,
+}
+
+/// The samples of one part, in file order.
+pub struct PartSamples {
+    inner: PartInner,
+}
+
+enum PartInner {
+    Rows(std::vec::IntoIter<Sample>),
+    Tar(Box<TarSamples>),
+}
+
+impl std::fmt::Debug for PartSamples {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartSamples").finish_non_exhaustive()
+    }
+}
+
+impl Iterator for PartSamples {
+    type Item = Result<Sample>;
+
+    fn next(&mut self) -> Option<Result<Sample>> {
+        match &mut self.inner {
+            PartInner::Rows(it) => it.next().map(Ok),
+            PartInner::Tar(t) => t.next_sample().transpose(),
+        }
+    }
 }
 
 fn parquet_err(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -84,37 +121,29 @@ fn is_binary(t: &DataType) -> bool {
 }
 
 impl ShardSet {
-    /// The `*.parquet` files of each directory (sorted by name; hidden and
-    /// temporary files skipped), or the given files themselves. Fails on a
-    /// file that is not parquet or lacks a `caption` or `jpg` column.
+    /// The shard files named by `paths` (directories, files, glob and brace
+    /// patterns: see [`select::resolve`]). Fails on a directory without shard
+    /// files, a parquet file that lacks a `caption` or `jpg` column, or a tar
+    /// file whose first header is not a tar header.
     pub fn open(paths: &[PathBuf]) -> Result<Self> {
-        let mut files = Vec::new();
-        for p in paths {
-            if p.is_dir() {
-                let mut found: Vec<PathBuf> = std::fs::read_dir(p)
-                    .map_err(io_err(p))?
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|f| {
-                        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                        name.ends_with(".parquet") && !name.starts_with('.') && f.is_file()
-                    })
-                    .collect();
-                found.sort();
-                files.extend(found);
-            } else if p.is_file() {
-                files.push(p.clone());
-            } else {
-                return Err(Error::Io {
-                    path: p.clone(),
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::NotFound,
-                        "no such file or directory",
-                    ),
-                });
-            }
-        }
-        let mut groups = Vec::new();
+        let files = select::resolve(paths)?;
+        let mut formats = Vec::with_capacity(files.len());
+        let mut parts = Vec::new();
         for (fi, f) in files.iter().enumerate() {
+            let format = ShardFormat::of(f);
+            formats.push(format);
+            if format == ShardFormat::Tar {
+                let file = File::open(f).map_err(io_err(f))?;
+                TarReader::new(BufReader::new(file))
+                    .next_member()
+                    .map_err(io_err(f))?;
+                parts.push(ShardPart {
+                    file: fi,
+                    group: 0,
+                    rows: None,
+                });
+                continue;
+            }
             let file = File::open(f).map_err(io_err(f))?;
             let b =
                 ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_err(f, e))?;
@@ -128,14 +157,19 @@ impl ShardSet {
                 _ => return Err(parquet_err(f, "no binary column `jpg`")),
             }
             for (gi, g) in b.metadata().row_groups().iter().enumerate() {
-                groups.push(RowGroupRef {
+                parts.push(ShardPart {
                     file: fi,
                     group: gi,
-                    rows: g.num_rows() as usize,
+                    rows: Some(g.num_rows() as usize),
                 });
             }
         }
-        Ok(ShardSet { files, groups })
+        Ok(ShardSet {
+            files,
+            formats,
+            parts,
+            sources: paths.to_vec(),
+        })
     }
 
     /// The shard files.
@@ -143,32 +177,70 @@ impl ShardSet {
         &self.files
     }
 
-    /// Every row group, in file order.
-    pub fn groups(&self) -> &[RowGroupRef] {
-        &self.groups
+    /// Every part, in file order.
+    pub fn parts(&self) -> &[ShardPart] {
+        &self.parts
     }
 
-    /// Rows in all files (all statuses).
-    pub fn total_rows(&self) -> usize {
-        self.groups.iter().map(|g| g.rows).sum()
+    /// Rows of the parquet files (all statuses).
+    pub fn parquet_rows(&self) -> usize {
+        self.parts.iter().filter_map(|g| g.rows).sum()
     }
 
-    /// The usable samples of one row group: `status == "success"` (when the
-    /// column exists), non-empty caption and image.
-    pub fn read_group(&self, g: &RowGroupRef) -> Result<Vec<Sample>> {
-        self.read(g, true)
+    /// Tar files in the set.
+    pub fn tar_files(&self) -> usize {
+        self.formats
+            .iter()
+            .filter(|&&f| f == ShardFormat::Tar)
+            .count()
     }
 
-    /// The captions of the usable samples of one row group (no image bytes read).
-    pub fn read_captions(&self, g: &RowGroupRef) -> Result<Vec<String>> {
-        Ok(self
-            .read(g, false)?
-            .into_iter()
-            .map(|s| s.caption)
-            .collect())
+    /// The `--shards` arguments the set was opened from, for messages.
+    pub fn sources(&self) -> String {
+        self.sources
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
-    fn read(&self, g: &RowGroupRef, images: bool) -> Result<Vec<Sample>> {
+    /// The usable samples of one part, streamed: parquet rows with
+    /// `status == "success"` (when the column exists), tar samples with an
+    /// image and a caption; either way a non-empty caption and image.
+    pub fn samples(&self, g: &ShardPart) -> Result<PartSamples> {
+        self.samples_of(g, true)
+    }
+
+    /// All usable samples of one part (see [`ShardSet::samples`]).
+    pub fn read_part(&self, g: &ShardPart) -> Result<Vec<Sample>> {
+        self.samples(g)?.collect()
+    }
+
+    /// The captions of the usable samples of one part (images are not read).
+    pub fn read_captions(&self, g: &ShardPart) -> Result<Vec<String>> {
+        self.samples_of(g, false)?
+            .map(|s| s.map(|s| s.caption))
+            .collect()
+    }
+
+    fn samples_of(&self, g: &ShardPart, images: bool) -> Result<PartSamples> {
+        let inner = match self.formats[g.file] {
+            ShardFormat::Parquet => PartInner::Rows(self.read(g, images)?.into_iter()),
+            ShardFormat::Tar => {
+                let path = &self.files[g.file];
+                let file = File::open(path).map_err(io_err(path))?;
+                PartInner::Tar(Box::new(TarSamples::new(
+                    path.clone(),
+                    BufReader::with_capacity(1 << 16, file),
+                    g.file as u32,
+                    images,
+                )))
+            }
+        };
+        Ok(PartSamples { inner })
+    }
+
+    fn read(&self, g: &ShardPart, images: bool) -> Result<Vec<Sample>> {
         let path = &self.files[g.file];
         let file = File::open(path).map_err(io_err(path))?;
         let b = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_err(path, e))?;
@@ -218,11 +290,11 @@ impl ShardSet {
 
     /// Describes where a sample came from, for messages.
     pub fn describe(&self, origin: (u32, u32, u32)) -> String {
-        format!(
-            "{} row group {} row {}",
-            self.files[origin.0 as usize].display(),
-            origin.1,
-            origin.2
-        )
+        let (f, g, r) = origin;
+        let path = self.files[f as usize].display();
+        match self.formats[f as usize] {
+            ShardFormat::Parquet => format!("{path} row group {g} row {r}"),
+            ShardFormat::Tar => format!("{path} sample {r}"),
+        }
     }
 }

@@ -1,18 +1,19 @@
 //! The endless, seeded sample stream.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::shards::{Sample, ShardSet};
+use super::shards::{PartSamples, Sample, ShardSet};
+use super::throttle::DataWarnings;
 use crate::rng::Rng;
 use crate::{Error, Result};
 
 const STREAM: u64 = 0x5354;
 
-/// Epoch after epoch: the row groups in an order shuffled by `(seed, epoch)`,
-/// read one at a time, their samples passed through a shuffle buffer of
-/// fixed capacity. Memory is bounded by the buffer and one row group.
-/// Unreadable row groups are logged and skipped.
+/// Epoch after epoch: the shard parts (parquet row groups, tar files) in an
+/// order shuffled by `(seed, epoch)`, read one at a time, their samples
+/// passed through a shuffle buffer of fixed capacity. Memory is bounded by
+/// the buffer and one row group (a tar is streamed sample by sample).
+/// Unreadable parts are logged and skipped.
 #[derive(Debug)]
 pub struct SampleStream {
     shards: Arc<ShardSet>,
@@ -21,18 +22,27 @@ pub struct SampleStream {
     epoch: u64,
     order: Vec<usize>,
     next_group: usize,
-    current: VecDeque<Sample>,
+    current: Option<PartSamples>,
     buffer: Vec<Sample>,
     rng: Rng,
     produced: u64,
     epoch_produced: u64,
-    /// Row groups that could not be read.
-    pub bad_groups: u64,
+    warnings: Arc<DataWarnings>,
 }
 
 impl SampleStream {
     /// The stream of `shards` for `seed`, with a shuffle buffer of `capacity`.
     pub fn new(shards: Arc<ShardSet>, seed: u64, capacity: usize) -> Self {
+        Self::with_warnings(shards, seed, capacity, Arc::default())
+    }
+
+    /// As [`SampleStream::new`], counting unreadable parts in `warnings`.
+    pub fn with_warnings(
+        shards: Arc<ShardSet>,
+        seed: u64,
+        capacity: usize,
+        warnings: Arc<DataWarnings>,
+    ) -> Self {
         let mut s = SampleStream {
             shards,
             seed,
@@ -40,12 +50,12 @@ impl SampleStream {
             epoch: 0,
             order: Vec::new(),
             next_group: 0,
-            current: VecDeque::new(),
+            current: None,
             buffer: Vec::new(),
             rng: Rng::new(0),
             produced: 0,
             epoch_produced: 0,
-            bad_groups: 0,
+            warnings,
         };
         s.start_epoch(0);
         s
@@ -53,7 +63,7 @@ impl SampleStream {
 
     fn start_epoch(&mut self, epoch: u64) {
         self.epoch = epoch;
-        self.order = (0..self.shards.groups().len()).collect();
+        self.order = (0..self.shards.parts().len()).collect();
         Rng::derive(self.seed, &[STREAM, 0, epoch]).shuffle(&mut self.order);
         self.rng = Rng::derive(self.seed, &[STREAM, 1, epoch]);
         self.next_group = 0;
@@ -74,16 +84,27 @@ impl SampleStream {
     pub fn next_sample(&mut self) -> Result<(u64, Sample)> {
         loop {
             while self.buffer.len() < self.capacity {
-                if let Some(s) = self.current.pop_front() {
-                    self.buffer.push(s);
+                if let Some(part) = &mut self.current {
+                    match part.next() {
+                        Some(Ok(s)) => self.buffer.push(s),
+                        Some(Err(e)) => {
+                            // A damaged tar: keep what was read, skip the rest.
+                            self.current = None;
+                            self.warnings
+                                .unreadable_parts
+                                .warn(|| format!("skipping the rest of a shard part: {e}"));
+                        }
+                        None => self.current = None,
+                    }
                 } else if self.next_group < self.order.len() {
-                    let g = self.shards.groups()[self.order[self.next_group]];
+                    let g = self.shards.parts()[self.order[self.next_group]];
                     self.next_group += 1;
-                    match self.shards.read_group(&g) {
-                        Ok(v) => self.current = v.into(),
+                    match self.shards.samples(&g) {
+                        Ok(v) => self.current = Some(v),
                         Err(e) => {
-                            self.bad_groups += 1;
-                            log::warn!("skipping unreadable row group: {e}");
+                            self.warnings
+                                .unreadable_parts
+                                .warn(|| format!("skipping an unreadable shard part: {e}"));
                         }
                     }
                 } else {
@@ -98,17 +119,7 @@ impl SampleStream {
                 return Ok((self.produced - 1, s));
             }
             if self.epoch_produced == 0 {
-                let names: Vec<String> = self
-                    .shards
-                    .files()
-                    .iter()
-                    .map(|f| f.display().to_string())
-                    .collect();
-                return Err(Error::NoSamples(if names.is_empty() {
-                    "(no parquet files)".into()
-                } else {
-                    names.join(", ")
-                }));
+                return Err(Error::NoSamples(self.shards.sources()));
             }
             self.start_epoch(self.epoch + 1);
         }

@@ -48,5 +48,7 @@ pub fn options(shards: &Path, out: &Path, train: TrainConfig) -> TrainOptions {
         tokenizer_samples: 100_000,
         device: Device::Cpu,
         quiet: true,
+        max_consecutive_failures: 1000,
+        eval: None,
     }
 }
