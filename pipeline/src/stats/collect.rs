@@ -15,6 +15,7 @@ use super::scan::{scan_file, Acc, Kind, Limits};
 use super::sketch::HeavyHitters;
 use super::{records, vocab, StatsError};
 use crate::balance::stage::counter as balance;
+use crate::dedup::stage::counter as dedup;
 use crate::download::stage::counter as download;
 use crate::matching::stage::counter as matching;
 
@@ -495,6 +496,28 @@ fn funnel(accs: &BTreeMap<Kind, Acc>, records: &BTreeMap<String, StageRecords>) 
                         "not drawn by balancing (entries over t)".into(),
                     )),
                     output_rows: rows(accs, Kind::Selected),
+                },
+            ],
+            "dedup" => vec![
+                Spec {
+                    name: "images",
+                    counters: &[dedup::IMAGES],
+                    from: RecordPart::Tasks,
+                    unit: "pairs",
+                    label: None,
+                    reasons: &none,
+                    remainder: Some((ReasonKind::Pending, "not (yet) read by dedup".into())),
+                    output_rows: None,
+                },
+                Spec {
+                    name: "kept",
+                    counters: &[dedup::KEPT],
+                    from: RecordPart::Reduce,
+                    unit: "pairs",
+                    label: None,
+                    reasons: &all,
+                    remainder: unexplained(),
+                    output_rows: None,
                 },
             ],
             _ => vec![

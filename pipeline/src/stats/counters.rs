@@ -9,6 +9,7 @@
 //! stage's are spelled out (its `counter` module is private to `extract`).
 
 use crate::balance::stage::counter as balance;
+use crate::dedup::stage::counter as dedup;
 use crate::download::stage::counter as download;
 use crate::extract::counter as extract;
 use crate::matching::stage::counter as matching;
@@ -17,7 +18,7 @@ use crate::stage::record::CounterKind;
 use super::model::CounterClass;
 
 /// The stages with records, in pipeline order.
-pub const STAGES: [&str; 4] = ["extract", "match", "balance", "download"];
+pub const STAGES: [&str; 5] = ["extract", "match", "balance", "download", "dedup"];
 
 /// Labels of counters, by stage and name.
 const LABELS: &[(&str, &str, &str)] = &[
@@ -278,6 +279,25 @@ const LABELS: &[(&str, &str, &str)] = &[
         "largest count of an entry after balancing",
     ),
     // download
+    ("dedup", dedup::IMAGES, "images read by dedup"),
+    ("dedup", dedup::KEPT, "images kept by dedup"),
+    (
+        "dedup",
+        dedup::EXACT_DUPLICATE,
+        "exact duplicates (same bytes as a kept image)",
+    ),
+    (
+        "dedup",
+        dedup::NEAR_DUPLICATE,
+        "near-duplicates (perceptual hash within --max-distance)",
+    ),
+    (
+        "dedup",
+        dedup::CONTAMINATED,
+        "near an evaluation image (--against)",
+    ),
+    ("dedup", dedup::GROUPS, "groups of duplicates"),
+    ("dedup", dedup::REFERENCE_HASHES, "reference hashes"),
     ("download", download::SAMPLES, "samples to download"),
     ("download", download::IMAGES, "images downloaded"),
     ("download", download::BYTES_DOWNLOADED, "bytes downloaded"),

@@ -362,9 +362,20 @@ pub struct Throughput {
 /// Position of a stage (directory or producing stage) in the pipeline, for
 /// showing per-stage maps in pipeline order rather than alphabetically.
 pub fn stage_rank(name: &str) -> usize {
-    const ORDER: [&str; 11] = [
-        "vocab", "extract", "pairs", "match", "matched", "counts", "balance", "selected",
-        "download", "shards", "train",
+    const ORDER: [&str; 13] = [
+        "vocab",
+        "extract",
+        "pairs",
+        "match",
+        "matched",
+        "counts",
+        "balance",
+        "selected",
+        "download",
+        "shards",
+        "dedup",
+        "dedup_out",
+        "train",
     ];
     ORDER.iter().position(|s| *s == name).unwrap_or(ORDER.len())
 }
