@@ -44,10 +44,20 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         return is_public_v4(v4);
     }
     let s = ip.segments();
-    // NAT64 (64:ff9b::/96) embeds an IPv4 address.
-    if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
-        let v4 = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
-        return is_public_v4(v4);
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    // NAT64 (64:ff9b::/96, and the local-use 64:ff9b:1::/48) embeds an IPv4
+    // address in its last 32 bits.
+    if s[0] == 0x64 && s[1] == 0xff9b && (s[2..6] == [0, 0, 0, 0] || s[2] == 1) {
+        return is_public_v4(v4(s[6], s[7]));
+    }
+    // 6to4 (2002::/16) routes to the IPv4 address in bits 16..48.
+    if s[0] == 0x2002 {
+        return is_public_v4(v4(s[1], s[2]));
+    }
+    // Teredo (2001::/32): the server's IPv4 address in bits 32..64, the
+    // client's, inverted, in the last 32 bits.
+    if s[0] == 0x2001 && s[1] == 0 {
+        return is_public_v4(v4(s[2], s[3])) && is_public_v4(v4(!s[6], !s[7]));
     }
     !(ip.is_unspecified()
         || ip.is_loopback()
@@ -181,7 +191,14 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "64:ff9b::a00:1",
+            "64:ff9b:1::7f00:1",
             "2001:db8::1",
+            // 6to4 wrapping 127.0.0.1 and 192.168.0.1.
+            "2002:7f00:1::1",
+            "2002:c0a8:1::",
+            // Teredo with a private client (10.0.0.1, inverted) or a loopback server.
+            "2001:0:4136:e378:8000:63bf:f5ff:fffe",
+            "2001:0:7f00:1:8000:63bf:3fff:fdd2",
         ] {
             assert!(!is_public(s.parse().unwrap()), "{s}");
         }
@@ -190,6 +207,10 @@ mod tests {
             "8.8.8.8",
             "2606:4700::1111",
             "::ffff:8.8.8.8",
+            // 6to4 and NAT64 wrapping 8.8.8.8; Teredo between public hosts.
+            "2002:808:808::1",
+            "64:ff9b::808:808",
+            "2001:0:4136:e378:8000:63bf:f7f7:f7f7",
         ] {
             assert!(is_public(s.parse().unwrap()), "{s}");
         }

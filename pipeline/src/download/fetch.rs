@@ -225,13 +225,14 @@ impl Fetcher {
                             format!("redirect from {url} without a usable Location header"),
                         )
                     })?;
-                let next = url.join(location).map_err(|e| {
+                let mut next = url.join(location).map_err(|e| {
                     Failure::new(
                         FailureClass::InvalidUrl,
                         format!("redirect from {url} to invalid {location:?}: {e}"),
                     )
                 })?;
                 check_scheme(&next)?;
+                strip_userinfo(&mut next);
                 if seen.contains(&next) {
                     return Err(Failure::new(
                         FailureClass::RedirectLoop,
@@ -351,11 +352,27 @@ fn check_scheme(url: &Url) -> Result<(), Failure> {
 }
 
 /// Parses a sample's URL: absolute http(s) with a host, else `invalid_url`.
+/// Credentials in the URL (`http://user:pass@host/`) are removed: the HTTP
+/// client would turn them into an `Authorization` header, and a dataset's
+/// images are fetched as anyone would fetch them.
 pub fn parse_url(raw: &str) -> Result<Url, Failure> {
-    let url = Url::parse(raw.trim())
+    let mut url = Url::parse(raw.trim())
         .map_err(|e| Failure::new(FailureClass::InvalidUrl, format!("{raw:?}: {e}")))?;
     check_scheme(&url)?;
+    strip_userinfo(&mut url);
     Ok(url)
+}
+
+/// Removes the user name and password of `url`, logging that it did.
+fn strip_userinfo(url: &mut Url) {
+    if !url.username().is_empty() || url.password().is_some() {
+        log::debug!(
+            "{}: credentials in the URL are not sent",
+            url.host_str().unwrap_or("")
+        );
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+    }
 }
 
 /// The `Retry-After` delay, when given in seconds.
@@ -469,5 +486,14 @@ mod tests {
             );
         }
         assert!(parse_url(" http://example.com/a b.jpg ").is_ok());
+        // Credentials are never sent.
+        let u = parse_url("http://user:secret@example.com/a.jpg").unwrap();
+        assert_eq!(u.as_str(), "http://example.com/a.jpg");
+        assert_eq!(
+            parse_url("https://token@example.com/a.jpg")
+                .unwrap()
+                .as_str(),
+            "https://example.com/a.jpg"
+        );
     }
 }
