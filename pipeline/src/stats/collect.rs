@@ -6,7 +6,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use super::counters::STAGES as RECORD_STAGES;
@@ -228,18 +227,8 @@ pub fn collect(run: &Path, opts: &Options) -> Result<RunStats, StatsError> {
 /// Scans every file, a bounded number at a time, and merges the summaries
 /// per stage in file order.
 fn scan_all(jobs: &[(Kind, PathBuf)], opts: &Options) -> BTreeMap<Kind, Acc> {
-    let bar = if opts.progress {
-        let bar = ProgressBar::new(jobs.len() as u64);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "stats {bar:40} {pos}/{len} files {elapsed_precise} ({eta} left)",
-            )
-            .expect("valid template"),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = crate::stage::progress::bar("stats", "files", opts.progress);
+    bar.set_length(jobs.len() as u64);
     let mut merged: BTreeMap<Kind, Acc> = BTreeMap::new();
     let in_flight = (2 * rayon::current_num_threads()).max(2);
     for chunk in jobs.chunks(in_flight) {
