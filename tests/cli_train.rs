@@ -7,9 +7,9 @@ use common::{s, witcurate};
 
 fn synthetic_shards(dir: &Path) -> std::path::PathBuf {
     let shards = dir.join("shards");
-    trainer::synthetic::write_shards(
+    synthetic::shards::write_shards(
         &shards,
-        &trainer::synthetic::SyntheticOptions {
+        &synthetic::shards::ShardOptions {
             shards: 2,
             rows_per_shard: 80,
             min_size: 24,
@@ -20,14 +20,6 @@ fn synthetic_shards(dir: &Path) -> std::path::PathBuf {
     )
     .unwrap();
     shards
-}
-
-#[test]
-fn synthetic_shards_follow_the_shard_contract() {
-    assert_eq!(
-        trainer::synthetic::shard_schema(),
-        pipeline::schema::shard_schema()
-    );
 }
 
 #[test]
@@ -120,7 +112,7 @@ fn train_then_eval_writes_checkpoint_log_and_json() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("train: steps 4..4"));
 
     let images = dir.path().join("images");
-    let classes = trainer::synthetic::write_image_folder(&images, 2, 32, 1).unwrap();
+    let classes = synthetic::image_folder::write_seeded(&images, 2, 32, 1).unwrap();
     let templates = dir.path().join("templates.txt");
     std::fs::write(&templates, "a photo of a {}.\n{} shape\n").unwrap();
     let json = dir.path().join("eval.json");
@@ -151,8 +143,8 @@ fn train_then_eval_writes_checkpoint_log_and_json() {
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(v["step"], 4);
-    assert_eq!(v["zero_shot"]["classes"], 12);
-    assert_eq!(v["zero_shot"]["images"], 24);
+    assert_eq!(v["zero_shot"]["classes"], 18);
+    assert_eq!(v["zero_shot"]["images"], 36);
     assert_eq!(v["zero_shot"]["templates"], 2);
     assert_eq!(v["retrieval"]["pairs"], 50);
     let top1 = v["zero_shot"]["top1"].as_f64().unwrap();

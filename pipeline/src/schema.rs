@@ -122,4 +122,15 @@ mod tests {
         assert_eq!(u, uid("http://a/b.jpg", "a dog"));
         assert_ne!(u, uid("http://a/b.jpg\na", "dog"));
     }
+
+    #[test]
+    fn the_generator_writes_these_formats() {
+        assert_eq!(synthetic::formats::pairs_schema(), pairs_schema());
+        assert_eq!(synthetic::formats::matched_schema(), matched_schema());
+        assert_eq!(synthetic::formats::counts_schema(), counts_schema());
+        assert_eq!(synthetic::formats::shard_schema(), shard_schema());
+        for (url, text) in [("http://a/b.jpg", "a dog"), ("", ""), ("u", "é ✓")] {
+            assert_eq!(synthetic::formats::uid(url, text), uid(url, text));
+        }
+    }
 }

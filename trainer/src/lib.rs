@@ -11,8 +11,9 @@
 //! - [`optim`]: AdamW with decoupled weight decay, warmup + cosine schedule and
 //!   gradient clipping, with state that checkpoints exactly;
 //! - [`checkpoint`]: safetensors + JSON checkpoints that resume bit for bit;
-//! - [`train`] and [`eval`]: the two jobs;
-//! - [`synthetic`]: a generated dataset (coloured shapes) for tests and demos.
+//! - [`train`] and [`eval`]: the two jobs.
+//!
+//! The tests train on the coloured shapes of the `synthetic` crate.
 //!
 //! Everything random (initialisation, data order, augmentation) derives from
 //! one seed through [`rng::Rng`], so the same inputs and seed give the same
@@ -28,7 +29,6 @@ pub mod eval;
 pub mod model;
 pub mod optim;
 pub mod rng;
-pub mod synthetic;
 pub mod tokenizer;
 pub mod train;
 
