@@ -20,3 +20,26 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
+
+# Python tools the tests use (pyarrow reads a shard as a real client would):
+# a venv at .venv-tools/ (git-ignored) with pinned versions, made once and
+# reused. The demo does not need it, so without network this only warns; the
+# tests that need it then fail and say to run this script.
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+VENV="$ROOT/.venv-tools"
+PYARROW_VERSION=26.0.1
+if ! "$VENV/bin/python" -c "import sys, pyarrow; sys.exit(pyarrow.__version__ != '$PYARROW_VERSION')" 2>/dev/null; then
+  if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    echo "setup: python3 cannot make a venv (on Debian: apt-get install python3-venv)" >&2
+    exit 1
+  fi
+  # A venv that does not run (say, its python3 was removed) is made anew.
+  if [ -e "$VENV" ] && ! "$VENV/bin/python" -c '' 2>/dev/null; then
+    rm -rf "$VENV"
+  fi
+  echo "setup: installing pyarrow $PYARROW_VERSION into $VENV" >&2
+  if ! { python3 -m venv "$VENV" &&
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "pyarrow==$PYARROW_VERSION"; }; then
+    echo "setup: WARNING: could not install pyarrow into $VENV (offline?); the pyarrow test will fail until this script succeeds" >&2
+  fi
+fi

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod cli;
-mod sample_web;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -862,43 +862,25 @@ fn bad_usage_and_missing_input_are_errors() {
     );
 }
 
-/// A real client reads a shard: pyarrow, installed into a venv under the
-/// target directory (reused between runs).
+/// A real client reads a shard: pyarrow, from the venv `scripts/setup.sh`
+/// makes at `.venv-tools/`. Fails (does not skip) when it is missing.
 #[test]
 fn pyarrow_reads_a_shard() {
-    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pyarrow-venv");
-    let python = venv.join("bin/python");
-    let has_pyarrow = |py: &Path| {
-        Command::new(py)
-            .args(["-c", "import pyarrow"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if !has_pyarrow(&python) {
-        let made = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status();
-        if !made.is_ok_and(|s| s.success()) {
-            eprintln!("NOTICE: skipping pyarrow_reads_a_shard: python3 -m venv is unavailable");
-            return;
-        }
-        let pip = Command::new(venv.join("bin/pip"))
-            .args([
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "pyarrow",
-            ])
-            .output()
-            .unwrap();
-        if !pip.status.success() {
-            eprintln!(
-                "NOTICE: skipping pyarrow_reads_a_shard: pip could not install pyarrow (no network?): {}",
-                String::from_utf8_lossy(&pip.stderr)
-            );
-            return;
-        }
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-tools/bin/python");
+    let check = Command::new(&python)
+        .args(["-c", "import pyarrow"])
+        .output();
+    match check {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => panic!(
+            "{} cannot import pyarrow; run scripts/setup.sh (it installs pyarrow there): {}",
+            python.display(),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => panic!(
+            "{} does not run ({e}); run scripts/setup.sh (it makes that venv and installs pyarrow)",
+            python.display()
+        ),
     }
     let server = Server::start(|_| ok(png(90, 60, 1)));
     let run = tempfile::tempdir().unwrap();

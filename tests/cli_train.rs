@@ -68,9 +68,9 @@ fn witcurate_bounded(args: &[&str], limit: Duration) -> Bounded {
 
 fn synthetic_shards(dir: &Path) -> std::path::PathBuf {
     let shards = dir.join("shards");
-    trainer::synthetic::write_shards(
+    synthetic::shards::write_shards(
         &shards,
-        &trainer::synthetic::SyntheticOptions {
+        &synthetic::shards::ShardOptions {
             shards: 2,
             rows_per_shard: 80,
             min_size: 24,
@@ -84,19 +84,11 @@ fn synthetic_shards(dir: &Path) -> std::path::PathBuf {
 }
 
 #[test]
-fn synthetic_shards_follow_the_shard_contract() {
-    assert_eq!(
-        trainer::synthetic::shard_schema(),
-        pipeline::schema::shard_schema()
-    );
-}
-
-#[test]
 fn train_then_eval_writes_checkpoint_log_and_json() {
     let dir = tempfile::tempdir().unwrap();
     let shards = synthetic_shards(dir.path());
     let images = dir.path().join("images");
-    let classes = trainer::synthetic::write_image_folder(&images, 2, 32, 1).unwrap();
+    let classes = synthetic::image_folder::write_seeded(&images, 2, 32, 1).unwrap();
     let templates = dir.path().join("templates.txt");
     std::fs::write(&templates, "a photo of a {}.\n{} shape\n").unwrap();
     let out = dir.path().join("run");
@@ -237,8 +229,8 @@ fn train_then_eval_writes_checkpoint_log_and_json() {
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(v["step"], 4);
-    assert_eq!(v["zero_shot"]["classes"], 12);
-    assert_eq!(v["zero_shot"]["images"], 24);
+    assert_eq!(v["zero_shot"]["classes"], 18);
+    assert_eq!(v["zero_shot"]["images"], 36);
     assert_eq!(v["zero_shot"]["templates"], 2);
     assert_eq!(v["retrieval"]["pairs"], 50);
     let top1 = v["zero_shot"]["top1"].as_f64().unwrap();
@@ -370,21 +362,20 @@ fn an_empty_shard_directory_is_named_in_the_error() {
 fn webdataset_shards(dir: &Path, shards: usize, rows: usize) {
     use pipeline::download::reader::Sample;
     use pipeline::download::writer::{write_shard, OutputFormat, Row, ShardFiles};
-    use trainer::rng::Rng;
-    use trainer::synthetic::{caption, draw, COLOURS, SHAPES};
+    use synthetic::shapes::{alt_text, draw, rng_for, COLOURS, SHAPES};
     std::fs::create_dir_all(dir).unwrap();
-    let mut rng = Rng::new(11);
+    let mut rng = rng_for(11, &[]);
     for shard in 0..shards {
         let files = ShardFiles::new(dir, &format!("{shard:05}"), OutputFormat::Webdataset);
         let mut i = 0;
         let next = || {
-            let (c, sh) = (rng.below(COLOURS.len()), rng.below(SHAPES.len()));
+            let (c, sh) = ((shard + 5 * i) % COLOURS.len(), (shard + i) % SHAPES.len());
             let key = format!("{shard:05}{i:04}");
             i += 1;
             let sample = Sample {
                 uid: key.clone(),
                 url: Some(format!("http://example.com/{key}.jpg")),
-                caption: Some(caption(c, sh, &mut rng)),
+                caption: Some(alt_text(&mut rng, c, sh)),
                 query_ids: None,
             };
             if i == 6 {
@@ -396,7 +387,7 @@ fn webdataset_shards(dir: &Path, shards: usize, rows: usize) {
                 });
             }
             let mut jpg = Vec::new();
-            image::DynamicImage::ImageRgb8(draw(c, sh, 40, 32, &mut rng))
+            image::DynamicImage::ImageRgb8(draw(&mut rng, c, sh, 40, 32).image)
                 .write_to(
                     &mut std::io::Cursor::new(&mut jpg),
                     image::ImageFormat::Jpeg,

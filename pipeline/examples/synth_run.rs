@@ -1,70 +1,12 @@
 //! Writes a synthetic run directory with every stage's files (documented
 //! schemas, Zipf-distributed words, entries and domains), for benchmarking
-//! `witcurate stats`.
+//! `witcurate stats` (see `synthetic::run`).
 //!
 //! `cargo run --release -p pipeline --example synth_run -- OUT PAIRS [FILES] [VOCAB]`
 
-use std::fs::{self, File};
 use std::path::Path;
-use std::sync::Arc;
 
-use arrow_array::builder::{ListBuilder, UInt32Builder};
-use arrow_array::{
-    ArrayRef, BinaryArray, Float64Array, Int32Array, RecordBatch, StringArray, UInt32Array,
-    UInt64Array,
-};
-use arrow_schema::{DataType, Field, Schema};
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
-use pipeline::schema::{self, uid};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    /// Zipf-like index in `0..n` (exponent about 1).
-    fn zipf(&mut self, n: usize) -> usize {
-        let x = ((n as f64 + 1.0).ln() * self.unit()).exp() - 1.0;
-        (x as usize).min(n - 1)
-    }
-}
-
-fn write(path: &Path, batch: RecordBatch) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .build();
-    let mut w =
-        ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), Some(props)).unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
-}
-
-fn strs(v: Vec<String>) -> ArrayRef {
-    Arc::new(StringArray::from(v))
-}
-
-fn lists(rows: &[Vec<u32>]) -> ArrayRef {
-    let mut b = ListBuilder::new(UInt32Builder::new()).with_field(Arc::new(Field::new(
-        "item",
-        DataType::UInt32,
-        false,
-    )));
-    for r in rows {
-        b.values().append_slice(r);
-        b.append(true);
-    }
-    Arc::new(b.finish())
-}
+use synthetic::run::{write_run, RunOptions};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -73,215 +15,20 @@ fn main() {
         std::process::exit(2);
     }
     let out = Path::new(&args[1]);
-    let pairs: usize = args[2].parse().expect("PAIRS");
-    let files: usize = args.get(3).map_or(8, |s| s.parse().expect("FILES"));
-    let vocab: usize = args.get(4).map_or(50_000, |s| s.parse().expect("VOCAB"));
-    let mut rng = Rng(0x0123_4567_89AB_CDEF);
-    let words: Vec<String> = (0..vocab).map(|i| format!("w{i}")).collect();
-    let sources = ["number", "wordnet", "unigram", "bigram", "title"];
-    write(
-        &out.join("vocab/queries.parquet"),
-        RecordBatch::try_new(
-            Arc::new(Schema::new(vec![
-                Field::new("id", DataType::UInt32, false),
-                Field::new("query", DataType::Utf8, false),
-                Field::new("source", DataType::Utf8, false),
-                Field::new("score", DataType::Float64, true),
-            ])),
-            vec![
-                Arc::new(UInt32Array::from((0..vocab as u32).collect::<Vec<_>>())),
-                strs(words.clone()),
-                strs(
-                    (0..vocab)
-                        .map(|i| sources[(i * 7) % 5].to_string())
-                        .collect(),
-                ),
-                Arc::new(Float64Array::from(vec![None; vocab])),
-            ],
-        )
-        .unwrap(),
-    );
-    let t = 100u64.max(pairs as u64 / 2000);
-    let per_file = pairs.div_ceil(files);
-    let rows_of = |f: usize| -> Vec<(String, String, Vec<u32>)> {
-        let n = per_file.min(pairs - (f * per_file).min(pairs));
-        let mut rng =
-            Rng(0x9E37_79B9_7F4A_7C15 ^ (f as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
-        let mut rows = Vec::with_capacity(n);
-        for _ in 0..n {
-            let len = 1 + rng.zipf(12);
-            let text: Vec<&str> = (0..len).map(|_| words[rng.zipf(vocab)].as_str()).collect();
-            let text = text.join(" ");
-            let url = format!(
-                "http://img{}.example{}.com/{}.jpg",
-                rng.zipf(50),
-                rng.zipf(20_000),
-                rng.next() % 1_000_000_000
-            );
-            let mut ids: Vec<u32> = text
-                .split(' ')
-                .filter(|_| rng.unit() < 0.4)
-                .map(|w| w[1..].parse::<u32>().unwrap())
-                .collect();
-            ids.sort_unstable();
-            ids.dedup();
-            rows.push((url, text, ids));
-        }
-        rows
+    let opts = RunOptions {
+        pairs: args[2].parse().expect("PAIRS"),
+        files: args.get(3).map_or(8, |s| s.parse().expect("FILES")),
+        vocab: args.get(4).map_or(50_000, |s| s.parse().expect("VOCAB")),
     };
-    // Pass 1: matches per entry over the whole pool.
-    let mut counts = vec![0u64; vocab];
-    for f in 0..files {
-        for r in rows_of(f) {
-            for id in &r.2 {
-                counts[*id as usize] += 1;
-            }
-        }
+    if let Err(e) = write_run(out, &opts) {
+        eprintln!("synth_run: {e}");
+        std::process::exit(1);
     }
-    for f in 0..files {
-        let rows = rows_of(f);
-        let shard_no = f;
-        let pair_cols = |rows: &[&(String, String, Vec<u32>)]| -> Vec<ArrayRef> {
-            vec![
-                strs(rows.iter().map(|r| uid(&r.0, &r.1)).collect()),
-                strs(rows.iter().map(|r| r.0.clone()).collect()),
-                strs(rows.iter().map(|r| r.1.clone()).collect()),
-                Arc::new(StringArray::from(vec![
-                    Some("http://page.example.com/");
-                    rows.len()
-                ])),
-                strs(vec!["wat".to_string(); rows.len()]),
-            ]
-        };
-        let all: Vec<&(String, String, Vec<u32>)> = rows.iter().collect();
-        write(
-            &out.join(format!("pairs/part-{f:05}.parquet")),
-            RecordBatch::try_new(schema::pairs_schema(), pair_cols(&all)).unwrap(),
-        );
-        let matched: Vec<&(String, String, Vec<u32>)> =
-            rows.iter().filter(|r| !r.2.is_empty()).collect();
-        let mut cols = pair_cols(&matched);
-        cols.push(lists(
-            &matched.iter().map(|r| r.2.clone()).collect::<Vec<_>>(),
-        ));
-        write(
-            &out.join(format!("matched/part-{f:05}.parquet")),
-            RecordBatch::try_new(schema::matched_schema(), cols).unwrap(),
-        );
-        // MetaCLIP's balancing: keep a text if any of its entries wins a draw
-        // with probability t / max(count, t).
-        let selected: Vec<&(String, String, Vec<u32>)> = matched
-            .iter()
-            .copied()
-            .filter(|r| {
-                r.2.iter()
-                    .any(|id| rng.unit() < t as f64 / counts[*id as usize].max(t) as f64)
-            })
-            .collect();
-        let mut cols = pair_cols(&selected);
-        cols.push(lists(
-            &selected.iter().map(|r| r.2.clone()).collect::<Vec<_>>(),
-        ));
-        write(
-            &out.join(format!("selected/part-{f:05}.parquet")),
-            RecordBatch::try_new(schema::matched_schema(), cols).unwrap(),
-        );
-        // Shards: a quarter of the selected pairs, 3 KiB stand-in images.
-        let shard: Vec<&(String, String, Vec<u32>)> = selected.iter().copied().step_by(4).collect();
-        let m = shard.len();
-        let ok: Vec<bool> = (0..m).map(|_| rng.unit() < 0.7).collect();
-        let jpeg: Vec<u8> = [&[0xFF, 0xD8, 0xFF, 0xE0][..], &[7u8; 3068][..]].concat();
-        let dims: Vec<(i32, i32)> = (0..m)
-            .map(|_| {
-                (
-                    100 + (rng.next() % 1900) as i32,
-                    100 + (rng.next() % 1500) as i32,
-                )
-            })
-            .collect();
-        let int = |f: &dyn Fn(usize) -> Option<i32>| -> ArrayRef {
-            Arc::new(Int32Array::from((0..m).map(f).collect::<Vec<_>>()))
-        };
-        let batch = RecordBatch::try_new(
-            schema::shard_schema(),
-            vec![
-                strs((0..m).map(|i| format!("{shard_no:05}{i:04}")).collect()),
-                strs(shard.iter().map(|r| uid(&r.0, &r.1)).collect()),
-                strs(shard.iter().map(|r| r.0.clone()).collect()),
-                Arc::new(StringArray::from(
-                    shard.iter().map(|r| Some(r.1.clone())).collect::<Vec<_>>(),
-                )),
-                lists(&shard.iter().map(|r| r.2.clone()).collect::<Vec<_>>()),
-                strs(
-                    (0..m)
-                        .map(|i| {
-                            if ok[i] {
-                                "success".into()
-                            } else {
-                                ["http_404", "timeout", "decode_error"][i % 3].into()
-                            }
-                        })
-                        .collect(),
-                ),
-                Arc::new(StringArray::from(
-                    (0..m)
-                        .map(|i| (!ok[i]).then_some("failed"))
-                        .collect::<Vec<_>>(),
-                )),
-                int(&|i| ok[i].then_some(256)),
-                int(&|i| ok[i].then_some(256)),
-                int(&|i| ok[i].then_some(dims[i].0)),
-                int(&|i| ok[i].then_some(dims[i].1)),
-                Arc::new(StringArray::from(
-                    (0..m)
-                        .map(|i| ok[i].then(|| format!("{:064x}", i % 997)))
-                        .collect::<Vec<_>>(),
-                )),
-                Arc::new(arrow_array::UInt64Array::from(
-                    (0..m)
-                        .map(|i| ok[i].then_some((i % 997) as u64 * 0x9e37_79b9))
-                        .collect::<Vec<_>>(),
-                )),
-                Arc::new(BinaryArray::from(
-                    (0..m)
-                        .map(|i| ok[i].then_some(jpeg.as_slice()))
-                        .collect::<Vec<_>>(),
-                )),
-            ],
-        )
-        .unwrap();
-        write(&out.join(format!("shards/{shard_no:05}.parquet")), batch);
-        fs::write(
-            out.join(format!("shards/{shard_no:05}_stats.json")),
-            format!(
-                r#"{{"count": {m}, "successes": {}, "duration": 1.5}}"#,
-                ok.iter().filter(|b| **b).count()
-            ),
-        )
-        .unwrap();
-    }
-    let ids: Vec<u32> = (0..vocab as u32)
-        .filter(|i| counts[*i as usize] > 0)
-        .collect();
-    let c: Vec<u64> = ids.iter().map(|i| counts[*i as usize]).collect();
-    write(
-        &out.join("counts.parquet"),
-        RecordBatch::try_new(
-            schema::counts_schema(),
-            vec![
-                Arc::new(UInt32Array::from(ids)),
-                Arc::new(UInt64Array::from(c)),
-            ],
-        )
-        .unwrap(),
-    );
-    fs::write(
-        out.join("balance.json"),
-        format!(r#"{{"t": {t}, "seed": 0}}"#),
-    )
-    .unwrap();
     println!(
-        "synth_run: {} with {pairs} pairs in {files} files, vocabulary {vocab}",
-        out.display()
+        "synth_run: {} with {} pairs in {} files, vocabulary {}",
+        out.display(),
+        opts.pairs,
+        opts.files,
+        opts.vocab
     );
 }

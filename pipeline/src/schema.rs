@@ -125,4 +125,45 @@ mod tests {
         assert_eq!(u, uid("http://a/b.jpg", "a dog"));
         assert_ne!(u, uid("http://a/b.jpg\na", "dog"));
     }
+
+    /// Golden values: the uid is stored in every file and decides the
+    /// balance draws, so a change of hash, separator or hex formatting must
+    /// fail here. Checked against the reference xxHash (Python `xxhash`:
+    /// `xxh3_128_hexdigest((url + "\n" + text).encode())`).
+    #[test]
+    fn uid_matches_golden_values() {
+        assert_eq!(
+            uid("http://a/b.jpg", "a dog"),
+            "3bdb4030fa29428a4d54fe6eae9490cd"
+        );
+        assert_eq!(uid("", ""), "7858ef011ea0bad1384868fba0c21fdc");
+        assert_eq!(
+            uid("https://例え.jp/画像.png", "猫の写真 — café"),
+            "63259b654fd1b2f78e00eb1f790cd3c4"
+        );
+        assert_eq!(
+            uid("http://x.example/y.jpg", "emoji 🐱 and\ttab"),
+            "6f7b7751c43e82ba281b6f34ea652051"
+        );
+        assert_eq!(
+            uid("http://img.example/0.jpg", "a cat"),
+            "5a2b0356dd0ce94af3bbe2dadbd15059"
+        );
+        // Leading zeros are kept: always 32 digits.
+        assert_eq!(
+            uid("http://img.example/119.jpg", "a cat"),
+            "008db87cc799dbea8354d47ede0cfb7d"
+        );
+    }
+
+    #[test]
+    fn the_generator_writes_these_formats() {
+        assert_eq!(synthetic::formats::pairs_schema(), pairs_schema());
+        assert_eq!(synthetic::formats::matched_schema(), matched_schema());
+        assert_eq!(synthetic::formats::counts_schema(), counts_schema());
+        assert_eq!(synthetic::formats::shard_schema(), shard_schema());
+        for (url, text) in [("http://a/b.jpg", "a dog"), ("", ""), ("u", "é ✓")] {
+            assert_eq!(synthetic::formats::uid(url, text), uid(url, text));
+        }
+    }
 }

@@ -30,15 +30,14 @@ fn gz(data: &[u8]) -> Vec<u8> {
 }
 
 fn record(kind: &str, uri: &str, content_type: &str, block: &[u8]) -> Vec<u8> {
-    let mut r = format!(
-        "WARC/1.0\r\nWARC-Type: {kind}\r\nWARC-Target-URI: {uri}\r\n\
-         Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
-        block.len()
-    )
-    .into_bytes();
-    r.extend_from_slice(block);
-    r.extend_from_slice(b"\r\n\r\n");
-    r
+    synthetic::warc::record_bytes(&synthetic::warc::Record {
+        warc_type: kind,
+        record_id: synthetic::warc::record_id(1),
+        date: synthetic::warc::DATE,
+        target_uri: Some(uri),
+        content_type,
+        block,
+    })
 }
 
 fn html_response(uri: &str, headers: &str, body: &[u8]) -> Vec<u8> {

@@ -445,22 +445,3 @@ fn check_same_recipe(vocab_json: &std::path::Path, opts: &BuildOptions) -> Resul
         detail: differences.join("; "),
     })
 }
-
-/// Parses a byte size like `512M`, `4G`, `1.5GiB` or `1000000`.
-pub fn parse_size(s: &str) -> std::result::Result<usize, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num.parse().map_err(|_| format!("not a size: {s:?}"))?;
-    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "k" | "kb" | "kib" => 1024.0,
-        "m" | "mb" | "mib" => 1024.0 * 1024.0,
-        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
-        "t" | "tb" | "tib" => 1024f64.powi(4),
-        _ => return Err(format!("unknown size unit in {s:?} (use K, M, G or T)")),
-    };
-    Ok((value * mult) as usize)
-}

@@ -32,5 +32,5 @@ pub mod select;
 pub mod wiki;
 pub mod wordnet;
 
-pub use build::{build, parse_size, BuildOptions, BuildReport};
+pub use build::{build, BuildOptions, BuildReport};
 pub use error::{Result, VocabError};

@@ -1,11 +1,12 @@
-//! `witcurate sample-web`: the synthetic web of the offline demo.
+//! `witcurate sample-web`: the synthetic web of the offline demo (generated
+//! by [`synthetic::web`]; this module only reads the flags).
 
 use std::path::PathBuf;
 
 use clap::Args;
 
 use super::GlobalArgs;
-use crate::sample_web::{generate, is_complete, SampleWebOptions};
+use synthetic::web::{generate, is_complete, SampleWebOptions};
 
 /// Flags of `sample-web`.
 #[derive(Debug, Args)]

@@ -53,8 +53,10 @@ pub struct BuildArgs {
     /// Pageviews projects counted (comma-separated).
     #[arg(long, default_value = "en,en.m", value_delimiter = ',')]
     pub pageviews_projects: Vec<String>,
-    /// Memory for the count tables and sort buffers (K, M, G suffixes); beyond it, counts spill to disk.
-    #[arg(long, default_value = "4G", value_parser = parse_size)]
+    /// Memory for the count tables and sort buffers; beyond it, counts spill
+    /// to disk. In bytes, or a number with a unit: 2G or 2GiB mean 2 GiB
+    /// (powers of 1024, also K, M, T), 2GB means 2·10^9 bytes (KB, MB, TB).
+    #[arg(long, default_value = "4G", value_parser = units::parse_size_usize)]
     pub memory_limit: usize,
     /// Directory for spill files (default: inside --out).
     #[arg(long, value_name = "DIR")]
@@ -62,10 +64,6 @@ pub struct BuildArgs {
     /// Rebuild even when the outputs exist.
     #[arg(long)]
     pub force: bool,
-}
-
-fn parse_size(s: &str) -> Result<usize, String> {
-    query_vocab::parse_size(s)
 }
 
 /// Runs a vocab command.

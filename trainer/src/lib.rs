@@ -15,8 +15,9 @@
 //! - [`step`]: the gradient of one step, over one batch or accumulated over
 //!   micro-batches with the big batch's negatives (open_clip's scheme);
 //! - [`checkpoint`]: safetensors + JSON checkpoints that resume bit for bit;
-//! - [`train`] and [`eval`]: the two jobs;
-//! - [`synthetic`]: a generated dataset (coloured shapes) for tests and demos.
+//! - [`train`] and [`eval`]: the two jobs.
+//!
+//! The tests train on the coloured shapes of the `synthetic` crate.
 //!
 //! Everything random (initialisation, data order, augmentation) derives from
 //! one seed through [`rng::Rng`], so the same inputs and seed give the same
@@ -33,7 +34,6 @@ pub mod model;
 pub mod optim;
 pub mod rng;
 pub mod step;
-pub mod synthetic;
 pub mod tokenizer;
 pub mod train;
 

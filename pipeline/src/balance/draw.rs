@@ -79,4 +79,53 @@ mod tests {
             .count();
         assert!((800..1200).contains(&kept), "{kept}");
     }
+
+    /// Golden values: a change in the hash, its input bytes or the draw's
+    /// arithmetic changes which pairs a run keeps, and fails here. Computed
+    /// once and checked against the reference xxHash (Python `xxhash`:
+    /// `xxh3_64_intdigest(uid.encode() + struct.pack('<I', id), seed=...)`).
+    #[test]
+    fn draws_match_golden_values() {
+        assert_eq!(draw(7, "ab", 2), 0.7250380700796678);
+        assert_eq!(draw(1, &"x".repeat(100), 2), 0.7967538776909988);
+        assert_eq!(pair_rank(9, "ab"), 0x996f_519e_acb4_5974);
+        let u0 = crate::schema::uid("http://img.example/0.jpg", "a cat");
+        assert_eq!(draw(0, &u0, 1), 0.751084657395996);
+        assert_eq!(pair_rank(0, &u0), 0x05f6_c5fc_07b9_f4d2);
+        assert_eq!(keep_probability(2000, 1000), 0.5);
+        assert_eq!(keep_probability(1000, 1000), 1.0);
+    }
+
+    /// The keep (1) / drop (0) decisions of 64 pairs, for entries matched 5,
+    /// 2000 and 8000 times under t = 1000 (keep probabilities 1, 1/2, 1/8).
+    #[test]
+    fn soft_keep_matches_golden_vectors() {
+        let uid = |i: usize| crate::schema::uid(&format!("http://img.example/{i}.jpg"), "a cat");
+        let counts = [5, 2000, 8000];
+        let keeps = |seed: u64, ids: &[u32]| -> String {
+            (0..64)
+                .map(|i| {
+                    if soft_keep(seed, &uid(i), ids, &counts, 1000) {
+                        '1'
+                    } else {
+                        '0'
+                    }
+                })
+                .collect()
+        };
+        assert_eq!(
+            keeps(42, &[1]),
+            "0110110101000010110000001010110101011011001011110111011000011101"
+        );
+        assert_eq!(
+            keeps(42, &[2]),
+            "0010000010010000010010000000000000000000000001000000010000001000"
+        );
+        assert_eq!(
+            keeps(7, &[2, 1]),
+            "1100100111011110010100011011101111010010110100011000111011111001"
+        );
+        // An entry under t keeps every pair it is in.
+        assert_eq!(keeps(42, &[0, 2]), "1".repeat(64));
+    }
 }

@@ -95,13 +95,7 @@ fn parse_http(block: &[u8]) -> Option<HttpResponse<'_>> {
     if !block.starts_with(b"HTTP/") {
         return None;
     }
-    let (head_end, body_start) = match memchr::memmem::find(block, b"\r\n\r\n") {
-        Some(i) => (i, i + 4),
-        None => {
-            let i = memchr::memmem::find(block, b"\n\n")?;
-            (i, i + 2)
-        }
-    };
+    let (head_end, body_start) = end_of_headers(block)?;
     let head = std::str::from_utf8(&block[..head_end]).ok().or_else(|| {
         // Non-UTF-8 header bytes: keep the ASCII prefix that parses.
         let valid = std::str::from_utf8(&block[..head_end])
@@ -120,6 +114,31 @@ fn parse_http(block: &[u8]) -> Option<HttpResponse<'_>> {
     Some(HttpResponse {
         headers,
         body: &block[body_start..],
+    })
+}
+
+/// Where an HTTP header block ends: at its first empty line, whether lines
+/// end with CRLF or a bare LF (old crawls, ClueWeb09 among them, store bare
+/// LFs), as warcio and browsers read it. Returns the end of the last header
+/// line (before its line end) and the start of the body. Taking the first
+/// `\r\n\r\n` instead would, for LF headers, take the top of the HTML up to
+/// its first blank CRLF line for headers and lose the images there.
+fn end_of_headers(block: &[u8]) -> Option<(usize, usize)> {
+    memchr::memchr_iter(b'\n', block).find_map(|i| {
+        let rest = &block[i + 1..];
+        let empty_line = if rest.starts_with(b"\n") {
+            1
+        } else if rest.starts_with(b"\r\n") {
+            2
+        } else {
+            return None;
+        };
+        let head_end = if i > 0 && block[i - 1] == b'\r' {
+            i - 1
+        } else {
+            i
+        };
+        Some((head_end, i + 1 + empty_line))
     })
 }
 
@@ -337,5 +356,51 @@ mod tests {
         assert_eq!(c.get("records_not_html"), 1);
         let (_, c) = pairs(&response("http://x/", b"garbage"));
         assert_eq!(c.get("fault_http_malformed"), 1);
+    }
+
+    /// A page of an old crawl: HTTP headers ending with bare LFs, an HTML body
+    /// with CRLF lines and blank lines. The first `\r\n\r\n` is in the
+    /// body; the headers end at the earlier `\n\n`.
+    #[test]
+    fn lf_only_http_headers_keep_every_image() {
+        let body = "<html><head><title>Gallery</title></head>\r\n<body>\r\n\
+                    <img src=\"/a.jpg\" alt=\"first photo\">\r\n\r\n\
+                    <p>More below.</p>\r\n\r\n\
+                    <img src=\"/b.jpg\" alt=\"second photo\">\r\n\
+                    <img src=\"/c.jpg\" alt=\"third photo\">\r\n</body></html>\r\n";
+        let http = format!(
+            "HTTP/1.1 200 OK\nDate: Tue, 13 Jan 2009 18:05:10 GMT\nServer: Apache/2.2.3\n\
+             Content-Type: text/html\nContent-Length: {}\n\n{body}",
+            body.len()
+        );
+        let uri = "http://www.example.com/gallery.html";
+        let mut bytes = Vec::new();
+        let mut w = synthetic::warc::Writer::new(&mut bytes, false);
+        w.write(&synthetic::warc::Record::response(
+            1,
+            "2009-01-13T18:05:10Z",
+            uri,
+            http.as_bytes(),
+        ))
+        .unwrap();
+        let mut reader = warc::Reader::new(&bytes[..], 1 << 20);
+        let Some(warc::Item::Record(record)) = reader.next_item().unwrap() else {
+            panic!("the record does not read back");
+        };
+        let (p, c) = pairs(&record);
+        let texts: Vec<&str> = p.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(texts, ["first photo", "second photo", "third photo"]);
+        assert_eq!(p[0].url, "http://www.example.com/a.jpg");
+        assert_eq!(c.get("fault_http_malformed"), 0);
+        // Every spelling of the empty line ends the headers at the first one.
+        for (raw, head, body) in [
+            (&b"HTTP/1.1 200 OK\r\nA: 1\r\n\r\nx\n\ny"[..], 21, 25),
+            (b"HTTP/1.1 200 OK\nA: 1\n\nx\r\n\r\ny", 20, 22),
+            (b"HTTP/1.1 200 OK\nA: 1\n\r\nx", 20, 23),
+            (b"HTTP/1.1 200 OK\r\nA: 1\r\n\nx", 21, 24),
+        ] {
+            assert_eq!(end_of_headers(raw), Some((head, body)), "{raw:?}");
+        }
+        assert_eq!(end_of_headers(b"HTTP/1.1 200 OK\r\nA: 1\r\n"), None);
     }
 }

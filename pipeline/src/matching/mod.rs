@@ -37,20 +37,9 @@ pub use vocab::Vocab;
 
 use crate::task::TaskError;
 
-/// Formats a byte count for people: `1.5 GiB`.
+/// Formats a byte count for people: `1.5 GiB` (see [`units::format_bytes`]).
 pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+    units::format_bytes(n)
 }
 
 /// Errors of the match stage.

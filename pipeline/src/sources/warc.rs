@@ -440,14 +440,15 @@ mod tests {
     use super::*;
 
     fn record(kind: &str, uri: &str, block: &[u8]) -> Vec<u8> {
-        let mut r = format!(
-            "WARC/1.0\r\nWARC-Type: {kind}\r\nWARC-Target-URI: {uri}\r\nContent-Length: {}\r\n\r\n",
-            block.len()
-        )
-        .into_bytes();
-        r.extend_from_slice(block);
-        r.extend_from_slice(b"\r\n\r\n");
-        r
+        use synthetic::warc;
+        warc::record_bytes(&warc::Record {
+            warc_type: kind,
+            record_id: warc::record_id(1),
+            date: warc::DATE,
+            target_uri: Some(uri),
+            content_type: warc::HTTP_RESPONSE,
+            block,
+        })
     }
 
     fn read_all(bytes: &[u8], max: usize) -> (Vec<Record>, Vec<Fault>) {

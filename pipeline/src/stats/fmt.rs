@@ -108,20 +108,10 @@ pub fn short(v: f64) -> String {
     }
 }
 
-/// Bytes in binary units: `512 B`, `3.2 KiB`, `1.5 GiB`.
+/// Bytes in binary units: `512 B`, `3.2 KiB`, `1.5 GiB` (see
+/// [`units::format_bytes`]).
 pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+    units::format_bytes(n)
 }
 
 /// Bin-edge label for byte histograms (`1K`, `2M`).

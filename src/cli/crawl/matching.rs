@@ -35,7 +35,8 @@ pub struct MatchOptions {
     #[arg(long, value_enum, default_value_t = RuleArg::Metaclip)]
     pub rule: RuleArg,
     /// Refuse a vocabulary whose automaton is estimated to need more memory
-    /// than this (bytes, or with a unit: 512MiB, 16GiB, 2GB).
+    /// than this. In bytes, or a number with a unit: 2G or 2GiB mean 2 GiB
+    /// (powers of 1024, also K, M, T), 2GB means 2·10^9 bytes (KB, MB, TB).
     #[arg(long, default_value = "16GiB", value_parser = parse_size)]
     pub max_vocab_memory: u64,
 }
@@ -55,30 +56,9 @@ impl MatchOptions {
     }
 }
 
-/// Parses a byte size: a number with an optional unit (B, KB, MB, GB, TB,
-/// KiB, MiB, GiB, TiB, or K/M/G/T meaning the binary units).
+/// Parses a byte size (see [`units::parse_size`]).
 pub fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let num: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size (examples: 4000000000, 512MiB, 16GiB)"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "kb" => 1000,
-        "mb" => 1000_u64.pow(2),
-        "gb" => 1000_u64.pow(3),
-        "tb" => 1000_u64.pow(4),
-        "k" | "kib" => 1 << 10,
-        "m" | "mib" => 1 << 20,
-        "g" | "gib" => 1 << 30,
-        "t" | "tib" => 1 << 40,
-        other => return Err(format!("unknown size unit `{other}` in `{s}`")),
-    };
-    Ok((num * mult as f64) as u64)
+    units::parse_size(s).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -4,16 +4,16 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
-use trainer::synthetic::{self, SyntheticOptions};
+use synthetic::shards::{self, ShardOptions};
 use trainer::train::TrainOptions;
 use trainer::{ModelConfig, TrainConfig};
 
 /// Writes synthetic shards under `dir/shards`.
 pub fn shards(dir: &Path, shards: usize, rows: usize, seed: u64) -> PathBuf {
     let out = dir.join("shards");
-    synthetic::write_shards(
+    shards::write_shards(
         &out,
-        &SyntheticOptions {
+        &ShardOptions {
             shards,
             rows_per_shard: rows,
             min_size: 32,

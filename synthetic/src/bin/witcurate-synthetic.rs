@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use trainer::synthetic::{self, SyntheticOptions};
+use synthetic::shards::{self, ShardOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -18,13 +18,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let num = |i: usize, d: usize| -> Result<usize, Box<dyn std::error::Error>> {
         Ok(args.get(i).map(|s| s.parse()).transpose()?.unwrap_or(d))
     };
-    let opts = SyntheticOptions {
+    let opts = ShardOptions {
         shards: num(1, 4)?,
         rows_per_shard: num(2, 2000)?,
-        ..SyntheticOptions::default()
+        ..ShardOptions::default()
     };
-    let files = synthetic::write_shards(&dir.join("shards"), &opts)?;
-    let classes = synthetic::write_image_folder(&dir.join("held_out"), num(3, 20)?, 48, 1)?;
+    let files = shards::write_shards(&dir.join("shards"), &opts)?;
+    let classes = synthetic::image_folder::write_seeded(&dir.join("held_out"), num(3, 20)?, 48, 1)?;
     println!(
         "synthetic: {} shard files of {} rows in {}, held-out images with {}",
         files.len(),
