@@ -346,7 +346,7 @@ pub fn attention_softmax(x: &Tensor, scale: f64, causal: bool) -> CResult<Tensor
         let mut s = (x * scale)?;
         if causal {
             let t = x.dim(D::Minus1)?;
-            s = s.broadcast_add(&causal_mask(t, x.device())?)?;
+            s = s.broadcast_add(&causal_mask(t, x.device())?.to_dtype(x.dtype())?)?;
         }
         return candle_nn::ops::softmax(&s, D::Minus1);
     }
@@ -655,6 +655,36 @@ mod tests {
             )
         });
         assert!(add_rows(&x, &randn(&[32, 30], 8)).is_err());
+    }
+
+    #[test]
+    fn other_dtypes_take_the_tensor_op_path_with_the_same_results() {
+        // f64 is not fusable: the fallback branch (the one CUDA takes) runs.
+        let x = randn(&[2, 2, 6, 6], 9);
+        let (w, b) = (randn(&[6], 10), randn(&[6], 11));
+        let f64s = |t: &Tensor| t.to_dtype(DType::F64).unwrap();
+        let back = |t: Tensor| t.to_dtype(DType::F32).unwrap();
+        let pairs = [
+            (
+                layer_norm(&x, &w, &b, 1e-5).unwrap(),
+                back(layer_norm(&f64s(&x), &f64s(&w), &f64s(&b), 1e-5).unwrap()),
+            ),
+            (
+                attention_softmax(&x, 0.5, true).unwrap(),
+                back(attention_softmax(&f64s(&x), 0.5, true).unwrap()),
+            ),
+            (
+                quick_gelu(&x).unwrap(),
+                back(quick_gelu(&f64s(&x)).unwrap()),
+            ),
+            (
+                add_rows(&x, &b).unwrap(),
+                back(add_rows(&f64s(&x), &f64s(&b)).unwrap()),
+            ),
+        ];
+        for (i, (fused, plain)) in pairs.iter().enumerate() {
+            assert!(max_diff(fused, plain) < 1e-5, "function {i}");
+        }
     }
 
     #[test]
