@@ -7,7 +7,9 @@
 #   PRESET=small STEPS=50 scripts/bench_train.sh
 #   PROFILE=dev scripts/bench_train.sh     # reuse the dev build
 #   scripts/bench_train.sh --with-torch    # also the same model and batch in PyTorch (CPU)
+#   COMPUTE_THREADS=2 ACCUM=4 scripts/bench_train.sh   # --compute-threads, --accum-freq
 #
+# Binaries are taken from $CARGO_TARGET_DIR (default target/).
 # --with-torch installs torch into $TORCH_VENV (default
 # ~/.cache/witcurate/venv-torch) on first use: the CPU wheel where its index is
 # reachable (several hundred MB), else PyPI's, which pulls several GB of CUDA
@@ -26,25 +28,31 @@ PRESET="${PRESET:-tiny}"
 STEPS="${STEPS:-200}"
 BATCH="${BATCH:-64}"
 CTX="${CTX:-77}"
+ACCUM="${ACCUM:-1}"
 WORK="${WORK:-$(mktemp -d)}"
+THREAD_FLAGS=()
+[ -n "${COMPUTE_THREADS:-}" ] && THREAD_FLAGS=(--compute-threads "$COMPUTE_THREADS")
+TARGET="${CARGO_TARGET_DIR:-target}"
 
 # PROFILE=dev reuses the dev build (dependencies are optimised there too;
 # the trainer's own code is not), for machines without a release build.
 PROFILE="${PROFILE:-release}"
 if [ "$PROFILE" = release ]; then
   cargo build --release --quiet --workspace --bins
-  DIR=target/release
+  DIR=$TARGET/release
 else
   cargo build --workspace --all-targets --quiet
-  DIR=target/debug
+  DIR=$TARGET/debug
 fi
 BIN=$DIR/witcurate
 [ -d "$WORK/data/shards" ] || "$DIR/witcurate-synthetic" "$WORK/data" 4 2000 20 >/dev/null
 
 rm -rf "$WORK/run"
+# Other jobs on the machine skew the numbers: say how busy it was.
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 "$BIN" --quiet train --shards "$WORK/data/shards" --out "$WORK/run" --preset "$PRESET" \
-  --steps "$STEPS" --batch-size "$BATCH" --lr 2e-3 --context-length "$CTX" \
-  --checkpoint-every "$STEPS" > "$WORK/summary.txt" &
+  --steps "$STEPS" --batch-size "$BATCH" --accum-freq "$ACCUM" --lr 2e-3 --context-length "$CTX" \
+  --checkpoint-every "$STEPS" "${THREAD_FLAGS[@]}" > "$WORK/summary.txt" &
 PID=$!
 PEAK=0
 while kill -0 "$PID" 2>/dev/null; do
@@ -54,14 +62,15 @@ while kill -0 "$PID" 2>/dev/null; do
 done
 wait "$PID"
 cat "$WORK/summary.txt"
+echo "bench train: load average $LOAD0 before, $(cut -d' ' -f1-3 /proc/loadavg) after ($(nproc) cores)"
 
-python3 - "$WORK/run/train_log.jsonl" "$PEAK" "$PRESET" "$BATCH" <<'PY'
+python3 - "$WORK/run/train_log.jsonl" "$PEAK" "$PRESET" "$((BATCH * ACCUM))" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 warm = rows[5:] if len(rows) > 10 else rows   # skip start-up steps
 def mean(k): return sum(r[k] for r in warm) / len(warm)
 step = mean("data_wait_ms") + mean("forward_ms") + mean("backward_ms") + mean("optimizer_ms")
-print(f"bench train [{sys.argv[3]}, batch {sys.argv[4]}]: {1000 * int(sys.argv[4]) / step:.1f} samples/s, "
+print(f"bench train [{sys.argv[3]}, batch {sys.argv[4]} per step]: {1000 * int(sys.argv[4]) / step:.1f} samples/s, "
       f"step {step:.1f} ms = data wait {mean('data_wait_ms'):.1f} + forward {mean('forward_ms'):.1f} "
       f"+ backward {mean('backward_ms'):.1f} + optimizer {mean('optimizer_ms'):.1f} ms; "
       f"peak RSS {int(sys.argv[2]) / 1024:.0f} MiB; loss {rows[0]['loss']:.3f} -> {rows[-1]['loss']:.3f}")

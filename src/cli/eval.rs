@@ -33,7 +33,9 @@ pub struct EvalArgs {
     /// Also write the results as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// CPU math threads (default: CANDLE_NUM_THREADS, else every core but one).
+    /// Threads of candle's element-wise CPU kernels (default:
+    /// CANDLE_NUM_THREADS, else every core but one); matrix products use
+    /// rayon's (RAYON_NUM_THREADS, else every core).
     #[arg(long)]
     pub compute_threads: Option<usize>,
     /// Compute device: cpu, cuda or cuda:N.

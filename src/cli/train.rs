@@ -76,7 +76,9 @@ pub struct TrainArgs {
     /// Batches prepared ahead of the step.
     #[arg(long, default_value_t = 4)]
     pub prefetch: usize,
-    /// CPU math threads (default: CANDLE_NUM_THREADS, else every core but one).
+    /// Threads of candle's element-wise CPU kernels (default:
+    /// CANDLE_NUM_THREADS, else every core but one); matrix products use
+    /// rayon's (RAYON_NUM_THREADS, else every core).
     #[arg(long)]
     pub compute_threads: Option<usize>,
     /// Stop with an error after this many unusable samples (undecodable

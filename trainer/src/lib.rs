@@ -57,6 +57,12 @@ pub fn default_compute_threads() -> usize {
 /// explicit `threads` wins; without it a `CANDLE_NUM_THREADS` already in the
 /// environment is kept, else [`default_compute_threads`] applies. Returns the
 /// count in effect.
+///
+/// In candle 0.11 this count sizes the pool of its element-wise kernels,
+/// whose threads meet at spinning barriers. Matrix products (and the fused
+/// kernels of [`model::fused`]) run on rayon instead, sized by
+/// `RAYON_NUM_THREADS` or the core count; rayon's idle threads sleep, so
+/// they cost nothing when another job takes the cores, and are left alone.
 pub fn configure_compute_threads(threads: Option<usize>) -> Result<usize> {
     const VAR: &str = "CANDLE_NUM_THREADS";
     let from_env = std::env::var(VAR)

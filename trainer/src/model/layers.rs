@@ -1,7 +1,8 @@
 //! Transformer building blocks, all with a backward pass.
 
-use candle_core::{Tensor, D};
+use candle_core::Tensor;
 
+use super::fused;
 use super::params::{Init, Params};
 use crate::Result;
 
@@ -44,7 +45,7 @@ impl Linear {
         let rows = x.elem_count() / inp;
         let mut y = x.reshape((rows, inp))?.matmul(&self.w)?;
         if let Some(b) = &self.b {
-            y = y.broadcast_add(b)?;
+            y = fused::add_rows(&y, b)?;
         }
         let mut shape = dims;
         *shape.last_mut().expect("rank >= 1") = self.out;
@@ -52,8 +53,9 @@ impl Linear {
     }
 }
 
-/// Layer normalisation written with plain tensor ops (candle's fused layer
-/// norm has no backward pass).
+/// Layer normalisation with a backward pass ([`fused::layer_norm`]: one
+/// kernel each way on the CPU; candle's own fused layer norm has no
+/// backward pass).
 #[derive(Debug, Clone)]
 pub struct LayerNorm {
     w: Tensor,
@@ -71,13 +73,13 @@ impl LayerNorm {
 
     /// Normalises the last dimension.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(candle_nn::ops::layer_norm_slow(x, &self.w, &self.b, 1e-5)?)
+        Ok(fused::layer_norm(x, &self.w, &self.b, 1e-5)?)
     }
 }
 
 /// `x * sigmoid(1.702 x)`, CLIP's activation (cheaper than exact GELU).
 pub fn quick_gelu(x: &Tensor) -> Result<Tensor> {
-    Ok((x * candle_nn::ops::sigmoid(&(x * 1.702)?)?)?)
+    Ok(fused::quick_gelu(x)?)
 }
 
 /// Multi-head self-attention.
@@ -112,8 +114,8 @@ impl Attention {
         })
     }
 
-    /// `x: [B, T, W]`; `mask: [T, T]` added to the scores (`-inf` hides).
-    pub fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+    /// `x: [B, T, W]`; with `causal`, position `i` attends to positions `≤ i`.
+    pub fn forward(&self, x: &Tensor, causal: bool) -> Result<Tensor> {
         let (b, t, w) = x.dims3()?;
         let hd = w / self.heads;
         let qkv = self
@@ -124,11 +126,9 @@ impl Attention {
         let q = qkv.get(0)?.contiguous()?;
         let k = qkv.get(1)?.contiguous()?;
         let v = qkv.get(2)?.contiguous()?;
-        let mut att = (q.matmul(&k.t()?.contiguous()?)? * (hd as f64).powf(-0.5))?;
-        if let Some(m) = mask {
-            att = att.broadcast_add(m)?;
-        }
-        let att = candle_nn::ops::softmax(&att, D::Minus1)?;
+        // Scale and mask are folded into the softmax kernel.
+        let att = q.matmul(&k.t()?)?;
+        let att = fused::attention_softmax(&att, (hd as f64).powf(-0.5), causal)?;
         let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, w))?;
         self.out_proj.forward(&y)
     }
@@ -172,8 +172,8 @@ impl Block {
         })
     }
 
-    fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
-        let x = (x + self.attn.forward(&self.ln_1.forward(x)?, mask)?)?;
+    fn forward(&self, x: &Tensor, causal: bool) -> Result<Tensor> {
+        let x = (x + self.attn.forward(&self.ln_1.forward(x)?, causal)?)?;
         let h = quick_gelu(&self.c_fc.forward(&self.ln_2.forward(&x)?)?)?;
         Ok((&x + self.c_proj.forward(&h)?)?)
     }
@@ -200,11 +200,11 @@ impl Transformer {
         Ok(Transformer { blocks })
     }
 
-    /// Applies every block.
-    pub fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+    /// Applies every block (`causal`: see [`Attention::forward`]).
+    pub fn forward(&self, x: &Tensor, causal: bool) -> Result<Tensor> {
         let mut x = x.clone();
         for b in &self.blocks {
-            x = b.forward(&x, mask)?;
+            x = b.forward(&x, causal)?;
         }
         Ok(x)
     }

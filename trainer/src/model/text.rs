@@ -22,16 +22,7 @@ pub struct TextTransformer {
 
 /// `[T, T]` with 0 on and below the diagonal and `-inf` above.
 pub fn causal_mask(t: usize, device: &Device) -> Result<Tensor> {
-    let m: Vec<f32> = (0..t * t)
-        .map(|i| {
-            if i % t > i / t {
-                f32::NEG_INFINITY
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    Ok(Tensor::from_vec(m, (t, t), device)?)
+    Ok(super::fused::causal_mask(t, device)?)
 }
 
 impl TextTransformer {
@@ -71,9 +62,8 @@ impl TextTransformer {
             .token_embedding
             .index_select(&tokens.flatten_all()?, 0)?
             .reshape((b, t, self.width))?;
-        let x = x.broadcast_add(&self.positional_embedding.narrow(0, 0, t)?)?;
-        let mask = causal_mask(t, x.device())?;
-        let x = self.transformer.forward(&x, Some(&mask))?;
+        let x = super::fused::add_rows(&x, &self.positional_embedding.narrow(0, 0, t)?)?;
+        let x = self.transformer.forward(&x, true)?;
         let x = self.ln_final.forward(&x)?;
         // Row b's end-of-text output sits at flat index b * T + eot[b].
         let base = Tensor::arange_step(0u32, (b * t) as u32, t as u32, x.device())?;

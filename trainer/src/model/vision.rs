@@ -2,6 +2,7 @@
 
 use candle_core::{IndexOp, Tensor};
 
+use super::fused;
 use super::layers::{LayerNorm, Linear, Transformer};
 use super::params::{Init, Params};
 use crate::config::ModelConfig;
@@ -78,9 +79,9 @@ impl VisionTransformer {
             .reshape((1, 1, self.width))?
             .broadcast_as((b, 1, self.width))?
             .contiguous()?;
-        let x = Tensor::cat(&[&cls, &x], 1)?.broadcast_add(&self.positional_embedding)?;
+        let x = fused::add_rows(&Tensor::cat(&[&cls, &x], 1)?, &self.positional_embedding)?;
         let x = self.ln_pre.forward(&x)?;
-        let x = self.transformer.forward(&x, None)?;
+        let x = self.transformer.forward(&x, false)?;
         let cls_out = self.ln_post.forward(&x.i((.., 0, ..))?.contiguous()?)?;
         Ok(cls_out.matmul(&self.proj)?)
     }
