@@ -37,7 +37,7 @@ pub fn write(dir: &Path, per_class: usize, side: u32, rng: &mut ChaCha8Rng) -> R
     Ok(path)
 }
 
-/// [`write`] with a generator seeded by `seed`.
+/// [`fn@write`] with a generator seeded by `seed`.
 pub fn write_seeded(dir: &Path, per_class: usize, side: u32, seed: u64) -> Result<PathBuf> {
     write(dir, per_class, side, &mut shapes::rng_for(seed, &[]))
 }
