@@ -21,6 +21,7 @@ pub mod executor;
 pub mod extract;
 pub mod matching;
 pub mod parts;
+pub mod phash;
 pub mod run_dir;
 pub mod schema;
 pub mod sources;

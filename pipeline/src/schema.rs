@@ -42,7 +42,7 @@ pub mod col {
     pub const ORIGINAL_HEIGHT: &str = "original_height";
     /// sha256 (hex) of the original bytes.
     pub const SHA256: &str = "sha256";
-    /// 64-bit DCT pHash of the image (see `download::phash`); null on failure.
+    /// 64-bit DCT pHash of the image (see `crate::phash`); null on failure.
     pub const PHASH: &str = "phash";
     /// The encoded image (JPEG unless configured otherwise); null on failure.
     pub const JPG: &str = "jpg";

@@ -28,7 +28,7 @@ pub mod threshold;
 pub use stage::{BalanceParams, BalanceStage, BalanceSummary};
 pub use threshold::Threshold;
 
-use crate::matching::PartsError;
+use crate::parts::PartsError;
 use crate::task::TaskError;
 
 /// Which cap to apply.

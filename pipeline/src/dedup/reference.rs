@@ -12,8 +12,8 @@ use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use rayon::prelude::*;
 
-use crate::download::phash::phash_rgb;
 use crate::parts::{read_all, write_parquet_atomically, PartsError};
+use crate::phash::phash_rgb;
 
 /// File extensions read as images in a folder.
 const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "JPEG"];

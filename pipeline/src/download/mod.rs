@@ -23,7 +23,6 @@ pub mod dns;
 pub mod error;
 pub mod fetch;
 pub mod job;
-pub mod phash;
 pub mod reader;
 pub mod resize;
 pub mod stage;

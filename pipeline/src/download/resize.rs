@@ -97,7 +97,7 @@ pub struct Processed {
     pub original_width: u32,
     /// Height before resizing.
     pub original_height: u32,
-    /// 64-bit DCT pHash of the decoded image (see [`super::phash`]).
+    /// 64-bit DCT pHash of the decoded image (see [`crate::phash`]).
     pub phash: u64,
 }
 
@@ -230,12 +230,12 @@ pub fn process(bytes: &[u8], cfg: &ImageConfig) -> Result<Processed, ImageFailur
             height: h,
             original_width: w,
             original_height: h,
-            phash: super::phash::phash_rgb(&rgb, w, h),
+            phash: crate::phash::phash_rgb(&rgb, w, h),
         });
     }
     let img = decode(bytes, format, limits, original)?;
     let rgb = to_rgb_on_white(img);
-    let phash = super::phash::phash_rgb(&rgb, w, h);
+    let phash = crate::phash::phash_rgb(&rgb, w, h);
     let (out, ow, oh) = resize(rgb, w, h, cfg)
         .map_err(|e| fail(FailureClass::DecodeError, format!("resize: {e}"), original))?;
     let jpg = encode_jpeg(&out, ow, oh, cfg.jpeg_quality).map_err(|e| {
