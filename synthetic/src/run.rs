@@ -1,7 +1,8 @@
 //! A whole run directory with every stage's files, in the documented schemas
 //! and at any size, for benchmarking `witcurate stats`: `vocab/queries.parquet`,
 //! `pairs/`, `matched/`, `selected/`, `counts.parquet`, `balance.json` and
-//! `shards/` (with `_stats.json` files and 3 KiB stand-in images). Texts are
+//! `shards/` (with `_stats.json` files and 3 KiB stand-in images), and the
+//! stages' records (`_stages/*/`) as the stage runner writes them. Texts are
 //! Zipf-distributed words `w0`, `w1`, ... (the vocabulary), image URLs spread
 //! over Zipf-distributed domains; a text matches about 40% of its words.
 
@@ -109,6 +110,45 @@ fn pair_cols(rows: &[&Row]) -> Vec<ArrayRef> {
     ]
 }
 
+/// A stage's task record, as the stage runner writes it
+/// (`_stages/STAGE/tasks/task-N.json`).
+fn task_record(out: &Path, stage: &str, task: usize, counters: &[(&str, u64)]) -> Result<()> {
+    let counters: serde_json::Map<String, serde_json::Value> = counters
+        .iter()
+        .map(|(k, v)| (k.to_string(), (*v).into()))
+        .collect();
+    let record = serde_json::json!({
+        "stage": stage, "task": task, "seconds": 1.0, "upstream": null, "counters": counters,
+    });
+    write_text(
+        &out.join(format!("_stages/{stage}/tasks/task-{task:05}.json")),
+        record.to_string(),
+    )
+}
+
+/// A stage's reduce and completion records.
+fn stage_done(out: &Path, stage: &str, tasks: usize, counters: &[(&str, u64)]) -> Result<()> {
+    let counters: serde_json::Map<String, serde_json::Value> = counters
+        .iter()
+        .map(|(k, v)| (k.to_string(), (*v).into()))
+        .collect();
+    if !counters.is_empty() {
+        let record = serde_json::json!({
+            "stage": stage, "seconds": 1.0, "tasks": tasks,
+            "tasks_fingerprint": "synthetic", "counters": counters,
+        });
+        write_text(
+            &out.join(format!("_stages/{stage}/reduce.json")),
+            record.to_string(),
+        )?;
+    }
+    let done = serde_json::json!({"stage": stage, "generation": "synthetic", "tasks": tasks});
+    write_text(
+        &out.join(format!("_stages/{stage}/complete.json")),
+        done.to_string(),
+    )
+}
+
 fn write_text(path: &Path, text: String) -> Result<()> {
     atomic_output::write_atomically(path, text.as_bytes())?;
     Ok(())
@@ -206,7 +246,42 @@ pub fn write_run(out: &Path, opts: &RunOptions) -> Result<()> {
         cols.push(lists(&selected));
         let path = out.join(format!("selected/part-{f:05}.parquet"));
         write(&path, batch(&path, formats::matched_schema(), cols)?)?;
-        write_shard(out, f, &selected, &mut rng)?;
+        let (samples, images) = write_shard(out, f, &selected, &mut rng)?;
+        let n = rows.len() as u64;
+        task_record(
+            out,
+            "extract",
+            f,
+            &[
+                ("inputs_wat", 1),
+                ("records", n),
+                ("pairs_extracted", n),
+                ("pairs", n),
+            ],
+        )?;
+        task_record(
+            out,
+            "match",
+            f,
+            &[("pairs_in", n), ("pairs_matched", matched.len() as u64)],
+        )?;
+        let kept = selected.len() as u64;
+        task_record(
+            out,
+            "balance",
+            f,
+            &[("pairs_in", matched.len() as u64), ("pairs_kept", kept)],
+        )?;
+        task_record(
+            out,
+            "download",
+            f,
+            &[
+                ("samples", samples),
+                ("images", images),
+                ("fault_http_404", samples - images),
+            ],
+        )?;
     }
     let ids: Vec<u32> = (0..vocab as u32)
         .filter(|i| counts[*i as usize] > 0)
@@ -218,6 +293,24 @@ pub fn write_run(out: &Path, opts: &RunOptions) -> Result<()> {
         Arc::new(UInt64Array::from(c)),
     ];
     write(&path, batch(&path, formats::counts_schema(), cols)?)?;
+    let matched_entries = counts.iter().filter(|c| **c > 0).count() as u64;
+    stage_done(
+        out,
+        "extract",
+        files,
+        &[("unique_pairs", pairs as u64), ("rows_in", pairs as u64)],
+    )?;
+    stage_done(
+        out,
+        "match",
+        files,
+        &[
+            ("entries_matched", matched_entries),
+            ("entries_unmatched", vocab as u64 - matched_entries),
+        ],
+    )?;
+    stage_done(out, "balance", files, &[("t", t)])?;
+    stage_done(out, "download", files, &[])?;
     write_text(
         &out.join("balance.json"),
         format!(r#"{{"t": {t}, "seed": 0}}"#),
@@ -225,8 +318,13 @@ pub fn write_run(out: &Path, opts: &RunOptions) -> Result<()> {
 }
 
 /// Shard `shard_no`: a quarter of the selected pairs, 70% successes with a
-/// 3 KiB stand-in image, and its `_stats.json`.
-fn write_shard(out: &Path, shard_no: usize, selected: &[&Row], rng: &mut Rng) -> Result<()> {
+/// 3 KiB stand-in image, and its `_stats.json`; returns (samples, images).
+fn write_shard(
+    out: &Path,
+    shard_no: usize,
+    selected: &[&Row],
+    rng: &mut Rng,
+) -> Result<(u64, u64)> {
     let shard: Vec<&Row> = selected.iter().copied().step_by(4).collect();
     let m = shard.len();
     let ok: Vec<bool> = (0..m).map(|_| rng.unit() < 0.7).collect();
@@ -288,13 +386,12 @@ fn write_shard(out: &Path, shard_no: usize, selected: &[&Row], rng: &mut Rng) ->
     ];
     let path = out.join(format!("shards/{shard_no:05}.parquet"));
     write(&path, batch(&path, formats::shard_schema(), cols)?)?;
+    let images = ok.iter().filter(|b| **b).count();
     write_text(
         &out.join(format!("shards/{shard_no:05}_stats.json")),
-        format!(
-            r#"{{"count": {m}, "successes": {}, "duration": 1.5}}"#,
-            ok.iter().filter(|b| **b).count()
-        ),
-    )
+        format!(r#"{{"count": {m}, "successes": {images}, "duration": 1.5}}"#),
+    )?;
+    Ok((m as u64, images as u64))
 }
 
 #[cfg(test)]
