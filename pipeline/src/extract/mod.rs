@@ -21,7 +21,6 @@
 //! shared by WARC and WAT ([`pairs`]), which is what makes them agree.
 
 mod entities;
-mod entities_table;
 pub mod html;
 pub mod pairs;
 pub mod records;
