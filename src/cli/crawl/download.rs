@@ -87,8 +87,9 @@ pub struct DownloadOptions {
     /// Redirect hops followed at most.
     #[arg(long, default_value_t = 5)]
     pub max_redirects: usize,
-    /// Bodies above this many bytes fail with `body_too_large`.
-    #[arg(long, default_value_t = 32 << 20)]
+    /// Bodies larger than this fail with `body_too_large` (bytes, or with a
+    /// unit: 2G and 2GiB are 2 GiB, 2GB is 2·10^9 bytes).
+    #[arg(long, default_value = "32MiB", value_parser = units::parse_size)]
     pub max_body_bytes: u64,
     /// Samples in flight at most.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65536))]

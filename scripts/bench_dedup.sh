@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Benchmark of `witcurate crawl dedup`: a synthetic run (synth_run: shards with
+# perceptual hashes, a completed download stage), then dedup with and without
+# a reference set; prints images/s and peak RSS.
+#   scripts/bench_dedup.sh [PAIRS=4000000] [FILES=16]
+# PROFILE=dev uses the debug build instead of --release.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PAIRS="${1:-4000000}"
+FILES="${2:-16}"
+RUN="${BENCH_DIR:-$(pwd)/target/bench-dedup}/run-$PAIRS"
+
+PROFILE="${PROFILE:-release}"
+if [ "$PROFILE" = release ]; then
+  cargo build --release --quiet --bin witcurate -p witcurate
+  cargo build --release --quiet -p pipeline --example synth_run
+  BIN=target/release
+else
+  cargo build --quiet --bin witcurate -p witcurate
+  cargo build --quiet -p pipeline --example synth_run
+  BIN=target/debug
+fi
+if [ ! -f "$RUN/_stages/download/complete.json" ]; then
+  rm -rf "$RUN"
+  "$BIN/examples/synth_run" "$RUN" "$PAIRS" "$FILES" 50000 >/dev/null
+fi
+# A reference set: every 1000th distinct hash of the run, as a text table.
+REF="$RUN/reference.txt"
+python3 - "$REF" <<'PY'
+import sys
+with open(sys.argv[1], "w") as f:
+    for i in range(0, 997, 100):
+        f.write("%016x\n" % ((i * 0x9e3779b9) & (2**64 - 1)))
+PY
+
+for against in none reference; do
+  extra=()
+  [ "$against" = reference ] && extra=(--against "$REF")
+  python3 - "$RUN" "$BIN/witcurate" "$PROFILE" "$against" "${extra[@]}" <<'PY'
+import json, os, resource, subprocess, sys, time
+run, binary, profile, label, extra = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
+t0 = time.time()
+p = subprocess.run([binary, "--quiet", "crawl", "dedup", "--out", run, "--force", *extra],
+                   capture_output=True, text=True)
+dt = time.time() - t0
+if p.returncode != 0:
+    sys.exit(p.stderr)
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+c = json.load(open(os.path.join(run, "_stages", "dedup", "reduce.json")))["counters"]
+images = sum(c.get(k, 0) for k in ("kept", "skip_exact_duplicate", "skip_near_duplicate", "skip_contaminated"))
+print(f"bench_dedup ({profile}, against {label}): {images:,} images in {dt:.2f} s = "
+      f"{images / dt:,.0f} images/s; peak RSS {ru.ru_maxrss / 1024:.0f} MiB (the largest child so far)")
+print("   " + p.stdout.strip())
+PY
+done
