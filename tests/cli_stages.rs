@@ -409,3 +409,38 @@ fn plan_records_the_stage_and_run_task_runs_it_from_the_record() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("never started"), "{}", stderr(&out));
 }
+
+#[test]
+fn temporaries_of_killed_reduces_are_removed_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = vocab(dir.path(), ENTRIES);
+    let run = dir.path().join("run");
+    assert_success(&extract(&run, &[]));
+    assert_success(&match_(&run, &v));
+    // What a reduce killed mid-write leaves: a temporary of a partition
+    // record, and one of `counts.parquet` at the top of the run directory
+    // (from another machine, an hour old: stale by any rule).
+    let left = [
+        run.join("_stages/extract/partitions/.part-00001.json.tmp-otherhost-7"),
+        run.join(".counts.parquet.tmp-otherhost-7"),
+    ];
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for p in &left {
+        std::fs::write(p, b"half").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+    // A fresh file of another process is left alone.
+    let live = run.join(".balance.json.tmp-otherhost-8");
+    std::fs::write(&live, b"being written").unwrap();
+    assert_success(&extract(&run, &[]));
+    assert_success(&match_(&run, &v));
+    for p in &left {
+        assert!(!p.exists(), "{} is left", p.display());
+    }
+    assert!(live.exists());
+}

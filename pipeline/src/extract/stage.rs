@@ -145,7 +145,11 @@ impl Stage for ExtractStage {
     }
 
     fn output_dirs(&self, run: &RunDir) -> Vec<PathBuf> {
-        vec![run.pairs(), run.pairs_map()]
+        vec![
+            run.pairs(),
+            run.pairs_map(),
+            run.extract_partition_records(),
+        ]
     }
 
     fn progress_unit(&self) -> &'static str {

@@ -217,6 +217,11 @@ pub fn run_stage<S: Stage>(
             );
         }
     }
+    // Reduce outputs may sit beside other stages' files (the run directory's
+    // top): only their own temporaries go.
+    for f in stage.reduce_outputs(run) {
+        atomic_output::clean_stale_temps_of(&f)?;
+    }
 
     let mut outcome = StageOutcome {
         tasks_total: state.tasks.len(),
