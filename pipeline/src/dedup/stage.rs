@@ -1,8 +1,8 @@
 //! [`DedupStage`]: the dedup stage on the stage runner.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt64Type;
@@ -52,6 +52,8 @@ pub struct DedupParams {
 pub struct DedupStage {
     params: DedupParams,
     reference: Reference,
+    /// The run's shards, listed once (see [`list_shards`]).
+    shards: OnceLock<BTreeMap<usize, PathBuf>>,
 }
 
 impl DedupStage {
@@ -84,6 +86,7 @@ impl DedupStage {
                 against_fingerprint: format!("{:016x}", fp.digest()),
             },
             reference: Reference::new(&hashes, max_distance),
+            shards: OnceLock::new(),
         })
     }
 }
@@ -120,48 +123,30 @@ pub fn decisions_schema() -> SchemaRef {
     ]))
 }
 
-/// The shard numbers of `shards/NNNNN.parquet`.
-fn shard_tasks(run: &RunDir) -> Result<Vec<usize>, BoxError> {
+/// The shards of the run, `shards/NNNNN.parquet` by shard number.
+fn list_shards(run: &RunDir) -> Result<BTreeMap<usize, PathBuf>, BoxError> {
     let dir = run.shards();
-    let mut out = Vec::new();
+    let mut out = BTreeMap::new();
     for e in std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
-        let name = e?.file_name().to_string_lossy().into_owned();
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
         if let Some(n) = name
             .strip_suffix(".parquet")
             .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
         {
-            out.push((n.parse::<usize>()?, n.len()));
+            out.insert(n.parse::<usize>()?, e.path());
         }
     }
-    out.sort();
-    Ok(out.into_iter().map(|(n, _)| n).collect())
-}
-
-/// The shard file of task `task` (names are zero-padded to at least 5 digits).
-fn shard_path(run: &RunDir, task: usize) -> PathBuf {
-    let wide = std::fs::read_dir(run.shards())
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.extension().is_some_and(|e| e == "parquet")
-                && p.file_stem()
-                    .and_then(|s| s.to_str())
-                    .and_then(|s| s.parse::<usize>().ok())
-                    == Some(task)
-        });
-    wide.unwrap_or_else(|| run.shards().join(format!("{task:05}.parquet")))
+    Ok(out)
 }
 
 /// One task: the hashed success rows of a shard.
-fn map_shard(run: &RunDir, task: usize) -> Result<Counters, PartsError> {
-    let input = shard_path(run, task);
+fn map_shard(run: &RunDir, task: usize, input: &Path) -> Result<Counters, PartsError> {
     let mut keys = Vec::new();
     let mut uids = Vec::new();
     let mut shas: Vec<Option<String>> = Vec::new();
     let mut hashes = Vec::new();
-    for b in read_all(&input, &shard_columns(), "shards")? {
+    for b in read_all(input, &shard_columns(), "shards")? {
         let key = b.column(0).as_string::<i32>();
         let uid = b.column(1).as_string::<i32>();
         let status = b.column(2).as_string::<i32>();
@@ -204,6 +189,17 @@ struct Images {
     hash: Vec<u64>,
 }
 
+impl DedupStage {
+    /// The run's shards (listed on first use).
+    fn shards(&self, run: &RunDir) -> Result<&BTreeMap<usize, PathBuf>, BoxError> {
+        if let Some(s) = self.shards.get() {
+            return Ok(s);
+        }
+        let listed = list_shards(run)?;
+        Ok(self.shards.get_or_init(|| listed))
+    }
+}
+
 impl Stage for DedupStage {
     const NAME: &'static str = "dedup";
     type Params = DedupParams;
@@ -225,7 +221,7 @@ impl Stage for DedupStage {
     }
 
     fn tasks(&self, run: &RunDir) -> Result<Vec<usize>, BoxError> {
-        shard_tasks(run)
+        Ok(self.shards(run)?.keys().copied().collect())
     }
 
     fn task_outputs(&self, run: &RunDir, task: usize) -> Vec<PathBuf> {
@@ -242,9 +238,19 @@ impl Stage for DedupStage {
         tasks: &[usize],
         done: &(dyn Fn(usize, TaskResult) + Sync),
     ) -> Result<(), BoxError> {
+        let shards = self.shards(ctx.run)?;
         ctx.progress.set_length(tasks.len() as u64);
         tasks.par_iter().for_each(|&t| {
-            run_each(&[t], done, |t| map_shard(ctx.run, t));
+            run_each(&[t], done, |t| match shards.get(&t) {
+                Some(path) => map_shard(ctx.run, t, path),
+                None => Err(PartsError::Io {
+                    path: ctx.run.shards(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!("shard {t} is gone"),
+                    ),
+                }),
+            });
             ctx.progress.inc(1);
         });
         Ok(())
@@ -255,11 +261,9 @@ impl Stage for DedupStage {
     }
 
     fn reduce_outputs(&self, run: &RunDir) -> Vec<PathBuf> {
-        shard_tasks(run)
+        self.shards(run)
+            .map(|s| s.keys().map(|&t| run.dedup_part(t)).collect())
             .unwrap_or_default()
-            .into_iter()
-            .map(|t| run.dedup_part(t))
-            .collect()
     }
 
     fn reduce(&self, ctx: &StageContext<'_>, records: &[TaskRecord]) -> Result<Counters, BoxError> {

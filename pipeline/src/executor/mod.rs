@@ -264,13 +264,22 @@ fn submit(
         return Ok(());
     }
     slurm::wait_for(&slurm::job_ids(&submitted), Duration::from_secs(1), None)?;
-    let by_name = |name: &str| stages.iter().find(|st| st.name() == name);
+    // Where each stage stands now, read once (not once per slice).
+    let pending: std::collections::HashMap<&str, Option<Vec<usize>>> = stages
+        .iter()
+        .map(|st| (st.name(), st.pending_slices(&abs, n)))
+        .collect();
     let slice_done = |name: &str, slice: usize| {
-        by_name(name)
-            .and_then(|st| st.pending_slices(&abs, n))
+        pending
+            .get(name)
+            .and_then(|p| p.as_ref())
             .is_some_and(|p| !p.contains(&slice))
     };
-    let reduce_done = |name: &str| by_name(name).is_some_and(|st| st.complete(&abs));
+    let reduce_done = |name: &str| {
+        stages
+            .iter()
+            .any(|st| st.name() == name && st.complete(&abs))
+    };
     let failed = slurm::failures(&submitted, &slice_done, &reduce_done);
     if failed.is_empty() {
         report("slurm: every task completed");

@@ -217,10 +217,12 @@ pub fn run_stage<S: Stage>(
             );
         }
     }
-    // Reduce outputs may sit beside other stages' files (the run directory's
-    // top): only their own temporaries go.
+    // Reduce outputs outside those directories sit beside other stages'
+    // files (the run directory's top): only their own temporaries go.
     for f in stage.reduce_outputs(run) {
-        atomic_output::clean_stale_temps_of(&f)?;
+        if !f.parent().is_some_and(|p| dirs.iter().any(|d| d == p)) {
+            atomic_output::clean_stale_temps_of(&f)?;
+        }
     }
 
     let mut outcome = StageOutcome {
