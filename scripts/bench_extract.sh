@@ -73,7 +73,7 @@ if p.returncode != 0:
 ru = resource.getrusage(resource.RUSAGE_CHILDREN)
 rss, cpu = ru.ru_maxrss / 1024, ru.ru_utime + ru.ru_stime
 raw = dec = pairs = 0
-for f in glob.glob(os.path.join(out, "_stages/extract/tasks/task-*.json")):
+for f in glob.glob(os.path.join(out, "_stats/extract/task-*.json")):
     c = json.load(open(f))["counters"]
     raw += c.get("bytes_raw", 0); dec += c.get("bytes_decoded", 0); pairs += c.get("pairs", 0)
 # Per core = per CPU-second used, which stays meaningful on a busy machine.

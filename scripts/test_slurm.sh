@@ -100,8 +100,8 @@ for _ in $(seq 1 600); do
   [ -z "$(squeue -h -j "$array,$reduce" 2>/dev/null)" ] && break
   sleep 0.2
 done
-check killed_task_left_no_record test ! -e "$WORK/killed/_stages/extract/tasks/task-00001.json"
-check other_tasks_completed test -e "$WORK/killed/_stages/extract/tasks/task-00000.json"
+check killed_task_left_no_record test ! -e "$WORK/killed/_stats/extract/task-00001.json"
+check other_tasks_completed test -e "$WORK/killed/_stats/extract/task-00000.json"
 check reduce_did_not_run test ! -e "$WORK/killed/_stages/extract/reduce.json" -a ! -e "$WORK/killed/_stages/extract/complete.json"
 
 # 4. Rerunning the same command resubmits only the missing task (and the reduce).

@@ -826,7 +826,7 @@ fn missing_stages_and_bad_files_are_reported_not_fatal() {
         problems[0]
             .as_str()
             .unwrap()
-            .contains("_stages/extract/tasks/task-00001.json: not a task record"),
+            .contains("_stats/extract/task-00001.json: not a task record"),
         "{problems:?}"
     );
     assert!(
@@ -875,7 +875,7 @@ fn record_counters(run: &Path, stage: &str) -> (BTreeMap<String, u64>, BTreeMap<
     let mut tasks: BTreeMap<String, u64> = BTreeMap::new();
     let dir = run.join("_stages").join(stage);
     let mut n = 0;
-    for e in fs::read_dir(dir.join("tasks")).unwrap() {
+    for e in fs::read_dir(run.join("_stats").join(stage)).unwrap() {
         let rec: Value = serde_json::from_slice(&fs::read(e.unwrap().path()).unwrap()).unwrap();
         assert_eq!(rec["stage"], stage);
         for (k, v) in rec["counters"].as_object().unwrap() {

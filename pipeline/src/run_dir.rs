@@ -4,7 +4,7 @@
 //! RUN/
 //!   _stages/STAGE/params.json          parameters the outputs are made with (the guard)
 //!   _stages/STAGE/job.json             every setting, for executors (`crawl run-task`)
-//!   _stages/STAGE/tasks/task-N.json    one record per completed task: counters, seconds
+//!   _stats/STAGE/task-N.json          one record per completed task: counters, seconds
 //!   _stages/STAGE/reduce-started.json  which task records the running reduce summarises
 //!   _stages/STAGE/reduce.json          the reduce's record
 //!   _stages/STAGE/complete.json        written last: the stage is complete
@@ -62,11 +62,12 @@ impl RunDir {
     pub fn job(&self, stage: &str) -> PathBuf {
         self.stage(stage).join("job.json")
     }
-    /// `RUN/_stages/STAGE/tasks/`.
+    /// `RUN/_stats/STAGE/`: the stage's task records (the per-task counters
+    /// of DESIGN.md's contract).
     pub fn task_records(&self, stage: &str) -> PathBuf {
-        self.stage(stage).join("tasks")
+        self.root.join("_stats").join(stage)
     }
-    /// `RUN/_stages/STAGE/tasks/task-N.json`.
+    /// `RUN/_stats/STAGE/task-N.json`.
     pub fn task_record(&self, stage: &str, task: usize) -> PathBuf {
         self.task_records(stage)
             .join(format!("task-{task:05}.json"))

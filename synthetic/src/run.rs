@@ -111,7 +111,7 @@ fn pair_cols(rows: &[&Row]) -> Vec<ArrayRef> {
 }
 
 /// A stage's task record, as the stage runner writes it
-/// (`_stages/STAGE/tasks/task-N.json`).
+/// (`_stats/STAGE/task-N.json`).
 fn task_record(out: &Path, stage: &str, task: usize, counters: &[(&str, u64)]) -> Result<()> {
     let counters: serde_json::Map<String, serde_json::Value> = counters
         .iter()
@@ -121,7 +121,7 @@ fn task_record(out: &Path, stage: &str, task: usize, counters: &[(&str, u64)]) -
         "stage": stage, "task": task, "seconds": 1.0, "upstream": null, "counters": counters,
     });
     write_text(
-        &out.join(format!("_stages/{stage}/tasks/task-{task:05}.json")),
+        &out.join(format!("_stats/{stage}/task-{task:05}.json")),
         record.to_string(),
     )
 }

@@ -15,7 +15,7 @@
 //! its tasks, the partitions its reduce. Every output is committed
 //! atomically and skipped when done, so a killed run resumes; the inputs and
 //! options are guarded, and task counters (records, pairs, faults by class)
-//! go to `_stages/extract/tasks/task-TTTTT.json`.
+//! go to `_stats/extract/task-TTTTT.json`.
 //!
 //! The text rules (entity decoding, whitespace, URL resolution, filters) are
 //! shared by WARC and WAT ([`pairs`]), which is what makes them agree.

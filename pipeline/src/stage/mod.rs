@@ -15,7 +15,7 @@
 //!   record names the upstream generation it read, so a task whose upstream
 //!   changed since is redone;
 //! - **skip-if-done**: a task is done when its record
-//!   (`_stages/STAGE/tasks/task-N.json`) and its outputs exist; the record is
+//!   (`_stats/STAGE/task-N.json`) and its outputs exist; the record is
 //!   written after the outputs, so a killed task is simply redone;
 //! - **stale-temporary cleanup** of the stage's directories (one policy, see
 //!   [`atomic_output::clean_stale_temps`]);

@@ -40,7 +40,7 @@ impl CounterKind {
     }
 }
 
-/// The record of one completed task: `_stages/STAGE/tasks/task-N.json`.
+/// The record of one completed task: `_stats/STAGE/task-N.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskRecord {
     /// The stage.

@@ -152,6 +152,7 @@ fn reset<S: Stage>(run: &RunDir, stage: &S) -> Result<(), StageError> {
     );
     let mut dirs = stage.output_dirs(run);
     dirs.push(run.stage(S::NAME));
+    dirs.push(run.task_records(S::NAME));
     for d in dirs {
         match std::fs::remove_dir_all(&d) {
             Ok(()) => {}

@@ -91,7 +91,7 @@ pub struct FunnelStep {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RecordPart {
-    /// Summed over the task records (`tasks/task-N.json`).
+    /// Summed over the task records (`_stats/STAGE/task-N.json`).
     Tasks,
     /// The reduce record (`reduce.json`).
     Reduce,
@@ -281,7 +281,7 @@ pub struct StageFiles {
 /// What a stage's records say (`RUN/_stages/STAGE/`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StageRecords {
-    /// Task records read (`tasks/task-N.json`).
+    /// Task records read (`_stats/STAGE/task-N.json`).
     pub task_records: u64,
     /// The number of tasks of the completed stage (`complete.json`); absent
     /// while the stage is not complete.
