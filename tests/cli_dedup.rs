@@ -277,3 +277,37 @@ fn hash_images_hashes_an_evaluation_folder_for_dedup() {
     );
     assert_eq!(decisions(&run)["000100"].1, "contaminated");
 }
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    fixture(&run);
+    // A reference table with a line that is not a hash: named with its line.
+    let bad = dir.path().join("eval.txt");
+    std::fs::write(&bad, "0123456789abcdef\nnot-a-hash\n").unwrap();
+    let out = witcurate(&["crawl", "dedup", "--out", s(&run), "--against", s(&bad)]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("eval.txt:2") && err.contains("not-a-hash"),
+        "{err}"
+    );
+    // A shard written before shards had perceptual hashes fails its task,
+    // naming the file and the column; the other shard is read.
+    let old = RecordBatch::try_from_iter(vec![(
+        "key",
+        Arc::new(StringArray::from(vec!["000100"])) as ArrayRef,
+    )])
+    .unwrap();
+    write_parquet(&run.join("shards/00001.parquet"), &old);
+    let out = witcurate(&["crawl", "dedup", "--out", s(&run)]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("00001.parquet") && err.contains("1 of 2 tasks failed"),
+        "{err}"
+    );
+    assert!(run.join("_stats/dedup/task-00000.json").exists());
+    assert!(!run.join("_stages/dedup/complete.json").exists());
+}
