@@ -24,6 +24,7 @@ pub mod parts;
 pub mod phash;
 pub mod run_dir;
 pub mod schema;
+pub mod selection;
 pub mod sources;
 pub mod stage;
 pub mod stages;

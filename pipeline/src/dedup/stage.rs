@@ -4,8 +4,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+use arrow_array::builder::{ListBuilder, UInt32Builder};
 use arrow_array::cast::AsArray;
-use arrow_array::types::UInt64Type;
+use arrow_array::types::{UInt32Type, UInt64Type};
 use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use rayon::prelude::*;
@@ -13,9 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use super::index::{group, Reference};
 use super::reference;
-use crate::parts::{read_all, write_parquet_atomically, PartsError};
+use crate::counts::write_counts;
+use crate::parts::{query_ids_field, read_all, write_parquet_atomically, PartsError};
 use crate::run_dir::RunDir;
-use crate::schema::col;
+use crate::schema::{col, query_ids_type};
 use crate::stage::{run_each, BoxError, Stage, StageContext, StageOutcome, TaskRecord, TaskResult};
 use crate::task::Counters;
 
@@ -35,6 +37,11 @@ pub mod counter {
     pub const GROUPS: &str = "duplicate_groups";
     /// Reduce: reference hashes decontaminated against.
     pub const REFERENCE_HASHES: &str = "reference_hashes";
+    /// Reduce: kept images that match at least one entry (the pool of
+    /// balancing after download).
+    pub const POOL: &str = "pool_images";
+    /// Reduce: kept images that match no entry (left out of the pool).
+    pub const NO_ENTRY: &str = "skip_no_entry";
 }
 
 /// Settings of the dedup stage (all guarded).
@@ -98,6 +105,17 @@ fn map_schema() -> SchemaRef {
         Field::new(col::UID, DataType::Utf8, false),
         Field::new(col::SHA256, DataType::Utf8, true),
         Field::new(col::PHASH, DataType::UInt64, false),
+        Field::new(col::QUERY_IDS, query_ids_type(), false),
+    ]))
+}
+
+/// `pool/part-N.parquet`: the kept images of shard N that match an entry,
+/// with their entries; the pool of balancing after download.
+pub fn pool_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(col::KEY, DataType::Utf8, false),
+        Field::new(col::UID, DataType::Utf8, false),
+        Field::new(col::QUERY_IDS, query_ids_type(), false),
     ]))
 }
 
@@ -109,6 +127,7 @@ fn shard_columns() -> SchemaRef {
         Field::new(col::STATUS, DataType::Utf8, false),
         Field::new(col::SHA256, DataType::Utf8, true),
         Field::new(col::PHASH, DataType::UInt64, true),
+        Field::new(col::QUERY_IDS, query_ids_type(), true),
     ]))
 }
 
@@ -146,12 +165,14 @@ fn map_shard(run: &RunDir, task: usize, input: &Path) -> Result<Counters, PartsE
     let mut uids = Vec::new();
     let mut shas: Vec<Option<String>> = Vec::new();
     let mut hashes = Vec::new();
+    let mut ids = ListBuilder::new(UInt32Builder::new()).with_field(query_ids_field());
     for b in read_all(input, &shard_columns(), "shards")? {
         let key = b.column(0).as_string::<i32>();
         let uid = b.column(1).as_string::<i32>();
         let status = b.column(2).as_string::<i32>();
         let sha = b.column(3).as_string::<i32>();
         let phash = b.column(4).as_primitive::<UInt64Type>();
+        let qids = b.column(5).as_list::<i32>();
         for i in 0..b.num_rows() {
             if status.value(i) != "success" || phash.is_null(i) {
                 continue;
@@ -160,6 +181,12 @@ fn map_shard(run: &RunDir, task: usize, input: &Path) -> Result<Counters, PartsE
             uids.push(uid.value(i).to_string());
             shas.push((!sha.is_null(i)).then(|| sha.value(i).to_string()));
             hashes.push(phash.value(i));
+            if !qids.is_null(i) {
+                let v = qids.value(i);
+                ids.values()
+                    .append_slice(v.as_primitive::<UInt32Type>().values());
+            }
+            ids.append(true);
         }
     }
     let mut c = Counters::default();
@@ -173,11 +200,76 @@ fn map_shard(run: &RunDir, task: usize, input: &Path) -> Result<Counters, PartsE
             Arc::new(StringArray::from(uids)),
             Arc::new(StringArray::from(shas)),
             Arc::new(UInt64Array::from(hashes)),
+            Arc::new(ids.finish()),
         ],
     )
     .map_err(|e| PartsError::arrow(&out, e))?;
     write_parquet_atomically(&out, &schema, &[batch], None)?;
     Ok(c)
+}
+
+/// The pool rows of one shard: its kept images that match an entry, read
+/// back from the map output (whose rows are the shard's images, in order),
+/// and their matches added to `counts`.
+fn pool_of_shard(
+    run: &RunDir,
+    task: usize,
+    kept: &[bool],
+    counts: &mut Vec<u64>,
+) -> Result<(RecordBatch, u64), PartsError> {
+    let input = run.dedup_map_task(task);
+    let mut keys = Vec::new();
+    let mut uids = Vec::new();
+    let mut ids = ListBuilder::new(UInt32Builder::new()).with_field(query_ids_field());
+    let mut row = 0usize;
+    let mut no_entry = 0u64;
+    for b in read_all(&input, &map_schema(), "dedup map")? {
+        let key = b.column(0).as_string::<i32>();
+        let uid = b.column(1).as_string::<i32>();
+        let qids = b.column(4).as_list::<i32>();
+        for i in 0..b.num_rows() {
+            let r = row + i;
+            if !kept.get(r).copied().unwrap_or(false) {
+                continue;
+            }
+            let v = qids.value(i);
+            let v = v.as_primitive::<UInt32Type>().values();
+            if v.is_empty() {
+                no_entry += 1;
+                continue;
+            }
+            for &id in v.iter() {
+                let id = id as usize;
+                if id >= counts.len() {
+                    counts.resize(id + 1, 0);
+                }
+                counts[id] += 1;
+            }
+            keys.push(key.value(i).to_string());
+            uids.push(uid.value(i).to_string());
+            ids.values().append_slice(v);
+            ids.append(true);
+        }
+        row += b.num_rows();
+    }
+    if row != kept.len() {
+        return Err(PartsError::Schema {
+            path: input,
+            what: "dedup map",
+            detail: format!("{row} rows, the reduce read {}", kept.len()),
+        });
+    }
+    let schema = pool_schema();
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from(keys)) as ArrayRef,
+            Arc::new(StringArray::from(uids)),
+            Arc::new(ids.finish()),
+        ],
+    )
+    .map_err(|e| PartsError::arrow(&run.pool_part(task), e))?;
+    Ok((batch, no_entry))
 }
 
 /// Every hashed image of the run, in (shard, key) order.
@@ -229,7 +321,7 @@ impl Stage for DedupStage {
     }
 
     fn output_dirs(&self, run: &RunDir) -> Vec<PathBuf> {
-        vec![run.dedup(), run.dedup_map()]
+        vec![run.dedup(), run.dedup_map(), run.pool()]
     }
 
     fn run_tasks(
@@ -261,9 +353,16 @@ impl Stage for DedupStage {
     }
 
     fn reduce_outputs(&self, run: &RunDir) -> Vec<PathBuf> {
-        self.shards(run)
-            .map(|s| s.keys().map(|&t| run.dedup_part(t)).collect())
-            .unwrap_or_default()
+        let mut out: Vec<PathBuf> = self
+            .shards(run)
+            .map(|s| {
+                s.keys()
+                    .flat_map(|&t| [run.dedup_part(t), run.pool_part(t)])
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(run.pool_counts());
+        out
     }
 
     fn reduce(&self, ctx: &StageContext<'_>, records: &[TaskRecord]) -> Result<Counters, BoxError> {
@@ -350,11 +449,12 @@ impl Stage for DedupStage {
             by_task.push((r.task, Vec::new()));
         }
         ctx.progress.set_length(by_task.len() as u64);
-        by_task
+        let pools = by_task
             .par_iter()
             .map(|(t, rows)| {
                 let out = run.dedup_part(*t);
                 let schema = decisions_schema();
+                let kept: Vec<bool> = rows.iter().map(|&i| reasons[i].0 == "kept").collect();
                 let batch = RecordBatch::try_new(
                     schema.clone(),
                     vec![
@@ -364,11 +464,7 @@ impl Stage for DedupStage {
                         Arc::new(StringArray::from_iter_values(
                             rows.iter().map(|&i| &all.uid[i]),
                         )),
-                        Arc::new(BooleanArray::from(
-                            rows.iter()
-                                .map(|&i| reasons[i].0 == "kept")
-                                .collect::<Vec<_>>(),
-                        )),
+                        Arc::new(BooleanArray::from(kept.clone())),
                         Arc::new(StringArray::from_iter_values(
                             rows.iter().map(|&i| reasons[i].0),
                         )),
@@ -379,10 +475,26 @@ impl Stage for DedupStage {
                 )
                 .map_err(|e| PartsError::arrow(&out, e))?;
                 write_parquet_atomically(&out, &schema, &[batch], None)?;
+                let mut counts = Vec::new();
+                let (pool, no_entry) = pool_of_shard(run, *t, &kept, &mut counts)?;
+                let pool_rows = pool.num_rows() as u64;
+                write_parquet_atomically(&run.pool_part(*t), &pool_schema(), &[pool], None)?;
                 ctx.progress.inc(1);
-                Ok::<(), PartsError>(())
+                Ok::<_, PartsError>((counts, pool_rows, no_entry))
             })
-            .collect::<Result<Vec<()>, PartsError>>()?;
+            .collect::<Result<Vec<_>, PartsError>>()?;
+        let mut pool_counts: Vec<u64> = Vec::new();
+        for (counts, pool_rows, no_entry) in pools {
+            if counts.len() > pool_counts.len() {
+                pool_counts.resize(counts.len(), 0);
+            }
+            for (total, c) in pool_counts.iter_mut().zip(counts) {
+                *total += c;
+            }
+            c.add(counter::POOL, pool_rows);
+            c.add(counter::NO_ENTRY, no_entry);
+        }
+        write_counts(&run.pool_counts(), &pool_counts)?;
         Ok(c)
     }
 
