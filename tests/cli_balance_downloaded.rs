@@ -243,6 +243,47 @@ fn the_pool_is_the_kept_matched_images_and_balancing_caps_it() {
         "pool_counts.parquet",
     ];
     assert_eq!(files(&sliced, &names), files(&run, &names));
+
+    // The report counts the final dataset from balanced_counts.parquet, and
+    // its funnel goes on past dedup: the pool, then the final images.
+    assert_success(&witcurate(&["--quiet", "stats", s(&run)]));
+    let stats: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("stats/stats.json")).unwrap()).unwrap();
+    let v = &stats["vocab"];
+    assert!(
+        v["after_from"]
+            .as_str()
+            .unwrap()
+            .starts_with("balanced_counts.parquet"),
+        "{v}"
+    );
+    assert_eq!(v["t"], 3);
+    assert_eq!(
+        v["total_matches_after"],
+        summary["counters"]["matches_kept"]
+    );
+    let steps: Vec<(String, String, u64)> = stats["funnel"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["stage"].as_str().unwrap().to_string(),
+                f["step"].as_str().unwrap().to_string(),
+                f["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let pool = steps
+        .iter()
+        .position(|s| s.1 == "dedup.pool")
+        .expect("pool step");
+    assert_eq!(steps[pool].2, 5);
+    assert_eq!(steps[pool + 1].0, "balance_downloaded");
+    assert_eq!(
+        steps[pool + 1].2,
+        summary["counters"]["pairs_kept"].as_u64().unwrap()
+    );
 }
 
 #[test]
