@@ -213,6 +213,23 @@ fn duplicates_and_contaminated_images_are_dropped_by_a_fixed_rule() {
     }
     assert_eq!(parts(&sliced), parts(&run));
 
+    // And when the reduce groups in many passes over the hashes (a budget
+    // of 200 bytes: one pass per few images).
+    let passes = dir.path().join("passes");
+    fixture(&passes);
+    assert_success(&witcurate(&[
+        "--quiet",
+        "crawl",
+        "dedup",
+        "--out",
+        s(&passes),
+        "--against",
+        s(&eval),
+        "--reduce-memory",
+        "200B",
+    ]));
+    assert_eq!(parts(&passes), parts(&run));
+
     // Another distance on the same run is refused; --force redoes it.
     let out = witcurate(&["crawl", "dedup", "--out", s(&run), "--max-distance", "1"]);
     assert_eq!(out.status.code(), Some(1));

@@ -1,18 +1,19 @@
 //! [`DedupStage`]: the dedup stage on the stage runner.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use arrow_array::builder::{ListBuilder, UInt32Builder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{UInt32Type, UInt64Type};
-use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray, UInt64Array};
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::index::{group, Reference};
+use super::index::Reference;
+use super::reduce::{decide, Reason};
 use super::reference;
 use crate::counts::write_counts;
 use crate::parts::{query_ids_field, read_all, write_parquet_atomically, PartsError};
@@ -53,6 +54,15 @@ pub struct DedupParams {
     pub against: Vec<PathBuf>,
     /// xxh3 of the reference hashes, so a changed evaluation set is noticed.
     pub against_fingerprint: String,
+    /// Bytes the reduce's band entries may take in one pass over the hashes
+    /// (not guarded: the decisions do not depend on it).
+    #[serde(default = "default_reduce_memory")]
+    pub reduce_memory: u64,
+}
+
+/// The default of [`DedupParams::reduce_memory`]: 1 GiB.
+pub fn default_reduce_memory() -> u64 {
+    1 << 30
 }
 
 /// The dedup stage.
@@ -67,6 +77,16 @@ impl DedupStage {
     /// The stage for `max_distance` and the reference sets `against`
     /// (hashed or read now).
     pub fn new(max_distance: u32, against: &[PathBuf]) -> Result<Self, BoxError> {
+        Self::with_reduce_memory(max_distance, against, default_reduce_memory())
+    }
+
+    /// [`DedupStage::new`] whose reduce keeps one pass's band entries within
+    /// `reduce_memory` bytes.
+    pub fn with_reduce_memory(
+        max_distance: u32,
+        against: &[PathBuf],
+        reduce_memory: u64,
+    ) -> Result<Self, BoxError> {
         if max_distance > 16 {
             return Err(format!(
                 "--max-distance {max_distance} is too large: at 16 and above unrelated images match"
@@ -91,6 +111,7 @@ impl DedupStage {
                     .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
                     .collect(),
                 against_fingerprint: format!("{:016x}", fp.digest()),
+                reduce_memory,
             },
             reference: Reference::new(&hashes, max_distance),
             shards: OnceLock::new(),
@@ -272,15 +293,6 @@ fn pool_of_shard(
     Ok((batch, no_entry))
 }
 
-/// Every hashed image of the run, in (shard, key) order.
-struct Images {
-    task: Vec<usize>,
-    key: Vec<String>,
-    uid: Vec<String>,
-    sha: Vec<Option<String>>,
-    hash: Vec<u64>,
-}
-
 impl DedupStage {
     /// The run's shards (listed on first use).
     fn shards(&self, run: &RunDir) -> Result<&BTreeMap<usize, PathBuf>, BoxError> {
@@ -300,8 +312,17 @@ impl Stage for DedupStage {
         &self.params
     }
 
+    fn guarded(&self) -> serde_json::Value {
+        serde_json::json!({
+            "max_distance": self.params.max_distance,
+            "against": self.params.against,
+            "against_fingerprint": self.params.against_fingerprint,
+        })
+    }
+
     fn open(params: DedupParams) -> Result<Self, BoxError> {
-        let stage = Self::new(params.max_distance, &params.against)?;
+        let stage =
+            Self::with_reduce_memory(params.max_distance, &params.against, params.reduce_memory)?;
         if stage.params.against_fingerprint != params.against_fingerprint {
             return Err("the reference sets changed since the stage was started".into());
         }
@@ -367,122 +388,44 @@ impl Stage for DedupStage {
 
     fn reduce(&self, ctx: &StageContext<'_>, records: &[TaskRecord]) -> Result<Counters, BoxError> {
         let run = ctx.run;
-        let mut all = Images {
-            task: Vec::new(),
-            key: Vec::new(),
-            uid: Vec::new(),
-            sha: Vec::new(),
-            hash: Vec::new(),
-        };
-        for r in records {
-            for b in read_all(&run.dedup_map_task(r.task), &map_schema(), "dedup map")? {
-                let key = b.column(0).as_string::<i32>();
-                let uid = b.column(1).as_string::<i32>();
-                let sha = b.column(2).as_string::<i32>();
-                let hash = b.column(3).as_primitive::<UInt64Type>();
-                for i in 0..b.num_rows() {
-                    all.task.push(r.task);
-                    all.key.push(key.value(i).to_string());
-                    all.uid.push(uid.value(i).to_string());
-                    all.sha
-                        .push((!sha.is_null(i)).then(|| sha.value(i).to_string()));
-                    all.hash.push(hash.value(i));
-                }
-            }
-        }
-        let n = all.hash.len();
-        let exact: Vec<Option<&str>> = all.sha.iter().map(|s| s.as_deref()).collect();
-        let (mut groups, _) = group(&all.hash, &exact, self.params.max_distance);
-        let contaminated: Vec<bool> = all
-            .hash
-            .par_iter()
-            .map(|&h| !self.reference.is_empty() && self.reference.near(h))
-            .collect();
-        // The kept image of each group: its first member not contaminated.
-        let roots: Vec<u32> = (0..n as u32).map(|i| groups.root(i)).collect();
-        let mut kept_of: HashMap<u32, u32> = HashMap::new();
-        let mut sizes: HashMap<u32, u32> = HashMap::new();
-        for i in 0..n {
-            *sizes.entry(roots[i]).or_insert(0) += 1;
-            if !contaminated[i] {
-                kept_of.entry(roots[i]).or_insert(i as u32);
-            }
-        }
-        let mut c = Counters::default();
-        let mut reasons: Vec<(&'static str, usize)> = Vec::with_capacity(n);
-        for i in 0..n {
-            let (reason, rep) = if contaminated[i] {
-                ("contaminated", i)
-            } else {
-                let rep = kept_of[&roots[i]] as usize;
-                if rep == i {
-                    ("kept", i)
-                } else if all.sha[i].is_some() && all.sha[i] == all.sha[rep] {
-                    ("exact_duplicate", rep)
-                } else {
-                    ("near_duplicate", rep)
-                }
-            };
-            c.incr(match reason {
-                "kept" => counter::KEPT,
-                "contaminated" => counter::CONTAMINATED,
-                "exact_duplicate" => counter::EXACT_DUPLICATE,
-                _ => counter::NEAR_DUPLICATE,
-            });
-            reasons.push((reason, rep));
-        }
-        c.add(
-            counter::GROUPS,
-            sizes.values().filter(|&&s| s > 1).count() as u64,
+        let mut tasks: Vec<usize> = records.iter().map(|r| r.task).collect();
+        tasks.sort_unstable();
+        let d = decide(
+            run,
+            &tasks,
+            self.params.max_distance,
+            &self.reference,
+            self.params.reduce_memory,
+        )?;
+        log::info!(
+            "dedup: {} images grouped in {} pass(es) over the hashes",
+            d.len(),
+            d.passes
         );
+        let mut c = Counters::default();
+        for r in &d.reason {
+            c.incr(match r {
+                Reason::Kept => counter::KEPT,
+                Reason::Contaminated => counter::CONTAMINATED,
+                Reason::ExactDuplicate => counter::EXACT_DUPLICATE,
+                Reason::NearDuplicate => counter::NEAR_DUPLICATE,
+            });
+        }
+        c.add(counter::GROUPS, d.groups);
         c.add(counter::REFERENCE_HASHES, self.reference.len() as u64);
-        // One decisions file per shard, in parallel.
-        let mut by_task: Vec<(usize, Vec<usize>)> = Vec::new();
-        for (i, &t) in all.task.iter().enumerate() {
-            match by_task.last_mut() {
-                Some((lt, v)) if *lt == t => v.push(i),
-                _ => by_task.push((t, vec![i])),
-            }
-        }
-        let present: std::collections::BTreeSet<usize> = by_task.iter().map(|(t, _)| *t).collect();
-        for r in records.iter().filter(|r| !present.contains(&r.task)) {
-            by_task.push((r.task, Vec::new()));
-        }
-        ctx.progress.set_length(by_task.len() as u64);
-        let pools = by_task
-            .par_iter()
-            .map(|(t, rows)| {
-                let out = run.dedup_part(*t);
-                let schema = decisions_schema();
-                let kept: Vec<bool> = rows.iter().map(|&i| reasons[i].0 == "kept").collect();
-                let batch = RecordBatch::try_new(
-                    schema.clone(),
-                    vec![
-                        Arc::new(StringArray::from_iter_values(
-                            rows.iter().map(|&i| &all.key[i]),
-                        )) as ArrayRef,
-                        Arc::new(StringArray::from_iter_values(
-                            rows.iter().map(|&i| &all.uid[i]),
-                        )),
-                        Arc::new(BooleanArray::from(kept.clone())),
-                        Arc::new(StringArray::from_iter_values(
-                            rows.iter().map(|&i| reasons[i].0),
-                        )),
-                        Arc::new(StringArray::from_iter_values(
-                            rows.iter().map(|&i| &all.key[reasons[i].1]),
-                        )),
-                    ],
-                )
-                .map_err(|e| PartsError::arrow(&out, e))?;
-                write_parquet_atomically(&out, &schema, &[batch], None)?;
-                let mut counts = Vec::new();
-                let (pool, no_entry) = pool_of_shard(run, *t, &kept, &mut counts)?;
-                let pool_rows = pool.num_rows() as u64;
-                write_parquet_atomically(&run.pool_part(*t), &pool_schema(), &[pool], None)?;
-                ctx.progress.inc(1);
-                Ok::<_, PartsError>((counts, pool_rows, no_entry))
-            })
-            .collect::<Result<Vec<_>, PartsError>>()?;
+        // One decisions file and one pool file per shard, in parallel.
+        ctx.progress.set_length(tasks.len() as u64);
+        let pools = d.par_tasks(|ti| {
+            let t = d.tasks[ti];
+            let (batch, kept) = d.shard_batch(run, ti, &decisions_schema())?;
+            write_parquet_atomically(&run.dedup_part(t), &decisions_schema(), &[batch], None)?;
+            let mut counts = Vec::new();
+            let (pool, no_entry) = pool_of_shard(run, t, &kept, &mut counts)?;
+            let pool_rows = pool.num_rows() as u64;
+            write_parquet_atomically(&run.pool_part(t), &pool_schema(), &[pool], None)?;
+            ctx.progress.inc(1);
+            Ok::<_, PartsError>((counts, pool_rows, no_entry))
+        })?;
         let mut pool_counts: Vec<u64> = Vec::new();
         for (counts, pool_rows, no_entry) in pools {
             if counts.len() > pool_counts.len() {
