@@ -321,3 +321,38 @@ fn selections_keep_only_the_rows_every_selection_keeps() {
         "{err}"
     );
 }
+
+#[test]
+fn selections_apply_to_webdataset_tars_by_sample_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = common::shards(dir.path(), 1, 10, 9);
+    let set = ShardSet::open(std::slice::from_ref(&shards)).unwrap();
+    let samples: Vec<trainer::data::Sample> = set
+        .parts()
+        .iter()
+        .flat_map(|p| set.read_part(p).unwrap())
+        .collect();
+    let wds = dir.path().join("wds");
+    std::fs::create_dir(&wds).unwrap();
+    write_tar(&wds.join("00003.tar"), &samples, "jpg", false);
+    // Keys are the members' names before the extension: 000000000, ...
+    write_selection(
+        &dir.path().join("balanced/part-00003.parquet"),
+        &["000000002".to_string(), "000000005".to_string()],
+        None,
+    );
+    let tars = ShardSet::open(&[wds])
+        .unwrap()
+        .with_selections(&[dir.path().join("balanced")])
+        .unwrap();
+    let read: Vec<String> = tars
+        .parts()
+        .iter()
+        .flat_map(|p| tars.read_part(p).unwrap())
+        .map(|s| s.caption)
+        .collect();
+    assert_eq!(
+        read,
+        vec![samples[2].caption.clone(), samples[5].caption.clone()]
+    );
+}

@@ -232,24 +232,22 @@ impl ShardSet {
     }
 
     /// Uses only the rows that every directory of `dirs` selects: for shard
-    /// `NNNNN.parquet`, `DIR/part-NNNNN.parquet` lists the `key`s of its
-    /// selected rows (those with `kept = true` when it has a `kept` column:
-    /// a crawl run's `dedup/`; every listed row otherwise: `balanced/`).
-    /// Fails on a tar shard, a shard without a `key` column or whose name is
-    /// not a shard number, and a shard a directory has no part for.
+    /// `NNNNN.parquet` (or `NNNNN.tar`), `DIR/part-NNNNN.parquet` lists the
+    /// `key`s of its selected rows (those with `kept = true` when it has a
+    /// `kept` column: a crawl run's `dedup/`; every listed row otherwise:
+    /// `balanced/`); a tar sample's key is its members' name before the
+    /// extension. Fails on a parquet shard without a `key` column, a shard
+    /// whose name is not a shard number, and a shard a directory has no part
+    /// for.
     pub fn with_selections(mut self, dirs: &[PathBuf]) -> Result<Self> {
         for (fi, f) in self.files.iter().enumerate() {
-            if self.formats[fi] == ShardFormat::Tar {
-                return Err(Error::Config(format!(
-                    "{}: --select applies to parquet shards (a tar's rows have no selection)",
-                    f.display()
-                )));
-            }
-            let file = File::open(f).map_err(io_err(f))?;
-            let b =
-                ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_err(f, e))?;
-            if b.schema().field_with_name("key").is_err() {
-                return Err(parquet_err(f, "no column `key` to select rows by"));
+            if self.formats[fi] == ShardFormat::Parquet {
+                let file = File::open(f).map_err(io_err(f))?;
+                let b = ParquetRecordBatchReaderBuilder::try_new(file)
+                    .map_err(|e| parquet_err(f, e))?;
+                if b.schema().field_with_name("key").is_err() {
+                    return Err(parquet_err(f, "no column `key` to select rows by"));
+                }
             }
             for d in dirs {
                 let p = selection_part(d, f)?;
@@ -339,12 +337,16 @@ impl ShardSet {
             ShardFormat::Tar => {
                 let path = &self.files[g.file];
                 let file = File::open(path).map_err(io_err(path))?;
-                PartInner::Tar(Box::new(TarSamples::new(
+                let samples = TarSamples::new(
                     path.clone(),
                     BufReader::with_capacity(1 << 16, file),
                     g.file as u32,
                     images,
-                )))
+                );
+                PartInner::Tar(Box::new(match self.selected_keys(g.file)? {
+                    Some(keys) => samples.with_selection(keys),
+                    None => samples,
+                }))
             }
         };
         Ok(PartSamples { inner })
