@@ -29,4 +29,5 @@ pub mod sources;
 pub mod stage;
 pub mod stages;
 pub mod stats;
+pub mod storage;
 pub mod task;

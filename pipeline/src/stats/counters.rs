@@ -41,6 +41,11 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("extract", "rows", "table rows read"),
     ("extract", "bytes_raw", "bytes read"),
     ("extract", "bytes_decoded", "bytes after decompression"),
+    (
+        "extract",
+        "connection_resumes",
+        "dropped connections resumed (Range requests)",
+    ),
     ("extract", "gzip_members", "gzip members read"),
     (
         "extract",
