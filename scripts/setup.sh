@@ -21,14 +21,26 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-# Python tools the tests use (pyarrow reads a shard as a real client would):
-# a venv at .venv-tools/ (git-ignored) with pinned versions, made once and
-# reused. The demo does not need it, so without network this only warns; the
-# tests that need it then fail and say to run this script.
+# Python tools the tests use: pyarrow reads a shard as a real client would;
+# moto's server is the S3-compatible store the storage tests start on
+# 127.0.0.1. A venv at .venv-tools/ (git-ignored) with pinned versions, made
+# once and reused. The demo does not need it, so without network this only
+# warns; the tests that need it then fail and say to run this script.
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV="$ROOT/.venv-tools"
-PYARROW_VERSION=26.0.1
-if ! "$VENV/bin/python" -c "import sys, pyarrow; sys.exit(pyarrow.__version__ != '$PYARROW_VERSION')" 2>/dev/null; then
+REQUIREMENTS=("pyarrow==26.0.1" "moto[server]==5.2.5")
+have_requirements() {
+  "$VENV/bin/python" - "${REQUIREMENTS[@]}" <<'PY' 2>/dev/null
+import sys
+from importlib.metadata import version
+for req in sys.argv[1:]:
+    name, want = req.split("==")
+    name = name.split("[")[0]
+    if version(name) != want:
+        sys.exit(1)
+PY
+}
+if ! have_requirements; then
   if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
     echo "setup: python3 cannot make a venv (on Debian: apt-get install python3-venv)" >&2
     exit 1
@@ -37,9 +49,9 @@ if ! "$VENV/bin/python" -c "import sys, pyarrow; sys.exit(pyarrow.__version__ !=
   if [ -e "$VENV" ] && ! "$VENV/bin/python" -c '' 2>/dev/null; then
     rm -rf "$VENV"
   fi
-  echo "setup: installing pyarrow $PYARROW_VERSION into $VENV" >&2
-  if ! { python3 -m venv "$VENV" &&
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "pyarrow==$PYARROW_VERSION"; }; then
-    echo "setup: WARNING: could not install pyarrow into $VENV (offline?); the pyarrow test will fail until this script succeeds" >&2
+  echo "setup: installing ${REQUIREMENTS[*]} into $VENV" >&2
+  if ! { [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"; } ||
+    ! "$VENV/bin/pip" install --quiet --disable-pip-version-check "${REQUIREMENTS[@]}"; then
+    echo "setup: WARNING: could not install ${REQUIREMENTS[*]} into $VENV (offline?); the tests that use them will fail until this script succeeds" >&2
   fi
 fi

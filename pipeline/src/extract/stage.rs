@@ -180,7 +180,11 @@ impl Stage for ExtractStage {
                         seconds: start.elapsed().as_secs_f64(),
                     })
                 }
-                Err(e) => Err(format!("{location}: {e}").into()),
+                Err(e) => {
+                    // Most errors name their input already.
+                    let (m, l) = (e.to_string(), location.to_string());
+                    Err(if m.starts_with(&l) { m } else { format!("{l}: {m}") }.into())
+                }
             };
             ctx.progress.inc(1);
             done(t, result);

@@ -118,3 +118,13 @@ pub fn glob(url: &ObjectUrl) -> Result<Vec<ObjectUrl>, StorageError> {
         .filter(|u| pattern.matches_with(&u.key, options))
         .collect())
 }
+
+/// Writes `bytes` as the object at `url` in one PUT: readers see the old
+/// object or the whole new one, never a part.
+pub fn put(url: &ObjectUrl, bytes: Vec<u8>) -> Result<(), StorageError> {
+    let store = store_for(url)?;
+    let path = object_path(url);
+    block_on(async move { store.put(&path, bytes.into()).await })
+        .map(|_| ())
+        .map_err(request_err(url))
+}
