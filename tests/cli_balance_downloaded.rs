@@ -5,68 +5,27 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::Arc;
 
-use arrow_array::builder::{ListBuilder, UInt32Builder};
 use arrow_array::cast::AsArray;
-use arrow_array::{ArrayRef, BinaryArray, Int32Array, RecordBatch, StringArray, UInt64Array};
 
 mod common;
-use common::{assert_success, read_parquet, s, witcurate, write_parquet};
+use common::shards::ShardRow;
+use common::{assert_success, read_parquet, s, witcurate};
 
 /// One shard row: key, perceptual hash (`None`: a failed download), entry ids.
 type Row = (&'static str, Option<u64>, &'static [u32]);
 
 fn write_shard(run: &Path, shard: usize, rows: &[Row]) {
-    let n = rows.len();
-    let strs = |v: Vec<String>| Arc::new(StringArray::from(v)) as ArrayRef;
-    let mut ids = ListBuilder::new(UInt32Builder::new()).with_field(Arc::new(
-        arrow_schema::Field::new("item", arrow_schema::DataType::UInt32, false),
-    ));
-    for r in rows {
-        ids.values().append_slice(r.2);
-        ids.append(true);
-    }
-    let ok = |r: &Row| r.1.is_some();
-    let batch = RecordBatch::try_new(
-        pipeline::schema::shard_schema(),
-        vec![
-            strs(rows.iter().map(|r| r.0.to_string()).collect()),
-            strs(rows.iter().map(|r| format!("uid-{}", r.0)).collect()),
-            strs(
-                rows.iter()
-                    .map(|r| format!("http://x/{}.jpg", r.0))
-                    .collect(),
-            ),
-            strs(rows.iter().map(|r| format!("caption of {}", r.0)).collect()),
-            Arc::new(ids.finish()),
-            strs(
-                rows.iter()
-                    .map(|r| if ok(r) { "success" } else { "http_404" }.to_string())
-                    .collect(),
-            ),
-            Arc::new(StringArray::from(vec![None::<&str>; n])),
-            Arc::new(Int32Array::from(vec![Some(64); n])),
-            Arc::new(Int32Array::from(vec![Some(64); n])),
-            Arc::new(Int32Array::from(vec![Some(64); n])),
-            Arc::new(Int32Array::from(vec![Some(64); n])),
-            Arc::new(StringArray::from(
-                rows.iter()
-                    .map(|r| r.1.map(|h| format!("sha-{h:x}")))
-                    .collect::<Vec<_>>(),
-            )),
-            Arc::new(UInt64Array::from(
-                rows.iter().map(|r| r.1).collect::<Vec<_>>(),
-            )),
-            Arc::new(BinaryArray::from(
-                rows.iter()
-                    .map(|r| ok(r).then_some(&b"jpg"[..]))
-                    .collect::<Vec<_>>(),
-            )),
-        ],
-    )
-    .unwrap();
-    write_parquet(&run.join(format!("shards/{shard:05}.parquet")), &batch);
+    let rows: Vec<ShardRow> = rows
+        .iter()
+        .map(|r| ShardRow {
+            key: r.0,
+            sha: r.1.map(|h| format!("sha-{h:x}")),
+            phash: r.1,
+            ids: Some(r.2),
+        })
+        .collect();
+    common::shards::write_shard(run, shard, &rows);
 }
 
 const A: u64 = 0x0123_4567_89ab_cdef;

@@ -183,7 +183,12 @@ impl Stage for ExtractStage {
                 Err(e) => {
                     // Most errors name their input already.
                     let (m, l) = (e.to_string(), location.to_string());
-                    Err(if m.starts_with(&l) { m } else { format!("{l}: {m}") }.into())
+                    Err(if m.starts_with(&l) {
+                        m
+                    } else {
+                        format!("{l}: {m}")
+                    }
+                    .into())
                 }
             };
             ctx.progress.inc(1);
