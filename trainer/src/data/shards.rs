@@ -240,6 +240,9 @@ impl ShardSet {
     /// whose name is not a shard number, and a shard a directory has no part
     /// for.
     pub fn with_selections(mut self, dirs: &[PathBuf]) -> Result<Self> {
+        if dirs.is_empty() {
+            return Ok(self);
+        }
         for (fi, f) in self.files.iter().enumerate() {
             if self.formats[fi] == ShardFormat::Parquet {
                 let file = File::open(f).map_err(io_err(f))?;
