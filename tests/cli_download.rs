@@ -1136,3 +1136,152 @@ fn a_table_without_the_url_column_is_a_clear_error() {
         "{err}"
     );
 }
+
+// ---------------------------------------------------------------- same images as img2dataset
+
+/// The bundled real photos (`tests/data/photos`, see `tests/data/README.md`).
+fn photos() -> Vec<(&'static str, PathBuf)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/photos");
+    ["rocket.jpg", "chelsea.png", "camera.png"]
+        .into_iter()
+        .map(|n| (n, dir.join(n)))
+        .collect()
+}
+
+/// The tools venv's python, with `modules` importable; fails (does not
+/// skip) when they are missing.
+fn tools_python(modules: &str) -> PathBuf {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-tools/bin/python");
+    let check = Command::new(&python)
+        .args(["-c", &format!("import {modules}")])
+        .env("NO_ALBUMENTATIONS_UPDATE", "1")
+        .output();
+    match check {
+        Ok(o) if o.status.success() => python,
+        Ok(o) => panic!(
+            "{} cannot import {modules}; run scripts/setup.sh: {}",
+            python.display(),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => panic!(
+            "{} does not run ({e}); run scripts/setup.sh",
+            python.display()
+        ),
+    }
+}
+
+/// For each resize mode, size, `--resize-only-if-bigger` and interpolation
+/// below, witcurate downloads the real photos from a local server, and
+/// img2dataset's own resizer (its `resizer.py` from the pinned package, run
+/// with OpenCV and albumentations in the tools venv) resizes the same files:
+/// the sizes must be equal and the pixels agree (PNG output on both sides,
+/// PSNR at least 45 dB; what remains are OpenCV's and our JPEG decoders'
+/// rounding and OpenCV's edge handling).
+#[test]
+fn same_images_as_img2dataset() {
+    let python = tools_python("cv2, albumentations, pyarrow");
+    let photos = photos();
+    let bodies: BTreeMap<String, Vec<u8>> = photos
+        .iter()
+        .map(|(n, p)| (format!("/{n}"), std::fs::read(p).unwrap()))
+        .collect();
+    let server = Server::start(move |path| match bodies.get(path) {
+        Some(b) => ok(b.clone()),
+        None => Reply::Status(404, vec![]),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("urls.parquet");
+    write_table(
+        &table,
+        &photos
+            .iter()
+            .map(|(n, _)| (server.url(&format!("/{n}")), n.to_string()))
+            .collect::<Vec<_>>(),
+    );
+    // mode, size, only if bigger, downscale, upscale interpolation
+    let runs: &[(&str, u32, bool, &str, &str)] = &[
+        ("border", 256, false, "area", "lanczos"),
+        ("keep_ratio", 256, false, "area", "lanczos"),
+        ("keep_ratio_largest", 256, false, "area", "lanczos"),
+        ("center_crop", 256, false, "area", "lanczos"),
+        ("no", 256, false, "area", "lanczos"),
+        ("border", 800, false, "area", "lanczos"),
+        ("center_crop", 600, false, "area", "lanczos"),
+        ("keep_ratio", 500, true, "area", "lanczos"),
+        ("border", 500, true, "area", "lanczos"),
+        ("keep_ratio_largest", 500, true, "area", "lanczos"),
+        ("center_crop", 200, false, "linear", "cubic"),
+        ("keep_ratio_largest", 700, false, "cubic", "linear"),
+        ("border", 300, false, "nearest", "nearest"),
+    ];
+    let mut manifest = Vec::new();
+    for (i, &(mode, size, bigger, down, up)) in runs.iter().enumerate() {
+        let run = dir.path().join(format!("run{i}"));
+        let size_s = size.to_string();
+        let mut args = vec![
+            "crawl",
+            "download",
+            "--quiet",
+            "--allow-private-addresses",
+            "--out",
+            run.to_str().unwrap(),
+            "--input",
+            table.to_str().unwrap(),
+            "--image-size",
+            &size_s,
+            "--resize-mode",
+            mode,
+            "--downscale-interpolation",
+            down,
+            "--upscale-interpolation",
+            up,
+            "--encode-format",
+            "png",
+            "--encode-quality",
+            "1",
+        ];
+        if bigger {
+            args.push("--resize-only-if-bigger");
+        }
+        assert_success(&witcurate(&args));
+        manifest.push(serde_json::json!({
+            "shard": run.join("shards/00000.parquet"),
+            "photos": photos.iter().map(|(_, p)| p).collect::<Vec<_>>(),
+            "resize_mode": mode,
+            "image_size": size,
+            "resize_only_if_bigger": bigger,
+            "downscale_interpolation": down,
+            "upscale_interpolation": up,
+        }));
+    }
+    let manifest_path = dir.path().join("manifest.json");
+    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/img2dataset_compare.py");
+    let out = Command::new(&python)
+        .arg(script)
+        .arg(&manifest_path)
+        .env("NO_ALBUMENTATIONS_UPDATE", "1")
+        .output()
+        .unwrap();
+    let text = assert_success(&out);
+    println!("run photo width height PSNR\n{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), runs.len() * photos.len(), "{text}");
+    let mut bad = Vec::new();
+    for line in &lines {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let run: usize = fields[0].parse().unwrap();
+        let ok = fields.len() == 5
+            && fields[4]
+                .parse::<f64>()
+                .is_ok_and(|psnr| psnr >= 45.0 || psnr.is_infinite());
+        if !ok {
+            bad.push(format!("{:?}: {line}", runs[run]));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "differences from img2dataset:\n{}",
+        bad.join("\n")
+    );
+}

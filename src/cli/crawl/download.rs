@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::Args;
+use clap::{ArgAction, Args};
 use pipeline::download::{
-    self, DownloadConfig, DownloadStage, FetchConfig, ImageConfig, InputSpec, OutputFormat,
-    ResizeMode,
+    self, DownloadConfig, DownloadStage, EncodeFormat, FetchConfig, ImageConfig, InputSpec,
+    Interpolation, OutputFormat, ResizeMode,
 };
 
 /// Where `crawl download` reads samples when run alone: `selected/` of the
@@ -16,13 +16,13 @@ use pipeline::download::{
 pub struct DownloadInput {
     /// Download url+caption tables instead of `selected/`: files or directories of
     /// parquet, csv, tsv or jsonl (each optionally .gz), format from the file name.
-    #[arg(long, num_args = 1..)]
+    #[arg(long, alias = "url_list", num_args = 1..)]
     pub input: Vec<PathBuf>,
     /// URL column of --input tables.
-    #[arg(long, default_value = "url")]
+    #[arg(long, alias = "url_col", default_value = "url")]
     pub url_col: String,
     /// Caption column of --input tables (default: `caption`, else `text`).
-    #[arg(long)]
+    #[arg(long, alias = "caption_col")]
     pub caption_col: Option<String>,
 }
 
@@ -49,25 +49,53 @@ impl DownloadInput {
 #[derive(Debug, Clone, Args)]
 pub struct DownloadOptions {
     /// Samples per shard.
-    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    #[arg(long, alias = "number_sample_per_shard", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub shard_size: u64,
     /// `parquet` (images in the `jpg` column) or `webdataset` (`NNNNN.tar` + metadata parquet).
-    #[arg(long, default_value = "parquet", value_parser = parse_format)]
+    #[arg(long, alias = "output_format", default_value = "parquet", value_parser = parse_format)]
     pub output_format: OutputFormat,
     /// Side of the output images in pixels.
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=16384))]
+    #[arg(long, alias = "image_size", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=16384))]
     pub image_size: u32,
     /// no | border (white padding to a square) | keep_ratio | keep_ratio_largest | center_crop.
-    #[arg(long, default_value = "border", value_parser = parse_mode)]
+    #[arg(long, alias = "resize_mode", default_value = "border", value_parser = parse_mode)]
     pub resize_mode: ResizeMode,
-    /// Quality of the output JPEGs (1-100).
-    #[arg(long, default_value_t = 95, value_parser = clap::value_parser!(u8).range(1..=100))]
-    pub jpeg_quality: u8,
+    /// Leave images not larger than --image-size alone (no upscaling, crop or padding).
+    #[arg(long, alias = "resize_only_if_bigger", num_args = 0..=1, default_value = "false",
+          default_missing_value = "true", value_parser = parse_bool, action = ArgAction::Set)]
+    pub resize_only_if_bigger: bool,
+    /// Interpolation to scale down: area | lanczos | cubic | linear | nearest.
+    #[arg(long, alias = "downscale_interpolation", default_value = "area", value_parser = parse_interpolation)]
+    pub downscale_interpolation: Interpolation,
+    /// Interpolation to scale up: lanczos | area | cubic | linear | nearest.
+    #[arg(long, alias = "upscale_interpolation", default_value = "lanczos", value_parser = parse_interpolation)]
+    pub upscale_interpolation: Interpolation,
+    /// Format of the output images: jpg | png | webp (lossless).
+    #[arg(long, alias = "encode_format", default_value = "jpg", value_parser = parse_encode_format)]
+    pub encode_format: EncodeFormat,
+    /// Output quality: 0-100 for jpg (default 95), the compression level 0-9 for png (default 9).
+    #[arg(long, alias = "encode_quality", visible_alias = "jpeg-quality")]
+    pub encode_quality: Option<u8>,
+    /// Keep the downloaded bytes when the image needs no change (already in
+    /// --encode-format, no resize, no transparency, upright).
+    #[arg(long, alias = "skip_reencode", num_args = 0..=1, default_value = "false",
+          default_missing_value = "true", value_parser = parse_bool, action = ArgAction::Set)]
+    pub skip_reencode: bool,
+    /// Store the downloaded bytes as they are: no resizing, no re-encoding.
+    #[arg(long, alias = "disable_all_reencoding", num_args = 0..=1, default_value = "false",
+          default_missing_value = "true", value_parser = parse_bool, action = ArgAction::Set)]
+    pub disable_all_reencoding: bool,
+    /// Ignore the EXIF orientation (img2dataset's behaviour: photos may come out sideways).
+    #[arg(long)]
+    pub ignore_exif_orientation: bool,
     /// Images whose smaller side is below this many pixels fail with `too_small`.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, alias = "min_image_size", default_value_t = 0)]
     pub min_image_size: u32,
+    /// Images with more pixels than this fail with `too_large` (a filter; see also --max-pixels).
+    #[arg(long, alias = "max_image_area", default_value_t = f64::INFINITY)]
+    pub max_image_area: f64,
     /// Images with a longer/shorter side ratio above this fail with `aspect_ratio`.
-    #[arg(long, default_value_t = f64::INFINITY)]
+    #[arg(long, alias = "max_aspect_ratio", default_value_t = f64::INFINITY)]
     pub max_aspect_ratio: f64,
     /// Images with more pixels fail with `too_large`, checked from the header before decoding.
     #[arg(long, default_value_t = 89_478_485)]
@@ -116,6 +144,23 @@ fn parse_mode(s: &str) -> Result<ResizeMode, String> {
     s.parse()
 }
 
+fn parse_interpolation(s: &str) -> Result<Interpolation, String> {
+    s.parse()
+}
+
+fn parse_encode_format(s: &str) -> Result<EncodeFormat, String> {
+    s.parse()
+}
+
+/// A boolean as img2dataset's command line writes it (`True`, `false`, `1`...).
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(format!("expected true or false, got {s:?}")),
+    }
+}
+
 fn seconds(name: &str, v: f64) -> Result<Duration> {
     Duration::try_from_secs_f64(v)
         .with_context(|| format!("--{name} must be a non-negative number of seconds, got {v}"))
@@ -124,6 +169,12 @@ fn seconds(name: &str, v: f64) -> Result<Duration> {
 impl DownloadOptions {
     /// The stage these flags describe, reading `input`.
     pub fn stage(&self, input: InputSpec) -> Result<DownloadStage> {
+        let encode_quality = self
+            .encode_quality
+            .unwrap_or_else(|| self.encode_format.default_quality());
+        self.encode_format
+            .check_quality(encode_quality)
+            .map_err(anyhow::Error::msg)?;
         let cfg = DownloadConfig {
             input,
             shard_size: self.shard_size as usize,
@@ -131,8 +182,16 @@ impl DownloadOptions {
             image: ImageConfig {
                 mode: self.resize_mode,
                 image_size: self.image_size,
-                jpeg_quality: self.jpeg_quality,
+                resize_only_if_bigger: self.resize_only_if_bigger,
+                downscale_interpolation: self.downscale_interpolation,
+                upscale_interpolation: self.upscale_interpolation,
+                encode_format: self.encode_format,
+                encode_quality,
+                skip_reencode: self.skip_reencode,
+                disable_all_reencoding: self.disable_all_reencoding,
+                apply_exif_orientation: !self.ignore_exif_orientation,
                 min_image_size: self.min_image_size,
+                max_image_area: self.max_image_area,
                 max_aspect_ratio: self.max_aspect_ratio,
                 max_pixels: self.max_pixels,
             },
