@@ -1126,13 +1126,13 @@ fn a_table_without_the_url_column_is_a_clear_error() {
     );
     assert!(!run.join("shards").exists() || shard_files(&run, ".parquet").is_empty());
 
-    let unknown = dir.path().join("links.txt");
+    let unknown = dir.path().join("links.xml");
     std::fs::write(&unknown, "url\nhttp://127.0.0.1:9/a.jpg\n").unwrap();
     let out = download_tables(&run, &[&unknown], &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("links.txt") && err.contains("unknown table format"),
+        err.contains("links.xml") && err.contains("unknown table format"),
         "{err}"
     );
 }
@@ -1284,4 +1284,184 @@ fn same_images_as_img2dataset() {
         "differences from img2dataset:\n{}",
         bad.join("\n")
     );
+}
+
+// ---------------------------------------------------------------- img2dataset's options and spellings
+
+/// A text column of a shard, by name.
+fn text_column(path: &Path, name: &str) -> Vec<Option<String>> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut out = Vec::new();
+    for batch in reader {
+        let b = batch.unwrap();
+        let a = b.column_by_name(name).unwrap().as_string::<i32>().clone();
+        out.extend((0..b.num_rows()).map(|r| a.is_valid(r).then(|| a.value(r).to_string())));
+    }
+    out
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
+    use md5::Digest as _;
+    hex::encode(md5::Md5::digest(bytes))
+}
+
+/// An img2dataset command line runs unchanged (its flag spellings, its
+/// list and boolean syntax, its json input, flags it has and we ignore),
+/// with --encode_format, --save_additional_columns, --compute_hash,
+/// --verify_hash, --user_agent_token and --disallowed_header_directives
+/// doing what they do there.
+#[test]
+fn img2dataset_command_lines_run_unchanged() {
+    let photos = photos();
+    let rocket = std::fs::read(&photos[0].1).unwrap();
+    let chelsea = std::fs::read(&photos[1].1).unwrap();
+    let (r, c) = (rocket.clone(), chelsea.clone());
+    let server = Server::start(move |path| {
+        let with_tag = |tag: &str| Reply::Ok {
+            body: r.clone(),
+            headers: vec![("X-Robots-Tag".into(), tag.into())],
+            delay: Duration::ZERO,
+        };
+        match path {
+            "/rocket.jpg" | "/bad.jpg" => ok(r.clone()),
+            "/chelsea.png" => ok(c.clone()),
+            "/mybot.jpg" => with_tag("mybot: noai"),
+            "/noindex.jpg" => with_tag("noindex"),
+            _ => Reply::Status(404, vec![]),
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let rows = [
+        ("/rocket.jpg", "cc0", md5_hex(&rocket)),
+        ("/chelsea.png", "by", md5_hex(&chelsea)),
+        ("/bad.jpg", "x", md5_hex(b"something else")),
+        ("/mybot.jpg", "y", md5_hex(&rocket)),
+        ("/noindex.jpg", "z", String::new()),
+    ];
+    let json: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(p, license, md5)| {
+            serde_json::json!({"url": server.url(p), "caption": p, "license": license, "md5": md5})
+        })
+        .collect();
+    // img2dataset's `json` input: one JSON array (the name says .data, the flag says json).
+    let list = dir.path().join("list.data");
+    std::fs::write(&list, serde_json::to_vec(&json).unwrap()).unwrap();
+    let run = dir.path().join("run");
+    let out = witcurate(&[
+        "crawl",
+        "download",
+        "--quiet",
+        "--allow-private-addresses",
+        "--url_list",
+        list.to_str().unwrap(),
+        "--input_format",
+        "json",
+        "--url_col",
+        "url",
+        "--caption_col",
+        "caption",
+        "--output_folder",
+        run.to_str().unwrap(),
+        "--output_format",
+        "parquet",
+        "--image_size",
+        "64",
+        "--resize_mode",
+        "keep_ratio",
+        "--resize_only_if_bigger",
+        "False",
+        "--encode_format",
+        "webp",
+        "--save_additional_columns",
+        "[\"license\"]",
+        "--compute_hash",
+        "md5",
+        "--verify_hash",
+        "[\"md5\",\"md5\"]",
+        "--user_agent_token",
+        "mybot",
+        "--disallowed_header_directives",
+        "['noai']",
+        "--number_sample_per_shard",
+        "10",
+        "--processes_count",
+        "4",
+        "--thread_count",
+        "8",
+        "--enable_wandb",
+        "False",
+        "--distributor",
+        "multiprocessing",
+    ]);
+    assert_success(&out);
+    let shard = run.join("shards/00000.parquet");
+    let got = read_shard(&shard);
+    let status: Vec<&str> = got.iter().map(|r| r.status.as_str()).collect();
+    assert_eq!(
+        status,
+        [
+            "success",
+            "success",
+            "hash_mismatch",
+            "robots_opt_out",
+            "success"
+        ]
+    );
+    assert_eq!(got[0].size, Some((96, 64)));
+    assert_eq!(got[1].size, Some((96, 64)));
+    for r in got.iter().filter(|r| r.status == "success") {
+        let img = r.jpg.as_deref().unwrap();
+        assert_eq!(image::guess_format(img).unwrap(), ImageFormat::WebP);
+    }
+    let md5 = text_column(&shard, "md5");
+    assert_eq!(md5[0].as_deref(), Some(md5_hex(&rocket).as_str()));
+    assert_eq!(md5[1].as_deref(), Some(md5_hex(&chelsea).as_str()));
+    let license = text_column(&shard, "license");
+    assert_eq!(license[0].as_deref(), Some("cc0"));
+    assert_eq!(license[4].as_deref(), Some("z"));
+    assert!(got[2].error.as_deref().unwrap().contains("the input says"));
+
+    // A txt list (from its name), re-encoding skipped where nothing changes,
+    // the interpolation left to the default.
+    let txt = dir.path().join("urls.txt");
+    std::fs::write(
+        &txt,
+        format!(
+            "{}\n\n{}\n",
+            server.url("/rocket.jpg"),
+            server.url("/chelsea.png")
+        ),
+    )
+    .unwrap();
+    let run2 = dir.path().join("run2");
+    let out = witcurate(&[
+        "crawl",
+        "download",
+        "--quiet",
+        "--allow-private-addresses",
+        "--url_list",
+        txt.to_str().unwrap(),
+        "--output_folder",
+        run2.to_str().unwrap(),
+        "--resize_mode",
+        "no",
+        "--skip_reencode",
+        "True",
+    ]);
+    assert_success(&out);
+    let got = read_shard(&run2.join("shards/00000.parquet"));
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].caption, None);
+    assert_eq!(
+        got[0].jpg.as_deref(),
+        Some(rocket.as_slice()),
+        "a JPEG kept as downloaded"
+    );
+    // A PNG is re-encoded as the default jpg.
+    let second = got[1].jpg.as_deref().unwrap();
+    assert_eq!(image::guess_format(second).unwrap(), ImageFormat::Jpeg);
 }

@@ -38,6 +38,9 @@ pub enum FailureClass {
     AspectRatio,
     /// Re-encoding the resized image failed.
     EncodeError,
+    /// The downloaded bytes' hash differs from the one in the input
+    /// (`--verify-hash`).
+    HashMismatch,
 }
 
 impl FailureClass {
@@ -61,6 +64,7 @@ impl FailureClass {
             TooLarge => "too_large",
             AspectRatio => "aspect_ratio",
             EncodeError => "encode_error",
+            HashMismatch => "hash_mismatch",
         };
         s.into()
     }

@@ -72,6 +72,9 @@ pub struct Row {
     pub original_size: Option<(u32, u32)>,
     /// sha256 (hex) of the downloaded bytes.
     pub sha256: Option<String>,
+    /// The `--compute-hash` digest (hex) when it is not sha256 (its column
+    /// is [`ShardColumns::hash_col`]).
+    pub hash: Option<String>,
     /// 64-bit DCT pHash of the image (successes only).
     pub phash: Option<u64>,
     /// The encoded image.
@@ -84,6 +87,54 @@ impl Row {
     /// Whether the sample became an image.
     pub fn is_success(&self) -> bool {
         self.jpg.is_some()
+    }
+}
+
+/// The columns a shard has beyond the fixed ones of
+/// [`crate::schema::shard_schema`], appended after them: the
+/// `--compute-hash` column when it is not `sha256` (`md5`, `sha512`), then
+/// the input's extra columns (text).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShardColumns {
+    /// Name of the hash column ([`Row::hash`]).
+    pub hash_col: Option<String>,
+    /// The extra columns: index into [`Sample::extra`], and name.
+    pub extra_cols: Vec<(usize, String)>,
+}
+
+impl ShardColumns {
+    /// The shard schema with these columns.
+    pub fn schema(&self) -> arrow_schema::SchemaRef {
+        let base = shard_schema();
+        if self.hash_col.is_none() && self.extra_cols.is_empty() {
+            return base;
+        }
+        let mut fields: Vec<Field> = base.fields().iter().map(|f| f.as_ref().clone()).collect();
+        for name in self.names() {
+            fields.push(Field::new(name, DataType::Utf8, true));
+        }
+        Arc::new(arrow_schema::Schema::new(fields))
+    }
+
+    /// The added column names, in order.
+    fn names(&self) -> impl Iterator<Item = &String> {
+        self.hash_col
+            .iter()
+            .chain(self.extra_cols.iter().map(|(_, n)| n))
+    }
+
+    /// The names that would clash with a fixed column or with each other.
+    pub fn clashes(&self) -> Vec<String> {
+        let base = shard_schema();
+        let mut seen: Vec<&str> = base.fields().iter().map(|f| f.name().as_str()).collect();
+        let mut out = Vec::new();
+        for name in self.names() {
+            if seen.contains(&name.as_str()) {
+                out.push(name.clone());
+            }
+            seen.push(name);
+        }
+        out
     }
 }
 
@@ -174,15 +225,23 @@ pub struct ParquetShardWriter {
     writer: ArrowWriter<BufWriter<File>>,
     rows: Vec<Row>,
     with_images: bool,
+    columns: ShardColumns,
+    schema: arrow_schema::SchemaRef,
 }
 
 impl ParquetShardWriter {
-    /// Creates `path`. Without images the `jpg` column is all null.
-    pub fn create(path: &Path, with_images: bool) -> Result<Self, DownloadError> {
+    /// Creates `path` with `columns` after the fixed ones. Without images
+    /// the `jpg` column is all null.
+    pub fn create(
+        path: &Path,
+        with_images: bool,
+        columns: &ShardColumns,
+    ) -> Result<Self, DownloadError> {
         let file = File::create(path).map_err(|e| DownloadError::write(path, e))?;
+        let schema = columns.schema();
         let writer = ArrowWriter::try_new(
             BufWriter::with_capacity(1 << 20, file),
-            shard_schema(),
+            schema.clone(),
             Some(writer_properties()),
         )
         .map_err(|e| DownloadError::write(path, e))?;
@@ -191,6 +250,8 @@ impl ParquetShardWriter {
             writer,
             rows: Vec::with_capacity(ROW_GROUP_ROWS),
             with_images,
+            columns: columns.clone(),
+            schema,
         })
     }
 
@@ -207,7 +268,7 @@ impl ParquetShardWriter {
         if self.rows.is_empty() {
             return Ok(());
         }
-        let batch = rows_to_batch(&self.rows, self.with_images)
+        let batch = rows_to_batch(&self.rows, self.with_images, &self.columns, &self.schema)
             .map_err(|e| DownloadError::write(&self.path, e))?;
         self.writer
             .write(&batch)
@@ -228,7 +289,12 @@ impl ParquetShardWriter {
     }
 }
 
-fn rows_to_batch(rows: &[Row], with_images: bool) -> Result<RecordBatch, arrow_schema::ArrowError> {
+fn rows_to_batch(
+    rows: &[Row],
+    with_images: bool,
+    columns: &ShardColumns,
+    schema: &arrow_schema::SchemaRef,
+) -> Result<RecordBatch, arrow_schema::ArrowError> {
     let n = rows.len();
     let mut key = StringBuilder::with_capacity(n, n * 10);
     let mut uid = StringBuilder::with_capacity(n, n * 32);
@@ -279,7 +345,22 @@ fn rows_to_batch(rows: &[Row], with_images: bool) -> Result<RecordBatch, arrow_s
         }
     }
     let [mut w, mut h, mut ow, mut oh] = dims;
-    let columns: Vec<ArrayRef> = vec![
+    let mut extra: Vec<ArrayRef> = Vec::new();
+    if columns.hash_col.is_some() {
+        let mut b = StringBuilder::new();
+        for r in rows {
+            b.append_option(r.hash.as_deref());
+        }
+        extra.push(Arc::new(b.finish()));
+    }
+    for &(i, _) in &columns.extra_cols {
+        let mut b = StringBuilder::new();
+        for r in rows {
+            b.append_option(r.sample.extra.get(i).and_then(|v| v.as_deref()));
+        }
+        extra.push(Arc::new(b.finish()));
+    }
+    let mut arrays: Vec<ArrayRef> = vec![
         Arc::new(key.finish()),
         Arc::new(uid.finish()),
         Arc::new(url.finish()),
@@ -295,12 +376,13 @@ fn rows_to_batch(rows: &[Row], with_images: bool) -> Result<RecordBatch, arrow_s
         Arc::new(phash.finish()),
         Arc::new(jpg.finish()),
     ];
-    RecordBatch::try_new(shard_schema(), columns)
+    arrays.extend(extra);
+    RecordBatch::try_new(schema.clone(), arrays)
 }
 
 /// The metadata of a row as written to `{key}.json` in webdataset shards.
-pub fn row_json(row: &Row) -> serde_json::Value {
-    serde_json::json!({
+pub fn row_json(row: &Row, columns: &ShardColumns) -> serde_json::Value {
+    let mut value = serde_json::json!({
         col::KEY: row.key,
         col::UID: row.sample.uid,
         col::URL: row.sample.url,
@@ -314,7 +396,29 @@ pub fn row_json(row: &Row) -> serde_json::Value {
         col::ORIGINAL_HEIGHT: row.original_size.map(|s| s.1),
         col::SHA256: row.sha256,
         col::PHASH: row.phash.map(|h| format!("{h:016x}")),
-    })
+    });
+    if let Some(map) = value.as_object_mut() {
+        if let Some(name) = &columns.hash_col {
+            map.insert(name.clone(), row.hash.clone().into());
+        }
+        for (i, name) in &columns.extra_cols {
+            let cell = row.sample.extra.get(*i).cloned().flatten();
+            map.insert(name.clone(), cell.into());
+        }
+    }
+    value
+}
+
+/// The file extension of encoded image bytes (`jpg`, `png`, `webp`, `gif`,
+/// `bmp`), from their magic bytes.
+pub fn image_extension(bytes: &[u8]) -> &'static str {
+    match super::resize::sniff_format(bytes) {
+        Some(image::ImageFormat::Png) => "png",
+        Some(image::ImageFormat::WebP) => "webp",
+        Some(image::ImageFormat::Gif) => "gif",
+        Some(image::ImageFormat::Bmp) => "bmp",
+        _ => "jpg",
+    }
 }
 
 /// Streams successful samples into a webdataset tar: `{key}.jpg`,
@@ -323,15 +427,17 @@ pub fn row_json(row: &Row) -> serde_json::Value {
 pub struct TarShardWriter {
     path: PathBuf,
     builder: tar::Builder<BufWriter<File>>,
+    columns: ShardColumns,
 }
 
 impl TarShardWriter {
-    /// Creates `path`.
-    pub fn create(path: &Path) -> Result<Self, DownloadError> {
+    /// Creates `path`; `columns` go into each `{key}.json`.
+    pub fn create(path: &Path, columns: &ShardColumns) -> Result<Self, DownloadError> {
         let file = File::create(path).map_err(|e| DownloadError::write(path, e))?;
         Ok(Self {
             path: path.to_path_buf(),
             builder: tar::Builder::new(BufWriter::with_capacity(1 << 20, file)),
+            columns: columns.clone(),
         })
     }
 
@@ -352,11 +458,11 @@ impl TarShardWriter {
     /// metadata parquet).
     pub fn push(&mut self, row: &Row) -> Result<(), DownloadError> {
         let Some(jpg) = &row.jpg else { return Ok(()) };
-        self.entry(&format!("{}.jpg", row.key), jpg)?;
+        self.entry(&format!("{}.{}", row.key, image_extension(jpg)), jpg)?;
         let caption = row.sample.caption.as_deref().unwrap_or("");
         self.entry(&format!("{}.txt", row.key), caption.as_bytes())?;
-        let json =
-            serde_json::to_vec(&row_json(row)).map_err(|e| DownloadError::write(&self.path, e))?;
+        let json = serde_json::to_vec(&row_json(row, &self.columns))
+            .map_err(|e| DownloadError::write(&self.path, e))?;
         self.entry(&format!("{}.json", row.key), &json)
     }
 
@@ -383,6 +489,20 @@ pub fn write_shard(
     format: OutputFormat,
     shard: usize,
     n: usize,
+    next_row: impl FnMut() -> Option<Row>,
+    started: std::time::Instant,
+) -> Result<ShardStats, DownloadError> {
+    let columns = ShardColumns::default();
+    write_shard_with_columns(files, format, &columns, shard, n, next_row, started)
+}
+
+/// [`write_shard`] with `columns` beyond the fixed ones.
+pub fn write_shard_with_columns(
+    files: &ShardFiles,
+    format: OutputFormat,
+    columns: &ShardColumns,
+    shard: usize,
+    n: usize,
     mut next_row: impl FnMut() -> Option<Row>,
     started: std::time::Instant,
 ) -> Result<ShardStats, DownloadError> {
@@ -400,7 +520,7 @@ pub fn write_shard(
     };
     match format {
         OutputFormat::Parquet => commit_atomically(&files.data, |tmp| {
-            let mut w = ParquetShardWriter::create(tmp, true)?;
+            let mut w = ParquetShardWriter::create(tmp, true, columns)?;
             for _ in 0..n {
                 let row = next_row().ok_or_else(|| stopped(&files.data))?;
                 stats.add(&row);
@@ -415,9 +535,9 @@ pub fn write_shard(
                 .as_ref()
                 .expect("webdataset shards have a metadata file");
             commit_atomically(meta, |meta_tmp| {
-                let mut pw = ParquetShardWriter::create(meta_tmp, false)?;
+                let mut pw = ParquetShardWriter::create(meta_tmp, false, columns)?;
                 commit_atomically(&files.data, |tar_tmp| {
-                    let mut tw = TarShardWriter::create(tar_tmp)?;
+                    let mut tw = TarShardWriter::create(tar_tmp, columns)?;
                     for _ in 0..n {
                         let row = next_row().ok_or_else(|| stopped(&files.data))?;
                         stats.add(&row);

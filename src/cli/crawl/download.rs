@@ -6,9 +6,10 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{ArgAction, Args};
 use pipeline::download::{
-    self, DownloadConfig, DownloadStage, EncodeFormat, FetchConfig, ImageConfig, InputSpec,
-    Interpolation, OutputFormat, ResizeMode,
+    self, DownloadConfig, DownloadStage, EncodeFormat, FetchConfig, HashAlgo, ImageConfig,
+    InputSpec, Interpolation, OutputFormat, ResizeMode, VerifyHash,
 };
+use pipeline::sources::table::TableFormat;
 
 /// Where `crawl download` reads samples when run alone: `selected/` of the
 /// run directory, or url+caption tables (the stage as a plain downloader).
@@ -24,6 +25,14 @@ pub struct DownloadInput {
     /// Caption column of --input tables (default: `caption`, else `text`).
     #[arg(long, alias = "caption_col")]
     pub caption_col: Option<String>,
+    /// Format of every --input table: txt (one URL per line) | csv | tsv | json | jsonl |
+    /// parquet (default: from each file's name).
+    #[arg(long, alias = "input_format", value_parser = parse_input_format)]
+    pub input_format: Option<TableFormat>,
+    /// Columns of --input tables to carry into the shards, as text
+    /// (`a,b` or img2dataset's `["a","b"]`).
+    #[arg(long, alias = "save_additional_columns", value_parser = parse_list)]
+    pub save_additional_columns: Option<NameList>,
 }
 
 impl DownloadInput {
@@ -40,6 +49,12 @@ impl DownloadInput {
                     .collect(),
                 url_col: self.url_col.clone(),
                 caption_col: self.caption_col.clone(),
+                extra_cols: self
+                    .save_additional_columns
+                    .clone()
+                    .map(|l| l.0)
+                    .unwrap_or_default(),
+                format: self.input_format,
             }
         }
     }
@@ -120,7 +135,7 @@ pub struct DownloadOptions {
     #[arg(long, default_value = "32MiB", value_parser = units::parse_size)]
     pub max_body_bytes: u64,
     /// Samples in flight at most.
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    #[arg(long, alias = "thread_count", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65536))]
     pub concurrency: u64,
     /// Concurrent requests to one host at most.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=65536))]
@@ -128,12 +143,142 @@ pub struct DownloadOptions {
     /// The User-Agent header.
     #[arg(long, default_value = download::fetch::DEFAULT_USER_AGENT)]
     pub user_agent: String,
+    /// A user-agent token X-Robots-Tag directives may be addressed to (`TOKEN: noai`),
+    /// besides `witcurate`; also added to the User-Agent as `(compatible; TOKEN)`.
+    #[arg(long, alias = "user_agent_token")]
+    pub user_agent_token: Option<String>,
+    /// The X-Robots-Tag directives that opt an image out (`a,b` or `["a","b"]`;
+    /// empty: none).
+    #[arg(long, alias = "disallowed_header_directives", value_parser = parse_list,
+          default_value = "noai,noimageai,noindex,noimageindex")]
+    pub disallowed_header_directives: NameList,
     /// Download even when X-Robots-Tag says noai/noimageai/noindex/noimageindex.
     #[arg(long)]
     pub ignore_x_robots_tag: bool,
+    /// Hash of the downloaded bytes to store: md5 | sha512 add a column of that name;
+    /// sha256 (the default) is always in its column; none.
+    #[arg(long, alias = "compute_hash", default_value = "sha256", value_parser = parse_hash)]
+    pub compute_hash: HashAlgo,
+    /// COLUMN,ALGO: check each download against the hex digest in that input
+    /// column (`hash_mismatch` when it differs).
+    #[arg(long, alias = "verify_hash", value_parser = parse_verify_hash)]
+    pub verify_hash: Option<VerifyHash>,
+    #[command(flatten)]
+    pub img2dataset: Img2datasetFlags,
     /// Threads for the network runtime (images are decoded on --threads).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub io_threads: u64,
+}
+
+/// img2dataset flags that have no meaning here (its process pool, its
+/// distributor, its logging): accepted, so that an img2dataset command line
+/// runs unchanged, and reported as ignored.
+#[derive(Debug, Clone, Args)]
+pub struct Img2datasetFlags {
+    #[arg(long = "processes_count", hide = true)]
+    processes_count: Option<String>,
+    #[arg(long = "distributor", hide = true)]
+    distributor: Option<String>,
+    #[arg(long = "enable_wandb", hide = true)]
+    enable_wandb: Option<String>,
+    #[arg(long = "wandb_project", hide = true)]
+    wandb_project: Option<String>,
+    #[arg(long = "subjob_size", hide = true)]
+    subjob_size: Option<String>,
+    #[arg(long = "max_shard_retry", hide = true)]
+    max_shard_retry: Option<String>,
+    #[arg(long = "incremental_mode", hide = true)]
+    incremental_mode: Option<String>,
+    #[arg(long = "oom_shard_count", hide = true)]
+    oom_shard_count: Option<String>,
+}
+
+impl Img2datasetFlags {
+    /// Logs each ignored flag that was given.
+    fn report(&self) {
+        let given = [
+            (
+                "processes_count",
+                &self.processes_count,
+                "images are decoded on --threads",
+            ),
+            (
+                "distributor",
+                &self.distributor,
+                "use --task-index/--task-count or the executor flags",
+            ),
+            (
+                "enable_wandb",
+                &self.enable_wandb,
+                "progress and counters are in _stats/",
+            ),
+            (
+                "wandb_project",
+                &self.wandb_project,
+                "progress and counters are in _stats/",
+            ),
+            ("subjob_size", &self.subjob_size, "every shard is a task"),
+            (
+                "max_shard_retry",
+                &self.max_shard_retry,
+                "a rerun redoes unfinished shards",
+            ),
+            (
+                "incremental_mode",
+                &self.incremental_mode,
+                "done shards are always skipped; --force starts over",
+            ),
+            (
+                "oom_shard_count",
+                &self.oom_shard_count,
+                "shard names have at least 5 digits",
+            ),
+        ];
+        for (flag, value, why) in given {
+            if value.is_some() {
+                log::info!("--{flag} is img2dataset's and is ignored here ({why})");
+            }
+        }
+    }
+}
+
+fn parse_input_format(s: &str) -> Result<TableFormat, String> {
+    s.parse()
+}
+
+fn parse_hash(s: &str) -> Result<HashAlgo, String> {
+    s.parse()
+}
+
+fn parse_verify_hash(s: &str) -> Result<VerifyHash, String> {
+    // img2dataset's form is a Python list: ["col","algo"].
+    parse_list(s)?.0.join(",").parse()
+}
+
+/// A list of names (columns, directives).
+#[derive(Debug, Clone, Default)]
+pub struct NameList(pub Vec<String>);
+
+/// A list as `a,b` or as img2dataset's command line writes it (`["a","b"]`,
+/// `['a', 'b']`, `[a,b]`); empty items are dropped.
+fn parse_list(s: &str) -> Result<NameList, String> {
+    let inner = s.trim();
+    let inner = inner
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(inner);
+    Ok(NameList(
+        inner
+            .split(',')
+            .map(|item| {
+                item.trim()
+                    .trim_matches(|c| c == '"' || c == '\'')
+                    .trim()
+                    .to_string()
+            })
+            .filter(|item| !item.is_empty())
+            .collect(),
+    ))
 }
 
 fn parse_format(s: &str) -> Result<OutputFormat, String> {
@@ -168,7 +313,18 @@ fn seconds(name: &str, v: f64) -> Result<Duration> {
 
 impl DownloadOptions {
     /// The stage these flags describe, reading `input`.
-    pub fn stage(&self, input: InputSpec) -> Result<DownloadStage> {
+    pub fn stage(&self, mut input: InputSpec) -> Result<DownloadStage> {
+        self.img2dataset.report();
+        // The --verify-hash column is read from the input, and so saved too.
+        if let (Some(v), InputSpec::Tables { extra_cols, .. }) = (&self.verify_hash, &mut input) {
+            if !extra_cols.contains(&v.column) {
+                extra_cols.push(v.column.clone());
+            }
+        }
+        let user_agent = match &self.user_agent_token {
+            Some(token) => format!("{} (compatible; {token})", self.user_agent),
+            None => self.user_agent.clone(),
+        };
         let encode_quality = self
             .encode_quality
             .unwrap_or_else(|| self.encode_format.default_quality());
@@ -202,13 +358,25 @@ impl DownloadOptions {
                 max_redirects: self.max_redirects,
                 max_body_bytes: self.max_body_bytes,
                 allow_private: self.allow_private_addresses,
-                user_agent: self.user_agent.clone(),
+                user_agent,
                 respect_robots: !self.ignore_x_robots_tag,
+                robots_token: self
+                    .user_agent_token
+                    .as_ref()
+                    .map(|t| t.to_ascii_lowercase()),
+                disallowed_directives: self
+                    .disallowed_header_directives
+                    .0
+                    .iter()
+                    .map(|d| d.to_ascii_lowercase())
+                    .collect(),
                 per_host: self.per_host_concurrency as usize,
                 ..FetchConfig::default()
             },
             concurrency: self.concurrency as usize,
             io_threads: self.io_threads as usize,
+            compute_hash: self.compute_hash,
+            verify_hash: self.verify_hash.clone(),
         };
         DownloadStage::new(cfg).context("crawl download")
     }
