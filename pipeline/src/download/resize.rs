@@ -1,6 +1,7 @@
 //! The image step of a download: checks an image from its header (format by
 //! magic bytes, size, aspect ratio, pixel count) before decoding, decodes it
-//! (EXIF orientation applied, transparency composited on white), and brings
+//! (EXIF orientation applied, an RGB ICC profile converted to sRGB
+//! ([`super::color`]), transparency composited on white), and brings
 //! it to the configured size and format. The geometry is
 //! [`super::geometry`], the resampling [`super::resample`], the encoding
 //! [`super::encode`]; this module strings them together as img2dataset's
@@ -80,6 +81,9 @@ pub struct ImageConfig {
     pub disable_all_reencoding: bool,
     /// Apply the EXIF orientation before resizing (img2dataset does not).
     pub apply_exif_orientation: bool,
+    /// Convert images with an embedded RGB ICC profile to sRGB
+    /// (img2dataset does not).
+    pub apply_icc_profile: bool,
     /// Images whose smallest side is below this fail with `too_small`.
     pub min_image_size: u32,
     /// Images with more pixels fail with `too_large` (img2dataset's
@@ -106,6 +110,7 @@ impl Default for ImageConfig {
             skip_reencode: false,
             disable_all_reencoding: false,
             apply_exif_orientation: true,
+            apply_icc_profile: true,
             min_image_size: 0,
             max_image_area: f64::INFINITY,
             max_aspect_ratio: f64::INFINITY,
@@ -298,6 +303,12 @@ pub fn process(bytes: &[u8], cfg: &ImageConfig) -> Result<Processed, ImageFailur
             original,
         ));
     }
+    // A profile that cannot be read is no reason to lose the image.
+    let icc = if cfg.apply_icc_profile {
+        decoder.icc_profile().ok().flatten()
+    } else {
+        None
+    };
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| {
         fail(
             FailureClass::DecodeError,
@@ -307,7 +318,12 @@ pub fn process(bytes: &[u8], cfg: &ImageConfig) -> Result<Processed, ImageFailur
     })?;
     img.apply_orientation(orientation);
     let had_alpha = img.color().has_alpha();
-    let rgb = to_rgb_on_white(img);
+    let mut rgb = to_rgb_on_white(img);
+    if let Some(icc) = icc {
+        if let Err(e) = super::color::icc_to_srgb(&mut rgb, &icc) {
+            log::debug!("{format:?} image kept in its own colours: {e}");
+        }
+    }
     let phash = crate::phash::phash_rgb(&rgb, w, h);
     let kept = |width, height| Processed {
         jpg: bytes.to_vec(),
@@ -531,6 +547,140 @@ mod tests {
             .into_rgb8()
             .get_pixel(3, 3);
         assert!(px.0.iter().all(|&c| c > 240), "{px:?}");
+    }
+
+    /// A lossless copy of what the stage makes of `bytes` at its own size.
+    fn pixels_as_is(bytes: &[u8], cfg: ImageConfig) -> image::RgbImage {
+        let cfg = ImageConfig {
+            mode: ResizeMode::No,
+            encode_format: EncodeFormat::Png,
+            encode_quality: 1,
+            ..cfg
+        };
+        let p = process(bytes, &cfg).unwrap();
+        image::load_from_memory(&p.jpg).unwrap().into_rgb8()
+    }
+
+    /// `jpeg` with an EXIF segment holding only an orientation tag.
+    fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+        let mut tiff = b"MM\0\x2a\0\0\0\x08".to_vec();
+        tiff.extend_from_slice(&1u16.to_be_bytes());
+        tiff.extend_from_slice(&0x0112u16.to_be_bytes());
+        tiff.extend_from_slice(&3u16.to_be_bytes());
+        tiff.extend_from_slice(&1u32.to_be_bytes());
+        tiff.extend_from_slice(&orientation.to_be_bytes());
+        tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        let mut payload = b"Exif\0\0".to_vec();
+        payload.extend(tiff);
+        let mut out = jpeg[..2].to_vec();
+        out.extend([0xFF, 0xE1]);
+        out.extend(((payload.len() + 2) as u16).to_be_bytes());
+        out.extend(payload);
+        out.extend_from_slice(&jpeg[2..]);
+        out
+    }
+
+    const ROCKET: &[u8] = include_bytes!("../../../tests/data/photos/rocket.jpg");
+
+    #[test]
+    fn exif_orientation_is_applied_to_a_real_photo() {
+        let rotated = with_exif_orientation(ROCKET, 6);
+        let upright = pixels_as_is(&rotated, ImageConfig::default());
+        assert_eq!(upright.dimensions(), (427, 640));
+        let plain = pixels_as_is(ROCKET, ImageConfig::default());
+        assert_eq!(plain.dimensions(), (640, 427));
+        assert_eq!(upright, image::imageops::rotate90(&plain));
+        let p = process(&rotated, &cfg(ResizeMode::KeepRatio)).unwrap();
+        assert_eq!((p.original_width, p.original_height), (427, 640));
+        assert_eq!((p.width, p.height), (64, 96));
+        // img2dataset's behaviour on request.
+        let ignore = ImageConfig {
+            apply_exif_orientation: false,
+            ..ImageConfig::default()
+        };
+        assert_eq!(pixels_as_is(&rotated, ignore), plain);
+    }
+
+    #[test]
+    fn sixteen_bit_images_become_eight_bit() {
+        let img = ImageBuffer::from_pixel(8, 4, Rgb([65535u16, 32896, 0]));
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, ImageFormat::Png).unwrap();
+        let px = pixels_as_is(out.get_ref(), ImageConfig::default());
+        assert_eq!(px.get_pixel(3, 2).0, [255, 128, 0]);
+    }
+
+    #[test]
+    fn animated_gifs_give_their_first_frame() {
+        use image::codecs::gif::GifEncoder;
+        use image::{Delay, Frame};
+        let frame = |c: [u8; 4]| {
+            Frame::from_parts(
+                ImageBuffer::from_pixel(6, 6, Rgba(c)),
+                0,
+                0,
+                Delay::from_numer_denom_ms(100, 1),
+            )
+        };
+        let mut gif = Vec::new();
+        GifEncoder::new(&mut gif)
+            .encode_frames([frame([255, 0, 0, 255]), frame([0, 0, 255, 255])])
+            .unwrap();
+        let px = pixels_as_is(&gif, ImageConfig::default());
+        assert_eq!(px.get_pixel(2, 2).0, [255, 0, 0]);
+    }
+
+    #[test]
+    fn cmyk_jpegs_are_converted_to_rgb() {
+        // Cyan, magenta, yellow and white (no ink) in CMYK.
+        let cmyk: Vec<u8> = [
+            [255u8, 0, 0, 0],
+            [0, 255, 0, 0],
+            [0, 0, 255, 0],
+            [0, 0, 0, 0],
+        ]
+        .iter()
+        .flat_map(|c| std::iter::repeat_n(*c, 16 * 16).flatten())
+        .collect();
+        let mut jpg = Vec::new();
+        jpeg_encoder::Encoder::new(&mut jpg, 100)
+            .encode(&cmyk, 16, 64, jpeg_encoder::ColorType::Cmyk)
+            .unwrap();
+        let px = pixels_as_is(&jpg, ImageConfig::default());
+        let near =
+            |got: [u8; 3], want: [u8; 3]| got.iter().zip(want).all(|(a, b)| a.abs_diff(b) <= 12);
+        for (y, want) in [
+            (8, [0, 255, 255]),
+            (24, [255, 0, 255]),
+            (40, [255, 255, 0]),
+            (56, [255, 255, 255]),
+        ] {
+            let got = px.get_pixel(8, y).0;
+            assert!(near(got, want), "row {y}: {got:?}, want {want:?}");
+        }
+    }
+
+    #[test]
+    fn icc_profiles_are_converted_to_srgb() {
+        use image::codecs::png::PngEncoder;
+        use image::{ExtendedColorType, ImageEncoder};
+        let img = ImageBuffer::from_pixel(4, 4, Rgb([200u8, 100, 100]));
+        let mut png = Vec::new();
+        let mut enc = PngEncoder::new(&mut png);
+        enc.set_icc_profile(moxcms::ColorProfile::new_display_p3().encode().unwrap())
+            .unwrap();
+        enc.write_image(img.as_raw(), 4, 4, ExtendedColorType::Rgb8)
+            .unwrap();
+        let px = pixels_as_is(&png, ImageConfig::default()).get_pixel(1, 1).0;
+        assert!(px[0] > 205 && px[1] < 100, "{px:?}");
+        let ignore = ImageConfig {
+            apply_icc_profile: false,
+            ..ImageConfig::default()
+        };
+        assert_eq!(
+            pixels_as_is(&png, ignore).get_pixel(1, 1).0,
+            [200, 100, 100]
+        );
     }
 
     #[test]

@@ -103,6 +103,10 @@ pub struct DownloadOptions {
     /// Ignore the EXIF orientation (img2dataset's behaviour: photos may come out sideways).
     #[arg(long)]
     pub ignore_exif_orientation: bool,
+    /// Ignore embedded ICC profiles (img2dataset's behaviour: Display P3 or Adobe RGB
+    /// photos come out dull).
+    #[arg(long)]
+    pub ignore_icc_profile: bool,
     /// Images whose smaller side is below this many pixels fail with `too_small`.
     #[arg(long, alias = "min_image_size", default_value_t = 0)]
     pub min_image_size: u32,
@@ -346,6 +350,7 @@ impl DownloadOptions {
                 skip_reencode: self.skip_reencode,
                 disable_all_reencoding: self.disable_all_reencoding,
                 apply_exif_orientation: !self.ignore_exif_orientation,
+                apply_icc_profile: !self.ignore_icc_profile,
                 min_image_size: self.min_image_size,
                 max_image_area: self.max_image_area,
                 max_aspect_ratio: self.max_aspect_ratio,
