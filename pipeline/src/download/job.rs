@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use super::budget::MemoryBudget;
 use super::error::DownloadError;
 use super::fetch::{FetchConfig, Fetcher};
 use super::hash::{HashAlgo, VerifyHash};
@@ -427,6 +428,7 @@ async fn collect(
             .map_err(|e| DownloadError::Config(format!("cannot build the HTTP client: {e}")))?,
     );
     let image_cfg = Arc::new(cfg.image.clone());
+    let budget = Arc::new(MemoryBudget::new(cfg.image.decode_memory));
     let hashing = Hashing {
         extra: cfg.shard_columns().hash_col.map(|_| cfg.compute_hash),
         verify: cfg.verify_hash.as_ref().and_then(|v| {
@@ -458,7 +460,13 @@ async fn collect(
                     }
                 };
                 match planned {
-                    Some(p) => queue.extend(plan_events(p, keys, &fetcher, &image_cfg, hashing)),
+                    Some(p) => queue.extend(plan_events(
+                        p,
+                        keys,
+                        &fetcher,
+                        (&image_cfg, &budget),
+                        hashing,
+                    )),
                     None => input_open = false,
                 }
             }
@@ -502,7 +510,7 @@ fn plan_events(
     planned: Planned,
     keys: KeyFormat,
     fetcher: &Arc<Fetcher>,
-    image_cfg: &Arc<ImageConfig>,
+    (image_cfg, budget): (&Arc<ImageConfig>, &Arc<MemoryBudget>),
     hashing: Hashing,
 ) -> Vec<BoxFuture<'static, Event>> {
     match planned {
@@ -516,10 +524,11 @@ fn plan_events(
                 let key = keys.key(id, i);
                 let fetcher = Arc::clone(fetcher);
                 let image_cfg = Arc::clone(image_cfg);
+                let budget = Arc::clone(budget);
                 out.push(
                     async move {
                         Event::Row(Box::new(
-                            download_one(&fetcher, image_cfg, hashing, key, sample).await,
+                            download_one(&fetcher, (image_cfg, budget), hashing, key, sample).await,
                         ))
                     }
                     .boxed(),
@@ -533,7 +542,7 @@ fn plan_events(
 /// Downloads and processes one sample; never fails, failures are rows.
 async fn download_one(
     fetcher: &Fetcher,
-    image_cfg: Arc<ImageConfig>,
+    (image_cfg, budget): (Arc<ImageConfig>, Arc<MemoryBudget>),
     hashing: Hashing,
     key: String,
     sample: Sample,
@@ -580,7 +589,7 @@ async fn download_one(
             Some(f) => Ok(Err(f)),
             // A decoder panic on hostile bytes must not take the job down.
             None => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                resize::process(&bytes, &image_cfg)
+                resize::process_within(&bytes, &image_cfg, &budget)
             })),
         };
         if let Ok(result) = result {

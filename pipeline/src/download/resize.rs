@@ -13,6 +13,7 @@ use std::str::FromStr;
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 
+use super::budget::{self, MemoryBudget};
 use super::encode::{self, EncodeFormat};
 use super::geometry::{self, Plan};
 use super::resample::{self, Interpolation};
@@ -95,6 +96,9 @@ pub struct ImageConfig {
     pub max_aspect_ratio: f64,
     /// Images with more pixels fail with `too_large`, checked from the header.
     pub max_pixels: u64,
+    /// Bytes all concurrent decodes may hold together (see
+    /// [`super::budget`]); an image that needs more fails with `too_large`.
+    pub decode_memory: u64,
 }
 
 impl Default for ImageConfig {
@@ -117,9 +121,18 @@ impl Default for ImageConfig {
             // The decompression-bomb threshold of Pillow (and so of most
             // Python image pipelines).
             max_pixels: 89_478_485,
+            decode_memory: DEFAULT_DECODE_MEMORY,
         }
     }
 }
+
+/// The default decode memory budget: 2 GiB, enough for one image at the
+/// default `max_pixels` even at 16 bits per channel with alpha.
+pub const DEFAULT_DECODE_MEMORY: u64 = 2 << 30;
+
+/// The largest ICC profile kept, inflated (real profiles are kilobytes; a
+/// few LUT-based ones reach a megabyte or two).
+const ICC_MAX: u64 = 8 << 20;
 
 /// A resized, re-encoded image.
 #[derive(Debug, Clone)]
@@ -191,12 +204,45 @@ fn jpeg_is_truncated(bytes: &[u8]) -> bool {
 
 fn decode_limits(cfg: &ImageConfig) -> Limits {
     let mut limits = Limits::default();
-    // Strict per-side limits, plus the allocation bound the decoder honours.
+    // Strict per-side limits, plus the allocation bound the decoder honours
+    // (for PNG it covers ancillary chunks too).
     let max_side = u32::try_from(cfg.max_pixels).unwrap_or(u32::MAX).max(1);
     limits.max_image_width = Some(max_side);
     limits.max_image_height = Some(max_side);
-    limits.max_alloc = Some(cfg.max_pixels.saturating_mul(8).max(64 << 20));
+    limits.max_alloc = Some(cfg.decode_memory.max(1 << 20));
     limits
+}
+
+/// A PNG whose `iCCP` chunk inflates beyond [`ICC_MAX`] (a decompression
+/// bomb hidden in metadata), without that chunk; `None` when there is none.
+fn png_without_huge_iccp(bytes: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut pos = 8usize;
+    while pos + 8 <= bytes.len() {
+        let len = u32::from_be_bytes(bytes[pos..pos + 4].try_into().ok()?) as usize;
+        let kind = &bytes[pos + 4..pos + 8];
+        let end = pos.checked_add(12)?.checked_add(len)?;
+        // iCCP comes before the image data.
+        if end > bytes.len() || kind == b"IDAT" {
+            return None;
+        }
+        if kind == b"iCCP" {
+            let data = &bytes[pos + 8..pos + 8 + len];
+            let name_end = data.iter().position(|&b| b == 0)?;
+            let stream = data.get(name_end + 2..)?;
+            let mut inflated = flate2::read::ZlibDecoder::new(stream).take(ICC_MAX + 1);
+            let size = std::io::copy(&mut inflated, &mut std::io::sink()).ok()?;
+            if size <= ICC_MAX {
+                return None;
+            }
+            log::debug!("PNG iCCP chunk inflates beyond {ICC_MAX} bytes: dropped");
+            let mut out = bytes[..pos].to_vec();
+            out.extend_from_slice(&bytes[end..]);
+            return Some(out);
+        }
+        pos = end;
+    }
+    None
 }
 
 /// The filters that need only the size: pixel count, smallest side,
@@ -263,8 +309,19 @@ fn swaps_sides(o: Orientation) -> bool {
     )
 }
 
-/// Checks, decodes, resizes and re-encodes one downloaded image.
+/// Checks, decodes, resizes and re-encodes one downloaded image, with a
+/// decode budget of its own (`cfg.decode_memory`).
 pub fn process(bytes: &[u8], cfg: &ImageConfig) -> Result<Processed, ImageFailure> {
+    process_within(bytes, cfg, &MemoryBudget::new(cfg.decode_memory))
+}
+
+/// [`process`], reserving decode memory from `budget` (shared by the
+/// threads that decode).
+pub fn process_within(
+    bytes: &[u8],
+    cfg: &ImageConfig,
+    budget: &MemoryBudget,
+) -> Result<Processed, ImageFailure> {
     let format = sniff_format(bytes).ok_or_else(|| {
         fail(
             FailureClass::NotAnImage,
@@ -279,7 +336,12 @@ pub fn process(bytes: &[u8], cfg: &ImageConfig) -> Result<Processed, ImageFailur
             None,
         )
     };
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let stripped = match format {
+        ImageFormat::Png => png_without_huge_iccp(bytes),
+        _ => None,
+    };
+    let to_decode = stripped.as_deref().unwrap_or(bytes);
+    let mut reader = ImageReader::with_format(Cursor::new(to_decode), format);
     reader.limits(decode_limits(cfg));
     let mut decoder = reader.into_decoder().map_err(header_error)?;
     let (raw_w, raw_h) = decoder.dimensions();
@@ -303,6 +365,18 @@ pub fn process(bytes: &[u8], cfg: &ImageConfig) -> Result<Processed, ImageFailur
             original,
         ));
     }
+    let need = budget::decode_estimate(raw_w, raw_h, decoder.color_type().bytes_per_pixel().into());
+    let _reservation = budget.reserve(need).ok_or_else(|| {
+        fail(
+            FailureClass::TooLarge,
+            format!(
+                "{w}x{h} {:?} needs about {need} bytes to decode, above --decode-memory {}",
+                decoder.color_type(),
+                budget.total()
+            ),
+            original,
+        )
+    })?;
     // A profile that cannot be read is no reason to lose the image.
     let icc = if cfg.apply_icc_profile {
         decoder.icc_profile().ok().flatten()
@@ -671,6 +745,7 @@ mod tests {
             .unwrap();
         enc.write_image(img.as_raw(), 4, 4, ExtendedColorType::Rgb8)
             .unwrap();
+        assert_eq!(png_without_huge_iccp(&png), None, "a real profile is kept");
         let px = pixels_as_is(&png, ImageConfig::default()).get_pixel(1, 1).0;
         assert!(px[0] > 205 && px[1] < 100, "{px:?}");
         let ignore = ImageConfig {
@@ -681,6 +756,85 @@ mod tests {
             pixels_as_is(&png, ignore).get_pixel(1, 1).0,
             [200, 100, 100]
         );
+    }
+
+    /// A PNG from chunks (type, data), CRCs computed.
+    fn png_from_chunks(chunks: &[(&[u8; 4], Vec<u8>)]) -> Vec<u8> {
+        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+        for (kind, data) in chunks {
+            out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            out.extend_from_slice(*kind);
+            out.extend_from_slice(data);
+            let mut crc = flate2::Crc::new();
+            crc.update(*kind);
+            crc.update(data);
+            out.extend_from_slice(&crc.sum().to_be_bytes());
+        }
+        out
+    }
+
+    fn ihdr(w: u32, h: u32, depth: u8, color: u8) -> Vec<u8> {
+        let mut d = w.to_be_bytes().to_vec();
+        d.extend_from_slice(&h.to_be_bytes());
+        d.extend_from_slice(&[depth, color, 0, 0, 0]);
+        d
+    }
+
+    fn zlib(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(data).unwrap();
+        z.finish().unwrap()
+    }
+
+    #[test]
+    fn decode_memory_counts_depth_and_channels_before_decoding() {
+        // 9000x9000 16-bit RGBA: 648 MB decoded, from a few bytes of header.
+        let bytes = png_from_chunks(&[
+            (b"IHDR", ihdr(9000, 9000, 16, 6)),
+            (b"IDAT", zlib(&[0; 64])),
+            (b"IEND", Vec::new()),
+        ]);
+        let c = ImageConfig {
+            decode_memory: 1 << 30,
+            ..cfg(ResizeMode::Border)
+        };
+        let e = process(&bytes, &c).unwrap_err();
+        assert_eq!(e.failure.class, FailureClass::TooLarge);
+        assert!(
+            e.failure.message.contains("--decode-memory"),
+            "{}",
+            e.failure.message
+        );
+        assert_eq!(e.original, Some((9000, 9000)));
+        // The same size at 8 bits fits (and then fails on its missing data).
+        let small = png_from_chunks(&[
+            (b"IHDR", ihdr(9000, 9000, 8, 0)),
+            (b"IDAT", zlib(&[0; 64])),
+            (b"IEND", Vec::new()),
+        ]);
+        let e = process(&small, &c).unwrap_err();
+        assert_eq!(e.failure.class, FailureClass::DecodeError);
+    }
+
+    #[test]
+    fn an_icc_bomb_is_dropped_and_the_image_kept() {
+        // A 4x4 grey PNG whose iCCP chunk inflates to 16 MiB.
+        let rows: Vec<u8> = (0..4).flat_map(|_| [0u8, 90, 90, 90, 90]).collect();
+        let mut iccp = b"bomb\0\0".to_vec();
+        iccp.extend(zlib(&vec![0u8; 16 << 20]));
+        let bytes = png_from_chunks(&[
+            (b"IHDR", ihdr(4, 4, 8, 0)),
+            (b"iCCP", iccp),
+            (b"IDAT", zlib(&rows)),
+            (b"IEND", Vec::new()),
+        ]);
+        assert!(bytes.len() < 100 << 10, "{}", bytes.len());
+        let stripped = png_without_huge_iccp(&bytes).expect("the iCCP chunk is dropped");
+        assert!(memchr::memmem::find(&stripped, b"iCCP").is_none());
+        assert!(stripped.len() < 200);
+        let px = pixels_as_is(&bytes, ImageConfig::default());
+        assert_eq!(px.get_pixel(1, 1).0, [90, 90, 90]);
     }
 
     #[test]

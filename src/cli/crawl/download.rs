@@ -119,6 +119,10 @@ pub struct DownloadOptions {
     /// Images with more pixels fail with `too_large`, checked from the header before decoding.
     #[arg(long, default_value_t = 89_478_485)]
     pub max_pixels: u64,
+    /// Memory all concurrent decodes may hold together (bytes, or with a unit:
+    /// 2GiB); an image needing more fails with `too_large`.
+    #[arg(long, default_value = "2GiB", value_parser = units::parse_size)]
+    pub decode_memory: u64,
     /// Allow URLs that resolve to loopback, private, link-local or other special addresses.
     #[arg(long)]
     pub allow_private_addresses: bool,
@@ -355,6 +359,7 @@ impl DownloadOptions {
                 max_image_area: self.max_image_area,
                 max_aspect_ratio: self.max_aspect_ratio,
                 max_pixels: self.max_pixels,
+                decode_memory: self.decode_memory,
             },
             fetch: FetchConfig {
                 timeout: seconds("timeout", self.timeout)?,
