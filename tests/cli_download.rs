@@ -1465,3 +1465,55 @@ fn img2dataset_command_lines_run_unchanged() {
     let second = got[1].jpg.as_deref().unwrap();
     assert_eq!(image::guess_format(second).unwrap(), ImageFormat::Jpeg);
 }
+
+/// `--output_format files`: img2dataset's layout, a directory per shard with
+/// `{key}.jpg`, `{key}.txt` and `{key}.json` per image, the metadata of every
+/// row beside it.
+#[test]
+fn files_output_has_img2dataset_s_layout() {
+    let photos = photos();
+    let rocket = std::fs::read(&photos[0].1).unwrap();
+    let server = Server::start(move |path| match path {
+        "/rocket.jpg" => ok(rocket.clone()),
+        _ => Reply::Status(404, vec![]),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("urls.csv");
+    std::fs::write(
+        &table,
+        format!(
+            "url,caption\n{},a rocket\n{},gone\n",
+            server.url("/rocket.jpg"),
+            server.url("/missing.jpg")
+        ),
+    )
+    .unwrap();
+    let run = dir.path().join("run");
+    let out = download_tables(&run, &[&table], &["--output_format", "files"]);
+    assert_success(&out);
+    let shard = run.join("shards/00000");
+    let mut names: Vec<String> = std::fs::read_dir(&shard)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["000000.jpg", "000000.json", "000000.txt"]);
+    assert_eq!(
+        std::fs::read_to_string(shard.join("000000.txt")).unwrap(),
+        "a rocket"
+    );
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(shard.join("000000.json")).unwrap()).unwrap();
+    assert_eq!(meta["width"], 16);
+    let img = image::load_from_memory(&std::fs::read(shard.join("000000.jpg")).unwrap()).unwrap();
+    assert_eq!((img.width(), img.height()), (16, 16));
+    let rows = read_shard(&run.join("shards/00000.parquet"));
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1].status, "http_404");
+    assert!(rows.iter().all(|r| r.jpg.is_none()));
+    // A rerun finds the shard done and leaves it as it was.
+    let again = download_tables(&run, &[&table], &["--output_format", "files"]);
+    assert_success(&again);
+    assert_eq!(std::fs::read_dir(&shard).unwrap().count(), 3);
+    assert_eq!(read_shard(&run.join("shards/00000.parquet")).len(), 2);
+}

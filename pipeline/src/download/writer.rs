@@ -1,5 +1,6 @@
 //! The writer: shard files. `NNNNN.parquet` (rows with images), or for
-//! webdataset `NNNNN.tar` (`{key}.jpg`, `{key}.txt`, `{key}.json` per success)
+//! webdataset `NNNNN.tar` (`{key}.jpg`, `{key}.txt`, `{key}.json` per success),
+//! or for files a directory `NNNNN/` of the same files, each
 //! plus `NNNNN.parquet` holding every row's metadata without images, as
 //! img2dataset does; then `NNNNN_stats.json`. Every file appears atomically,
 //! the stats file last, so a shard is done when its stats file exists.
@@ -39,6 +40,10 @@ pub enum OutputFormat {
     Parquet,
     /// `NNNNN.tar` (webdataset) + `NNNNN.parquet` metadata without images.
     Webdataset,
+    /// A directory `NNNNN/` with `{key}.jpg`, `{key}.txt` and `{key}.json`
+    /// per success (img2dataset's `files`) + `NNNNN.parquet` metadata
+    /// without images.
+    Files,
 }
 
 impl FromStr for OutputFormat {
@@ -48,8 +53,9 @@ impl FromStr for OutputFormat {
         match s {
             "parquet" => Ok(OutputFormat::Parquet),
             "webdataset" => Ok(OutputFormat::Webdataset),
+            "files" => Ok(OutputFormat::Files),
             other => Err(format!(
-                "unknown output format {other:?} (expected parquet or webdataset)"
+                "unknown output format {other:?} (expected parquet, webdataset or files)"
             )),
         }
     }
@@ -141,9 +147,9 @@ impl ShardColumns {
 /// The files of one shard.
 #[derive(Debug, Clone)]
 pub struct ShardFiles {
-    /// `NNNNN.parquet` or `NNNNN.tar`.
+    /// `NNNNN.parquet`, `NNNNN.tar` or the directory `NNNNN/`.
     pub data: PathBuf,
-    /// `NNNNN.parquet` metadata next to a tar (webdataset only).
+    /// `NNNNN.parquet` metadata next to a tar or a directory.
     pub meta: Option<PathBuf>,
     /// `NNNNN_stats.json`.
     pub stats: PathBuf,
@@ -156,6 +162,7 @@ impl ShardFiles {
         let (data, meta) = match format {
             OutputFormat::Parquet => (parquet, None),
             OutputFormat::Webdataset => (dir.join(format!("{name}.tar")), Some(parquet)),
+            OutputFormat::Files => (dir.join(name), Some(parquet)),
         };
         Self {
             data,
@@ -477,6 +484,42 @@ impl TarShardWriter {
     }
 }
 
+/// Writes successful samples into a directory as img2dataset's `files`
+/// output does: `{key}.jpg` (or the image's own extension), `{key}.txt`,
+/// `{key}.json`.
+pub struct FilesShardWriter {
+    dir: PathBuf,
+    columns: ShardColumns,
+}
+
+impl FilesShardWriter {
+    /// Creates the directory `dir`; `columns` go into each `{key}.json`.
+    pub fn create(dir: &Path, columns: &ShardColumns) -> Result<Self, DownloadError> {
+        std::fs::create_dir_all(dir).map_err(|e| DownloadError::write(dir, e))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            columns: columns.clone(),
+        })
+    }
+
+    fn file(&self, name: &str, data: &[u8]) -> Result<(), DownloadError> {
+        let path = self.dir.join(name);
+        std::fs::write(&path, data).map_err(|e| DownloadError::write(&path, e))
+    }
+
+    /// Adds a row's files (only successes have an image; failures are in
+    /// the metadata parquet).
+    pub fn push(&mut self, row: &Row) -> Result<(), DownloadError> {
+        let Some(img) = &row.jpg else { return Ok(()) };
+        self.file(&format!("{}.{}", row.key, image_extension(img)), img)?;
+        let caption = row.sample.caption.as_deref().unwrap_or("");
+        self.file(&format!("{}.txt", row.key), caption.as_bytes())?;
+        let json = serde_json::to_vec(&row_json(row, &self.columns))
+            .map_err(|e| DownloadError::write(&self.dir, e))?;
+        self.file(&format!("{}.json", row.key), &json)
+    }
+}
+
 /// Writes one shard from `n` rows pulled from `next_row` (`None` means the
 /// job stopped: nothing is committed). Returns the shard's statistics.
 ///
@@ -545,6 +588,31 @@ pub fn write_shard_with_columns(
                         pw.push(row)?;
                     }
                     tw.finish()?;
+                    commit_stats(&mut stats)
+                })?;
+                pw.finish()
+            })?
+        }
+        OutputFormat::Files => {
+            let meta = files
+                .meta
+                .as_ref()
+                .expect("files shards have a metadata file");
+            // A directory left by a run killed between its renames.
+            if files.data.is_dir() {
+                std::fs::remove_dir_all(&files.data)
+                    .map_err(|e| DownloadError::write(&files.data, e))?;
+            }
+            commit_atomically(meta, |meta_tmp| {
+                let mut pw = ParquetShardWriter::create(meta_tmp, false, columns)?;
+                commit_atomically(&files.data, |dir_tmp| {
+                    let mut fw = FilesShardWriter::create(dir_tmp, columns)?;
+                    for _ in 0..n {
+                        let row = next_row().ok_or_else(|| stopped(&files.data))?;
+                        stats.add(&row);
+                        fw.push(&row)?;
+                        pw.push(row)?;
+                    }
                     commit_stats(&mut stats)
                 })?;
                 pw.finish()

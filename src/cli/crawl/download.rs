@@ -66,7 +66,8 @@ pub struct DownloadOptions {
     /// Samples per shard.
     #[arg(long, alias = "number_sample_per_shard", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub shard_size: u64,
-    /// `parquet` (images in the `jpg` column) or `webdataset` (`NNNNN.tar` + metadata parquet).
+    /// `parquet` (images in the `jpg` column), `webdataset` (`NNNNN.tar` + metadata parquet)
+    /// or `files` (a directory `NNNNN/` of images, captions and json + metadata parquet).
     #[arg(long, alias = "output_format", default_value = "parquet", value_parser = parse_format)]
     pub output_format: OutputFormat,
     /// Side of the output images in pixels.
