@@ -5,7 +5,8 @@ Usage: python img2dataset_compare.py MANIFEST.json
 The manifest lists runs: {"shard": path of a witcurate shard parquet,
 "photos": [path, ...] in key order, and the resizer options "resize_mode",
 "image_size", "resize_only_if_bigger" and optional "downscale_interpolation"
-/ "upscale_interpolation"}. Each photo is resized by img2dataset's `Resizer`
+/ "upscale_interpolation" and "bboxes" (per photo, a list of normalised
+boxes to blur with img2dataset's `BoundingBoxBlurrer`)}. Each photo is resized by img2dataset's `Resizer`
 (its `resizer.py`, loaded from the installed img2dataset package without the
 rest of the package) encoding PNG, and compared with witcurate's image
 (also PNG): the sizes must be equal, and the PSNR is printed, one line per
@@ -26,15 +27,15 @@ import numpy as np  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 
-def load_resizer():
+def load_module(name):
     spec = importlib.util.find_spec("img2dataset")
     if spec is None or not spec.submodule_search_locations:
         sys.exit("img2dataset is not installed (run scripts/setup.sh)")
-    path = os.path.join(list(spec.submodule_search_locations)[0], "resizer.py")
-    mod_spec = importlib.util.spec_from_file_location("img2dataset_resizer", path)
+    path = os.path.join(list(spec.submodule_search_locations)[0], f"{name}.py")
+    mod_spec = importlib.util.spec_from_file_location(f"img2dataset_{name}", path)
     module = importlib.util.module_from_spec(mod_spec)
     mod_spec.loader.exec_module(module)
-    return module.Resizer
+    return module
 
 
 def as_bgr(img):
@@ -49,7 +50,8 @@ def psnr(a, b):
 
 
 def main():
-    Resizer = load_resizer()
+    Resizer = load_module("resizer").Resizer
+    Blurrer = load_module("blurrer").BoundingBoxBlurrer
     runs = json.load(open(sys.argv[1]))
     for i, run in enumerate(runs):
         table = pq.read_table(run["shard"]).to_pydict()
@@ -62,12 +64,14 @@ def main():
             upscale_interpolation=run.get("upscale_interpolation", "lanczos"),
             encode_format="png",
             encode_quality=1,
+            blurrer=Blurrer() if "bboxes" in run else None,
         )
-        for photo, j in zip(run["photos"], order):
+        for n, (photo, j) in enumerate(zip(run["photos"], order)):
             if table["status"][j] != "success":
                 sys.exit(f"run {i} {photo}: witcurate failed: {table['error_message'][j]}")
             with open(photo, "rb") as f:
-                ref_bytes, w, h, _, _, err = resizer(io.BytesIO(f.read()))
+                bboxes = run["bboxes"][n] if "bboxes" in run else None
+                ref_bytes, w, h, _, _, err = resizer(io.BytesIO(f.read()), bboxes)
             if err:
                 sys.exit(f"run {i} {photo}: img2dataset failed: {err}")
             ref = as_bgr(cv2.imdecode(np.frombuffer(ref_bytes, np.uint8), cv2.IMREAD_UNCHANGED))

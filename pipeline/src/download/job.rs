@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use super::blur;
 use super::budget::MemoryBudget;
 use super::error::DownloadError;
 use super::fetch::{FetchConfig, Fetcher};
@@ -52,6 +53,10 @@ pub struct DownloadConfig {
     /// must be one of the input's extra columns).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify_hash: Option<VerifyHash>,
+    /// The input column of bounding boxes to blur (img2dataset's
+    /// `bbox_col`; one of the input's extra columns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bbox_col: Option<String>,
 }
 
 impl DownloadConfig {
@@ -67,6 +72,7 @@ impl DownloadConfig {
             io_threads: 2,
             compute_hash: HashAlgo::Sha256,
             verify_hash: None,
+            bbox_col: None,
         }
     }
 
@@ -100,6 +106,8 @@ struct Hashing {
     extra: Option<HashAlgo>,
     /// The index of the expected hash among the sample's extra cells, and its hash.
     verify: Option<(usize, HashAlgo)>,
+    /// The index of the bounding boxes among the sample's extra cells.
+    bbox: Option<usize>,
 }
 
 /// What a job did.
@@ -252,6 +260,13 @@ pub fn check(cfg: &DownloadConfig) -> Result<(), DownloadError> {
             "additional column(s) {} clash with the shard's own columns (or repeat)",
             clashes.join(", ")
         )));
+    }
+    if let Some(c) = &cfg.bbox_col {
+        if !cfg.input.extra_cols().contains(c) {
+            return Err(DownloadError::Config(format!(
+                "--bbox-col column {c:?} is not read from the input (pass --input TABLE)"
+            )));
+        }
     }
     if let Some(v) = &cfg.verify_hash {
         if !cfg.input.extra_cols().contains(&v.column) {
@@ -435,6 +450,10 @@ async fn collect(
             let i = cfg.input.extra_cols().iter().position(|c| *c == v.column)?;
             Some((i, v.algo))
         }),
+        bbox: cfg
+            .bbox_col
+            .as_ref()
+            .and_then(|c| cfg.input.extra_cols().iter().position(|x| x == c)),
     };
     // Out-of-order completions are held back at most this far ahead of the
     // oldest unfinished sample, which bounds memory while one slow server
@@ -571,6 +590,22 @@ async fn download_one(
         let want = want.trim().to_ascii_lowercase();
         (!want.is_empty()).then_some((want, algo))
     });
+    let boxes = match hashing
+        .bbox
+        .and_then(|i| sample.extra.get(i).cloned().flatten())
+    {
+        None => Vec::new(),
+        Some(text) => match blur::parse_boxes(&text) {
+            Ok(b) => b,
+            Err(message) => {
+                row.status = FailureClass::InvalidBbox.to_string();
+                row.error_message = Some(message);
+                row.sample = sample;
+                row.bytes_downloaded = bytes.len() as u64;
+                return row;
+            }
+        },
+    };
     let (tx, rx) = tokio::sync::oneshot::channel();
     rayon::spawn(move || {
         let sha = hex::encode(Sha256::digest(&bytes));
@@ -589,7 +624,7 @@ async fn download_one(
             Some(f) => Ok(Err(f)),
             // A decoder panic on hostile bytes must not take the job down.
             None => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                resize::process_within(&bytes, &image_cfg, &budget)
+                resize::process_within(&bytes, &image_cfg, &budget, &boxes)
             })),
         };
         if let Ok(result) = result {

@@ -20,6 +20,7 @@
 //! Every sample ends as a row: `status` is `success` or a
 //! [`status::FailureClass`], with `error_message` saying what went wrong.
 
+pub mod blur;
 pub mod budget;
 pub mod color;
 pub mod dns;

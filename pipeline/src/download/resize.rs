@@ -312,15 +312,18 @@ fn swaps_sides(o: Orientation) -> bool {
 /// Checks, decodes, resizes and re-encodes one downloaded image, with a
 /// decode budget of its own (`cfg.decode_memory`).
 pub fn process(bytes: &[u8], cfg: &ImageConfig) -> Result<Processed, ImageFailure> {
-    process_within(bytes, cfg, &MemoryBudget::new(cfg.decode_memory))
+    process_within(bytes, cfg, &MemoryBudget::new(cfg.decode_memory), &[])
 }
 
 /// [`process`], reserving decode memory from `budget` (shared by the
-/// threads that decode).
+/// threads that decode), and blurring `boxes` (normalised `[x_min, y_min,
+/// x_max, y_max]`, see [`super::blur`]) after scaling, before any crop or
+/// padding, as img2dataset does.
 pub fn process_within(
     bytes: &[u8],
     cfg: &ImageConfig,
     budget: &MemoryBudget,
+    boxes: &[[f64; 4]],
 ) -> Result<Processed, ImageFailure> {
     let format = sniff_format(bytes).ok_or_else(|| {
         fail(
@@ -411,12 +414,15 @@ pub fn process_within(
         return Ok(kept(w, h));
     }
     let plan = geometry::plan(w, h, cfg.mode, cfg.image_size, cfg.resize_only_if_bigger);
-    let unchanged = plan.is_identity() && !had_alpha && orientation == Orientation::NoTransforms;
+    let unchanged = plan.is_identity()
+        && !had_alpha
+        && orientation == Orientation::NoTransforms
+        && boxes.is_empty();
     if cfg.skip_reencode && unchanged && format == cfg.encode_format.image_format() {
         return Ok(kept(w, h));
     }
     let (ow, oh) = plan.out;
-    let pixels = apply_plan(rgb, (w, h), &plan, cfg)
+    let pixels = apply_plan(rgb, (w, h), &plan, cfg, boxes)
         .map_err(|e| fail(FailureClass::DecodeError, e.to_string(), original))?;
     let encoded = encode::encode(&pixels, ow, oh, cfg.encode_format, cfg.encode_quality)
         .map_err(|e| fail(FailureClass::EncodeError, e.to_string(), original))?;
@@ -430,12 +436,13 @@ pub fn process_within(
     })
 }
 
-/// Scales, crops and pads RGB8 pixels as `plan` says.
+/// Scales, blurs `boxes`, crops and pads RGB8 pixels as `plan` says.
 fn apply_plan(
     rgb: Vec<u8>,
     size: (u32, u32),
     plan: &Plan,
     cfg: &ImageConfig,
+    boxes: &[[f64; 4]],
 ) -> Result<Vec<u8>, resample::ResampleError> {
     let (mut pixels, mut size) = (rgb, size);
     if let Some(to) = plan.scale_to {
@@ -447,6 +454,7 @@ fn apply_plan(
         pixels = resample::resample(pixels, size, to, interpolation)?;
         size = to;
     }
+    super::blur::blur_boxes(&mut pixels, size.0, size.1, boxes);
     if let Some((x, y, cw, ch)) = plan.crop {
         let row = size.0 as usize * 3;
         let mut out = Vec::with_capacity(cw as usize * ch as usize * 3);

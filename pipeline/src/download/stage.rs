@@ -107,6 +107,7 @@ impl Stage for DownloadStage {
             "disallowed_header_directives": p.fetch.disallowed_directives,
             "compute_hash": p.compute_hash,
             "verify_hash": p.verify_hash,
+            "bbox_col": p.bbox_col,
             "max_body_bytes": p.fetch.max_body_bytes,
         })
     }

@@ -41,6 +41,8 @@ pub enum FailureClass {
     /// The downloaded bytes' hash differs from the one in the input
     /// (`--verify-hash`).
     HashMismatch,
+    /// The sample's bounding boxes (`--bbox-col`) do not parse.
+    InvalidBbox,
 }
 
 impl FailureClass {
@@ -65,6 +67,7 @@ impl FailureClass {
             AspectRatio => "aspect_ratio",
             EncodeError => "encode_error",
             HashMismatch => "hash_mismatch",
+            InvalidBbox => "invalid_bbox",
         };
         s.into()
     }

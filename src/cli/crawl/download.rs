@@ -172,6 +172,10 @@ pub struct DownloadOptions {
     /// column (`hash_mismatch` when it differs).
     #[arg(long, alias = "verify_hash", value_parser = parse_verify_hash)]
     pub verify_hash: Option<VerifyHash>,
+    /// Input column of bounding boxes to blur (faces, say): JSON lists of normalised
+    /// [x_min, y_min, x_max, y_max], as img2dataset's --bbox_col.
+    #[arg(long, alias = "bbox_col")]
+    pub bbox_col: Option<String>,
     #[command(flatten)]
     pub img2dataset: Img2datasetFlags,
     /// Threads for the network runtime (images are decoded on --threads).
@@ -324,10 +328,18 @@ impl DownloadOptions {
     /// The stage these flags describe, reading `input`.
     pub fn stage(&self, mut input: InputSpec) -> Result<DownloadStage> {
         self.img2dataset.report();
-        // The --verify-hash column is read from the input, and so saved too.
-        if let (Some(v), InputSpec::Tables { extra_cols, .. }) = (&self.verify_hash, &mut input) {
-            if !extra_cols.contains(&v.column) {
-                extra_cols.push(v.column.clone());
+        // The --verify-hash and --bbox-col columns are read from the input,
+        // and so saved too.
+        if let InputSpec::Tables { extra_cols, .. } = &mut input {
+            let wanted = self
+                .verify_hash
+                .iter()
+                .map(|v| &v.column)
+                .chain(&self.bbox_col);
+            for c in wanted {
+                if !extra_cols.contains(c) {
+                    extra_cols.push(c.clone());
+                }
             }
         }
         let user_agent = match &self.user_agent_token {
@@ -388,6 +400,7 @@ impl DownloadOptions {
             io_threads: self.io_threads as usize,
             compute_hash: self.compute_hash,
             verify_hash: self.verify_hash.clone(),
+            bbox_col: self.bbox_col.clone(),
         };
         DownloadStage::new(cfg).context("crawl download")
     }
