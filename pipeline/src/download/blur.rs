@@ -69,32 +69,52 @@ fn reflect101(i: isize, n: usize) -> usize {
     i as usize
 }
 
-/// Separable Gaussian blur of `channels`-interleaved `f32` planes.
-fn gaussian_blur(src: &[f32], w: usize, h: usize, channels: usize, kernel: &[f32]) -> Vec<f32> {
-    let r = (kernel.len() / 2) as isize;
-    let mut tmp = vec![0f32; src.len()];
-    for y in 0..h {
-        for x in 0..w {
+/// A rectangle `[x0, x1) × [y0, y1)`.
+#[derive(Debug, Clone, Copy)]
+struct Region {
+    x0: usize,
+    x1: usize,
+    y0: usize,
+    y1: usize,
+}
+
+/// Separable Gaussian blur of `channels`-interleaved `f32` planes `w × h`,
+/// computed only for `region` (the result is `region`-sized); the taps
+/// reach outside it, reflected at the image's borders.
+fn gaussian_blur(
+    src: &[f32],
+    (w, h): (usize, usize),
+    channels: usize,
+    kernel: &[f32],
+    region: Region,
+) -> Vec<f32> {
+    let r = kernel.len() / 2;
+    let rw = region.x1 - region.x0;
+    // Rows the vertical taps read (reflected indices stay within them).
+    let (b0, b1) = (region.y0.saturating_sub(r), (region.y1 + r).min(h));
+    let mut tmp = vec![0f32; (b1 - b0) * rw * channels];
+    for y in b0..b1 {
+        for x in region.x0..region.x1 {
             for c in 0..channels {
                 let mut acc = 0f32;
                 for (k, wgt) in kernel.iter().enumerate() {
-                    let sx = reflect101(x as isize + k as isize - r, w);
+                    let sx = reflect101(x as isize + k as isize - r as isize, w);
                     acc += src[(y * w + sx) * channels + c] * wgt;
                 }
-                tmp[(y * w + x) * channels + c] = acc;
+                tmp[((y - b0) * rw + x - region.x0) * channels + c] = acc;
             }
         }
     }
-    let mut out = vec![0f32; src.len()];
-    for y in 0..h {
-        for x in 0..w {
+    let mut out = vec![0f32; (region.y1 - region.y0) * rw * channels];
+    for y in region.y0..region.y1 {
+        for x in 0..rw {
             for c in 0..channels {
                 let mut acc = 0f32;
                 for (k, wgt) in kernel.iter().enumerate() {
-                    let sy = reflect101(y as isize + k as isize - r, h);
-                    acc += tmp[(sy * w + x) * channels + c] * wgt;
+                    let sy = reflect101(y as isize + k as isize - r as isize, h);
+                    acc += tmp[((sy - b0) * rw + x) * channels + c] * wgt;
                 }
-                out[(y * w + x) * channels + c] = acc;
+                out[((y - region.y0) * rw + x) * channels + c] = acc;
             }
         }
     }
@@ -109,6 +129,8 @@ pub fn blur_boxes(rgb: &mut [u8], w: u32, h: u32, boxes: &[[f64; 4]]) {
     let (wu, hu) = (w as usize, h as usize);
     let mut mask = vec![0f32; wu * hu];
     let mut max_side = 0i64;
+    // The part of the image the mask covers.
+    let mut covered: Option<Region> = None;
     for b in boxes {
         // As img2dataset: truncating int() of the scaled coordinates.
         let mut a = [
@@ -124,17 +146,24 @@ pub fn blur_boxes(rgb: &mut [u8], w: u32, h: u32, boxes: &[[f64; 4]]) {
         a[1] = (a[1] as f64 - grow) as i64;
         a[2] = (a[2] as f64 + grow) as i64;
         a[3] = (a[3] as f64 + grow) as i64;
-        let (x0, x1) = (
-            a[0].clamp(0, i64::from(w) - 1),
-            a[2].clamp(0, i64::from(w) - 1),
-        );
-        let (y0, y1) = (
-            a[1].clamp(0, i64::from(h) - 1),
-            a[3].clamp(0, i64::from(h) - 1),
-        );
-        for y in y0..y1 {
-            mask[y as usize * wu + x0 as usize..y as usize * wu + x1 as usize].fill(1.0);
+        let clamp_x = |v: i64| v.clamp(0, i64::from(w) - 1) as usize;
+        let clamp_y = |v: i64| v.clamp(0, i64::from(h) - 1) as usize;
+        let (x0, x1, y0, y1) = (clamp_x(a[0]), clamp_x(a[2]), clamp_y(a[1]), clamp_y(a[3]));
+        if x0 >= x1 || y0 >= y1 {
+            continue;
         }
+        for y in y0..y1 {
+            mask[y * wu + x0..y * wu + x1].fill(1.0);
+        }
+        covered = Some(match covered {
+            None => Region { x0, x1, y0, y1 },
+            Some(c) => Region {
+                x0: c.x0.min(x0),
+                x1: c.x1.max(x1),
+                y0: c.y0.min(y0),
+                y1: c.y1.max(y1),
+            },
+        });
     }
     let sigma = 0.1 * max_side as f64;
     let mut k = ((2.0 * sigma.ceil() + 1.0) as usize).max(3);
@@ -142,12 +171,37 @@ pub fn blur_boxes(rgb: &mut [u8], w: u32, h: u32, boxes: &[[f64; 4]]) {
         k += 1;
     }
     let kernel = gaussian_kernel(k);
+    let r = k / 2;
     let img: Vec<f32> = rgb.iter().map(|&v| f32::from(v) / 255.0).collect();
-    let blurred = gaussian_blur(&img, wu, hu, 3, &kernel);
-    let bmask = gaussian_blur(&mask, wu, hu, 1, &kernel);
+    // The blurred mask is exactly 0 farther than the kernel's radius from
+    // the mask (reflected taps included), so only that region is blurred.
+    let region = covered.map(|c| Region {
+        x0: c.x0.saturating_sub(r),
+        x1: (c.x1 + r).min(wu),
+        y0: c.y0.saturating_sub(r),
+        y1: (c.y1 + r).min(hu),
+    });
+    let blurred = region.map(|reg| {
+        (
+            reg,
+            gaussian_blur(&img, (wu, hu), 3, &kernel, reg),
+            gaussian_blur(&mask, (wu, hu), 1, &kernel, reg),
+        )
+    });
     for (i, px) in rgb.iter_mut().enumerate() {
-        let m = bmask[i / 3];
-        let v = img[i] * (1.0 - m) + blurred[i] * m;
+        let (x, y) = ((i / 3) % wu, i / 3 / wu);
+        // img · (1 - mask') + blurred · mask', in f32 as img2dataset; outside
+        // the region mask' is 0.
+        let v = match &blurred {
+            Some((reg, img_b, mask_b))
+                if (reg.x0..reg.x1).contains(&x) && (reg.y0..reg.y1).contains(&y) =>
+            {
+                let j = (y - reg.y0) * (reg.x1 - reg.x0) + x - reg.x0;
+                let m = mask_b[j];
+                img[i] * (1.0 - m) + img_b[j * 3 + i % 3] * m
+            }
+            _ => img[i],
+        };
         *px = (v * 255.0) as u8;
     }
 }
