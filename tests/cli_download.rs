@@ -1452,6 +1452,8 @@ fn img2dataset_command_lines_run_unchanged() {
         "False",
         "--distributor",
         "multiprocessing",
+        "--extract_exif",
+        "False",
     ]);
     assert_success(&out);
     let shard = run.join("shards/00000.parquet");

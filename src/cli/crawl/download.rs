@@ -204,6 +204,10 @@ pub struct Img2datasetFlags {
     incremental_mode: Option<String>,
     #[arg(long = "oom_shard_count", hide = true)]
     oom_shard_count: Option<String>,
+    #[arg(long = "extract_exif", hide = true)]
+    extract_exif: Option<String>,
+    #[arg(long = "ignore_ssl_certificate", hide = true)]
+    ignore_ssl_certificate: Option<String>,
 }
 
 impl Img2datasetFlags {
