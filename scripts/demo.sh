@@ -124,10 +124,12 @@ echo "==> 6. crawl: download and resize images into shards"
 kill $SERVER 2>/dev/null || true
 echo "    near-duplicates, and images near the held-out evaluation images, marked in $RUN/dedup/"
 "$WC" crawl dedup --out "$RUN" --against "$OUT/web/eval"
+echo "    balance again on what was downloaded and kept (one alt-text per image): $RUN/balanced/"
+"$WC" crawl balance --out "$RUN" --pool downloaded --t 300
 
 echo
-echo "==> 7. train the bundled CLIP model on the shards (tiny preset, CPU)"
-"$WC" train --shards "$RUN/shards" --out "$OUT/train" --preset tiny \
+echo "==> 7. train the bundled CLIP model on the kept images of the shards (tiny preset, CPU)"
+"$WC" train --shards "$RUN/shards" --select "$RUN/dedup" "$RUN/balanced" --out "$OUT/train" --preset tiny \
   --steps "$STEPS" --batch-size 32 --lr 2e-3 --context-length 16 \
   --checkpoint-every "$CHECKPOINT_EVERY" --resume
 
@@ -143,7 +145,7 @@ echo "==> 9. dataset statistics report"
 echo
 echo "vocabulary:    $OUT/vocab/queries.txt ($(wc -l <"$OUT/vocab/queries.txt") entries)"
 echo "pairs:         $RUN/pairs/   matched: $RUN/matched/   selected: $RUN/selected/"
-echo "shards:        $RUN/shards/"
+echo "shards:        $RUN/shards/   kept: $RUN/dedup/ and $RUN/balanced/"
 echo "model:         $OUT/train/   evaluation: $OUT/eval.json"
 echo "report:        $RUN/stats/report.html"
 echo "time:          $((SECONDS / 60))m $((SECONDS % 60))s in all, of which the build took $((BUILD_SECONDS / 60))m $((BUILD_SECONDS % 60))s"

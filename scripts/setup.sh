@@ -21,34 +21,33 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-# Python tools the tests use, in a venv at .venv-tools/ (git-ignored) with
-# pinned versions, made once and reused: pyarrow reads a shard as a real
-# client would; img2dataset's own resizer (its resizer.py, run without the
-# rest of the package, hence --no-deps) with the OpenCV and albumentations
-# versions it supports computes the reference images the download stage is
-# compared with. The demo does not need it, so without network this only
-# warns; the tests that need it then fail and say to run this script.
+# Python tools the tests use: pyarrow reads a shard as a real client would;
+# moto's server is the S3-compatible store the storage tests start on
+# 127.0.0.1; img2dataset's own resizer (its resizer.py and blurrer.py, run
+# without the rest of the package, hence --no-deps) with the OpenCV and
+# albumentations versions it supports computes the reference images the
+# download stage is compared with. A venv at .venv-tools/ (git-ignored) with
+# pinned versions, made once and reused. The demo does not need it, so
+# without network this only warns; the tests that need it then fail and say
+# to run this script.
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV="$ROOT/.venv-tools"
-PYARROW_VERSION=26.0.1
-NUMPY_VERSION=2.4.6
-OPENCV_VERSION=4.14.0.94
-ALBUMENTATIONS_VERSION=1.4.24
-ALBUCORE_VERSION=0.0.23
-IMG2DATASET_VERSION=1.47.0
-WANT="pyarrow==$PYARROW_VERSION numpy==$NUMPY_VERSION opencv-python-headless==$OPENCV_VERSION albumentations==$ALBUMENTATIONS_VERSION albucore==$ALBUCORE_VERSION img2dataset==$IMG2DATASET_VERSION"
-# The venv is current when every pinned package is there at its version.
-venv_current() {
-  "$VENV/bin/python" - "$WANT" <<'PY' 2>/dev/null
+REQUIREMENTS=("pyarrow==26.0.1" "moto[server]==5.2.5" "numpy==2.4.6"
+  "opencv-python-headless==4.14.0.94" "albumentations==1.4.24" "albucore==0.0.23")
+# Installed without their dependencies (only some of their modules are used).
+NO_DEPS=("img2dataset==1.47.0")
+have_requirements() {
+  "$VENV/bin/python" - "${REQUIREMENTS[@]}" "${NO_DEPS[@]}" <<'PY' 2>/dev/null
 import sys
 from importlib.metadata import version
-for spec in sys.argv[1].split():
-    name, want = spec.split("==")
+for req in sys.argv[1:]:
+    name, want = req.split("==")
+    name = name.split("[")[0]
     if version(name) != want:
         sys.exit(1)
 PY
 }
-if ! venv_current; then
+if ! have_requirements; then
   if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
     echo "setup: python3 cannot make a venv (on Debian: apt-get install python3-venv)" >&2
     exit 1
@@ -57,13 +56,11 @@ if ! venv_current; then
   if [ -e "$VENV" ] && ! "$VENV/bin/python" -c '' 2>/dev/null; then
     rm -rf "$VENV"
   fi
-  echo "setup: installing $WANT into $VENV" >&2
+  echo "setup: installing ${REQUIREMENTS[*]} ${NO_DEPS[*]} into $VENV" >&2
   PIP=("$VENV/bin/pip" install --quiet --disable-pip-version-check)
-  if ! { python3 -m venv "$VENV" &&
-    "${PIP[@]}" "pyarrow==$PYARROW_VERSION" "numpy==$NUMPY_VERSION" \
-      "opencv-python-headless==$OPENCV_VERSION" "albumentations==$ALBUMENTATIONS_VERSION" \
-      "albucore==$ALBUCORE_VERSION" &&
-    "${PIP[@]}" --no-deps "img2dataset==$IMG2DATASET_VERSION"; }; then
-    echo "setup: WARNING: could not install the Python test tools into $VENV (offline?); the tests that use them will fail until this script succeeds" >&2
+  if ! { [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"; } ||
+    ! "${PIP[@]}" "${REQUIREMENTS[@]}" ||
+    ! "${PIP[@]}" --no-deps "${NO_DEPS[@]}"; then
+    echo "setup: WARNING: could not install ${REQUIREMENTS[*]} ${NO_DEPS[*]} into $VENV (offline?); the tests that use them will fail until this script succeeds" >&2
   fi
 fi

@@ -7,63 +7,27 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::builder::{ListBuilder, UInt32Builder};
 use arrow_array::cast::AsArray;
-use arrow_array::{ArrayRef, BinaryArray, Int32Array, RecordBatch, StringArray, UInt64Array};
+use arrow_array::{ArrayRef, RecordBatch, StringArray};
 
 mod common;
+use common::shards::ShardRow;
 use common::{assert_success, read_parquet, s, witcurate, write_parquet};
 
 /// One shard row: (key, sha256, phash); `None` phash is a failed download.
 type Row = (&'static str, Option<&'static str>, Option<u64>);
 
 fn write_shard(run: &Path, shard: usize, rows: &[Row]) {
-    let n = rows.len();
-    let strs = |v: Vec<String>| Arc::new(StringArray::from(v)) as ArrayRef;
-    let mut ids = ListBuilder::new(UInt32Builder::new()).with_field(Arc::new(
-        arrow_schema::Field::new("item", arrow_schema::DataType::UInt32, false),
-    ));
-    for _ in 0..n {
-        ids.append_null();
-    }
-    let ok = |r: &Row| r.2.is_some();
-    let batch = RecordBatch::try_new(
-        pipeline::schema::shard_schema(),
-        vec![
-            strs(rows.iter().map(|r| r.0.to_string()).collect()),
-            strs(rows.iter().map(|r| format!("uid-{}", r.0)).collect()),
-            strs(
-                rows.iter()
-                    .map(|r| format!("http://x/{}.jpg", r.0))
-                    .collect(),
-            ),
-            Arc::new(StringArray::from(vec![Some("a caption"); n])),
-            Arc::new(ids.finish()),
-            strs(
-                rows.iter()
-                    .map(|r| if ok(r) { "success" } else { "http_404" }.to_string())
-                    .collect(),
-            ),
-            Arc::new(StringArray::from(vec![None::<&str>; n])),
-            Arc::new(Int32Array::from(vec![Some(64); n])),
-            Arc::new(Int32Array::from(vec![Some(64); n])),
-            Arc::new(Int32Array::from(vec![Some(64); n])),
-            Arc::new(Int32Array::from(vec![Some(64); n])),
-            Arc::new(StringArray::from(
-                rows.iter().map(|r| r.1).collect::<Vec<_>>(),
-            )),
-            Arc::new(UInt64Array::from(
-                rows.iter().map(|r| r.2).collect::<Vec<_>>(),
-            )),
-            Arc::new(BinaryArray::from(
-                rows.iter()
-                    .map(|r| ok(r).then_some(&b"jpg"[..]))
-                    .collect::<Vec<_>>(),
-            )),
-        ],
-    )
-    .unwrap();
-    write_parquet(&run.join(format!("shards/{shard:05}.parquet")), &batch);
+    let rows: Vec<ShardRow> = rows
+        .iter()
+        .map(|r| ShardRow {
+            key: r.0,
+            sha: r.1.map(String::from),
+            phash: r.2,
+            ids: None,
+        })
+        .collect();
+    common::shards::write_shard(run, shard, &rows);
 }
 
 const A: u64 = 0x0123_4567_89ab_cdef;
@@ -212,6 +176,23 @@ fn duplicates_and_contaminated_images_are_dropped_by_a_fixed_rule() {
         ]));
     }
     assert_eq!(parts(&sliced), parts(&run));
+
+    // And when the reduce groups in many passes over the hashes (a budget
+    // of 200 bytes: one pass per few images).
+    let passes = dir.path().join("passes");
+    fixture(&passes);
+    assert_success(&witcurate(&[
+        "--quiet",
+        "crawl",
+        "dedup",
+        "--out",
+        s(&passes),
+        "--against",
+        s(&eval),
+        "--reduce-memory",
+        "200B",
+    ]));
+    assert_eq!(parts(&passes), parts(&run));
 
     // Another distance on the same run is refused; --force redoes it.
     let out = witcurate(&["crawl", "dedup", "--out", s(&run), "--max-distance", "1"]);

@@ -487,6 +487,15 @@ fn funnel_vocab_and_image_numbers_of_a_fixture_run() {
         v["rank_frequency"]["after"],
         serde_json::json!([[1, 3], [2, 2], [3, 1]])
     );
+    assert_eq!(v["after_from"], "selected/ query_ids");
+    // Counts 5, 2, 1: the top entry holds 5 of 8 matches.
+    assert_eq!(v["cumulative"], serde_json::json!([[1, 5], [2, 7], [3, 8]]));
+    let what_if = v["what_if"].as_array().unwrap();
+    let at_t = what_if
+        .iter()
+        .find(|w| w["t"] == v["t"])
+        .expect("the run's own t is a row");
+    assert_eq!(at_t["capped_entries"], v["capped_entries"]);
     let top = &v["top_entries"][0];
     assert_eq!(
         (
@@ -712,7 +721,7 @@ fn html_parses_and_every_chart_agrees_with_stats_json() {
                 assert_eq!(drawn, want, "{id}: drawn bars of series {si}");
             }
         }
-        if data["kind"] == "loglog" {
+        if data["kind"] == "loglog" && !data["marker"].is_null() {
             let marker = inner
                 .iter()
                 .find(|t| t.name() == "line" && t.attributes().is_class_member("marker"))

@@ -16,6 +16,12 @@
 //!   balance_counts/part-N.parquet, balance_counts.parquet, balance.json
 //!   shards/NNNNN.parquet|tar, NNNNN_stats.json
 //!   dedup/part-N.parquet               dedup: which images of shard N are kept
+//!   pool/part-N.parquet, pool_counts.parquet
+//!                                      dedup: the kept, matched images of shard N
+//!                                      (the pool of balancing after download)
+//!   balanced/part-N.parquet            balance_downloaded: the images of shard N
+//!                                      in the final dataset
+//!   balanced_counts/part-N.parquet, balanced_counts.parquet, balanced.json
 //!   slurm/STAGE/                       Slurm scripts and logs
 //!   stats/                             the statistics report
 //! ```
@@ -190,6 +196,47 @@ impl RunDir {
     /// `RUN/dedup/_map/task-N.parquet`.
     pub fn dedup_map_task(&self, shard: usize) -> PathBuf {
         self.dedup_map().join(format!("task-{shard:05}.parquet"))
+    }
+    /// `RUN/pool/`: per shard, the kept images that match an entry (`key,
+    /// uid, query_ids`), the pool of balancing after download.
+    pub fn pool(&self) -> PathBuf {
+        self.root.join("pool")
+    }
+    /// `RUN/pool/part-N.parquet`: the pool rows of shard N.
+    pub fn pool_part(&self, shard: usize) -> PathBuf {
+        self.pool().join(part_name(shard, "parquet"))
+    }
+    /// `RUN/pool_counts.parquet`: matches per entry over the pool.
+    pub fn pool_counts(&self) -> PathBuf {
+        self.root.join("pool_counts.parquet")
+    }
+
+    // --- balance after download ---------------------------------------------
+
+    /// `RUN/balanced/`: per shard, the images of the final dataset.
+    pub fn balanced(&self) -> PathBuf {
+        self.root.join("balanced")
+    }
+    /// `RUN/balanced/part-N.parquet`: the kept pool rows of shard N.
+    pub fn balanced_part(&self, shard: usize) -> PathBuf {
+        self.balanced().join(part_name(shard, "parquet"))
+    }
+    /// `RUN/balanced_counts/`: kept images per entry, per task.
+    pub fn balanced_counts_parts(&self) -> PathBuf {
+        self.root.join("balanced_counts")
+    }
+    /// `RUN/balanced_counts/part-N.parquet`.
+    pub fn balanced_counts_part(&self, shard: usize) -> PathBuf {
+        self.balanced_counts_parts()
+            .join(part_name(shard, "parquet"))
+    }
+    /// `RUN/balanced_counts.parquet`: per entry, count before and after.
+    pub fn balanced_counts(&self) -> PathBuf {
+        self.root.join("balanced_counts.parquet")
+    }
+    /// `RUN/balanced.json`: the summary of balancing after download.
+    pub fn balanced_summary(&self) -> PathBuf {
+        self.root.join("balanced.json")
     }
 
     // --- stats -------------------------------------------------------------

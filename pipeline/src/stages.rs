@@ -2,7 +2,7 @@
 //! can rebuild from a run directory. A new stage is one module implementing
 //! [`crate::stage::Stage`], plus one line here.
 
-use crate::balance::BalanceStage;
+use crate::balance::{BalanceStage, DownloadedBalanceStage};
 use crate::dedup::DedupStage;
 use crate::download::DownloadStage;
 use crate::executor::{ExecutorError, StageUnit};
@@ -12,12 +12,13 @@ use crate::run_dir::RunDir;
 use crate::stage::{record, Stage, StageError};
 
 /// The stages' names, in pipeline order.
-pub const NAMES: [&str; 5] = [
+pub const NAMES: [&str; 6] = [
     ExtractStage::NAME,
     MatchStage::NAME,
     BalanceStage::NAME,
     DownloadStage::NAME,
     DedupStage::NAME,
+    DownloadedBalanceStage::NAME,
 ];
 
 fn open<S: Stage + 'static>(run: &RunDir) -> Result<Box<dyn StageUnit>, ExecutorError> {
@@ -41,6 +42,7 @@ pub fn open_recorded(run: &RunDir, name: &str) -> Result<Box<dyn StageUnit>, Exe
         BalanceStage::NAME => open::<BalanceStage>(run),
         DownloadStage::NAME => open::<DownloadStage>(run),
         DedupStage::NAME => open::<DedupStage>(run),
+        DownloadedBalanceStage::NAME => open::<DownloadedBalanceStage>(run),
         other => Err(ExecutorError::Failed(format!(
             "unknown stage `{other}` (stages: {})",
             NAMES.join(", ")

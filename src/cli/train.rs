@@ -12,6 +12,11 @@ pub struct TrainArgs {
     /// Shard directories (their `*.parquet`) or shard files.
     #[arg(long, required = true, num_args = 1..)]
     pub shards: Vec<PathBuf>,
+    /// Train only on the rows these selections of a crawl run keep:
+    /// RUN/dedup (near-duplicates and contaminated images removed) and/or
+    /// RUN/balanced (balanced after download). Their stages must be complete.
+    #[arg(long, num_args = 1..)]
+    pub select: Vec<PathBuf>,
     /// Run directory: checkpoints (`step-NNNNNNNN/`) and `train_log.jsonl`.
     #[arg(long)]
     pub out: PathBuf,
@@ -149,8 +154,12 @@ pub fn run(args: TrainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         None => None,
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for dir in &args.select {
+        pipeline::selection::require_complete(dir)?;
+    }
     let opts = trainer::train::TrainOptions {
         shards: args.shards,
+        select: args.select,
         out: args.out,
         model,
         train,

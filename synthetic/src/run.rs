@@ -337,6 +337,26 @@ fn write_shard(
             )
         })
         .collect();
+    // Perceptual hash and sha256 stand-in per row: 3% exact copies and 5%
+    // near copies (2 to 4 bits off) of an earlier image of the shard, the
+    // rest distinct images.
+    let mut images: Vec<(u64, u64)> = Vec::with_capacity(m);
+    for i in 0..m {
+        let r = rng.unit();
+        let image = if i > 0 && r < 0.03 {
+            images[(rng.next() % i as u64) as usize]
+        } else if i > 0 && r < 0.08 {
+            let (h, _) = images[(rng.next() % i as u64) as usize];
+            let mut h = h;
+            for _ in 0..2 + rng.next() % 3 {
+                h ^= 1 << (rng.next() % 64);
+            }
+            (h, rng.next())
+        } else {
+            (rng.next(), rng.next())
+        };
+        images.push(image);
+    }
     let int = |f: &dyn Fn(usize) -> Option<i32>| -> ArrayRef {
         Arc::new(Int32Array::from((0..m).map(f).collect::<Vec<_>>()))
     };
@@ -370,12 +390,12 @@ fn write_shard(
         int(&|i| ok[i].then_some(dims[i].1)),
         Arc::new(StringArray::from(
             (0..m)
-                .map(|i| ok[i].then(|| format!("{:064x}", i % 997)))
+                .map(|i| ok[i].then(|| format!("{:064x}", images[i].1)))
                 .collect::<Vec<_>>(),
         )),
         Arc::new(arrow_array::UInt64Array::from(
             (0..m)
-                .map(|i| ok[i].then_some((i % 997) as u64 * 0x9e37_79b9))
+                .map(|i| ok[i].then_some(images[i].0))
                 .collect::<Vec<_>>(),
         )),
         Arc::new(BinaryArray::from(

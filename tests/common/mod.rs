@@ -8,6 +8,9 @@ use std::fs::File;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+pub mod s3;
+pub mod shards;
+
 use arrow_array::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
@@ -24,6 +27,15 @@ pub fn witcurate_in(dir: &Path, args: &[&str]) -> Output {
         .current_dir(dir)
         .output()
         .expect("witcurate runs")
+}
+
+/// As [`witcurate`], with extra environment variables.
+pub fn witcurate_env(args: &[&str], env: &[(&str, String)]) -> Output {
+    let mut c = command(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("witcurate runs")
 }
 
 fn command(args: &[&str]) -> Command {

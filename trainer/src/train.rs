@@ -30,6 +30,9 @@ pub const LOG_FILE: &str = "train_log.jsonl";
 pub struct TrainOptions {
     /// Shard directories (or files).
     pub shards: Vec<PathBuf>,
+    /// Selection directories: only the rows they select are trained on (see
+    /// [`ShardSet::with_selections`]).
+    pub select: Vec<PathBuf>,
     /// Run directory (checkpoints, log).
     pub out: PathBuf,
     /// Model shape (`vocab_size` is replaced by the trained tokenizer's).
@@ -206,7 +209,7 @@ fn clamp_logit_scale(model: &Clip) -> Result<()> {
 /// reached, with a checkpoint written.
 pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
     opts.train.validate()?;
-    let shards = Arc::new(ShardSet::open(&opts.shards)?);
+    let shards = Arc::new(ShardSet::open(&opts.shards)?.with_selections(&opts.select)?);
     std::fs::create_dir_all(&opts.out).map_err(io_err(&opts.out))?;
     let log_path = opts.out.join(LOG_FILE);
     let unfinished = checkpoint::remove_unfinished(&opts.out)?;

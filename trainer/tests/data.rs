@@ -254,3 +254,105 @@ fn an_empty_shard_directory_is_named() {
     let e = ShardSet::open(&[empty]).unwrap_err().to_string();
     assert!(e.contains("empty-shards: no shard files"), "{e}");
 }
+
+/// Writes a selection part: `key` (and `kept` when given).
+fn write_selection(path: &std::path::Path, keys: &[String], kept: Option<&[bool]>) {
+    use arrow_array::{ArrayRef, BooleanArray, RecordBatch, StringArray};
+    let mut cols: Vec<(&str, ArrayRef)> = vec![("key", Arc::new(StringArray::from(keys.to_vec())))];
+    if let Some(k) = kept {
+        cols.push(("kept", Arc::new(BooleanArray::from(k.to_vec()))));
+    }
+    let batch = RecordBatch::try_from_iter(cols).unwrap();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(path).unwrap(),
+        batch.schema(),
+        None,
+    )
+    .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+#[test]
+fn selections_keep_only_the_rows_every_selection_keeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = common::shards(dir.path(), 2, 20, 5);
+    let key = |s: usize, r: usize| format!("{s:05}{r:04}");
+    // dedup-like: every row listed, the odd rows dropped.
+    for s in 0..2 {
+        let keys: Vec<String> = (0..20).map(|r| key(s, r)).collect();
+        let kept: Vec<bool> = (0..20).map(|r| r % 2 == 0).collect();
+        write_selection(
+            &dir.path().join(format!("dedup/part-{s:05}.parquet")),
+            &keys,
+            Some(&kept),
+        );
+    }
+    // balanced-like: only the kept rows listed; shard 1 keeps none.
+    write_selection(
+        &dir.path().join("balanced/part-00000.parquet"),
+        &[key(0, 0), key(0, 1), key(0, 4), key(0, 16)],
+        None,
+    );
+    write_selection(&dir.path().join("balanced/part-00001.parquet"), &[], None);
+    let set = ShardSet::open(std::slice::from_ref(&shards))
+        .unwrap()
+        .with_selections(&[dir.path().join("dedup"), dir.path().join("balanced")])
+        .unwrap();
+    let rows: Vec<(u32, u32)> = set
+        .parts()
+        .iter()
+        .flat_map(|g| set.read_part(g).unwrap())
+        .map(|s| (s.origin.0, s.origin.2))
+        .collect();
+    // Row 1 is odd (dropped by dedup); row 16 is a failed download.
+    assert_eq!(rows, vec![(0, 0), (0, 4)]);
+
+    // A shard without a selection part is refused, naming both.
+    std::fs::remove_file(dir.path().join("balanced/part-00001.parquet")).unwrap();
+    let err = ShardSet::open(&[shards])
+        .unwrap()
+        .with_selections(&[dir.path().join("balanced")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no selection for shard") && err.contains("00001.parquet"),
+        "{err}"
+    );
+}
+
+#[test]
+fn selections_apply_to_webdataset_tars_by_sample_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = common::shards(dir.path(), 1, 10, 9);
+    let set = ShardSet::open(std::slice::from_ref(&shards)).unwrap();
+    let samples: Vec<trainer::data::Sample> = set
+        .parts()
+        .iter()
+        .flat_map(|p| set.read_part(p).unwrap())
+        .collect();
+    let wds = dir.path().join("wds");
+    std::fs::create_dir(&wds).unwrap();
+    write_tar(&wds.join("00003.tar"), &samples, "jpg", false);
+    // Keys are the members' names before the extension: 000000000, ...
+    write_selection(
+        &dir.path().join("balanced/part-00003.parquet"),
+        &["000000002".to_string(), "000000005".to_string()],
+        None,
+    );
+    let tars = ShardSet::open(&[wds])
+        .unwrap()
+        .with_selections(&[dir.path().join("balanced")])
+        .unwrap();
+    let read: Vec<String> = tars
+        .parts()
+        .iter()
+        .flat_map(|p| tars.read_part(p).unwrap())
+        .map(|s| s.caption)
+        .collect();
+    assert_eq!(
+        read,
+        vec![samples[2].caption.clone(), samples[5].caption.clone()]
+    );
+}

@@ -22,10 +22,12 @@ use std::path::PathBuf;
 
 pub mod draw;
 pub mod hard;
+pub mod pool;
 pub mod stage;
 pub mod threshold;
 
-pub use stage::{BalanceParams, BalanceStage, BalanceSummary};
+pub use pool::{Downloaded, Matched, Pool};
+pub use stage::{Balance, BalanceParams, BalanceStage, BalanceSummary, DownloadedBalanceStage};
 pub use threshold::Threshold;
 
 use crate::parts::PartsError;

@@ -1,8 +1,11 @@
-//! The balance stage on the stage runner: one task per
-//! `matched/part-N.parquet` writes `selected/part-N.parquet` and
-//! `balance_counts/part-N.parquet`; the reduce writes
-//! `balance_counts.parquet` and `balance.json`.
+//! The balance stage on the stage runner: one task per input part (for the
+//! [`Matched`] pool, `matched/part-N.parquet`) writes its kept rows
+//! (`selected/part-N.parquet`) and its kept counts per entry
+//! (`balance_counts/part-N.parquet`); the reduce writes
+//! `balance_counts.parquet` and `balance.json`. The [`Downloaded`] pool
+//! (stage `balance_downloaded`) does the same from `pool/` to `balanced/`.
 
+use std::marker::PhantomData;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -15,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::draw::{keep_probability, soft_keep};
 use super::hard::{is_candidate, plan};
+use super::pool::{Downloaded, Matched, Pool};
 use super::threshold::{tail_share, tail_share_threshold, Threshold};
 use super::{BalanceError, Cap};
 use crate::counts::{add_counts, read_counts, write_counts};
@@ -23,7 +27,7 @@ use crate::parts::{
     write_parquet_atomically, NullRows, PartsError,
 };
 use crate::run_dir::RunDir;
-use crate::schema::{col, matched_schema};
+use crate::schema::col;
 use crate::stage::{run_each, BoxError, Stage, StageContext, StageOutcome, TaskRecord, TaskResult};
 use crate::task::Counters;
 
@@ -108,14 +112,22 @@ pub fn balance_counts_schema() -> SchemaRef {
     ]))
 }
 
-/// The balance stage.
-pub struct BalanceStage {
+/// The balance stage over pool `P`.
+pub struct Balance<P: Pool> {
     params: BalanceParams,
     /// Matches per entry before balancing, and the t applied (read once).
     counts: OnceLock<(Vec<u64>, u64)>,
+    pool: PhantomData<P>,
 }
 
-impl BalanceStage {
+/// Balancing the matched pairs before download (stage `balance`).
+pub type BalanceStage = Balance<Matched>;
+
+/// Balancing the downloaded, deduplicated images (stage
+/// `balance_downloaded`).
+pub type DownloadedBalanceStage = Balance<Downloaded>;
+
+impl<P: Pool> Balance<P> {
     /// The stage with `params`; checks the options' ranges.
     pub fn new(params: BalanceParams) -> Result<Self, BalanceError> {
         match params.threshold {
@@ -132,15 +144,17 @@ impl BalanceStage {
         Ok(Self {
             params,
             counts: OnceLock::new(),
+            pool: PhantomData,
         })
     }
 
-    /// Matches per entry (from the match stage's `counts.parquet`) and t.
+    /// Matches per entry over the pool (for [`Matched`], the match stage's
+    /// `counts.parquet`) and t.
     fn counts(&self, run: &RunDir) -> Result<&(Vec<u64>, u64), PartsError> {
         if let Some(c) = self.counts.get() {
             return Ok(c);
         }
-        let counts = read_counts(&run.match_counts())?;
+        let counts = read_counts(&P::counts(run))?;
         let t = match self.params.threshold {
             Threshold::Fixed(t) => t,
             Threshold::TailShare(s) => tail_share_threshold(&counts, s),
@@ -149,8 +163,8 @@ impl BalanceStage {
     }
 }
 
-impl Stage for BalanceStage {
-    const NAME: &'static str = "balance";
+impl<P: Pool> Stage for Balance<P> {
+    const NAME: &'static str = P::STAGE;
     type Params = BalanceParams;
 
     fn params(&self) -> &BalanceParams {
@@ -162,19 +176,19 @@ impl Stage for BalanceStage {
     }
 
     fn upstream(&self) -> Option<&'static str> {
-        Some("match")
+        Some(P::UPSTREAM)
     }
 
     fn tasks(&self, run: &RunDir) -> Result<Vec<usize>, BoxError> {
-        Ok(list_parts(&run.matched())?.iter().map(|p| p.task).collect())
+        Ok(list_parts(&P::input(run))?.iter().map(|p| p.task).collect())
     }
 
     fn task_outputs(&self, run: &RunDir, task: usize) -> Vec<PathBuf> {
-        vec![run.selected_part(task), run.balance_counts_part(task)]
+        vec![P::output_part(run, task), P::kept_counts_part(run, task)]
     }
 
     fn output_dirs(&self, run: &RunDir) -> Vec<PathBuf> {
-        vec![run.selected(), run.balance_counts_parts()]
+        vec![P::output(run), P::kept_counts_parts(run)]
     }
 
     fn progress_unit(&self) -> &'static str {
@@ -191,22 +205,22 @@ impl Stage for BalanceStage {
         let hard_plan = match self.params.cap {
             Cap::Soft => None,
             Cap::Hard => {
-                let parts = list_parts(&ctx.run.matched())?;
+                let parts = list_parts(&P::input(ctx.run))?;
                 let p = plan(&parts, counts, *t, self.params.seed)?;
                 log::info!("hard cap: {} candidate pairs planned", p.candidates);
                 Some(p)
             }
         };
         ctx.progress.set_length(total_rows(
-            tasks.iter().map(|&t| ctx.run.matched_part(t)),
-            &matched_schema(),
-            "matched",
+            tasks.iter().map(|&t| P::input_part(ctx.run, t)),
+            &P::schema(),
+            P::WHAT,
         ));
         run_each(tasks, done, |task| {
             let kept_rows = hard_plan
                 .as_ref()
                 .map(|p| p.kept.get(&task).map_or(&[][..], |v| &v[..]));
-            balance_part(ctx, task, counts, *t, &self.params, kept_rows)
+            balance_part::<P>(ctx, task, counts, *t, &self.params, kept_rows)
         });
         Ok(())
     }
@@ -216,7 +230,7 @@ impl Stage for BalanceStage {
     }
 
     fn reduce_outputs(&self, run: &RunDir) -> Vec<PathBuf> {
-        vec![run.balance_counts(), run.balance_summary()]
+        vec![P::counts_table(run), P::summary(run)]
     }
 
     fn reduce(&self, ctx: &StageContext<'_>, records: &[TaskRecord]) -> Result<Counters, BoxError> {
@@ -225,7 +239,7 @@ impl Stage for BalanceStage {
         let mut after = vec![0u64; counts.len()];
         let mut counters = Counters::default();
         for r in records {
-            add_counts(&ctx.run.balance_counts_part(r.task), &mut after)?;
+            add_counts(&P::kept_counts_part(ctx.run, r.task), &mut after)?;
             counters.merge(&r.counters);
         }
         let mut ids = Vec::new();
@@ -262,7 +276,7 @@ impl Stage for BalanceStage {
             tasks: records.len(),
             counters,
         };
-        let out = ctx.run.balance_counts();
+        let out = P::counts_table(ctx.run);
         let schema = balance_counts_schema();
         let batch = RecordBatch::try_new(
             schema.clone(),
@@ -276,7 +290,7 @@ impl Stage for BalanceStage {
         )
         .map_err(|e| PartsError::arrow(&out, e))?;
         let json = serde_json::to_vec_pretty(&summary).expect("summary serialises");
-        atomic_output::write_atomically(&ctx.run.balance_summary(), &json)?;
+        atomic_output::write_atomically(&P::summary(ctx.run), &json)?;
         write_parquet_atomically(&out, &schema, &[batch], None)?;
         let mut c = Counters::default();
         c.add(counter::T, t);
@@ -297,18 +311,28 @@ impl Stage for BalanceStage {
                 Threshold::TailShare(s) => format!("(tail share {s})"),
             });
         format!(
-            "balance: t = {t}, {} cap; {} of {} tasks run ({} already done); {} pairs in, {} kept \
-             in {:.1}s{}",
+            "{}: t = {t}, {} cap; {} of {} tasks run ({} already done); {} {} in, {} kept in \
+             {:.1}s{}",
+            P::STAGE,
             self.params.cap.name(),
             r.tasks_run,
             r.tasks_total,
             r.tasks_skipped,
             c.get(counter::PAIRS_IN),
+            if P::STAGE == Matched::STAGE {
+                "pairs"
+            } else {
+                "images"
+            },
             c.get(counter::PAIRS_KEPT),
             r.task_seconds,
             match &r.reduced {
                 Some(s) => format!(
-                    "; balance.json written: {} entries capped of {} matched, largest count after {}",
+                    "; {} written: {} entries capped of {} matched, largest count after {}",
+                    P::summary(&RunDir::new(""))
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
                     s.counters.get(counter::ENTRIES_CAPPED),
                     s.counters.get(counter::ENTRIES_MATCHED),
                     s.counters.get(counter::MAX_COUNT_AFTER)
@@ -319,8 +343,10 @@ impl Stage for BalanceStage {
     }
 }
 
-/// One task: `matched/part-N` → `selected/part-N` + `balance_counts/part-N`.
-fn balance_part(
+/// One task: input part N → its kept rows + kept counts per entry (for
+/// [`Matched`]: `matched/part-N` → `selected/part-N` +
+/// `balance_counts/part-N`).
+fn balance_part<P: Pool>(
     ctx: &StageContext<'_>,
     task: usize,
     counts: &[u64],
@@ -328,8 +354,8 @@ fn balance_part(
     params: &BalanceParams,
     hard_kept: Option<&[u32]>,
 ) -> Result<Counters, PartsError> {
-    let input = ctx.run.matched_part(task);
-    let schema = matched_schema();
+    let input = P::input_part(ctx.run, task);
+    let schema = P::schema();
     let uid_col = schema.index_of(col::UID).expect("uid column");
     let ids_col = schema.index_of(col::QUERY_IDS).expect("query_ids column");
     let pairs_in = AtomicU64::new(0);
@@ -381,8 +407,8 @@ fn balance_part(
     transform_part(
         &input,
         &schema,
-        "matched",
-        &ctx.run.selected_part(task),
+        P::WHAT,
+        &P::output_part(ctx.run, task),
         &schema,
         transform,
         observe,
@@ -394,6 +420,6 @@ fn balance_part(
     counters.add(counter::MATCHES_IN, matches_in.into_inner());
     counters.add(counter::MATCHES_KEPT, matches_kept);
     counters.add(counter::FAULT_NULL_FIELD, nulls.count());
-    write_counts(&ctx.run.balance_counts_part(task), &kept_counts)?;
+    write_counts(&P::kept_counts_part(ctx.run, task), &kept_counts)?;
     Ok(counters)
 }

@@ -56,6 +56,17 @@ impl Groups {
         i
     }
 
+    /// Every member's root, in member order (the union-find is consumed).
+    pub fn into_roots(mut self) -> Vec<u32> {
+        // A parent is always smaller than its child, so going up in order
+        // finds each parent's root already in place.
+        for i in 0..self.parent.len() {
+            let p = self.parent[i] as usize;
+            self.parent[i] = self.parent[p];
+        }
+        self.parent
+    }
+
     /// Joins the groups of `a` and `b`.
     pub fn join(&mut self, a: u32, b: u32) {
         let (ra, rb) = (self.root(a), self.root(b));

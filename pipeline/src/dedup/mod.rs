@@ -15,11 +15,14 @@
 //! (same sha256 as the kept one) or `near_duplicate`. The rule depends only
 //! on the shards, so results are byte-identical whatever the task count.
 //!
-//! Memory: the reduce holds, per image, its hash, key and uid (about 100
-//! bytes), so 10 million images take about 1 GB; partitioning the reduce by
-//! band value is the way to larger runs.
+//! Memory: the reduce streams the map outputs instead of loading them
+//! ([`reduce`]): about 18 bytes per image for the union-find and the keep
+//! rule, plus one pass's band entries, which the number of passes over the
+//! hashes keeps within `--reduce-memory` ([`partitioned`]).
 
 pub mod index;
+pub mod partitioned;
+pub mod reduce;
 pub mod reference;
 pub mod stage;
 

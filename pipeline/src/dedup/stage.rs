@@ -1,21 +1,24 @@
 //! [`DedupStage`]: the dedup stage on the stage runner.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+use arrow_array::builder::{ListBuilder, UInt32Builder};
 use arrow_array::cast::AsArray;
-use arrow_array::types::UInt64Type;
-use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray, UInt64Array};
+use arrow_array::types::{UInt32Type, UInt64Type};
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::index::{group, Reference};
+use super::index::Reference;
+use super::reduce::{decide, Reason};
 use super::reference;
-use crate::parts::{read_all, write_parquet_atomically, PartsError};
+use crate::counts::write_counts;
+use crate::parts::{query_ids_field, read_all, write_parquet_atomically, PartsError};
 use crate::run_dir::RunDir;
-use crate::schema::col;
+use crate::schema::{col, query_ids_type};
 use crate::stage::{run_each, BoxError, Stage, StageContext, StageOutcome, TaskRecord, TaskResult};
 use crate::task::Counters;
 
@@ -35,6 +38,11 @@ pub mod counter {
     pub const GROUPS: &str = "duplicate_groups";
     /// Reduce: reference hashes decontaminated against.
     pub const REFERENCE_HASHES: &str = "reference_hashes";
+    /// Reduce: kept images that match at least one entry (the pool of
+    /// balancing after download).
+    pub const POOL: &str = "pool_images";
+    /// Reduce: kept images that match no entry (left out of the pool).
+    pub const NO_ENTRY: &str = "skip_no_entry";
 }
 
 /// Settings of the dedup stage (all guarded).
@@ -46,6 +54,15 @@ pub struct DedupParams {
     pub against: Vec<PathBuf>,
     /// xxh3 of the reference hashes, so a changed evaluation set is noticed.
     pub against_fingerprint: String,
+    /// Bytes the reduce's band entries may take in one pass over the hashes
+    /// (not guarded: the decisions do not depend on it).
+    #[serde(default = "default_reduce_memory")]
+    pub reduce_memory: u64,
+}
+
+/// The default of [`DedupParams::reduce_memory`]: 1 GiB.
+pub fn default_reduce_memory() -> u64 {
+    1 << 30
 }
 
 /// The dedup stage.
@@ -60,6 +77,16 @@ impl DedupStage {
     /// The stage for `max_distance` and the reference sets `against`
     /// (hashed or read now).
     pub fn new(max_distance: u32, against: &[PathBuf]) -> Result<Self, BoxError> {
+        Self::with_reduce_memory(max_distance, against, default_reduce_memory())
+    }
+
+    /// [`DedupStage::new`] whose reduce keeps one pass's band entries within
+    /// `reduce_memory` bytes.
+    pub fn with_reduce_memory(
+        max_distance: u32,
+        against: &[PathBuf],
+        reduce_memory: u64,
+    ) -> Result<Self, BoxError> {
         if max_distance > 16 {
             return Err(format!(
                 "--max-distance {max_distance} is too large: at 16 and above unrelated images match"
@@ -84,6 +111,7 @@ impl DedupStage {
                     .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
                     .collect(),
                 against_fingerprint: format!("{:016x}", fp.digest()),
+                reduce_memory,
             },
             reference: Reference::new(&hashes, max_distance),
             shards: OnceLock::new(),
@@ -98,6 +126,17 @@ fn map_schema() -> SchemaRef {
         Field::new(col::UID, DataType::Utf8, false),
         Field::new(col::SHA256, DataType::Utf8, true),
         Field::new(col::PHASH, DataType::UInt64, false),
+        Field::new(col::QUERY_IDS, query_ids_type(), false),
+    ]))
+}
+
+/// `pool/part-N.parquet`: the kept images of shard N that match an entry,
+/// with their entries; the pool of balancing after download.
+pub fn pool_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(col::KEY, DataType::Utf8, false),
+        Field::new(col::UID, DataType::Utf8, false),
+        Field::new(col::QUERY_IDS, query_ids_type(), false),
     ]))
 }
 
@@ -109,6 +148,7 @@ fn shard_columns() -> SchemaRef {
         Field::new(col::STATUS, DataType::Utf8, false),
         Field::new(col::SHA256, DataType::Utf8, true),
         Field::new(col::PHASH, DataType::UInt64, true),
+        Field::new(col::QUERY_IDS, query_ids_type(), true),
     ]))
 }
 
@@ -146,12 +186,14 @@ fn map_shard(run: &RunDir, task: usize, input: &Path) -> Result<Counters, PartsE
     let mut uids = Vec::new();
     let mut shas: Vec<Option<String>> = Vec::new();
     let mut hashes = Vec::new();
+    let mut ids = ListBuilder::new(UInt32Builder::new()).with_field(query_ids_field());
     for b in read_all(input, &shard_columns(), "shards")? {
         let key = b.column(0).as_string::<i32>();
         let uid = b.column(1).as_string::<i32>();
         let status = b.column(2).as_string::<i32>();
         let sha = b.column(3).as_string::<i32>();
         let phash = b.column(4).as_primitive::<UInt64Type>();
+        let qids = b.column(5).as_list::<i32>();
         for i in 0..b.num_rows() {
             if status.value(i) != "success" || phash.is_null(i) {
                 continue;
@@ -160,6 +202,12 @@ fn map_shard(run: &RunDir, task: usize, input: &Path) -> Result<Counters, PartsE
             uids.push(uid.value(i).to_string());
             shas.push((!sha.is_null(i)).then(|| sha.value(i).to_string()));
             hashes.push(phash.value(i));
+            if !qids.is_null(i) {
+                let v = qids.value(i);
+                ids.values()
+                    .append_slice(v.as_primitive::<UInt32Type>().values());
+            }
+            ids.append(true);
         }
     }
     let mut c = Counters::default();
@@ -173,6 +221,7 @@ fn map_shard(run: &RunDir, task: usize, input: &Path) -> Result<Counters, PartsE
             Arc::new(StringArray::from(uids)),
             Arc::new(StringArray::from(shas)),
             Arc::new(UInt64Array::from(hashes)),
+            Arc::new(ids.finish()),
         ],
     )
     .map_err(|e| PartsError::arrow(&out, e))?;
@@ -180,13 +229,68 @@ fn map_shard(run: &RunDir, task: usize, input: &Path) -> Result<Counters, PartsE
     Ok(c)
 }
 
-/// Every hashed image of the run, in (shard, key) order.
-struct Images {
-    task: Vec<usize>,
-    key: Vec<String>,
-    uid: Vec<String>,
-    sha: Vec<Option<String>>,
-    hash: Vec<u64>,
+/// The pool rows of one shard: its kept images that match an entry, read
+/// back from the map output (whose rows are the shard's images, in order),
+/// and their matches added to `counts`.
+fn pool_of_shard(
+    run: &RunDir,
+    task: usize,
+    kept: &[bool],
+    counts: &mut Vec<u64>,
+) -> Result<(RecordBatch, u64), PartsError> {
+    let input = run.dedup_map_task(task);
+    let mut keys = Vec::new();
+    let mut uids = Vec::new();
+    let mut ids = ListBuilder::new(UInt32Builder::new()).with_field(query_ids_field());
+    let mut row = 0usize;
+    let mut no_entry = 0u64;
+    for b in read_all(&input, &map_schema(), "dedup map")? {
+        let key = b.column(0).as_string::<i32>();
+        let uid = b.column(1).as_string::<i32>();
+        let qids = b.column(4).as_list::<i32>();
+        for i in 0..b.num_rows() {
+            let r = row + i;
+            if !kept.get(r).copied().unwrap_or(false) {
+                continue;
+            }
+            let v = qids.value(i);
+            let v = v.as_primitive::<UInt32Type>().values();
+            if v.is_empty() {
+                no_entry += 1;
+                continue;
+            }
+            for &id in v.iter() {
+                let id = id as usize;
+                if id >= counts.len() {
+                    counts.resize(id + 1, 0);
+                }
+                counts[id] += 1;
+            }
+            keys.push(key.value(i).to_string());
+            uids.push(uid.value(i).to_string());
+            ids.values().append_slice(v);
+            ids.append(true);
+        }
+        row += b.num_rows();
+    }
+    if row != kept.len() {
+        return Err(PartsError::Schema {
+            path: input,
+            what: "dedup map",
+            detail: format!("{row} rows, the reduce read {}", kept.len()),
+        });
+    }
+    let schema = pool_schema();
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from(keys)) as ArrayRef,
+            Arc::new(StringArray::from(uids)),
+            Arc::new(ids.finish()),
+        ],
+    )
+    .map_err(|e| PartsError::arrow(&run.pool_part(task), e))?;
+    Ok((batch, no_entry))
 }
 
 impl DedupStage {
@@ -208,8 +312,17 @@ impl Stage for DedupStage {
         &self.params
     }
 
+    fn guarded(&self) -> serde_json::Value {
+        serde_json::json!({
+            "max_distance": self.params.max_distance,
+            "against": self.params.against,
+            "against_fingerprint": self.params.against_fingerprint,
+        })
+    }
+
     fn open(params: DedupParams) -> Result<Self, BoxError> {
-        let stage = Self::new(params.max_distance, &params.against)?;
+        let stage =
+            Self::with_reduce_memory(params.max_distance, &params.against, params.reduce_memory)?;
         if stage.params.against_fingerprint != params.against_fingerprint {
             return Err("the reference sets changed since the stage was started".into());
         }
@@ -229,7 +342,7 @@ impl Stage for DedupStage {
     }
 
     fn output_dirs(&self, run: &RunDir) -> Vec<PathBuf> {
-        vec![run.dedup(), run.dedup_map()]
+        vec![run.dedup(), run.dedup_map(), run.pool()]
     }
 
     fn run_tasks(
@@ -261,128 +374,70 @@ impl Stage for DedupStage {
     }
 
     fn reduce_outputs(&self, run: &RunDir) -> Vec<PathBuf> {
-        self.shards(run)
-            .map(|s| s.keys().map(|&t| run.dedup_part(t)).collect())
-            .unwrap_or_default()
+        let mut out: Vec<PathBuf> = self
+            .shards(run)
+            .map(|s| {
+                s.keys()
+                    .flat_map(|&t| [run.dedup_part(t), run.pool_part(t)])
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(run.pool_counts());
+        out
     }
 
     fn reduce(&self, ctx: &StageContext<'_>, records: &[TaskRecord]) -> Result<Counters, BoxError> {
         let run = ctx.run;
-        let mut all = Images {
-            task: Vec::new(),
-            key: Vec::new(),
-            uid: Vec::new(),
-            sha: Vec::new(),
-            hash: Vec::new(),
-        };
-        for r in records {
-            for b in read_all(&run.dedup_map_task(r.task), &map_schema(), "dedup map")? {
-                let key = b.column(0).as_string::<i32>();
-                let uid = b.column(1).as_string::<i32>();
-                let sha = b.column(2).as_string::<i32>();
-                let hash = b.column(3).as_primitive::<UInt64Type>();
-                for i in 0..b.num_rows() {
-                    all.task.push(r.task);
-                    all.key.push(key.value(i).to_string());
-                    all.uid.push(uid.value(i).to_string());
-                    all.sha
-                        .push((!sha.is_null(i)).then(|| sha.value(i).to_string()));
-                    all.hash.push(hash.value(i));
-                }
-            }
-        }
-        let n = all.hash.len();
-        let exact: Vec<Option<&str>> = all.sha.iter().map(|s| s.as_deref()).collect();
-        let (mut groups, _) = group(&all.hash, &exact, self.params.max_distance);
-        let contaminated: Vec<bool> = all
-            .hash
-            .par_iter()
-            .map(|&h| !self.reference.is_empty() && self.reference.near(h))
-            .collect();
-        // The kept image of each group: its first member not contaminated.
-        let roots: Vec<u32> = (0..n as u32).map(|i| groups.root(i)).collect();
-        let mut kept_of: HashMap<u32, u32> = HashMap::new();
-        let mut sizes: HashMap<u32, u32> = HashMap::new();
-        for i in 0..n {
-            *sizes.entry(roots[i]).or_insert(0) += 1;
-            if !contaminated[i] {
-                kept_of.entry(roots[i]).or_insert(i as u32);
-            }
-        }
-        let mut c = Counters::default();
-        let mut reasons: Vec<(&'static str, usize)> = Vec::with_capacity(n);
-        for i in 0..n {
-            let (reason, rep) = if contaminated[i] {
-                ("contaminated", i)
-            } else {
-                let rep = kept_of[&roots[i]] as usize;
-                if rep == i {
-                    ("kept", i)
-                } else if all.sha[i].is_some() && all.sha[i] == all.sha[rep] {
-                    ("exact_duplicate", rep)
-                } else {
-                    ("near_duplicate", rep)
-                }
-            };
-            c.incr(match reason {
-                "kept" => counter::KEPT,
-                "contaminated" => counter::CONTAMINATED,
-                "exact_duplicate" => counter::EXACT_DUPLICATE,
-                _ => counter::NEAR_DUPLICATE,
-            });
-            reasons.push((reason, rep));
-        }
-        c.add(
-            counter::GROUPS,
-            sizes.values().filter(|&&s| s > 1).count() as u64,
+        let mut tasks: Vec<usize> = records.iter().map(|r| r.task).collect();
+        tasks.sort_unstable();
+        let d = decide(
+            run,
+            &tasks,
+            self.params.max_distance,
+            &self.reference,
+            self.params.reduce_memory,
+        )?;
+        log::info!(
+            "dedup: {} images grouped in {} pass(es) over the hashes",
+            d.len(),
+            d.passes
         );
+        let mut c = Counters::default();
+        for r in &d.reason {
+            c.incr(match r {
+                Reason::Kept => counter::KEPT,
+                Reason::Contaminated => counter::CONTAMINATED,
+                Reason::ExactDuplicate => counter::EXACT_DUPLICATE,
+                Reason::NearDuplicate => counter::NEAR_DUPLICATE,
+            });
+        }
+        c.add(counter::GROUPS, d.groups);
         c.add(counter::REFERENCE_HASHES, self.reference.len() as u64);
-        // One decisions file per shard, in parallel.
-        let mut by_task: Vec<(usize, Vec<usize>)> = Vec::new();
-        for (i, &t) in all.task.iter().enumerate() {
-            match by_task.last_mut() {
-                Some((lt, v)) if *lt == t => v.push(i),
-                _ => by_task.push((t, vec![i])),
+        // One decisions file and one pool file per shard, in parallel.
+        ctx.progress.set_length(tasks.len() as u64);
+        let pools = d.par_tasks(|ti| {
+            let t = d.tasks[ti];
+            let (batch, kept) = d.shard_batch(run, ti, &decisions_schema())?;
+            write_parquet_atomically(&run.dedup_part(t), &decisions_schema(), &[batch], None)?;
+            let mut counts = Vec::new();
+            let (pool, no_entry) = pool_of_shard(run, t, &kept, &mut counts)?;
+            let pool_rows = pool.num_rows() as u64;
+            write_parquet_atomically(&run.pool_part(t), &pool_schema(), &[pool], None)?;
+            ctx.progress.inc(1);
+            Ok::<_, PartsError>((counts, pool_rows, no_entry))
+        })?;
+        let mut pool_counts: Vec<u64> = Vec::new();
+        for (counts, pool_rows, no_entry) in pools {
+            if counts.len() > pool_counts.len() {
+                pool_counts.resize(counts.len(), 0);
             }
+            for (total, c) in pool_counts.iter_mut().zip(counts) {
+                *total += c;
+            }
+            c.add(counter::POOL, pool_rows);
+            c.add(counter::NO_ENTRY, no_entry);
         }
-        let present: std::collections::BTreeSet<usize> = by_task.iter().map(|(t, _)| *t).collect();
-        for r in records.iter().filter(|r| !present.contains(&r.task)) {
-            by_task.push((r.task, Vec::new()));
-        }
-        ctx.progress.set_length(by_task.len() as u64);
-        by_task
-            .par_iter()
-            .map(|(t, rows)| {
-                let out = run.dedup_part(*t);
-                let schema = decisions_schema();
-                let batch = RecordBatch::try_new(
-                    schema.clone(),
-                    vec![
-                        Arc::new(StringArray::from_iter_values(
-                            rows.iter().map(|&i| &all.key[i]),
-                        )) as ArrayRef,
-                        Arc::new(StringArray::from_iter_values(
-                            rows.iter().map(|&i| &all.uid[i]),
-                        )),
-                        Arc::new(BooleanArray::from(
-                            rows.iter()
-                                .map(|&i| reasons[i].0 == "kept")
-                                .collect::<Vec<_>>(),
-                        )),
-                        Arc::new(StringArray::from_iter_values(
-                            rows.iter().map(|&i| reasons[i].0),
-                        )),
-                        Arc::new(StringArray::from_iter_values(
-                            rows.iter().map(|&i| &all.key[reasons[i].1]),
-                        )),
-                    ],
-                )
-                .map_err(|e| PartsError::arrow(&out, e))?;
-                write_parquet_atomically(&out, &schema, &[batch], None)?;
-                ctx.progress.inc(1);
-                Ok::<(), PartsError>(())
-            })
-            .collect::<Result<Vec<()>, PartsError>>()?;
+        write_counts(&run.pool_counts(), &pool_counts)?;
         Ok(c)
     }
 

@@ -46,6 +46,9 @@ pub struct Sample {
 pub enum InputSpec {
     /// `RUN/selected/part-*.parquet` (the balance stage's output).
     Selected(PathBuf),
+    /// `RUN/matched/part-*.parquet` (the match stage's output, every matched
+    /// pair: for balancing after download and dedup).
+    Matched(PathBuf),
     /// url+caption tables: files, or directories of them, in any format of
     /// [`crate::sources::table`] (parquet, csv, tsv, jsonl; each optionally
     /// gzipped), told apart by file name.
@@ -71,7 +74,7 @@ impl InputSpec {
     /// The extra columns read from the input.
     pub fn extra_cols(&self) -> &[String] {
         match self {
-            InputSpec::Selected(_) => &[],
+            InputSpec::Selected(_) | InputSpec::Matched(_) => &[],
             InputSpec::Tables { extra_cols, .. } => extra_cols,
         }
     }
@@ -79,7 +82,7 @@ impl InputSpec {
     /// The table reader's options for text tables.
     fn table_options(&self) -> TableOptions {
         match self {
-            InputSpec::Selected(_) => TableOptions {
+            InputSpec::Selected(_) | InputSpec::Matched(_) => TableOptions {
                 url_col: col::URL.into(),
                 caption_col: col::TEXT.into(),
                 caption_fallback: None,
@@ -121,8 +124,11 @@ pub struct InputFile {
 pub fn list_inputs(spec: &InputSpec) -> Result<Vec<InputFile>, DownloadError> {
     let mut files = Vec::new();
     match spec {
-        InputSpec::Selected(run) => {
-            let dir = run.join("selected");
+        InputSpec::Selected(run) | InputSpec::Matched(run) => {
+            let (dir, stage) = match spec {
+                InputSpec::Selected(_) => (run.join("selected"), "balance"),
+                _ => (run.join("matched"), "match"),
+            };
             files = tables_in(&dir, None)?;
             files.retain(|f| {
                 f.format == TableFormat::Parquet
@@ -133,7 +139,7 @@ pub fn list_inputs(spec: &InputSpec) -> Result<Vec<InputFile>, DownloadError> {
             });
             if files.is_empty() {
                 return Err(DownloadError::NoInput(format!(
-                    "no part-*.parquet in {} (run `crawl balance` first, or pass --input TABLE)",
+                    "no part-*.parquet in {} (run `crawl {stage}` first, or pass --input TABLE)",
                     dir.display()
                 )));
             }
@@ -428,7 +434,7 @@ impl SampleReader {
         let schema = builder.schema().clone();
         let has = |name: &str| schema.field_with_name(name).is_ok();
         let cols = match &self.spec {
-            InputSpec::Selected(_) => Columns {
+            InputSpec::Selected(_) | InputSpec::Matched(_) => Columns {
                 url: col::URL.into(),
                 caption: Some(col::TEXT.into()),
                 uid: Some(col::UID.into()),

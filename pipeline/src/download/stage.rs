@@ -115,6 +115,7 @@ impl Stage for DownloadStage {
     fn upstream(&self) -> Option<&'static str> {
         match self.params.input {
             InputSpec::Selected(_) => Some("balance"),
+            InputSpec::Matched(_) => Some("match"),
             InputSpec::Tables { .. } => None,
         }
     }

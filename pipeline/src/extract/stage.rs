@@ -180,7 +180,16 @@ impl Stage for ExtractStage {
                         seconds: start.elapsed().as_secs_f64(),
                     })
                 }
-                Err(e) => Err(format!("{location}: {e}").into()),
+                Err(e) => {
+                    // Most errors name their input already.
+                    let (m, l) = (e.to_string(), location.to_string());
+                    Err(if m.starts_with(&l) {
+                        m
+                    } else {
+                        format!("{l}: {m}")
+                    }
+                    .into())
+                }
             };
             ctx.progress.inc(1);
             done(t, result);
@@ -396,6 +405,7 @@ fn extract_input(
         Kind::Warc | Kind::Wat => {
             let opened = input::open(location)?;
             let (raw, gz) = (opened.raw_bytes.clone(), opened.gz_faults.clone());
+            let resumes = opened.resumes.clone();
             let mut reader = warc::Reader::new(opened.reader, cfg.max_record_bytes);
             while let Some(item) = reader.next_item().map_err(|e| read_error(location, e))? {
                 let record = match item {
@@ -441,6 +451,10 @@ fn extract_input(
             let (members, corrupt, skipped) = gz.snapshot();
             counters.add("bytes_decoded", reader.offset());
             counters.add("bytes_raw", raw.load(Ordering::Relaxed));
+            let resumed = resumes.load(Ordering::Relaxed);
+            if resumed > 0 {
+                counters.add("connection_resumes", resumed);
+            }
             if opened.gzip {
                 counters.add("gzip_members", members);
                 counters.add("fault_gzip_corrupt_member", corrupt);

@@ -1,14 +1,19 @@
 //! Where inputs live and how they are opened.
 //!
 //! An input argument may be a local file, a directory (every non-hidden file
-//! below it, sorted), a glob (`data/*.wat.gz`, sorted), an http(s) URL, or a
-//! path list such as Common Crawl's `wat.paths.gz` (local or remote; a name
-//! ending in `.paths` or `.paths.gz`): one entry per line, each a URL, an
-//! absolute local path, or a path relative to the base URL. The expansion is
-//! deterministic, so task numbers are stable across runs and machines.
+//! below it, sorted), a glob (`data/*.wat.gz`, sorted), an http(s) URL, an
+//! object URL (`s3://bucket/key`, `gs://`, `az://`: one object, every object
+//! under a prefix, or a glob over keys), or a path list such as Common
+//! Crawl's `wat.paths.gz` (local, http or object; a name ending in `.paths`
+//! or `.paths.gz`): one entry per line, each a URL, an absolute local path,
+//! or a path relative to the base URL (which may be `s3://commoncrawl/`). The
+//! expansion is deterministic, so task numbers are stable across runs and
+//! machines.
 //!
 //! [`open`] streams an input and transparently decodes gzip (detected from the
-//! magic bytes, not the name) with [`MemberDecoder`].
+//! magic bytes, not the name) with [`MemberDecoder`]. Remote inputs are read
+//! with [`crate::storage::ResumableReader`]: a dropped connection resumes
+//! from the last byte received.
 
 use std::fmt;
 use std::fs;
@@ -17,7 +22,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::gzip::{is_gzip, GzFaults, MemberDecoder, Rewind};
-use super::{http, SourceError};
+use super::SourceError;
+use crate::storage::url::is_object_url;
+use crate::storage::{self, ObjectUrl, RetryPolicy, StorageError};
 
 /// Common Crawl's download host, the default base of relative path-list entries.
 pub const COMMONCRAWL_BASE_URL: &str = "https://data.commoncrawl.org/";
@@ -32,6 +39,8 @@ pub enum Location {
     Path(PathBuf),
     /// An http(s) URL.
     Url(String),
+    /// An object in a store (`s3://bucket/key`, `gs://...`, `az://...`).
+    Object(String),
 }
 
 impl Location {
@@ -46,6 +55,23 @@ impl Location {
                 let path = u.split(['?', '#']).next().unwrap_or(u);
                 path.rsplit('/').next().unwrap_or(path).to_string()
             }
+            Location::Object(u) => u.rsplit('/').next().unwrap_or(u).to_string(),
+        }
+    }
+
+    /// Whether the input is read over the network.
+    pub fn is_remote(&self) -> bool {
+        !matches!(self, Location::Path(_))
+    }
+}
+
+impl From<StorageError> for SourceError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::NotFound(u) => SourceError::NotFound(u),
+            StorageError::BadUrl { url, message } | StorageError::Request { url, message } => {
+                SourceError::Http { url, message }
+            }
         }
     }
 }
@@ -54,7 +80,7 @@ impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Location::Path(p) => write!(f, "{}", p.display()),
-            Location::Url(u) => f.write_str(u),
+            Location::Url(u) | Location::Object(u) => f.write_str(u),
         }
     }
 }
@@ -82,6 +108,9 @@ pub fn expand(args: &[String], base_url: &str) -> Result<Vec<Location>, SourceEr
 }
 
 fn expand_one(arg: &str, base_url: &str, out: &mut Vec<Location>) -> Result<(), SourceError> {
+    if is_object_url(arg) {
+        return expand_object(arg, base_url, out);
+    }
     if is_url(arg) {
         let loc = Location::Url(arg.to_string());
         if is_path_list(&loc.file_name()) {
@@ -133,6 +162,35 @@ fn expand_one(arg: &str, base_url: &str, out: &mut Vec<Location>) -> Result<(), 
     Err(SourceError::NotFound(arg.to_string()))
 }
 
+/// An object URL: one object, a glob over keys, or every object under a
+/// prefix.
+fn expand_object(arg: &str, base_url: &str, out: &mut Vec<Location>) -> Result<(), SourceError> {
+    let url = ObjectUrl::parse(arg)?;
+    if url.key.contains(['*', '?', '[']) {
+        let found = storage::store::glob(&url)?;
+        if found.is_empty() {
+            return Err(SourceError::NotFound(arg.to_string()));
+        }
+        out.extend(found.into_iter().map(|u| Location::Object(u.to_string())));
+        return Ok(());
+    }
+    if !url.key.is_empty() && !url.key.ends_with('/') && storage::store::head(&url)?.is_some() {
+        let loc = Location::Object(url.to_string());
+        if is_path_list(&loc.file_name()) {
+            read_path_list(&loc, base_url, out)?;
+        } else {
+            out.push(loc);
+        }
+        return Ok(());
+    }
+    let found = storage::store::list_prefix(&url)?;
+    if found.is_empty() {
+        return Err(SourceError::NotFound(arg.to_string()));
+    }
+    out.extend(found.into_iter().map(|u| Location::Object(u.to_string())));
+    Ok(())
+}
+
 fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), SourceError> {
     let entries = fs::read_dir(dir).map_err(|e| SourceError::Io {
         path: dir.to_path_buf(),
@@ -174,11 +232,18 @@ fn read_path_list(
         }
         if is_url(entry) {
             out.push(Location::Url(entry.to_string()));
+        } else if is_object_url(entry) {
+            out.push(Location::Object(entry.to_string()));
         } else if entry.starts_with('/') {
             out.push(Location::Path(PathBuf::from(entry)));
         } else {
             let sep = if base_url.ends_with('/') { "" } else { "/" };
-            out.push(Location::Url(format!("{base_url}{sep}{entry}")));
+            let full = format!("{base_url}{sep}{entry}");
+            out.push(if is_object_url(&full) {
+                Location::Object(full)
+            } else {
+                Location::Url(full)
+            });
         }
     }
     Ok(())
@@ -194,6 +259,8 @@ pub struct Opened {
     pub gzip: bool,
     /// Raw (compressed) bytes read so far.
     pub raw_bytes: Arc<std::sync::atomic::AtomicU64>,
+    /// Times a dropped connection was resumed (0 for local files).
+    pub resumes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Counts the raw bytes flowing through a reader.
@@ -213,12 +280,22 @@ impl<R: Read> Read for Counting<R> {
 
 /// Opens an input for streaming, decoding gzip when the bytes are gzip.
 pub fn open(location: &Location) -> Result<Opened, SourceError> {
+    let mut resumes = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let raw: Box<dyn Read + Send> = match location {
         Location::Path(p) => Box::new(fs::File::open(p).map_err(|e| SourceError::Io {
             path: p.clone(),
             source: e,
         })?),
-        Location::Url(u) => Box::new(http::get(u)?),
+        Location::Url(u) => {
+            let r = storage::open_url(u, RetryPolicy::default())?;
+            resumes = r.resumes();
+            Box::new(r)
+        }
+        Location::Object(u) => {
+            let r = storage::open_object(&ObjectUrl::parse(u)?, RetryPolicy::default())?;
+            resumes = r.resumes();
+            Box::new(r)
+        }
     };
     let raw_bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let counted = Counting {
@@ -243,6 +320,7 @@ pub fn open(location: &Location) -> Result<Opened, SourceError> {
         gz_faults,
         gzip,
         raw_bytes,
+        resumes,
     })
 }
 

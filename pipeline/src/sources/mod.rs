@@ -9,7 +9,6 @@
 //! stage counts) so that one bad record never stops a file.
 
 pub mod gzip;
-pub mod http;
 pub mod input;
 pub mod table;
 pub mod warc;

@@ -398,7 +398,7 @@ fn read_parquet(
             })?;
             read_parquet_from(location, file, opts, sink)
         }
-        Location::Url(_) => {
+        Location::Url(_) | Location::Object(_) => {
             // Parquet keeps its index at the end of the file: a remote table
             // is read into memory (never to disk) before decoding.
             let mut opened = open(location)?;

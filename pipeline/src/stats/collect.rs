@@ -167,7 +167,7 @@ pub fn collect(run: &Path, opts: &Options) -> Result<RunStats, StatsError> {
         stage_records: BTreeMap::new(),
         vocab_build: vocab::build_report(&vocab_dir),
     };
-    stats.vocab = vocab_stats(&accs, vocab.as_ref(), &vocab_dir, &records, opts);
+    stats.vocab = vocab_stats(run, &accs, vocab.as_ref(), &vocab_dir, &records, opts);
     if let Some(v) = &vocab {
         vocab_problems.files = 1;
         vocab_problems.rows = v.entries;
@@ -376,6 +376,8 @@ fn funnel(accs: &BTreeMap<Kind, Acc>, records: &BTreeMap<String, StageRecords>) 
     let any_but_in_task_duplicates = |n: &str| n != "skip_duplicate_in_task";
     let in_task_duplicates = |n: &str| n == "skip_duplicate_in_task";
     let all = |_: &str| true;
+    let no_entry = |n: &str| n == dedup::NO_ENTRY;
+    let not_no_entry = |n: &str| n != dedup::NO_ENTRY;
     let mut steps: Vec<(FunnelStep, Option<(ReasonKind, String)>)> = Vec::new();
     for stage in RECORD_STAGES {
         let Some(r) = records.get(stage) else {
@@ -504,11 +506,34 @@ fn funnel(accs: &BTreeMap<Kind, Acc>, records: &BTreeMap<String, StageRecords>) 
                     from: RecordPart::Reduce,
                     unit: "pairs",
                     label: None,
-                    reasons: &all,
+                    reasons: &not_no_entry,
+                    remainder: unexplained(),
+                    output_rows: None,
+                },
+                Spec {
+                    name: "pool",
+                    counters: &[dedup::POOL],
+                    from: RecordPart::Reduce,
+                    unit: "pairs",
+                    label: None,
+                    reasons: &no_entry,
                     remainder: unexplained(),
                     output_rows: None,
                 },
             ],
+            "balance_downloaded" => vec![Spec {
+                name: "images_kept",
+                counters: &[balance::PAIRS_KEPT],
+                from: RecordPart::Tasks,
+                unit: "pairs",
+                label: None,
+                reasons: &all,
+                remainder: Some((
+                    ReasonKind::Selection,
+                    "not drawn by balancing after download (entries over t)".into(),
+                )),
+                output_rows: None,
+            }],
             _ => vec![
                 Spec {
                     name: "samples",
@@ -610,6 +635,12 @@ fn find_t(records: &BTreeMap<String, StageRecords>, opts: &Options) -> (u64, Str
     if let Some(t) = opts.t {
         return (t, "--t".into());
     }
+    if let Some(t) = records
+        .get("balance_downloaded")
+        .and_then(|r| r.reduced(balance::T))
+    {
+        return (t, "the balance_downloaded stage's record".into());
+    }
     if let Some(t) = records.get("balance").and_then(|r| r.reduced(balance::T)) {
         return (t, "the balance stage's record".into());
     }
@@ -619,7 +650,116 @@ fn find_t(records: &BTreeMap<String, StageRecords>, opts: &Options) -> (u64, Str
     )
 }
 
+/// Per entry, the counts of balancing after download, when that stage
+/// completed: before (`pool_counts.parquet`) and after
+/// (`balanced_counts.parquet`'s `count_after`).
+fn final_counts(run: &Path) -> Option<(Vec<u64>, Vec<u64>)> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{UInt32Type, UInt64Type};
+    let run = crate::run_dir::RunDir::new(run);
+    if !run
+        .completion(<crate::balance::Downloaded as crate::balance::Pool>::STAGE)
+        .is_file()
+    {
+        return None;
+    }
+    let schema = std::sync::Arc::new(arrow_schema::Schema::new(vec![
+        arrow_schema::Field::new(
+            crate::schema::col::ID,
+            arrow_schema::DataType::UInt32,
+            false,
+        ),
+        arrow_schema::Field::new("count_after", arrow_schema::DataType::UInt64, false),
+    ]));
+    let read = || -> Result<(Vec<u64>, Vec<u64>), crate::parts::PartsError> {
+        let pool = crate::counts::read_counts(&run.pool_counts())?;
+        let mut after: Vec<u64> = vec![0; pool.len()];
+        for b in crate::parts::read_all(&run.balanced_counts(), &schema, "balanced counts")? {
+            let ids = b.column(0).as_primitive::<UInt32Type>();
+            let counts = b.column(1).as_primitive::<UInt64Type>();
+            for (id, c) in ids.values().iter().zip(counts.values()) {
+                let id = *id as usize;
+                if id >= after.len() {
+                    after.resize(id + 1, 0);
+                }
+                after[id] = *c;
+            }
+        }
+        Ok((pool, after))
+    };
+    match read() {
+        Ok(c) => Some(c),
+        Err(e) => {
+            log::warn!("{e}; the counts of balancing after download are left out");
+            None
+        }
+    }
+}
+
+/// The what-if rows: powers of ten up to the largest count, MetaCLIP's
+/// 20,000 and 170,000 when within range, and the run's own t.
+pub fn what_if(per_entry: &[u64], t_run: u64) -> Vec<WhatIf> {
+    let max = per_entry.iter().copied().max().unwrap_or(0);
+    if max == 0 {
+        return Vec::new();
+    }
+    let mut ts: BTreeSet<u64> = BTreeSet::new();
+    let mut p = 1u64;
+    while p <= max.saturating_mul(10) && p <= 10_000_000 {
+        ts.insert(p);
+        p *= 10;
+    }
+    for t in [20_000, 170_000] {
+        if t <= max {
+            ts.insert(t);
+        }
+    }
+    ts.insert(t_run.max(1));
+    let mut sorted: Vec<u64> = per_entry.iter().copied().filter(|c| *c > 0).collect();
+    sorted.sort_unstable();
+    let total: u64 = sorted.iter().sum();
+    // prefix[i] = sum of the i smallest counts.
+    let mut prefix = Vec::with_capacity(sorted.len() + 1);
+    prefix.push(0u64);
+    for c in &sorted {
+        prefix.push(prefix.last().unwrap() + c);
+    }
+    ts.into_iter()
+        .map(|t| {
+            let at_most_t = sorted.partition_point(|&c| c <= t);
+            let below_t = sorted.partition_point(|&c| c < t);
+            let capped = (sorted.len() - at_most_t) as u64;
+            let kept = prefix[at_most_t] + capped * t;
+            WhatIf {
+                t,
+                capped_entries: capped,
+                matches_kept: kept,
+                kept_share: kept as f64 / total as f64,
+                tail_share: prefix[below_t] as f64 / total as f64,
+            }
+        })
+        .collect()
+}
+
+/// `[k, matches held by the k most matched entries]`, at the ranks of
+/// [`rank_curve`].
+pub fn cumulative_curve(per_entry: &[u64]) -> Vec<[u64; 2]> {
+    let mut counts: Vec<u64> = per_entry.iter().copied().filter(|c| *c > 0).collect();
+    counts.sort_unstable_by(|a, b| b.cmp(a));
+    let mut cum = Vec::with_capacity(counts.len());
+    let mut acc = 0u64;
+    for c in &counts {
+        acc += c;
+        cum.push(acc);
+    }
+    rank_curve(per_entry)
+        .into_iter()
+        .map(|[rank, _]| [rank, cum[rank as usize - 1]])
+        .collect()
+}
+
 fn vocab_stats(
+    run: &Path,
     accs: &BTreeMap<Kind, Acc>,
     vocab: Option<&vocab::Vocab>,
     vocab_dir: &Path,
@@ -627,12 +767,27 @@ fn vocab_stats(
     opts: &Options,
 ) -> Option<VocabStats> {
     let has = |k: Kind| accs.get(&k).filter(|a| a.has_entries);
-    let (before, counts_from): (&[u64], String) = match (has(Kind::Counts), has(Kind::Matched)) {
-        (Some(c), _) => (&c.per_entry, "counts parquet".into()),
-        (None, Some(m)) => (&m.per_entry, "matched/ query_ids".into()),
-        (None, None) => (&[], "none".into()),
+    // Balanced after download: the pool that was balanced and the final
+    // dataset. Otherwise: the matched pairs and the selection.
+    let balanced = final_counts(run);
+    let (before, counts_from): (&[u64], String) =
+        match (&balanced, has(Kind::Counts), has(Kind::Matched)) {
+            (Some((pool, _)), _, _) => (
+                pool,
+                "pool_counts.parquet (the pool after download and dedup)".into(),
+            ),
+            (None, Some(c), _) => (&c.per_entry, "counts parquet".into()),
+            (None, None, Some(m)) => (&m.per_entry, "matched/ query_ids".into()),
+            (None, None, None) => (&[], "none".into()),
+        };
+    let (after, after_from) = match (&balanced, has(Kind::Selected)) {
+        (Some((_, b)), _) => (
+            Some(b.as_slice()),
+            "balanced_counts.parquet (balanced after download)",
+        ),
+        (None, Some(a)) => (Some(a.per_entry.as_slice()), "selected/ query_ids"),
+        (None, None) => (None, "none"),
     };
-    let after = has(Kind::Selected).map(|a| a.per_entry.as_slice());
     if vocab.is_none() && counts_from == "none" {
         return None;
     }
@@ -692,6 +847,7 @@ fn vocab_stats(
         counts_from,
         total_matches_before: total_before,
         total_matches_after: after.map(|a| a.iter().sum()),
+        after_from: after_from.into(),
         t,
         t_from,
         capped_entries: capped.len() as u64,
@@ -706,6 +862,8 @@ fn vocab_stats(
             before: rank_curve(before),
             after: after.map(rank_curve),
         },
+        cumulative: cumulative_curve(before),
+        what_if: what_if(before, t),
         top_entries,
         matches_per_text,
     })
@@ -714,6 +872,34 @@ fn vocab_stats(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_if_caps_counts_and_measures_the_tail() {
+        // Counts 1, 2, 5, 100 (total 108); entry 4 matched nothing.
+        let w = what_if(&[1, 2, 0, 5, 100], 5);
+        let ts: Vec<u64> = w.iter().map(|r| r.t).collect();
+        assert_eq!(ts, vec![1, 5, 10, 100, 1000]);
+        let at = |t: u64| w.iter().find(|r| r.t == t).unwrap().clone();
+        // t = 5: only 100 is over t; left 1 + 2 + 5 + 5 = 13; tail (< 5) = 3.
+        assert_eq!(at(5).capped_entries, 1);
+        assert_eq!(at(5).matches_kept, 13);
+        assert!((at(5).tail_share - 3.0 / 108.0).abs() < 1e-12);
+        // t = 1: three entries over t, each left with 1.
+        assert_eq!((at(1).capped_entries, at(1).matches_kept), (3, 4));
+        assert_eq!(at(1).tail_share, 0.0);
+        // t above every count keeps everything, and all of it is tail.
+        assert_eq!((at(1000).capped_entries, at(1000).matches_kept), (0, 108));
+        assert_eq!(at(1000).tail_share, 1.0);
+        assert!(what_if(&[0, 0], 10).is_empty());
+    }
+
+    #[test]
+    fn cumulative_curve_rises_to_one() {
+        let c = cumulative_curve(&[1, 2, 0, 5, 100]);
+        assert_eq!(c, vec![[1, 100], [2, 105], [3, 107], [4, 108]]);
+        assert!(cumulative_curve(&[0]).is_empty());
+        assert!(c.windows(2).all(|w| w[0][1] <= w[1][1]));
+    }
 
     #[test]
     fn rank_curve_samples_log_spaced_and_ends_at_last_rank() {

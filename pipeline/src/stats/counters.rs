@@ -18,7 +18,14 @@ use crate::stage::record::CounterKind;
 use super::model::CounterClass;
 
 /// The stages with records, in pipeline order.
-pub const STAGES: [&str; 5] = ["extract", "match", "balance", "download", "dedup"];
+pub const STAGES: [&str; 6] = [
+    "extract",
+    "match",
+    "balance",
+    "download",
+    "dedup",
+    "balance_downloaded",
+];
 
 /// Labels of counters, by stage and name.
 const LABELS: &[(&str, &str, &str)] = &[
@@ -34,6 +41,11 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("extract", "rows", "table rows read"),
     ("extract", "bytes_raw", "bytes read"),
     ("extract", "bytes_decoded", "bytes after decompression"),
+    (
+        "extract",
+        "connection_resumes",
+        "dropped connections resumed (Range requests)",
+    ),
     ("extract", "gzip_members", "gzip members read"),
     (
         "extract",
@@ -298,6 +310,58 @@ const LABELS: &[(&str, &str, &str)] = &[
     ),
     ("dedup", dedup::GROUPS, "groups of duplicates"),
     ("dedup", dedup::REFERENCE_HASHES, "reference hashes"),
+    (
+        "dedup",
+        dedup::POOL,
+        "kept images that match an entry (the pool of balancing after download)",
+    ),
+    ("dedup", dedup::NO_ENTRY, "kept images that match no entry"),
+    // balancing after download
+    (
+        "balance_downloaded",
+        balance::PAIRS_IN,
+        "images read by balancing after download",
+    ),
+    (
+        "balance_downloaded",
+        balance::PAIRS_KEPT,
+        "images in the final dataset (kept by balancing after download)",
+    ),
+    (
+        "balance_downloaded",
+        balance::MATCHES_IN,
+        "entry matches read",
+    ),
+    (
+        "balance_downloaded",
+        balance::MATCHES_KEPT,
+        "entry matches of the kept images",
+    ),
+    (
+        "balance_downloaded",
+        balance::FAULT_NULL_FIELD,
+        "rows with a required column null",
+    ),
+    (
+        "balance_downloaded",
+        balance::T,
+        "t (the cap after download)",
+    ),
+    (
+        "balance_downloaded",
+        balance::ENTRIES_MATCHED,
+        "entries with at least one match in the pool",
+    ),
+    (
+        "balance_downloaded",
+        balance::ENTRIES_CAPPED,
+        "entries over t (those the cap acts on)",
+    ),
+    (
+        "balance_downloaded",
+        balance::MAX_COUNT_AFTER,
+        "largest count of an entry in the final dataset",
+    ),
     ("download", download::SAMPLES, "samples to download"),
     ("download", download::IMAGES, "images downloaded"),
     ("download", download::BYTES_DOWNLOADED, "bytes downloaded"),

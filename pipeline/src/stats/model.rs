@@ -158,8 +158,13 @@ pub struct VocabStats {
     pub counts_from: String,
     /// Sum of matches over entries before balancing.
     pub total_matches_before: u64,
-    /// Sum of matches over entries after balancing (absent without `selected/`).
+    /// Sum of matches over entries after balancing (absent without `selected/`
+    /// or `balanced_counts.parquet`).
     pub total_matches_after: Option<u64>,
+    /// Where the per-entry counts after balancing (the final dataset) come
+    /// from: `balanced_counts.parquet` when the run was balanced after
+    /// download, else `selected/ query_ids`, else `none`.
+    pub after_from: String,
     /// The balancing threshold t.
     pub t: u64,
     /// Where t comes from (`--t`, a stage JSON key, or the default).
@@ -174,10 +179,33 @@ pub struct VocabStats {
     pub over_t_after: Option<u64>,
     /// Rank-frequency curves (log-spaced samples).
     pub rank_frequency: RankFrequency,
+    /// Matches held by the k most matched entries, before balancing:
+    /// `[k, matches]` points (log-spaced k, ending at every matched entry).
+    pub cumulative: Vec<[u64; 2]>,
+    /// What balancing would do at other values of t, from the counts before
+    /// balancing.
+    pub what_if: Vec<WhatIf>,
     /// Entries with the most matches before balancing.
     pub top_entries: Vec<TopEntry>,
     /// Number of matched entries per text, per stage (`matched`, `selected`).
     pub matches_per_text: BTreeMap<String, Histogram>,
+}
+
+/// One row of the what-if table: balancing at threshold `t`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WhatIf {
+    /// The threshold.
+    pub t: u64,
+    /// Entries with more than t matches (those the cap acts on).
+    pub capped_entries: u64,
+    /// Matches left after capping every entry at t: `Σ min(count, t)`. Under
+    /// the soft cap this is the expected number of entry matches kept by
+    /// each entry's own draw; pairs kept is at most this.
+    pub matches_kept: u64,
+    /// `matches_kept` over the matches before balancing.
+    pub kept_share: f64,
+    /// Share of matches held by entries with count < t (MetaCLIP's tail share).
+    pub tail_share: f64,
 }
 
 /// Rank-frequency curves: `[rank, count]` points, rank 1 = most matched entry.
@@ -362,7 +390,7 @@ pub struct Throughput {
 /// Position of a stage (directory or producing stage) in the pipeline, for
 /// showing per-stage maps in pipeline order rather than alphabetically.
 pub fn stage_rank(name: &str) -> usize {
-    const ORDER: [&str; 13] = [
+    const ORDER: [&str; 16] = [
         "vocab",
         "extract",
         "pairs",
@@ -375,6 +403,9 @@ pub fn stage_rank(name: &str) -> usize {
         "shards",
         "dedup",
         "dedup_out",
+        "pool",
+        "balance_downloaded",
+        "balanced",
         "train",
     ];
     ORDER.iter().position(|s| *s == name).unwrap_or(ORDER.len())

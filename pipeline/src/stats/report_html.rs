@@ -419,6 +419,46 @@ fn vocab(o: &mut String, v: &VocabStats, root: &Value) {
         }
         o.push_str("</table>\n");
     }
+    if !v.cumulative.is_empty() {
+        let points: Vec<[f64; 2]> = v
+            .cumulative
+            .iter()
+            .map(|p| [p[0] as f64, p[1] as f64])
+            .collect();
+        let chart = LogLogChart {
+            series: vec![LineSeries {
+                name: "matches held by the top entries".into(),
+                points,
+            }],
+            marker: None,
+            x_label: "top entries (by matches)".into(),
+            y_label: "matches held (cumulative)".into(),
+        };
+        figure(
+            o,
+            "cumulative",
+            "Cumulative matches held by the most matched entries",
+            "How concentrated the pool is before balancing: the matches held by the top k entries.",
+            &svg::loglog(&chart),
+            json!({"id": "cumulative", "kind": "loglog", "series": [{"name": "cumulative", "path": "/vocab/cumulative", "points": v.cumulative}]}),
+        );
+    }
+    if !v.what_if.is_empty() {
+        o.push_str("<h3>What if t were…</h3><p class=\"note\">From the counts before balancing: entries over t, the matches left when every entry is capped at t (Σ min(count, t); pairs kept are at most this), and the tail share (matches held by entries with count &lt; t).</p><table id=\"what-if\"><tr><th class=\"n\">t</th><th class=\"n\">entries over t</th><th class=\"n\">matches left</th><th class=\"n\">share left</th><th class=\"n\">tail share</th></tr>\n");
+        for w in &v.what_if {
+            let _ = writeln!(
+                o,
+                "<tr{}><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1}%</td><td class=\"n\">{:.1}%</td></tr>",
+                if w.t == v.t { " class=\"current\"" } else { "" },
+                fmt::int(w.t),
+                fmt::int(w.capped_entries),
+                fmt::int(w.matches_kept),
+                100.0 * w.kept_share,
+                100.0 * w.tail_share
+            );
+        }
+        o.push_str("</table>\n");
+    }
     o.push_str("</section>\n");
 }
 

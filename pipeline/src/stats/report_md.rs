@@ -183,7 +183,7 @@ fn vocab(o: &mut String, v: &VocabStats) {
         fmt::int(v.total_matches_before),
         v.counts_from,
         v.total_matches_after
-            .map(|a| format!(", after: {}", fmt::int(a)))
+            .map(|a| format!(", after: {} (from {})", fmt::int(a), v.after_from))
             .unwrap_or_default()
     );
     let _ = writeln!(
@@ -218,6 +218,50 @@ fn vocab(o: &mut String, v: &VocabStats) {
             );
         }
         o.push('\n');
+    }
+    if !v.what_if.is_empty() {
+        let _ = writeln!(o, "### What if t were…\n");
+        let _ = writeln!(
+            o,
+            "From the counts before balancing: entries over t, matches left when every entry \
+             is capped at t (Σ min(count, t); pairs kept are at most this), and the tail share \
+             (matches held by entries with count < t).\n"
+        );
+        let _ = writeln!(
+            o,
+            "| t | entries over t | matches left | share left | tail share |\n| ---: | ---: | ---: | ---: | ---: |"
+        );
+        for w in &v.what_if {
+            let mark = if w.t == v.t { " (this run)" } else { "" };
+            let _ = writeln!(
+                o,
+                "| {}{mark} | {} | {} | {:.1}% | {:.1}% |",
+                fmt::int(w.t),
+                fmt::int(w.capped_entries),
+                fmt::int(w.matches_kept),
+                100.0 * w.kept_share,
+                100.0 * w.tail_share
+            );
+        }
+        o.push('\n');
+    }
+    if !v.cumulative.is_empty() {
+        let n = v.matched_entries.max(1) as f64;
+        let at = |f: f64| {
+            v.cumulative
+                .iter()
+                .find(|p| p[0] as f64 >= f * n)
+                .map(|p| fmt::pct(p[1], v.total_matches_before))
+                .unwrap_or_default()
+        };
+        let _ = writeln!(
+            o,
+            "Cumulative matches: the top 1% of matched entries hold {}, the top 10% {}, \
+             the top 50% {}.\n",
+            at(0.01),
+            at(0.1),
+            at(0.5)
+        );
     }
     for (stage, h) in &v.matches_per_text {
         let _ = writeln!(o, "Entries matched per text ({stage}): {}\n", hist_line(h));

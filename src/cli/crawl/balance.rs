@@ -2,7 +2,18 @@
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use pipeline::balance::{BalanceParams, BalanceStage, Cap, Threshold};
+use pipeline::balance::{BalanceParams, BalanceStage, Cap, DownloadedBalanceStage, Threshold};
+use pipeline::executor::StageUnit;
+
+/// What `crawl balance` balances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PoolArg {
+    /// The matched pairs, before download (RUN/matched/ → RUN/selected/).
+    Matched,
+    /// The downloaded images that dedup kept, one alt-text per image
+    /// (RUN/pool/ → RUN/balanced/, which `train --select` reads).
+    Downloaded,
+}
 
 /// The cap, as spelled on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -33,9 +44,21 @@ pub struct BalanceOptions {
 }
 
 impl BalanceOptions {
-    /// The stage these flags describe.
+    /// The stage these flags describe, over `pool`.
+    pub fn stage_of(&self, pool: PoolArg) -> Result<Box<dyn StageUnit>> {
+        Ok(match pool {
+            PoolArg::Matched => Box::new(self.stage()?),
+            PoolArg::Downloaded => Box::new(DownloadedBalanceStage::new(self.params())?),
+        })
+    }
+
+    /// The stage these flags describe, over the matched pairs.
     pub fn stage(&self) -> Result<BalanceStage> {
-        Ok(BalanceStage::new(BalanceParams {
+        Ok(BalanceStage::new(self.params())?)
+    }
+
+    fn params(&self) -> BalanceParams {
+        BalanceParams {
             threshold: match self.tail_share {
                 Some(s) => Threshold::TailShare(s),
                 None => Threshold::Fixed(self.t),
@@ -45,6 +68,6 @@ impl BalanceOptions {
                 CapArg::Soft => Cap::Soft,
                 CapArg::Hard => Cap::Hard,
             },
-        })?)
+        }
     }
 }

@@ -17,11 +17,16 @@ pub struct DedupOptions {
     /// (an evaluation set) or a hashes table from `witcurate hash-images`.
     #[arg(long, value_name = "DIR_OR_TABLE")]
     pub against: Vec<PathBuf>,
+    /// Memory the reduce's band entries may take in one pass over the hashes
+    /// (more images take more passes; the decisions are the same).
+    #[arg(long, default_value = "1GiB", value_parser = units::parse_size)]
+    pub reduce_memory: u64,
 }
 
 impl DedupOptions {
     /// The stage these flags describe.
     pub fn stage(&self) -> Result<DedupStage> {
-        DedupStage::new(self.max_distance, &self.against).map_err(|e| anyhow::anyhow!("{e}"))
+        DedupStage::with_reduce_memory(self.max_distance, &self.against, self.reduce_memory)
+            .map_err(|e| anyhow::anyhow!("{e}"))
     }
 }

@@ -19,6 +19,11 @@ pub struct DownloadInput {
     /// parquet, csv, tsv or jsonl (each optionally .gz), format from the file name.
     #[arg(long, alias = "url_list", num_args = 1..)]
     pub input: Vec<PathBuf>,
+    /// Which output of the run to download when --input is absent: `selected`
+    /// (balanced before download) or `matched` (every matched pair, to
+    /// balance after download and dedup with `crawl balance --pool downloaded`).
+    #[arg(long, value_enum, default_value_t = FromArg::Selected, conflicts_with = "input")]
+    pub from: FromArg,
     /// URL column of --input tables.
     #[arg(long, alias = "url_col", default_value = "url")]
     pub url_col: String,
@@ -35,11 +40,24 @@ pub struct DownloadInput {
     pub save_additional_columns: Option<NameList>,
 }
 
+/// The run output `crawl download` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FromArg {
+    /// RUN/selected/ (the balance stage's output).
+    Selected,
+    /// RUN/matched/ (the match stage's output).
+    Matched,
+}
+
 impl DownloadInput {
     /// The input of a run directory `run`.
     pub fn spec(&self, run: &Path) -> InputSpec {
         if self.input.is_empty() {
-            InputSpec::Selected(std::path::absolute(run).unwrap_or_else(|_| run.to_path_buf()))
+            let run = std::path::absolute(run).unwrap_or_else(|_| run.to_path_buf());
+            match self.from {
+                FromArg::Selected => InputSpec::Selected(run),
+                FromArg::Matched => InputSpec::Matched(run),
+            }
         } else {
             InputSpec::Tables {
                 paths: self

@@ -83,10 +83,14 @@ pub enum CrawlStage {
         #[command(flatten)]
         opts: matching::MatchOptions,
     },
-    /// Balance: cap each entry at t pairs.
+    /// Balance: cap each entry at t pairs (or, after download and dedup, t images).
     Balance {
         #[command(flatten)]
         run: RunArgs,
+        /// What to balance: the matched pairs before download, or the
+        /// downloaded images dedup kept (balancing after download).
+        #[arg(long, value_enum, default_value_t = balance::PoolArg::Matched)]
+        pool: balance::PoolArg,
         #[command(flatten)]
         opts: balance::BalanceOptions,
     },
@@ -151,7 +155,9 @@ pub fn run(args: CrawlArgs, global: &GlobalArgs) -> Result<()> {
     match args.stage {
         Some(CrawlStage::Extract { run, opts }) => run_stages(&run, &[&opts.stage()?], global),
         Some(CrawlStage::Match { run, opts }) => run_stages(&run, &[&opts.stage()?], global),
-        Some(CrawlStage::Balance { run, opts }) => run_stages(&run, &[&opts.stage()?], global),
+        Some(CrawlStage::Balance { run, pool, opts }) => {
+            run_stages(&run, &[opts.stage_of(pool)?.as_ref()], global)
+        }
         Some(CrawlStage::Download { run, input, opts }) => {
             run_stages(&run, &[&opts.stage(input.spec(run.out()?))?], global)
         }
@@ -189,6 +195,7 @@ fn run_all(all: AllArgs, global: &GlobalArgs) -> Result<()> {
             if all.stop_after != Some(StopAfter::Balance) {
                 let input = download::DownloadInput {
                     input: Vec::new(),
+                    from: download::FromArg::Selected,
                     url_col: "url".into(),
                     caption_col: None,
                     input_format: None,

@@ -1,6 +1,7 @@
 //! Reading shard files: parquet (`shards/NNNNN.parquet`, a row group at a
 //! time) and webdataset tars (`shards/NNNNN.tar`, streamed).
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -49,6 +50,8 @@ pub struct ShardSet {
     formats: Vec<ShardFormat>,
     parts: Vec<ShardPart>,
     sources: Vec<PathBuf>,
+    /// Selection directories (see [`ShardSet::with_selections`]).
+    selections: Vec<PathBuf>,
 }
 
 /// The samples of one part, in file order.
@@ -76,6 +79,61 @@ impl Iterator for PartSamples {
             PartInner::Tar(t) => t.next_sample().transpose(),
         }
     }
+}
+
+/// `DIR/part-NNNNN.parquet` for shard `NNNNN.parquet`.
+fn selection_part(dir: &Path, shard: &Path) -> Result<PathBuf> {
+    let stem = shard.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    let n: usize = stem
+        .parse()
+        .ok()
+        .filter(|_| !stem.is_empty() && stem.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "{}: --select needs shards named by their number (NNNNN.parquet)",
+                shard.display()
+            ))
+        })?;
+    Ok(dir.join(format!("part-{n:05}.parquet")))
+}
+
+/// The selected keys of one selection part.
+fn read_selection(path: &Path) -> Result<HashSet<String>> {
+    let file = File::open(path).map_err(io_err(path))?;
+    let b = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_err(path, e))?;
+    let has_kept = match b.schema().field_with_name("kept") {
+        Ok(f) if f.data_type() == &DataType::Boolean => true,
+        Ok(_) => return Err(parquet_err(path, "column `kept` is not boolean")),
+        Err(_) => false,
+    };
+    match b.schema().field_with_name("key") {
+        Ok(f) if is_string(f.data_type()) => {}
+        _ => return Err(parquet_err(path, "no string column `key`")),
+    }
+    let mut cols = vec!["key"];
+    if has_kept {
+        cols.push("kept");
+    }
+    let mask = ProjectionMask::columns(b.parquet_schema(), cols);
+    let reader = b
+        .with_projection(mask)
+        .build()
+        .map_err(|e| parquet_err(path, e))?;
+    let mut keys = HashSet::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| parquet_err(path, e))?;
+        let key = batch.column_by_name("key").expect("projected");
+        let kept = batch.column_by_name("kept").map(|c| c.as_boolean().clone());
+        for i in 0..batch.num_rows() {
+            if kept.as_ref().is_some_and(|k| k.is_null(i) || !k.value(i)) {
+                continue;
+            }
+            if let Some(k) = str_at(key, i) {
+                keys.insert(k.to_string());
+            }
+        }
+    }
+    Ok(keys)
 }
 
 fn parquet_err(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -169,7 +227,57 @@ impl ShardSet {
             formats,
             parts,
             sources: paths.to_vec(),
+            selections: Vec::new(),
         })
+    }
+
+    /// Uses only the rows that every directory of `dirs` selects: for shard
+    /// `NNNNN.parquet` (or `NNNNN.tar`), `DIR/part-NNNNN.parquet` lists the
+    /// `key`s of its selected rows (those with `kept = true` when it has a
+    /// `kept` column: a crawl run's `dedup/`; every listed row otherwise:
+    /// `balanced/`); a tar sample's key is its members' name before the
+    /// extension. Fails on a parquet shard without a `key` column, a shard
+    /// whose name is not a shard number, and a shard a directory has no part
+    /// for.
+    pub fn with_selections(mut self, dirs: &[PathBuf]) -> Result<Self> {
+        for (fi, f) in self.files.iter().enumerate() {
+            if self.formats[fi] == ShardFormat::Parquet {
+                let file = File::open(f).map_err(io_err(f))?;
+                let b = ParquetRecordBatchReaderBuilder::try_new(file)
+                    .map_err(|e| parquet_err(f, e))?;
+                if b.schema().field_with_name("key").is_err() {
+                    return Err(parquet_err(f, "no column `key` to select rows by"));
+                }
+            }
+            for d in dirs {
+                let p = selection_part(d, f)?;
+                if !p.is_file() {
+                    return Err(Error::Config(format!(
+                        "{}: no selection for shard {} (expected {})",
+                        d.display(),
+                        f.display(),
+                        p.display()
+                    )));
+                }
+            }
+        }
+        self.selections = dirs.to_vec();
+        Ok(self)
+    }
+
+    /// The keys of shard `file` that every selection keeps; `None` without
+    /// selections.
+    fn selected_keys(&self, file: usize) -> Result<Option<HashSet<String>>> {
+        let mut out: Option<HashSet<String>> = None;
+        for d in &self.selections {
+            let p = selection_part(d, &self.files[file])?;
+            let keys = read_selection(&p)?;
+            out = Some(match out {
+                None => keys,
+                Some(prev) => prev.intersection(&keys).cloned().collect(),
+            });
+        }
+        Ok(out)
     }
 
     /// The shard files.
@@ -229,12 +337,16 @@ impl ShardSet {
             ShardFormat::Tar => {
                 let path = &self.files[g.file];
                 let file = File::open(path).map_err(io_err(path))?;
-                PartInner::Tar(Box::new(TarSamples::new(
+                let samples = TarSamples::new(
                     path.clone(),
                     BufReader::with_capacity(1 << 16, file),
                     g.file as u32,
                     images,
-                )))
+                );
+                PartInner::Tar(Box::new(match self.selected_keys(g.file)? {
+                    Some(keys) => samples.with_selection(keys),
+                    None => samples,
+                }))
             }
         };
         Ok(PartSamples { inner })
@@ -245,9 +357,13 @@ impl ShardSet {
         let file = File::open(path).map_err(io_err(path))?;
         let b = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_err(path, e))?;
         let has_status = b.schema().field_with_name("status").is_ok();
+        let selected = self.selected_keys(g.file)?;
         let mut cols = vec!["caption", "jpg"];
         if has_status {
             cols.push("status");
+        }
+        if selected.is_some() {
+            cols.push("key");
         }
         let mask = ProjectionMask::columns(b.parquet_schema(), cols);
         let reader = b
@@ -264,11 +380,17 @@ impl ShardSet {
             let cap = batch.column_by_name("caption").expect("projected");
             let jpg = batch.column_by_name("jpg").expect("projected");
             let status = batch.column_by_name("status");
+            let key = batch.column_by_name("key");
             for i in 0..batch.num_rows() {
                 let r = row;
                 row += 1;
                 if let Some(s) = status {
                     if str_at(s, i) != Some("success") {
+                        continue;
+                    }
+                }
+                if let (Some(sel), Some(k)) = (&selected, key) {
+                    if !str_at(k, i).is_some_and(|k| sel.contains(k)) {
                         continue;
                     }
                 }

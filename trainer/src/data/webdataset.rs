@@ -60,6 +60,8 @@ pub struct TarSamples<R: Read + Seek = std::io::BufReader<std::fs::File>> {
     /// A member of the next group, read while looking for the current one's end.
     pending: Option<(String, String)>,
     done: bool,
+    /// Only samples with these keys (or whose key's file name is one).
+    selected: Option<std::collections::HashSet<String>>,
 }
 
 impl<R: Read + Seek> TarSamples<R> {
@@ -75,7 +77,15 @@ impl<R: Read + Seek> TarSamples<R> {
             current: Group::default(),
             pending: None,
             done: false,
+            selected: None,
         }
+    }
+
+    /// Keeps only the samples whose key, or the file name part of it, is in
+    /// `keys` (a crawl run's selection of this shard).
+    pub fn with_selection(mut self, keys: std::collections::HashSet<String>) -> Self {
+        self.selected = Some(keys);
+        self
     }
 
     /// Reads the current member's data into the current group if it is wanted.
@@ -104,6 +114,12 @@ impl<R: Read + Seek> TarSamples<R> {
         }
         let n = self.index;
         self.index += 1;
+        if let Some(sel) = &self.selected {
+            let name = g.key.rsplit('/').next().unwrap_or(&g.key);
+            if !sel.contains(&g.key) && !sel.contains(name) {
+                return None;
+            }
+        }
         let caption = caption_of(&g)?;
         if caption.trim().is_empty() || !g.has_image {
             return None;

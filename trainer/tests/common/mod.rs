@@ -37,6 +37,7 @@ pub fn tiny_model() -> ModelConfig {
 /// Options of a short run.
 pub fn options(shards: &Path, out: &Path, train: TrainConfig) -> TrainOptions {
     TrainOptions {
+        select: Vec::new(),
         shards: vec![shards.to_path_buf()],
         out: out.to_path_buf(),
         model: tiny_model(),
