@@ -652,6 +652,48 @@ mod tests {
     }
 
     #[test]
+    fn parquet_extra_columns_are_read_as_text() {
+        use arrow_array::{Int64Array, StringArray};
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let batch = RecordBatch::try_from_iter(vec![
+            (
+                "url",
+                Arc::new(StringArray::from(vec!["http://x/1", "http://x/2"])) as ArrayRef,
+            ),
+            (
+                "license",
+                Arc::new(StringArray::from(vec![Some("cc0"), None])) as ArrayRef,
+            ),
+            ("n", Arc::new(Int64Array::from(vec![7, -1])) as ArrayRef),
+        ])
+        .unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(
+            File::create(&path).unwrap(),
+            batch.schema(),
+            None,
+        )
+        .unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let spec = InputSpec::Tables {
+            paths: vec![path],
+            url_col: "url".into(),
+            caption_col: None,
+            extra_cols: vec!["n".into(), "license".into()],
+            format: None,
+        };
+        let files = list_inputs(&spec).unwrap();
+        let samples = SampleReader::new(spec, files).next_shard(10).unwrap();
+        assert_eq!(
+            samples[0].extra,
+            [Some("7".to_string()), Some("cc0".to_string())]
+        );
+        assert_eq!(samples[1].extra, [Some("-1".to_string()), None]);
+    }
+
+    #[test]
     fn text_rows_keep_their_places_across_batches_and_files() {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("a.jsonl");
