@@ -23,14 +23,21 @@ fi
 
 # Python tools the tests use: pyarrow reads a shard as a real client would;
 # moto's server is the S3-compatible store the storage tests start on
-# 127.0.0.1. A venv at .venv-tools/ (git-ignored) with pinned versions, made
-# once and reused. The demo does not need it, so without network this only
-# warns; the tests that need it then fail and say to run this script.
+# 127.0.0.1; img2dataset's own resizer (its resizer.py and blurrer.py, run
+# without the rest of the package, hence --no-deps) with the OpenCV and
+# albumentations versions it supports computes the reference images the
+# download stage is compared with. A venv at .venv-tools/ (git-ignored) with
+# pinned versions, made once and reused. The demo does not need it, so
+# without network this only warns; the tests that need it then fail and say
+# to run this script.
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV="$ROOT/.venv-tools"
-REQUIREMENTS=("pyarrow==26.0.1" "moto[server]==5.2.5")
+REQUIREMENTS=("pyarrow==26.0.1" "moto[server]==5.2.5" "numpy==2.4.6"
+  "opencv-python-headless==4.14.0.94" "albumentations==1.4.24" "albucore==0.0.23")
+# Installed without their dependencies (only some of their modules are used).
+NO_DEPS=("img2dataset==1.47.0")
 have_requirements() {
-  "$VENV/bin/python" - "${REQUIREMENTS[@]}" <<'PY' 2>/dev/null
+  "$VENV/bin/python" - "${REQUIREMENTS[@]}" "${NO_DEPS[@]}" <<'PY' 2>/dev/null
 import sys
 from importlib.metadata import version
 for req in sys.argv[1:]:
@@ -49,9 +56,11 @@ if ! have_requirements; then
   if [ -e "$VENV" ] && ! "$VENV/bin/python" -c '' 2>/dev/null; then
     rm -rf "$VENV"
   fi
-  echo "setup: installing ${REQUIREMENTS[*]} into $VENV" >&2
+  echo "setup: installing ${REQUIREMENTS[*]} ${NO_DEPS[*]} into $VENV" >&2
+  PIP=("$VENV/bin/pip" install --quiet --disable-pip-version-check)
   if ! { [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"; } ||
-    ! "$VENV/bin/pip" install --quiet --disable-pip-version-check "${REQUIREMENTS[@]}"; then
-    echo "setup: WARNING: could not install ${REQUIREMENTS[*]} into $VENV (offline?); the tests that use them will fail until this script succeeds" >&2
+    ! "${PIP[@]}" "${REQUIREMENTS[@]}" ||
+    ! "${PIP[@]}" --no-deps "${NO_DEPS[@]}"; then
+    echo "setup: WARNING: could not install ${REQUIREMENTS[*]} ${NO_DEPS[*]} into $VENV (offline?); the tests that use them will fail until this script succeeds" >&2
   fi
 fi

@@ -1126,13 +1126,452 @@ fn a_table_without_the_url_column_is_a_clear_error() {
     );
     assert!(!run.join("shards").exists() || shard_files(&run, ".parquet").is_empty());
 
-    let unknown = dir.path().join("links.txt");
+    let unknown = dir.path().join("links.xml");
     std::fs::write(&unknown, "url\nhttp://127.0.0.1:9/a.jpg\n").unwrap();
     let out = download_tables(&run, &[&unknown], &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("links.txt") && err.contains("unknown table format"),
+        err.contains("links.xml") && err.contains("unknown table format"),
         "{err}"
     );
+}
+
+// ---------------------------------------------------------------- same images as img2dataset
+
+/// The bundled real photos (`tests/data/photos`, see `tests/data/README.md`).
+fn photos() -> Vec<(&'static str, PathBuf)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/photos");
+    ["rocket.jpg", "chelsea.png", "camera.png"]
+        .into_iter()
+        .map(|n| (n, dir.join(n)))
+        .collect()
+}
+
+/// The tools venv's python, with `modules` importable; fails (does not
+/// skip) when they are missing.
+fn tools_python(modules: &str) -> PathBuf {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-tools/bin/python");
+    let check = Command::new(&python)
+        .args(["-c", &format!("import {modules}")])
+        .env("NO_ALBUMENTATIONS_UPDATE", "1")
+        .output();
+    match check {
+        Ok(o) if o.status.success() => python,
+        Ok(o) => panic!(
+            "{} cannot import {modules}; run scripts/setup.sh: {}",
+            python.display(),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => panic!(
+            "{} does not run ({e}); run scripts/setup.sh",
+            python.display()
+        ),
+    }
+}
+
+/// For each resize mode, size, `--resize-only-if-bigger` and interpolation
+/// below, witcurate downloads the real photos from a local server, and
+/// img2dataset's own resizer (its `resizer.py` from the pinned package, run
+/// with OpenCV and albumentations in the tools venv) resizes the same files:
+/// the sizes must be equal and the pixels agree (PNG output on both sides,
+/// PSNR at least 45 dB; what remains are OpenCV's and our JPEG decoders'
+/// rounding and OpenCV's edge handling). The same with bounding boxes
+/// blurred (`--bbox-col`) against img2dataset's `BoundingBoxBlurrer`.
+#[test]
+fn same_images_as_img2dataset() {
+    let python = tools_python("cv2, albumentations, pyarrow");
+    let photos = photos();
+    let bodies: BTreeMap<String, Vec<u8>> = photos
+        .iter()
+        .map(|(n, p)| (format!("/{n}"), std::fs::read(p).unwrap()))
+        .collect();
+    let server = Server::start(move |path| match bodies.get(path) {
+        Some(b) => ok(b.clone()),
+        None => Reply::Status(404, vec![]),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("urls.parquet");
+    write_table(
+        &table,
+        &photos
+            .iter()
+            .map(|(n, _)| (server.url(&format!("/{n}")), n.to_string()))
+            .collect::<Vec<_>>(),
+    );
+    // mode, size, only if bigger, downscale, upscale interpolation
+    let runs: &[(&str, u32, bool, &str, &str)] = &[
+        ("border", 256, false, "area", "lanczos"),
+        ("keep_ratio", 256, false, "area", "lanczos"),
+        ("keep_ratio_largest", 256, false, "area", "lanczos"),
+        ("center_crop", 256, false, "area", "lanczos"),
+        ("no", 256, false, "area", "lanczos"),
+        ("border", 800, false, "area", "lanczos"),
+        ("center_crop", 600, false, "area", "lanczos"),
+        ("keep_ratio", 500, true, "area", "lanczos"),
+        ("border", 500, true, "area", "lanczos"),
+        ("keep_ratio_largest", 500, true, "area", "lanczos"),
+        ("center_crop", 200, false, "linear", "cubic"),
+        ("keep_ratio_largest", 700, false, "cubic", "linear"),
+        ("border", 300, false, "nearest", "nearest"),
+    ];
+    let mut manifest = Vec::new();
+    for (i, &(mode, size, bigger, down, up)) in runs.iter().enumerate() {
+        let run = dir.path().join(format!("run{i}"));
+        let size_s = size.to_string();
+        let mut args = vec![
+            "crawl",
+            "download",
+            "--quiet",
+            "--allow-private-addresses",
+            "--out",
+            run.to_str().unwrap(),
+            "--input",
+            table.to_str().unwrap(),
+            "--image-size",
+            &size_s,
+            "--resize-mode",
+            mode,
+            "--downscale-interpolation",
+            down,
+            "--upscale-interpolation",
+            up,
+            "--encode-format",
+            "png",
+            "--encode-quality",
+            "1",
+            // img2dataset ignores ICC profiles (rocket.jpg is Adobe RGB).
+            "--ignore-icc-profile",
+        ];
+        if bigger {
+            args.push("--resize-only-if-bigger");
+        }
+        assert_success(&witcurate(&args));
+        manifest.push(serde_json::json!({
+            "shard": run.join("shards/00000.parquet"),
+            "photos": photos.iter().map(|(_, p)| p).collect::<Vec<_>>(),
+            "resize_mode": mode,
+            "image_size": size,
+            "resize_only_if_bigger": bigger,
+            "downscale_interpolation": down,
+            "upscale_interpolation": up,
+        }));
+    }
+    // Blurred boxes (img2dataset's --bbox_col), from a jsonl table.
+    let bboxes = serde_json::json!([
+        [[0.3, 0.2, 0.6, 0.7]],
+        [[0.1, 0.1, 0.5, 0.5], [0.6, 0.5, 0.9, 0.95]],
+        [],
+    ]);
+    let jsonl = dir.path().join("boxes.jsonl");
+    let lines: Vec<String> = photos
+        .iter()
+        .zip(bboxes.as_array().unwrap())
+        .map(|((n, _), b)| {
+            serde_json::json!({"url": server.url(&format!("/{n}")), "caption": n, "faces": b})
+                .to_string()
+        })
+        .collect();
+    std::fs::write(&jsonl, lines.join("\n")).unwrap();
+    for (mode, size) in [("keep_ratio", 256), ("center_crop", 200), ("border", 300)] {
+        let run = dir.path().join(format!("blur-{mode}"));
+        let size_s = size.to_string();
+        assert_success(&witcurate(&[
+            "crawl",
+            "download",
+            "--quiet",
+            "--allow-private-addresses",
+            "--out",
+            run.to_str().unwrap(),
+            "--input",
+            jsonl.to_str().unwrap(),
+            "--image-size",
+            &size_s,
+            "--resize-mode",
+            mode,
+            "--bbox-col",
+            "faces",
+            "--encode-format",
+            "png",
+            "--encode-quality",
+            "1",
+            "--ignore-icc-profile",
+        ]));
+        manifest.push(serde_json::json!({
+            "shard": run.join("shards/00000.parquet"),
+            "photos": photos.iter().map(|(_, p)| p).collect::<Vec<_>>(),
+            "resize_mode": mode,
+            "image_size": size,
+            "resize_only_if_bigger": false,
+            "bboxes": bboxes,
+        }));
+    }
+    let manifest_path = dir.path().join("manifest.json");
+    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/img2dataset_compare.py");
+    let out = Command::new(&python)
+        .arg(script)
+        .arg(&manifest_path)
+        .env("NO_ALBUMENTATIONS_UPDATE", "1")
+        .output()
+        .unwrap();
+    let text = assert_success(&out);
+    println!("run photo width height PSNR\n{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), manifest.len() * photos.len(), "{text}");
+    let mut bad = Vec::new();
+    for line in &lines {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let run: usize = fields[0].parse().unwrap();
+        let what = match runs.get(run) {
+            Some(r) => format!("{r:?}"),
+            None => format!("{}", manifest[run]["resize_mode"]),
+        };
+        let ok = fields.len() == 5
+            && fields[4]
+                .parse::<f64>()
+                .is_ok_and(|psnr| psnr >= 45.0 || psnr.is_infinite());
+        if !ok {
+            bad.push(format!("{what}: {line}"));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "differences from img2dataset:\n{}",
+        bad.join("\n")
+    );
+}
+
+// ---------------------------------------------------------------- img2dataset's options and spellings
+
+/// A text column of a shard, by name.
+fn text_column(path: &Path, name: &str) -> Vec<Option<String>> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut out = Vec::new();
+    for batch in reader {
+        let b = batch.unwrap();
+        let a = b.column_by_name(name).unwrap().as_string::<i32>().clone();
+        out.extend((0..b.num_rows()).map(|r| a.is_valid(r).then(|| a.value(r).to_string())));
+    }
+    out
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
+    use md5::Digest as _;
+    hex::encode(md5::Md5::digest(bytes))
+}
+
+/// An img2dataset command line runs unchanged (its flag spellings, its
+/// list and boolean syntax, its json input, flags it has and we ignore),
+/// with --encode_format, --save_additional_columns, --compute_hash,
+/// --verify_hash, --user_agent_token and --disallowed_header_directives
+/// doing what they do there.
+#[test]
+fn img2dataset_command_lines_run_unchanged() {
+    let photos = photos();
+    let rocket = std::fs::read(&photos[0].1).unwrap();
+    let chelsea = std::fs::read(&photos[1].1).unwrap();
+    let (r, c) = (rocket.clone(), chelsea.clone());
+    let server = Server::start(move |path| {
+        let with_tag = |tag: &str| Reply::Ok {
+            body: r.clone(),
+            headers: vec![("X-Robots-Tag".into(), tag.into())],
+            delay: Duration::ZERO,
+        };
+        match path {
+            "/rocket.jpg" | "/bad.jpg" => ok(r.clone()),
+            "/chelsea.png" => ok(c.clone()),
+            "/mybot.jpg" => with_tag("mybot: noai"),
+            "/noindex.jpg" => with_tag("noindex"),
+            _ => Reply::Status(404, vec![]),
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let rows = [
+        ("/rocket.jpg", "cc0", md5_hex(&rocket)),
+        ("/chelsea.png", "by", md5_hex(&chelsea)),
+        ("/bad.jpg", "x", md5_hex(b"something else")),
+        ("/mybot.jpg", "y", md5_hex(&rocket)),
+        ("/noindex.jpg", "z", String::new()),
+    ];
+    let json: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(p, license, md5)| {
+            serde_json::json!({"url": server.url(p), "caption": p, "license": license, "md5": md5})
+        })
+        .collect();
+    // img2dataset's `json` input: one JSON array (the name says .data, the flag says json).
+    let list = dir.path().join("list.data");
+    std::fs::write(&list, serde_json::to_vec(&json).unwrap()).unwrap();
+    let run = dir.path().join("run");
+    let out = witcurate(&[
+        "crawl",
+        "download",
+        "--quiet",
+        "--allow-private-addresses",
+        "--url_list",
+        list.to_str().unwrap(),
+        "--input_format",
+        "json",
+        "--url_col",
+        "url",
+        "--caption_col",
+        "caption",
+        "--output_folder",
+        run.to_str().unwrap(),
+        "--output_format",
+        "parquet",
+        "--image_size",
+        "64",
+        "--resize_mode",
+        "keep_ratio",
+        "--resize_only_if_bigger",
+        "False",
+        "--encode_format",
+        "webp",
+        "--save_additional_columns",
+        "[\"license\"]",
+        "--compute_hash",
+        "md5",
+        "--verify_hash",
+        "[\"md5\",\"md5\"]",
+        "--user_agent_token",
+        "mybot",
+        "--disallowed_header_directives",
+        "['noai']",
+        "--number_sample_per_shard",
+        "10",
+        "--processes_count",
+        "4",
+        "--thread_count",
+        "8",
+        "--enable_wandb",
+        "False",
+        "--distributor",
+        "multiprocessing",
+        "--extract_exif",
+        "False",
+    ]);
+    assert_success(&out);
+    let shard = run.join("shards/00000.parquet");
+    let got = read_shard(&shard);
+    let status: Vec<&str> = got.iter().map(|r| r.status.as_str()).collect();
+    assert_eq!(
+        status,
+        [
+            "success",
+            "success",
+            "hash_mismatch",
+            "robots_opt_out",
+            "success"
+        ]
+    );
+    assert_eq!(got[0].size, Some((96, 64)));
+    assert_eq!(got[1].size, Some((96, 64)));
+    for r in got.iter().filter(|r| r.status == "success") {
+        let img = r.jpg.as_deref().unwrap();
+        assert_eq!(image::guess_format(img).unwrap(), ImageFormat::WebP);
+    }
+    let md5 = text_column(&shard, "md5");
+    assert_eq!(md5[0].as_deref(), Some(md5_hex(&rocket).as_str()));
+    assert_eq!(md5[1].as_deref(), Some(md5_hex(&chelsea).as_str()));
+    let license = text_column(&shard, "license");
+    assert_eq!(license[0].as_deref(), Some("cc0"));
+    assert_eq!(license[4].as_deref(), Some("z"));
+    assert!(got[2].error.as_deref().unwrap().contains("the input says"));
+
+    // A txt list (from its name), re-encoding skipped where nothing changes,
+    // the interpolation left to the default.
+    let txt = dir.path().join("urls.txt");
+    std::fs::write(
+        &txt,
+        format!(
+            "{}\n\n{}\n",
+            server.url("/rocket.jpg"),
+            server.url("/chelsea.png")
+        ),
+    )
+    .unwrap();
+    let run2 = dir.path().join("run2");
+    let out = witcurate(&[
+        "crawl",
+        "download",
+        "--quiet",
+        "--allow-private-addresses",
+        "--url_list",
+        txt.to_str().unwrap(),
+        "--output_folder",
+        run2.to_str().unwrap(),
+        "--resize_mode",
+        "no",
+        "--skip_reencode",
+        "True",
+    ]);
+    assert_success(&out);
+    let got = read_shard(&run2.join("shards/00000.parquet"));
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].caption, None);
+    assert_eq!(
+        got[0].jpg.as_deref(),
+        Some(rocket.as_slice()),
+        "a JPEG kept as downloaded"
+    );
+    // A PNG is re-encoded as the default jpg.
+    let second = got[1].jpg.as_deref().unwrap();
+    assert_eq!(image::guess_format(second).unwrap(), ImageFormat::Jpeg);
+}
+
+/// `--output_format files`: img2dataset's layout, a directory per shard with
+/// `{key}.jpg`, `{key}.txt` and `{key}.json` per image, the metadata of every
+/// row beside it.
+#[test]
+fn files_output_has_img2dataset_s_layout() {
+    let photos = photos();
+    let rocket = std::fs::read(&photos[0].1).unwrap();
+    let server = Server::start(move |path| match path {
+        "/rocket.jpg" => ok(rocket.clone()),
+        _ => Reply::Status(404, vec![]),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("urls.csv");
+    std::fs::write(
+        &table,
+        format!(
+            "url,caption\n{},a rocket\n{},gone\n",
+            server.url("/rocket.jpg"),
+            server.url("/missing.jpg")
+        ),
+    )
+    .unwrap();
+    let run = dir.path().join("run");
+    let out = download_tables(&run, &[&table], &["--output_format", "files"]);
+    assert_success(&out);
+    let shard = run.join("shards/00000");
+    let mut names: Vec<String> = std::fs::read_dir(&shard)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["000000.jpg", "000000.json", "000000.txt"]);
+    assert_eq!(
+        std::fs::read_to_string(shard.join("000000.txt")).unwrap(),
+        "a rocket"
+    );
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(shard.join("000000.json")).unwrap()).unwrap();
+    assert_eq!(meta["width"], 16);
+    let img = image::load_from_memory(&std::fs::read(shard.join("000000.jpg")).unwrap()).unwrap();
+    assert_eq!((img.width(), img.height()), (16, 16));
+    let rows = read_shard(&run.join("shards/00000.parquet"));
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1].status, "http_404");
+    assert!(rows.iter().all(|r| r.jpg.is_none()));
+    // A rerun finds the shard done and leaves it as it was.
+    let again = download_tables(&run, &[&table], &["--output_format", "files"]);
+    assert_success(&again);
+    assert_eq!(std::fs::read_dir(&shard).unwrap().count(), 3);
+    assert_eq!(read_shard(&run.join("shards/00000.parquet")).len(), 2);
 }

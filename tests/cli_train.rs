@@ -376,7 +376,7 @@ fn webdataset_shards(dir: &Path, shards: usize, rows: usize) {
                 uid: key.clone(),
                 url: Some(format!("http://example.com/{key}.jpg")),
                 caption: Some(alt_text(&mut rng, c, sh)),
-                query_ids: None,
+                ..Sample::default()
             };
             if i == 6 {
                 return Some(Row {

@@ -31,6 +31,10 @@ pub const ROBOTS_TOKEN: &str = "witcurate";
 /// `X-Robots-Tag` directives that opt an image out of dataset use.
 pub const OPT_OUT_DIRECTIVES: [&str; 4] = ["noai", "noimageai", "noindex", "noimageindex"];
 
+fn default_directives() -> Vec<String> {
+    OPT_OUT_DIRECTIVES.iter().map(|d| d.to_string()).collect()
+}
+
 /// Network settings.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct FetchConfig {
@@ -52,6 +56,14 @@ pub struct FetchConfig {
     pub user_agent: String,
     /// Honour `X-Robots-Tag` opt-outs.
     pub respect_robots: bool,
+    /// A further user-agent token `X-Robots-Tag` directives may be
+    /// addressed to (img2dataset's `user_agent_token`), besides
+    /// [`ROBOTS_TOKEN`]; lowercase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub robots_token: Option<String>,
+    /// The directives that opt out (default [`OPT_OUT_DIRECTIVES`]); lowercase.
+    #[serde(default = "default_directives")]
+    pub disallowed_directives: Vec<String>,
     /// Concurrent requests to one host at most.
     pub per_host: usize,
     /// DNS cache entries.
@@ -70,6 +82,8 @@ impl Default for FetchConfig {
             allow_private: false,
             user_agent: DEFAULT_USER_AGENT.to_string(),
             respect_robots: true,
+            robots_token: None,
+            disallowed_directives: default_directives(),
             per_host: 16,
             dns_cache_size: 1 << 16,
         }
@@ -254,7 +268,11 @@ impl Fetcher {
                 });
             }
             if self.cfg.respect_robots {
-                if let Some(directive) = robots_opt_out(resp.headers()) {
+                if let Some(directive) = robots_opt_out(
+                    resp.headers(),
+                    self.cfg.robots_token.as_deref(),
+                    &self.cfg.disallowed_directives,
+                ) {
                     return Err(Failure::new(
                         FailureClass::RobotsOptOut,
                         format!("X-Robots-Tag: {directive}"),
@@ -381,11 +399,15 @@ fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     v.parse::<u64>().ok().map(Duration::from_secs)
 }
 
-/// The first `X-Robots-Tag` value that opts out of dataset use for us.
+/// The first `X-Robots-Tag` value with one of `directives` (lowercase) for us.
 ///
 /// Directives may be scoped to a user agent (`otherbot: noindex`); scoped
-/// ones apply only when the scope is [`ROBOTS_TOKEN`] or `*`.
-pub fn robots_opt_out(headers: &HeaderMap) -> Option<String> {
+/// ones apply only when the scope is [`ROBOTS_TOKEN`], `token` or `*`.
+pub fn robots_opt_out(
+    headers: &HeaderMap,
+    token: Option<&str>,
+    directives: &[String],
+) -> Option<String> {
     for value in headers.get_all("x-robots-tag") {
         let Ok(value) = value.to_str() else { continue };
         let mut applies = true;
@@ -397,12 +419,13 @@ pub fn robots_opt_out(headers: &HeaderMap) -> Option<String> {
                     && scope != "unavailable_after"
                     && !scope.contains(char::is_whitespace)
                 {
-                    applies = scope == ROBOTS_TOKEN || scope == "*";
+                    applies =
+                        scope == ROBOTS_TOKEN || scope == "*" || Some(scope.as_str()) == token;
                     directive = rest.trim();
                 }
             }
             let directive = directive.to_ascii_lowercase();
-            if applies && OPT_OUT_DIRECTIVES.contains(&directive.as_str()) {
+            if applies && directives.contains(&directive) {
                 return Some(value.to_string());
             }
         }
@@ -458,6 +481,8 @@ mod tests {
 
     #[test]
     fn robots_directives() {
+        let defaults = default_directives();
+        let robots_opt_out = |h: &HeaderMap| super::robots_opt_out(h, None, &defaults);
         assert!(robots_opt_out(&headers(&["noai"])).is_some());
         assert!(robots_opt_out(&headers(&["nofollow, NoImageIndex"])).is_some());
         assert!(robots_opt_out(&headers(&["nofollow", "noindex"])).is_some());
@@ -468,6 +493,13 @@ mod tests {
             robots_opt_out(&headers(&["unavailable_after: 25 Jun 2010 15:00:00 PST"])).is_none()
         );
         assert!(robots_opt_out(&HeaderMap::new()).is_none());
+        // img2dataset's user_agent_token and disallowed_header_directives.
+        let only_noai = vec!["noai".to_string()];
+        let h = headers(&["mybot: noai"]);
+        assert!(super::robots_opt_out(&h, Some("mybot"), &only_noai).is_some());
+        assert!(super::robots_opt_out(&h, None, &only_noai).is_none());
+        let h = headers(&["noindex"]);
+        assert!(super::robots_opt_out(&h, Some("mybot"), &only_noai).is_none());
     }
 
     #[test]

@@ -16,12 +16,17 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use super::blur;
+use super::budget::MemoryBudget;
 use super::error::DownloadError;
 use super::fetch::{FetchConfig, Fetcher};
+use super::hash::{HashAlgo, VerifyHash};
 use super::reader::{count_rows, list_inputs, InputSpec, Sample, SampleReader};
 use super::resize::{self, ImageConfig};
 use super::status::{Failure, FailureClass};
-use super::writer::{write_shard, OutputFormat, Row, ShardFiles, ShardStats};
+use super::writer::{
+    write_shard_with_columns, OutputFormat, Row, ShardColumns, ShardFiles, ShardStats,
+};
 
 /// Everything a download job needs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,6 +45,18 @@ pub struct DownloadConfig {
     pub concurrency: usize,
     /// Threads of the network runtime.
     pub io_threads: usize,
+    /// Hash of the downloaded bytes to store: `sha256` is always in its
+    /// column; `md5` or `sha512` add a column of that name.
+    #[serde(default)]
+    pub compute_hash: HashAlgo,
+    /// Check each download against the hash in an input column (which
+    /// must be one of the input's extra columns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_hash: Option<VerifyHash>,
+    /// The input column of bounding boxes to blur (img2dataset's
+    /// `bbox_col`; one of the input's extra columns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bbox_col: Option<String>,
 }
 
 impl DownloadConfig {
@@ -53,8 +70,44 @@ impl DownloadConfig {
             fetch: FetchConfig::default(),
             concurrency: 256,
             io_threads: 2,
+            compute_hash: HashAlgo::Sha256,
+            verify_hash: None,
+            bbox_col: None,
         }
     }
+
+    /// The shard columns beyond the fixed ones. An input column named as
+    /// the `--compute-hash` column (`sha256`, `md5`...: usually the
+    /// `--verify-hash` column) is not repeated: the hash column holds the
+    /// hash of the downloaded bytes, as in img2dataset.
+    pub fn shard_columns(&self) -> ShardColumns {
+        let computed = self.compute_hash.column();
+        ShardColumns {
+            hash_col: match self.compute_hash {
+                HashAlgo::Md5 | HashAlgo::Sha512 => computed.map(String::from),
+                HashAlgo::None | HashAlgo::Sha256 => None,
+            },
+            extra_cols: self
+                .input
+                .extra_cols()
+                .iter()
+                .enumerate()
+                .filter(|(_, name)| Some(name.as_str()) != computed)
+                .map(|(i, name)| (i, name.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// The hashes each download computes (from [`DownloadConfig`]).
+#[derive(Debug, Clone, Copy)]
+struct Hashing {
+    /// `--compute-hash` when it has its own column.
+    extra: Option<HashAlgo>,
+    /// The index of the expected hash among the sample's extra cells, and its hash.
+    verify: Option<(usize, HashAlgo)>,
+    /// The index of the bounding boxes among the sample's extra cells.
+    bbox: Option<usize>,
 }
 
 /// What a job did.
@@ -197,6 +250,32 @@ pub fn check(cfg: &DownloadConfig) -> Result<(), DownloadError> {
             "--image-size must be at least 1".into(),
         ));
     }
+    cfg.image
+        .encode_format
+        .check_quality(cfg.image.encode_quality)
+        .map_err(DownloadError::Config)?;
+    let clashes = cfg.shard_columns().clashes();
+    if !clashes.is_empty() {
+        return Err(DownloadError::Config(format!(
+            "additional column(s) {} clash with the shard's own columns (or repeat)",
+            clashes.join(", ")
+        )));
+    }
+    if let Some(c) = &cfg.bbox_col {
+        if !cfg.input.extra_cols().contains(c) {
+            return Err(DownloadError::Config(format!(
+                "--bbox-col column {c:?} is not read from the input (pass --input TABLE)"
+            )));
+        }
+    }
+    if let Some(v) = &cfg.verify_hash {
+        if !cfg.input.extra_cols().contains(&v.column) {
+            return Err(DownloadError::Config(format!(
+                "--verify-hash column {:?} is not read from the input (pass --input TABLE)",
+                v.column
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -239,6 +318,7 @@ pub fn run_shards(
     let (plan_tx, plan_rx) = mpsc::channel::<Planned>(2);
     let (write_tx, mut write_rx) = mpsc::channel::<ToWriter>(1024);
     let format = cfg.output_format;
+    let columns = cfg.shard_columns();
     let mut summary = DownloadSummary::default();
     let (collected, written) = std::thread::scope(|scope| {
         // Reader thread: plans shards in order.
@@ -262,6 +342,7 @@ pub fn run_shards(
                 }
             });
         // Writer thread: streams rows into shard files.
+        let columns = &columns;
         let writer = std::thread::Builder::new()
             .name("download-writer".into())
             .spawn_scoped(scope, move || -> Result<Vec<ShardStats>, DownloadError> {
@@ -274,9 +355,10 @@ pub fn run_shards(
                     };
                     let files = ShardFiles::new(shards_dir, &keys.shard_name(id), format);
                     let t0 = Instant::now();
-                    let stats = write_shard(
+                    let stats = write_shard_with_columns(
                         &files,
                         format,
+                        columns,
                         id,
                         n,
                         || match write_rx.blocking_recv() {
@@ -361,6 +443,18 @@ async fn collect(
             .map_err(|e| DownloadError::Config(format!("cannot build the HTTP client: {e}")))?,
     );
     let image_cfg = Arc::new(cfg.image.clone());
+    let budget = Arc::new(MemoryBudget::new(cfg.image.decode_memory));
+    let hashing = Hashing {
+        extra: cfg.shard_columns().hash_col.map(|_| cfg.compute_hash),
+        verify: cfg.verify_hash.as_ref().and_then(|v| {
+            let i = cfg.input.extra_cols().iter().position(|c| *c == v.column)?;
+            Some((i, v.algo))
+        }),
+        bbox: cfg
+            .bbox_col
+            .as_ref()
+            .and_then(|c| cfg.input.extra_cols().iter().position(|x| x == c)),
+    };
     // Out-of-order completions are held back at most this far ahead of the
     // oldest unfinished sample, which bounds memory while one slow server
     // does not stall the others.
@@ -385,7 +479,13 @@ async fn collect(
                     }
                 };
                 match planned {
-                    Some(p) => queue.extend(plan_events(p, keys, &fetcher, &image_cfg)),
+                    Some(p) => queue.extend(plan_events(
+                        p,
+                        keys,
+                        &fetcher,
+                        (&image_cfg, &budget),
+                        hashing,
+                    )),
                     None => input_open = false,
                 }
             }
@@ -429,7 +529,8 @@ fn plan_events(
     planned: Planned,
     keys: KeyFormat,
     fetcher: &Arc<Fetcher>,
-    image_cfg: &Arc<ImageConfig>,
+    (image_cfg, budget): (&Arc<ImageConfig>, &Arc<MemoryBudget>),
+    hashing: Hashing,
 ) -> Vec<BoxFuture<'static, Event>> {
     match planned {
         Planned::Skipped { samples } => vec![async move { Event::Skipped { samples } }.boxed()],
@@ -442,10 +543,11 @@ fn plan_events(
                 let key = keys.key(id, i);
                 let fetcher = Arc::clone(fetcher);
                 let image_cfg = Arc::clone(image_cfg);
+                let budget = Arc::clone(budget);
                 out.push(
                     async move {
                         Event::Row(Box::new(
-                            download_one(&fetcher, image_cfg, key, sample).await,
+                            download_one(&fetcher, (image_cfg, budget), hashing, key, sample).await,
                         ))
                     }
                     .boxed(),
@@ -457,9 +559,10 @@ fn plan_events(
 }
 
 /// Downloads and processes one sample; never fails, failures are rows.
-pub(crate) async fn download_one(
+async fn download_one(
     fetcher: &Fetcher,
-    image_cfg: Arc<ImageConfig>,
+    (image_cfg, budget): (Arc<ImageConfig>, Arc<MemoryBudget>),
+    hashing: Hashing,
     key: String,
     sample: Sample,
 ) -> Row {
@@ -481,21 +584,58 @@ pub(crate) async fn download_one(
             return row;
         }
     };
+    // The expected hash, when the input has one for this sample.
+    let expected = hashing.verify.and_then(|(i, algo)| {
+        let want = sample.extra.get(i).cloned().flatten()?;
+        let want = want.trim().to_ascii_lowercase();
+        (!want.is_empty()).then_some((want, algo))
+    });
+    let boxes = match hashing
+        .bbox
+        .and_then(|i| sample.extra.get(i).cloned().flatten())
+    {
+        None => Vec::new(),
+        Some(text) => match blur::parse_boxes(&text) {
+            Ok(b) => b,
+            Err(message) => {
+                row.status = FailureClass::InvalidBbox.to_string();
+                row.error_message = Some(message);
+                row.sample = sample;
+                row.bytes_downloaded = bytes.len() as u64;
+                return row;
+            }
+        },
+    };
     let (tx, rx) = tokio::sync::oneshot::channel();
     rayon::spawn(move || {
         let sha = hex::encode(Sha256::digest(&bytes));
-        // A decoder panic on hostile bytes must not take the job down.
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            resize::process(&bytes, &image_cfg)
-        }));
+        let extra_hash = hashing.extra.and_then(|algo| algo.hex(&bytes));
+        let mismatch = expected.and_then(|(want, algo)| {
+            let got = algo.hex(&bytes)?;
+            (got != want).then(|| resize::ImageFailure {
+                failure: Failure::new(
+                    FailureClass::HashMismatch,
+                    format!("{algo:?} of the downloaded bytes is {got}, the input says {want}"),
+                ),
+                original: None,
+            })
+        });
+        let result = match mismatch {
+            Some(f) => Ok(Err(f)),
+            // A decoder panic on hostile bytes must not take the job down.
+            None => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                resize::process_within(&bytes, &image_cfg, &budget, &boxes)
+            })),
+        };
         if let Ok(result) = result {
-            let _ = tx.send((sha, result, bytes.len() as u64));
+            let _ = tx.send((sha, extra_hash, result, bytes.len() as u64));
         }
     });
     row.sample = sample;
     match rx.await {
-        Ok((sha, result, n)) => {
+        Ok((sha, extra_hash, result, n)) => {
             row.sha256 = Some(sha);
+            row.hash = extra_hash;
             row.bytes_downloaded = n;
             match result {
                 Ok(p) => {

@@ -5,7 +5,8 @@
 //! [`reader`] (samples in input order, cut into shards) →
 //! [`fetch`] (HTTP with deadlines, retries, redirect and address checks;
 //! [`dns`] is its caching, address-filtering resolver) →
-//! [`resize`] (header checks, decode, resize, JPEG) →
+//! [`resize`] (header checks, decode; [`geometry`] says which size,
+//! [`resample`] computes the pixels, [`encode`] writes JPEG, PNG or WebP) →
 //! [`writer`] (parquet or webdataset shards, stats). [`job`] runs them:
 //! requests on a tokio runtime, pixels on the rayon pool, one writer thread.
 //!
@@ -19,20 +20,30 @@
 //! Every sample ends as a row: `status` is `success` or a
 //! [`status::FailureClass`], with `error_message` saying what went wrong.
 
+pub mod blur;
+pub mod budget;
+pub mod color;
 pub mod dns;
+pub mod encode;
 pub mod error;
 pub mod fetch;
+pub mod geometry;
+pub mod hash;
 pub mod job;
 pub mod reader;
+pub mod resample;
 pub mod resize;
 pub mod stage;
 pub mod status;
 pub mod writer;
 
+pub use encode::EncodeFormat;
 pub use error::DownloadError;
 pub use fetch::FetchConfig;
+pub use hash::{HashAlgo, VerifyHash};
 pub use job::{DownloadConfig, DownloadSummary};
 pub use reader::InputSpec;
+pub use resample::Interpolation;
 pub use resize::{ImageConfig, ResizeMode};
 pub use stage::DownloadStage;
 pub use writer::OutputFormat;

@@ -37,6 +37,8 @@ pub struct Sample {
     pub caption: Option<String>,
     /// Matched vocabulary entries, when the input has them.
     pub query_ids: Option<Vec<u32>>,
+    /// The cells of the input's extra columns (`InputSpec::Tables::extra_cols`), as text.
+    pub extra: Vec<Option<String>>,
 }
 
 /// Where samples come from.
@@ -57,10 +59,26 @@ pub enum InputSpec {
         url_col: String,
         /// Name of the caption column (default: `caption`, else `text`, else none).
         caption_col: Option<String>,
+        /// Further columns carried into the shards (as text), e.g.
+        /// `--save-additional-columns` and the `--verify-hash` column.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        extra_cols: Vec<String>,
+        /// The format of every table (img2dataset's `input_format`);
+        /// `None`: from each file's name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        format: Option<TableFormat>,
     },
 }
 
 impl InputSpec {
+    /// The extra columns read from the input.
+    pub fn extra_cols(&self) -> &[String] {
+        match self {
+            InputSpec::Selected(_) | InputSpec::Matched(_) => &[],
+            InputSpec::Tables { extra_cols, .. } => extra_cols,
+        }
+    }
+
     /// The table reader's options for text tables.
     fn table_options(&self) -> TableOptions {
         match self {
@@ -68,21 +86,25 @@ impl InputSpec {
                 url_col: col::URL.into(),
                 caption_col: col::TEXT.into(),
                 caption_fallback: None,
+                extra_cols: Vec::new(),
             },
             InputSpec::Tables {
                 url_col,
                 caption_col,
+                extra_cols,
                 ..
             } => match caption_col {
                 Some(c) => TableOptions {
                     url_col: url_col.clone(),
                     caption_col: c.clone(),
                     caption_fallback: None,
+                    extra_cols: extra_cols.clone(),
                 },
                 None => TableOptions {
                     url_col: url_col.clone(),
                     caption_col: col::CAPTION.into(),
                     caption_fallback: Some(col::TEXT.into()),
+                    extra_cols: extra_cols.clone(),
                 },
             },
         }
@@ -107,7 +129,7 @@ pub fn list_inputs(spec: &InputSpec) -> Result<Vec<InputFile>, DownloadError> {
                 InputSpec::Selected(_) => (run.join("selected"), "balance"),
                 _ => (run.join("matched"), "match"),
             };
-            files = tables_in(&dir)?;
+            files = tables_in(&dir, None)?;
             files.retain(|f| {
                 f.format == TableFormat::Parquet
                     && f.path
@@ -122,17 +144,19 @@ pub fn list_inputs(spec: &InputSpec) -> Result<Vec<InputFile>, DownloadError> {
                 )));
             }
         }
-        InputSpec::Tables { paths, .. } => {
+        InputSpec::Tables { paths, format, .. } => {
             for p in paths {
                 if p.is_dir() {
-                    files.extend(tables_in(p)?);
+                    let mut found = tables_in(p, *format)?;
+                    files.append(&mut found);
                 } else if p.is_file() {
                     let name = p.file_name().unwrap_or_default().to_string_lossy();
-                    let format = TableFormat::from_name(&name).ok_or_else(|| {
+                    let format = format.or_else(|| format_from_name(&name)).ok_or_else(|| {
                         DownloadError::bad_input(
                             p,
                             "unknown table format: expected a name ending in .parquet, .csv, \
-                             .tsv or .jsonl (optionally followed by .gz)",
+                             .tsv, .jsonl, .json or .txt (optionally followed by .gz), or \
+                             --input-format",
                         )
                     })?;
                     files.push(InputFile {
@@ -151,17 +175,35 @@ pub fn list_inputs(spec: &InputSpec) -> Result<Vec<InputFile>, DownloadError> {
     Ok(files)
 }
 
+/// The format of a table named `name`: the table reader's inference, and
+/// `.txt` (optionally `.gz`) as a URL list.
+fn format_from_name(name: &str) -> Option<TableFormat> {
+    let lower = name.to_ascii_lowercase();
+    let stem = lower.strip_suffix(".gz").unwrap_or(&lower);
+    if stem.ends_with(".txt") {
+        return Some(TableFormat::Txt);
+    }
+    TableFormat::from_name(name)
+}
+
 /// The tables in a directory, by name: `*.parquet`, `*.csv`, `*.tsv`,
 /// `*.jsonl` (optionally `.gz`), not hidden files, and not `*.json` (a
 /// directory's json files are more often metadata than jsonl tables).
-fn tables_in(dir: &Path) -> Result<Vec<InputFile>, DownloadError> {
+/// With `format` given, every file but hidden ones, in that format.
+fn tables_in(dir: &Path, format: Option<TableFormat>) -> Result<Vec<InputFile>, DownloadError> {
     let entries = std::fs::read_dir(dir).map_err(|e| DownloadError::bad_input(dir, e))?;
     let mut files: Vec<InputFile> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file())
         .filter_map(|path| {
             let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
-            if name.starts_with('.') || name.ends_with(".json") || name.ends_with(".json.gz") {
+            if name.starts_with('.') {
+                return None;
+            }
+            if let Some(format) = format {
+                return Some(InputFile { path, format });
+            }
+            if name.ends_with(".json") || name.ends_with(".json.gz") {
                 return None;
             }
             let format = TableFormat::from_name(&name)?;
@@ -268,11 +310,16 @@ impl TextTable {
 /// A text table's row as a sample (a bad row: a sample with no URL).
 fn text_sample(path: &Path, row: Result<TableRow, RowError>) -> Sample {
     match row {
-        Ok(TableRow { url, caption }) => Sample {
+        Ok(TableRow {
+            url,
+            caption,
+            extra,
+        }) => Sample {
             uid: schema::uid(&url, caption.as_deref().unwrap_or("")),
             url: Some(url),
             caption,
             query_ids: None,
+            extra,
         },
         Err(e) => {
             log::warn!("{}: row {}: {}", path.display(), e.row, e.message);
@@ -296,6 +343,7 @@ struct Columns {
     caption: Option<String>,
     uid: Option<String>,
     query_ids: Option<String>,
+    extra: Vec<String>,
 }
 
 /// Streams samples from the input files, in order.
@@ -391,10 +439,12 @@ impl SampleReader {
                 caption: Some(col::TEXT.into()),
                 uid: Some(col::UID.into()),
                 query_ids: Some(col::QUERY_IDS.into()),
+                extra: Vec::new(),
             },
             InputSpec::Tables {
                 url_col,
                 caption_col,
+                extra_cols,
                 ..
             } => Columns {
                 url: url_col.clone(),
@@ -407,6 +457,7 @@ impl SampleReader {
                 },
                 uid: has(col::UID).then(|| col::UID.into()),
                 query_ids: has(col::QUERY_IDS).then(|| col::QUERY_IDS.into()),
+                extra: extra_cols.clone(),
             },
         };
         let wanted: Vec<&String> = [
@@ -417,6 +468,7 @@ impl SampleReader {
         ]
         .into_iter()
         .flatten()
+        .chain(&cols.extra)
         .collect();
         let mut indices = Vec::new();
         for name in wanted {
@@ -520,12 +572,23 @@ fn batch_samples(
         Some(a) => query_ids(path, a)?,
         None => vec![None; batch.num_rows()],
     };
+    let mut extras = Vec::with_capacity(cols.extra.len());
+    for name in &cols.extra {
+        let array = batch
+            .column_by_name(name)
+            .ok_or_else(|| DownloadError::bad_input(path, format!("no column {name:?}")))?;
+        extras.push(
+            table::cells_as_text(array.as_ref())
+                .map_err(|m| DownloadError::bad_input(path, format!("column {name:?}: {m}")))?,
+        );
+    }
     Ok(urls
         .into_iter()
         .zip(captions)
         .zip(uids)
         .zip(qids)
-        .map(|(((url, caption), uid), query_ids)| {
+        .enumerate()
+        .map(|(i, (((url, caption), uid), query_ids))| {
             let uid = uid.unwrap_or_else(|| {
                 schema::uid(
                     url.as_deref().unwrap_or(""),
@@ -537,6 +600,7 @@ fn batch_samples(
                 url,
                 caption,
                 query_ids,
+                extra: extras.iter().map(|e| e[i].clone()).collect(),
             }
         })
         .collect())
@@ -551,6 +615,8 @@ mod tests {
             paths,
             url_col: "url".into(),
             caption_col: None,
+            extra_cols: Vec::new(),
+            format: None,
         }
     }
 
@@ -583,6 +649,48 @@ mod tests {
                 ("c.parquet".to_string(), TableFormat::Parquet),
             ]
         );
+    }
+
+    #[test]
+    fn parquet_extra_columns_are_read_as_text() {
+        use arrow_array::{Int64Array, StringArray};
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let batch = RecordBatch::try_from_iter(vec![
+            (
+                "url",
+                Arc::new(StringArray::from(vec!["http://x/1", "http://x/2"])) as ArrayRef,
+            ),
+            (
+                "license",
+                Arc::new(StringArray::from(vec![Some("cc0"), None])) as ArrayRef,
+            ),
+            ("n", Arc::new(Int64Array::from(vec![7, -1])) as ArrayRef),
+        ])
+        .unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(
+            File::create(&path).unwrap(),
+            batch.schema(),
+            None,
+        )
+        .unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let spec = InputSpec::Tables {
+            paths: vec![path],
+            url_col: "url".into(),
+            caption_col: None,
+            extra_cols: vec!["n".into(), "license".into()],
+            format: None,
+        };
+        let files = list_inputs(&spec).unwrap();
+        let samples = SampleReader::new(spec, files).next_shard(10).unwrap();
+        assert_eq!(
+            samples[0].extra,
+            [Some("7".to_string()), Some("cc0".to_string())]
+        );
+        assert_eq!(samples[1].extra, [Some("-1".to_string()), None]);
     }
 
     #[test]

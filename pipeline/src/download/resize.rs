@@ -1,24 +1,29 @@
-//! The resizer: checks an image from its header (format by magic bytes, size,
-//! aspect ratio, pixel count) before decoding, decodes, resizes with
-//! `fast_image_resize` and re-encodes as JPEG with `jpeg-encoder` (AVX2
-//! where the CPU has it; 4:2:0 chroma subsampling, box-averaged, as Pillow
-//! and OpenCV write by default).
+//! The image step of a download: checks an image from its header (format by
+//! magic bytes, size, aspect ratio, pixel count) before decoding, decodes it
+//! (EXIF orientation applied, an RGB ICC profile converted to sRGB
+//! ([`super::color`]), transparency composited on white), and brings
+//! it to the configured size and format. The geometry is
+//! [`super::geometry`], the resampling [`super::resample`], the encoding
+//! [`super::encode`]; this module strings them together as img2dataset's
+//! `Resizer` does.
 
 use std::io::Cursor;
 use std::str::FromStr;
 
-use fast_image_resize::images::Image as FirImage;
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
-use image::{DynamicImage, ImageFormat, ImageReader, Limits};
-use jpeg_encoder::{ChromaSubsamplingMethod, ColorType, Encoder as JpegEncoder, SamplingFactor};
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 
+use super::budget::{self, MemoryBudget};
+use super::encode::{self, EncodeFormat};
+use super::geometry::{self, Plan};
+use super::resample::{self, Interpolation};
 use super::status::{Failure, FailureClass};
 
 /// How images are brought to `image_size` (img2dataset's modes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ResizeMode {
-    /// Keep the original pixels (JPEG originals are stored as they came).
+    /// Keep the original size.
     No,
     /// Largest side to `image_size`, then white padding to a square.
     #[default]
@@ -30,7 +35,6 @@ pub enum ResizeMode {
     /// Smallest side to `image_size`, then the centre square is kept.
     CenterCrop,
 }
-
 impl FromStr for ResizeMode {
     type Err = String;
 
@@ -53,20 +57,48 @@ impl FromStr for ResizeMode {
 
 /// Image checks and output settings.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ImageConfig {
     /// Resize mode.
     pub mode: ResizeMode,
     /// Target side in pixels.
     pub image_size: u32,
-    /// Output JPEG quality, 1..=100.
-    pub jpeg_quality: u8,
+    /// Leave images whose reference side is not above `image_size` alone
+    /// (no upscaling, and then no crop or padding either, as img2dataset).
+    pub resize_only_if_bigger: bool,
+    /// Interpolation when scaling down.
+    pub downscale_interpolation: Interpolation,
+    /// Interpolation when scaling up.
+    pub upscale_interpolation: Interpolation,
+    /// Output format.
+    pub encode_format: EncodeFormat,
+    /// Output quality: 0-100 for JPEG, the compression level 0-9 for PNG.
+    #[serde(alias = "jpeg_quality")]
+    pub encode_quality: u8,
+    /// Keep the downloaded bytes when the image needs no change (same
+    /// format as `encode_format`, no resizing, no transparency, upright).
+    pub skip_reencode: bool,
+    /// Keep the downloaded bytes always: no resizing, no re-encoding.
+    pub disable_all_reencoding: bool,
+    /// Apply the EXIF orientation before resizing (img2dataset does not).
+    pub apply_exif_orientation: bool,
+    /// Convert images with an embedded RGB ICC profile to sRGB
+    /// (img2dataset does not).
+    pub apply_icc_profile: bool,
     /// Images whose smallest side is below this fail with `too_small`.
     pub min_image_size: u32,
+    /// Images with more pixels fail with `too_large` (img2dataset's
+    /// `max_image_area`, a filter; `max_pixels` is the decoder's guard).
+    #[serde(with = "infinite_as_null")]
+    pub max_image_area: f64,
     /// Images with max(w/h, h/w) above this fail with `aspect_ratio`.
     #[serde(with = "infinite_as_null")]
     pub max_aspect_ratio: f64,
     /// Images with more pixels fail with `too_large`, checked from the header.
     pub max_pixels: u64,
+    /// Bytes all concurrent decodes may hold together (see
+    /// [`super::budget`]); an image that needs more fails with `too_large`.
+    pub decode_memory: u64,
 }
 
 impl Default for ImageConfig {
@@ -74,33 +106,51 @@ impl Default for ImageConfig {
         Self {
             mode: ResizeMode::Border,
             image_size: 256,
-            jpeg_quality: 95,
+            resize_only_if_bigger: false,
+            downscale_interpolation: Interpolation::Area,
+            upscale_interpolation: Interpolation::Lanczos,
+            encode_format: EncodeFormat::Jpg,
+            encode_quality: 95,
+            skip_reencode: false,
+            disable_all_reencoding: false,
+            apply_exif_orientation: true,
+            apply_icc_profile: true,
             min_image_size: 0,
+            max_image_area: f64::INFINITY,
             max_aspect_ratio: f64::INFINITY,
             // The decompression-bomb threshold of Pillow (and so of most
             // Python image pipelines).
             max_pixels: 89_478_485,
+            decode_memory: DEFAULT_DECODE_MEMORY,
         }
     }
 }
 
+/// The default decode memory budget: 2 GiB, enough for one image at the
+/// default `max_pixels` even at 16 bits per channel with alpha.
+pub const DEFAULT_DECODE_MEMORY: u64 = 2 << 30;
+
+/// The largest ICC profile kept, inflated (real profiles are kilobytes; a
+/// few LUT-based ones reach a megabyte or two).
+const ICC_MAX: u64 = 8 << 20;
+
 /// A resized, re-encoded image.
 #[derive(Debug, Clone)]
 pub struct Processed {
-    /// JPEG bytes.
+    /// The encoded image (in `encode_format`, or the downloaded bytes when
+    /// they were kept).
     pub jpg: Vec<u8>,
     /// Final width.
     pub width: u32,
     /// Final height.
     pub height: u32,
-    /// Width before resizing.
+    /// Width before resizing (after EXIF orientation).
     pub original_width: u32,
-    /// Height before resizing.
+    /// Height before resizing (after EXIF orientation).
     pub original_height: u32,
     /// 64-bit DCT pHash of the decoded image (see [`crate::phash`]).
     pub phash: u64,
 }
-
 /// A failed image, with its original size when the header was readable.
 #[derive(Debug, Clone)]
 pub struct ImageFailure {
@@ -152,31 +202,52 @@ fn jpeg_is_truncated(bytes: &[u8]) -> bool {
     }
 }
 
-/// Checks, decodes, resizes and re-encodes one downloaded image.
-pub fn process(bytes: &[u8], cfg: &ImageConfig) -> Result<Processed, ImageFailure> {
-    let format = sniff_format(bytes).ok_or_else(|| {
-        fail(
-            FailureClass::NotAnImage,
-            format!("not a supported image: {}", describe_start(bytes)),
-            None,
-        )
-    })?;
+fn decode_limits(cfg: &ImageConfig) -> Limits {
     let mut limits = Limits::default();
-    // Strict per-side limits, plus the allocation bound the decoder honours.
+    // Strict per-side limits, plus the allocation bound the decoder honours
+    // (for PNG it covers ancillary chunks too).
     let max_side = u32::try_from(cfg.max_pixels).unwrap_or(u32::MAX).max(1);
     limits.max_image_width = Some(max_side);
     limits.max_image_height = Some(max_side);
-    limits.max_alloc = Some(cfg.max_pixels.saturating_mul(8).max(64 << 20));
+    limits.max_alloc = Some(cfg.decode_memory.max(1 << 20));
+    limits
+}
 
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-    reader.limits(limits.clone());
-    let (w, h) = reader.into_dimensions().map_err(|e| {
-        fail(
-            FailureClass::DecodeError,
-            format!("{format:?} header: {e}"),
-            None,
-        )
-    })?;
+/// A PNG whose `iCCP` chunk inflates beyond [`ICC_MAX`] (a decompression
+/// bomb hidden in metadata), without that chunk; `None` when there is none.
+fn png_without_huge_iccp(bytes: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut pos = 8usize;
+    while pos + 8 <= bytes.len() {
+        let len = u32::from_be_bytes(bytes[pos..pos + 4].try_into().ok()?) as usize;
+        let kind = &bytes[pos + 4..pos + 8];
+        let end = pos.checked_add(12)?.checked_add(len)?;
+        // iCCP comes before the image data.
+        if end > bytes.len() || kind == b"IDAT" {
+            return None;
+        }
+        if kind == b"iCCP" {
+            let data = &bytes[pos + 8..pos + 8 + len];
+            let name_end = data.iter().position(|&b| b == 0)?;
+            let stream = data.get(name_end + 2..)?;
+            let mut inflated = flate2::read::ZlibDecoder::new(stream).take(ICC_MAX + 1);
+            let size = std::io::copy(&mut inflated, &mut std::io::sink()).ok()?;
+            if size <= ICC_MAX {
+                return None;
+            }
+            log::debug!("PNG iCCP chunk inflates beyond {ICC_MAX} bytes: dropped");
+            let mut out = bytes[..pos].to_vec();
+            out.extend_from_slice(&bytes[end..]);
+            return Some(out);
+        }
+        pos = end;
+    }
+    None
+}
+
+/// The filters that need only the size: pixel count, smallest side,
+/// aspect ratio.
+fn check_size(w: u32, h: u32, cfg: &ImageConfig) -> Result<(), ImageFailure> {
     let original = Some((w, h));
     if w == 0 || h == 0 {
         return Err(fail(
@@ -192,6 +263,16 @@ pub fn process(bytes: &[u8], cfg: &ImageConfig) -> Result<Processed, ImageFailur
             format!(
                 "{w}x{h} = {pixels} pixels exceeds --max-pixels {}",
                 cfg.max_pixels
+            ),
+            original,
+        ));
+    }
+    if pixels as f64 > cfg.max_image_area {
+        return Err(fail(
+            FailureClass::TooLarge,
+            format!(
+                "{w}x{h} = {pixels} pixels exceeds --max-image-area {}",
+                cfg.max_image_area
             ),
             original,
         ));
@@ -214,6 +295,72 @@ pub fn process(bytes: &[u8], cfg: &ImageConfig) -> Result<Processed, ImageFailur
             original,
         ));
     }
+    Ok(())
+}
+
+/// Whether an orientation swaps width and height.
+fn swaps_sides(o: Orientation) -> bool {
+    matches!(
+        o,
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
+    )
+}
+
+/// Checks, decodes, resizes and re-encodes one downloaded image, with a
+/// decode budget of its own (`cfg.decode_memory`).
+pub fn process(bytes: &[u8], cfg: &ImageConfig) -> Result<Processed, ImageFailure> {
+    process_within(bytes, cfg, &MemoryBudget::new(cfg.decode_memory), &[])
+}
+
+/// [`process`], reserving decode memory from `budget` (shared by the
+/// threads that decode), and blurring `boxes` (normalised `[x_min, y_min,
+/// x_max, y_max]`, see [`super::blur`]) after scaling, before any crop or
+/// padding, as img2dataset does.
+pub fn process_within(
+    bytes: &[u8],
+    cfg: &ImageConfig,
+    budget: &MemoryBudget,
+    boxes: &[[f64; 4]],
+) -> Result<Processed, ImageFailure> {
+    let format = sniff_format(bytes).ok_or_else(|| {
+        fail(
+            FailureClass::NotAnImage,
+            format!("not a supported image: {}", describe_start(bytes)),
+            None,
+        )
+    })?;
+    let header_error = |e: image::ImageError| {
+        fail(
+            FailureClass::DecodeError,
+            format!("{format:?} header: {e}"),
+            None,
+        )
+    };
+    let stripped = match format {
+        ImageFormat::Png => png_without_huge_iccp(bytes),
+        _ => None,
+    };
+    let to_decode = stripped.as_deref().unwrap_or(bytes);
+    let mut reader = ImageReader::with_format(Cursor::new(to_decode), format);
+    reader.limits(decode_limits(cfg));
+    let mut decoder = reader.into_decoder().map_err(header_error)?;
+    let (raw_w, raw_h) = decoder.dimensions();
+    let orientation = if cfg.apply_exif_orientation {
+        // Unreadable EXIF is no reason to lose the image: it stays as stored.
+        decoder.orientation().unwrap_or(Orientation::NoTransforms)
+    } else {
+        Orientation::NoTransforms
+    };
+    let (w, h) = if swaps_sides(orientation) {
+        (raw_h, raw_w)
+    } else {
+        (raw_w, raw_h)
+    };
+    let original = Some((w, h));
+    check_size(w, h, cfg)?;
     if format == ImageFormat::Jpeg && jpeg_is_truncated(bytes) {
         return Err(fail(
             FailureClass::DecodeError,
@@ -221,32 +368,66 @@ pub fn process(bytes: &[u8], cfg: &ImageConfig) -> Result<Processed, ImageFailur
             original,
         ));
     }
-    if cfg.mode == ResizeMode::No && format == ImageFormat::Jpeg {
-        // Stored as downloaded, but only once it is known to decode.
-        let rgb = to_rgb_on_white(decode(bytes, format, limits, original)?);
-        return Ok(Processed {
-            jpg: bytes.to_vec(),
-            width: w,
-            height: h,
-            original_width: w,
-            original_height: h,
-            phash: crate::phash::phash_rgb(&rgb, w, h),
-        });
-    }
-    let img = decode(bytes, format, limits, original)?;
-    let rgb = to_rgb_on_white(img);
-    let phash = crate::phash::phash_rgb(&rgb, w, h);
-    let (out, ow, oh) = resize(rgb, w, h, cfg)
-        .map_err(|e| fail(FailureClass::DecodeError, format!("resize: {e}"), original))?;
-    let jpg = encode_jpeg(&out, ow, oh, cfg.jpeg_quality).map_err(|e| {
+    let need = budget::decode_estimate(raw_w, raw_h, decoder.color_type().bytes_per_pixel().into());
+    let _reservation = budget.reserve(need).ok_or_else(|| {
         fail(
-            FailureClass::EncodeError,
-            format!("JPEG encoder: {e}"),
+            FailureClass::TooLarge,
+            format!(
+                "{w}x{h} {:?} needs about {need} bytes to decode, above --decode-memory {}",
+                decoder.color_type(),
+                budget.total()
+            ),
             original,
         )
     })?;
+    // A profile that cannot be read is no reason to lose the image.
+    let icc = if cfg.apply_icc_profile {
+        decoder.icc_profile().ok().flatten()
+    } else {
+        None
+    };
+    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| {
+        fail(
+            FailureClass::DecodeError,
+            format!("{format:?}: {e}"),
+            original,
+        )
+    })?;
+    img.apply_orientation(orientation);
+    let had_alpha = img.color().has_alpha();
+    let mut rgb = to_rgb_on_white(img);
+    if let Some(icc) = icc {
+        if let Err(e) = super::color::icc_to_srgb(&mut rgb, &icc) {
+            log::debug!("{format:?} image kept in its own colours: {e}");
+        }
+    }
+    let phash = crate::phash::phash_rgb(&rgb, w, h);
+    let kept = |width, height| Processed {
+        jpg: bytes.to_vec(),
+        width,
+        height,
+        original_width: w,
+        original_height: h,
+        phash,
+    };
+    if cfg.disable_all_reencoding {
+        return Ok(kept(w, h));
+    }
+    let plan = geometry::plan(w, h, cfg.mode, cfg.image_size, cfg.resize_only_if_bigger);
+    let unchanged = plan.is_identity()
+        && !had_alpha
+        && orientation == Orientation::NoTransforms
+        && boxes.is_empty();
+    if cfg.skip_reencode && unchanged && format == cfg.encode_format.image_format() {
+        return Ok(kept(w, h));
+    }
+    let (ow, oh) = plan.out;
+    let pixels = apply_plan(rgb, (w, h), &plan, cfg, boxes)
+        .map_err(|e| fail(FailureClass::DecodeError, e.to_string(), original))?;
+    let encoded = encode::encode(&pixels, ow, oh, cfg.encode_format, cfg.encode_quality)
+        .map_err(|e| fail(FailureClass::EncodeError, e.to_string(), original))?;
     Ok(Processed {
-        jpg,
+        jpg: encoded,
         width: ow,
         height: oh,
         original_width: w,
@@ -255,38 +436,44 @@ pub fn process(bytes: &[u8], cfg: &ImageConfig) -> Result<Processed, ImageFailur
     })
 }
 
-/// Encodes RGB8 pixels (`width * height * 3` bytes, row-major) as a baseline
-/// JPEG with 4:2:0 chroma subsampling at `quality` (clamped to 1..=100).
-/// Fails, with a message, for images wider or taller than 65535 pixels.
-pub fn encode_jpeg(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>, String> {
-    let side =
-        |v: u32| u16::try_from(v).map_err(|_| format!("{width}x{height} is too large for a JPEG"));
-    let (w, h) = (side(width)?, side(height)?);
-    let mut jpg = Vec::with_capacity(rgb.len() / 8);
-    let mut encoder = JpegEncoder::new(&mut jpg, quality.clamp(1, 100));
-    encoder.set_sampling_factor(SamplingFactor::F_2_2);
-    encoder.set_chroma_subsampling_method(ChromaSubsamplingMethod::Average);
-    encoder
-        .encode(rgb, w, h, ColorType::Rgb)
-        .map_err(|e| e.to_string())?;
-    Ok(jpg)
-}
-
-fn decode(
-    bytes: &[u8],
-    format: ImageFormat,
-    limits: Limits,
-    original: Option<(u32, u32)>,
-) -> Result<DynamicImage, ImageFailure> {
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-    reader.limits(limits);
-    reader.decode().map_err(|e| {
-        fail(
-            FailureClass::DecodeError,
-            format!("{format:?}: {e}"),
-            original,
-        )
-    })
+/// Scales, blurs `boxes`, crops and pads RGB8 pixels as `plan` says.
+fn apply_plan(
+    rgb: Vec<u8>,
+    size: (u32, u32),
+    plan: &Plan,
+    cfg: &ImageConfig,
+    boxes: &[[f64; 4]],
+) -> Result<Vec<u8>, resample::ResampleError> {
+    let (mut pixels, mut size) = (rgb, size);
+    if let Some(to) = plan.scale_to {
+        let interpolation = if plan.downscale {
+            cfg.downscale_interpolation
+        } else {
+            cfg.upscale_interpolation
+        };
+        pixels = resample::resample(pixels, size, to, interpolation)?;
+        size = to;
+    }
+    super::blur::blur_boxes(&mut pixels, size.0, size.1, boxes);
+    if let Some((x, y, cw, ch)) = plan.crop {
+        let row = size.0 as usize * 3;
+        let mut out = Vec::with_capacity(cw as usize * ch as usize * 3);
+        for line in pixels.chunks_exact(row).skip(y as usize).take(ch as usize) {
+            out.extend_from_slice(&line[x as usize * 3..(x + cw) as usize * 3]);
+        }
+        pixels = out;
+        size = (cw, ch);
+    }
+    if let Some((side, left, top)) = plan.pad {
+        let mut canvas = vec![255u8; side as usize * side as usize * 3];
+        let row = size.0 as usize * 3;
+        for (y, line) in pixels.chunks_exact(row).enumerate() {
+            let off = ((top as usize + y) * side as usize + left as usize) * 3;
+            canvas[off..off + row].copy_from_slice(line);
+        }
+        pixels = canvas;
+    }
+    Ok(pixels)
 }
 
 /// RGB8 pixels; transparent images are composited on white (as img2dataset does).
@@ -308,74 +495,6 @@ fn to_rgb_on_white(img: DynamicImage) -> Vec<u8> {
     out
 }
 
-fn scaled(w: u32, h: u32, side: u32, by_largest: bool) -> (u32, u32) {
-    let reference = if by_largest { w.max(h) } else { w.min(h) };
-    let scale = f64::from(side) / f64::from(reference);
-    let nw = ((f64::from(w) * scale).round() as u32).max(1);
-    let nh = ((f64::from(h) * scale).round() as u32).max(1);
-    (nw, nh)
-}
-
-/// Resizes RGB8 pixels per the mode; returns pixels and their size.
-fn resize(rgb: Vec<u8>, w: u32, h: u32, cfg: &ImageConfig) -> Result<(Vec<u8>, u32, u32), String> {
-    let size = cfg.image_size.max(1);
-    let src = FirImage::from_vec_u8(w, h, rgb, PixelType::U8x3).map_err(|e| e.to_string())?;
-    let (tw, th, crop, pad) = match cfg.mode {
-        ResizeMode::No => return Ok((src.into_vec(), w, h)),
-        ResizeMode::KeepRatio => {
-            let (nw, nh) = scaled(w, h, size, false);
-            (nw, nh, None, false)
-        }
-        ResizeMode::KeepRatioLargest => {
-            let (nw, nh) = scaled(w, h, size, true);
-            (nw, nh, None, false)
-        }
-        ResizeMode::Border => {
-            let (nw, nh) = scaled(w, h, size, true);
-            (nw, nh, None, true)
-        }
-        ResizeMode::CenterCrop => {
-            let side = w.min(h);
-            let crop = (
-                f64::from((w - side) / 2),
-                f64::from((h - side) / 2),
-                f64::from(side),
-            );
-            (size, size, Some(crop), false)
-        }
-    };
-    let pixels = if (tw, th) == (w, h) && crop.is_none() {
-        src.into_vec()
-    } else {
-        let upscaling = u64::from(tw) * u64::from(th) > u64::from(w) * u64::from(h);
-        let filter = if upscaling {
-            FilterType::Lanczos3
-        } else {
-            FilterType::Hamming
-        };
-        let mut options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(filter));
-        if let Some((left, top, side)) = crop {
-            options = options.crop(left, top, side, side);
-        }
-        let mut dst = FirImage::new(tw, th, PixelType::U8x3);
-        Resizer::new()
-            .resize(&src, &mut dst, &options)
-            .map_err(|e| e.to_string())?;
-        dst.into_vec()
-    };
-    if !pad || (tw == size && th == size) {
-        return Ok((pixels, tw, th));
-    }
-    let mut canvas = vec![255u8; size as usize * size as usize * 3];
-    let (x0, y0) = ((size - tw.min(size)) / 2, (size - th.min(size)) / 2);
-    let row = tw as usize * 3;
-    for y in 0..th.min(size) as usize {
-        let dst_off = ((y0 as usize + y) * size as usize + x0 as usize) * 3;
-        canvas[dst_off..dst_off + row].copy_from_slice(&pixels[y * row..(y + 1) * row]);
-    }
-    Ok((canvas, size, size))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,7 +509,7 @@ mod tests {
 
     fn jpeg(w: u32, h: u32) -> Vec<u8> {
         let img = ImageBuffer::from_fn(w, h, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, 9]));
-        encode_jpeg(img.as_raw(), w, h, 90).unwrap()
+        encode::encode_jpeg(img.as_raw(), w, h, 90).unwrap()
     }
 
     fn cfg(mode: ResizeMode) -> ImageConfig {
@@ -435,10 +554,68 @@ mod tests {
     }
 
     #[test]
-    fn jpeg_kept_as_is_with_mode_no() {
+    fn original_bytes_kept_only_when_asked() {
         let bytes = jpeg(40, 30);
+        // As img2dataset: re-encoded unless --skip-reencode.
         let p = process(&bytes, &cfg(ResizeMode::No)).unwrap();
+        assert_ne!(p.jpg, bytes);
+        let skip = ImageConfig {
+            skip_reencode: true,
+            ..cfg(ResizeMode::No)
+        };
+        assert_eq!(process(&bytes, &skip).unwrap().jpg, bytes);
+        // A resize, or another output format, re-encodes anyway.
+        let resized = process(
+            &bytes,
+            &ImageConfig {
+                mode: ResizeMode::Border,
+                ..skip.clone()
+            },
+        );
+        assert_ne!(resized.unwrap().jpg, bytes);
+        let png_out = ImageConfig {
+            encode_format: EncodeFormat::Png,
+            encode_quality: 1,
+            ..skip.clone()
+        };
+        let p = process(&bytes, &png_out).unwrap();
+        assert_eq!(image::guess_format(&p.jpg).unwrap(), ImageFormat::Png);
+        // --disable-all-reencoding keeps the bytes even when a resize is due.
+        let keep = ImageConfig {
+            disable_all_reencoding: true,
+            ..cfg(ResizeMode::Border)
+        };
+        let p = process(&bytes, &keep).unwrap();
         assert_eq!(p.jpg, bytes);
+        assert_eq!((p.width, p.height), (40, 30));
+    }
+
+    #[test]
+    fn resize_only_if_bigger_leaves_small_images_alone() {
+        let c = ImageConfig {
+            resize_only_if_bigger: true,
+            ..cfg(ResizeMode::Border)
+        };
+        let p = process(&png(40, 20), &c).unwrap();
+        assert_eq!((p.width, p.height), (40, 20));
+        let p = process(&png(200, 100), &c).unwrap();
+        assert_eq!((p.width, p.height), (64, 64));
+    }
+
+    #[test]
+    fn max_image_area_is_a_filter() {
+        let c = ImageConfig {
+            max_image_area: 1000.0,
+            ..cfg(ResizeMode::Border)
+        };
+        let e = process(&png(40, 40), &c).unwrap_err();
+        assert_eq!(e.failure.class, FailureClass::TooLarge);
+        assert!(
+            e.failure.message.contains("--max-image-area"),
+            "{}",
+            e.failure.message
+        );
+        assert!(process(&png(20, 20), &c).is_ok());
     }
 
     #[test]
@@ -452,6 +629,220 @@ mod tests {
             .into_rgb8()
             .get_pixel(3, 3);
         assert!(px.0.iter().all(|&c| c > 240), "{px:?}");
+    }
+
+    /// A lossless copy of what the stage makes of `bytes` at its own size.
+    fn pixels_as_is(bytes: &[u8], cfg: ImageConfig) -> image::RgbImage {
+        let cfg = ImageConfig {
+            mode: ResizeMode::No,
+            encode_format: EncodeFormat::Png,
+            encode_quality: 1,
+            ..cfg
+        };
+        let p = process(bytes, &cfg).unwrap();
+        image::load_from_memory(&p.jpg).unwrap().into_rgb8()
+    }
+
+    /// `jpeg` with an EXIF segment holding only an orientation tag.
+    fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+        let mut tiff = b"MM\0\x2a\0\0\0\x08".to_vec();
+        tiff.extend_from_slice(&1u16.to_be_bytes());
+        tiff.extend_from_slice(&0x0112u16.to_be_bytes());
+        tiff.extend_from_slice(&3u16.to_be_bytes());
+        tiff.extend_from_slice(&1u32.to_be_bytes());
+        tiff.extend_from_slice(&orientation.to_be_bytes());
+        tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        let mut payload = b"Exif\0\0".to_vec();
+        payload.extend(tiff);
+        let mut out = jpeg[..2].to_vec();
+        out.extend([0xFF, 0xE1]);
+        out.extend(((payload.len() + 2) as u16).to_be_bytes());
+        out.extend(payload);
+        out.extend_from_slice(&jpeg[2..]);
+        out
+    }
+
+    const ROCKET: &[u8] = include_bytes!("../../../tests/data/photos/rocket.jpg");
+
+    #[test]
+    fn exif_orientation_is_applied_to_a_real_photo() {
+        let rotated = with_exif_orientation(ROCKET, 6);
+        let upright = pixels_as_is(&rotated, ImageConfig::default());
+        assert_eq!(upright.dimensions(), (427, 640));
+        let plain = pixels_as_is(ROCKET, ImageConfig::default());
+        assert_eq!(plain.dimensions(), (640, 427));
+        assert_eq!(upright, image::imageops::rotate90(&plain));
+        let p = process(&rotated, &cfg(ResizeMode::KeepRatio)).unwrap();
+        assert_eq!((p.original_width, p.original_height), (427, 640));
+        assert_eq!((p.width, p.height), (64, 96));
+        // img2dataset's behaviour on request.
+        let ignore = ImageConfig {
+            apply_exif_orientation: false,
+            ..ImageConfig::default()
+        };
+        assert_eq!(pixels_as_is(&rotated, ignore), plain);
+    }
+
+    #[test]
+    fn sixteen_bit_images_become_eight_bit() {
+        let img = ImageBuffer::from_pixel(8, 4, Rgb([65535u16, 32896, 0]));
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, ImageFormat::Png).unwrap();
+        let px = pixels_as_is(out.get_ref(), ImageConfig::default());
+        assert_eq!(px.get_pixel(3, 2).0, [255, 128, 0]);
+    }
+
+    #[test]
+    fn animated_gifs_give_their_first_frame() {
+        use image::codecs::gif::GifEncoder;
+        use image::{Delay, Frame};
+        let frame = |c: [u8; 4]| {
+            Frame::from_parts(
+                ImageBuffer::from_pixel(6, 6, Rgba(c)),
+                0,
+                0,
+                Delay::from_numer_denom_ms(100, 1),
+            )
+        };
+        let mut gif = Vec::new();
+        GifEncoder::new(&mut gif)
+            .encode_frames([frame([255, 0, 0, 255]), frame([0, 0, 255, 255])])
+            .unwrap();
+        let px = pixels_as_is(&gif, ImageConfig::default());
+        assert_eq!(px.get_pixel(2, 2).0, [255, 0, 0]);
+    }
+
+    #[test]
+    fn cmyk_jpegs_are_converted_to_rgb() {
+        // Cyan, magenta, yellow and white (no ink) in CMYK.
+        let cmyk: Vec<u8> = [
+            [255u8, 0, 0, 0],
+            [0, 255, 0, 0],
+            [0, 0, 255, 0],
+            [0, 0, 0, 0],
+        ]
+        .iter()
+        .flat_map(|c| std::iter::repeat_n(*c, 16 * 16).flatten())
+        .collect();
+        let mut jpg = Vec::new();
+        jpeg_encoder::Encoder::new(&mut jpg, 100)
+            .encode(&cmyk, 16, 64, jpeg_encoder::ColorType::Cmyk)
+            .unwrap();
+        let px = pixels_as_is(&jpg, ImageConfig::default());
+        let near =
+            |got: [u8; 3], want: [u8; 3]| got.iter().zip(want).all(|(a, b)| a.abs_diff(b) <= 12);
+        for (y, want) in [
+            (8, [0, 255, 255]),
+            (24, [255, 0, 255]),
+            (40, [255, 255, 0]),
+            (56, [255, 255, 255]),
+        ] {
+            let got = px.get_pixel(8, y).0;
+            assert!(near(got, want), "row {y}: {got:?}, want {want:?}");
+        }
+    }
+
+    #[test]
+    fn icc_profiles_are_converted_to_srgb() {
+        use image::codecs::png::PngEncoder;
+        use image::{ExtendedColorType, ImageEncoder};
+        let img = ImageBuffer::from_pixel(4, 4, Rgb([200u8, 100, 100]));
+        let mut png = Vec::new();
+        let mut enc = PngEncoder::new(&mut png);
+        enc.set_icc_profile(moxcms::ColorProfile::new_display_p3().encode().unwrap())
+            .unwrap();
+        enc.write_image(img.as_raw(), 4, 4, ExtendedColorType::Rgb8)
+            .unwrap();
+        assert_eq!(png_without_huge_iccp(&png), None, "a real profile is kept");
+        let px = pixels_as_is(&png, ImageConfig::default()).get_pixel(1, 1).0;
+        assert!(px[0] > 205 && px[1] < 100, "{px:?}");
+        let ignore = ImageConfig {
+            apply_icc_profile: false,
+            ..ImageConfig::default()
+        };
+        assert_eq!(
+            pixels_as_is(&png, ignore).get_pixel(1, 1).0,
+            [200, 100, 100]
+        );
+    }
+
+    /// A PNG from chunks (type, data), CRCs computed.
+    fn png_from_chunks(chunks: &[(&[u8; 4], Vec<u8>)]) -> Vec<u8> {
+        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+        for (kind, data) in chunks {
+            out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            out.extend_from_slice(*kind);
+            out.extend_from_slice(data);
+            let mut crc = flate2::Crc::new();
+            crc.update(*kind);
+            crc.update(data);
+            out.extend_from_slice(&crc.sum().to_be_bytes());
+        }
+        out
+    }
+
+    fn ihdr(w: u32, h: u32, depth: u8, color: u8) -> Vec<u8> {
+        let mut d = w.to_be_bytes().to_vec();
+        d.extend_from_slice(&h.to_be_bytes());
+        d.extend_from_slice(&[depth, color, 0, 0, 0]);
+        d
+    }
+
+    fn zlib(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(data).unwrap();
+        z.finish().unwrap()
+    }
+
+    #[test]
+    fn decode_memory_counts_depth_and_channels_before_decoding() {
+        // 9000x9000 16-bit RGBA: 648 MB decoded, from a few bytes of header.
+        let bytes = png_from_chunks(&[
+            (b"IHDR", ihdr(9000, 9000, 16, 6)),
+            (b"IDAT", zlib(&[0; 64])),
+            (b"IEND", Vec::new()),
+        ]);
+        let c = ImageConfig {
+            decode_memory: 1 << 30,
+            ..cfg(ResizeMode::Border)
+        };
+        let e = process(&bytes, &c).unwrap_err();
+        assert_eq!(e.failure.class, FailureClass::TooLarge);
+        assert!(
+            e.failure.message.contains("--decode-memory"),
+            "{}",
+            e.failure.message
+        );
+        assert_eq!(e.original, Some((9000, 9000)));
+        // The same size at 8 bits fits (and then fails on its missing data).
+        let small = png_from_chunks(&[
+            (b"IHDR", ihdr(9000, 9000, 8, 0)),
+            (b"IDAT", zlib(&[0; 64])),
+            (b"IEND", Vec::new()),
+        ]);
+        let e = process(&small, &c).unwrap_err();
+        assert_eq!(e.failure.class, FailureClass::DecodeError);
+    }
+
+    #[test]
+    fn an_icc_bomb_is_dropped_and_the_image_kept() {
+        // A 4x4 grey PNG whose iCCP chunk inflates to 16 MiB.
+        let rows: Vec<u8> = (0..4).flat_map(|_| [0u8, 90, 90, 90, 90]).collect();
+        let mut iccp = b"bomb\0\0".to_vec();
+        iccp.extend(zlib(&vec![0u8; 16 << 20]));
+        let bytes = png_from_chunks(&[
+            (b"IHDR", ihdr(4, 4, 8, 0)),
+            (b"iCCP", iccp),
+            (b"IDAT", zlib(&rows)),
+            (b"IEND", Vec::new()),
+        ]);
+        assert!(bytes.len() < 100 << 10, "{}", bytes.len());
+        let stripped = png_without_huge_iccp(&bytes).expect("the iCCP chunk is dropped");
+        assert!(memchr::memmem::find(&stripped, b"iCCP").is_none());
+        assert!(stripped.len() < 200);
+        let px = pixels_as_is(&bytes, ImageConfig::default());
+        assert_eq!(px.get_pixel(1, 1).0, [90, 90, 90]);
     }
 
     #[test]

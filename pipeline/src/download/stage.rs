@@ -103,6 +103,11 @@ impl Stage for DownloadStage {
             "allow_private_addresses": p.fetch.allow_private,
             "user_agent": p.fetch.user_agent,
             "respect_x_robots_tag": p.fetch.respect_robots,
+            "robots_token": p.fetch.robots_token,
+            "disallowed_header_directives": p.fetch.disallowed_directives,
+            "compute_hash": p.compute_hash,
+            "verify_hash": p.verify_hash,
+            "bbox_col": p.bbox_col,
             "max_body_bytes": p.fetch.max_body_bytes,
         })
     }

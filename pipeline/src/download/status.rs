@@ -38,6 +38,11 @@ pub enum FailureClass {
     AspectRatio,
     /// Re-encoding the resized image failed.
     EncodeError,
+    /// The downloaded bytes' hash differs from the one in the input
+    /// (`--verify-hash`).
+    HashMismatch,
+    /// The sample's bounding boxes (`--bbox-col`) do not parse.
+    InvalidBbox,
 }
 
 impl FailureClass {
@@ -61,6 +66,8 @@ impl FailureClass {
             TooLarge => "too_large",
             AspectRatio => "aspect_ratio",
             EncodeError => "encode_error",
+            HashMismatch => "hash_mismatch",
+            InvalidBbox => "invalid_bbox",
         };
         s.into()
     }

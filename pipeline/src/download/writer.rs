@@ -1,5 +1,6 @@
 //! The writer: shard files. `NNNNN.parquet` (rows with images), or for
-//! webdataset `NNNNN.tar` (`{key}.jpg`, `{key}.txt`, `{key}.json` per success)
+//! webdataset `NNNNN.tar` (`{key}.jpg`, `{key}.txt`, `{key}.json` per success),
+//! or for files a directory `NNNNN/` of the same files, each
 //! plus `NNNNN.parquet` holding every row's metadata without images, as
 //! img2dataset does; then `NNNNN_stats.json`. Every file appears atomically,
 //! the stats file last, so a shard is done when its stats file exists.
@@ -39,6 +40,10 @@ pub enum OutputFormat {
     Parquet,
     /// `NNNNN.tar` (webdataset) + `NNNNN.parquet` metadata without images.
     Webdataset,
+    /// A directory `NNNNN/` with `{key}.jpg`, `{key}.txt` and `{key}.json`
+    /// per success (img2dataset's `files`) + `NNNNN.parquet` metadata
+    /// without images.
+    Files,
 }
 
 impl FromStr for OutputFormat {
@@ -48,8 +53,9 @@ impl FromStr for OutputFormat {
         match s {
             "parquet" => Ok(OutputFormat::Parquet),
             "webdataset" => Ok(OutputFormat::Webdataset),
+            "files" => Ok(OutputFormat::Files),
             other => Err(format!(
-                "unknown output format {other:?} (expected parquet or webdataset)"
+                "unknown output format {other:?} (expected parquet, webdataset or files)"
             )),
         }
     }
@@ -72,6 +78,9 @@ pub struct Row {
     pub original_size: Option<(u32, u32)>,
     /// sha256 (hex) of the downloaded bytes.
     pub sha256: Option<String>,
+    /// The `--compute-hash` digest (hex) when it is not sha256 (its column
+    /// is [`ShardColumns::hash_col`]).
+    pub hash: Option<String>,
     /// 64-bit DCT pHash of the image (successes only).
     pub phash: Option<u64>,
     /// The encoded image.
@@ -87,12 +96,60 @@ impl Row {
     }
 }
 
+/// The columns a shard has beyond the fixed ones of
+/// [`crate::schema::shard_schema`], appended after them: the
+/// `--compute-hash` column when it is not `sha256` (`md5`, `sha512`), then
+/// the input's extra columns (text).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShardColumns {
+    /// Name of the hash column ([`Row::hash`]).
+    pub hash_col: Option<String>,
+    /// The extra columns: index into [`Sample::extra`], and name.
+    pub extra_cols: Vec<(usize, String)>,
+}
+
+impl ShardColumns {
+    /// The shard schema with these columns.
+    pub fn schema(&self) -> arrow_schema::SchemaRef {
+        let base = shard_schema();
+        if self.hash_col.is_none() && self.extra_cols.is_empty() {
+            return base;
+        }
+        let mut fields: Vec<Field> = base.fields().iter().map(|f| f.as_ref().clone()).collect();
+        for name in self.names() {
+            fields.push(Field::new(name, DataType::Utf8, true));
+        }
+        Arc::new(arrow_schema::Schema::new(fields))
+    }
+
+    /// The added column names, in order.
+    fn names(&self) -> impl Iterator<Item = &String> {
+        self.hash_col
+            .iter()
+            .chain(self.extra_cols.iter().map(|(_, n)| n))
+    }
+
+    /// The names that would clash with a fixed column or with each other.
+    pub fn clashes(&self) -> Vec<String> {
+        let base = shard_schema();
+        let mut seen: Vec<&str> = base.fields().iter().map(|f| f.name().as_str()).collect();
+        let mut out = Vec::new();
+        for name in self.names() {
+            if seen.contains(&name.as_str()) {
+                out.push(name.clone());
+            }
+            seen.push(name);
+        }
+        out
+    }
+}
+
 /// The files of one shard.
 #[derive(Debug, Clone)]
 pub struct ShardFiles {
-    /// `NNNNN.parquet` or `NNNNN.tar`.
+    /// `NNNNN.parquet`, `NNNNN.tar` or the directory `NNNNN/`.
     pub data: PathBuf,
-    /// `NNNNN.parquet` metadata next to a tar (webdataset only).
+    /// `NNNNN.parquet` metadata next to a tar or a directory.
     pub meta: Option<PathBuf>,
     /// `NNNNN_stats.json`.
     pub stats: PathBuf,
@@ -105,6 +162,7 @@ impl ShardFiles {
         let (data, meta) = match format {
             OutputFormat::Parquet => (parquet, None),
             OutputFormat::Webdataset => (dir.join(format!("{name}.tar")), Some(parquet)),
+            OutputFormat::Files => (dir.join(name), Some(parquet)),
         };
         Self {
             data,
@@ -174,15 +232,23 @@ pub struct ParquetShardWriter {
     writer: ArrowWriter<BufWriter<File>>,
     rows: Vec<Row>,
     with_images: bool,
+    columns: ShardColumns,
+    schema: arrow_schema::SchemaRef,
 }
 
 impl ParquetShardWriter {
-    /// Creates `path`. Without images the `jpg` column is all null.
-    pub fn create(path: &Path, with_images: bool) -> Result<Self, DownloadError> {
+    /// Creates `path` with `columns` after the fixed ones. Without images
+    /// the `jpg` column is all null.
+    pub fn create(
+        path: &Path,
+        with_images: bool,
+        columns: &ShardColumns,
+    ) -> Result<Self, DownloadError> {
         let file = File::create(path).map_err(|e| DownloadError::write(path, e))?;
+        let schema = columns.schema();
         let writer = ArrowWriter::try_new(
             BufWriter::with_capacity(1 << 20, file),
-            shard_schema(),
+            schema.clone(),
             Some(writer_properties()),
         )
         .map_err(|e| DownloadError::write(path, e))?;
@@ -191,6 +257,8 @@ impl ParquetShardWriter {
             writer,
             rows: Vec::with_capacity(ROW_GROUP_ROWS),
             with_images,
+            columns: columns.clone(),
+            schema,
         })
     }
 
@@ -207,7 +275,7 @@ impl ParquetShardWriter {
         if self.rows.is_empty() {
             return Ok(());
         }
-        let batch = rows_to_batch(&self.rows, self.with_images)
+        let batch = rows_to_batch(&self.rows, self.with_images, &self.columns, &self.schema)
             .map_err(|e| DownloadError::write(&self.path, e))?;
         self.writer
             .write(&batch)
@@ -228,7 +296,12 @@ impl ParquetShardWriter {
     }
 }
 
-fn rows_to_batch(rows: &[Row], with_images: bool) -> Result<RecordBatch, arrow_schema::ArrowError> {
+fn rows_to_batch(
+    rows: &[Row],
+    with_images: bool,
+    columns: &ShardColumns,
+    schema: &arrow_schema::SchemaRef,
+) -> Result<RecordBatch, arrow_schema::ArrowError> {
     let n = rows.len();
     let mut key = StringBuilder::with_capacity(n, n * 10);
     let mut uid = StringBuilder::with_capacity(n, n * 32);
@@ -279,7 +352,22 @@ fn rows_to_batch(rows: &[Row], with_images: bool) -> Result<RecordBatch, arrow_s
         }
     }
     let [mut w, mut h, mut ow, mut oh] = dims;
-    let columns: Vec<ArrayRef> = vec![
+    let mut extra: Vec<ArrayRef> = Vec::new();
+    if columns.hash_col.is_some() {
+        let mut b = StringBuilder::new();
+        for r in rows {
+            b.append_option(r.hash.as_deref());
+        }
+        extra.push(Arc::new(b.finish()));
+    }
+    for &(i, _) in &columns.extra_cols {
+        let mut b = StringBuilder::new();
+        for r in rows {
+            b.append_option(r.sample.extra.get(i).and_then(|v| v.as_deref()));
+        }
+        extra.push(Arc::new(b.finish()));
+    }
+    let mut arrays: Vec<ArrayRef> = vec![
         Arc::new(key.finish()),
         Arc::new(uid.finish()),
         Arc::new(url.finish()),
@@ -295,12 +383,13 @@ fn rows_to_batch(rows: &[Row], with_images: bool) -> Result<RecordBatch, arrow_s
         Arc::new(phash.finish()),
         Arc::new(jpg.finish()),
     ];
-    RecordBatch::try_new(shard_schema(), columns)
+    arrays.extend(extra);
+    RecordBatch::try_new(schema.clone(), arrays)
 }
 
 /// The metadata of a row as written to `{key}.json` in webdataset shards.
-pub fn row_json(row: &Row) -> serde_json::Value {
-    serde_json::json!({
+pub fn row_json(row: &Row, columns: &ShardColumns) -> serde_json::Value {
+    let mut value = serde_json::json!({
         col::KEY: row.key,
         col::UID: row.sample.uid,
         col::URL: row.sample.url,
@@ -314,7 +403,29 @@ pub fn row_json(row: &Row) -> serde_json::Value {
         col::ORIGINAL_HEIGHT: row.original_size.map(|s| s.1),
         col::SHA256: row.sha256,
         col::PHASH: row.phash.map(|h| format!("{h:016x}")),
-    })
+    });
+    if let Some(map) = value.as_object_mut() {
+        if let Some(name) = &columns.hash_col {
+            map.insert(name.clone(), row.hash.clone().into());
+        }
+        for (i, name) in &columns.extra_cols {
+            let cell = row.sample.extra.get(*i).cloned().flatten();
+            map.insert(name.clone(), cell.into());
+        }
+    }
+    value
+}
+
+/// The file extension of encoded image bytes (`jpg`, `png`, `webp`, `gif`,
+/// `bmp`), from their magic bytes.
+pub fn image_extension(bytes: &[u8]) -> &'static str {
+    match super::resize::sniff_format(bytes) {
+        Some(image::ImageFormat::Png) => "png",
+        Some(image::ImageFormat::WebP) => "webp",
+        Some(image::ImageFormat::Gif) => "gif",
+        Some(image::ImageFormat::Bmp) => "bmp",
+        _ => "jpg",
+    }
 }
 
 /// Streams successful samples into a webdataset tar: `{key}.jpg`,
@@ -323,15 +434,17 @@ pub fn row_json(row: &Row) -> serde_json::Value {
 pub struct TarShardWriter {
     path: PathBuf,
     builder: tar::Builder<BufWriter<File>>,
+    columns: ShardColumns,
 }
 
 impl TarShardWriter {
-    /// Creates `path`.
-    pub fn create(path: &Path) -> Result<Self, DownloadError> {
+    /// Creates `path`; `columns` go into each `{key}.json`.
+    pub fn create(path: &Path, columns: &ShardColumns) -> Result<Self, DownloadError> {
         let file = File::create(path).map_err(|e| DownloadError::write(path, e))?;
         Ok(Self {
             path: path.to_path_buf(),
             builder: tar::Builder::new(BufWriter::with_capacity(1 << 20, file)),
+            columns: columns.clone(),
         })
     }
 
@@ -352,11 +465,11 @@ impl TarShardWriter {
     /// metadata parquet).
     pub fn push(&mut self, row: &Row) -> Result<(), DownloadError> {
         let Some(jpg) = &row.jpg else { return Ok(()) };
-        self.entry(&format!("{}.jpg", row.key), jpg)?;
+        self.entry(&format!("{}.{}", row.key, image_extension(jpg)), jpg)?;
         let caption = row.sample.caption.as_deref().unwrap_or("");
         self.entry(&format!("{}.txt", row.key), caption.as_bytes())?;
-        let json =
-            serde_json::to_vec(&row_json(row)).map_err(|e| DownloadError::write(&self.path, e))?;
+        let json = serde_json::to_vec(&row_json(row, &self.columns))
+            .map_err(|e| DownloadError::write(&self.path, e))?;
         self.entry(&format!("{}.json", row.key), &json)
     }
 
@@ -371,6 +484,42 @@ impl TarShardWriter {
     }
 }
 
+/// Writes successful samples into a directory as img2dataset's `files`
+/// output does: `{key}.jpg` (or the image's own extension), `{key}.txt`,
+/// `{key}.json`.
+pub struct FilesShardWriter {
+    dir: PathBuf,
+    columns: ShardColumns,
+}
+
+impl FilesShardWriter {
+    /// Creates the directory `dir`; `columns` go into each `{key}.json`.
+    pub fn create(dir: &Path, columns: &ShardColumns) -> Result<Self, DownloadError> {
+        std::fs::create_dir_all(dir).map_err(|e| DownloadError::write(dir, e))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            columns: columns.clone(),
+        })
+    }
+
+    fn file(&self, name: &str, data: &[u8]) -> Result<(), DownloadError> {
+        let path = self.dir.join(name);
+        std::fs::write(&path, data).map_err(|e| DownloadError::write(&path, e))
+    }
+
+    /// Adds a row's files (only successes have an image; failures are in
+    /// the metadata parquet).
+    pub fn push(&mut self, row: &Row) -> Result<(), DownloadError> {
+        let Some(img) = &row.jpg else { return Ok(()) };
+        self.file(&format!("{}.{}", row.key, image_extension(img)), img)?;
+        let caption = row.sample.caption.as_deref().unwrap_or("");
+        self.file(&format!("{}.txt", row.key), caption.as_bytes())?;
+        let json = serde_json::to_vec(&row_json(row, &self.columns))
+            .map_err(|e| DownloadError::write(&self.dir, e))?;
+        self.file(&format!("{}.json", row.key), &json)
+    }
+}
+
 /// Writes one shard from `n` rows pulled from `next_row` (`None` means the
 /// job stopped: nothing is committed). Returns the shard's statistics.
 ///
@@ -381,6 +530,20 @@ impl TarShardWriter {
 pub fn write_shard(
     files: &ShardFiles,
     format: OutputFormat,
+    shard: usize,
+    n: usize,
+    next_row: impl FnMut() -> Option<Row>,
+    started: std::time::Instant,
+) -> Result<ShardStats, DownloadError> {
+    let columns = ShardColumns::default();
+    write_shard_with_columns(files, format, &columns, shard, n, next_row, started)
+}
+
+/// [`write_shard`] with `columns` beyond the fixed ones.
+pub fn write_shard_with_columns(
+    files: &ShardFiles,
+    format: OutputFormat,
+    columns: &ShardColumns,
     shard: usize,
     n: usize,
     mut next_row: impl FnMut() -> Option<Row>,
@@ -400,7 +563,7 @@ pub fn write_shard(
     };
     match format {
         OutputFormat::Parquet => commit_atomically(&files.data, |tmp| {
-            let mut w = ParquetShardWriter::create(tmp, true)?;
+            let mut w = ParquetShardWriter::create(tmp, true, columns)?;
             for _ in 0..n {
                 let row = next_row().ok_or_else(|| stopped(&files.data))?;
                 stats.add(&row);
@@ -415,9 +578,9 @@ pub fn write_shard(
                 .as_ref()
                 .expect("webdataset shards have a metadata file");
             commit_atomically(meta, |meta_tmp| {
-                let mut pw = ParquetShardWriter::create(meta_tmp, false)?;
+                let mut pw = ParquetShardWriter::create(meta_tmp, false, columns)?;
                 commit_atomically(&files.data, |tar_tmp| {
-                    let mut tw = TarShardWriter::create(tar_tmp)?;
+                    let mut tw = TarShardWriter::create(tar_tmp, columns)?;
                     for _ in 0..n {
                         let row = next_row().ok_or_else(|| stopped(&files.data))?;
                         stats.add(&row);
@@ -425,6 +588,31 @@ pub fn write_shard(
                         pw.push(row)?;
                     }
                     tw.finish()?;
+                    commit_stats(&mut stats)
+                })?;
+                pw.finish()
+            })?
+        }
+        OutputFormat::Files => {
+            let meta = files
+                .meta
+                .as_ref()
+                .expect("files shards have a metadata file");
+            // A directory left by a run killed between its renames.
+            if files.data.is_dir() {
+                std::fs::remove_dir_all(&files.data)
+                    .map_err(|e| DownloadError::write(&files.data, e))?;
+            }
+            commit_atomically(meta, |meta_tmp| {
+                let mut pw = ParquetShardWriter::create(meta_tmp, false, columns)?;
+                commit_atomically(&files.data, |dir_tmp| {
+                    let mut fw = FilesShardWriter::create(dir_tmp, columns)?;
+                    for _ in 0..n {
+                        let row = next_row().ok_or_else(|| stopped(&files.data))?;
+                        stats.add(&row);
+                        fw.push(&row)?;
+                        pw.push(row)?;
+                    }
                     commit_stats(&mut stats)
                 })?;
                 pw.finish()

@@ -34,7 +34,8 @@ use super::input::{open, Location};
 use super::SourceError;
 
 /// The table formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TableFormat {
     /// Apache Parquet.
     Parquet,
@@ -42,8 +43,34 @@ pub enum TableFormat {
     Csv,
     /// Tab-separated values with a header row.
     Tsv,
-    /// One JSON object per line.
+    /// One JSON object per line; a file whose first character is `[` is
+    /// read as one JSON array of objects instead (img2dataset's `json`).
     Jsonl,
+    /// One URL per line, no header and no caption (img2dataset's `txt`).
+    /// Never inferred by [`TableFormat::from_name`] (a `.txt` file is as
+    /// often a list of input paths); named explicitly.
+    Txt,
+}
+
+impl std::str::FromStr for TableFormat {
+    type Err = String;
+
+    /// img2dataset's `input_format` names: `txt`, `csv`, `tsv`, `json`,
+    /// `jsonl`, `parquet` (gzip is told by the file name).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "parquet" => TableFormat::Parquet,
+            "csv" => TableFormat::Csv,
+            "tsv" => TableFormat::Tsv,
+            "json" | "jsonl" | "ndjson" => TableFormat::Jsonl,
+            "txt" => TableFormat::Txt,
+            other => {
+                return Err(format!(
+                "unknown input format {other:?} (expected txt, csv, tsv, json, jsonl or parquet)"
+            ))
+            }
+        })
+    }
 }
 
 impl TableFormat {
@@ -73,6 +100,11 @@ pub struct TableOptions {
     /// A column to take the caption from when the table has no
     /// `caption_col` (for jsonl: when a line has no such field), e.g. `text`.
     pub caption_fallback: Option<String>,
+    /// Further columns to read as text ([`TableRow::extra`]), e.g. a
+    /// downloader's additional columns; a csv/tsv/parquet table without one
+    /// is an error, a jsonl line without one has a null there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_cols: Vec<String>,
 }
 
 impl Default for TableOptions {
@@ -81,6 +113,7 @@ impl Default for TableOptions {
             url_col: "url".into(),
             caption_col: "caption".into(),
             caption_fallback: None,
+            extra_cols: Vec::new(),
         }
     }
 }
@@ -102,6 +135,9 @@ pub struct TableRow {
     pub url: String,
     /// The caption cell (`None` when null or when the table has no caption column).
     pub caption: Option<String>,
+    /// The cells of [`TableOptions::extra_cols`], as text (numbers and
+    /// booleans written out, JSON values other than strings as JSON).
+    pub extra: Vec<Option<String>>,
 }
 
 /// A row that could not be read.
@@ -125,7 +161,65 @@ pub fn read(
         TableFormat::Csv => read_delimited(location, b',', opts, sink),
         TableFormat::Tsv => read_delimited(location, b'\t', opts, sink),
         TableFormat::Jsonl => read_jsonl(location, opts, sink),
+        TableFormat::Txt => read_txt(location, opts, sink),
     }
+}
+
+fn read_txt(
+    location: &Location,
+    opts: &TableOptions,
+    sink: &mut dyn FnMut(Result<TableRow, RowError>),
+) -> Result<(), SourceError> {
+    use std::io::BufRead;
+    if let Some(c) = opts.extra_cols.first() {
+        return Err(table_error(
+            location,
+            format!("a txt list has no columns, so no column {c:?}"),
+        ));
+    }
+    let opened = open(location)?;
+    for line in opened.reader.lines() {
+        let line = line.map_err(|e| SourceError::Read {
+            input: location.to_string(),
+            source: e,
+        })?;
+        let url = line.trim();
+        if url.is_empty() {
+            continue;
+        }
+        sink(Ok(TableRow {
+            url: url.to_string(),
+            caption: None,
+            extra: Vec::new(),
+        }));
+    }
+    Ok(())
+}
+
+/// A JSON object as a row.
+fn object_row(
+    obj: &serde_json::Map<String, serde_json::Value>,
+    opts: &TableOptions,
+) -> Result<TableRow, String> {
+    let url = match obj.get(&opts.url_col) {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        _ => return Err(format!("no string field {:?}", opts.url_col)),
+    };
+    let text = |v: Option<&serde_json::Value>| match v {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Null) | None => None,
+        Some(other) => Some(other.to_string()),
+    };
+    let field = obj.get(&opts.caption_col).or_else(|| {
+        opts.caption_fallback
+            .as_ref()
+            .and_then(|c| obj.get(c.as_str()))
+    });
+    Ok(TableRow {
+        url,
+        caption: text(field),
+        extra: opts.extra_cols.iter().map(|c| text(obj.get(c))).collect(),
+    })
 }
 
 fn table_error(location: &Location, message: impl Into<String>) -> SourceError {
@@ -165,6 +259,21 @@ fn read_delimited(
     let caption_idx = opts
         .pick_caption(headers.iter().map(str::trim))
         .and_then(find);
+    let extra_idx = opts
+        .extra_cols
+        .iter()
+        .map(|c| {
+            find(c).ok_or_else(|| {
+                table_error(
+                    location,
+                    format!(
+                        "no column {c:?} in the header (columns: {})",
+                        headers.iter().collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let mut record = csv::StringRecord::new();
     let mut row = 1u64;
     loop {
@@ -175,6 +284,10 @@ fn read_delimited(
                 Some(url) => sink(Ok(TableRow {
                     url: url.to_string(),
                     caption: caption_idx.and_then(|i| record.get(i)).map(str::to_string),
+                    extra: extra_idx
+                        .iter()
+                        .map(|&i| record.get(i).map(str::to_string))
+                        .collect(),
                 })),
                 None => sink(Err(RowError {
                     row,
@@ -204,7 +317,38 @@ fn read_jsonl(
     sink: &mut dyn FnMut(Result<TableRow, RowError>),
 ) -> Result<(), SourceError> {
     use std::io::BufRead;
+    let read_error = |e| SourceError::Read {
+        input: location.to_string(),
+        source: e,
+    };
     let mut opened = open(location)?;
+    // A JSON array (img2dataset's `json`) rather than JSON lines?
+    let first = loop {
+        let buf = opened.reader.fill_buf().map_err(read_error)?;
+        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+            Some(i) => break Some(buf[i]),
+            None if buf.is_empty() => break None,
+            None => {
+                let n = buf.len();
+                opened.reader.consume(n);
+            }
+        }
+    };
+    if first == Some(b'[') {
+        let values: Vec<serde_json::Value> = serde_json::from_reader(opened.reader)
+            .map_err(|e| table_error(location, format!("invalid JSON array: {e}")))?;
+        for (i, value) in values.iter().enumerate() {
+            let row = i as u64 + 1;
+            sink(match value.as_object() {
+                Some(obj) => object_row(obj, opts).map_err(|message| RowError { row, message }),
+                None => Err(RowError {
+                    row,
+                    message: "array element is not a JSON object".into(),
+                }),
+            });
+        }
+        return Ok(());
+    }
     let mut line = Vec::new();
     let mut row = 0u64;
     loop {
@@ -212,10 +356,7 @@ fn read_jsonl(
         let n = opened
             .reader
             .read_until(b'\n', &mut line)
-            .map_err(|e| SourceError::Read {
-                input: location.to_string(),
-                source: e,
-            })?;
+            .map_err(read_error)?;
         if n == 0 {
             return Ok(());
         }
@@ -240,27 +381,7 @@ fn read_jsonl(
             }));
             continue;
         };
-        let url = match obj.get(&opts.url_col) {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            _ => {
-                sink(Err(RowError {
-                    row,
-                    message: format!("no string field {:?}", opts.url_col),
-                }));
-                continue;
-            }
-        };
-        let field = obj.get(&opts.caption_col).or_else(|| {
-            opts.caption_fallback
-                .as_ref()
-                .and_then(|c| obj.get(c.as_str()))
-        });
-        let caption = match field {
-            Some(serde_json::Value::String(s)) => Some(s.clone()),
-            Some(serde_json::Value::Null) | None => None,
-            Some(other) => Some(other.to_string()),
-        };
-        sink(Ok(TableRow { url, caption }));
+        sink(object_row(obj, opts).map_err(|message| RowError { row, message }));
     }
 }
 
@@ -324,6 +445,11 @@ fn read_parquet_from<T: parquet::file::reader::ChunkReader + 'static>(
     let caption_idx = caption_name.as_ref().and_then(|c| schema.index_of(c).ok());
     let mut roots = vec![url_idx];
     roots.extend(caption_idx);
+    for c in &opts.extra_cols {
+        roots.push(schema.index_of(c).map_err(|_| {
+            table_error(location, format!("no column {c:?} for the extra columns"))
+        })?);
+    }
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
     let reader = builder
         .with_projection(mask)
@@ -338,11 +464,23 @@ fn read_parquet_from<T: parquet::file::reader::ChunkReader + 'static>(
             Some(c) => Some(string_column(location, &batch, c)?),
             None => None,
         };
+        let extras = opts
+            .extra_cols
+            .iter()
+            .map(|c| {
+                let array = batch
+                    .column_by_name(c)
+                    .ok_or_else(|| table_error(location, format!("no column {c:?}")))?;
+                cells_as_text(array.as_ref())
+                    .map_err(|m| table_error(location, format!("column {c:?}: {m}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         for i in 0..batch.num_rows() {
             match &urls[i] {
                 Some(url) => sink(Ok(TableRow {
                     url: url.clone(),
                     caption: captions.as_ref().and_then(|c| c[i].clone()),
+                    extra: extras.iter().map(|e| e[i].clone()).collect(),
                 })),
                 None => sink(Err(RowError {
                     row: row + i as u64,
@@ -353,6 +491,58 @@ fn read_parquet_from<T: parquet::file::reader::ChunkReader + 'static>(
         row += batch.num_rows() as u64;
     }
     Ok(())
+}
+
+/// The cells of a column as text: strings as they are, integers, floats and
+/// booleans written out; an error names any other type.
+pub fn cells_as_text(array: &dyn Array) -> Result<Vec<Option<String>>, String> {
+    use arrow_array::types::*;
+    fn show<T: arrow_array::ArrowPrimitiveType>(a: &dyn Array) -> Vec<Option<String>>
+    where
+        T::Native: ToString,
+    {
+        a.as_primitive::<T>()
+            .iter()
+            .map(|v| v.map(|v| v.to_string()))
+            .collect()
+    }
+    Ok(match array.data_type() {
+        DataType::Utf8 => array
+            .as_string::<i32>()
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect(),
+        DataType::LargeUtf8 => array
+            .as_string::<i64>()
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect(),
+        DataType::Utf8View => array
+            .as_string_view()
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect(),
+        DataType::Boolean => array
+            .as_boolean()
+            .iter()
+            .map(|v| v.map(|b| b.to_string()))
+            .collect(),
+        DataType::Int8 => show::<Int8Type>(array),
+        DataType::Int16 => show::<Int16Type>(array),
+        DataType::Int32 => show::<Int32Type>(array),
+        DataType::Int64 => show::<Int64Type>(array),
+        DataType::UInt8 => show::<UInt8Type>(array),
+        DataType::UInt16 => show::<UInt16Type>(array),
+        DataType::UInt32 => show::<UInt32Type>(array),
+        DataType::UInt64 => show::<UInt64Type>(array),
+        DataType::Float32 => show::<Float32Type>(array),
+        DataType::Float64 => show::<Float64Type>(array),
+        other => {
+            return Err(format!(
+                "type {other} (strings, numbers and booleans can be read as text)"
+            ))
+        }
+    })
 }
 
 /// A string column of a batch as owned cells (Utf8, LargeUtf8 or Utf8View).
@@ -429,6 +619,7 @@ mod tests {
             url_col: "u".into(),
             caption_col: "t".into(),
             caption_fallback: None,
+            extra_cols: Vec::new(),
         };
         let (ok, _) = rows(&Location::Path(tsv_path), TableFormat::Tsv, &opts);
         assert_eq!(ok[0].caption.as_deref(), Some("say \"hi\""));
@@ -494,6 +685,62 @@ mod tests {
         let (ok, _) = rows(&Location::Path(jsonl), TableFormat::Jsonl, &opts);
         let captions: Vec<_> = ok.iter().map(|r| r.caption.as_deref()).collect();
         assert_eq!(captions, [Some("a"), Some("b")]);
+    }
+
+    #[test]
+    fn txt_lists_json_arrays_and_extra_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let txt = dir.path().join("urls.txt");
+        std::fs::write(&txt, "http://x/1.jpg\n\n  http://x/2.jpg \n").unwrap();
+        let (ok, bad) = rows(
+            &Location::Path(txt),
+            TableFormat::Txt,
+            &TableOptions::default(),
+        );
+        assert_eq!(bad, 0);
+        let urls: Vec<&str> = ok.iter().map(|r| r.url.as_str()).collect();
+        assert_eq!(urls, ["http://x/1.jpg", "http://x/2.jpg"]);
+        assert!(ok.iter().all(|r| r.caption.is_none()));
+
+        let opts = TableOptions {
+            extra_cols: vec!["license".into(), "n".into()],
+            ..TableOptions::default()
+        };
+        let json = dir.path().join("t.json");
+        std::fs::write(
+            &json,
+            r#" [{"url": "http://x/1.jpg", "caption": "a", "license": "cc0", "n": 3},
+                 {"url": "http://x/2.jpg", "license": null}, 7]"#,
+        )
+        .unwrap();
+        let (ok, bad) = rows(&Location::Path(json), TableFormat::Jsonl, &opts);
+        assert_eq!(bad, 1);
+        assert_eq!(
+            ok[0].extra,
+            [Some("cc0".to_string()), Some("3".to_string())]
+        );
+        assert_eq!(ok[1].extra, [None, None]);
+
+        let csv_path = dir.path().join("t.csv");
+        std::fs::write(&csv_path, "url,license,n\nhttp://x/1.jpg,by,1\n").unwrap();
+        let (ok, _) = rows(&Location::Path(csv_path.clone()), TableFormat::Csv, &opts);
+        assert_eq!(ok[0].extra, [Some("by".to_string()), Some("1".to_string())]);
+        let missing = TableOptions {
+            extra_cols: vec!["nope".into()],
+            ..TableOptions::default()
+        };
+        let err = read(
+            &Location::Path(csv_path),
+            TableFormat::Csv,
+            &missing,
+            &mut |_| {},
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("nope"), "{err}");
+        assert_eq!("json".parse(), Ok(TableFormat::Jsonl));
+        assert_eq!("txt".parse(), Ok(TableFormat::Txt));
+        assert_eq!(TableFormat::from_name("paths.txt"), None);
     }
 
     #[test]

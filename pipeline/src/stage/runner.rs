@@ -166,8 +166,14 @@ fn reset<S: Stage>(run: &RunDir, stage: &S) -> Result<(), StageError> {
     Ok(())
 }
 
+/// Removes an output: a file, or a directory with what it holds.
 fn remove_file(path: &std::path::Path) -> Result<(), StageError> {
-    match std::fs::remove_file(path) {
+    let removed = if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    match removed {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(StageError::io(path, e)),

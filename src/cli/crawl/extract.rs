@@ -76,6 +76,7 @@ impl ExtractOptions {
             url_col: self.url_col.clone(),
             caption_col: self.caption_col.clone(),
             caption_fallback: None,
+            extra_cols: Vec::new(),
         };
         p.text.include_title = self.include_title;
         p.text.keep_empty_alt = self.keep_empty_alt;

@@ -198,6 +198,8 @@ fn run_all(all: AllArgs, global: &GlobalArgs) -> Result<()> {
                     from: download::FromArg::Selected,
                     url_col: "url".into(),
                     caption_col: None,
+                    input_format: None,
+                    save_additional_columns: None,
                 };
                 stages.push(Box::new(all.download.stage(input.spec(run.out()?))?));
             }

@@ -41,7 +41,7 @@ pub enum ExecutorChoice {
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// The run directory (required).
-    #[arg(long, value_name = "RUN")]
+    #[arg(long, alias = "output_folder", value_name = "RUN")]
     pub out: Option<PathBuf>,
     /// Start the stage(s) over: remove their outputs and records first
     /// (needed to rerun with other parameters).
