@@ -4,7 +4,8 @@
 #   scripts/bench_match.sh
 # Environment: TEXTS (default 1000000), VOCAB_SIZE (500000), PARTS (8),
 # WORK (target/bench-match), THREADS (every core), PROFILE (release, or dev
-# to reuse the test build).
+# to reuse the test build), WITCURATE_BIN (a binary to run instead of
+# building one).
 # Prints captions/s per core, MB/s, automaton build time and peak RSS of
 # each, the per-core ratio, and whether both found exactly the same matches.
 set -euo pipefail
@@ -23,7 +24,9 @@ VENV="$ROOT/target/bench-venv"
   || "$VENV/bin/pip" install --quiet pyarrow pyahocorasick
 PY="$VENV/bin/python"
 
-if [ "${PROFILE:-release}" = release ]; then
+if [ -n "${WITCURATE_BIN:-}" ]; then
+  WC="$WITCURATE_BIN"
+elif [ "${PROFILE:-release}" = release ]; then
   echo "==> building witcurate (release)"
   cargo build --release --quiet --bin witcurate
   WC="$ROOT/target/release/witcurate"
@@ -116,7 +119,7 @@ import pyarrow.parquet as pq
 work, text_mb, threads = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 def rate(path):
     s = open(path).read()
-    m = re.search(r"([\d.]+) pairs/s, ([\d.]+) MB/s; automaton (.+?) built in ([\d.]+)s", s)
+    m = re.search(r"([\d.]+) pairs/s, ([\d.]+) MB/s; (?:automaton|matcher) (.+?) built in ([\d.]+)s", s)
     rss = re.search(r"peak RSS (\d+) MiB", s)
     return float(m.group(1)), float(m.group(2)), m.group(3), float(m.group(4)), int(rss.group(1))
 r1, rn, rw = rate(f"{work}/run1.txt"), rate(f"{work}/runN.txt"), rate(f"{work}/runW.txt")
