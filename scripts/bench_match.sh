@@ -82,6 +82,16 @@ fresh_run "$WORK/run1"
 measure "witcurate 1 thread" "$WC" --quiet --threads 1 crawl match --out "$WORK/run1" \
   --vocab "$DATA/vocab" | tee "$WORK/run1.txt"
 echo
+echo "==> witcurate crawl match, 1 thread, one 1-row part (loading and building only)"
+rm -rf "$WORK/run0"; mkdir -p "$WORK/run0/pairs" "$WORK/run0/_stages"
+ln -s "$DATA/run/_stages/extract" "$WORK/run0/_stages/extract"
+"$PY" -c "
+import pyarrow.parquet as pq
+pq.write_table(pq.read_table('$DATA/run/pairs/part-00000.parquet').slice(0, 1),
+               '$WORK/run0/pairs/part-00000.parquet')"
+measure "witcurate build only" "$WC" --quiet --threads 1 crawl match --out "$WORK/run0" \
+  --vocab "$DATA/vocab" | tee "$WORK/run0.txt"
+echo
 echo "==> witcurate crawl match, $THREADS threads"
 fresh_run "$WORK/runN"
 measure "witcurate $THREADS threads" "$WC" --quiet --threads "$THREADS" crawl match \
@@ -107,16 +117,17 @@ cp -r "$WORK/realM" "$WORK/realW"
 echo
 echo "==> witcurate crawl balance (soft, t=20000 and t=100), $THREADS threads"
 measure "balance t=20000" "$WC" --quiet --threads "$THREADS" crawl balance --out "$WORK/runN"
-cp -r "$WORK/runN" "$WORK/runB"; rm -rf "$WORK/runB/selected" "$WORK/runB/balance_counts" \
+rm -rf "$WORK/runB"; cp -r "$WORK/runN" "$WORK/runB"; rm -rf "$WORK/runB/selected" "$WORK/runB/balance_counts" \
   "$WORK/runB/balance.json" "$WORK/runB/balance_counts.parquet"
-measure "balance t=100" "$WC" --quiet --threads "$THREADS" crawl balance --out "$WORK/runB" --t 100
+measure "balance t=100" "$WC" --quiet --threads "$THREADS" crawl balance --out "$WORK/runB" --t 100 --force
 
 echo
 echo "==> summary (load average: $(cut -d" " -f1-3 /proc/loadavg), $(nproc) cores)"
-"$PY" - "$WORK" "$TEXT_MB" "$THREADS" <<'PYEOF'
+"$PY" - "$WORK" "$TEXT_MB" "$THREADS" "$TEXTS" <<'PYEOF'
 import json, re, sys
 import pyarrow.parquet as pq
-work, text_mb, threads = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+work, text_mb, threads, texts = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+cpu = lambda path: float(re.search(r"cpu ([\d.]+)s", open(path).read()).group(1))
 def rate(path):
     s = open(path).read()
     m = re.search(r"([\d.]+) pairs/s, ([\d.]+) MB/s; (?:automaton|matcher) (.+?) built in ([\d.]+)s", s)
@@ -134,6 +145,14 @@ print(f"witcurate, {threads} threads: {rn[0]:,.0f} captions/s ({rn[0] / threads:
 print(f"MetaCLIP python     : {py_rate:,.0f} captions/s per core, automaton built in "
       f"{py_build:.2f}s, peak RSS {py_rss} MiB")
 print(f"ratio per core      : {r1[0] / py_rate:.1f}x (witcurate / MetaCLIP python)")
+# CPU time, which contention from other processes inflates less than wall time:
+# witcurate's tasks (every thread of the 1-thread run, less a run that only
+# loads the vocabulary and builds the matcher) against the CPU time of
+# MetaCLIP's matching loop.
+w_cpu = texts / max(cpu(f"{work}/run1.txt") - cpu(f"{work}/run0.txt"), 1e-9)
+py_cpu = float(re.search(r"PY_CPU_TEXTS_PER_S=([\d.]+)", py).group(1))
+print(f"per CPU-second      : witcurate {w_cpu:,.0f} captions (tasks: read, match, write), "
+      f"MetaCLIP python {py_cpu:,.0f} (matching only): {w_cpu / py_cpu:.1f}x")
 print(f"word-boundary rule  : {rw[0]:,.0f} captions/s on {threads} threads")
 rust = {}
 for b in pq.read_table(f"{work}/runN/counts.parquet").to_batches():

@@ -52,11 +52,10 @@ pub struct Matcher {
     /// The other entries, as patterns over the spaced text (or, for
     /// [`Rule::WordBoundary`], every entry over the plain text).
     ac: Option<AhoCorasick>,
-    /// Pattern of each automaton pattern.
+    /// Entry id of each automaton pattern (the first entry with its text).
     ac_pattern: Vec<u32>,
-    /// Entry id of each pattern (distinct entry; the first entry with that text).
-    first_id: Vec<u32>,
-    /// Further entry ids of patterns that occur more than once in the vocabulary.
+    /// First entry id → the further ids of an entry that occurs more than
+    /// once in the vocabulary.
     more_ids: HashMap<u32, Vec<u32>>,
     /// Per automaton pattern: bit 0 = entry starts with a word character,
     /// bit 1 = ends with one (only for [`Rule::WordBoundary`]).
@@ -98,7 +97,7 @@ impl Matcher {
         for (id, entry) in entries.iter().enumerate() {
             let id = id as u32;
             if let Some(&p) = seen.get(entry.as_str()) {
-                more_ids.entry(p).or_default().push(id);
+                more_ids.entry(first_id[p as usize]).or_default().push(id);
                 continue;
             }
             seen.insert(entry, distinct.len() as u32);
@@ -111,8 +110,10 @@ impl Matcher {
         let mut ac_patterns: Vec<Vec<u8>> = Vec::new();
         let mut ac_pattern = Vec::new();
         let mut word_edges = Vec::new();
+        // The token index and the automaton report the entry's (first) id
+        // itself, so that a match costs no further lookup.
         for (p, &entry) in distinct.iter().enumerate() {
-            let p = p as u32;
+            let p = first_id[p];
             match rule.unpadded(entry) {
                 Some((false, false)) if TokenIndex::fits(entry) => whole.push((p, entry)),
                 Some((bare_start, bare_end)) => {
@@ -151,7 +152,6 @@ impl Matcher {
             tokens,
             ac,
             ac_pattern,
-            first_id,
             more_ids,
             word_edges,
             entries: entries.len(),
@@ -179,7 +179,6 @@ impl Matcher {
         self.tokens.memory_usage()
             + self.ac.as_ref().map_or(0, |ac| ac.memory_usage())
             + self.ac_pattern.len() * 4
-            + self.first_id.len() * 4
             + self.word_edges.len()
     }
 
@@ -224,10 +223,11 @@ impl Matcher {
         out
     }
 
-    fn push_ids(&self, pattern: u32, out: &mut Vec<u32>) {
-        out.push(self.first_id[pattern as usize]);
+    #[inline]
+    fn push_ids(&self, id: u32, out: &mut Vec<u32>) {
+        out.push(id);
         if !self.more_ids.is_empty() {
-            if let Some(more) = self.more_ids.get(&pattern) {
+            if let Some(more) = self.more_ids.get(&id) {
                 out.extend_from_slice(more);
             }
         }

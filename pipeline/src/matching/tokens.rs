@@ -215,7 +215,7 @@ impl TokenIndex {
     }
 
     /// [`TokenIndex::probe`] with the key's hash already computed.
-    #[inline]
+    #[inline(always)]
     fn probe_hashed(&self, key: &[u8], h: u64) -> usize {
         let tag = (h >> 32) as u32;
         let mask = self.slots.len() - 1;
