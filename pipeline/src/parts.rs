@@ -376,6 +376,14 @@ pub fn writer_properties(metadata: Option<Vec<KeyValue>>) -> WriterProperties {
         .set_column_dictionary_enabled(ColumnPath::from(crate::schema::col::UID), false)
         .set_column_dictionary_enabled(ColumnPath::from(crate::schema::col::URL), false)
         .set_column_dictionary_enabled(ColumnPath::from(crate::schema::col::TEXT), false)
+        .set_column_dictionary_enabled(
+            ColumnPath::from(vec![
+                crate::schema::col::QUERY_IDS.to_string(),
+                "list".to_string(),
+                "item".to_string(),
+            ]),
+            false,
+        )
         .set_key_value_metadata(metadata)
         .build()
 }
