@@ -35,15 +35,21 @@ fn udhr(lang: &str) -> Vec<String> {
 
 /// Texts: each paragraph, and its pieces between commas (shorter, like
 /// alt-texts), in every language.
-fn texts() -> Vec<String> {
+fn texts() -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     for lang in ["jpn", "cmn_hans", "tha", "kor", "rus", "eng"] {
         for p in udhr(lang) {
-            out.extend(p.split(['、', '，', ',']).map(|s| s.trim().to_string()));
-            out.push(p);
+            out.extend(
+                p.split(['、', '，', ','])
+                    .map(|s| (lang, s.trim().to_string())),
+            );
+            out.push((lang, p));
         }
     }
-    out.push("ヘッドポーター財布 (Head Porter) 「すべて」の人, U.S.".to_string());
+    out.push((
+        "jpn",
+        "ヘッドポーター財布 (Head Porter) 「すべて」の人, U.S.".to_string(),
+    ));
     out
 }
 
@@ -92,7 +98,8 @@ fn entries() -> Vec<String> {
 
 #[test]
 fn metaclip2_rule_equals_metaclip2_transcription_on_real_text() {
-    let (entries, texts) = (entries(), texts());
+    let (entries, labelled) = (entries(), texts());
+    let texts: Vec<String> = labelled.iter().map(|(_, t)| t.clone()).collect();
     let input = serde_json::json!({ "entries": entries, "texts": texts }).to_string();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/metaclip2_reference.py");
     let mut child = Command::new(python())
@@ -123,7 +130,8 @@ fn metaclip2_rule_equals_metaclip2_transcription_on_real_text() {
     let m2 = Matcher::new(&entries, Rule::MetaClip2, u64::MAX).unwrap();
     let sa = Matcher::new(&entries, Rule::ScriptAware, u64::MAX).unwrap();
     let (mut total, mut extra) = (0, 0);
-    for (text, want) in texts.iter().zip(&want) {
+    let mut extra_by_lang = std::collections::BTreeMap::<&str, usize>::new();
+    for ((text, want), (lang, _)) in texts.iter().zip(&want).zip(&labelled) {
         let got = m2.find(text);
         assert_eq!(&got, want, "{text}");
         total += got.len();
@@ -132,7 +140,14 @@ fn metaclip2_rule_equals_metaclip2_transcription_on_real_text() {
         let wider = sa.find(text);
         assert!(got.iter().all(|id| wider.contains(id)), "{text}");
         extra += wider.len() - got.len();
+        *extra_by_lang.entry(lang).or_default() += wider.len() - got.len();
     }
+    println!(
+        "{} texts, {} entries: {total} MetaCLIP 2 matches, {extra} more with the script-aware rule \
+         ({extra_by_lang:?})",
+        texts.len(),
+        entries.len()
+    );
     assert!(
         total > 1000,
         "{total} matches: the test should exercise the rule"
