@@ -329,8 +329,30 @@ impl Stage for MatchStage {
             }
             None => String::new(),
         };
+        let languages = if self.params.lid {
+            // The five most frequent languages, then the texts left unmatched.
+            let mut seen: Vec<(&str, u64)> =
+                c.0.iter()
+                    .filter_map(|(k, &n)| Some((k.strip_prefix(counter::LANG_PREFIX)?, n)))
+                    .collect();
+            seen.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+            let top: Vec<String> = seen
+                .iter()
+                .take(5)
+                .map(|(l, n)| format!("{l} {n}"))
+                .collect();
+            format!(
+                "; {} languages seen ({}{}), {} pairs in languages without a vocabulary",
+                seen.len(),
+                top.join(", "),
+                if seen.len() > 5 { ", ..." } else { "" },
+                c.get(counter::SKIP_NO_VOCAB)
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "match: {} of {} tasks run ({} already done); {} pairs in, {} matched, {} matches; \
+            "match: {} of {} tasks run ({} already done); {} pairs in, {} matched, {} matches{languages}; \
              {:.0} pairs/s, {:.1} MB/s{automaton}{}",
             r.tasks_run,
             r.tasks_total,
