@@ -622,4 +622,22 @@ fn lid_matches_each_text_against_its_languages_vocabulary() {
             assert!(ja.contains(&4) && ko.contains(&6), "{ja:?} {ko:?}");
         }
     }
+    // Without --rule, a multilingual run uses MetaCLIP 2's rule.
+    let out = witcurate(&[
+        "--quiet",
+        "crawl",
+        "match",
+        "--out",
+        run.to_str().unwrap(),
+        "--lid",
+        "--vocab-dir",
+        vocabs.to_str().unwrap(),
+        "--vocab",
+        en.to_str().unwrap(),
+        "--force",
+    ]);
+    assert_success(&out);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&fs::read(run.join("match.json")).unwrap()).unwrap();
+    assert_eq!(summary["rule"], "metaclip2");
 }

@@ -39,9 +39,9 @@ pub struct MatchOptions {
     /// The vocabulary directory (holding queries.txt) or a queries.txt file.
     #[arg(long)]
     pub vocab: Option<PathBuf>,
-    /// When an entry matches a text.
-    #[arg(long, value_enum, default_value_t = RuleArg::Metaclip)]
-    pub rule: RuleArg,
+    /// When an entry matches a text [default: metaclip; with --lid, metaclip2].
+    #[arg(long, value_enum)]
+    pub rule: Option<RuleArg>,
     /// Refuse a vocabulary whose automaton is estimated to need more memory
     /// than this. In bytes, or a number with a unit: 2G or 2GiB mean 2 GiB
     /// (powers of 1024, also K, M, T), 2GB means 2·10^9 bytes (KB, MB, TB).
@@ -60,6 +60,16 @@ pub struct MatchOptions {
 }
 
 impl MatchOptions {
+    /// The rule: the one given, else MetaCLIP 2's for a multilingual run
+    /// (`--lid`), MetaCLIP's otherwise.
+    pub fn rule(&self) -> Rule {
+        match self.rule {
+            Some(r) => r.into(),
+            None if self.lid => Rule::MetaClip2,
+            None => Rule::MetaClip,
+        }
+    }
+
     /// The stage these flags describe.
     pub fn stage(&self) -> Result<MatchStage> {
         if self.lid {
@@ -69,11 +79,7 @@ impl MatchOptions {
             anyhow::bail!("crawl match needs --vocab DIR (a vocabulary directory or queries.txt)");
         };
         let vocab = Vocab::load(vocab).context("reading the vocabulary")?;
-        Ok(MatchStage::new(
-            vocab,
-            self.rule.into(),
-            self.max_vocab_memory,
-        ))
+        Ok(MatchStage::new(vocab, self.rule(), self.max_vocab_memory))
     }
 }
 
@@ -115,7 +121,7 @@ impl MatchOptions {
         Ok(MatchStage::with_lid(
             &dir,
             vocabs,
-            self.rule.into(),
+            self.rule(),
             self.max_vocab_memory,
         )?)
     }
