@@ -417,6 +417,28 @@ mod tests {
     }
 
     #[test]
+    fn long_fields_match_exactly() {
+        // Fields longer than a slot's inline key, and one over MAX_FIELD
+        // (left to the automaton).
+        let long = "x".repeat(super::super::tokens::MAX_FIELD + 1);
+        let es = v(&[
+            "supercalifragilistic",
+            "supercalifragilistix",
+            "a supercalifragilistic day",
+            &long,
+        ]);
+        let m = Matcher::new(&es, Rule::MetaClip, u64::MAX).unwrap();
+        assert_eq!(m.automaton_patterns(), 1);
+        assert_eq!(m.find("a supercalifragilistic day"), vec![0, 2]);
+        assert_eq!(m.find("supercalifragilisti"), Vec::<u32>::new());
+        assert_eq!(m.find(&format!("{long}.")), vec![3]);
+        assert_eq!(m.find(&format!("{long}x")), Vec::<u32>::new());
+        for t in ["a supercalifragilistic day", &format!("{long}.")] {
+            assert_eq!(m.find(t), reference_metaclip(t, &es), "{t:.30}");
+        }
+    }
+
+    #[test]
     fn duplicate_entries_report_every_id() {
         let es = v(&["dog", "cat", "dog"]);
         let m = Matcher::new(&es, Rule::MetaClip, u64::MAX).unwrap();
