@@ -641,3 +641,43 @@ fn lid_matches_each_text_against_its_languages_vocabulary() {
         serde_json::from_slice(&fs::read(run.join("match.json")).unwrap()).unwrap();
     assert_eq!(summary["rule"], "metaclip2");
 }
+
+/// `--lid-fallback en`: short alt-texts that the identifier cannot place
+/// reliably (real ones from the bundled Common Crawl sample) count as English.
+#[test]
+fn lid_fallback_gives_unreliable_texts_a_language() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    write_pairs(
+        &run.join("pairs/part-00000.parquet"),
+        &["photo No. 3", "Search"],
+    );
+    let en = write_vocab(&dir.path().join("en"), &["photo", "Search"]);
+    let args = [
+        "--quiet",
+        "crawl",
+        "match",
+        "--out",
+        run.to_str().unwrap(),
+        "--lid",
+    ];
+    let en_args = ["--vocab", en.to_str().unwrap()];
+    assert_success(&witcurate(&[&args[..], &en_args[..]].concat()));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&fs::read(run.join("match.json")).unwrap()).unwrap();
+    assert!(
+        summary["counters"]["skip_no_vocab"].as_u64().unwrap() > 0,
+        "{summary}"
+    );
+    let fallback = ["--lid-fallback", "en", "--force"];
+    assert_success(&witcurate(
+        &[&args[..], &en_args[..], &fallback[..]].concat(),
+    ));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&fs::read(run.join("match.json")).unwrap()).unwrap();
+    assert_eq!(summary["counters"]["lang_en"], 2, "{summary}");
+    assert_eq!(summary["counters"]["pairs_matched"], 2, "{summary}");
+    let out = witcurate(&[&args[..], &en_args[..], &["--lid-fallback", "English"][..]].concat());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a language code"));
+}

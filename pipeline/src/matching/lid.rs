@@ -21,6 +21,20 @@ pub fn identify(text: &str) -> &'static str {
     }
 }
 
+/// Like [`identify`], but a text whose identification whatlang does not
+/// deem reliable (most short ones) gets `fallback` instead, when one is
+/// given: for a crawl known to be mostly in one language, its short
+/// formulaic alt-texts (`photo No. 3`, `Search`) then count as that language.
+pub fn identify_or<'a>(text: &str, fallback: Option<&'a str>) -> &'a str {
+    let Some(fallback) = fallback else {
+        return identify(text);
+    };
+    match whatlang::detect(text) {
+        Some(info) if info.is_reliable() => wiki_code(info.lang().code()),
+        _ => fallback,
+    }
+}
+
 /// The Wikipedia edition code of an ISO 639-3 code that [`whatlang`]
 /// reports (`cmn` → `zh`, `pes` → `fa`, `nob` → `no`, otherwise the ISO
 /// 639-1 code); an unknown code is returned as it is.
@@ -118,5 +132,17 @@ mod tests {
         assert_eq!(identify("a red bicycle leaning against the wall"), "en");
         assert_eq!(identify("12345 !!!"), UNDETERMINED);
         assert_eq!(identify(""), UNDETERMINED);
+    }
+
+    #[test]
+    fn unreliable_identifications_fall_back() {
+        // A real alt-text of the bundled Common Crawl sample.
+        assert_ne!(identify("photo No. 3"), "en");
+        assert_eq!(identify_or("photo No. 3", Some("en")), "en");
+        assert_eq!(identify_or("", Some("en")), "en");
+        let ja =
+            "すべての人間は、生まれながらにして自由であり、かつ、尊厳と権利とについて平等である。";
+        assert_eq!(identify_or(ja, Some("en")), "ja");
+        assert_eq!(identify_or("photo No. 3", None), identify("photo No. 3"));
     }
 }

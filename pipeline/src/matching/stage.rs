@@ -76,6 +76,10 @@ pub struct MatchParams {
     /// range of entry ids it was given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub languages: Vec<LangVocab>,
+    /// With `lid`: the language of texts whose identification is not
+    /// reliable (see [`lid::identify_or`]); none = the identifier's best guess.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lid_fallback: Option<String>,
 }
 
 /// `match.json`: parameters and totals of a completed stage.
@@ -124,6 +128,7 @@ impl MatchStage {
                 max_vocab_memory,
                 lid: false,
                 languages: Vec::new(),
+                lid_fallback: None,
             },
             vocabs: vec![vocab],
             automaton: Mutex::new(None),
@@ -151,10 +156,20 @@ impl MatchStage {
                 max_vocab_memory,
                 lid: true,
                 languages,
+                lid_fallback: None,
             },
             vocabs: vocabs.into_iter().map(|(_, v)| v).collect(),
             automaton: Mutex::new(None),
         })
+    }
+}
+
+impl MatchStage {
+    /// With language identification, gives texts whose identification is
+    /// not reliable the language `lang` (see [`lid::identify_or`]).
+    pub fn with_lid_fallback(mut self, lang: Option<String>) -> Self {
+        self.params.lid_fallback = lang;
+        self
     }
 }
 
@@ -214,6 +229,9 @@ impl Stage for MatchStage {
         });
         if self.params.lid {
             g["lid"] = serde_json::Value::Bool(true);
+            if let Some(f) = &self.params.lid_fallback {
+                g["lid_fallback"] = serde_json::Value::String(f.clone());
+            }
         }
         g
     }
@@ -391,6 +409,7 @@ pub fn matched_lid_schema() -> SchemaRef {
 /// language (in code order).
 struct Matchers {
     lid: bool,
+    fallback: Option<String>,
     list: Vec<Matcher>,
     langs: Vec<String>,
     first_id: Vec<u32>,
@@ -418,6 +437,7 @@ impl Matchers {
         };
         Ok(Self {
             lid: params.lid,
+            fallback: params.lid_fallback.clone(),
             list,
             langs,
             first_id,
@@ -456,6 +476,7 @@ fn match_part(
     let by_lang: Mutex<Counters> = Mutex::new(Counters::default());
     let nulls = NullRows::new(&input);
     let mut counts = vec![0u64; matchers.entries];
+    let fallback = matchers.fallback.as_deref();
     let mut pairs_matched = 0u64;
     let mut matches = 0u64;
 
@@ -468,7 +489,7 @@ fn match_part(
         let mut list = ListBuilder::with_capacity(UInt32Builder::with_capacity(n * 4), n)
             .with_field(query_ids_field());
         let mut langs = StringBuilder::new();
-        let mut lang_rows: BTreeMap<&'static str, u64> = BTreeMap::new();
+        let mut lang_rows: BTreeMap<&str, u64> = BTreeMap::new();
         let mut scratch = Scratch::default();
         let mut ids = Vec::new();
         let mut bytes = 0u64;
@@ -480,7 +501,7 @@ fn match_part(
             let text = texts.value(i);
             bytes += text.len() as u64;
             let (matcher, first_id, lang) = if matchers.lid {
-                let lang = lid::identify(text);
+                let lang = lid::identify_or(text, fallback);
                 *lang_rows.entry(lang).or_default() += 1;
                 match matchers.of(lang) {
                     Some((m, first)) => (m, first, lang),

@@ -57,6 +57,11 @@ pub struct MatchOptions {
     /// or LANG.txt (LANG a Wikipedia code: en, ja, zh, ...).
     #[arg(long, requires = "lid")]
     pub vocab_dir: Option<PathBuf>,
+    /// With --lid: the language of texts whose identification is not
+    /// reliable (most short alt-texts), e.g. en for a mostly English crawl.
+    /// Without it, the identifier's best guess is taken, as MetaCLIP 2 does.
+    #[arg(long, requires = "lid", value_name = "LANG")]
+    pub lid_fallback: Option<String>,
 }
 
 impl MatchOptions {
@@ -118,12 +123,15 @@ impl MatchOptions {
             .clone()
             .or_else(|| self.vocab.clone())
             .expect("one of them is given");
-        Ok(MatchStage::with_lid(
-            &dir,
-            vocabs,
-            self.rule(),
-            self.max_vocab_memory,
-        )?)
+        if let Some(f) = &self.lid_fallback {
+            if !languages::is_lang_code(f) {
+                anyhow::bail!("--lid-fallback {f}: not a language code (en, ja, zh, ...)");
+            }
+        }
+        Ok(
+            MatchStage::with_lid(&dir, vocabs, self.rule(), self.max_vocab_memory)?
+                .with_lid_fallback(self.lid_fallback.clone()),
+        )
     }
 }
 
