@@ -27,6 +27,7 @@ use std::path::PathBuf;
 pub mod languages;
 pub mod lid;
 pub mod matcher;
+mod matchers;
 pub mod rule;
 pub mod script;
 pub mod stage;

@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use super::human_bytes;
 use super::languages::{number, LangVocab};
 use super::lid;
-use super::matcher::{Matcher, Scratch};
+use super::matcher::Scratch;
+use super::matchers::Matchers;
 use super::{MatchError, Rule, Vocab};
 use crate::counts::{add_counts, write_counts};
 use crate::parts::{
@@ -403,57 +404,6 @@ pub fn matched_lid_schema() -> SchemaRef {
     let mut fields: Vec<Field> = base.fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.push(Field::new(LANG_COLUMN, DataType::Utf8, false));
     Arc::new(Schema::new(fields))
-}
-
-/// The matchers of a run: one, or with language identification one per
-/// language (in code order).
-struct Matchers {
-    lid: bool,
-    fallback: Option<String>,
-    list: Vec<Matcher>,
-    langs: Vec<String>,
-    first_id: Vec<u32>,
-    entries: usize,
-}
-
-impl Matchers {
-    fn new(params: &MatchParams, vocabs: &[Vocab]) -> Result<Self, MatchError> {
-        let mut list = Vec::with_capacity(vocabs.len());
-        for v in vocabs {
-            list.push(Matcher::new(
-                &v.entries,
-                params.rule,
-                params.max_vocab_memory,
-            )?);
-        }
-        let (langs, first_id) = if params.lid {
-            params
-                .languages
-                .iter()
-                .map(|l| (l.lang.clone(), l.first_id))
-                .unzip()
-        } else {
-            (vec![String::new()], vec![0])
-        };
-        Ok(Self {
-            lid: params.lid,
-            fallback: params.lid_fallback.clone(),
-            list,
-            langs,
-            first_id,
-            entries: params.vocab_entries,
-        })
-    }
-
-    fn memory_usage(&self) -> usize {
-        self.list.iter().map(Matcher::memory_usage).sum()
-    }
-
-    /// The matcher of a language and the id of its first entry.
-    fn of(&self, lang: &str) -> Option<(&Matcher, u32)> {
-        let i = self.langs.binary_search_by(|l| l.as_str().cmp(lang)).ok()?;
-        Some((&self.list[i], self.first_id[i]))
-    }
 }
 
 /// One task: `pairs/part-N` → `matched/part-N` + `counts/part-N`.
