@@ -4,7 +4,8 @@
 #   scripts/bench_match.sh
 # Environment: TEXTS (default 1000000), VOCAB_SIZE (500000), PARTS (8),
 # WORK (target/bench-match), THREADS (every core), PROFILE (release, or dev
-# to reuse the test build).
+# to reuse the test build), WITCURATE_BIN (a binary to run instead of
+# building one), MATCH_TEXTS_BIN (likewise for the matcher-only example).
 # Prints captions/s per core, MB/s, automaton build time and peak RSS of
 # each, the per-core ratio, and whether both found exactly the same matches.
 set -euo pipefail
@@ -23,7 +24,9 @@ VENV="$ROOT/target/bench-venv"
   || "$VENV/bin/pip" install --quiet pyarrow pyahocorasick
 PY="$VENV/bin/python"
 
-if [ "${PROFILE:-release}" = release ]; then
+if [ -n "${WITCURATE_BIN:-}" ]; then
+  WC="$WITCURATE_BIN"
+elif [ "${PROFILE:-release}" = release ]; then
   echo "==> building witcurate (release)"
   cargo build --release --quiet --bin witcurate
   WC="$ROOT/target/release/witcurate"
@@ -31,6 +34,14 @@ else
   echo "==> building witcurate (dev profile: dependencies optimised, workspace crates -O1)"
   cargo build --quiet --bin witcurate
   WC="$ROOT/target/debug/witcurate"
+fi
+
+if [ -n "${MATCH_TEXTS_BIN:-}" ]; then
+  MT="$MATCH_TEXTS_BIN"
+else
+  echo "==> building the matcher-only example (release)"
+  cargo build --release --quiet -p pipeline --example match_texts
+  MT="$ROOT/target/release/examples/match_texts"
 fi
 
 DATA="$WORK/data-$VOCAB_SIZE-$TEXTS"
@@ -79,6 +90,16 @@ fresh_run "$WORK/run1"
 measure "witcurate 1 thread" "$WC" --quiet --threads 1 crawl match --out "$WORK/run1" \
   --vocab "$DATA/vocab" | tee "$WORK/run1.txt"
 echo
+echo "==> witcurate crawl match, 1 thread, one 1-row part (loading and building only)"
+rm -rf "$WORK/run0"; mkdir -p "$WORK/run0/pairs" "$WORK/run0/_stages"
+ln -s "$DATA/run/_stages/extract" "$WORK/run0/_stages/extract"
+"$PY" -c "
+import pyarrow.parquet as pq
+pq.write_table(pq.read_table('$DATA/run/pairs/part-00000.parquet').slice(0, 1),
+               '$WORK/run0/pairs/part-00000.parquet')"
+measure "witcurate build only" "$WC" --quiet --threads 1 crawl match --out "$WORK/run0" \
+  --vocab "$DATA/vocab" | tee "$WORK/run0.txt"
+echo
 echo "==> witcurate crawl match, $THREADS threads"
 fresh_run "$WORK/runN"
 measure "witcurate $THREADS threads" "$WC" --quiet --threads "$THREADS" crawl match \
@@ -87,6 +108,9 @@ echo
 echo "==> MetaCLIP substr_matching (pyahocorasick), 1 process"
 measure "metaclip-python" "$PY" scripts/bench_match_metaclip.py --vocab "$DATA/vocab/queries.txt" \
   --pairs "$DATA/run/pairs" --counts-out "$WORK/py_counts.tsv" | tee "$WORK/py.txt"
+echo
+echo "==> witcurate's matcher alone (texts in memory, 1 thread), as the Python matcher is timed"
+"$MT" "$DATA/vocab/queries.txt" "$DATA/run/pairs" "$WORK/mt_counts.tsv" | tee "$WORK/mt.txt"
 echo
 echo "==> witcurate crawl match --rule word-boundary, $THREADS threads"
 fresh_run "$WORK/runW"
@@ -104,19 +128,20 @@ cp -r "$WORK/realM" "$WORK/realW"
 echo
 echo "==> witcurate crawl balance (soft, t=20000 and t=100), $THREADS threads"
 measure "balance t=20000" "$WC" --quiet --threads "$THREADS" crawl balance --out "$WORK/runN"
-cp -r "$WORK/runN" "$WORK/runB"; rm -rf "$WORK/runB/selected" "$WORK/runB/balance_counts" \
+rm -rf "$WORK/runB"; cp -r "$WORK/runN" "$WORK/runB"; rm -rf "$WORK/runB/selected" "$WORK/runB/balance_counts" \
   "$WORK/runB/balance.json" "$WORK/runB/balance_counts.parquet"
-measure "balance t=100" "$WC" --quiet --threads "$THREADS" crawl balance --out "$WORK/runB" --t 100
+measure "balance t=100" "$WC" --quiet --threads "$THREADS" crawl balance --out "$WORK/runB" --t 100 --force
 
 echo
 echo "==> summary (load average: $(cut -d" " -f1-3 /proc/loadavg), $(nproc) cores)"
-"$PY" - "$WORK" "$TEXT_MB" "$THREADS" <<'PYEOF'
+"$PY" - "$WORK" "$TEXT_MB" "$THREADS" "$TEXTS" <<'PYEOF'
 import json, re, sys
 import pyarrow.parquet as pq
-work, text_mb, threads = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+work, text_mb, threads, texts = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+cpu = lambda path: float(re.search(r"cpu ([\d.]+)s", open(path).read()).group(1))
 def rate(path):
     s = open(path).read()
-    m = re.search(r"([\d.]+) pairs/s, ([\d.]+) MB/s; automaton (.+?) built in ([\d.]+)s", s)
+    m = re.search(r"([\d.]+) pairs/s, ([\d.]+) MB/s; (?:automaton|matcher) (.+?) built in ([\d.]+)s", s)
     rss = re.search(r"peak RSS (\d+) MiB", s)
     return float(m.group(1)), float(m.group(2)), m.group(3), float(m.group(4)), int(rss.group(1))
 r1, rn, rw = rate(f"{work}/run1.txt"), rate(f"{work}/runN.txt"), rate(f"{work}/runW.txt")
@@ -131,13 +156,25 @@ print(f"witcurate, {threads} threads: {rn[0]:,.0f} captions/s ({rn[0] / threads:
 print(f"MetaCLIP python     : {py_rate:,.0f} captions/s per core, automaton built in "
       f"{py_build:.2f}s, peak RSS {py_rss} MiB")
 print(f"ratio per core      : {r1[0] / py_rate:.1f}x (witcurate / MetaCLIP python)")
+# CPU time, which contention from other processes inflates less than wall time:
+# witcurate's tasks (every thread of the 1-thread run, less a run that only
+# loads the vocabulary and builds the matcher) against the CPU time of
+# MetaCLIP's matching loop.
+w_cpu = texts / max(cpu(f"{work}/run1.txt") - cpu(f"{work}/run0.txt"), 1e-9)
+py_cpu = float(re.search(r"PY_CPU_TEXTS_PER_S=([\d.]+)", py).group(1))
+mt = float(re.search(r"MATCH_ONLY_TEXTS_PER_S=([\d.]+)", open(f"{work}/mt.txt").read()).group(1))
+mtc = {int(i): int(c) for i, c in (l.split("\t") for l in open(f"{work}/mt_counts.tsv"))}
+print(f"matcher alone       : witcurate {mt:,.0f} captions/s on 1 thread, MetaCLIP python {py_rate:,.0f}: "
+      f"{mt / py_rate:.1f}x (both: texts in memory, matching only)")
+print(f"per CPU-second      : witcurate {w_cpu:,.0f} captions (tasks: read, match, write), "
+      f"MetaCLIP python {py_cpu:,.0f} (matching only): {w_cpu / py_cpu:.1f}x")
 print(f"word-boundary rule  : {rw[0]:,.0f} captions/s on {threads} threads")
 rust = {}
 for b in pq.read_table(f"{work}/runN/counts.parquet").to_batches():
     for i, c in zip(b.column(0).to_pylist(), b.column(1).to_pylist()):
         rust[i] = c
 pyc = {int(i): int(c) for i, c in (l.split("\t") for l in open(f"{work}/py_counts.tsv"))}
-print(f"per-entry counts identical to MetaCLIP's: {'yes' if rust == pyc else 'NO'} "
+print(f"per-entry counts identical to MetaCLIP's: {'yes' if rust == pyc == mtc else 'NO'} "
       f"({len(rust)} entries matched, {sum(rust.values())} matches)")
 m, w = json.load(open(f"{work}/runN/match.json")), json.load(open(f"{work}/runW/match.json"))
 print("rules compared      : metaclip {} pairs matched, {} matches, {} entries; "

@@ -508,3 +508,176 @@ fn a_killed_run_resumes_without_losing_or_duplicating_work() {
         2
     );
 }
+
+/// Lines of a bundled UDHR translation (`tests/data/udhr`, real text).
+fn udhr(lang: &str) -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/udhr/{lang}.txt"));
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// `--lid` on real Japanese, Chinese, Thai, Korean, Russian and English
+/// text: each text is matched against its language's vocabulary only, the
+/// `lang` column says which, and texts of languages without a vocabulary
+/// are counted.
+#[test]
+fn lid_matches_each_text_against_its_languages_vocabulary() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let mut texts: Vec<String> = Vec::new();
+    for lang in ["jpn", "cmn_hans", "tha", "kor", "rus", "eng"] {
+        texts.extend(udhr(lang).into_iter().take(6));
+    }
+    texts.push("12345 !!!".to_string());
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    write_pairs(&run.join("pairs/part-00000.parquet"), &refs);
+    let vocabs = dir.path().join("vocabs");
+    // ja and th as directories (as `vocab build` writes them), ko as a file;
+    // zh and ru have none. English comes from --vocab.
+    write_vocab(&vocabs.join("ja"), &["権利", "すべて", "人間"]);
+    write_vocab(&vocabs.join("th"), &["สิทธิ", "มนุษย์"]);
+    fs::write(vocabs.join("ko.txt"), "권리\n인류\n").unwrap();
+    let en = write_vocab(&dir.path().join("en"), &["rights", "human", "权利"]);
+    for rule in ["metaclip2", "script-aware"] {
+        let out = witcurate(&[
+            "--quiet",
+            "crawl",
+            "match",
+            "--out",
+            run.to_str().unwrap(),
+            "--lid",
+            "--vocab-dir",
+            vocabs.to_str().unwrap(),
+            "--vocab",
+            en.to_str().unwrap(),
+            "--rule",
+            rule,
+            "--force",
+        ]);
+        assert_success(&out);
+        let summary: serde_json::Value =
+            serde_json::from_slice(&fs::read(run.join("match.json")).unwrap()).unwrap();
+        // Code order: en (3 entries), ja (3), ko (2), th (2).
+        let langs: Vec<(String, u64)> = summary["languages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["lang"].as_str().unwrap().to_string(),
+                    l["first_id"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        let want = [("en", 0), ("ja", 3), ("ko", 6), ("th", 8)];
+        assert_eq!(langs, want.map(|(l, i)| (l.to_string(), i)));
+        let c = &summary["counters"];
+        assert_eq!(c["pairs_in"], 37);
+        assert_eq!(c["lang_ja"], 6);
+        assert_eq!(c["lang_zh"], 6);
+        assert_eq!(c["lang_ru"], 6);
+        assert_eq!(c["lang_und"], 1);
+        assert_eq!(c["skip_no_vocab"], 13, "zh, ru and und texts: {c}");
+        let mut by_lang: std::collections::BTreeMap<String, Vec<Vec<u32>>> = Default::default();
+        for b in read_parquet(&run.join("matched/part-00000.parquet")) {
+            let lang = b.column_by_name("lang").unwrap().as_string::<i32>().clone();
+            let ids = b
+                .column_by_name("query_ids")
+                .unwrap()
+                .as_list::<i32>()
+                .clone();
+            for i in 0..b.num_rows() {
+                let v = ids.value(i).as_primitive::<UInt32Type>().values().to_vec();
+                by_lang
+                    .entry(lang.value(i).to_string())
+                    .or_default()
+                    .push(v);
+            }
+        }
+        // The Chinese text holds 权利 of the English list, but is not matched.
+        assert_eq!(
+            by_lang.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["en", "ja", "ko", "th"],
+            "{rule}"
+        );
+        let ranges = [("en", 0..3), ("ja", 3..6), ("ko", 6..8), ("th", 8..10)];
+        for (lang, range) in ranges {
+            assert!(
+                by_lang[lang].iter().flatten().all(|id| range.contains(id)),
+                "{rule} {lang}: {:?}",
+                by_lang[lang]
+            );
+        }
+        let ja: Vec<u32> = by_lang["ja"].iter().flatten().copied().collect();
+        let ko: Vec<u32> = by_lang["ko"].iter().flatten().copied().collect();
+        assert!(ja.contains(&3), "権利 (Han) matches under both rules");
+        if rule == "metaclip2" {
+            // MetaCLIP 2 pads Hiragana and Hangul entries: すべて and 권리
+            // never match inside unspaced words.
+            assert!(!ja.contains(&4) && !ko.contains(&6), "{ja:?} {ko:?}");
+        } else {
+            assert!(ja.contains(&4) && ko.contains(&6), "{ja:?} {ko:?}");
+        }
+    }
+    // Without --rule, a multilingual run uses MetaCLIP 2's rule.
+    let out = witcurate(&[
+        "--quiet",
+        "crawl",
+        "match",
+        "--out",
+        run.to_str().unwrap(),
+        "--lid",
+        "--vocab-dir",
+        vocabs.to_str().unwrap(),
+        "--vocab",
+        en.to_str().unwrap(),
+        "--force",
+    ]);
+    assert_success(&out);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&fs::read(run.join("match.json")).unwrap()).unwrap();
+    assert_eq!(summary["rule"], "metaclip2");
+}
+
+/// `--lid-fallback en`: short alt-texts that the identifier cannot place
+/// reliably (real ones from the bundled Common Crawl sample) count as English.
+#[test]
+fn lid_fallback_gives_unreliable_texts_a_language() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    write_pairs(
+        &run.join("pairs/part-00000.parquet"),
+        &["photo No. 3", "Search"],
+    );
+    let en = write_vocab(&dir.path().join("en"), &["photo", "Search"]);
+    let args = [
+        "--quiet",
+        "crawl",
+        "match",
+        "--out",
+        run.to_str().unwrap(),
+        "--lid",
+    ];
+    let en_args = ["--vocab", en.to_str().unwrap()];
+    assert_success(&witcurate(&[&args[..], &en_args[..]].concat()));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&fs::read(run.join("match.json")).unwrap()).unwrap();
+    assert!(
+        summary["counters"]["skip_no_vocab"].as_u64().unwrap() > 0,
+        "{summary}"
+    );
+    let fallback = ["--lid-fallback", "en", "--force"];
+    assert_success(&witcurate(
+        &[&args[..], &en_args[..], &fallback[..]].concat(),
+    ));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&fs::read(run.join("match.json")).unwrap()).unwrap();
+    assert_eq!(summary["counters"]["lang_en"], 2, "{summary}");
+    assert_eq!(summary["counters"]["pairs_matched"], 2, "{summary}");
+    let out = witcurate(&[&args[..], &en_args[..], &["--lid-fallback", "English"][..]].concat());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a language code"));
+}

@@ -14,6 +14,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use rayon::prelude::*;
 
 use crate::task::{commit_atomically, TaskError};
@@ -363,12 +364,26 @@ pub fn conform(
     RecordBatch::try_new(schema.clone(), columns).map_err(|e| PartsError::arrow(path, e))
 }
 
-/// Writer properties of every part: zstd level 1, optional key-value metadata.
+/// Writer properties of every part: zstd level 1, optional key-value
+/// metadata, no dictionary encoding for the columns whose values are
+/// (nearly) all distinct (`uid`, `url`, `text`: a dictionary would only cost
+/// time before the writer falls back to plain encoding).
 pub fn writer_properties(metadata: Option<Vec<KeyValue>>) -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(1).expect("valid level"),
         ))
+        .set_column_dictionary_enabled(ColumnPath::from(crate::schema::col::UID), false)
+        .set_column_dictionary_enabled(ColumnPath::from(crate::schema::col::URL), false)
+        .set_column_dictionary_enabled(ColumnPath::from(crate::schema::col::TEXT), false)
+        .set_column_dictionary_enabled(
+            ColumnPath::from(vec![
+                crate::schema::col::QUERY_IDS.to_string(),
+                "list".to_string(),
+                "item".to_string(),
+            ]),
+            false,
+        )
         .set_key_value_metadata(metadata)
         .build()
 }

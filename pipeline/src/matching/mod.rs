@@ -24,9 +24,14 @@
 
 use std::path::PathBuf;
 
+pub mod languages;
+pub mod lid;
 pub mod matcher;
+mod matchers;
 pub mod rule;
+pub mod script;
 pub mod stage;
+pub mod tokens;
 pub mod vocab;
 
 pub use crate::parts::PartsError;
@@ -82,6 +87,26 @@ pub enum MatchError {
         estimated: u64,
         /// The limit in bytes.
         limit: u64,
+    },
+    /// A language has two vocabularies in a vocabulary directory.
+    #[error("language {lang} is given twice: {} and {}", first.display(), second.display())]
+    DuplicateLanguage {
+        /// The language code.
+        lang: String,
+        /// One vocabulary file.
+        first: PathBuf,
+        /// The other.
+        second: PathBuf,
+    },
+    /// A vocabulary directory without any language's vocabulary.
+    #[error(
+        "{}: no vocabularies by language (expected LANG/queries.txt or LANG.txt, \
+         LANG a Wikipedia language code such as en, ja, zh)",
+        dir.display()
+    )]
+    NoLanguages {
+        /// The directory.
+        dir: PathBuf,
     },
     /// The automaton could not be built.
     #[error("building the vocabulary automaton: {0}")]

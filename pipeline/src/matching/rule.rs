@@ -12,6 +12,14 @@
 //! be word characters. Word characters are Unicode alphanumerics and `_`, the
 //! `\w` of regular expressions. So `(dog)`, `dog's`, `dog-friendly` and
 //! `"dog"` match `dog`, and `St. Louis` matches `St. Louis`; `dogs` does not.
+//!
+//! [`Rule::MetaClip2`] is MetaCLIP 2's multilingual rule: the same spaced
+//! text, but an entry gets its padding space only on a side whose boundary
+//! character is not "CJK or similar" or punctuation
+//! ([`super::script::metaclip2_unpadded`]), so entries of languages written
+//! without spaces match as substrings. [`Rule::ScriptAware`] is the same with
+//! the boundary test by Unicode script, which also covers Hiragana, Katakana
+//! and Hangul ([`super::script::script_aware_unpadded`]).
 
 use std::fmt;
 
@@ -27,6 +35,13 @@ pub enum Rule {
     MetaClip,
     /// Unicode-aware word boundaries on the unmodified text.
     WordBoundary,
+    /// MetaCLIP 2's multilingual rule: padding only on sides that are not
+    /// "CJK or similar" or punctuation.
+    #[serde(rename = "metaclip2")]
+    MetaClip2,
+    /// MetaCLIP 2's rule with the side test by Unicode script (also Hiragana,
+    /// Katakana, Hangul).
+    ScriptAware,
 }
 
 impl Rule {
@@ -35,6 +50,28 @@ impl Rule {
         match self {
             Rule::MetaClip => "metaclip",
             Rule::WordBoundary => "word-boundary",
+            Rule::MetaClip2 => "metaclip2",
+            Rule::ScriptAware => "script-aware",
+        }
+    }
+
+    /// Every rule, in the order of the command line's help.
+    pub const ALL: [Rule; 4] = [
+        Rule::MetaClip,
+        Rule::WordBoundary,
+        Rule::MetaClip2,
+        Rule::ScriptAware,
+    ];
+
+    /// For the rules that match on MetaCLIP's spaced text: whether `entry`
+    /// goes without its padding space at the (start, end). `None` for
+    /// [`Rule::WordBoundary`], which does not pad.
+    pub fn unpadded(self, entry: &str) -> Option<(bool, bool)> {
+        match self {
+            Rule::MetaClip => Some((false, false)),
+            Rule::WordBoundary => None,
+            Rule::MetaClip2 => Some(super::script::metaclip2_unpadded(entry)),
+            Rule::ScriptAware => Some(super::script::script_aware_unpadded(entry)),
         }
     }
 }

@@ -2,19 +2,24 @@
 //! writes `matched/part-N.parquet` and `counts/part-N.parquet`; the reduce
 //! sums the counts into `counts.parquet` and writes `match.json`.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use arrow_array::builder::{ListBuilder, UInt32Builder};
+use arrow_array::builder::{ListBuilder, StringBuilder, UInt32Builder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt32Type;
 use arrow_array::RecordBatch;
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
 use super::human_bytes;
-use super::matcher::{Matcher, Scratch};
+use super::languages::{number, LangVocab};
+use super::lid;
+use super::matcher::Scratch;
+use super::matchers::Matchers;
 use super::{MatchError, Rule, Vocab};
 use crate::counts::{add_counts, write_counts};
 use crate::parts::{
@@ -38,6 +43,12 @@ pub mod counter {
     pub const TEXT_BYTES: &str = "text_bytes";
     /// Rows skipped because a required column (uid, url, text, source) is null.
     pub const FAULT_NULL_FIELD: &str = "fault_null_field";
+    /// With language identification: rows whose language has no vocabulary
+    /// (including rows whose language could not be told), not matched.
+    pub const SKIP_NO_VOCAB: &str = "skip_no_vocab";
+    /// With language identification: prefix of the per-language row counts
+    /// (`lang_en`, `lang_ja`, ..., `lang_und`).
+    pub const LANG_PREFIX: &str = "lang_";
     /// Reduce: entries with at least one match.
     pub const ENTRIES_MATCHED: &str = "entries_matched";
     /// Reduce: entries with no match.
@@ -57,6 +68,19 @@ pub struct MatchParams {
     pub rule: Rule,
     /// Refuse to build an automaton estimated to need more bytes than this.
     pub max_vocab_memory: u64,
+    /// Identify each text's language and match it against that language's
+    /// vocabulary (`languages`). Then `vocab` is the vocabulary directory, and
+    /// `vocab_fingerprint` and `vocab_entries` cover every language.
+    #[serde(default)]
+    pub lid: bool,
+    /// With `lid`: the vocabulary of each language, in code order, with the
+    /// range of entry ids it was given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub languages: Vec<LangVocab>,
+    /// With `lid`: the language of texts whose identification is not
+    /// reliable (see [`lid::identify_or`]); none = the identifier's best guess.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lid_fallback: Option<String>,
 }
 
 /// `match.json`: parameters and totals of a completed stage.
@@ -76,6 +100,9 @@ pub struct MatchSummary {
     pub entries_matched: usize,
     /// Entries with no match.
     pub entries_unmatched: usize,
+    /// With language identification: each language's vocabulary and its ids.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub languages: Vec<LangVocab>,
     /// Counters summed over every task.
     pub counters: Counters,
 }
@@ -83,7 +110,8 @@ pub struct MatchSummary {
 /// The match stage.
 pub struct MatchStage {
     params: MatchParams,
-    vocab: Vocab,
+    /// The vocabulary, or with `lid` one per language (as `params.languages`).
+    vocabs: Vec<Vocab>,
     /// Seconds to build the automaton and its heap bytes, once built.
     automaton: Mutex<Option<(f64, usize)>>,
 }
@@ -99,11 +127,61 @@ impl MatchStage {
                 vocab_entries: vocab.len(),
                 rule,
                 max_vocab_memory,
+                lid: false,
+                languages: Vec::new(),
+                lid_fallback: None,
             },
-            vocab,
+            vocabs: vec![vocab],
             automaton: Mutex::new(None),
         }
     }
+
+    /// The stage with language identification: each text is matched against
+    /// the vocabulary of its language, `vocabs` (language code, vocabulary)
+    /// in code order, as [`super::languages::scan_vocab_dir`] lists them;
+    /// `dir` is where they were found (recorded in reports).
+    pub fn with_lid(
+        dir: &Path,
+        vocabs: Vec<(String, Vocab)>,
+        rule: Rule,
+        max_vocab_memory: u64,
+    ) -> Result<Self, MatchError> {
+        let languages = number(&vocabs)?;
+        let entries = languages.iter().map(|l| l.entries).sum();
+        Ok(Self {
+            params: MatchParams {
+                vocab: std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()),
+                vocab_fingerprint: languages_fingerprint(&languages),
+                vocab_entries: entries,
+                rule,
+                max_vocab_memory,
+                lid: true,
+                languages,
+                lid_fallback: None,
+            },
+            vocabs: vocabs.into_iter().map(|(_, v)| v).collect(),
+            automaton: Mutex::new(None),
+        })
+    }
+}
+
+impl MatchStage {
+    /// With language identification, gives texts whose identification is
+    /// not reliable the language `lang` (see [`lid::identify_or`]).
+    pub fn with_lid_fallback(mut self, lang: Option<String>) -> Self {
+        self.params.lid_fallback = lang;
+        self
+    }
+}
+
+/// The fingerprint of a set of vocabularies: xxh3-64 of their languages and
+/// fingerprints.
+fn languages_fingerprint(languages: &[LangVocab]) -> String {
+    let mut key = String::new();
+    for l in languages {
+        key.push_str(&format!("{}={}\n", l.lang, l.fingerprint));
+    }
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(key.as_bytes()))
 }
 
 impl Stage for MatchStage {
@@ -115,30 +193,48 @@ impl Stage for MatchStage {
     }
 
     fn open(params: MatchParams) -> Result<Self, BoxError> {
-        let vocab = Vocab::load(&params.vocab)?;
-        let fingerprint = format!("{:016x}", vocab.fingerprint);
-        if fingerprint != params.vocab_fingerprint {
-            return Err(format!(
-                "{}: the vocabulary changed since the stage was started (fingerprint {} then, {} now)",
-                params.vocab.display(),
-                params.vocab_fingerprint,
-                fingerprint
-            )
-            .into());
+        let files: Vec<(&Path, &str)> = if params.lid {
+            params
+                .languages
+                .iter()
+                .map(|l| (l.vocab.as_path(), l.fingerprint.as_str()))
+                .collect()
+        } else {
+            vec![(params.vocab.as_path(), params.vocab_fingerprint.as_str())]
+        };
+        let mut vocabs = Vec::with_capacity(files.len());
+        for (path, then) in files {
+            let vocab = Vocab::load(path)?;
+            let now = format!("{:016x}", vocab.fingerprint);
+            if now != then {
+                return Err(format!(
+                    "{}: the vocabulary changed since the stage was started (fingerprint {then} then, {now} now)",
+                    path.display(),
+                )
+                .into());
+            }
+            vocabs.push(vocab);
         }
         Ok(Self {
             params,
-            vocab,
+            vocabs,
             automaton: Mutex::new(None),
         })
     }
 
     fn guarded(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut g = serde_json::json!({
             "rule": self.params.rule,
             "vocab_entries": self.params.vocab_entries,
             "vocab_fingerprint": self.params.vocab_fingerprint,
-        })
+        });
+        if self.params.lid {
+            g["lid"] = serde_json::Value::Bool(true);
+            if let Some(f) = &self.params.lid_fallback {
+                g["lid_fallback"] = serde_json::Value::String(f.clone());
+            }
+        }
+        g
     }
 
     fn upstream(&self) -> Option<&'static str> {
@@ -186,21 +282,17 @@ impl Stage for MatchStage {
             return Ok(());
         }
         let start = Instant::now();
-        let matcher = Matcher::new(
-            &self.vocab.entries,
-            self.params.rule,
-            self.params.max_vocab_memory,
-        )?;
+        let matchers = Matchers::new(&self.params, &self.vocabs)?;
         let built = start.elapsed().as_secs_f64();
         log::info!(
-            "automaton for {} entries ({} rule) built in {built:.2}s, {}",
-            self.vocab.len(),
+            "matcher for {} entries ({} rule) built in {built:.2}s, {}",
+            self.params.vocab_entries,
             self.params.rule,
-            human_bytes(matcher.memory_usage() as u64)
+            human_bytes(matchers.memory_usage() as u64)
         );
-        *self.automaton.lock().expect("not poisoned") = Some((built, matcher.memory_usage()));
+        *self.automaton.lock().expect("not poisoned") = Some((built, matchers.memory_usage()));
         ctx.progress.set_length(rows);
-        run_each(&ready, done, |t| match_part(ctx, t, &matcher));
+        run_each(&ready, done, |t| match_part(ctx, t, &matchers));
         Ok(())
     }
 
@@ -213,7 +305,8 @@ impl Stage for MatchStage {
     }
 
     fn reduce(&self, ctx: &StageContext<'_>, records: &[TaskRecord]) -> Result<Counters, BoxError> {
-        let mut total = vec![0u64; self.vocab.len()];
+        let entries = self.params.vocab_entries;
+        let mut total = vec![0u64; entries];
         let mut counters = Counters::default();
         for r in records {
             add_counts(&ctx.run.match_counts_part(r.task), &mut total)?;
@@ -223,11 +316,12 @@ impl Stage for MatchStage {
         let summary = MatchSummary {
             rule: self.params.rule.name().to_string(),
             vocab: self.params.vocab.clone(),
-            vocab_entries: self.vocab.len(),
+            vocab_entries: entries,
             vocab_fingerprint: self.params.vocab_fingerprint.clone(),
             tasks: records.len(),
             entries_matched,
-            entries_unmatched: self.vocab.len() - entries_matched,
+            entries_unmatched: entries - entries_matched,
+            languages: self.params.languages.clone(),
             counters,
         };
         let json = serde_json::to_vec_pretty(&summary).expect("summary serialises");
@@ -237,22 +331,47 @@ impl Stage for MatchStage {
         out.add(counter::ENTRIES_MATCHED, entries_matched as u64);
         out.add(
             counter::ENTRIES_UNMATCHED,
-            (self.vocab.len() - entries_matched) as u64,
+            (entries - entries_matched) as u64,
         );
         Ok(out)
     }
 
     fn summary(&self, r: &StageOutcome) -> String {
         let c = &r.counters;
-        let secs = r.task_seconds.max(1e-9);
-        let automaton = match *self.automaton.lock().expect("not poisoned") {
+        let built = *self.automaton.lock().expect("not poisoned");
+        // The rates are those of the tasks, without building the matcher
+        // (reported on its own).
+        let secs = (r.task_seconds - built.map_or(0.0, |(s, _)| s)).max(1e-9);
+        let automaton = match built {
             Some((s, bytes)) => {
-                format!("; automaton {} built in {s:.1}s", human_bytes(bytes as u64))
+                format!("; matcher {} built in {s:.1}s", human_bytes(bytes as u64))
             }
             None => String::new(),
         };
+        let languages = if self.params.lid {
+            // The five most frequent languages, then the texts left unmatched.
+            let mut seen: Vec<(&str, u64)> =
+                c.0.iter()
+                    .filter_map(|(k, &n)| Some((k.strip_prefix(counter::LANG_PREFIX)?, n)))
+                    .collect();
+            seen.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+            let top: Vec<String> = seen
+                .iter()
+                .take(5)
+                .map(|(l, n)| format!("{l} {n}"))
+                .collect();
+            format!(
+                "; {} languages seen ({}{}), {} pairs in languages without a vocabulary",
+                seen.len(),
+                top.join(", "),
+                if seen.len() > 5 { ", ..." } else { "" },
+                c.get(counter::SKIP_NO_VOCAB)
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "match: {} of {} tasks run ({} already done); {} pairs in, {} matched, {} matches; \
+            "match: {} of {} tasks run ({} already done); {} pairs in, {} matched, {} matches{languages}; \
              {:.0} pairs/s, {:.1} MB/s{automaton}{}",
             r.tasks_run,
             r.tasks_total,
@@ -266,7 +385,7 @@ impl Stage for MatchStage {
                 Some(s) => format!(
                     "; counts.parquet written: {} of {} entries matched",
                     s.counters.get(counter::ENTRIES_MATCHED),
-                    self.vocab.len()
+                    self.params.vocab_entries
                 ),
                 None => r.tail(),
             }
@@ -274,21 +393,40 @@ impl Stage for MatchStage {
     }
 }
 
+/// The column language identification adds to `matched/` (after `query_ids`):
+/// the text's language, a Wikipedia edition code or `und`.
+pub const LANG_COLUMN: &str = "lang";
+
+/// The columns of `matched/` with language identification: those of
+/// [`matched_schema`] and [`LANG_COLUMN`].
+pub fn matched_lid_schema() -> SchemaRef {
+    let base = matched_schema();
+    let mut fields: Vec<Field> = base.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new(LANG_COLUMN, DataType::Utf8, false));
+    Arc::new(Schema::new(fields))
+}
+
 /// One task: `pairs/part-N` → `matched/part-N` + `counts/part-N`.
 fn match_part(
     ctx: &StageContext<'_>,
     task: usize,
-    matcher: &Matcher,
+    matchers: &Matchers,
 ) -> Result<Counters, PartsError> {
     let input = ctx.run.pairs_part(task);
     let in_schema = pairs_schema();
-    let out_schema = matched_schema();
+    let out_schema = if matchers.lid {
+        matched_lid_schema()
+    } else {
+        matched_schema()
+    };
     let text_col = in_schema.index_of(col::TEXT).expect("pairs have text");
 
     let pairs_in = AtomicU64::new(0);
     let text_bytes = AtomicU64::new(0);
+    let by_lang: Mutex<Counters> = Mutex::new(Counters::default());
     let nulls = NullRows::new(&input);
-    let mut counts = vec![0u64; matcher.entries()];
+    let mut counts = vec![0u64; matchers.entries];
+    let fallback = matchers.fallback.as_deref();
     let mut pairs_matched = 0u64;
     let mut matches = 0u64;
 
@@ -300,6 +438,8 @@ fn match_part(
         let mut keep = Vec::with_capacity(n);
         let mut list = ListBuilder::with_capacity(UInt32Builder::with_capacity(n * 4), n)
             .with_field(query_ids_field());
+        let mut langs = StringBuilder::new();
+        let mut lang_rows: BTreeMap<&str, u64> = BTreeMap::new();
         let mut scratch = Scratch::default();
         let mut ids = Vec::new();
         let mut bytes = 0u64;
@@ -310,23 +450,60 @@ fn match_part(
             }
             let text = texts.value(i);
             bytes += text.len() as u64;
+            let (matcher, first_id, lang) = if matchers.lid {
+                let lang = lid::identify_or(text, fallback);
+                *lang_rows.entry(lang).or_default() += 1;
+                match matchers.of(lang) {
+                    Some((m, first)) => (m, first, lang),
+                    None => {
+                        keep.push(false);
+                        continue;
+                    }
+                }
+            } else {
+                (&matchers.list[0], 0, "")
+            };
             matcher.find_into(text, &mut scratch, &mut ids);
             if ids.is_empty() {
                 keep.push(false);
             } else {
-                list.values().append_slice(&ids);
+                if first_id == 0 {
+                    list.values().append_slice(&ids);
+                } else {
+                    for &id in &ids {
+                        list.values().append_value(id + first_id);
+                    }
+                }
                 list.append(true);
+                if matchers.lid {
+                    langs.append_value(lang);
+                }
                 keep.push(true);
             }
         }
         pairs_in.fetch_add(n as u64, Ordering::Relaxed);
         text_bytes.fetch_add(bytes, Ordering::Relaxed);
+        if matchers.lid {
+            let mut c = by_lang.lock().expect("not poisoned");
+            for (lang, n) in lang_rows {
+                c.add(&format!("{}{lang}", counter::LANG_PREFIX), n);
+                if matchers.of(lang).is_none() {
+                    c.add(counter::SKIP_NO_VOCAB, n);
+                }
+            }
+        }
         let mut out = filter_rows(&input, &cols, keep)?;
         out.push(Arc::new(list.finish()));
+        if matchers.lid {
+            out.push(Arc::new(langs.finish()));
+        }
         RecordBatch::try_new(out_schema.clone(), out).map_err(|e| PartsError::arrow(&input, e))
     };
+    let ids_col = out_schema
+        .index_of(col::QUERY_IDS)
+        .expect("matched has query_ids");
     let observe = |b: &RecordBatch| {
-        let ids = b.column(b.num_columns() - 1).as_list::<i32>();
+        let ids = b.column(ids_col).as_list::<i32>();
         let values = ids.values().as_primitive::<UInt32Type>();
         for &id in values.values() {
             counts[id as usize] += 1;
@@ -345,7 +522,7 @@ fn match_part(
         |n| ctx.progress.inc(n),
     )?;
 
-    let mut counters = Counters::default();
+    let mut counters = by_lang.into_inner().expect("not poisoned");
     counters.add(counter::PAIRS_IN, pairs_in.into_inner());
     counters.add(counter::PAIRS_MATCHED, pairs_matched);
     counters.add(counter::MATCHES, matches);
