@@ -16,11 +16,11 @@ PROFILE="${PROFILE:-release}"
 if [ "$PROFILE" = release ]; then
   cargo build --release --quiet --bin witcurate -p witcurate
   cargo build --release --quiet -p pipeline --example synth_run
-  BIN=target/release
+  BIN="${CARGO_TARGET_DIR:-target}/release"
 else
   cargo build --quiet --bin witcurate -p witcurate
   cargo build --quiet -p pipeline --example synth_run
-  BIN=target/debug
+  BIN="${CARGO_TARGET_DIR:-target}/debug"
 fi
 if [ ! -f "$RUN/_stages/download/complete.json" ]; then
   rm -rf "$RUN"

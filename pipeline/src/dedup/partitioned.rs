@@ -9,8 +9,8 @@
 //! near and exact duplicates it finds in one union-find over every image. A
 //! bucket lies wholly in one partition and the union-find's roots are the
 //! smallest members, so the groups do not depend on `P`: only the memory of a
-//! pass (about `24 × bands × images / P` bytes, plus the partition's sha256
-//! values) and the number of passes do.
+//! pass (about `(24 × bands + 112) × images / P` bytes: the band entries and
+//! sha256 values of one partition) and the number of passes do.
 
 use std::collections::HashMap;
 
@@ -18,6 +18,9 @@ use super::index::{band_value, bands, Groups, MAX_BUCKET_PAIRS};
 
 /// Bytes one band entry takes in a pass.
 pub const ENTRY_BYTES: u64 = std::mem::size_of::<Entry>() as u64;
+
+/// Bytes one image's sha256 takes in a pass (64 hex digits in a hash map).
+pub const SHA_BYTES: u64 = 112;
 
 /// A stream of every image's index (0, 1, ... in order), hash and sha256,
 /// which can be read several times.
@@ -47,12 +50,11 @@ struct Entry {
     band: u32,
 }
 
-/// The number of passes that keeps one pass's band entries for `images`
-/// images at distance `k` within `budget` bytes (at least 1).
+/// The number of passes that keeps one pass's band entries and sha256
+/// values for `images` images at distance `k` within `budget` bytes (at
+/// least 1).
 pub fn passes_for(images: u64, k: u32, budget: u64) -> usize {
-    let need = images
-        .saturating_mul(bands(k).len() as u64)
-        .saturating_mul(ENTRY_BYTES);
+    let need = images.saturating_mul(bands(k).len() as u64 * ENTRY_BYTES + SHA_BYTES);
     need.div_ceil(budget.max(1)).max(1) as usize
 }
 
@@ -190,7 +192,7 @@ mod tests {
     fn passes_fit_the_budget() {
         assert_eq!(passes_for(0, 4, 1 << 30), 1);
         assert_eq!(passes_for(1_000_000, 4, 1 << 30), 1);
-        // 400M images, 5 bands of 24 bytes: 48 GB in 1 GiB passes.
-        assert_eq!(passes_for(400_000_000, 4, 1 << 30), 45);
+        // 400M images, 5 bands of 24 bytes and a sha256: 93 GB in 1 GiB passes.
+        assert_eq!(passes_for(400_000_000, 4, 1 << 30), 87);
     }
 }
