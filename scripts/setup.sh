@@ -23,7 +23,8 @@ fi
 
 # Python tools the tests use: pyarrow reads a shard as a real client would;
 # moto's server is the S3-compatible store the storage tests start on
-# 127.0.0.1; img2dataset's own resizer (its resizer.py and blurrer.py, run
+# 127.0.0.1; warcio and lxml read the bundled WARC independently of
+# witcurate, for the extract comparison test; img2dataset's own resizer (its resizer.py and blurrer.py, run
 # without the rest of the package, hence --no-deps) with the OpenCV and
 # albumentations versions it supports computes the reference images the
 # download stage is compared with. A venv at .venv-tools/ (git-ignored) with
@@ -32,7 +33,7 @@ fi
 # to run this script.
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV="$ROOT/.venv-tools"
-REQUIREMENTS=("pyarrow==26.0.1" "moto[server]==5.2.5" "numpy==2.4.6"
+REQUIREMENTS=("pyarrow==26.0.1" "moto[server]==5.2.5" "warcio==1.8.1" "lxml==6.1.3" "numpy==2.4.6"
   "opencv-python-headless==4.14.0.94" "albumentations==1.4.24" "albucore==0.0.23")
 # Installed without their dependencies (only some of their modules are used).
 NO_DEPS=("img2dataset==1.47.0")

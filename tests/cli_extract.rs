@@ -344,3 +344,71 @@ fn bad_usage_and_missing_inputs_are_clear() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("WET"));
 }
+
+/// An independent reading of the real Common Crawl WARC (warcio for the
+/// records, lxml's HTML parser for the pages, `tests/py/warc_reference.py`)
+/// finds exactly the unique (image URL, alt-text) pairs that extract finds;
+/// every difference is listed on failure.
+#[test]
+fn real_warc_pairs_match_an_independent_warcio_and_lxml_reading() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(".venv-tools/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/setup.sh (it installs warcio and lxml)",
+        python.display()
+    );
+    let warc = root.join(
+        "tests/data/commoncrawl/CC-MAIN-20140820021334-00006-ip-10-180-136-8.ec2.internal.warc",
+    );
+    let reference = std::process::Command::new(&python)
+        .arg(root.join("tests/py/warc_reference.py"))
+        .arg(&warc)
+        .output()
+        .expect("python runs");
+    assert!(
+        reference.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reference.stderr)
+    );
+    let want: std::collections::BTreeSet<(String, String)> = String::from_utf8(reference.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (u, t) = l.split_once('\t').unwrap();
+            (u.to_string(), t.to_string())
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    assert_success(&witcurate_in(
+        dir.path(),
+        &[
+            "--quiet",
+            "crawl",
+            "extract",
+            "--out",
+            s(&run),
+            "--input",
+            s(&warc),
+        ],
+    ));
+    let mut got = std::collections::BTreeSet::new();
+    for e in std::fs::read_dir(run.join("pairs")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "parquet") {
+            for r in read_rows(&p).unwrap() {
+                got.insert((r.url, r.text));
+            }
+        }
+    }
+    let only_ours: Vec<_> = got.difference(&want).collect();
+    let only_theirs: Vec<_> = want.difference(&got).collect();
+    assert!(
+        only_ours.is_empty() && only_theirs.is_empty(),
+        "{} pairs found by extract only: {only_ours:#?}\n{} found by the reference only: {only_theirs:#?}",
+        only_ours.len(),
+        only_theirs.len()
+    );
+    assert!(want.len() > 800, "{}", want.len());
+}
