@@ -1575,3 +1575,102 @@ fn files_output_has_img2dataset_s_layout() {
     assert_eq!(std::fs::read_dir(&shard).unwrap().count(), 3);
     assert_eq!(read_shard(&run.join("shards/00000.parquet")).len(), 2);
 }
+
+/// A 16-bit RGBA PNG of `side`² pixels, black but for a diagonal: a small
+/// file that decodes to 8 bytes per pixel.
+fn png16(side: u32) -> Vec<u8> {
+    let img = ImageBuffer::<image::Rgba<u16>, Vec<u16>>::from_fn(side, side, |x, y| {
+        if x == y {
+            image::Rgba([65535, 0, 0, 65535])
+        } else {
+            image::Rgba([0, 0, 0, 0])
+        }
+    });
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// Runs `witcurate` with `args` and returns its peak resident memory
+/// (VmHWM, read from /proc while it runs) in MiB, after checking success.
+fn peak_rss_mib(args: &[&str]) -> u64 {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_witcurate"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("witcurate runs");
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    loop {
+        if let Ok(s) = std::fs::read_to_string(&status_file) {
+            if let Some(v) = s
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                peak_kib = peak_kib.max(v);
+            }
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            assert!(status.success(), "{err}");
+            return peak_kib / 1024;
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Hostile images (large 16-bit PNGs that are small files) on four decode
+/// threads: with a decode budget the process's peak memory stays near the
+/// budget; without one it grows with the threads.
+#[test]
+fn decode_memory_is_bounded_under_hostile_images() {
+    let big = png16(3000); // 72 MB of 16-bit RGBA pixels, about 126 MB at peak decode
+    assert!(big.len() < 1_000_000, "{}", big.len());
+    let server = Server::start(move |_| ok(big.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("urls.parquet");
+    let rows: Vec<(String, String)> = (0..8)
+        .map(|i| (server.url(&format!("/big{i}.png")), format!("caption {i}")))
+        .collect();
+    write_table(&table, &rows);
+    let run = |name: &str, budget: &str| {
+        let out = dir.path().join(name);
+        peak_rss_mib(&[
+            "--quiet",
+            "--threads",
+            "4",
+            "crawl",
+            "download",
+            "--out",
+            out.to_str().unwrap(),
+            "--input",
+            table.to_str().unwrap(),
+            "--allow-private-addresses",
+            "--image-size",
+            "64",
+            "--decode-memory",
+            budget,
+        ])
+    };
+    let bounded = run("bounded", "150MiB");
+    let unbounded = run("unbounded", "4GiB");
+    eprintln!("peak RSS: {bounded} MiB bounded, {unbounded} MiB unbounded");
+    // One decode at a time: the budget plus the process's own memory.
+    assert!(
+        bounded < 400,
+        "peak {bounded} MiB with a 150 MiB decode budget"
+    );
+    assert!(
+        unbounded > bounded + 150,
+        "four decodes at once should take more: {unbounded} vs {bounded} MiB"
+    );
+}
