@@ -294,3 +294,60 @@ fn balance_errors_are_clear() {
         "conflicting flags are a usage error"
     );
 }
+
+/// Columns the match stage adds beyond the standard ones (`lang` with
+/// `--lid`) are carried into `selected/` with their rows.
+#[test]
+fn extra_matched_columns_pass_through_to_selected() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = matched_run(dir.path(), "run", &pool(), 2);
+    let lang_of = |uid: &str| {
+        if uid.as_bytes()[0] % 2 == 0 {
+            "en"
+        } else {
+            "de"
+        }
+    };
+    for e in fs::read_dir(run.join("matched")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_none_or(|x| x != "parquet") {
+            continue;
+        }
+        let batches = read_parquet(&p);
+        assert_eq!(batches.len(), 1, "a small part is one batch");
+        let b = &batches[0];
+        let uids = b.column_by_name("uid").unwrap().as_string::<i32>().clone();
+        let lang: ArrayRef = Arc::new(StringArray::from_iter_values(
+            uids.iter().map(|u| lang_of(u.unwrap())),
+        ));
+        let mut cols: Vec<(String, ArrayRef)> = b
+            .schema()
+            .fields()
+            .iter()
+            .zip(b.columns())
+            .map(|(f, c)| (f.name().clone(), c.clone()))
+            .collect();
+        cols.push(("lang".into(), lang));
+        write_parquet(&p, RecordBatch::try_from_iter(cols).unwrap());
+    }
+    balance(&run, &["--t", "50"]);
+    let mut seen = 0;
+    for e in fs::read_dir(run.join("selected")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "parquet") {
+            for b in read_parquet(&p) {
+                let uids = b.column_by_name("uid").unwrap().as_string::<i32>().clone();
+                let langs = b
+                    .column_by_name("lang")
+                    .expect("lang kept")
+                    .as_string::<i32>()
+                    .clone();
+                for i in 0..b.num_rows() {
+                    assert_eq!(langs.value(i), lang_of(uids.value(i)));
+                    seen += 1;
+                }
+            }
+        }
+    }
+    assert!(seen > 50, "{seen}");
+}

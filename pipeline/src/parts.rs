@@ -220,6 +220,31 @@ pub fn open_checked(
     Ok((reader, rows))
 }
 
+/// `schema` followed by the columns of the parquet file at `path` that it
+/// does not name (in file order): what a stage that filters rows reads and
+/// writes, so columns added upstream (a match stage's `lang`) pass through.
+pub fn with_extra_columns(path: &Path, schema: &SchemaRef) -> Result<SchemaRef, PartsError> {
+    let file = File::open(path).map_err(|e| PartsError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| PartsError::parquet(path, e))?;
+    let extra: Vec<_> = builder
+        .schema()
+        .fields()
+        .iter()
+        .filter(|f| schema.field_with_name(f.name()).is_err())
+        .cloned()
+        .collect();
+    if extra.is_empty() {
+        return Ok(schema.clone());
+    }
+    let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
+    fields.extend(extra);
+    Ok(Arc::new(Schema::new(fields)))
+}
+
 /// Reorders (and retypes list item fields of) the columns of a batch read by
 /// [`open_checked`] into the order and types of `schema`. Nulls are left for
 /// the caller to judge (see [`required_nulls`]).

@@ -24,7 +24,7 @@ use super::{BalanceError, Cap};
 use crate::counts::{add_counts, read_counts, write_counts};
 use crate::parts::{
     conform_columns, filter_rows, list_parts, required_nulls, total_rows, transform_part,
-    write_parquet_atomically, NullRows, PartsError,
+    with_extra_columns, write_parquet_atomically, NullRows, PartsError,
 };
 use crate::run_dir::RunDir;
 use crate::schema::col;
@@ -355,7 +355,8 @@ fn balance_part<P: Pool>(
     hard_kept: Option<&[u32]>,
 ) -> Result<Counters, PartsError> {
     let input = P::input_part(ctx.run, task);
-    let schema = P::schema();
+    // Columns beyond the pool's own (a match stage's `lang`) pass through.
+    let schema = with_extra_columns(&input, &P::schema())?;
     let uid_col = schema.index_of(col::UID).expect("uid column");
     let ids_col = schema.index_of(col::QUERY_IDS).expect("query_ids column");
     let pairs_in = AtomicU64::new(0);
