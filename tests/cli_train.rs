@@ -456,6 +456,15 @@ fn trains_on_the_download_stages_webdataset_output() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert!(v["loss"].as_f64().unwrap().is_finite());
     }
+    // The training curves are drawn beside the log, one point per step;
+    // `plot-train` redraws them anywhere.
+    let svg = std::fs::read_to_string(out.join("train_curves.svg")).unwrap();
+    assert_eq!(svg.matches("class=\"pt\"").count(), 3, "{svg}");
+    let elsewhere = out.join("curves/again.svg");
+    std::fs::create_dir_all(elsewhere.parent().unwrap()).unwrap();
+    let o = witcurate(&["plot-train", s(&out), "--out", s(&elsewhere)]);
+    common::assert_success(&o);
+    assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), svg);
     // The tars are selected by a brace pattern as open_clip users write it.
     let pattern = format!("{}/{{00000..00001}}.tar", shards.display());
     let o = witcurate(&[

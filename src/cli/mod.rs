@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 pub mod crawl;
 pub mod eval;
 pub mod hash_images;
+pub mod plot_train;
 pub mod sample_web;
 pub mod stats;
 pub mod train;
@@ -51,6 +52,8 @@ pub enum Command {
     HashImages(hash_images::HashImagesArgs),
     /// Write the dataset statistics report of a run directory.
     Stats(stats::StatsArgs),
+    /// Draw a training run's curves (loss, zero-shot accuracy) as SVG.
+    PlotTrain(plot_train::PlotTrainArgs),
     /// Write a small synthetic website (pages, images, a WARC of it, held-out
     /// evaluation images) for offline demos and tests.
     SampleWeb(sample_web::SampleWebArgs),
@@ -93,6 +96,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args, &cli.global),
         Command::Stats(args) => stats::run(args, &cli.global),
         Command::HashImages(args) => hash_images::run(args, &cli.global),
+        Command::PlotTrain(args) => plot_train::run(args, &cli.global),
         Command::SampleWeb(args) => sample_web::run(args, &cli.global),
     }
 }

@@ -174,6 +174,10 @@ pub fn run(args: TrainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         eval,
     };
     let s = trainer::train::train(&opts)?;
+    match pipeline::stats::train_curves::write(&opts.out, None) {
+        Ok(p) => log::info!("training curves: {}", p.display()),
+        Err(e) => log::warn!("no training curves: {e}"),
+    }
     println!(
         "train: steps {}..{}, final loss {:.4}, {} parameters, {:.1} samples/s; \
          per step: data wait {:.1} ms, forward {:.1} ms, backward {:.1} ms, optimizer {:.1} ms; \

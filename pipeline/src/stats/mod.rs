@@ -40,6 +40,7 @@ pub mod report_md;
 pub mod scan;
 pub mod sketch;
 pub mod svg;
+pub mod train_curves;
 pub mod vocab;
 
 pub use collect::{collect, Options};
@@ -66,6 +67,14 @@ pub enum StatsError {
         run: PathBuf,
         /// Where the vocabulary was looked for.
         vocab_dir: PathBuf,
+    },
+    /// A training log could not be read, or its curves written.
+    #[error("{path}: {message}", path = path.display())]
+    TrainLog {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
     },
     /// The vocabulary could not be read.
     #[error("{path}: cannot read the vocabulary: {message}", path = path.display())]

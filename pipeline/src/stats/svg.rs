@@ -376,6 +376,116 @@ pub fn loglog(c: &LogLogChart) -> String {
     o
 }
 
+/// A line chart on linear axes (training curves), 720×300: x from 0, y from
+/// the series' minimum (or 0) to a round maximum.
+#[derive(Debug, Clone)]
+pub struct LineChart {
+    /// The series.
+    pub series: Vec<LineSeries>,
+    /// x axis title.
+    pub x_label: String,
+    /// y axis title.
+    pub y_label: String,
+    /// Start the y axis at 0 (else at the smallest value, rounded down).
+    pub y_from_zero: bool,
+}
+
+/// A line chart on linear axes; points carry `data-x`/`data-y` like
+/// [`loglog`]'s.
+pub fn lines(c: &LineChart) -> String {
+    let (w, h) = (720.0, 300.0);
+    let (left, right, top, bottom) = (64.0, 16.0, 28.0, 44.0);
+    let pw = w - left - right;
+    let ph = h - top - bottom;
+    let pts = || c.series.iter().flat_map(|s| s.points.iter());
+    let xmax = nice_max(pts().map(|p| p[0]).fold(0.0, f64::max));
+    let ymax = nice_max(pts().map(|p| p[1]).fold(0.0, f64::max));
+    let ymin = if c.y_from_zero {
+        0.0
+    } else {
+        let lo = pts().map(|p| p[1]).fold(f64::INFINITY, f64::min);
+        if lo.is_finite() && lo > 0.0 {
+            let step = ymax / ticks_for(ymax) as f64;
+            (lo / step).floor() * step
+        } else {
+            0.0
+        }
+    };
+    let sx = |x: f64| left + pw * x / xmax;
+    let sy = |y: f64| top + ph - ph * (y - ymin) / (ymax - ymin).max(f64::MIN_POSITIVE);
+    let mut o = String::new();
+    let _ = write!(
+        o,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img">"#
+    );
+    let xt = ticks_for(xmax);
+    for i in 0..=xt {
+        let v = xmax * i as f64 / xt as f64;
+        let x = sx(v);
+        let _ = write!(
+            o,
+            r#"<line x1="{x:.1}" x2="{x:.1}" y1="{top}" y2="{:.1}" class="grid"/><text x="{x:.1}" y="{:.1}" class="ax" text-anchor="middle">{}</text>"#,
+            top + ph,
+            top + ph + 16.0,
+            fmt::short(v)
+        );
+    }
+    let yt = ticks_for(ymax);
+    for i in 0..=yt {
+        let v = ymin + (ymax - ymin) * i as f64 / yt as f64;
+        let y = sy(v);
+        let _ = write!(
+            o,
+            r#"<line x1="{left}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" class="grid"/><text x="{:.1}" y="{:.1}" class="ax" text-anchor="end">{}</text>"#,
+            left + pw,
+            left - 6.0,
+            y + 4.0,
+            if ymax <= 1.0 {
+                format!("{v:.2}")
+            } else {
+                fmt::short(v)
+            }
+        );
+    }
+    for (si, s) in c.series.iter().enumerate() {
+        let colour = PALETTE[si % PALETTE.len()];
+        let line: Vec<String> = s
+            .points
+            .iter()
+            .map(|p| format!("{:.1},{:.1}", sx(p[0]), sy(p[1])))
+            .collect();
+        let _ = write!(
+            o,
+            r#"<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{}"/>"#,
+            line.join(" ")
+        );
+        for p in &s.points {
+            let _ = write!(
+                o,
+                r#"<circle class="pt" data-series="{si}" data-x="{}" data-y="{}" cx="{:.1}" cy="{:.1}" r="1.4" fill="{colour}"/>"#,
+                num(p[0]),
+                num(p[1]),
+                sx(p[0]),
+                sy(p[1])
+            );
+        }
+    }
+    let _ = write!(
+        o,
+        r#"<text x="{:.1}" y="{:.1}" class="ax" text-anchor="middle">{}</text><text x="14" y="{:.1}" class="ax" transform="rotate(-90 14 {:.1})" text-anchor="middle">{}</text>"#,
+        left + pw / 2.0,
+        h - 6.0,
+        esc(&c.x_label),
+        top + ph / 2.0,
+        top + ph / 2.0,
+        esc(&c.y_label)
+    );
+    let names: Vec<&str> = c.series.iter().map(|s| s.name.as_str()).collect();
+    legend(&mut o, &names, left, 16.0);
+    o.push_str("</svg>");
+    o
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
