@@ -281,6 +281,64 @@ pub struct LogLogChart {
     pub y_label: String,
 }
 
+/// Where a line chart's plot area lies in its SVG.
+struct Frame {
+    h: f64,
+    left: f64,
+    top: f64,
+    pw: f64,
+    ph: f64,
+}
+
+/// Draws the series of a line chart (a polyline and a point per value, each
+/// point carrying its `data-x`/`data-y`), the axis titles and the legend, and
+/// closes the SVG. `line` is (stroke width, point radius).
+fn finish(
+    o: &mut String,
+    f: &Frame,
+    series: &[LineSeries],
+    (sx, sy): (&dyn Fn(f64) -> f64, &dyn Fn(f64) -> f64),
+    (stroke, radius): (f64, f64),
+    (x_label, y_label): (&str, &str),
+) {
+    for (si, s) in series.iter().enumerate() {
+        let colour = PALETTE[si % PALETTE.len()];
+        let line: Vec<String> = s
+            .points
+            .iter()
+            .map(|p| format!("{:.1},{:.1}", sx(p[0]), sy(p[1])))
+            .collect();
+        let _ = write!(
+            o,
+            r#"<polyline fill="none" stroke="{colour}" stroke-width="{stroke}" points="{}"/>"#,
+            line.join(" ")
+        );
+        for p in &s.points {
+            let _ = write!(
+                o,
+                r#"<circle class="pt" data-series="{si}" data-x="{}" data-y="{}" cx="{:.1}" cy="{:.1}" r="{radius}" fill="{colour}"/>"#,
+                num(p[0]),
+                num(p[1]),
+                sx(p[0]),
+                sy(p[1])
+            );
+        }
+    }
+    let _ = write!(
+        o,
+        r#"<text x="{:.1}" y="{:.1}" class="ax" text-anchor="middle">{}</text><text x="14" y="{:.1}" class="ax" transform="rotate(-90 14 {:.1})" text-anchor="middle">{}</text>"#,
+        f.left + f.pw / 2.0,
+        f.h - 6.0,
+        esc(x_label),
+        f.top + f.ph / 2.0,
+        f.top + f.ph / 2.0,
+        esc(y_label)
+    );
+    let names: Vec<&str> = series.iter().map(|s| s.name.as_str()).collect();
+    legend(o, &names, f.left, 16.0);
+    o.push_str("</svg>");
+}
+
 /// A log-log line chart, 720×340.
 pub fn loglog(c: &LogLogChart) -> String {
     let (w, h) = (720.0, 340.0);
@@ -337,42 +395,21 @@ pub fn loglog(c: &LogLogChart) -> String {
             esc(label)
         );
     }
-    for (si, s) in c.series.iter().enumerate() {
-        let colour = PALETTE[si % PALETTE.len()];
-        let line: Vec<String> = s
-            .points
-            .iter()
-            .map(|p| format!("{:.1},{:.1}", sx(p[0]), sy(p[1])))
-            .collect();
-        let _ = write!(
-            o,
-            r#"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"/>"#,
-            line.join(" ")
-        );
-        for p in &s.points {
-            let _ = write!(
-                o,
-                r#"<circle class="pt" data-series="{si}" data-x="{}" data-y="{}" cx="{:.1}" cy="{:.1}" r="1.6" fill="{colour}"/>"#,
-                num(p[0]),
-                num(p[1]),
-                sx(p[0]),
-                sy(p[1])
-            );
-        }
-    }
-    let _ = write!(
-        o,
-        r#"<text x="{:.1}" y="{:.1}" class="ax" text-anchor="middle">{}</text><text x="14" y="{:.1}" class="ax" transform="rotate(-90 14 {:.1})" text-anchor="middle">{}</text>"#,
-        left + pw / 2.0,
-        h - 6.0,
-        esc(&c.x_label),
-        top + ph / 2.0,
-        top + ph / 2.0,
-        esc(&c.y_label)
+    let frame = Frame {
+        h,
+        left,
+        top,
+        pw,
+        ph,
+    };
+    finish(
+        &mut o,
+        &frame,
+        &c.series,
+        (&sx, &sy),
+        (2.0, 1.6),
+        (&c.x_label, &c.y_label),
     );
-    let names: Vec<&str> = c.series.iter().map(|s| s.name.as_str()).collect();
-    legend(&mut o, &names, left, 16.0);
-    o.push_str("</svg>");
     o
 }
 
@@ -447,42 +484,21 @@ pub fn lines(c: &LineChart) -> String {
             }
         );
     }
-    for (si, s) in c.series.iter().enumerate() {
-        let colour = PALETTE[si % PALETTE.len()];
-        let line: Vec<String> = s
-            .points
-            .iter()
-            .map(|p| format!("{:.1},{:.1}", sx(p[0]), sy(p[1])))
-            .collect();
-        let _ = write!(
-            o,
-            r#"<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{}"/>"#,
-            line.join(" ")
-        );
-        for p in &s.points {
-            let _ = write!(
-                o,
-                r#"<circle class="pt" data-series="{si}" data-x="{}" data-y="{}" cx="{:.1}" cy="{:.1}" r="1.4" fill="{colour}"/>"#,
-                num(p[0]),
-                num(p[1]),
-                sx(p[0]),
-                sy(p[1])
-            );
-        }
-    }
-    let _ = write!(
-        o,
-        r#"<text x="{:.1}" y="{:.1}" class="ax" text-anchor="middle">{}</text><text x="14" y="{:.1}" class="ax" transform="rotate(-90 14 {:.1})" text-anchor="middle">{}</text>"#,
-        left + pw / 2.0,
-        h - 6.0,
-        esc(&c.x_label),
-        top + ph / 2.0,
-        top + ph / 2.0,
-        esc(&c.y_label)
+    let frame = Frame {
+        h,
+        left,
+        top,
+        pw,
+        ph,
+    };
+    finish(
+        &mut o,
+        &frame,
+        &c.series,
+        (&sx, &sy),
+        (1.5, 1.4),
+        (&c.x_label, &c.y_label),
     );
-    let names: Vec<&str> = c.series.iter().map(|s| s.name.as_str()).collect();
-    legend(&mut o, &names, left, 16.0);
-    o.push_str("</svg>");
     o
 }
 
