@@ -77,21 +77,37 @@ struct MapStream<'a> {
     tasks: &'a [usize],
 }
 
-impl HashStream for MapStream<'_> {
-    type Error = PartsError;
-    fn for_each(&self, f: &mut dyn FnMut(u32, u64, Option<&str>)) -> Result<(), PartsError> {
+/// `f(task position, image index, phash, sha256)`.
+type ScanFn<'f> = dyn FnMut(usize, u32, u64, Option<&str>) + 'f;
+
+impl MapStream<'_> {
+    /// Calls `f(task position, image index, phash, sha256)` for every image,
+    /// in task order.
+    fn scan(&self, f: &mut ScanFn<'_>) -> Result<(), PartsError> {
         let mut i = 0u32;
-        for &t in self.tasks {
+        for (ti, &t) in self.tasks.iter().enumerate() {
             for b in read_all(&self.run.dedup_map_task(t), &hash_columns(), "dedup map")? {
                 let sha = b.column(0).as_string::<i32>();
                 let hash = b.column(1).as_primitive::<UInt64Type>();
                 for r in 0..b.num_rows() {
-                    f(i, hash.value(r), (!sha.is_null(r)).then(|| sha.value(r)));
+                    f(
+                        ti,
+                        i,
+                        hash.value(r),
+                        (!sha.is_null(r)).then(|| sha.value(r)),
+                    );
                     i += 1;
                 }
             }
         }
         Ok(())
+    }
+}
+
+impl HashStream for MapStream<'_> {
+    type Error = PartsError;
+    fn for_each(&self, f: &mut dyn FnMut(u32, u64, Option<&str>)) -> Result<(), PartsError> {
+        self.scan(&mut |_, i, h, sha| f(i, h, sha))
     }
 }
 
@@ -126,23 +142,20 @@ pub fn decide(
     // 1. Contamination, sha256 digests, images per shard.
     let mut contaminated: Vec<bool> = Vec::new();
     let mut digest: Vec<u64> = Vec::new();
-    let mut offsets = Vec::with_capacity(tasks.len());
-    for &t in tasks {
-        offsets.push(digest.len());
-        for b in read_all(&run.dedup_map_task(t), &hash_columns(), "dedup map")? {
-            let sha = b.column(0).as_string::<i32>();
-            let hash = b.column(1).as_primitive::<UInt64Type>();
-            for r in 0..b.num_rows() {
-                let h = hash.value(r);
-                contaminated.push(!reference.is_empty() && reference.near(h));
-                digest.push(if sha.is_null(r) {
-                    0
-                } else {
-                    xxhash_rust::xxh3::xxh3_64(sha.value(r).as_bytes()) | 1
-                });
-            }
-        }
-    }
+    let mut per_task = vec![0usize; tasks.len()];
+    stream.scan(&mut |ti, _, h, sha| {
+        per_task[ti] += 1;
+        contaminated.push(!reference.is_empty() && reference.near(h));
+        digest.push(sha.map_or(0, |s| xxhash_rust::xxh3::xxh3_64(s.as_bytes()) | 1));
+    })?;
+    let offsets: Vec<usize> = per_task
+        .iter()
+        .scan(0, |start, &c| {
+            let first = *start;
+            *start += c;
+            Some(first)
+        })
+        .collect();
     let n = digest.len();
     // 2. Groups.
     let passes = passes_for(n as u64, k, memory_budget);
