@@ -281,6 +281,21 @@ fn start(source: Source, policy: RetryPolicy) -> Result<ResumableReader, Storage
     }
 }
 
+/// Ends a read with `message`: as the reader's next error once bytes were
+/// handed over, else as the answer to the open.
+async fn fail(
+    started: bool,
+    tx: &mpsc::Sender<io::Result<Bytes>>,
+    head_tx: &Sender<Result<(), String>>,
+    message: String,
+) {
+    if started {
+        let _ = tx.send(Err(io::Error::other(message))).await;
+    } else {
+        let _ = head_tx.send(Err(message));
+    }
+}
+
 /// Moves the file's bytes into `tx`, resuming after failures.
 async fn pump(
     source: Source,
@@ -350,12 +365,7 @@ async fn pump(
                 } else {
                     message
                 };
-                if started {
-                    let _ = tx.send(Err(io::Error::other(message))).await;
-                } else {
-                    let _ = head_tx.send(Err(message));
-                }
-                return;
+                return fail(started, &tx, &head_tx, message).await;
             }
             Err(OpenError::Transient(message)) => last_error = message,
         }
@@ -363,12 +373,7 @@ async fn pump(
         if failed >= policy.tries {
             let message =
                 format!("gave up after {failed} attempts in a row at byte {offset}: {last_error}");
-            if started {
-                let _ = tx.send(Err(io::Error::other(message))).await;
-            } else {
-                let _ = head_tx.send(Err(message));
-            }
-            return;
+            return fail(started, &tx, &head_tx, message).await;
         }
         if started {
             resumes.fetch_add(1, Ordering::Relaxed);
