@@ -20,6 +20,8 @@ pub trait Pool: Send + Sync + 'static {
     const UPSTREAM: &'static str;
     /// What the input parts are called in messages.
     const WHAT: &'static str;
+    /// What one input row is, in messages (`pairs`, `images`).
+    const UNIT: &'static str;
     /// The input parts' columns (at least `uid` and `query_ids`); the output
     /// parts have the same.
     fn schema() -> SchemaRef;
@@ -51,6 +53,7 @@ impl Pool for Matched {
     const STAGE: &'static str = "balance";
     const UPSTREAM: &'static str = "match";
     const WHAT: &'static str = "matched";
+    const UNIT: &'static str = "pairs";
     fn schema() -> SchemaRef {
         matched_schema()
     }
@@ -92,6 +95,7 @@ impl Pool for Downloaded {
     const STAGE: &'static str = "balance_downloaded";
     const UPSTREAM: &'static str = "dedup";
     const WHAT: &'static str = "pool";
+    const UNIT: &'static str = "images";
     fn schema() -> SchemaRef {
         pool_schema()
     }

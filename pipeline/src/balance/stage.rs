@@ -319,11 +319,7 @@ impl<P: Pool> Stage for Balance<P> {
             r.tasks_total,
             r.tasks_skipped,
             c.get(counter::PAIRS_IN),
-            if P::STAGE == Matched::STAGE {
-                "pairs"
-            } else {
-                "images"
-            },
+            P::UNIT,
             c.get(counter::PAIRS_KEPT),
             r.task_seconds,
             match &r.reduced {
