@@ -135,6 +135,21 @@ pub fn clean_stale_temps_of(final_path: &Path) -> Result<usize, AtomicError> {
     clean_temps(dir, Some(&prefix), STALE_TEMP_AGE)
 }
 
+/// Whether process `pid` of this machine is running: it exists and is not a
+/// zombie. A killed writer whose parent died too stays a zombie for as long as
+/// nothing reaps it (in a container whose first process never waits, that is
+/// forever), yet it writes nothing more.
+fn process_is_running(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // `PID (COMM) STATE ...`; COMM may hold spaces and parentheses.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .is_none_or(|state| !matches!(state, 'Z' | 'X' | 'x')),
+        Err(_) => false,
+    }
+}
+
 fn clean_temps(
     dir: &Path,
     prefix: Option<&str>,
@@ -163,9 +178,7 @@ fn clean_temps(
             None => (None, owner),
         };
         let local = host.is_none_or(|h| h == this_host);
-        let alive = pid
-            .parse::<u32>()
-            .is_ok_and(|pid| Path::new("/proc").join(pid.to_string()).exists());
+        let alive = pid.parse::<u32>().is_ok_and(process_is_running);
         let old = entry
             .metadata()
             .and_then(|m| m.modified())
@@ -243,6 +256,34 @@ mod tests {
         assert!(!dead.exists() && !remote_old.exists());
         assert!(live.exists() && remote.exists());
         assert!(dir.path().join("part-00000.parquet").exists());
+    }
+
+    #[test]
+    fn temps_of_a_zombie_writer_are_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        // A child that has exited but is not yet reaped is a zombie.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let zombie = |pid: u32| {
+            fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.rsplit_once(')').unwrap().1.trim_start().starts_with('Z'))
+        };
+        for _ in 0..500 {
+            if zombie(pid) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(zombie(pid), "the child did not become a zombie");
+        assert!(Path::new(&format!("/proc/{pid}")).exists());
+        let left = dir
+            .path()
+            .join(format!(".report.html.tmp-{}-{pid}", host_name()));
+        fs::write(&left, b"half").unwrap();
+        assert_eq!(clean_stale_temps(dir.path()).unwrap(), 1);
+        assert!(!left.exists());
+        assert!(process_is_running(std::process::id()));
+        child.wait().unwrap();
     }
 
     #[test]
