@@ -110,6 +110,10 @@ pub struct TrainArgs {
     /// Compute device: cpu, cuda or cuda:N (cuda needs a `cuda` build).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Arithmetic of the matrix products: f32, or bf16 (mixed precision with
+    /// f32 weights and optimizer state, for GPUs; on the CPU bf16 is slower).
+    #[arg(long, default_value = "f32")]
+    pub precision: trainer::Precision,
 }
 
 /// Runs `train`.
@@ -169,6 +173,7 @@ pub fn run(args: TrainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         prefetch: args.prefetch,
         tokenizer_samples: args.tokenizer_samples,
         device: trainer::device(&args.device)?,
+        precision: args.precision,
         quiet: global.quiet,
         max_consecutive_failures: args.max_consecutive_failures,
         eval,

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ModelConfig, TrainConfig};
+use crate::config::{ModelConfig, Precision, TrainConfig};
 use crate::error::io_err;
 use crate::model::Clip;
 use crate::optim::AdamW;
@@ -172,9 +172,14 @@ fn load_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>>
 
 /// Loads model, tokenizer and metadata (a run directory means its newest checkpoint).
 pub fn load(path: &Path, device: &Device) -> Result<Loaded> {
+    load_with_precision(path, device, Precision::F32)
+}
+
+/// [`load`], with the model's matrix products in `precision`.
+pub fn load_with_precision(path: &Path, device: &Device, precision: Precision) -> Result<Loaded> {
     let dir = resolve(path)?;
     let meta = read_meta(&dir)?;
-    let model = Clip::new(&meta.model, device, meta.train.seed)?;
+    let model = Clip::with_precision(&meta.model, device, meta.train.seed, precision)?;
     let weights = load_tensors(&dir.join(MODEL_FILE), device)?;
     model
         .params

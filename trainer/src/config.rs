@@ -4,6 +4,56 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
+/// The arithmetic of the matrix products.
+///
+/// `Bf16` is mixed precision as PyTorch's autocast does it: the weights, the
+/// optimizer's state and the residual stream stay f32; matrix products (and
+/// what sits between two of them: biases, the activation, the attention
+/// values) run in bfloat16; layer norm, softmax and the loss run in f32.
+/// bfloat16 has f32's exponent range, so no loss scaling is needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// Everything in f32.
+    #[default]
+    F32,
+    /// bfloat16 matrix products with f32 master weights.
+    Bf16,
+}
+
+impl Precision {
+    /// The dtype of the matrix products.
+    pub fn dtype(self) -> candle_core::DType {
+        match self {
+            Precision::F32 => candle_core::DType::F32,
+            Precision::Bf16 => candle_core::DType::BF16,
+        }
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "f32" | "fp32" => Ok(Precision::F32),
+            "bf16" | "bfloat16" => Ok(Precision::Bf16),
+            _ => Err(Error::Config(format!(
+                "unknown precision {s:?}; expected f32 or bf16"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+        })
+    }
+}
+
 /// The shape of a CLIP model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {

@@ -37,7 +37,7 @@ pub mod step;
 pub mod tokenizer;
 pub mod train;
 
-pub use config::{ModelConfig, TrainConfig};
+pub use config::{ModelConfig, Precision, TrainConfig};
 pub use error::{Error, Result};
 
 /// The CPU math threads used when neither `--compute-threads` nor

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::checkpoint::{self, CheckpointMeta, FORMAT_VERSION};
-use crate::config::{ModelConfig, TrainConfig};
+use crate::config::{ModelConfig, Precision, TrainConfig};
 use crate::data::throttle::Throttled;
 use crate::data::{Loader, LoaderOptions, ShardSet};
 use crate::error::io_err;
@@ -52,6 +52,8 @@ pub struct TrainOptions {
     pub tokenizer_samples: usize,
     /// Compute device.
     pub device: Device,
+    /// Arithmetic of the matrix products (the weights stay f32).
+    pub precision: Precision,
     /// No progress bar.
     pub quiet: bool,
     /// Stop with an error after this many unusable samples in a row.
@@ -227,7 +229,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
                     dir.display()
                 )));
             }
-            let loaded = checkpoint::load(&dir, &opts.device)?;
+            let loaded = checkpoint::load_with_precision(&dir, &opts.device, opts.precision)?;
             let meta = loaded.meta;
             if meta.train != opts.train {
                 log::warn!(
@@ -254,7 +256,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
             let tokenizer = train_tokenizer(&shards, &opts.model, opts.tokenizer_samples)?;
             let mut mcfg = opts.model.clone();
             mcfg.vocab_size = tokenizer.vocab_size();
-            let model = Clip::new(&mcfg, &opts.device, opts.train.seed)?;
+            let model = Clip::with_precision(&mcfg, &opts.device, opts.train.seed, opts.precision)?;
             let optimizer = AdamW::new(&model.params, &opts.train)?;
             if log_path.exists() {
                 std::fs::remove_file(&log_path).map_err(io_err(&log_path))?;

@@ -3,19 +3,34 @@
 mod common;
 
 use trainer::checkpoint::{self, MODEL_FILE, OPTIMIZER_FILE};
-use trainer::TrainConfig;
+use trainer::{Precision, TrainConfig};
 
 #[test]
 fn stopped_and_resumed_run_equals_uninterrupted_run() {
-    resumes_bit_for_bit(8, 1);
+    resumes_bit_for_bit(8, 1, Precision::F32);
 }
 
 #[test]
 fn accumulated_run_resumes_bit_for_bit() {
-    resumes_bit_for_bit(4, 2);
+    resumes_bit_for_bit(4, 2, Precision::F32);
 }
 
-fn resumes_bit_for_bit(batch_size: usize, accum_freq: usize) {
+#[test]
+fn bf16_run_resumes_bit_for_bit_with_f32_weights() {
+    let dir = resumes_bit_for_bit(8, 1, Precision::Bf16);
+    // The master weights and the optimizer's state stay f32.
+    let ca = checkpoint::latest(&dir.path().join("a")).unwrap().unwrap();
+    let w = candle_core::safetensors::load(ca.join(MODEL_FILE), &candle_core::Device::Cpu).unwrap();
+    assert!(w.values().all(|t| t.dtype() == candle_core::DType::F32));
+    let loss = |p: &std::path::Path| checkpoint::read_meta(p).unwrap().loss.unwrap();
+    assert!(loss(&ca).is_finite());
+}
+
+fn resumes_bit_for_bit(
+    batch_size: usize,
+    accum_freq: usize,
+    precision: Precision,
+) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let shards = common::shards(dir.path(), 2, 60, 1);
     let cfg = TrainConfig {
@@ -30,11 +45,14 @@ fn resumes_bit_for_bit(batch_size: usize, accum_freq: usize) {
     };
     // The shuffle buffer and small shards make the run cross an epoch.
     let a = dir.path().join("a");
-    let full = trainer::train::train(&common::options(&shards, &a, cfg.clone())).unwrap();
+    let mut o = common::options(&shards, &a, cfg.clone());
+    o.precision = precision;
+    let full = trainer::train::train(&o).unwrap();
     assert_eq!(full.end_step, 6);
 
     let b = dir.path().join("b");
     let mut o = common::options(&shards, &b, cfg.clone());
+    o.precision = precision;
     o.stop_at = Some(3);
     let first = trainer::train::train(&o).unwrap();
     assert_eq!(first.end_step, 3);
@@ -74,4 +92,5 @@ fn resumes_bit_for_bit(batch_size: usize, accum_freq: usize) {
         })
         .collect();
     assert_eq!(steps, vec![1, 2, 3, 4, 5, 6]);
+    dir
 }

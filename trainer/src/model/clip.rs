@@ -5,7 +5,7 @@ use candle_core::{Device, Tensor, D};
 use super::params::{Init, Params};
 use super::text::TextTransformer;
 use super::vision::VisionTransformer;
-use crate::config::ModelConfig;
+use crate::config::{ModelConfig, Precision};
 use crate::Result;
 
 /// Name of the temperature variable (stored as `ln(1/τ)`).
@@ -33,8 +33,19 @@ pub fn l2_normalize(x: &Tensor) -> Result<Tensor> {
 impl Clip {
     /// A freshly initialised model (initial values derive from `seed`).
     pub fn new(config: &ModelConfig, device: &Device, seed: u64) -> Result<Self> {
+        Self::with_precision(config, device, seed, Precision::F32)
+    }
+
+    /// A freshly initialised model whose matrix products run in `precision`
+    /// (its variables are f32 whatever the precision).
+    pub fn with_precision(
+        config: &ModelConfig,
+        device: &Device,
+        seed: u64,
+        precision: Precision,
+    ) -> Result<Self> {
         config.validate()?;
-        let mut params = Params::new(device, seed);
+        let mut params = Params::new(device, seed).with_compute_dtype(precision.dtype());
         let visual = VisionTransformer::new(&mut params, config)?;
         let text = TextTransformer::new(&mut params, config)?;
         let logit_scale = params.add(LOGIT_SCALE, &[], Init::Const((1.0f64 / 0.07).ln()), false)?;
@@ -156,6 +167,36 @@ mod tests {
         let ls = Tensor::new(100f32.ln(), &Device::Cpu).unwrap();
         let l = clip_loss(&e, &e, &ls).unwrap().to_scalar::<f32>().unwrap();
         assert!(l < 1e-3, "{l}");
+    }
+
+    #[test]
+    fn bf16_matches_f32_within_bf16_rounding() {
+        let c = tiny();
+        let (img, tok, eot) = toy_batch(&c, 8);
+        let run = |p: Precision| {
+            let m = Clip::with_precision(&c, &Device::Cpu, 3, p).unwrap();
+            let loss = m.loss(&img, &tok, &eot).unwrap();
+            let grads = loss.backward().unwrap();
+            let flat: Vec<f32> = m
+                .params
+                .iter()
+                .flat_map(|p| {
+                    let g = grads.get(p.var.as_tensor()).unwrap();
+                    assert_eq!(g.dtype(), candle_core::DType::F32, "{}", p.name);
+                    g.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+                })
+                .collect();
+            (loss.to_scalar::<f32>().unwrap(), flat)
+        };
+        let (l32, g32) = run(Precision::F32);
+        let (l16, g16) = run(Precision::Bf16);
+        assert!((l32 - l16).abs() < 0.02 * l32, "loss {l32} vs {l16}");
+        let dot: f64 = g32.iter().zip(&g16).map(|(a, b)| (a * b) as f64).sum();
+        let n = |g: &[f32]| g.iter().map(|a| (a * a) as f64).sum::<f64>().sqrt();
+        let cos = dot / (n(&g32) * n(&g16));
+        assert!(cos > 0.99, "gradient cosine {cos}");
+        // Not the same arithmetic: bf16 really ran.
+        assert_ne!(l32, l16);
     }
 
     #[test]

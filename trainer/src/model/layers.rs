@@ -1,6 +1,6 @@
 //! Transformer building blocks, all with a backward pass.
 
-use candle_core::Tensor;
+use candle_core::{DType, Tensor};
 
 use super::fused;
 use super::params::{Init, Params};
@@ -12,6 +12,7 @@ pub struct Linear {
     w: Tensor,
     b: Option<Tensor>,
     out: usize,
+    compute: DType,
 }
 
 impl Linear {
@@ -35,7 +36,12 @@ impl Linear {
         } else {
             None
         };
-        Ok(Linear { w, b, out })
+        Ok(Linear {
+            w,
+            b,
+            out,
+            compute: p.compute_dtype(),
+        })
     }
 
     /// Applies the layer to `[..., in]`.
@@ -43,9 +49,13 @@ impl Linear {
         let dims = x.dims().to_vec();
         let inp = *dims.last().expect("rank >= 1");
         let rows = x.elem_count() / inp;
-        let mut y = x.reshape((rows, inp))?.matmul(&self.w)?;
+        let c = self.compute;
+        let mut y = x
+            .reshape((rows, inp))?
+            .to_dtype(c)?
+            .matmul(&self.w.to_dtype(c)?)?;
         if let Some(b) = &self.b {
-            y = fused::add_rows(&y, b)?;
+            y = fused::add_rows(&y, &b.to_dtype(c)?)?;
         }
         let mut shape = dims;
         *shape.last_mut().expect("rank >= 1") = self.out;
@@ -73,7 +83,12 @@ impl LayerNorm {
 
     /// Normalises the last dimension.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(fused::layer_norm(x, &self.w, &self.b, 1e-5)?)
+        Ok(fused::layer_norm(
+            &x.to_dtype(DType::F32)?,
+            &self.w,
+            &self.b,
+            1e-5,
+        )?)
     }
 }
 
@@ -88,6 +103,7 @@ pub struct Attention {
     in_proj: Linear,
     out_proj: Linear,
     heads: usize,
+    compute: DType,
 }
 
 impl Attention {
@@ -111,6 +127,7 @@ impl Attention {
             )?,
             out_proj: Linear::new(p, &format!("{name}.out_proj"), width, width, proj_std, true)?,
             heads,
+            compute: p.compute_dtype(),
         })
     }
 
@@ -128,7 +145,9 @@ impl Attention {
         let v = qkv.get(2)?.contiguous()?;
         // Scale and mask are folded into the softmax kernel.
         let att = q.matmul(&k.t()?)?;
-        let att = fused::attention_softmax(&att, (hd as f64).powf(-0.5), causal)?;
+        let att =
+            fused::attention_softmax(&att.to_dtype(DType::F32)?, (hd as f64).powf(-0.5), causal)?
+                .to_dtype(self.compute)?;
         let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, w))?;
         self.out_proj.forward(&y)
     }
@@ -173,9 +192,13 @@ impl Block {
     }
 
     fn forward(&self, x: &Tensor, causal: bool) -> Result<Tensor> {
-        let x = (x + self.attn.forward(&self.ln_1.forward(x)?, causal)?)?;
+        // The residual stream keeps its dtype (f32); the branches may compute
+        // in another one.
+        let dtype = x.dtype();
+        let a = self.attn.forward(&self.ln_1.forward(x)?, causal)?;
+        let x = (x + a.to_dtype(dtype)?)?;
         let h = quick_gelu(&self.c_fc.forward(&self.ln_2.forward(&x)?)?)?;
-        Ok((&x + self.c_proj.forward(&h)?)?)
+        Ok((&x + self.c_proj.forward(&h)?.to_dtype(dtype)?)?)
     }
 }
 

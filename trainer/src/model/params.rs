@@ -39,6 +39,7 @@ pub struct Params {
     entries: Vec<Param>,
     device: Device,
     rng: Rng,
+    compute: DType,
 }
 
 impl Params {
@@ -48,7 +49,21 @@ impl Params {
             entries: Vec::new(),
             device: device.clone(),
             rng: Rng::derive(seed, &[0x1417]),
+            compute: DType::F32,
         }
+    }
+
+    /// The same, with matrix products in `compute` (the variables stay f32;
+    /// see [`crate::config::Precision`]).
+    pub fn with_compute_dtype(mut self, compute: DType) -> Self {
+        self.compute = compute;
+        self
+    }
+
+    /// The dtype the layers created from this store compute their matrix
+    /// products in.
+    pub fn compute_dtype(&self) -> DType {
+        self.compute
     }
 
     /// The device the variables live on.

@@ -1,6 +1,6 @@
 //! The ViT image encoder.
 
-use candle_core::{IndexOp, Tensor};
+use candle_core::{DType, IndexOp, Tensor};
 
 use super::fused;
 use super::layers::{LayerNorm, Linear, Transformer};
@@ -73,7 +73,8 @@ impl VisionTransformer {
             .permute((0, 2, 4, 1, 3, 5))?
             .contiguous()?
             .reshape((b, g * g, 3 * p * p))?;
-        let x = self.conv1.forward(&patches)?;
+        // The patch embedding may compute in bf16; the residual stream is f32.
+        let x = self.conv1.forward(&patches)?.to_dtype(DType::F32)?;
         let cls = self
             .class_embedding
             .reshape((1, 1, self.width))?

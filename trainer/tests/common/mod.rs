@@ -48,6 +48,7 @@ pub fn options(shards: &Path, out: &Path, train: TrainConfig) -> TrainOptions {
         prefetch: 2,
         tokenizer_samples: 100_000,
         device: Device::Cpu,
+        precision: trainer::Precision::F32,
         quiet: true,
         max_consecutive_failures: 1000,
         eval: None,
