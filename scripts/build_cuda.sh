@@ -59,4 +59,7 @@ else
   cargo build "${FLAGS[@]}"
   BIN=target/cuda/debug/witcurate
 fi
-echo "built $BIN (run with LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-} where the CUDA libraries are not installed system-wide)"
+# What running it needs where the CUDA libraries are not installed
+# system-wide (scripts/gpu_check.sh sources it).
+printf 'export LD_LIBRARY_PATH=%q\n' "${LD_LIBRARY_PATH:-}" >target/cuda/env.sh
+echo "built $BIN (run with LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-} where the CUDA libraries are not installed system-wide; target/cuda/env.sh sets it)"

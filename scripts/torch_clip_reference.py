@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""The same CLIP model, loss and optimizer as witcurate's trainer, in PyTorch
-(CPU), timed per step on random batches of the same shape. Used only by
-`scripts/bench_train.sh --with-torch`; prints the mean step time in ms."""
+"""The same CLIP model, loss and optimizer as witcurate's trainer, in PyTorch,
+timed per step on random batches of the same shape. Used by
+`scripts/bench_train.sh --with-torch` (CPU) and `scripts/gpu_check.sh`
+(CUDA, f32 or bf16 autocast); prints the mean step time in ms, and with
+--json a JSON line with the step time and the peak GPU memory."""
 import argparse
 import math
 import time
@@ -69,7 +71,7 @@ class Clip(nn.Module):
         t = self.ln_final(t)[torch.arange(t.shape[0]), eot]
         t = F.normalize(t @ self.tproj, dim=-1)
         logits = self.logit_scale.exp() * i @ t.T
-        labels = torch.arange(len(logits))
+        labels = torch.arange(len(logits), device=logits.device)
         return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
 
 
@@ -81,32 +83,53 @@ def main():
     a.add_argument("--vocab-size", type=int, default=1024)
     a.add_argument("--steps", type=int, default=30)
     a.add_argument("--threads", type=int, default=2)
+    a.add_argument("--device", default="cpu")
+    a.add_argument("--precision", choices=["f32", "bf16"], default="f32")
+    a.add_argument("--json", action="store_true")
     args = a.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    dev = torch.device(args.device)
+    cuda = dev.type == "cuda"
+    if cuda:
+        # f32 means f32, as in witcurate (no TF32 matrix products).
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     p = PRESETS[args.preset]
-    m = Clip(p, args.vocab_size, args.context_length)
+    m = Clip(p, args.vocab_size, args.context_length).to(dev)
     decay = [q for n, q in m.named_parameters() if q.ndim >= 2 and "tok" not in n and "pos" not in n]
     rest = [q for n, q in m.named_parameters() if not (q.ndim >= 2 and "tok" not in n and "pos" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.2}, {"params": rest, "weight_decay": 0.0}],
                             lr=5e-4, betas=(0.9, 0.98), eps=1e-6)
     b, s, ctx = args.batch_size, p["image"], args.context_length
-    img = torch.randn(b, 3, s, s)
-    tok = torch.randint(3, args.vocab_size, (b, ctx))
-    eot = torch.randint(3, ctx, (b,))
+    img = torch.randn(b, 3, s, s, device=dev)
+    tok = torch.randint(3, args.vocab_size, (b, ctx), device=dev)
+    eot = torch.randint(3, ctx, (b,), device=dev)
     times = []
     for step in range(args.steps):
+        if cuda:
+            torch.cuda.synchronize()
         t0 = time.perf_counter()
-        loss = m(img, tok, eot)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            loss = m(img, tok, eot)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(m.parameters(), 1.0)
         opt.step()
         with torch.no_grad():
             m.logit_scale.clamp_(0, math.log(100))
+        if cuda:
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
     warm = times[5:] if len(times) > 10 else times
-    print(f"{1000 * sum(warm) / len(warm):.3f}")
+    ms = 1000 * sum(warm) / len(warm)
+    if args.json:
+        import json
+        peak = torch.cuda.max_memory_reserved(dev) if cuda else 0
+        print(json.dumps({"step_ms": ms, "samples_per_s": 1000 * b / ms, "peak_reserved_bytes": peak,
+                          "loss": loss.item()}))
+    else:
+        print(f"{ms:.3f}")
 
 
 if __name__ == "__main__":

@@ -235,6 +235,72 @@ fn train_then_eval_writes_checkpoint_log_and_json() {
     assert_eq!(v["retrieval"]["pairs"], 50);
     let top1 = v["zero_shot"]["top1"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&top1));
+
+    // One NaN weight: an error, not a perfect score.
+    let poisoned = dir.path().join("poisoned");
+    std::fs::create_dir(&poisoned).unwrap();
+    for e in std::fs::read_dir(out.join("step-00000004")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), poisoned.join(e.file_name())).unwrap();
+    }
+    set_first_weight_nan(&poisoned.join("model.safetensors"));
+    let o = witcurate(&[
+        "eval",
+        "--checkpoint",
+        s(&poisoned),
+        "--images",
+        s(&images),
+        "--classes",
+        s(&classes),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("non-finite"), "{err}");
+    // A classes.tsv naming every folder alike is refused, naming the line.
+    let same = dir.path().join("same.tsv");
+    let folders: Vec<String> = std::fs::read_dir(&images)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let text: String = folders.iter().map(|f| format!("{f}\tshape\n")).collect();
+    std::fs::write(&same, text).unwrap();
+    let o = witcurate(&[
+        "eval",
+        "--checkpoint",
+        s(&out),
+        "--images",
+        s(&images),
+        "--classes",
+        s(&same),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("same.tsv:2") && err.contains("already names"),
+        "{err}"
+    );
+}
+
+/// Overwrites the first value of the first f32 tensor of a safetensors file
+/// with NaN (the format: a little-endian u64 header length, a JSON header of
+/// dtypes and byte ranges, the data).
+fn set_first_weight_nan(path: &std::path::Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let start = header
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, v)| *k != "__metadata__" && v["dtype"] == "F32")
+        .map(|(_, v)| v["data_offsets"][0].as_u64().unwrap() as usize)
+        .min()
+        .unwrap();
+    let at = 8 + n + start;
+    bytes[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(path, bytes).unwrap();
 }
 
 #[test]

@@ -119,6 +119,7 @@ pub struct TrainArgs {
 /// Runs `train`.
 pub fn run(args: TrainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     trainer::configure_compute_threads(args.compute_threads)?;
+    crate::keep_freed_memory();
     let mut model = trainer::ModelConfig::preset(&args.preset)?;
     if let Some(c) = args.context_length {
         model.context_length = c;

@@ -121,24 +121,10 @@ pub fn load_classes(images: &Path, classes: Option<&Path>) -> Result<Vec<ClassEn
             images.display()
         )));
     }
-    let mut names = std::collections::HashMap::new();
-    if let Some(path) = classes {
-        let text = std::fs::read_to_string(path).map_err(io_err(path))?;
-        for (i, line) in text.lines().enumerate() {
-            let line = line.trim_end_matches('\r');
-            if line.trim().is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let Some((folder, name)) = line.split_once('\t') else {
-                return Err(Error::Config(format!(
-                    "{}:{}: expected `folder<TAB>class name`",
-                    path.display(),
-                    i + 1
-                )));
-            };
-            names.insert(folder.trim().to_string(), name.trim().to_string());
-        }
-    }
+    let names = match classes {
+        Some(path) => read_class_names(path, &folders)?,
+        None => std::collections::HashMap::new(),
+    };
     Ok(folders
         .into_iter()
         .map(|f| ClassEntry {
@@ -149,6 +135,90 @@ pub fn load_classes(images: &Path, classes: Option<&Path>) -> Result<Vec<ClassEn
             folder: f,
         })
         .collect())
+}
+
+/// Reads a `classes.tsv`: lines `folder<TAB>class name`, `#` comments and
+/// blank lines ignored. Every folder must be one of `folders` and named once,
+/// every name non-empty and different from the other classes' names (two
+/// classes of one name are indistinguishable, and would make any model look
+/// perfect or useless); an error names the line.
+fn read_class_names(
+    path: &Path,
+    folders: &[String],
+) -> Result<std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    let bad =
+        |line: usize, what: String| Error::Config(format!("{}:{line}: {what}", path.display()));
+    let mut names = std::collections::HashMap::new();
+    let mut folder_line = std::collections::HashMap::new();
+    let mut name_line: std::collections::HashMap<String, (usize, String)> =
+        std::collections::HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split('\t').collect();
+        if fields.len() != 2 {
+            return Err(bad(
+                n,
+                format!(
+                    "expected `folder<TAB>class name`, got {} tab-separated field(s)",
+                    fields.len()
+                ),
+            ));
+        }
+        let (folder, name) = (fields[0].trim(), fields[1].trim());
+        if folder.is_empty() {
+            return Err(bad(n, "empty folder".into()));
+        }
+        if name.is_empty() {
+            return Err(bad(n, format!("empty class name for folder {folder:?}")));
+        }
+        if !folders.iter().any(|f| f == folder) {
+            return Err(bad(
+                n,
+                format!("{folder:?} is not a sub-folder of the images"),
+            ));
+        }
+        if let Some(first) = folder_line.insert(folder.to_string(), n) {
+            return Err(bad(
+                n,
+                format!("folder {folder:?} is named again (first on line {first})"),
+            ));
+        }
+        if let Some((first, other)) = name_line.get(name) {
+            return Err(bad(
+                n,
+                format!(
+                    "class name {name:?} already names folder {other:?} (line {first}); \
+                     classes must have different names"
+                ),
+            ));
+        }
+        name_line.insert(name.to_string(), (n, folder.to_string()));
+        names.insert(folder.to_string(), name.to_string());
+    }
+    Ok(names)
+}
+
+/// Fails when `embeddings` hold a NaN or an infinity: a model with a
+/// non-finite weight ranks nothing, and must not be reported as perfect.
+fn require_finite(embeddings: &Tensor, what: &str) -> Result<()> {
+    let finite = embeddings
+        .flatten_all()?
+        .to_vec1::<f32>()?
+        .iter()
+        .all(|v| v.is_finite());
+    if finite {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "the model gives non-finite (NaN or infinite) {what} embeddings: \
+             its weights hold a NaN or an infinity, or it diverged"
+        )))
+    }
 }
 
 /// Templates from a file (one per line, each containing `{}`), or the defaults.
@@ -246,13 +316,22 @@ fn embed_images<B: AsRef<[u8]> + Sync>(
     Ok((Tensor::cat(&parts, 0)?, ok))
 }
 
-/// Rank of the true column in each row (0 = best): the number of strictly
-/// larger scores.
+/// Rank of the true column in each row (0 = best): the number of other
+/// columns that score at least as high. Ties count against the model (a
+/// model that scores everything alike ranks last, not first), and so does a
+/// NaN score.
 fn ranks(scores: &[Vec<f32>], truth: &[usize]) -> Vec<usize> {
     scores
         .iter()
         .zip(truth)
-        .map(|(row, &t)| row.iter().filter(|&&v| v > row[t]).count())
+        .map(|(row, &t)| {
+            row.iter()
+                .enumerate()
+                .filter(|&(j, &v)| {
+                    j != t && v.partial_cmp(&row[t]) != Some(std::cmp::Ordering::Less)
+                })
+                .count()
+        })
         .collect()
 }
 
@@ -305,6 +384,7 @@ pub fn zero_shot(
     batch: usize,
 ) -> Result<ZeroShotReport> {
     let text = class_embeddings(model, tok, classes, templates)?;
+    require_finite(&text, "class (text)")?;
     let mut ranks_all = Vec::new();
     let mut per_class = Vec::new();
     let mut unreadable = 0;
@@ -338,6 +418,7 @@ pub fn zero_shot(
                 unreadable += 1;
             }
         }
+        require_finite(&emb, "image")?;
         let scores = emb.matmul(&text.t()?)?.to_vec2::<f32>()?;
         let r = ranks(&scores, &vec![ci; scores.len()]);
         per_class.push(ClassResult {
@@ -392,6 +473,8 @@ pub fn retrieval(
         return Err(Error::NoSamples("the retrieval shards".into()));
     }
     let txt = embed_texts(model, tok, &captions, batch)?;
+    require_finite(&img, "image")?;
+    require_finite(&txt, "text")?;
     let sim = img.matmul(&txt.t()?)?;
     let truth: Vec<usize> = (0..n).collect();
     let i2t = ranks(&sim.to_vec2::<f32>()?, &truth);
@@ -504,9 +587,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ranks_count_strictly_better_scores() {
+    fn ranks_count_ties_and_nan_against_the_model() {
         let s = vec![vec![0.9, 0.1, 0.5], vec![0.9, 0.1, 0.5]];
         assert_eq!(ranks(&s, &[0, 1]), vec![0, 2]);
+        // All scores equal: last, not first.
+        assert_eq!(ranks(&[vec![0.3; 4]], &[2]), vec![3]);
+        // A NaN score (of the truth or of another column) ranks it down.
+        assert_eq!(ranks(&[vec![f32::NAN, 0.1, 0.2]], &[0]), vec![2]);
+        assert_eq!(ranks(&[vec![0.5, f32::NAN, 0.2]], &[0]), vec![1]);
+        assert_eq!(ranks(&[vec![f32::NAN; 3]], &[1]), vec![2]);
         assert_eq!(share(&[0, 2], 1), 0.5);
         assert_eq!(share(&[0, 2], 5), 1.0);
     }
@@ -531,5 +620,55 @@ mod tests {
         let e = load_templates(Some(&tf)).unwrap_err().to_string();
         assert!(e.contains("t.txt:2"), "{e}");
         assert_eq!(load_templates(None).unwrap().len(), DEFAULT_TEMPLATES.len());
+    }
+
+    #[test]
+    fn class_files_that_would_fake_a_result_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        for f in ["a_cat", "b_dog", "c_fox"] {
+            std::fs::create_dir(d.path().join(f)).unwrap();
+        }
+        let cf = d.path().join("classes.tsv");
+        let err = |text: &str| {
+            std::fs::write(&cf, text).unwrap();
+            load_classes(d.path(), Some(&cf)).unwrap_err().to_string()
+        };
+        // Every folder mapped to one name.
+        let e = err("a_cat\tanimal\nb_dog\tanimal\nc_fox\tanimal\n");
+        assert!(
+            e.contains("classes.tsv:2") && e.contains("already names"),
+            "{e}"
+        );
+        let e = err("a_cat\tcat\n# c\na_cat\tkitten\n");
+        assert!(
+            e.contains("classes.tsv:3") && e.contains("first on line 1"),
+            "{e}"
+        );
+        let e = err("a_cat\t  \n");
+        assert!(
+            e.contains("classes.tsv:1") && e.contains("empty class name"),
+            "{e}"
+        );
+        let e = err("a_cat\tcat\textra\n");
+        assert!(
+            e.contains("classes.tsv:1") && e.contains("3 tab-separated"),
+            "{e}"
+        );
+        let e = err("a_cat\tcat\nz_owl\towl\n");
+        assert!(
+            e.contains("classes.tsv:2") && e.contains("not a sub-folder"),
+            "{e}"
+        );
+        let e = err("\tcat\n");
+        assert!(e.contains("empty folder"), "{e}");
+    }
+
+    #[test]
+    fn non_finite_embeddings_are_an_error() {
+        let ok = Tensor::new(&[[0.6f32, 0.8]], &candle_core::Device::Cpu).unwrap();
+        require_finite(&ok, "image").unwrap();
+        let bad = Tensor::new(&[[f32::NAN, 0.8]], &candle_core::Device::Cpu).unwrap();
+        let e = require_finite(&bad, "image").unwrap_err().to_string();
+        assert!(e.contains("non-finite") && e.contains("image"), "{e}");
     }
 }

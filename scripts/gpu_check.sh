@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# One-call check of the trainer on a GPU: builds the `cuda` binary, trains
+# the `small` preset on generated shards in f32 and in bf16, runs the same
+# model, batch and optimizer in PyTorch on the same GPU, and prints
+# samples/s and peak GPU memory side by side, then a one-line verdict.
+#
+#   scripts/gpu_check.sh           # a machine with one NVIDIA GPU (about 5 minutes after the build)
+#   scripts/gpu_check.sh --cpu     # the same steps on the CPU at a reduced size: what runs without a GPU
+#
+# Environment:
+#   WITCURATE_BIN   a witcurate built with `--features cuda` (default: built
+#                   here by scripts/build_cuda.sh, which needs cargo and, without
+#                   nvcc, network access to PyPI for NVIDIA's CUDA wheels)
+#   TORCH_PYTHON    a python that imports torch (default: python3 when it does,
+#                   else a venv in ~/.cache/witcurate/venv-torch, installed from PyPI)
+#   PRESET STEPS BATCH CTX   model and run size (default small, 300, 256, 77;
+#                   with --cpu: tiny, 30, 32, 16)
+#   WORK            work directory (default: a new temporary one)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MODE=gpu
+for a in "$@"; do
+  case "$a" in
+    --cpu) MODE=cpu ;;
+    *) echo "unknown argument $a" >&2; exit 2 ;;
+  esac
+done
+START=$SECONDS
+WORK="${WORK:-$(mktemp -d)}"
+if [ "$MODE" = gpu ]; then
+  PRESET="${PRESET:-small}" STEPS="${STEPS:-300}" BATCH="${BATCH:-256}" CTX="${CTX:-77}"
+  DEVICE=cuda
+  command -v nvidia-smi >/dev/null || { echo "gpu check: FAILED: no nvidia-smi (no NVIDIA driver); use --cpu"; exit 1; }
+  GPU=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -n1)
+  echo "==> GPU: $GPU"
+else
+  PRESET="${PRESET:-tiny}" STEPS="${STEPS:-30}" BATCH="${BATCH:-32}" CTX="${CTX:-16}"
+  DEVICE=cpu
+  echo "==> CPU run (no GPU): $(nproc) cores"
+fi
+
+echo "==> 1. build"
+if [ -n "${WITCURATE_BIN:-}" ]; then
+  BIN=$WITCURATE_BIN
+elif [ "$MODE" = gpu ]; then
+  bash scripts/build_cuda.sh
+  BIN=target/cuda/release/witcurate
+  # The CUDA libraries of the wheels, where no toolkit is installed.
+  [ -f target/cuda/env.sh ] && . target/cuda/env.sh
+else
+  cargo build --release --quiet --bin witcurate
+  BIN=${CARGO_TARGET_DIR:-target}/release/witcurate
+fi
+GEN=$(dirname "$BIN")/witcurate-synthetic
+if [ ! -x "$GEN" ]; then
+  cargo build --release --quiet -p synthetic --bin witcurate-synthetic
+  GEN=${CARGO_TARGET_DIR:-target}/release/witcurate-synthetic
+fi
+echo "binary: $BIN ($(( SECONDS - START )) s so far)"
+
+echo "==> 2. generated shards"
+[ -d "$WORK/data/shards" ] || "$GEN" "$WORK/data" 8 2000 10 >/dev/null
+echo "$WORK/data/shards"
+
+# Peak memory of process $1 while it runs, in MiB, into file $2: GPU memory
+# in use (minus what was in use before it started) on a GPU, VmHWM on the CPU.
+watch_memory() {
+  local pid=$1 out=$2 base=0 peak=0 now
+  if [ "$MODE" = gpu ]; then
+    base=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -n1)
+  fi
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ "$MODE" = gpu ]; then
+      now=$(( $(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -n1) - base ))
+    else
+      now=$(( $(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0) / 1024 ))
+    fi
+    [ "$now" -gt "$peak" ] && peak=$now
+    sleep 0.2
+  done
+  echo "$peak" >"$out"
+}
+
+RESULTS=$WORK/results.tsv
+: >"$RESULTS"
+for PREC in f32 bf16; do
+  echo "==> 3. witcurate train --device $DEVICE --precision $PREC ($PRESET, batch $BATCH, $STEPS steps)"
+  RUN=$WORK/run-$PREC
+  rm -rf "$RUN"
+  "$BIN" --quiet train --shards "$WORK/data/shards" --out "$RUN" --preset "$PRESET" \
+    --device "$DEVICE" --precision "$PREC" --steps "$STEPS" --batch-size "$BATCH" \
+    --context-length "$CTX" --lr 1e-3 --checkpoint-every "$STEPS" >"$WORK/train-$PREC.txt" &
+  PID=$!
+  watch_memory "$PID" "$WORK/mem-$PREC" &
+  WATCH=$!
+  wait "$PID"
+  wait "$WATCH"
+  python3 - "$RUN/train_log.jsonl" "$(cat "$WORK/mem-$PREC")" "$PREC" >>"$RESULTS" <<'PY'
+import json, math, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+warm = rows[len(rows) // 10:] or rows
+sps = sum(r["samples_per_sec"] for r in warm) / len(warm)
+loss = rows[-1]["loss"]
+assert math.isfinite(loss), f"loss {loss}"
+print(f"witcurate\t{sys.argv[3]}\t{sps:.1f}\t{sys.argv[2]}\t{rows[0]['loss']:.3f} -> {loss:.3f}")
+PY
+  tail -n1 "$RESULTS"
+done
+
+TORCH_PY="${TORCH_PYTHON:-}"
+if [ -z "$TORCH_PY" ]; then
+  if python3 -c 'import torch' 2>/dev/null; then
+    TORCH_PY=python3
+  else
+    VENV="$HOME/.cache/witcurate/venv-torch"
+    if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import torch' 2>/dev/null; then
+      if [ "$MODE" = cpu ]; then
+        VENV=""
+      else
+        python3 -m venv "$VENV" && "$VENV/bin/pip" install --quiet torch numpy || VENV=""
+      fi
+    fi
+    [ -n "$VENV" ] && TORCH_PY="$VENV/bin/python"
+  fi
+fi
+VOCAB=$(python3 -c "import json,glob; print(json.load(open(sorted(glob.glob('$WORK/run-f32/step-*'))[-1] + '/checkpoint.json'))['model']['vocab_size'])")
+if [ -n "$TORCH_PY" ]; then
+  for PREC in f32 bf16; do
+    echo "==> 4. PyTorch $("$TORCH_PY" -c 'import torch; print(torch.__version__)') on $DEVICE, $PREC"
+    "$TORCH_PY" scripts/torch_clip_reference.py --preset "$PRESET" --batch-size "$BATCH" \
+      --context-length "$CTX" --vocab-size "$VOCAB" --steps "$(( STEPS < 100 ? STEPS : 100 ))" \
+      --threads "$(nproc)" --device "$DEVICE" --precision "$PREC" --json >"$WORK/torch-$PREC.json" &
+    PID=$!
+    watch_memory "$PID" "$WORK/torch-mem-$PREC" &
+    WATCH=$!
+    wait "$PID"
+    wait "$WATCH"
+    python3 - "$WORK/torch-$PREC.json" "$(cat "$WORK/torch-mem-$PREC")" "$PREC" >>"$RESULTS" <<'PY'
+import json, sys
+r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+print(f"pytorch\t{sys.argv[3]}\t{r['samples_per_s']:.1f}\t{sys.argv[2]}\tloss {r['loss']:.3f} (random batch)")
+PY
+    tail -n1 "$RESULTS"
+  done
+else
+  echo "==> 4. PyTorch: not available here (set TORCH_PYTHON), skipped"
+fi
+
+echo
+python3 - "$RESULTS" "$MODE" "$PRESET" "$BATCH" "$(( SECONDS - START ))" <<'PY'
+import sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+mode, preset, batch, secs = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+mem = "peak GPU MiB" if mode == "gpu" else "peak RSS MiB"
+print(f"| trainer | precision | samples/s | {mem} | loss |")
+print("|---|---|---|---|---|")
+for who, prec, sps, m, loss in rows:
+    print(f"| {who} | {prec} | {sps} | {m} | {loss} |")
+get = {(r[0], r[1]): float(r[2]) for r in rows}
+parts = []
+for prec in ("f32", "bf16"):
+    w, t = get.get(("witcurate", prec)), get.get(("pytorch", prec))
+    if w is not None and t:
+        parts.append(f"{prec} {w:.0f} samples/s = {w / t:.2f}x PyTorch")
+    elif w is not None:
+        parts.append(f"{prec} {w:.0f} samples/s")
+ok = all(("witcurate", p) in get for p in ("f32", "bf16"))
+print(f"gpu check ({mode}, {preset}, batch {batch}, {secs} s): {'OK' if ok else 'FAILED'}: " + "; ".join(parts))
+if mode == "gpu" and secs > 480:
+    print(f"(took {secs} s, over the 8 minutes it should take)")
+PY
