@@ -18,9 +18,15 @@ pub struct EvalArgs {
     /// Class names: lines `folder<TAB>class name` (default: folder names, `_` as space).
     #[arg(long)]
     pub classes: Option<PathBuf>,
-    /// Prompt templates, one per line with `{}` for the class name (default: CLIP's).
+    /// Prompt templates, one per line with `{}` for the class name (default:
+    /// the --dataset's, else CLIP's 12 for generic images).
     #[arg(long)]
     pub templates: Option<PathBuf>,
+    /// A bundled benchmark of the CLIP paper (imagenet, cifar10, cifar100,
+    /// food101, ...): its class names, in label order, name the sorted
+    /// sub-folders of --images, and its prompt templates are used.
+    #[arg(long, requires = "images")]
+    pub dataset: Option<String>,
     /// Held-out shard directories or files for image/text retrieval.
     #[arg(long, num_args = 1..)]
     pub shards: Vec<PathBuf>,
@@ -54,6 +60,7 @@ pub fn run(args: EvalArgs, _global: &GlobalArgs) -> anyhow::Result<()> {
         images: args.images,
         classes: args.classes,
         templates: args.templates,
+        dataset: args.dataset,
         shards: args.shards,
         max_pairs: args.max_pairs,
         batch_size: args.batch_size,
@@ -62,23 +69,26 @@ pub fn run(args: EvalArgs, _global: &GlobalArgs) -> anyhow::Result<()> {
     let r = trainer::eval::evaluate(&opts)?;
     if let Some(z) = &r.zero_shot {
         println!(
-            "eval zero-shot: {} images, {} classes, {} templates: top-1 {:.2}%, top-5 {:.2}% (chance {:.2}%)",
+            "eval zero-shot: {} images, {} classes, {} templates: top-1 {:.2}%, top-5 {:.2}%, mean per-class recall {:.2}% (chance {:.2}%)",
             z.images,
             z.classes,
             z.templates,
             z.top1 * 100.0,
             z.top5 * 100.0,
+            z.mean_per_class_recall * 100.0,
             z.chance_top1 * 100.0
         );
     }
     if let Some(t) = &r.retrieval {
         println!(
-            "eval retrieval: {} pairs: image→text R@1 {:.2}% R@5 {:.2}%, text→image R@1 {:.2}% R@5 {:.2}%",
+            "eval retrieval: {} pairs: image→text R@1 {:.2}% R@5 {:.2}% R@10 {:.2}%, text→image R@1 {:.2}% R@5 {:.2}% R@10 {:.2}%",
             t.pairs,
             t.image_to_text_r1 * 100.0,
             t.image_to_text_r5 * 100.0,
+            t.image_to_text_r10 * 100.0,
             t.text_to_image_r1 * 100.0,
-            t.text_to_image_r5 * 100.0
+            t.text_to_image_r5 * 100.0,
+            t.text_to_image_r10 * 100.0
         );
     }
     if let Some(path) = &args.json {

@@ -104,6 +104,10 @@ pub struct TrainArgs {
     /// Prompt templates of the evaluation, one per line with `{}` (default: CLIP's).
     #[arg(long, requires = "eval_images")]
     pub eval_templates: Option<PathBuf>,
+    /// A bundled benchmark (imagenet, cifar10, cifar100, ...) whose class
+    /// names and prompt templates --eval-images uses (see `eval --dataset`).
+    #[arg(long, requires = "eval_images")]
+    pub eval_dataset: Option<String>,
     /// Images per forward pass of the evaluation.
     #[arg(long, default_value_t = 128)]
     pub eval_batch_size: usize,
@@ -153,6 +157,7 @@ pub fn run(args: TrainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
                 images,
                 args.eval_classes.as_deref(),
                 args.eval_templates.as_deref(),
+                args.eval_dataset.as_deref(),
             )?,
             batch_size: args.eval_batch_size,
         }),

@@ -71,6 +71,10 @@ pub struct ZeroShotReport {
     pub top5: f64,
     /// 1 / classes.
     pub chance_top1: f64,
+    /// Mean over the classes (with images) of their top-1: the metric the
+    /// CLIP paper reports for unbalanced sets (FGVC Aircraft, Oxford Pets,
+    /// Caltech-101, Flowers-102).
+    pub mean_per_class_recall: f64,
     /// Per-class top-1.
     pub per_class: Vec<ClassResult>,
 }
@@ -84,10 +88,14 @@ pub struct RetrievalReport {
     pub image_to_text_r1: f64,
     /// Image→text recall@5.
     pub image_to_text_r5: f64,
+    /// Image→text recall@10.
+    pub image_to_text_r10: f64,
     /// Text→image recall@1.
     pub text_to_image_r1: f64,
     /// Text→image recall@5.
     pub text_to_image_r5: f64,
+    /// Text→image recall@10.
+    pub text_to_image_r10: f64,
 }
 
 /// Everything `witcurate eval` reports.
@@ -335,6 +343,20 @@ fn ranks(scores: &[Vec<f32>], truth: &[usize]) -> Vec<usize> {
         .collect()
 }
 
+/// Mean of the per-class top-1 over the classes that have images.
+fn mean_per_class_recall(per_class: &[ClassResult]) -> f64 {
+    let with: Vec<f64> = per_class
+        .iter()
+        .filter(|c| c.images > 0)
+        .map(|c| c.top1)
+        .collect();
+    if with.is_empty() {
+        0.0
+    } else {
+        with.iter().sum::<f64>() / with.len() as f64
+    }
+}
+
 fn share(ranks: &[usize], k: usize) -> f64 {
     if ranks.is_empty() {
         return 0.0;
@@ -342,8 +364,13 @@ fn share(ranks: &[usize], k: usize) -> f64 {
     ranks.iter().filter(|&&r| r < k).count() as f64 / ranks.len() as f64
 }
 
+/// Separates the alternative names of one class (`happy | smiling`): the
+/// class embedding averages the prompts of all of them.
+pub const CLASS_NAME_SEPARATOR: &str = " | ";
+
 /// Class embeddings: for each class, the mean of its unit-norm prompt
-/// embeddings, re-normalised (CLIP's prompt ensembling).
+/// embeddings (every template with every name of the class), re-normalised
+/// (CLIP's prompt ensembling).
 pub fn class_embeddings(
     model: &Clip,
     tok: &TextTokenizer,
@@ -352,7 +379,11 @@ pub fn class_embeddings(
 ) -> Result<Tensor> {
     let mut rows = Vec::with_capacity(classes.len());
     for c in classes {
-        let prompts: Vec<String> = templates.iter().map(|t| t.replace("{}", &c.name)).collect();
+        let prompts: Vec<String> = c
+            .name
+            .split(CLASS_NAME_SEPARATOR)
+            .flat_map(|name| templates.iter().map(move |t| t.replace("{}", name)))
+            .collect();
         let e = embed_texts(model, tok, &prompts, 256)?;
         rows.push(l2_normalize(&e.mean_keepdim(0)?)?);
     }
@@ -437,6 +468,7 @@ pub fn zero_shot(
         top1: share(&ranks_all, 1),
         top5: share(&ranks_all, 5),
         chance_top1: 1.0 / classes.len() as f64,
+        mean_per_class_recall: mean_per_class_recall(&per_class),
         per_class,
     })
 }
@@ -483,8 +515,10 @@ pub fn retrieval(
         pairs: n,
         image_to_text_r1: share(&i2t, 1),
         image_to_text_r5: share(&i2t, 5),
+        image_to_text_r10: share(&i2t, 10),
         text_to_image_r1: share(&t2i, 1),
         text_to_image_r5: share(&t2i, 5),
+        text_to_image_r10: share(&t2i, 10),
     })
 }
 
@@ -505,11 +539,41 @@ pub struct ZeroShotTask {
 impl ZeroShotTask {
     /// Loads the classes of `images` (named by `classes`, see
     /// [`load_classes`]) and the templates (see [`load_templates`]).
-    pub fn load(images: &Path, classes: Option<&Path>, templates: Option<&Path>) -> Result<Self> {
+    ///
+    /// With `dataset` (a bundled benchmark, see [`crate::prompts`]), the
+    /// sorted sub-folders are its classes in label order (as torchvision's
+    /// ImageFolder numbers them) and take its class names, unless `classes`
+    /// names them; its templates are used unless `templates` is given.
+    pub fn load(
+        images: &Path,
+        classes: Option<&Path>,
+        templates: Option<&Path>,
+        dataset: Option<&str>,
+    ) -> Result<Self> {
+        let bundled = dataset.map(crate::prompts::dataset).transpose()?;
+        let mut entries = load_classes(images, classes)?;
+        if let (Some(b), None) = (&bundled, classes) {
+            if entries.len() != b.classes.len() {
+                return Err(Error::Config(format!(
+                    "{} has {} class sub-folders, dataset {} has {} classes",
+                    images.display(),
+                    entries.len(),
+                    b.name,
+                    b.classes.len()
+                )));
+            }
+            for (e, names) in entries.iter_mut().zip(&b.classes) {
+                e.name = names.join(CLASS_NAME_SEPARATOR);
+            }
+        }
+        let templates = match (templates, &bundled) {
+            (None, Some(b)) => b.templates.clone(),
+            _ => load_templates(templates)?,
+        };
         Ok(ZeroShotTask {
             images: images.to_path_buf(),
-            classes: load_classes(images, classes)?,
-            templates: load_templates(templates)?,
+            classes: entries,
+            templates,
         })
     }
 
@@ -537,6 +601,9 @@ pub struct EvalOptions {
     pub classes: Option<PathBuf>,
     /// Templates file.
     pub templates: Option<PathBuf>,
+    /// A bundled benchmark whose class names and templates to use (see
+    /// [`crate::prompts`]).
+    pub dataset: Option<String>,
     /// Held-out shards for retrieval.
     pub shards: Vec<PathBuf>,
     /// Pairs used for retrieval.
@@ -557,7 +624,12 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalReport> {
     let loaded = crate::checkpoint::load(&opts.checkpoint, &opts.device)?;
     let zero_shot = match &opts.images {
         Some(dir) => {
-            let task = ZeroShotTask::load(dir, opts.classes.as_deref(), opts.templates.as_deref())?;
+            let task = ZeroShotTask::load(
+                dir,
+                opts.classes.as_deref(),
+                opts.templates.as_deref(),
+                opts.dataset.as_deref(),
+            )?;
             Some(task.run(&loaded.model, &loaded.tokenizer, opts.batch_size)?)
         }
         None => None,
@@ -661,6 +733,43 @@ mod tests {
         );
         let e = err("\tcat\n");
         assert!(e.contains("empty folder"), "{e}");
+    }
+
+    #[test]
+    fn a_bundled_dataset_names_the_sorted_folders_in_label_order() {
+        let d = tempfile::tempdir().unwrap();
+        for i in 0..10 {
+            std::fs::create_dir(d.path().join(format!("{i:02}"))).unwrap();
+        }
+        let t = ZeroShotTask::load(d.path(), None, None, Some("cifar10")).unwrap();
+        assert_eq!(t.classes[0].name, "airplane");
+        assert_eq!(t.classes[9].folder, "09");
+        assert_eq!(t.classes[9].name, "truck");
+        assert_eq!(t.templates.len(), 18);
+        // A templates file still wins.
+        let tf = d.path().join("t.txt");
+        std::fs::write(&tf, "{}\n").unwrap();
+        let t = ZeroShotTask::load(d.path(), None, Some(&tf), Some("cifar10")).unwrap();
+        assert_eq!(t.templates, ["{}"]);
+        let e = ZeroShotTask::load(d.path(), None, None, Some("cifar100"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("10 class sub-folders") && e.contains("100 classes"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn mean_per_class_recall_weighs_classes_alike() {
+        let c = |images, top1| ClassResult {
+            folder: String::new(),
+            name: String::new(),
+            images,
+            top1,
+        };
+        let r = mean_per_class_recall(&[c(90, 1.0), c(10, 0.0), c(0, 0.0)]);
+        assert_eq!(r, 0.5);
     }
 
     #[test]

@@ -28,7 +28,7 @@ fn evaluations_are_logged_and_change_nothing_else() {
     let mut o = common::options(&shards, &with, cfg);
     o.eval = Some(EvalDuringTraining {
         every: 2,
-        task: ZeroShotTask::load(&images, Some(&classes), None).unwrap(),
+        task: ZeroShotTask::load(&images, Some(&classes), None, None).unwrap(),
         batch_size: 16,
     });
     let s = trainer::train::train(&o).unwrap();

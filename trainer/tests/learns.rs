@@ -44,6 +44,7 @@ fn short_training_beats_chance_by_a_wide_margin() {
         images: Some(held_out.clone()),
         classes: Some(classes),
         templates: None,
+        dataset: None,
         shards: vec![shards.clone()],
         max_pairs: 200,
         batch_size: 64,
