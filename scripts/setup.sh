@@ -34,7 +34,8 @@ fi
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV="$ROOT/.venv-tools"
 REQUIREMENTS=("pyarrow==26.0.1" "moto[server]==5.2.5" "warcio==1.8.1" "lxml==6.1.3" "numpy==2.4.6"
-  "opencv-python-headless==4.14.0.94" "albumentations==1.4.24" "albucore==0.0.23")
+  "opencv-python-headless==4.14.0.94" "albumentations==1.4.24" "albucore==0.0.23"
+  "scikit-learn==1.9.1" "scipy==1.17.1")
 # Installed without their dependencies (only some of their modules are used).
 NO_DEPS=("img2dataset==1.47.0")
 have_requirements() {

@@ -32,6 +32,7 @@ pub mod error;
 pub mod eval;
 pub mod model;
 pub mod optim;
+pub mod probe;
 pub mod prompts;
 pub mod rng;
 pub mod step;
