@@ -83,13 +83,16 @@ pub struct LogisticRegression {
 /// summed in order, so the result does not depend on the thread count.
 const BLOCK: usize = 256;
 
+/// A point of the objective, its loss and its gradient.
+type Evaluated = (Vec<f64>, f64, Vec<f64>);
+
 struct Objective<'a> {
     data: &'a Features,
     classes: usize,
     c: f64,
     /// The last point evaluated, its loss and gradient: L-BFGS asks for the
     /// cost and the gradient of one point separately.
-    last: std::sync::Mutex<Option<(Vec<f64>, f64, Vec<f64>)>>,
+    last: std::sync::Mutex<Option<Evaluated>>,
 }
 
 impl<'a> Objective<'a> {
