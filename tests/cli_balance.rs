@@ -351,3 +351,152 @@ fn extra_matched_columns_pass_through_to_selected() {
     }
     assert!(seen > 50, "{seen}");
 }
+
+/// Lines of a bundled UDHR translation (`tests/data/udhr`, real text).
+fn udhr(lang: &str) -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/udhr/{lang}.txt"));
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// A multilingual pool from real English, Japanese and Russian text (each
+/// UDHR line reached through 12 image URLs), matched with `--lid` against
+/// one vocabulary per language, in `parts` parts.
+fn multilingual_run(dir: &Path, name: &str, parts: usize) -> PathBuf {
+    let mut rows = Vec::new();
+    for lang in ["eng", "jpn", "rus"] {
+        for (l, line) in udhr(lang).into_iter().enumerate() {
+            for k in 0..12 {
+                rows.push((
+                    format!("http://img.example/{lang}/{l}/{k}.jpg"),
+                    line.clone(),
+                ));
+            }
+        }
+    }
+    let run = dir.join(name);
+    for p in 0..parts {
+        let part: Vec<_> = rows.iter().skip(p).step_by(parts).cloned().collect();
+        write_pairs(&run.join(format!("pairs/part-{p:05}.parquet")), &part);
+    }
+    common::complete_stage(&run, "extract");
+    let vocabs = dir.join("vocabs");
+    let lists: [(&str, &[&str]); 3] = [
+        (
+            "en",
+            &[
+                "the", "of", "and", "rights", "everyone", "freedom", "nations",
+            ],
+        ),
+        ("ja", &["の", "権利", "自由", "人", "すべて", "国"]),
+        ("ru", &["и", "права", "свободы", "человека", "каждый"]),
+    ];
+    for (lang, entries) in lists {
+        fs::create_dir_all(vocabs.join(lang)).unwrap();
+        fs::write(
+            vocabs.join(lang).join("queries.txt"),
+            entries.join("\n") + "\n",
+        )
+        .unwrap();
+    }
+    assert_success(&witcurate(&[
+        "crawl",
+        "match",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+        "--lid",
+        "--vocab-dir",
+        vocabs.to_str().unwrap(),
+    ]));
+    run
+}
+
+/// After `crawl match --lid`, English gets `--t` and every other language the
+/// t at which its tail share is nearest English's (MetaCLIP 2); the
+/// selection does not depend on the partitioning, and `balance.json` reports
+/// each language.
+#[test]
+fn multilingual_balance_gives_each_language_its_own_t() {
+    use pipeline::balance::caps::{p_to_t, t_to_p};
+    let dir = tempfile::tempdir().unwrap();
+    let run = multilingual_run(dir.path(), "run", 2);
+    balance(&run, &["--t", "100", "--seed", "5"]);
+    let report: serde_json::Value =
+        serde_json::from_slice(&fs::read(run.join("balance.json")).unwrap()).unwrap();
+    let langs = report["languages"].as_array().unwrap();
+    let names: Vec<&str> = langs.iter().map(|l| l["lang"].as_str().unwrap()).collect();
+    assert_eq!(names, ["en", "ja", "ru"]);
+    assert_eq!(report["t"], 100);
+    assert_eq!(langs[0]["t"], 100);
+
+    // Recompute every language's t from the per-entry counts.
+    let counts = balance_counts(&run);
+    let per_lang = |l: &serde_json::Value| -> Vec<u64> {
+        let first = l["first_id"].as_u64().unwrap() as u32;
+        let n = l["entries"].as_u64().unwrap() as u32;
+        (first..first + n)
+            .map(|id| counts.get(&id).map_or(0, |c| c.0))
+            .collect()
+    };
+    let en = per_lang(&langs[0]);
+    let p_en = t_to_p(&en, 100);
+    assert!(
+        p_en > 0.0 && p_en < 1.0,
+        "English has head and tail: {en:?}"
+    );
+    // (JSON keeps floats to about 1e-16.)
+    assert!((report["reference_tail_share"].as_f64().unwrap() - p_en).abs() < 1e-12);
+    for l in &langs[1..] {
+        let c = per_lang(l);
+        let t = l["t"].as_u64().unwrap();
+        assert_eq!(t, p_to_t(&c, p_en), "{l}");
+        assert_ne!(t, 100, "{l}: its own t, not English's");
+        assert!((l["tail_share"].as_f64().unwrap() - t_to_p(&c, t)).abs() < 1e-12);
+        assert!(l["entries_capped"].as_u64().unwrap() > 0, "{l}");
+        assert!(l["rows_kept"].as_u64() < l["rows_in"].as_u64(), "{l}");
+    }
+    // Every entry under its language's t keeps all its pairs.
+    for l in langs {
+        let t = l["t"].as_u64().unwrap();
+        let first = l["first_id"].as_u64().unwrap() as u32;
+        for id in first..first + l["entries"].as_u64().unwrap() as u32 {
+            if let Some(&(b, a)) = counts.get(&id) {
+                if b <= t {
+                    assert_eq!(a, b, "entry {id} under t = {t}");
+                }
+            }
+        }
+    }
+    let rows_in: u64 = langs.iter().map(|l| l["rows_in"].as_u64().unwrap()).sum();
+    assert_eq!(rows_in, report["counters"]["pairs_in"].as_u64().unwrap());
+
+    // The stats report shows each language's texts, counts, t and tail share.
+    assert_success(&witcurate(&["stats", "--quiet", run.to_str().unwrap()]));
+    let stats: serde_json::Value =
+        serde_json::from_slice(&fs::read(run.join("stats/stats.json")).unwrap()).unwrap();
+    let rows = stats["languages"]["rows"].as_array().unwrap();
+    for l in langs {
+        let row = rows.iter().find(|r| r["lang"] == l["lang"]).unwrap();
+        assert_eq!(row["t"], l["t"]);
+        assert_eq!(row["kept"], l["rows_kept"]);
+        assert_eq!(row["matched"], l["rows_in"]);
+        // (whatlang places 19 of the 20 Russian lines.)
+        assert!(row["texts"].as_u64() >= row["matched"].as_u64(), "{row}");
+    }
+    let md = fs::read_to_string(run.join("stats/report.md")).unwrap();
+    assert!(md.contains("## Languages"), "{md}");
+    let ja_t = langs[1]["t"].as_u64().unwrap();
+    assert!(md.contains("| ja | 240 | 6 |"), "{md}");
+    assert!(md.contains(&format!("| {ja_t} |")), "{md}");
+    let html = fs::read_to_string(run.join("stats/report.html")).unwrap();
+    assert!(html.contains("<section id=\"languages\">"));
+
+    // Another partitioning selects the same pairs.
+    let other = multilingual_run(dir.path(), "other", 3);
+    balance(&other, &["--t", "100", "--seed", "5"]);
+    assert_eq!(selected(&run), selected(&other));
+}

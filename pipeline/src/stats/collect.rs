@@ -166,6 +166,7 @@ pub fn collect(run: &Path, opts: &Options) -> Result<RunStats, StatsError> {
         stage_files: BTreeMap::new(),
         stage_records: BTreeMap::new(),
         vocab_build: vocab::build_report(&vocab_dir),
+        languages: super::languages::collect(run),
     };
     stats.vocab = vocab_stats(run, &accs, vocab.as_ref(), &vocab_dir, &records, opts);
     if let Some(v) = &vocab {

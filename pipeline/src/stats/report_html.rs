@@ -13,8 +13,12 @@ use std::fmt::Write;
 use serde_json::{json, Value};
 
 use super::fmt;
+use super::languages::LanguageStats;
 use super::model::*;
-use super::report_md::{complete_text, kind_text, output_rows_note, reason_text, seconds};
+use super::report_md::{
+    complete_text, kind_text, languages_note, opt_int, opt_share, output_rows_note, reason_text,
+    seconds,
+};
 use super::sketch::Histogram;
 use super::svg::{self, esc, BarChart, BarSeries, LineSeries, LogLogChart};
 
@@ -213,6 +217,9 @@ pub fn render(s: &RunStats) -> Result<String, serde_json::Error> {
     if let Some(v) = &s.vocab {
         vocab(&mut o, v, &root);
     }
+    if let Some(l) = &s.languages {
+        languages(&mut o, l);
+    }
     captions(&mut o, s, &root);
     if let Some(i) = &s.images {
         images(&mut o, i, &root);
@@ -221,6 +228,27 @@ pub fn render(s: &RunStats) -> Result<String, serde_json::Error> {
     facts(&mut o, s);
     o.push_str("</main></body></html>\n");
     Ok(o)
+}
+
+fn languages(o: &mut String, l: &LanguageStats) {
+    o.push_str("<section id=\"languages\"><h2>Languages</h2>\n<table><tr><th>language</th><th class=\"n\">texts</th><th class=\"n\">vocabulary</th><th class=\"n\">matched</th><th class=\"n\">kept</th><th class=\"n\">t</th><th class=\"n\">tail share</th><th class=\"n\">matches</th><th class=\"n\">entries matched</th><th class=\"n\">entries capped</th></tr>\n");
+    for r in &l.rows {
+        let _ = writeln!(
+            o,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            esc(&r.lang),
+            fmt::int(r.texts),
+            opt_int(r.vocab_entries),
+            opt_int(r.matched),
+            opt_int(r.kept),
+            opt_int(r.t),
+            opt_share(r.tail_share),
+            opt_int(r.matches),
+            opt_int(r.entries_matched),
+            opt_int(r.entries_capped),
+        );
+    }
+    let _ = writeln!(o, "</table><p>{}</p></section>", esc(&languages_note(l)));
 }
 
 fn funnel(o: &mut String, s: &RunStats, root: &Value) {
