@@ -25,9 +25,12 @@ fn options(out: PathBuf, dump: PathBuf) -> BuildOptions {
         wiki_dumps: vec![dump],
         pageviews: vec![],
         wordnet: None,
+        omw: vec![],
+        lang: None,
         target_size: 500_000,
         wiki: WikiThresholds {
             unigram_min_count: 20,
+            unigram_top_share: None,
             bigram_min_pmi: 10.0,
             bigram_min_count: 2,
         },

@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use query_vocab::languages::{
+    build_languages, pageview_projects, unigram_thresholds, GivenThresholds,
+};
 use query_vocab::pageviews::PageviewParams;
 use query_vocab::select::WikiThresholds;
 use query_vocab::BuildOptions;
@@ -20,9 +23,19 @@ pub enum VocabCommand {
 /// Flags of `vocab build`.
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// Output directory (queries.txt, queries.parquet, vocab.json).
+    /// Output directory (queries.txt, queries.parquet, vocab.json); with
+    /// several --lang, one subdirectory per language (OUT/ja/, OUT/de/, ...).
     #[arg(long)]
     pub out: PathBuf,
+    /// The Wikipedia edition(s) to build for (ja, de, zh, ...; comma-separated
+    /// for several at once, each from the --wiki-dump and --omw files named
+    /// after it). Without it: English, as MetaCLIP.
+    #[arg(long, value_delimiter = ',', value_name = "LANG")]
+    pub lang: Vec<String>,
+    /// Open Multilingual Wordnet tab file (wn-data-jpn.tab, ...) whose lemmas
+    /// join the WordNet entries. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub omw: Vec<PathBuf>,
     /// MediaWiki pages-articles XML dump (.xml, .xml.bz2; multistream decoded in parallel). Repeatable.
     #[arg(long = "wiki-dump", value_name = "FILE")]
     pub wiki_dumps: Vec<PathBuf>,
@@ -35,9 +48,16 @@ pub struct BuildArgs {
     /// Total number of entries wanted (Wikipedia sources are trimmed by score to fit).
     #[arg(long, default_value_t = 500_000)]
     pub target_size: usize,
-    /// Keep Wikipedia words occurring at least this often.
-    #[arg(long, default_value_t = 100)]
-    pub unigram_min_count: u64,
+    /// Keep Wikipedia words occurring at least this often [default: 100 for
+    /// English, 1 for other languages, which use --unigram-top-share].
+    #[arg(long)]
+    pub unigram_min_count: Option<u64>,
+    /// Keep only this share of the distinct Wikipedia words, the most frequent
+    /// (at most 251,465), so that the threshold scales with the corpus
+    /// [default: 0.1 for languages other than English, as MetaCLIP 2; none
+    /// for English].
+    #[arg(long, value_name = "SHARE")]
+    pub unigram_top_share: Option<f64>,
     /// Keep bigrams whose log2 PMI is at least this.
     #[arg(long, default_value_t = 30.0)]
     pub bigram_min_pmi: f64,
@@ -50,8 +70,9 @@ pub struct BuildArgs {
     /// Count an hourly pageviews figure only if it is at least this.
     #[arg(long, default_value_t = 50)]
     pub title_hourly_min: u64,
-    /// Pageviews projects counted (comma-separated).
-    #[arg(long, default_value = "en,en.m", value_delimiter = ',')]
+    /// Pageviews projects counted (comma-separated) [default: en,en.m; with
+    /// --lang XX: XX,XX.m].
+    #[arg(long, value_delimiter = ',')]
     pub pageviews_projects: Vec<String>,
     /// Memory for the count tables and sort buffers; beyond it, counts spill
     /// to disk. In bytes, or a number with a unit: 2G or 2GiB mean 2 GiB
@@ -79,19 +100,51 @@ fn build(args: BuildArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             "no --wiki-dump, --pageviews or --wordnet given: the vocabulary holds only the numbers"
         );
     }
+    if let Some(s) = args.unigram_top_share {
+        if !(s > 0.0 && s <= 1.0) {
+            anyhow::bail!("--unigram-top-share must be in (0, 1], got {s}");
+        }
+    }
+    let given = GivenThresholds {
+        min_count: args.unigram_min_count,
+        top_share: args.unigram_top_share,
+    };
+    let single = match args.lang.as_slice() {
+        [] => None,
+        [one] => Some(one.clone()),
+        _ => {
+            if !args.pageviews_projects.is_empty() {
+                anyhow::bail!(
+                    "--pageviews-projects applies to one language; with several --lang each \
+                     counts its own (LANG, LANG.m)"
+                );
+            }
+            None
+        }
+    };
+    let (unigram_min_count, unigram_top_share) =
+        unigram_thresholds(single.as_deref(), given.min_count, given.top_share);
+    let projects = match (&single, args.pageviews_projects.is_empty()) {
+        (_, false) => args.pageviews_projects,
+        (Some(l), true) => pageview_projects(l),
+        (None, true) => pageview_projects("en"),
+    };
     let opts = BuildOptions {
         out: args.out,
         wiki_dumps: args.wiki_dumps,
         pageviews: args.pageviews,
         wordnet: args.wordnet,
+        omw: args.omw,
+        lang: single.clone(),
         target_size: args.target_size,
         wiki: WikiThresholds {
-            unigram_min_count: args.unigram_min_count,
+            unigram_min_count,
+            unigram_top_share,
             bigram_min_pmi: args.bigram_min_pmi,
             bigram_min_count: args.bigram_min_count,
         },
         titles: PageviewParams {
-            projects: args.pageviews_projects,
+            projects,
             hourly_min: args.title_hourly_min,
             min_views: args.title_min_views,
         },
@@ -100,6 +153,13 @@ fn build(args: BuildArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         force: args.force,
         quiet: global.quiet,
     };
+    if args.lang.len() > 1 {
+        let reports = build_languages(&opts, &args.lang, given).context("vocab build failed")?;
+        for (lang, report) in reports {
+            println!("{lang}: {}", report.summary());
+        }
+        return Ok(());
+    }
     let report = query_vocab::build(&opts).context("vocab build failed")?;
     println!("{}", report.summary());
     Ok(())
