@@ -487,6 +487,23 @@ fn multilingual_balance_gives_each_language_its_own_t() {
         // (whatlang places 19 of the 20 Russian lines.)
         assert!(row["texts"].as_u64() >= row["matched"].as_u64(), "{row}");
     }
+    // Top entries are looked up in their language's vocabulary.
+    let top = stats["vocab"]["top_entries"].as_array().unwrap();
+    assert!(!top.is_empty());
+    for e in top {
+        let lang = e["source"].as_str().unwrap();
+        let l = langs.iter().find(|l| l["lang"] == lang).unwrap();
+        let first = l["first_id"].as_u64().unwrap();
+        let id = e["id"].as_u64().unwrap();
+        let file = dir.path().join(format!("vocabs/{lang}/queries.txt"));
+        let line = fs::read_to_string(file)
+            .unwrap()
+            .lines()
+            .nth((id - first) as usize)
+            .unwrap()
+            .to_string();
+        assert_eq!(e["query"].as_str().unwrap(), line, "{e}");
+    }
     let md = fs::read_to_string(run.join("stats/report.md")).unwrap();
     assert!(md.contains("## Languages"), "{md}");
     let ja_t = langs[1]["t"].as_u64().unwrap();
