@@ -61,8 +61,14 @@ fn pool() -> Vec<(String, String)> {
 }
 
 /// Writes `rows` into `parts` pairs parts (rows dealt round-robin, each part
-/// reversed) and runs match; returns the run directory.
-fn matched_run(dir: &Path, name: &str, rows: &[(String, String)], parts: usize) -> PathBuf {
+/// reversed) and runs match with `match_args`; returns the run directory.
+fn matched_run_with(
+    dir: &Path,
+    name: &str,
+    rows: &[(String, String)],
+    parts: usize,
+    match_args: &[&str],
+) -> PathBuf {
     let run = dir.join(name);
     for p in 0..parts {
         let mut part: Vec<_> = rows.iter().skip(p).step_by(parts).cloned().collect();
@@ -70,17 +76,16 @@ fn matched_run(dir: &Path, name: &str, rows: &[(String, String)], parts: usize) 
         write_pairs(&run.join(format!("pairs/part-{p:05}.parquet")), &part);
     }
     common::complete_stage(&run, "extract");
-    let v = vocab(dir);
-    assert_success(&witcurate(&[
-        "crawl",
-        "match",
-        "--quiet",
-        "--out",
-        run.to_str().unwrap(),
-        "--vocab",
-        v.to_str().unwrap(),
-    ]));
+    let mut args = vec!["crawl", "match", "--quiet", "--out", run.to_str().unwrap()];
+    args.extend_from_slice(match_args);
+    assert_success(&witcurate(&args));
     run
+}
+
+/// [`matched_run_with`] against the English test vocabulary.
+fn matched_run(dir: &Path, name: &str, rows: &[(String, String)], parts: usize) -> PathBuf {
+    let v = vocab(dir);
+    matched_run_with(dir, name, rows, parts, &["--vocab", v.to_str().unwrap()])
 }
 
 /// uid → query_ids of every selected row (sorted by uid).
@@ -352,23 +357,13 @@ fn extra_matched_columns_pass_through_to_selected() {
     assert!(seen > 50, "{seen}");
 }
 
-/// Lines of a bundled UDHR translation (`tests/data/udhr`, real text).
-fn udhr(lang: &str) -> Vec<String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/udhr/{lang}.txt"));
-    fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(String::from)
-        .collect()
-}
-
 /// A multilingual pool from real English, Japanese and Russian text (each
 /// UDHR line reached through 12 image URLs), matched with `--lid` against
 /// one vocabulary per language, in `parts` parts.
 fn multilingual_run(dir: &Path, name: &str, parts: usize) -> PathBuf {
     let mut rows = Vec::new();
     for lang in ["eng", "jpn", "rus"] {
-        for (l, line) in udhr(lang).into_iter().enumerate() {
+        for (l, line) in common::udhr(lang).into_iter().enumerate() {
             for k in 0..12 {
                 rows.push((
                     format!("http://img.example/{lang}/{l}/{k}.jpg"),
@@ -377,12 +372,6 @@ fn multilingual_run(dir: &Path, name: &str, parts: usize) -> PathBuf {
             }
         }
     }
-    let run = dir.join(name);
-    for p in 0..parts {
-        let part: Vec<_> = rows.iter().skip(p).step_by(parts).cloned().collect();
-        write_pairs(&run.join(format!("pairs/part-{p:05}.parquet")), &part);
-    }
-    common::complete_stage(&run, "extract");
     let vocabs = dir.join("vocabs");
     let lists: [(&str, &[&str]); 3] = [
         (
@@ -402,17 +391,13 @@ fn multilingual_run(dir: &Path, name: &str, parts: usize) -> PathBuf {
         )
         .unwrap();
     }
-    assert_success(&witcurate(&[
-        "crawl",
-        "match",
-        "--quiet",
-        "--out",
-        run.to_str().unwrap(),
-        "--lid",
-        "--vocab-dir",
-        vocabs.to_str().unwrap(),
-    ]));
-    run
+    matched_run_with(
+        dir,
+        name,
+        &rows,
+        parts,
+        &["--lid", "--vocab-dir", vocabs.to_str().unwrap()],
+    )
 }
 
 /// After `crawl match --lid`, English gets `--t` and every other language the

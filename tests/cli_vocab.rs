@@ -426,33 +426,25 @@ fn several_languages_are_built_at_once_with_word_segmentation() {
     let omw = dir.path().join("wn-data-jpn.tab");
     std::fs::write(&omw, "# test\n02084071-n\tjpn:lemma\t犬\n").unwrap();
     let out = dir.path().join("vocabs");
-    let stdout = String::from_utf8_lossy(
-        &ok(&[
-            "--quiet",
-            "vocab",
-            "build",
-            "--out",
-            out.to_str().unwrap(),
-            "--lang",
-            "ja,th,ru",
-            "--wiki-dump",
-            ja.to_str().unwrap(),
-            "--wiki-dump",
-            th.to_str().unwrap(),
-            "--wiki-dump",
-            ru.to_str().unwrap(),
-            "--omw",
-            omw.to_str().unwrap(),
-            "--unigram-top-share",
-            "0.3",
-            "--bigram-min-pmi",
-            "3",
-            "--bigram-min-count",
-            "2",
-        ])
-        .stdout,
-    )
-    .into_owned();
+    // Thresholds for a corpus of 20 paragraphs per language.
+    let thresholds = [
+        "--unigram-top-share",
+        "0.3",
+        "--bigram-min-pmi",
+        "3",
+        "--bigram-min-count",
+        "2",
+    ];
+    let build = |out: &Path, lang: &str, dumps: &[&Path]| {
+        let mut args = vec!["--quiet", "vocab", "build", "--out", s(out), "--lang", lang];
+        for d in dumps {
+            args.extend(["--wiki-dump", s(d)]);
+        }
+        args.extend(["--omw", s(&omw)]);
+        args.extend(thresholds);
+        String::from_utf8_lossy(&ok(&args).stdout).into_owned()
+    };
+    let stdout = build(&out, "ja,th,ru", &[&ja, &th, &ru]);
     assert!(
         stdout.contains("ja: vocab:") && stdout.contains("ru: vocab:"),
         "{stdout}"
@@ -481,25 +473,7 @@ fn several_languages_are_built_at_once_with_word_segmentation() {
 
     // The Japanese vocabulary on its own is the same.
     let single = dir.path().join("ja-alone");
-    ok(&[
-        "--quiet",
-        "vocab",
-        "build",
-        "--out",
-        single.to_str().unwrap(),
-        "--lang",
-        "ja",
-        "--wiki-dump",
-        ja.to_str().unwrap(),
-        "--omw",
-        omw.to_str().unwrap(),
-        "--unigram-top-share",
-        "0.3",
-        "--bigram-min-pmi",
-        "3",
-        "--bigram-min-count",
-        "2",
-    ]);
+    build(&single, "ja", &[&ja]);
     assert_eq!(lines(&single.join("queries.txt")), ja_q);
 
     // A dump of another edition is refused rather than left out.

@@ -16,8 +16,8 @@ use super::fmt;
 use super::languages::LanguageStats;
 use super::model::*;
 use super::report_md::{
-    complete_text, kind_text, languages_note, opt_int, opt_share, output_rows_note, reason_text,
-    seconds,
+    complete_text, kind_text, language_cells, languages_note, output_rows_note, reason_text,
+    seconds, LANGUAGE_COLUMNS,
 };
 use super::sketch::Histogram;
 use super::svg::{self, esc, BarChart, BarSeries, LineSeries, LogLogChart};
@@ -231,22 +231,19 @@ pub fn render(s: &RunStats) -> Result<String, serde_json::Error> {
 }
 
 fn languages(o: &mut String, l: &LanguageStats) {
-    o.push_str("<section id=\"languages\"><h2>Languages</h2>\n<table><tr><th>language</th><th class=\"n\">texts</th><th class=\"n\">vocabulary</th><th class=\"n\">matched</th><th class=\"n\">kept</th><th class=\"n\">t</th><th class=\"n\">tail share</th><th class=\"n\">matches</th><th class=\"n\">entries matched</th><th class=\"n\">entries capped</th></tr>\n");
+    o.push_str("<section id=\"languages\"><h2>Languages</h2>\n<table><tr>");
+    for (i, c) in LANGUAGE_COLUMNS.iter().enumerate() {
+        let class = if i == 0 { "" } else { " class=\"n\"" };
+        let _ = write!(o, "<th{class}>{c}</th>");
+    }
+    o.push_str("</tr>\n");
     for r in &l.rows {
-        let _ = writeln!(
-            o,
-            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-            esc(&r.lang),
-            fmt::int(r.texts),
-            opt_int(r.vocab_entries),
-            opt_int(r.matched),
-            opt_int(r.kept),
-            opt_int(r.t),
-            opt_share(r.tail_share),
-            opt_int(r.matches),
-            opt_int(r.entries_matched),
-            opt_int(r.entries_capped),
-        );
+        o.push_str("<tr>");
+        for (i, c) in language_cells(r).iter().enumerate() {
+            let class = if i == 0 { "" } else { " class=\"n\"" };
+            let _ = write!(o, "<td{class}>{}</td>", esc(c));
+        }
+        o.push_str("</tr>\n");
     }
     let _ = writeln!(o, "</table><p>{}</p></section>", esc(&languages_note(l)));
 }

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::fmt;
-use super::languages::LanguageStats;
+use super::languages::{LanguageRow, LanguageStats};
 use super::model::*;
 use super::sketch::Histogram;
 
@@ -431,32 +431,46 @@ pub fn languages_note(l: &LanguageStats) -> String {
     note
 }
 
+/// The columns of the languages table.
+pub const LANGUAGE_COLUMNS: [&str; 10] = [
+    "language",
+    "texts",
+    "vocabulary",
+    "matched",
+    "kept",
+    "t",
+    "tail share",
+    "matches",
+    "entries matched",
+    "entries capped",
+];
+
+/// One row of the languages table, as text cells (empty when unknown).
+pub fn language_cells(r: &LanguageRow) -> [String; 10] {
+    [
+        r.lang.clone(),
+        fmt::int(r.texts),
+        opt_int(r.vocab_entries),
+        opt_int(r.matched),
+        opt_int(r.kept),
+        opt_int(r.t),
+        opt_share(r.tail_share),
+        opt_int(r.matches),
+        opt_int(r.entries_matched),
+        opt_int(r.entries_capped),
+    ]
+}
+
 fn languages(o: &mut String, l: &LanguageStats) {
+    let _ = writeln!(o, "## Languages\n");
     let _ = writeln!(
         o,
-        "## Languages
-"
-    );
-    let _ = writeln!(
-        o,
-        "| language | texts | vocabulary | matched | kept | t | tail share | matches | entries matched | entries capped |\n\
-         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| {} |\n| --- |{}",
+        LANGUAGE_COLUMNS.join(" | "),
+        " ---: |".repeat(LANGUAGE_COLUMNS.len() - 1)
     );
     for r in &l.rows {
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            r.lang,
-            fmt::int(r.texts),
-            opt_int(r.vocab_entries),
-            opt_int(r.matched),
-            opt_int(r.kept),
-            opt_int(r.t),
-            opt_share(r.tail_share),
-            opt_int(r.matches),
-            opt_int(r.entries_matched),
-            opt_int(r.entries_capped),
-        );
+        let _ = writeln!(o, "| {} |", language_cells(r).join(" | "));
     }
     let _ = writeln!(o, "\n{}\n", languages_note(l));
 }
