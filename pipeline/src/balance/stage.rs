@@ -87,7 +87,8 @@ impl Default for BalanceParams {
 pub struct BalanceSummary {
     /// `soft` or `hard`.
     pub cap: String,
-    /// The t applied.
+    /// The t applied: in a multilingual run English's (each language's t is
+    /// in `languages`).
     pub t: u64,
     /// The seed of the draws.
     pub seed: u64,
