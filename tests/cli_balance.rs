@@ -501,4 +501,21 @@ fn multilingual_balance_gives_each_language_its_own_t() {
     let other = multilingual_run(dir.path(), "other", 3);
     balance(&other, &["--t", "100", "--seed", "5"]);
     assert_eq!(selected(&run), selected(&other));
+
+    // The hard cap holds every entry to its own language's t.
+    balance(
+        &run,
+        &["--t", "100", "--seed", "5", "--cap", "hard", "--force"],
+    );
+    let hard = balance_counts(&run);
+    for l in langs {
+        let t = l["t"].as_u64().unwrap();
+        let first = l["first_id"].as_u64().unwrap() as u32;
+        for id in first..first + l["entries"].as_u64().unwrap() as u32 {
+            if let Some(&(b, a)) = hard.get(&id) {
+                assert!(a <= t, "entry {id}: {a} kept, t = {t}");
+                assert_eq!(b, counts[&id].0);
+            }
+        }
+    }
 }
