@@ -200,7 +200,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         spilled = *spill.spilled.lock().expect("not poisoned");
         let _ = std::fs::remove_dir_all(&tmp_root);
         let (stats, mut sel) = result?;
-        if segmenter(opts).is_some() {
+        if segmenter(opts)?.is_some() {
             for b in &mut sel.bigrams {
                 b.query = join_unspaced_bigram(&b.query);
             }
@@ -299,7 +299,7 @@ fn count_and_select(
         pb.set_position(bytes);
         pb.set_message(format!("{pages} pages"));
     };
-    let seg = segmenter(opts);
+    let seg = segmenter(opts)?;
     let counts = wiki::count_dumps(
         &opts.wiki_dumps,
         seg.as_ref(),
@@ -328,12 +328,18 @@ fn count_and_select(
     Ok((counts.stats, sel))
 }
 
-/// The word segmenter of `opts.lang`, when it is written without spaces.
-fn segmenter(opts: &BuildOptions) -> Option<Segmenter> {
-    opts.lang
-        .as_deref()
-        .filter(|l| segment::is_unspaced(l))
-        .map(|_| Segmenter::new())
+/// The word segmenter of `opts.lang`, when it is written without spaces
+/// (an error in a build without the `segmentation` feature).
+fn segmenter(opts: &BuildOptions) -> Result<Option<Segmenter>> {
+    match opts.lang.as_deref().filter(|l| segment::is_unspaced(l)) {
+        None => Ok(None),
+        Some(lang) => Segmenter::try_new().map(Some).ok_or_else(|| {
+            VocabError::Config(format!(
+                "--lang {lang} is written without spaces and needs word segmentation, which this \
+                 build leaves out (build with the `segmentation` feature, on by default)"
+            ))
+        }),
+    }
 }
 
 /// A bigram `a b` of a language written without spaces, as it occurs in
@@ -401,7 +407,11 @@ fn vocab_json(
 fn parameters_json(opts: &BuildOptions) -> serde_json::Value {
     json!({
         "lang": opts.lang,
-        "segmenter": segmenter(opts).map(|_| "icu_segmenter dictionary"),
+        "segmenter": opts
+            .lang
+            .as_deref()
+            .filter(|l| segment::is_unspaced(l))
+            .map(|_| "icu_segmenter dictionary"),
         "target_size": opts.target_size,
         "unigram_min_count": opts.wiki.unigram_min_count,
         "unigram_top_share": opts.wiki.unigram_top_share,

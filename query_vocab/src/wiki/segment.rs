@@ -9,7 +9,9 @@
 //! whitespace tokenizer cut it, so spaced text is tokenised exactly as
 //! without segmentation.
 
+#[cfg(feature = "segmentation")]
 use icu_segmenter::options::WordBreakInvariantOptions;
+#[cfg(feature = "segmentation")]
 use icu_segmenter::{WordSegmenter, WordSegmenterBorrowed};
 
 /// Wikipedia editions whose text is segmented into words: MetaCLIP 2's
@@ -56,9 +58,18 @@ pub fn is_unspaced_char(c: char) -> bool {
     )
 }
 
-/// A word segmenter (cheap to copy; its data is compiled in).
+/// A word segmenter (cheap to copy; its data is compiled in). Without the
+/// `segmentation` feature it cannot be made ([`Segmenter::try_new`]).
 #[derive(Clone, Copy)]
-pub struct Segmenter(WordSegmenterBorrowed<'static>);
+pub struct Segmenter(
+    #[cfg(feature = "segmentation")] WordSegmenterBorrowed<'static>,
+    #[cfg(not(feature = "segmentation"))] Never,
+);
+
+/// Stands for the segmenter of a build without the `segmentation` feature.
+#[cfg(not(feature = "segmentation"))]
+#[derive(Clone, Copy)]
+pub enum Never {}
 
 impl std::fmt::Debug for Segmenter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -66,25 +77,34 @@ impl std::fmt::Debug for Segmenter {
     }
 }
 
-impl Default for Segmenter {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Segmenter {
-    /// The dictionary segmenter.
-    pub fn new() -> Self {
-        Self(WordSegmenter::new_dictionary(
+    /// The dictionary segmenter, or none in a build without the
+    /// `segmentation` feature.
+    pub fn try_new() -> Option<Self> {
+        #[cfg(feature = "segmentation")]
+        return Some(Self(WordSegmenter::new_dictionary(
             WordBreakInvariantOptions::default(),
-        ))
+        )));
+        #[cfg(not(feature = "segmentation"))]
+        None
     }
 
     /// Calls `emit(word, adjacent)` for each word-like segment of `text`
     /// (letters, numbers, ideographs, kana; not punctuation or spaces), in
     /// order; `adjacent` is true when it directly follows the previous word,
     /// with no other segment between them.
-    pub fn words<'a>(&self, text: &'a str, mut emit: impl FnMut(&'a str, bool)) {
+    pub fn words<'a>(&self, text: &'a str, emit: impl FnMut(&'a str, bool)) {
+        #[cfg(feature = "segmentation")]
+        self.segment(text, emit);
+        #[cfg(not(feature = "segmentation"))]
+        {
+            let _ = (text, emit);
+            match self.0 {}
+        }
+    }
+
+    #[cfg(feature = "segmentation")]
+    fn segment<'a>(&self, text: &'a str, mut emit: impl FnMut(&'a str, bool)) {
         let mut it = self.0.segment_str(text);
         let mut start = match it.next() {
             Some(s) => s,
@@ -107,12 +127,16 @@ impl Segmenter {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "segmentation")]
     fn words(s: &str) -> Vec<(String, bool)> {
         let mut v = Vec::new();
-        Segmenter::new().words(s, |w, a| v.push((w.to_string(), a)));
+        Segmenter::try_new()
+            .unwrap()
+            .words(s, |w, a| v.push((w.to_string(), a)));
         v
     }
 
+    #[cfg(feature = "segmentation")]
     #[test]
     fn segments_japanese_chinese_and_thai() {
         let ja = words("人権の無視及び軽侮が、人類の良心を踏みにじった");
@@ -127,6 +151,12 @@ mod tests {
         // Punctuation breaks adjacency.
         let w = words("自由、平等");
         assert_eq!(w, [("自由".into(), false), ("平等".into(), false)]);
+    }
+
+    #[cfg(not(feature = "segmentation"))]
+    #[test]
+    fn without_the_feature_there_is_no_segmenter() {
+        assert!(Segmenter::try_new().is_none());
     }
 
     #[test]
