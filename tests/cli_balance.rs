@@ -456,6 +456,14 @@ fn multilingual_balance_gives_each_language_its_own_t() {
             }
         }
     }
+    // The reduce record holds each language's t too.
+    let reduce: serde_json::Value =
+        serde_json::from_slice(&fs::read(run.join("_stages/balance/reduce.json")).unwrap())
+            .unwrap();
+    for l in langs {
+        let lang = l["lang"].as_str().unwrap();
+        assert_eq!(reduce["counters"][format!("t_{lang}")], l["t"], "{reduce}");
+    }
     let rows_in: u64 = langs.iter().map(|l| l["rows_in"].as_u64().unwrap()).sum();
     assert_eq!(rows_in, report["counters"]["pairs_in"].as_u64().unwrap());
 

@@ -59,6 +59,9 @@ pub mod counter {
     pub const LANG_IN_PREFIX: &str = "lang_in_";
     /// Prefix of the rows kept per language (`lang_kept_ja`).
     pub const LANG_KEPT_PREFIX: &str = "lang_kept_";
+    /// Reduce: prefix of each matched language's t (`t_ja`), in a
+    /// multilingual run.
+    pub const T_PREFIX: &str = "t_";
 }
 
 /// Settings of the balance stage (all guarded).
@@ -366,6 +369,9 @@ impl<P: Pool> Stage for Balance<P> {
         c.add(counter::ENTRIES_MATCHED, summary.entries_matched as u64);
         c.add(counter::ENTRIES_CAPPED, summary.entries_capped as u64);
         c.add(counter::MAX_COUNT_AFTER, summary.max_count_after);
+        for l in summary.languages.iter().filter(|l| l.cap.matches > 0) {
+            c.add(&format!("{}{}", counter::T_PREFIX, l.cap.lang), l.cap.t);
+        }
         Ok(c)
     }
 
