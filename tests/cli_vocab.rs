@@ -458,6 +458,14 @@ fn several_languages_are_built_at_once_with_word_segmentation() {
     let ja_json = json(&out.join("ja/vocab.json"));
     assert_eq!(ja_json["parameters"]["lang"], "ja");
     assert_eq!(ja_json["parameters"]["unigram_top_share"], 0.3);
+    // MetaCLIP 2's caps, the defaults of a language other than English.
+    assert_eq!(ja_json["parameters"]["bigram_max"], 100_646);
+    assert_eq!(ja_json["parameters"]["title_top_share"], 0.76);
+    assert_eq!(ja_json["parameters"]["title_min_views"], 1);
+    assert_eq!(
+        ja_json["parameters"]["pageviews_projects"],
+        serde_json::json!(["ja", "ja.m"])
+    );
     assert!(ja_json["sources"]["bigram"]["kept"].as_u64().unwrap() > 0);
     let bigrams: Vec<&str> = ja_q
         .iter()

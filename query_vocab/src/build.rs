@@ -43,6 +43,8 @@ pub struct BuildOptions {
     pub wiki: WikiThresholds,
     /// Title thresholds and projects.
     pub titles: PageviewParams,
+    /// MetaCLIP 2's caps on bigrams and titles (none for English).
+    pub caps: SourceCaps,
     /// Memory bound of the count tables and sort buffers, in bytes.
     pub memory_limit: usize,
     /// Where spill files go (default: a hidden directory in `out`).
@@ -51,6 +53,21 @@ pub struct BuildOptions {
     pub force: bool,
     /// Hide progress bars.
     pub quiet: bool,
+}
+
+/// The most titles [`SourceCaps::title_top_share`] keeps (MetaCLIP 2's
+/// `upper_bound_title`).
+pub const TITLE_TOP_CAP: usize = 61_235;
+
+/// MetaCLIP 2's caps on the bigram and title sources of a language other
+/// than English (`build_metadata.py`); none: no cap beyond the thresholds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SourceCaps {
+    /// Keep at most this many bigrams, the highest PMI (MetaCLIP 2: 100,646).
+    pub bigram_max: Option<usize>,
+    /// Keep this share of the titles, the most viewed, at most
+    /// [`TITLE_TOP_CAP`] (MetaCLIP 2: 0.76).
+    pub title_top_share: Option<f64>,
 }
 
 /// The result of a build, also written (with the options) to `vocab.json`.
@@ -200,6 +217,9 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         spilled = *spill.spilled.lock().expect("not poisoned");
         let _ = std::fs::remove_dir_all(&tmp_root);
         let (stats, mut sel) = result?;
+        if let Some(max) = opts.caps.bigram_max {
+            merge::keep_best(&mut sel.bigrams, max);
+        }
         if segmenter(opts)?.is_some() {
             for b in &mut sel.bigrams {
                 b.query = join_unspaced_bigram(&b.query);
@@ -211,7 +231,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
 
     // Pageviews.
     let t = Instant::now();
-    let (titles, pv_stats) = if pageview_files.is_empty() {
+    let (mut titles, pv_stats) = if pageview_files.is_empty() {
         (Vec::new(), None)
     } else {
         let pb = bar(opts.quiet, 0, "{spinner} pageviews: reading {msg}");
@@ -221,6 +241,10 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         pb.finish_and_clear();
         (titles, Some(stats))
     };
+    if let Some(share) = opts.caps.title_top_share {
+        let k = ((share * titles.len() as f64) as usize).min(TITLE_TOP_CAP);
+        merge::keep_best(&mut titles, k);
+    }
     phase("pageviews", t);
 
     // Merge and write.
@@ -415,6 +439,8 @@ fn parameters_json(opts: &BuildOptions) -> serde_json::Value {
         "target_size": opts.target_size,
         "unigram_min_count": opts.wiki.unigram_min_count,
         "unigram_top_share": opts.wiki.unigram_top_share,
+        "bigram_max": opts.caps.bigram_max,
+        "title_top_share": opts.caps.title_top_share,
         "bigram_min_pmi": opts.wiki.bigram_min_pmi,
         "bigram_min_count": opts.wiki.bigram_min_count,
         "title_min_views": opts.titles.min_views,

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use crate::build::{build, BuildOptions, BuildReport};
+use crate::build::{build, BuildOptions, BuildReport, SourceCaps};
 use crate::error::{Result, VocabError};
 use crate::omw;
 
@@ -30,22 +30,11 @@ pub fn pageview_projects(lang: &str) -> Vec<String> {
     vec![lang.to_string(), format!("{lang}.m")]
 }
 
-/// The unigram thresholds given on the command line (none: the language's
-/// default, [`unigram_thresholds`]).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct GivenThresholds {
-    /// `--unigram-min-count`.
-    pub min_count: Option<u64>,
-    /// `--unigram-top-share`.
-    pub top_share: Option<f64>,
-}
-
 /// The options of one edition's build within `base`: `OUT/LANG`, its dumps
-/// and OMW files, its pageviews projects, its unigram thresholds.
+/// and OMW files, its pageviews projects, its thresholds ([`thresholds`]).
 pub fn options_for(base: &BuildOptions, lang: &str, given: GivenThresholds) -> BuildOptions {
     let mut o = base.clone();
-    (o.wiki.unigram_min_count, o.wiki.unigram_top_share) =
-        unigram_thresholds(Some(lang), given.min_count, given.top_share);
+    set_thresholds(&mut o, &thresholds(Some(lang), &given));
     o.out = base.out.join(lang);
     o.lang = Some(lang.to_string());
     o.wiki_dumps = base
@@ -131,26 +120,89 @@ pub fn build_languages(
 /// English (`threshold_unigram`).
 pub const DEFAULT_UNIGRAM_TOP_SHARE: f64 = 0.1;
 
-/// English's minimum unigram count (MetaCLIP's 100).
-pub const ENGLISH_UNIGRAM_MIN_COUNT: u64 = 100;
+/// MetaCLIP 2's most bigrams of a language other than English
+/// (`upper_bound_bigram`).
+pub const DEFAULT_BIGRAM_MAX: usize = 100_646;
 
-/// The unigram thresholds of edition `lang` (none: English) from the ones
-/// given (none: the default): English keeps every unigram of at least 100
-/// occurrences; another language, as MetaCLIP 2, the most frequent 10% of its
-/// distinct unigrams (at most 251,465) with no minimum count. Returns
-/// `(unigram_min_count, unigram_top_share)`.
-pub fn unigram_thresholds(
-    lang: Option<&str>,
-    min_count: Option<u64>,
-    top_share: Option<f64>,
-) -> (u64, Option<f64>) {
-    match lang {
-        None | Some("en") => (min_count.unwrap_or(ENGLISH_UNIGRAM_MIN_COUNT), top_share),
-        Some(_) => (
-            min_count.unwrap_or(1),
-            top_share.or(Some(DEFAULT_UNIGRAM_TOP_SHARE)),
-        ),
+/// MetaCLIP 2's share of titles kept for a language other than English.
+pub const DEFAULT_TITLE_TOP_SHARE: f64 = 0.76;
+
+/// The thresholds given on the command line (none: the language's default,
+/// [`thresholds`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GivenThresholds {
+    /// `--unigram-min-count`.
+    pub min_count: Option<u64>,
+    /// `--unigram-top-share`.
+    pub top_share: Option<f64>,
+    /// `--bigram-max`.
+    pub bigram_max: Option<usize>,
+    /// `--title-min-views`.
+    pub title_min_views: Option<u64>,
+    /// `--title-hourly-min`.
+    pub title_hourly_min: Option<u64>,
+    /// `--title-top-share`.
+    pub title_top_share: Option<f64>,
+}
+
+/// The thresholds of one build.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// Minimum unigram count.
+    pub unigram_min_count: u64,
+    /// Share of distinct unigrams kept.
+    pub unigram_top_share: Option<f64>,
+    /// An hourly pageviews figure counts when at least this.
+    pub title_hourly_min: u64,
+    /// A title is kept when its views sum to at least this.
+    pub title_min_views: u64,
+    /// Caps on bigrams and titles.
+    pub caps: SourceCaps,
+}
+
+/// The thresholds of edition `lang` (none: English) where `given` leaves
+/// them open. English keeps MetaCLIP's: unigrams seen at least 100 times,
+/// titles with at least 70 views counted from hourly figures of at least 50,
+/// no caps. Every other language, as MetaCLIP 2's `build_metadata.py` and
+/// `build_title.py`: the most frequent 10% of its distinct unigrams (at most
+/// 251,465) with no minimum count, at most 100,646 bigrams (highest PMI),
+/// and the most viewed 76% of its titles (at most 61,235), counting every
+/// view.
+pub fn thresholds(lang: Option<&str>, given: &GivenThresholds) -> Thresholds {
+    let english = matches!(lang, None | Some("en"));
+    let (min_count, top_share, hourly, views, caps) = if english {
+        (100, None, 50, 70, SourceCaps::default())
+    } else {
+        (
+            1,
+            Some(DEFAULT_UNIGRAM_TOP_SHARE),
+            1,
+            1,
+            SourceCaps {
+                bigram_max: Some(DEFAULT_BIGRAM_MAX),
+                title_top_share: Some(DEFAULT_TITLE_TOP_SHARE),
+            },
+        )
+    };
+    Thresholds {
+        unigram_min_count: given.min_count.unwrap_or(min_count),
+        unigram_top_share: given.top_share.or(top_share),
+        title_hourly_min: given.title_hourly_min.unwrap_or(hourly),
+        title_min_views: given.title_min_views.unwrap_or(views),
+        caps: SourceCaps {
+            bigram_max: given.bigram_max.or(caps.bigram_max),
+            title_top_share: given.title_top_share.or(caps.title_top_share),
+        },
     }
+}
+
+/// `o` with the thresholds `t`.
+pub fn set_thresholds(o: &mut BuildOptions, t: &Thresholds) {
+    o.wiki.unigram_min_count = t.unigram_min_count;
+    o.wiki.unigram_top_share = t.unigram_top_share;
+    o.titles.hourly_min = t.title_hourly_min;
+    o.titles.min_views = t.title_min_views;
+    o.caps = t.caps;
 }
 
 #[cfg(test)]
@@ -170,5 +222,35 @@ mod tests {
         );
         assert_eq!(e("dump.xml"), None);
         assert_eq!(pageview_projects("de"), ["de", "de.m"]);
+    }
+
+    #[test]
+    fn thresholds_per_language() {
+        let none = GivenThresholds::default();
+        let en = thresholds(None, &none);
+        assert_eq!(en, thresholds(Some("en"), &none));
+        assert_eq!(
+            (
+                en.unigram_min_count,
+                en.unigram_top_share,
+                en.title_hourly_min,
+                en.title_min_views
+            ),
+            (100, None, 50, 70)
+        );
+        assert_eq!(en.caps, SourceCaps::default());
+        let ja = thresholds(Some("ja"), &none);
+        assert_eq!((ja.unigram_min_count, ja.unigram_top_share), (1, Some(0.1)));
+        assert_eq!((ja.title_hourly_min, ja.title_min_views), (1, 1));
+        assert_eq!(ja.caps.bigram_max, Some(100_646));
+        assert_eq!(ja.caps.title_top_share, Some(0.76));
+        let given = GivenThresholds {
+            top_share: Some(0.5),
+            title_min_views: Some(9),
+            ..none
+        };
+        let de = thresholds(Some("de"), &given);
+        assert_eq!((de.unigram_top_share, de.title_min_views), (Some(0.5), 9));
+        assert_eq!(thresholds(Some("en"), &given).unigram_top_share, Some(0.5));
     }
 }

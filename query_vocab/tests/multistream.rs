@@ -39,6 +39,7 @@ fn options(out: PathBuf, dump: PathBuf) -> BuildOptions {
             hourly_min: 50,
             min_views: 70,
         },
+        caps: Default::default(),
         memory_limit: 1 << 20,
         tmp_dir: None,
         force: false,

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use query_vocab::build::SourceCaps;
 use query_vocab::languages::{
-    build_languages, pageview_projects, unigram_thresholds, GivenThresholds,
+    build_languages, pageview_projects, set_thresholds, thresholds, GivenThresholds,
 };
 use query_vocab::pageviews::PageviewParams;
 use query_vocab::select::WikiThresholds;
@@ -64,12 +65,22 @@ pub struct BuildArgs {
     /// Keep bigrams occurring at least this often.
     #[arg(long, default_value_t = 1)]
     pub bigram_min_count: u64,
-    /// Keep titles whose counted pageviews sum to at least this.
-    #[arg(long, default_value_t = 70)]
-    pub title_min_views: u64,
-    /// Count an hourly pageviews figure only if it is at least this.
-    #[arg(long, default_value_t = 50)]
-    pub title_hourly_min: u64,
+    /// Keep at most this many bigrams, the highest PMI [default: none for
+    /// English; 100646 for other languages, as MetaCLIP 2].
+    #[arg(long, value_name = "N")]
+    pub bigram_max: Option<usize>,
+    /// Keep titles whose counted pageviews sum to at least this [default: 70
+    /// for English, 1 for other languages].
+    #[arg(long)]
+    pub title_min_views: Option<u64>,
+    /// Keep only this share of the titles, the most viewed (at most 61,235)
+    /// [default: none for English; 0.76 for other languages, as MetaCLIP 2].
+    #[arg(long, value_name = "SHARE")]
+    pub title_top_share: Option<f64>,
+    /// Count an hourly pageviews figure only if it is at least this [default:
+    /// 50 for English, 1 for other languages].
+    #[arg(long)]
+    pub title_hourly_min: Option<u64>,
     /// Pageviews projects counted (comma-separated) [default: en,en.m; with
     /// --lang XX: XX,XX.m].
     #[arg(long, value_delimiter = ',')]
@@ -100,14 +111,23 @@ fn build(args: BuildArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             "no --wiki-dump, --pageviews or --wordnet given: the vocabulary holds only the numbers"
         );
     }
-    if let Some(s) = args.unigram_top_share {
-        if !(s > 0.0 && s <= 1.0) {
-            anyhow::bail!("--unigram-top-share must be in (0, 1], got {s}");
+    for (flag, share) in [
+        ("--unigram-top-share", args.unigram_top_share),
+        ("--title-top-share", args.title_top_share),
+    ] {
+        if let Some(s) = share {
+            if !(s > 0.0 && s <= 1.0) {
+                anyhow::bail!("{flag} must be in (0, 1], got {s}");
+            }
         }
     }
     let given = GivenThresholds {
         min_count: args.unigram_min_count,
         top_share: args.unigram_top_share,
+        bigram_max: args.bigram_max,
+        title_min_views: args.title_min_views,
+        title_hourly_min: args.title_hourly_min,
+        title_top_share: args.title_top_share,
     };
     let single = match args.lang.as_slice() {
         [] => None,
@@ -122,14 +142,12 @@ fn build(args: BuildArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             None
         }
     };
-    let (unigram_min_count, unigram_top_share) =
-        unigram_thresholds(single.as_deref(), given.min_count, given.top_share);
     let projects = match (&single, args.pageviews_projects.is_empty()) {
         (_, false) => args.pageviews_projects,
         (Some(l), true) => pageview_projects(l),
         (None, true) => pageview_projects("en"),
     };
-    let opts = BuildOptions {
+    let mut opts = BuildOptions {
         out: args.out,
         wiki_dumps: args.wiki_dumps,
         pageviews: args.pageviews,
@@ -138,21 +156,24 @@ fn build(args: BuildArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         lang: single.clone(),
         target_size: args.target_size,
         wiki: WikiThresholds {
-            unigram_min_count,
-            unigram_top_share,
+            unigram_min_count: 0,
+            unigram_top_share: None,
             bigram_min_pmi: args.bigram_min_pmi,
             bigram_min_count: args.bigram_min_count,
         },
         titles: PageviewParams {
             projects,
-            hourly_min: args.title_hourly_min,
-            min_views: args.title_min_views,
+            hourly_min: 0,
+            min_views: 0,
         },
+        caps: SourceCaps::default(),
         memory_limit: args.memory_limit,
         tmp_dir: args.tmp_dir,
         force: args.force,
         quiet: global.quiet,
     };
+    // Per language in a multi-language build; here for one (or English).
+    set_thresholds(&mut opts, &thresholds(single.as_deref(), &given));
     if args.lang.len() > 1 {
         let reports = build_languages(&opts, &args.lang, given).context("vocab build failed")?;
         for (lang, report) in reports {
