@@ -23,7 +23,8 @@ record how the run went rather than what it produced:
   accuracies, per-query figures) must match;
 - `train/train_log.jsonl` is compared line by line the same way (step, loss,
   learning rate, gradient norm must match; per-step times are dropped);
-- the stats reports `run/stats/report.md` and `report.html` (renderings of
+- the stats reports `run/stats/report.md` and `report.html`, and those of
+  the worldwide run in `world/stats/` (renderings of
   `stats.json`) are compared line by line after the same path replacement; a
   line may differ only where it shows a time (it names a timing key or a
   value in seconds) and only in its numbers.
@@ -41,7 +42,12 @@ import sys
 SKIPPED = {"web/server.log"}
 
 # The stats reports: text renderings of stats.json, compared line by line.
-REPORTS = {"run/stats/report.md", "run/stats/report.html"}
+REPORTS = {
+    "run/stats/report.md",
+    "run/stats/report.html",
+    "world/stats/report.md",
+    "world/stats/report.html",
+}
 
 # Keys whose values are wall-clock measurements: a key is dropped when its
 # last component (after the last '.', for flattened keys) matches.

@@ -5,7 +5,8 @@
 #   scripts/demo.sh [OUT_DIR]          (default: demo-out/)
 #
 # Environment: DEMO_PAGES (default 240) and DEMO_STEPS (default 300) size the
-# synthetic web and the training run, DEMO_CHECKPOINT_EVERY (default 100) is
+# synthetic web (DEMO_PAGES English pages, and an eighth as many in German and
+# in Japanese each) and the training run, DEMO_CHECKPOINT_EVERY (default 100) is
 # the training checkpoint interval; CI uses smaller values.
 #
 # Resumable: kill it at any point and run the same command (same OUT_DIR)
@@ -19,6 +20,7 @@ ROOT=$(pwd)
 OUT="${1:-$ROOT/demo-out}"
 DATA="$ROOT/tests/data"
 PAGES=${DEMO_PAGES:-240}
+LANG_PAGES=$(((PAGES + 7) / 8))
 STEPS=${DEMO_STEPS:-300}
 CHECKPOINT_EVERY=${DEMO_CHECKPOINT_EVERY:-100}
 mkdir -p "$OUT"
@@ -38,8 +40,7 @@ echo "==> 1. query vocabulary (Wikipedia sample + pageviews sample + WordNet)"
   --pageviews "$DATA/pageviews" \
   --wordnet /usr/share/wordnet
 
-echo
-echo "==> 2. a small web to crawl, served on 127.0.0.1"
+echo "==> 2. a small web to crawl (English, German and Japanese pages), served on 127.0.0.1"
 # The port is chosen once and kept: the pages, the WARC and every later stage
 # hold URLs with it. Written atomically (a killed write leaves no half file).
 mkdir -p "$OUT/web"
@@ -58,7 +59,13 @@ else
   echo "$PORT" >"$PORT_TMP"
   mv "$PORT_TMP" "$PORT_FILE"
 fi
-"$WC" sample-web --out "$OUT/web" --base-url "http://127.0.0.1:$PORT" --pages "$PAGES" --seed 0
+"$WC" sample-web --out "$OUT/web" --base-url "http://127.0.0.1:$PORT" --pages "$PAGES" --seed 0 \
+  --pages-per-language "$LANG_PAGES"
+echo "    German and Japanese vocabularies from the sample web's stand-in Wikipedia dumps"
+echo "    (the words are segmented for Japanese; small corpora, so every word seen twice counts)"
+"$WC" --quiet vocab build --out "$OUT/vocabs" --lang de,ja \
+  --wiki-dump "$OUT/web/wiki/dewiki-sample-web.xml" --wiki-dump "$OUT/web/wiki/jawiki-sample-web.xml" \
+  --unigram-top-share 1 --unigram-min-count 2 --bigram-min-pmi 1 --bigram-min-count 2
 # A server left by an earlier run killed without its process group (only this
 # script's own process) still holds the port: stop it.
 if [ -s "$OUT/web/server.pid" ]; then
@@ -114,6 +121,25 @@ echo "==> 4. crawl: match alt-texts against the vocabulary"
 "$WC" crawl match --out "$RUN" --vocab "$OUT/vocab"
 "$WC" --quiet crawl match --out "$OUT/cc-sample" --vocab "$OUT/vocab"
 
+echo "    worldwide: the same crawl, each alt-text's language identified and matched against"
+echo "    its language's vocabulary (English: $OUT/vocab; German, Japanese: $OUT/vocabs), into $OUT/world"
+"$WC" --quiet crawl extract --out "$OUT/world" --input "$OUT/web/crawl/sample-web.warc.gz"
+"$WC" crawl match --out "$OUT/world" --lid --lid-fallback en --vocab "$OUT/vocab" --vocab-dir "$OUT/vocabs"
+"$WC" crawl balance --out "$OUT/world" --t 300
+python3 - "$OUT/world/match.json" "$OUT/world/balance.json" <<'PY'
+import json, sys
+m, b = (json.load(open(p)) for p in sys.argv[1:])
+seen = {k[5:]: v for k, v in m["counters"].items() if k.startswith("lang_")}
+rows = {l["lang"]: l for l in b["languages"]}
+print("    language  texts  matched  kept      t  tail share")
+for lang in sorted(seen, key=lambda l: (-seen[l], l)):
+    r = rows.get(lang)
+    if r:
+        print(f"    {lang:8} {seen[lang]:6} {r['rows_in']:8} {r['rows_kept']:5} {r['t']:6}  {100 * r['tail_share']:9.1f}%")
+    else:
+        print(f"    {lang:8} {seen[lang]:6}  (no vocabulary)")
+PY
+
 echo
 echo "==> 5. crawl: balance (cap each entry; t is small for a small web)"
 "$WC" crawl balance --out "$RUN" --t 300
@@ -141,13 +167,14 @@ echo "==> 8. zero-shot evaluation on held-out images"
 echo
 echo "==> 9. dataset statistics report"
 "$WC" stats "$RUN" --vocab "$OUT/vocab"
+"$WC" --quiet stats "$OUT/world"
 
 echo
 echo "vocabulary:    $OUT/vocab/queries.txt ($(wc -l <"$OUT/vocab/queries.txt") entries)"
 echo "pairs:         $RUN/pairs/   matched: $RUN/matched/   selected: $RUN/selected/"
 echo "shards:        $RUN/shards/   kept: $RUN/dedup/ and $RUN/balanced/"
 echo "model:         $OUT/train/   evaluation: $OUT/eval.json"
-echo "report:        $RUN/stats/report.html"
+echo "report:        $RUN/stats/report.html (worldwide: $OUT/world/stats/report.html)"
 echo "time:          $((SECONDS / 60))m $((SECONDS % 60))s in all, of which the build took $((BUILD_SECONDS / 60))m $((BUILD_SECONDS % 60))s"
 TOP1=$(python3 -c "import json; print('%.1f' % (100 * json.load(open('$OUT/eval.json'))['zero_shot']['top1']))")
 echo "zero-shot top-1: ${TOP1}%"

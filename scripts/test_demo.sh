@@ -33,6 +33,14 @@ check balanced_summary grep -q '^balance_downloaded: t = 300' "$WORK/demo.log"
 check checkpoint_written some "$O/train/step-*"
 check evaluation_written test -s "$O/eval.json"
 check report_written test -s "$O/run/stats/report.html"
+# The worldwide run: German and Japanese vocabularies, pages identified and
+# matched per language, balanced with a t per language, counts printed.
+check vocab_per_language test -s "$O/vocabs/de/queries.txt" -a -s "$O/vocabs/ja/queries.txt"
+check japanese_segmented grep -qx '三角形' "$O/vocabs/ja/queries.txt"
+check languages_matched python3 -c "import json, sys; c = json.load(open('$O/world/match.json'))['counters']; sys.exit(0 if min(c.get('lang_' + l, 0) for l in ('en', 'de', 'ja')) > 0 else 1)"
+check t_per_language python3 -c "import json, sys; b = json.load(open('$O/world/balance.json')); sys.exit(0 if {l['lang'] for l in b['languages'] if l['rows_kept'] > 0} >= {'en', 'de', 'ja'} else 1)"
+check per_language_counts_printed grep -Eq '^    ja +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ ' "$WORK/demo.log"
+check languages_in_report grep -q '## Languages' "$O/world/stats/report.md"
 # "Clearly above chance": at least three times the chance top-1 (the reduced
 # run reaches about six times).
 check model_learned python3 -c "import json, sys; z = json.load(open('$O/eval.json'))['zero_shot']; sys.exit(0 if z['top1'] >= 3 * z['chance_top1'] else 1)"

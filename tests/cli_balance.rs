@@ -61,8 +61,14 @@ fn pool() -> Vec<(String, String)> {
 }
 
 /// Writes `rows` into `parts` pairs parts (rows dealt round-robin, each part
-/// reversed) and runs match; returns the run directory.
-fn matched_run(dir: &Path, name: &str, rows: &[(String, String)], parts: usize) -> PathBuf {
+/// reversed) and runs match with `match_args`; returns the run directory.
+fn matched_run_with(
+    dir: &Path,
+    name: &str,
+    rows: &[(String, String)],
+    parts: usize,
+    match_args: &[&str],
+) -> PathBuf {
     let run = dir.join(name);
     for p in 0..parts {
         let mut part: Vec<_> = rows.iter().skip(p).step_by(parts).cloned().collect();
@@ -70,17 +76,16 @@ fn matched_run(dir: &Path, name: &str, rows: &[(String, String)], parts: usize) 
         write_pairs(&run.join(format!("pairs/part-{p:05}.parquet")), &part);
     }
     common::complete_stage(&run, "extract");
-    let v = vocab(dir);
-    assert_success(&witcurate(&[
-        "crawl",
-        "match",
-        "--quiet",
-        "--out",
-        run.to_str().unwrap(),
-        "--vocab",
-        v.to_str().unwrap(),
-    ]));
+    let mut args = vec!["crawl", "match", "--quiet", "--out", run.to_str().unwrap()];
+    args.extend_from_slice(match_args);
+    assert_success(&witcurate(&args));
     run
+}
+
+/// [`matched_run_with`] against the English test vocabulary.
+fn matched_run(dir: &Path, name: &str, rows: &[(String, String)], parts: usize) -> PathBuf {
+    let v = vocab(dir);
+    matched_run_with(dir, name, rows, parts, &["--vocab", v.to_str().unwrap()])
 }
 
 /// uid → query_ids of every selected row (sorted by uid).
@@ -350,4 +355,175 @@ fn extra_matched_columns_pass_through_to_selected() {
         }
     }
     assert!(seen > 50, "{seen}");
+}
+
+/// A multilingual pool from real English, Japanese and Russian text (each
+/// UDHR line reached through 12 image URLs), matched with `--lid` against
+/// one vocabulary per language, in `parts` parts.
+fn multilingual_run(dir: &Path, name: &str, parts: usize) -> PathBuf {
+    let mut rows = Vec::new();
+    for lang in ["eng", "jpn", "rus"] {
+        for (l, line) in common::udhr(lang).into_iter().enumerate() {
+            for k in 0..12 {
+                rows.push((
+                    format!("http://img.example/{lang}/{l}/{k}.jpg"),
+                    line.clone(),
+                ));
+            }
+        }
+    }
+    let vocabs = dir.join("vocabs");
+    let lists: [(&str, &[&str]); 3] = [
+        (
+            "en",
+            &[
+                "the", "of", "and", "rights", "everyone", "freedom", "nations",
+            ],
+        ),
+        ("ja", &["の", "権利", "自由", "人", "すべて", "国"]),
+        ("ru", &["и", "права", "свободы", "человека", "каждый"]),
+    ];
+    for (lang, entries) in lists {
+        fs::create_dir_all(vocabs.join(lang)).unwrap();
+        fs::write(
+            vocabs.join(lang).join("queries.txt"),
+            entries.join("\n") + "\n",
+        )
+        .unwrap();
+    }
+    matched_run_with(
+        dir,
+        name,
+        &rows,
+        parts,
+        &["--lid", "--vocab-dir", vocabs.to_str().unwrap()],
+    )
+}
+
+/// After `crawl match --lid`, English gets `--t` and every other language the
+/// t at which its tail share is nearest English's (MetaCLIP 2); the
+/// selection does not depend on the partitioning, and `balance.json` reports
+/// each language.
+#[test]
+fn multilingual_balance_gives_each_language_its_own_t() {
+    use pipeline::balance::caps::{p_to_t, t_to_p};
+    let dir = tempfile::tempdir().unwrap();
+    let run = multilingual_run(dir.path(), "run", 2);
+    balance(&run, &["--t", "100", "--seed", "5"]);
+    let report: serde_json::Value =
+        serde_json::from_slice(&fs::read(run.join("balance.json")).unwrap()).unwrap();
+    let langs = report["languages"].as_array().unwrap();
+    let names: Vec<&str> = langs.iter().map(|l| l["lang"].as_str().unwrap()).collect();
+    assert_eq!(names, ["en", "ja", "ru"]);
+    assert_eq!(report["t"], 100);
+    assert_eq!(langs[0]["t"], 100);
+
+    // Recompute every language's t from the per-entry counts.
+    let counts = balance_counts(&run);
+    let per_lang = |l: &serde_json::Value| -> Vec<u64> {
+        let first = l["first_id"].as_u64().unwrap() as u32;
+        let n = l["entries"].as_u64().unwrap() as u32;
+        (first..first + n)
+            .map(|id| counts.get(&id).map_or(0, |c| c.0))
+            .collect()
+    };
+    let en = per_lang(&langs[0]);
+    let p_en = t_to_p(&en, 100);
+    assert!(
+        p_en > 0.0 && p_en < 1.0,
+        "English has head and tail: {en:?}"
+    );
+    // (JSON keeps floats to about 1e-16.)
+    assert!((report["reference_tail_share"].as_f64().unwrap() - p_en).abs() < 1e-12);
+    for l in &langs[1..] {
+        let c = per_lang(l);
+        let t = l["t"].as_u64().unwrap();
+        assert_eq!(t, p_to_t(&c, p_en), "{l}");
+        assert_ne!(t, 100, "{l}: its own t, not English's");
+        assert!((l["tail_share"].as_f64().unwrap() - t_to_p(&c, t)).abs() < 1e-12);
+        assert!(l["entries_capped"].as_u64().unwrap() > 0, "{l}");
+        assert!(l["rows_kept"].as_u64() < l["rows_in"].as_u64(), "{l}");
+    }
+    // Every entry under its language's t keeps all its pairs.
+    for l in langs {
+        let t = l["t"].as_u64().unwrap();
+        let first = l["first_id"].as_u64().unwrap() as u32;
+        for id in first..first + l["entries"].as_u64().unwrap() as u32 {
+            if let Some(&(b, a)) = counts.get(&id) {
+                if b <= t {
+                    assert_eq!(a, b, "entry {id} under t = {t}");
+                }
+            }
+        }
+    }
+    // The reduce record holds each language's t too.
+    let reduce: serde_json::Value =
+        serde_json::from_slice(&fs::read(run.join("_stages/balance/reduce.json")).unwrap())
+            .unwrap();
+    for l in langs {
+        let lang = l["lang"].as_str().unwrap();
+        assert_eq!(reduce["counters"][format!("t_{lang}")], l["t"], "{reduce}");
+    }
+    let rows_in: u64 = langs.iter().map(|l| l["rows_in"].as_u64().unwrap()).sum();
+    assert_eq!(rows_in, report["counters"]["pairs_in"].as_u64().unwrap());
+
+    // The stats report shows each language's texts, counts, t and tail share.
+    assert_success(&witcurate(&["stats", "--quiet", run.to_str().unwrap()]));
+    let stats: serde_json::Value =
+        serde_json::from_slice(&fs::read(run.join("stats/stats.json")).unwrap()).unwrap();
+    let rows = stats["languages"]["rows"].as_array().unwrap();
+    for l in langs {
+        let row = rows.iter().find(|r| r["lang"] == l["lang"]).unwrap();
+        assert_eq!(row["t"], l["t"]);
+        assert_eq!(row["kept"], l["rows_kept"]);
+        assert_eq!(row["matched"], l["rows_in"]);
+        // (whatlang places 19 of the 20 Russian lines.)
+        assert!(row["texts"].as_u64() >= row["matched"].as_u64(), "{row}");
+    }
+    // Top entries are looked up in their language's vocabulary.
+    let top = stats["vocab"]["top_entries"].as_array().unwrap();
+    assert!(!top.is_empty());
+    for e in top {
+        let lang = e["source"].as_str().unwrap();
+        let l = langs.iter().find(|l| l["lang"] == lang).unwrap();
+        let first = l["first_id"].as_u64().unwrap();
+        let id = e["id"].as_u64().unwrap();
+        let file = dir.path().join(format!("vocabs/{lang}/queries.txt"));
+        let line = fs::read_to_string(file)
+            .unwrap()
+            .lines()
+            .nth((id - first) as usize)
+            .unwrap()
+            .to_string();
+        assert_eq!(e["query"].as_str().unwrap(), line, "{e}");
+    }
+    let md = fs::read_to_string(run.join("stats/report.md")).unwrap();
+    assert!(md.contains("## Languages"), "{md}");
+    let ja_t = langs[1]["t"].as_u64().unwrap();
+    assert!(md.contains("| ja | 240 | 6 |"), "{md}");
+    assert!(md.contains(&format!("| {ja_t} |")), "{md}");
+    let html = fs::read_to_string(run.join("stats/report.html")).unwrap();
+    assert!(html.contains("<section id=\"languages\">"));
+
+    // Another partitioning selects the same pairs.
+    let other = multilingual_run(dir.path(), "other", 3);
+    balance(&other, &["--t", "100", "--seed", "5"]);
+    assert_eq!(selected(&run), selected(&other));
+
+    // The hard cap holds every entry to its own language's t.
+    balance(
+        &run,
+        &["--t", "100", "--seed", "5", "--cap", "hard", "--force"],
+    );
+    let hard = balance_counts(&run);
+    for l in langs {
+        let t = l["t"].as_u64().unwrap();
+        let first = l["first_id"].as_u64().unwrap() as u32;
+        for id in first..first + l["entries"].as_u64().unwrap() as u32 {
+            if let Some(&(b, a)) = hard.get(&id) {
+                assert!(a <= t, "entry {id}: {a} kept, t = {t}");
+                assert_eq!(b, counts[&id].0);
+            }
+        }
+    }
 }

@@ -509,16 +509,6 @@ fn a_killed_run_resumes_without_losing_or_duplicating_work() {
     );
 }
 
-/// Lines of a bundled UDHR translation (`tests/data/udhr`, real text).
-fn udhr(lang: &str) -> Vec<String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/udhr/{lang}.txt"));
-    fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(String::from)
-        .collect()
-}
-
 /// `--lid` on real Japanese, Chinese, Thai, Korean, Russian and English
 /// text: each text is matched against its language's vocabulary only, the
 /// `lang` column says which, and texts of languages without a vocabulary
@@ -529,7 +519,7 @@ fn lid_matches_each_text_against_its_languages_vocabulary() {
     let run = dir.path().join("run");
     let mut texts: Vec<String> = Vec::new();
     for lang in ["jpn", "cmn_hans", "tha", "kor", "rus", "eng"] {
-        texts.extend(udhr(lang).into_iter().take(6));
+        texts.extend(common::udhr(lang).into_iter().take(6));
     }
     texts.push("12345 !!!".to_string());
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();

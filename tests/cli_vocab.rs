@@ -396,3 +396,107 @@ fn bad_inputs_give_clear_messages() {
     let q = lines(&out.join("queries.txt"));
     assert_eq!(&q[100..], ["alpha", "beta", "Also good", "Good"]);
 }
+
+/// A MediaWiki XML dump with one article per line of a bundled UDHR
+/// translation (real text; the XML around it is written here).
+fn udhr_dump(dir: &Path, name: &str, udhr: &str) -> PathBuf {
+    let text = std::fs::read_to_string(data(&format!("udhr/{udhr}.txt"))).unwrap();
+    let mut xml = String::from("<mediawiki>\n");
+    for (i, line) in text.lines().enumerate() {
+        xml.push_str(&format!(
+            "<page><title>Article {i}</title><ns>0</ns><revision><text>{line}</text></revision></page>\n"
+        ));
+    }
+    xml.push_str("</mediawiki>\n");
+    let path = dir.join(name);
+    std::fs::write(&path, xml).unwrap();
+    path
+}
+
+/// `--lang ja,th,ru` builds three vocabularies at once from dumps named
+/// after their editions: Japanese and Thai text (written without spaces) is
+/// cut into words, their bigrams are joined without a space, the Russian one
+/// is tokenised at spaces; each equals the vocabulary built on its own.
+#[test]
+fn several_languages_are_built_at_once_with_word_segmentation() {
+    let dir = tempfile::tempdir().unwrap();
+    let ja = udhr_dump(dir.path(), "jawiki-udhr.xml", "jpn");
+    let th = udhr_dump(dir.path(), "thwiki-udhr.xml", "tha");
+    let ru = udhr_dump(dir.path(), "ruwiki-udhr.xml", "rus");
+    let omw = dir.path().join("wn-data-jpn.tab");
+    std::fs::write(&omw, "# test\n02084071-n\tjpn:lemma\t犬\n").unwrap();
+    let out = dir.path().join("vocabs");
+    // Thresholds for a corpus of 20 paragraphs per language.
+    let thresholds = [
+        "--unigram-top-share",
+        "0.3",
+        "--bigram-min-pmi",
+        "3",
+        "--bigram-min-count",
+        "2",
+    ];
+    let build = |out: &Path, lang: &str, dumps: &[&Path]| {
+        let mut args = vec!["--quiet", "vocab", "build", "--out", s(out), "--lang", lang];
+        for d in dumps {
+            args.extend(["--wiki-dump", s(d)]);
+        }
+        args.extend(["--omw", s(&omw)]);
+        args.extend(thresholds);
+        String::from_utf8_lossy(&ok(&args).stdout).into_owned()
+    };
+    let stdout = build(&out, "ja,th,ru", &[&ja, &th, &ru]);
+    assert!(
+        stdout.contains("ja: vocab:") && stdout.contains("ru: vocab:"),
+        "{stdout}"
+    );
+    let ja_q = lines(&out.join("ja/queries.txt"));
+    for word in ["権利", "自由", "犬"] {
+        assert!(ja_q.iter().any(|q| q == word), "{word} not in {ja_q:?}");
+    }
+    // Words, not whole sentences; bigrams of Japanese words without a space.
+    assert!(ja_q.iter().all(|q| q.chars().count() <= 20), "{ja_q:?}");
+    let ja_json = json(&out.join("ja/vocab.json"));
+    assert_eq!(ja_json["parameters"]["lang"], "ja");
+    assert_eq!(ja_json["parameters"]["unigram_top_share"], 0.3);
+    // MetaCLIP 2's caps, the defaults of a language other than English.
+    assert_eq!(ja_json["parameters"]["bigram_max"], 100_646);
+    assert_eq!(ja_json["parameters"]["title_top_share"], 0.76);
+    assert_eq!(ja_json["parameters"]["title_min_views"], 1);
+    assert_eq!(
+        ja_json["parameters"]["pageviews_projects"],
+        serde_json::json!(["ja", "ja.m"])
+    );
+    assert!(ja_json["sources"]["bigram"]["kept"].as_u64().unwrap() > 0);
+    let bigrams: Vec<&str> = ja_q
+        .iter()
+        .map(String::as_str)
+        .filter(|q| q.chars().count() >= 3 && !q.contains(' '))
+        .collect();
+    assert!(!bigrams.is_empty(), "{ja_q:?}");
+    let th_q = lines(&out.join("th/queries.txt"));
+    assert!(th_q.iter().any(|q| q == "สิทธิ"), "{th_q:?}");
+    let ru_q = lines(&out.join("ru/queries.txt"));
+    assert!(ru_q.iter().any(|q| q == "права"), "{ru_q:?}");
+    assert!(ru_q.iter().all(|q| !q.contains('犬')));
+
+    // The Japanese vocabulary on its own is the same.
+    let single = dir.path().join("ja-alone");
+    build(&single, "ja", &[&ja]);
+    assert_eq!(lines(&single.join("queries.txt")), ja_q);
+
+    // A dump of another edition is refused rather than left out.
+    let bad = witcurate(&[
+        "--quiet",
+        "vocab",
+        "build",
+        "--out",
+        dir.path().join("bad").to_str().unwrap(),
+        "--lang",
+        "ja,th",
+        "--wiki-dump",
+        ru.to_str().unwrap(),
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("not a dump of ja, th"), "{err}");
+}

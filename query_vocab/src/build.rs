@@ -10,9 +10,11 @@ use serde_json::json;
 use crate::count::runs::SpillDir;
 use crate::error::{Result, VocabError};
 use crate::merge::{self, Entry, Source, SourceCounts};
+use crate::omw;
 use crate::output;
 use crate::pageviews::{self, PageviewParams, PageviewStats};
 use crate::select::{self, WikiThresholds};
+use crate::wiki::segment::{self, Segmenter};
 use crate::wiki::{self, WikiStats};
 use crate::wordnet;
 
@@ -27,12 +29,22 @@ pub struct BuildOptions {
     pub pageviews: Vec<PathBuf>,
     /// WordNet database directory.
     pub wordnet: Option<PathBuf>,
+    /// Open Multilingual Wordnet tab files (`wn-data-LANG.tab`) whose lemmas
+    /// join the WordNet source ([`crate::omw`]).
+    pub omw: Vec<PathBuf>,
+    /// The Wikipedia edition the vocabulary is for (`ja`, `de`, ...): its
+    /// text is segmented into words when it is written without spaces
+    /// ([`crate::wiki::segment`]), and its bigrams of such scripts are joined
+    /// without the space, as MetaCLIP 2 does. None: English as before.
+    pub lang: Option<String>,
     /// Total entries wanted.
     pub target_size: usize,
     /// Unigram and bigram thresholds.
     pub wiki: WikiThresholds,
     /// Title thresholds and projects.
     pub titles: PageviewParams,
+    /// MetaCLIP 2's caps on bigrams and titles (none for English).
+    pub caps: SourceCaps,
     /// Memory bound of the count tables and sort buffers, in bytes.
     pub memory_limit: usize,
     /// Where spill files go (default: a hidden directory in `out`).
@@ -41,6 +53,21 @@ pub struct BuildOptions {
     pub force: bool,
     /// Hide progress bars.
     pub quiet: bool,
+}
+
+/// The most titles [`SourceCaps::title_top_share`] keeps (MetaCLIP 2's
+/// `upper_bound_title`).
+pub const TITLE_TOP_CAP: usize = 61_235;
+
+/// MetaCLIP 2's caps on the bigram and title sources of a language other
+/// than English (`build_metadata.py`); none: no cap beyond the thresholds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SourceCaps {
+    /// Keep at most this many bigrams, the highest PMI (MetaCLIP 2: 100,646).
+    pub bigram_max: Option<usize>,
+    /// Keep this share of the titles, the most viewed, at most
+    /// [`TITLE_TOP_CAP`] (MetaCLIP 2: 0.76).
+    pub title_top_share: Option<f64>,
 }
 
 /// The result of a build, also written (with the options) to `vocab.json`.
@@ -161,10 +188,18 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
 
     // WordNet.
     let t = Instant::now();
-    let wn = match &opts.wordnet {
+    let mut wn = match &opts.wordnet {
         Some(dir) => wordnet::read_names(dir)?,
         None => wordnet::WordNetNames::default(),
     };
+    if !opts.omw.is_empty() {
+        let lemmas = omw::read_lemmas(&opts.omw, opts.lang.as_deref().unwrap_or("en"))?;
+        let mut seen: std::collections::HashSet<String> = wn.names.iter().cloned().collect();
+        wn.synsets += lemmas.synsets;
+        wn.bad_lines += lemmas.bad_lines;
+        wn.names
+            .extend(lemmas.names.into_iter().filter(|n| seen.insert(n.clone())));
+    }
     phase("wordnet", t);
 
     // Wikipedia.
@@ -181,14 +216,22 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         let result = count_and_select(opts, &spill, &mut phase);
         spilled = *spill.spilled.lock().expect("not poisoned");
         let _ = std::fs::remove_dir_all(&tmp_root);
-        let (stats, sel) = result?;
+        let (stats, mut sel) = result?;
+        if let Some(max) = opts.caps.bigram_max {
+            merge::keep_best(&mut sel.bigrams, max);
+        }
+        if segmenter(opts)?.is_some() {
+            for b in &mut sel.bigrams {
+                b.query = join_unspaced_bigram(&b.query);
+            }
+        }
         wiki_stats = Some(stats);
         selection = sel;
     }
 
     // Pageviews.
     let t = Instant::now();
-    let (titles, pv_stats) = if pageview_files.is_empty() {
+    let (mut titles, pv_stats) = if pageview_files.is_empty() {
         (Vec::new(), None)
     } else {
         let pb = bar(opts.quiet, 0, "{spinner} pageviews: reading {msg}");
@@ -198,6 +241,10 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         pb.finish_and_clear();
         (titles, Some(stats))
     };
+    if let Some(share) = opts.caps.title_top_share {
+        let k = ((share * titles.len() as f64) as usize).min(TITLE_TOP_CAP);
+        merge::keep_best(&mut titles, k);
+    }
     phase("pageviews", t);
 
     // Merge and write.
@@ -276,7 +323,14 @@ fn count_and_select(
         pb.set_position(bytes);
         pb.set_message(format!("{pages} pages"));
     };
-    let counts = wiki::count_dumps(&opts.wiki_dumps, table_budget, spill, &progress)?;
+    let seg = segmenter(opts)?;
+    let counts = wiki::count_dumps(
+        &opts.wiki_dumps,
+        seg.as_ref(),
+        table_budget,
+        spill,
+        &progress,
+    )?;
     pb.finish_and_clear();
     phase("count", t);
     let t = Instant::now();
@@ -296,6 +350,36 @@ fn count_and_select(
     pb.finish_and_clear();
     phase("select", t);
     Ok((counts.stats, sel))
+}
+
+/// The word segmenter of `opts.lang`, when it is written without spaces
+/// (an error in a build without the `segmentation` feature).
+fn segmenter(opts: &BuildOptions) -> Result<Option<Segmenter>> {
+    match opts.lang.as_deref().filter(|l| segment::is_unspaced(l)) {
+        None => Ok(None),
+        Some(lang) => Segmenter::try_new().map(Some).ok_or_else(|| {
+            VocabError::Config(format!(
+                "--lang {lang} is written without spaces and needs word segmentation, which this \
+                 build leaves out (build with the `segmentation` feature, on by default)"
+            ))
+        }),
+    }
+}
+
+/// A bigram `a b` of a language written without spaces, as it occurs in
+/// text: `ab` when `a` ends and `b` starts with a character of such a script
+/// (MetaCLIP 2 removes the space of every bigram of these languages; a pair
+/// from spaced text, such as `iPhone ケース`, keeps its space here).
+pub fn join_unspaced_bigram(bigram: &str) -> String {
+    match bigram.split_once(' ') {
+        Some((a, b))
+            if a.chars().last().is_some_and(segment::is_unspaced_char)
+                && b.chars().next().is_some_and(segment::is_unspaced_char) =>
+        {
+            format!("{a}{b}")
+        }
+        _ => bigram.to_string(),
+    }
 }
 
 fn input_list(paths: &[PathBuf]) -> Vec<serde_json::Value> {
@@ -346,8 +430,17 @@ fn vocab_json(
 /// The build's parameters as recorded in `vocab.json`.
 fn parameters_json(opts: &BuildOptions) -> serde_json::Value {
     json!({
+        "lang": opts.lang,
+        "segmenter": opts
+            .lang
+            .as_deref()
+            .filter(|l| segment::is_unspaced(l))
+            .map(|_| "icu_segmenter dictionary"),
         "target_size": opts.target_size,
         "unigram_min_count": opts.wiki.unigram_min_count,
+        "unigram_top_share": opts.wiki.unigram_top_share,
+        "bigram_max": opts.caps.bigram_max,
+        "title_top_share": opts.caps.title_top_share,
         "bigram_min_pmi": opts.wiki.bigram_min_pmi,
         "bigram_min_count": opts.wiki.bigram_min_count,
         "title_min_views": opts.titles.min_views,
@@ -363,6 +456,7 @@ fn inputs_json(opts: &BuildOptions, pageview_files: &[PathBuf]) -> serde_json::V
     json!({
         "wiki_dumps": input_list(&opts.wiki_dumps),
         "pageviews": input_list(pageview_files),
+        "omw": input_list(&opts.omw),
         "wordnet": opts.wordnet.as_ref().map(|d| {
             let files: Vec<PathBuf> = wordnet::DATA_FILES.iter().map(|f| d.join(f)).collect();
             json!({"path": d.display().to_string(), "data_files": input_list(&files)})
@@ -378,6 +472,8 @@ fn recipe(parameters: &serde_json::Value, inputs: &serde_json::Value) -> serde_j
     let mut parameters = parameters.clone();
     if let Some(p) = parameters.as_object_mut() {
         p.remove("memory_limit");
+        // Parameters added later are null for builds that predate them.
+        p.retain(|_, v| !v.is_null());
     }
     let files = |list: &serde_json::Value| -> Vec<(String, u64)> {
         list.as_array()
@@ -402,6 +498,7 @@ fn recipe(parameters: &serde_json::Value, inputs: &serde_json::Value) -> serde_j
         "wiki_dumps": files(&inputs["wiki_dumps"]),
         "pageviews": files(&inputs["pageviews"]),
         "wordnet": files(&inputs["wordnet"]["data_files"]),
+        "omw": files(&inputs["omw"]),
     })
 }
 
@@ -432,7 +529,7 @@ fn check_same_recipe(vocab_json: &std::path::Path, opts: &BuildOptions) -> Resul
             }
         }
     }
-    for k in ["wiki_dumps", "pageviews", "wordnet"] {
+    for k in ["wiki_dumps", "pageviews", "wordnet", "omw"] {
         if was[k] != now[k] {
             differences.push(format!(
                 "{k} (name, bytes): {} then, {} now",

@@ -25,7 +25,9 @@
 pub mod build;
 pub mod count;
 pub mod error;
+pub mod languages;
 pub mod merge;
+pub mod omw;
 pub mod output;
 pub mod pageviews;
 pub mod select;

@@ -71,12 +71,22 @@ pub fn numbers() -> Vec<String> {
     (0..100).map(|i| i.to_string()).collect()
 }
 
-fn sort_by_score(v: &mut [Scored]) {
+/// Sorts by score, highest first, then by query (a total, deterministic
+/// order).
+pub fn sort_by_score(v: &mut [Scored]) {
     v.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)
             .then_with(|| a.query.cmp(&b.query))
     });
+}
+
+/// Keeps the `k` best of `v` by [`sort_by_score`]'s order.
+pub fn keep_best(v: &mut Vec<Scored>, k: usize) {
+    if v.len() > k {
+        sort_by_score(v);
+        v.truncate(k);
+    }
 }
 
 /// Merges the sources (see the module docs). Returns the entries and the
@@ -171,6 +181,22 @@ pub fn merge(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn keep_best_keeps_the_highest_scores_then_the_first_queries() {
+        let mut v: Vec<Scored> = [("b", 2.0), ("a", 2.0), ("c", 5.0), ("d", 1.0)]
+            .iter()
+            .map(|(q, s)| Scored {
+                query: q.to_string(),
+                score: *s,
+            })
+            .collect();
+        keep_best(&mut v, 2);
+        let q: Vec<&str> = v.iter().map(|s| s.query.as_str()).collect();
+        assert_eq!(q, ["c", "a"]);
+        keep_best(&mut v, 5);
+        assert_eq!(v.len(), 2);
+    }
     use super::*;
 
     fn sc(q: &str, s: f64) -> Scored {

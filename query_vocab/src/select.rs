@@ -1,6 +1,12 @@
 //! Choosing Wikipedia unigrams and bigrams from the merged counts.
 //!
-//! Unigrams: count ≥ `unigram_min_count`.
+//! Unigrams: count ≥ `unigram_min_count`; with `unigram_top_share` (MetaCLIP
+//! 2's rule for its non-English lists, which scales with the corpus), the
+//! most frequent `share` of the distinct unigrams, at most
+//! [`UNIGRAM_TOP_CAP`]: every unigram whose count is at least the smallest
+//! count c for which no more than that many unigrams have a count ≥ c (a tie
+//! at the boundary is left out whole, so the result never exceeds the
+//! number and does not depend on the order of equal counts).
 //!
 //! Bigrams: `PMI(a, b) = log2( p(a b) / (p(a) p(b)) )` with
 //! `p(a b) = c(a b) / N`, `p(a) = c(a) / N`, `p(b) = c(b) / N`, where `N` is the
@@ -30,11 +36,19 @@ pub struct Scored {
     pub score: f64,
 }
 
+/// The most unigrams `unigram_top_share` keeps (MetaCLIP 2's
+/// `upper_bound_unigram`).
+pub const UNIGRAM_TOP_CAP: u64 = 251_465;
+
 /// Thresholds of the Wikipedia sources.
 #[derive(Debug, Clone, Copy)]
 pub struct WikiThresholds {
     /// Minimum unigram count.
     pub unigram_min_count: u64,
+    /// Keep only this share of the distinct unigrams, the most frequent
+    /// (MetaCLIP 2: 0.1), at most [`UNIGRAM_TOP_CAP`]; none = every unigram
+    /// of at least `unigram_min_count`.
+    pub unigram_top_share: Option<f64>,
     /// Minimum log2 PMI of a bigram.
     pub bigram_min_pmi: f64,
     /// Minimum count of a bigram.
@@ -98,10 +112,14 @@ pub fn select(
     let unigram_path = spill.next_path("unigrams-merged");
     let mut writer = RunWriter::create(&unigram_path)?;
     let mut merged = merge_all(spill, "unigram", unigram_runs)?;
+    // With a top share: how many unigrams have each count.
+    let mut histogram: std::collections::BTreeMap<u64, u64> = Default::default();
     while let Some((key, count, _)) = merged.next_record()? {
         out.total_tokens += count;
         out.distinct_unigrams += 1;
-        if count >= t.unigram_min_count {
+        if t.unigram_top_share.is_some() {
+            *histogram.entry(count).or_default() += 1;
+        } else if count >= t.unigram_min_count {
             out.unigrams.push(Scored {
                 query: String::from_utf8_lossy(&key).into_owned(),
                 score: count as f64,
@@ -111,6 +129,19 @@ pub fn select(
     }
     drop(merged);
     let unigram_path = writer.finish()?;
+    if let Some(share) = t.unigram_top_share {
+        let keep = ((share * out.distinct_unigrams as f64) as u64).min(UNIGRAM_TOP_CAP);
+        let min_count = top_count(&histogram, keep).max(t.unigram_min_count);
+        let mut reader = RunReader::open(&unigram_path)?;
+        while let Some((key, count, _)) = reader.next_record()? {
+            if count >= min_count {
+                out.unigrams.push(Scored {
+                    query: String::from_utf8_lossy(&key).into_owned(),
+                    score: count as f64,
+                });
+            }
+        }
+    }
     let n = out.total_tokens as f64;
     // PMI ≥ t needs c(a) ≤ N / 2^t and c(b) ≤ N / 2^t.
     let max_unigram = n / t.bigram_min_pmi.exp2();
@@ -163,6 +194,22 @@ pub fn select(
     Ok(out)
 }
 
+/// The smallest count c for which at most `keep` unigrams have a count
+/// ≥ c (`histogram`: count → unigrams with it); `u64::MAX` when even the
+/// most frequent count has more than `keep` unigrams.
+pub fn top_count(histogram: &std::collections::BTreeMap<u64, u64>, keep: u64) -> u64 {
+    let mut above = 0u64;
+    let mut c_star = u64::MAX;
+    for (&c, &n) in histogram.iter().rev() {
+        if above + n > keep {
+            break;
+        }
+        above += n;
+        c_star = c;
+    }
+    c_star
+}
+
 /// `log2( c(a b) · N / (c(a) · c(b)) )`.
 pub fn pmi(c_ab: u64, c_a: u64, c_b: u64, n: u64) -> f64 {
     ((c_ab as f64) * (n as f64) / ((c_a as f64) * (c_b as f64))).log2()
@@ -199,10 +246,31 @@ mod tests {
         }
         let th = WikiThresholds {
             unigram_min_count: 2,
+            unigram_top_share: None,
             bigram_min_pmi: 2.0,
             bigram_min_count: 1,
         };
-        let sel = select(&spill, u, b, &th, 100).unwrap();
+        let sel = select(&spill, u.clone(), b.clone(), &th, 100).unwrap();
+        // The top share: 8 distinct unigrams (the 6, cat 2, others 1);
+        // 0.25 → 2 kept: the, cat.
+        let top = |share: f64| {
+            let th = WikiThresholds {
+                unigram_min_count: 1,
+                unigram_top_share: Some(share),
+                ..th
+            };
+            let s = select(&spill, u.clone(), b.clone(), &th, 100).unwrap();
+            s.unigrams
+                .iter()
+                .map(|s| s.query.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(top(0.25), ["cat", "the"]);
+        // 3 of 8: the tie of count 1 at the boundary is left out.
+        assert_eq!(top(0.4), ["cat", "the"]);
+        assert_eq!(top(0.125), ["the"]);
+        assert!(top(0.1).is_empty());
+        assert_eq!(top(1.0).len(), 8);
         assert_eq!(sel.total_tokens, 14);
         let unis: Vec<_> = sel
             .unigrams
@@ -217,5 +285,16 @@ mod tests {
         let zz = sel.bigrams.iter().find(|s| s.query == "zig zag").unwrap();
         assert!((zz.score - 14f64.log2()).abs() < 1e-12);
         assert!(!bis.contains(&"the cat"));
+    }
+
+    #[test]
+    fn top_count_keeps_at_most_the_share() {
+        let h: std::collections::BTreeMap<u64, u64> = [(1, 5), (2, 2), (9, 1)].into();
+        assert_eq!(top_count(&h, 0), u64::MAX);
+        assert_eq!(top_count(&h, 1), 9);
+        assert_eq!(top_count(&h, 2), 9);
+        assert_eq!(top_count(&h, 3), 2);
+        assert_eq!(top_count(&h, 7), 2);
+        assert_eq!(top_count(&h, 8), 1);
     }
 }

@@ -29,6 +29,11 @@ pub struct SampleWebArgs {
     /// Seed: the same seed gives the same files.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Pages in German and in Japanese after the English ones (alt-texts in
+    /// those languages), with a stand-in Wikipedia dump per language in
+    /// wiki/ for `vocab build --lang de,ja`.
+    #[arg(long, default_value_t = 0)]
+    pub pages_per_language: usize,
 }
 
 /// Runs `sample-web`. An output directory already holding a complete sample
@@ -42,6 +47,7 @@ pub fn run(args: SampleWebArgs, _global: &GlobalArgs) -> anyhow::Result<()> {
         eval_per_class: args.eval_per_class,
         base_url: args.base_url,
         seed: args.seed,
+        pages_per_language: args.pages_per_language,
     };
     if is_complete(&args.out, &opts)? {
         println!(

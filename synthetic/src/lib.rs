@@ -19,6 +19,7 @@
 
 pub mod formats;
 pub mod image_folder;
+pub mod languages;
 pub mod run;
 pub mod shapes;
 pub mod shards;

@@ -57,6 +57,17 @@ pub fn assert_success(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Lines of a bundled UDHR translation (`tests/data/udhr/LANG.txt`, real
+/// text: one paragraph per line).
+pub fn udhr(lang: &str) -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/udhr/{lang}.txt"));
+    std::fs::read_to_string(path)
+        .expect("bundled UDHR text")
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
 /// A test path as `&str` (test paths are UTF-8).
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")

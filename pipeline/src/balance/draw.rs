@@ -45,8 +45,21 @@ pub fn keep_probability(count: u64, t: u64) -> f64 {
 /// An entry with `count <= t` always wins. `counts[id]` is the entry's match
 /// count over the whole pool (ids beyond `counts` count as 0).
 pub fn soft_keep(seed: u64, uid: &str, ids: &[u32], counts: &[u64], t: u64) -> bool {
+    soft_keep_by(seed, uid, ids, counts, |_| t)
+}
+
+/// [`soft_keep`] with a t per entry (`t_of(id)`: one t per language in a
+/// multilingual run).
+pub fn soft_keep_by(
+    seed: u64,
+    uid: &str,
+    ids: &[u32],
+    counts: &[u64],
+    t_of: impl Fn(u32) -> u64,
+) -> bool {
     ids.iter().any(|&id| {
         let c = counts.get(id as usize).copied().unwrap_or(0);
+        let t = t_of(id);
         c <= t || draw(seed, uid, id) < keep_probability(c, t)
     })
 }

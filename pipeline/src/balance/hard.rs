@@ -22,6 +22,7 @@ use arrow_array::types::UInt32Type;
 use arrow_schema::{Field, Schema, SchemaRef};
 use rayon::prelude::*;
 
+use super::caps::Caps;
 use super::draw::pair_rank;
 use crate::parts::{conform_columns, open_checked, required_nulls, Part, PartsError};
 use crate::schema::{col, query_ids_type};
@@ -52,19 +53,25 @@ fn plan_schema() -> SchemaRef {
     ]))
 }
 
-/// Whether a row is a candidate: it matches an entry with `count > t`.
-pub fn is_candidate(ids: &[u32], counts: &[u64], t: u64) -> bool {
+/// Whether a row is a candidate: it matches an entry with `count > t` (its
+/// own t: `caps.t(id)`).
+pub fn is_candidate(ids: &[u32], counts: &[u64], caps: &Caps) -> bool {
     ids.iter()
-        .any(|&id| counts.get(id as usize).copied().unwrap_or(0) > t)
+        .any(|&id| counts.get(id as usize).copied().unwrap_or(0) > caps.t(id))
 }
 
 /// Reads every matched part (uid and query_ids only, in parallel) and
 /// decides which candidates the hard cap keeps.
-pub fn plan(parts: &[Part], counts: &[u64], t: u64, seed: u64) -> Result<HardPlan, PartsError> {
+pub fn plan(
+    parts: &[Part],
+    counts: &[u64],
+    caps: &Caps,
+    seed: u64,
+) -> Result<HardPlan, PartsError> {
     let schema = plan_schema();
     let per_part = parts
         .par_iter()
-        .map(|part| collect_candidates(&part.path, part.task, &schema, counts, t, seed))
+        .map(|part| collect_candidates(&part.path, part.task, &schema, counts, caps, seed))
         .collect::<Result<Vec<_>, _>>()?;
     let mut heads_all: Vec<u32> = Vec::new();
     let mut cands: Vec<Candidate> = Vec::new();
@@ -83,7 +90,7 @@ pub fn plan(parts: &[Part], counts: &[u64], t: u64, seed: u64) -> Result<HardPla
         let heads = &heads_all[c.heads.clone()];
         if heads
             .iter()
-            .all(|id| credit.get(id).copied().unwrap_or(0) < t)
+            .all(|id| credit.get(id).copied().unwrap_or(0) < caps.t(*id))
         {
             for id in heads {
                 *credit.entry(*id).or_insert(0) += 1;
@@ -105,7 +112,7 @@ fn collect_candidates(
     task: usize,
     schema: &SchemaRef,
     counts: &[u64],
-    t: u64,
+    caps: &Caps,
     seed: u64,
 ) -> Result<(Vec<Candidate>, Vec<u32>), PartsError> {
     let (reader, _) = open_checked(path, schema, "matched")?;
@@ -125,7 +132,7 @@ fn collect_candidates(
             }
             let ids_arr = lists.value(i);
             let ids = ids_arr.as_primitive::<UInt32Type>().values();
-            if !is_candidate(ids, counts, t) {
+            if !is_candidate(ids, counts, caps) {
                 continue;
             }
             let start = heads.len();
@@ -133,7 +140,7 @@ fn collect_candidates(
             for &id in ids.iter() {
                 let c = counts.get(id as usize).copied().unwrap_or(0);
                 rarest = rarest.min(c);
-                if c > t {
+                if c > caps.t(id) {
                     heads.push(id);
                 }
             }

@@ -15,11 +15,14 @@
 //!   (rule in [`hard`]).
 //!
 //! t is fixed (`--t`, default 20,000) or chosen by tail share
-//! ([`threshold::Threshold::TailShare`]).
+//! ([`threshold::Threshold::TailShare`]). After a multilingual match
+//! (`crawl match --lid`), that t is English's and every other language gets
+//! its own ([`caps`], MetaCLIP 2's rule).
 
 use std::fmt;
 use std::path::PathBuf;
 
+pub mod caps;
 pub mod draw;
 pub mod hard;
 pub mod pool;

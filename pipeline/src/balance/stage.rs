@@ -16,12 +16,15 @@ use arrow_array::{ArrayRef, BooleanArray, Float64Array, RecordBatch, UInt32Array
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
-use super::draw::{keep_probability, soft_keep};
+use super::caps::{Caps, LangCap};
+use super::draw::{keep_probability, soft_keep_by};
 use super::hard::{is_candidate, plan};
 use super::pool::{Downloaded, Matched, Pool};
-use super::threshold::{tail_share, tail_share_threshold, Threshold};
+use super::threshold::{tail_share, Threshold};
 use super::{BalanceError, Cap};
 use crate::counts::{add_counts, read_counts, write_counts};
+use crate::matching::languages::LangVocab;
+use crate::matching::stage::MatchSummary;
 use crate::parts::{
     conform_columns, filter_rows, list_parts, required_nulls, total_rows, transform_part,
     with_extra_columns, write_parquet_atomically, NullRows, PartsError,
@@ -51,6 +54,14 @@ pub mod counter {
     pub const ENTRIES_CAPPED: &str = "entries_capped";
     /// Reduce: the largest count after balancing.
     pub const MAX_COUNT_AFTER: &str = "max_count_after";
+    /// Prefix of the rows read per language (`lang_in_ja`), in a
+    /// multilingual run.
+    pub const LANG_IN_PREFIX: &str = "lang_in_";
+    /// Prefix of the rows kept per language (`lang_kept_ja`).
+    pub const LANG_KEPT_PREFIX: &str = "lang_kept_";
+    /// Reduce: prefix of each matched language's t (`t_ja`), in a
+    /// multilingual run.
+    pub const T_PREFIX: &str = "t_";
 }
 
 /// Settings of the balance stage (all guarded).
@@ -79,7 +90,8 @@ impl Default for BalanceParams {
 pub struct BalanceSummary {
     /// `soft` or `hard`.
     pub cap: String,
-    /// The t applied.
+    /// The t applied: in a multilingual run English's (each language's t is
+    /// in `languages`).
     pub t: u64,
     /// The seed of the draws.
     pub seed: u64,
@@ -99,6 +111,30 @@ pub struct BalanceSummary {
     pub tasks: usize,
     /// Counters summed over every task.
     pub counters: Counters,
+    /// English's tail share at its t, which every other language follows
+    /// (a multilingual run with English matches).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_tail_share: Option<f64>,
+    /// Per language of a multilingual run (`match.json`'s languages): its
+    /// t, tail share, matches, entries and rows before and after.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub languages: Vec<LangBalance>,
+}
+
+/// One language's line of `balance.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LangBalance {
+    /// Its cap (language, ids, t, tail share, matches before).
+    #[serde(flatten)]
+    pub cap: LangCap,
+    /// Its entries with at least one match.
+    pub entries_matched: usize,
+    /// Its entries with count > t.
+    pub entries_capped: usize,
+    /// Its rows read.
+    pub rows_in: u64,
+    /// Its rows kept.
+    pub rows_kept: u64,
 }
 
 /// The per-entry report `balance_counts.parquet`.
@@ -115,8 +151,9 @@ pub fn balance_counts_schema() -> SchemaRef {
 /// The balance stage over pool `P`.
 pub struct Balance<P: Pool> {
     params: BalanceParams,
-    /// Matches per entry before balancing, and the t applied (read once).
-    counts: OnceLock<(Vec<u64>, u64)>,
+    /// Matches per entry before balancing, and the t of every entry (read
+    /// once).
+    counts: OnceLock<(Vec<u64>, Caps)>,
     pool: PhantomData<P>,
 }
 
@@ -149,17 +186,18 @@ impl<P: Pool> Balance<P> {
     }
 
     /// Matches per entry over the pool (for [`Matched`], the match stage's
-    /// `counts.parquet`) and t.
-    fn counts(&self, run: &RunDir) -> Result<&(Vec<u64>, u64), PartsError> {
+    /// `counts.parquet`) and the caps: one t per language when the match
+    /// stage's `match.json` lists languages (`crawl match --lid`), else one t.
+    fn counts(&self, run: &RunDir) -> Result<&(Vec<u64>, Caps), BalanceError> {
         if let Some(c) = self.counts.get() {
             return Ok(c);
         }
         let counts = read_counts(&P::counts(run))?;
-        let t = match self.params.threshold {
-            Threshold::Fixed(t) => t,
-            Threshold::TailShare(s) => tail_share_threshold(&counts, s),
+        let caps = match read_languages(run)? {
+            Some(langs) => Caps::per_language(&counts, &langs, self.params.threshold),
+            None => Caps::uniform(&counts, self.params.threshold),
         };
-        Ok(self.counts.get_or_init(|| (counts, t)))
+        Ok(self.counts.get_or_init(|| (counts, caps)))
     }
 }
 
@@ -201,12 +239,21 @@ impl<P: Pool> Stage for Balance<P> {
         tasks: &[usize],
         done: &(dyn Fn(usize, TaskResult) + Sync),
     ) -> Result<(), BoxError> {
-        let (counts, t) = self.counts(ctx.run)?;
+        let (counts, caps) = self.counts(ctx.run)?;
+        for l in &caps.languages {
+            log::info!(
+                "{}: t = {} (tail share {:.4}, {} matches)",
+                l.lang,
+                l.t,
+                l.tail_share,
+                l.matches
+            );
+        }
         let hard_plan = match self.params.cap {
             Cap::Soft => None,
             Cap::Hard => {
                 let parts = list_parts(&P::input(ctx.run))?;
-                let p = plan(&parts, counts, *t, self.params.seed)?;
+                let p = plan(&parts, counts, caps, self.params.seed)?;
                 log::info!("hard cap: {} candidate pairs planned", p.candidates);
                 Some(p)
             }
@@ -220,7 +267,7 @@ impl<P: Pool> Stage for Balance<P> {
             let kept_rows = hard_plan
                 .as_ref()
                 .map(|p| p.kept.get(&task).map_or(&[][..], |v| &v[..]));
-            balance_part::<P>(ctx, task, counts, *t, &self.params, kept_rows)
+            balance_part::<P>(ctx, task, counts, caps, &self.params, kept_rows)
         });
         Ok(())
     }
@@ -234,8 +281,8 @@ impl<P: Pool> Stage for Balance<P> {
     }
 
     fn reduce(&self, ctx: &StageContext<'_>, records: &[TaskRecord]) -> Result<Counters, BoxError> {
-        let (counts, t) = self.counts(ctx.run)?;
-        let t = *t;
+        let (counts, caps) = self.counts(ctx.run)?;
+        let t = caps.t;
         let mut after = vec![0u64; counts.len()];
         let mut counters = Counters::default();
         for r in records {
@@ -247,7 +294,23 @@ impl<P: Pool> Stage for Balance<P> {
         let mut after_col = Vec::new();
         let mut p_col = Vec::new();
         let mut capped_col = Vec::new();
+        let mut per_lang: Vec<LangBalance> = caps
+            .languages
+            .iter()
+            .map(|l| LangBalance {
+                cap: l.clone(),
+                entries_matched: 0,
+                entries_capped: 0,
+                rows_in: counters.get(&format!("{}{}", counter::LANG_IN_PREFIX, l.lang)),
+                rows_kept: counters.get(&format!("{}{}", counter::LANG_KEPT_PREFIX, l.lang)),
+            })
+            .collect();
+        let mut over_t_after = 0usize;
         for (id, (&b, &a)) in counts.iter().zip(&after).enumerate() {
+            let t_id = caps.t(id as u32);
+            if a > t_id {
+                over_t_after += 1;
+            }
             if b == 0 {
                 continue;
             }
@@ -255,10 +318,14 @@ impl<P: Pool> Stage for Balance<P> {
             before_col.push(b);
             after_col.push(a);
             p_col.push(match self.params.cap {
-                Cap::Soft => keep_probability(b, t),
+                Cap::Soft => keep_probability(b, t_id),
                 Cap::Hard => a as f64 / b as f64,
             });
-            capped_col.push(b > t);
+            capped_col.push(b > t_id);
+            if let Some(l) = caps.language_of(id as u32) {
+                per_lang[l].entries_matched += 1;
+                per_lang[l].entries_capped += usize::from(b > t_id);
+            }
         }
         let summary = BalanceSummary {
             cap: self.params.cap.name().to_string(),
@@ -268,13 +335,18 @@ impl<P: Pool> Stage for Balance<P> {
                 Threshold::TailShare(s) => Some(s),
                 Threshold::Fixed(_) => None,
             },
-            tail_share: tail_share(counts, t),
+            tail_share: match caps.reference_tail_share {
+                Some(p) => p,
+                None => tail_share(counts, t),
+            },
             entries_matched: ids.len(),
             entries_capped: capped_col.iter().filter(|&&c| c).count(),
-            entries_over_t_after: after.iter().filter(|&&a| a > t).count(),
+            entries_over_t_after: over_t_after,
             max_count_after: after.iter().copied().max().unwrap_or(0),
             tasks: records.len(),
             counters,
+            reference_tail_share: caps.reference_tail_share,
+            languages: per_lang,
         };
         let out = P::counts_table(ctx.run);
         let schema = balance_counts_schema();
@@ -297,6 +369,9 @@ impl<P: Pool> Stage for Balance<P> {
         c.add(counter::ENTRIES_MATCHED, summary.entries_matched as u64);
         c.add(counter::ENTRIES_CAPPED, summary.entries_capped as u64);
         c.add(counter::MAX_COUNT_AFTER, summary.max_count_after);
+        for l in summary.languages.iter().filter(|l| l.cap.matches > 0) {
+            c.add(&format!("{}{}", counter::T_PREFIX, l.cap.lang), l.cap.t);
+        }
         Ok(c)
     }
 
@@ -305,7 +380,19 @@ impl<P: Pool> Stage for Balance<P> {
         let t = self
             .counts
             .get()
-            .map(|(_, t)| t.to_string())
+            .map(|(_, caps)| {
+                if caps.languages.is_empty() {
+                    caps.t.to_string()
+                } else {
+                    let per: Vec<String> = caps
+                        .languages
+                        .iter()
+                        .filter(|l| l.matches > 0)
+                        .map(|l| format!("{} {}", l.lang, l.t))
+                        .collect();
+                    format!("{} ({})", caps.t, per.join(", "))
+                }
+            })
             .unwrap_or_else(|| match self.params.threshold {
                 Threshold::Fixed(t) => t.to_string(),
                 Threshold::TailShare(s) => format!("(tail share {s})"),
@@ -346,7 +433,7 @@ fn balance_part<P: Pool>(
     ctx: &StageContext<'_>,
     task: usize,
     counts: &[u64],
-    t: u64,
+    caps: &Caps,
     params: &BalanceParams,
     hard_kept: Option<&[u32]>,
 ) -> Result<Counters, PartsError> {
@@ -361,6 +448,9 @@ fn balance_part<P: Pool>(
     let mut kept_counts = vec![0u64; counts.len()];
     let mut pairs_kept = 0u64;
     let mut matches_kept = 0u64;
+    // Rows per language (multilingual runs): read, kept.
+    let lang_in: Vec<AtomicU64> = caps.languages.iter().map(|_| AtomicU64::new(0)).collect();
+    let mut lang_kept = vec![0u64; caps.languages.len()];
 
     let transform = |batch: &RecordBatch, first_row: usize| -> Result<RecordBatch, PartsError> {
         let cols = conform_columns(&input, batch, &schema)?;
@@ -377,10 +467,13 @@ fn balance_part<P: Pool>(
             let ids_arr = lists.value(i);
             let ids = ids_arr.as_primitive::<UInt32Type>().values();
             matches_in.fetch_add(ids.len() as u64, Ordering::Relaxed);
+            if let Some(l) = ids.first().and_then(|&id| caps.language_of(id)) {
+                lang_in[l].fetch_add(1, Ordering::Relaxed);
+            }
             let k = match hard_kept {
-                None => soft_keep(params.seed, uids.value(i), ids, counts, t),
+                None => soft_keep_by(params.seed, uids.value(i), ids, counts, |id| caps.t(id)),
                 Some(kept) => {
-                    !is_candidate(ids, counts, t)
+                    !is_candidate(ids, counts, caps)
                         || kept.binary_search(&((first_row + i) as u32)).is_ok()
                 }
             };
@@ -391,7 +484,17 @@ fn balance_part<P: Pool>(
         RecordBatch::try_new(schema.clone(), out).map_err(|e| PartsError::arrow(&input, e))
     };
     let observe = |b: &RecordBatch| {
-        let values = b.column(ids_col).as_list::<i32>().values().clone();
+        let lists = b.column(ids_col).as_list::<i32>();
+        if !lang_kept.is_empty() {
+            for i in 0..b.num_rows() {
+                let ids_arr = lists.value(i);
+                let ids = ids_arr.as_primitive::<UInt32Type>().values();
+                if let Some(l) = ids.first().and_then(|&id| caps.language_of(id)) {
+                    lang_kept[l] += 1;
+                }
+            }
+        }
+        let values = lists.values().clone();
         let values = values.as_primitive::<UInt32Type>();
         for &id in values.values() {
             if let Some(c) = kept_counts.get_mut(id as usize) {
@@ -417,6 +520,27 @@ fn balance_part<P: Pool>(
     counters.add(counter::MATCHES_IN, matches_in.into_inner());
     counters.add(counter::MATCHES_KEPT, matches_kept);
     counters.add(counter::FAULT_NULL_FIELD, nulls.count());
+    for ((l, n_in), n_kept) in caps.languages.iter().zip(lang_in).zip(lang_kept) {
+        let n_in = n_in.into_inner();
+        if n_in > 0 {
+            counters.add(&format!("{}{}", counter::LANG_IN_PREFIX, l.lang), n_in);
+            counters.add(&format!("{}{}", counter::LANG_KEPT_PREFIX, l.lang), n_kept);
+        }
+    }
     write_counts(&P::kept_counts_part(ctx.run, task), &kept_counts)?;
     Ok(counters)
+}
+
+/// The languages of a multilingual match (`match.json`'s `languages`), or
+/// none for a single vocabulary or a run without `match.json`.
+fn read_languages(run: &RunDir) -> Result<Option<Vec<LangVocab>>, BalanceError> {
+    let path = run.match_summary();
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(BalanceError::Io { path, source: e }),
+    };
+    let summary: MatchSummary = serde_json::from_slice(&bytes)
+        .map_err(|e| BalanceError::BadOption(format!("{}: {e}", path.display())))?;
+    Ok((!summary.languages.is_empty()).then_some(summary.languages))
 }

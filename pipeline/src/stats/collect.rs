@@ -126,7 +126,18 @@ pub fn collect(run: &Path, opts: &Options) -> Result<RunStats, StatsError> {
 
     let accs = scan_all(&jobs, opts);
     let mut vocab_problems = StageFiles::default();
-    let vocab = vocab::load(&vocab_dir).unwrap_or_else(|e| {
+    let vocab = if multilingual_vocabs(run).is_some() {
+        // Its ids span every language's vocabulary: one file does not
+        // describe them (the top entries are looked up per language).
+        log::info!(
+            "{}: a multilingual match; entry sources and counts per vocabulary are left out",
+            run.display()
+        );
+        Ok(None)
+    } else {
+        vocab::load(&vocab_dir)
+    };
+    let vocab = vocab.unwrap_or_else(|e| {
         log::warn!("{e}; the report goes on without the vocabulary");
         vocab_problems
             .problems
@@ -166,6 +177,7 @@ pub fn collect(run: &Path, opts: &Options) -> Result<RunStats, StatsError> {
         stage_files: BTreeMap::new(),
         stage_records: BTreeMap::new(),
         vocab_build: vocab::build_report(&vocab_dir),
+        languages: super::languages::collect(run),
     };
     stats.vocab = vocab_stats(run, &accs, vocab.as_ref(), &vocab_dir, &records, opts);
     if let Some(v) = &vocab {
@@ -758,6 +770,14 @@ pub fn cumulative_curve(per_entry: &[u64]) -> Vec<[u64; 2]> {
         .collect()
 }
 
+/// The vocabularies of a multilingual match (`match.json`'s `languages`), if
+/// the run has one.
+fn multilingual_vocabs(run: &Path) -> Option<Vec<crate::matching::languages::LangVocab>> {
+    let bytes = std::fs::read(crate::run_dir::RunDir::new(run).match_summary()).ok()?;
+    let s: crate::matching::stage::MatchSummary = serde_json::from_slice(&bytes).ok()?;
+    (!s.languages.is_empty()).then_some(s.languages)
+}
+
 fn vocab_stats(
     run: &Path,
     accs: &BTreeMap<Kind, Acc>,
@@ -815,18 +835,45 @@ fn vocab_stats(
     order.sort_by(|a, b| before[*b as usize].cmp(&before[*a as usize]).then(a.cmp(b)));
     order.truncate(opts.top);
     let wanted: BTreeSet<u32> = order.iter().copied().collect();
-    let texts = vocab::lookup(vocab_dir, &wanted).unwrap_or_else(|e| {
-        log::warn!("{e}; the top entries are shown without their text");
-        BTreeMap::new()
-    });
+    // A multilingual match numbers every language's entries one after
+    // another (match.json): look each id up in its language's file.
+    let languages = multilingual_vocabs(run);
+    let texts = match &languages {
+        Some(langs) => {
+            let mut texts = BTreeMap::new();
+            for l in langs {
+                let range = l.first_id..l.first_id.saturating_add(l.entries as u32);
+                let ids: BTreeSet<u32> = wanted.range(range).copied().collect();
+                match vocab::lookup_txt(&l.vocab, &ids, l.first_id) {
+                    Ok(t) => texts.extend(t),
+                    Err(e) => log::warn!("{e}; its top entries are shown without their text"),
+                }
+            }
+            texts
+        }
+        None => vocab::lookup(vocab_dir, &wanted).unwrap_or_else(|e| {
+            log::warn!("{e}; the top entries are shown without their text");
+            BTreeMap::new()
+        }),
+    };
+    let lang_of = |id: u32| {
+        languages.as_ref().and_then(|ls| {
+            ls.iter()
+                .find(|l| (l.first_id..l.first_id.saturating_add(l.entries as u32)).contains(&id))
+                .map(|l| l.lang.clone())
+        })
+    };
     let top_entries = order
         .iter()
         .map(|&id| TopEntry {
             id,
             query: texts.get(&id).cloned(),
-            source: vocab
-                .and_then(|v| v.source(id as usize))
-                .map(str::to_string),
+            source: match &languages {
+                Some(_) => lang_of(id),
+                None => vocab
+                    .and_then(|v| v.source(id as usize))
+                    .map(str::to_string),
+            },
             before: before[id as usize],
             after: after.map(|a| a.get(id as usize).copied().unwrap_or(0)),
         })

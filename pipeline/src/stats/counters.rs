@@ -442,6 +442,29 @@ pub fn label(stage: &str, name: &str) -> String {
             return format!("HTTP status {code}");
         }
     }
+    // Per-language counters of a multilingual run.
+    let balancing = matches!(stage, "balance" | "balance_downloaded");
+    if let Some(lang) = name
+        .strip_prefix(balance::LANG_IN_PREFIX)
+        .filter(|_| balancing)
+    {
+        return format!("rows read in language {lang}");
+    }
+    if let Some(lang) = name
+        .strip_prefix(balance::LANG_KEPT_PREFIX)
+        .filter(|_| balancing)
+    {
+        return format!("rows kept in language {lang}");
+    }
+    if let Some(lang) = name.strip_prefix(balance::T_PREFIX).filter(|_| balancing) {
+        return format!("t of language {lang}");
+    }
+    if let Some(lang) = name
+        .strip_prefix(matching::LANG_PREFIX)
+        .filter(|_| stage == "match")
+    {
+        return format!("texts identified as language {lang}");
+    }
     match name.split_once('_') {
         Some(("fault", rest)) => format!("failed: {}", rest.replace('_', " ")),
         Some(("skip", rest)) => format!("removed: {}", rest.replace('_', " ")),
@@ -465,6 +488,9 @@ mod tests {
         assert_eq!(label("download", "fault_gone_wrong"), "failed: gone wrong");
         assert_eq!(label("extract", "skip_new_rule"), "removed: new rule");
         assert_eq!(label("match", "new_measure"), "new measure");
+        assert_eq!(label("match", "lang_ja"), "texts identified as language ja");
+        assert_eq!(label("balance", "lang_kept_de"), "rows kept in language de");
+        assert_eq!(label("balance_downloaded", "t_ja"), "t of language ja");
         assert_eq!(class("fault_http_404"), CounterClass::Fault);
         assert_eq!(class("skip_duplicate"), CounterClass::Skip);
         assert_eq!(class("unique_pairs"), CounterClass::Measure);

@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 pub mod collect;
 pub mod counters;
 pub mod fmt;
+pub mod languages;
 pub mod model;
 pub mod records;
 pub mod report_html;

@@ -40,6 +40,9 @@ pub struct RunStats {
     pub vocab_build: Option<VocabBuild>,
     /// Items per second of task time, per stage with task records.
     pub throughput: Vec<Throughput>,
+    /// Per language, for a run matched with language identification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub languages: Option<super::languages::LanguageStats>,
 }
 
 /// Stages found and missing.

@@ -13,8 +13,12 @@ use std::fmt::Write;
 use serde_json::{json, Value};
 
 use super::fmt;
+use super::languages::LanguageStats;
 use super::model::*;
-use super::report_md::{complete_text, kind_text, output_rows_note, reason_text, seconds};
+use super::report_md::{
+    complete_text, kind_text, language_cells, languages_note, output_rows_note, reason_text,
+    seconds, LANGUAGE_COLUMNS,
+};
 use super::sketch::Histogram;
 use super::svg::{self, esc, BarChart, BarSeries, LineSeries, LogLogChart};
 
@@ -213,6 +217,9 @@ pub fn render(s: &RunStats) -> Result<String, serde_json::Error> {
     if let Some(v) = &s.vocab {
         vocab(&mut o, v, &root);
     }
+    if let Some(l) = &s.languages {
+        languages(&mut o, l);
+    }
     captions(&mut o, s, &root);
     if let Some(i) = &s.images {
         images(&mut o, i, &root);
@@ -221,6 +228,24 @@ pub fn render(s: &RunStats) -> Result<String, serde_json::Error> {
     facts(&mut o, s);
     o.push_str("</main></body></html>\n");
     Ok(o)
+}
+
+fn languages(o: &mut String, l: &LanguageStats) {
+    o.push_str("<section id=\"languages\"><h2>Languages</h2>\n<table><tr>");
+    for (i, c) in LANGUAGE_COLUMNS.iter().enumerate() {
+        let class = if i == 0 { "" } else { " class=\"n\"" };
+        let _ = write!(o, "<th{class}>{c}</th>");
+    }
+    o.push_str("</tr>\n");
+    for r in &l.rows {
+        o.push_str("<tr>");
+        for (i, c) in language_cells(r).iter().enumerate() {
+            let class = if i == 0 { "" } else { " class=\"n\"" };
+            let _ = write!(o, "<td{class}>{}</td>", esc(c));
+        }
+        o.push_str("</tr>\n");
+    }
+    let _ = writeln!(o, "</table><p>{}</p></section>", esc(&languages_note(l)));
 }
 
 fn funnel(o: &mut String, s: &RunStats, root: &Value) {

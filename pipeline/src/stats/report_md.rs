@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use super::fmt;
+use super::languages::{LanguageRow, LanguageStats};
 use super::model::*;
 use super::sketch::Histogram;
 
@@ -68,6 +69,9 @@ pub fn render(s: &RunStats) -> String {
     funnel(&mut o, s);
     if let Some(v) = &s.vocab {
         vocab(&mut o, v);
+    }
+    if let Some(l) = &s.languages {
+        languages(&mut o, l);
     }
     captions(&mut o, s);
     if let Some(i) = &s.images {
@@ -397,6 +401,78 @@ fn domains(o: &mut String, s: &RunStats) {
         let _ = writeln!(o, "## Top domains ({stage})\n");
         top_table(o, "domain", t, 15);
     }
+}
+
+/// Optional numbers as table cells (empty when absent).
+pub fn opt_int(n: Option<u64>) -> String {
+    n.map(fmt::int).unwrap_or_default()
+}
+
+/// An optional share as a percentage cell.
+pub fn opt_share(x: Option<f64>) -> String {
+    x.map(|x| format!("{:.2}%", 100.0 * x)).unwrap_or_default()
+}
+
+/// The sentence under the languages table.
+pub fn languages_note(l: &LanguageStats) -> String {
+    let mut note = format!(
+        "Texts in languages without a vocabulary (not matched): {}.",
+        fmt::int(l.texts_without_vocab)
+    );
+    match (&l.balance_from, l.reference_tail_share) {
+        (Some(f), Some(p)) => note.push_str(&format!(
+            " Balancing from {f}: English's t gives a tail share of {:.2}%; every other \
+             language gets the t whose tail share is nearest it.",
+            100.0 * p
+        )),
+        (Some(f), None) => note.push_str(&format!(" Balancing from {f}.")),
+        (None, _) => note.push_str(" Not balanced yet."),
+    }
+    note
+}
+
+/// The columns of the languages table.
+pub const LANGUAGE_COLUMNS: [&str; 10] = [
+    "language",
+    "texts",
+    "vocabulary",
+    "matched",
+    "kept",
+    "t",
+    "tail share",
+    "matches",
+    "entries matched",
+    "entries capped",
+];
+
+/// One row of the languages table, as text cells (empty when unknown).
+pub fn language_cells(r: &LanguageRow) -> [String; 10] {
+    [
+        r.lang.clone(),
+        fmt::int(r.texts),
+        opt_int(r.vocab_entries),
+        opt_int(r.matched),
+        opt_int(r.kept),
+        opt_int(r.t),
+        opt_share(r.tail_share),
+        opt_int(r.matches),
+        opt_int(r.entries_matched),
+        opt_int(r.entries_capped),
+    ]
+}
+
+fn languages(o: &mut String, l: &LanguageStats) {
+    let _ = writeln!(o, "## Languages\n");
+    let _ = writeln!(
+        o,
+        "| {} |\n| --- |{}",
+        LANGUAGE_COLUMNS.join(" | "),
+        " ---: |".repeat(LANGUAGE_COLUMNS.len() - 1)
+    );
+    for r in &l.rows {
+        let _ = writeln!(o, "| {} |", language_cells(r).join(" | "));
+    }
+    let _ = writeln!(o, "\n{}\n", languages_note(l));
 }
 
 fn facts(o: &mut String, s: &RunStats) {

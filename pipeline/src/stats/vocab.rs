@@ -130,15 +130,7 @@ pub fn lookup(dir: &Path, ids: &BTreeSet<u32>) -> Result<BTreeMap<u32, String>, 
         return Ok(out);
     }
     if file.extension().is_some_and(|e| e == "txt") {
-        let f = File::open(&file).map_err(|e| err(&file, e))?;
-        for (n, line) in BufReader::new(f).split(b'\n').enumerate() {
-            let line = line.map_err(|e| err(&file, e))?;
-            if ids.contains(&(n as u32)) {
-                let text = String::from_utf8_lossy(&line);
-                out.insert(n as u32, text.trim_end_matches('\r').to_string());
-            }
-        }
-        return Ok(out);
+        return lookup_txt(&file, ids, 0);
     }
     for_each_batch(&file, &[col::ID, QUERY], |batch| {
         let (Some(idc), Some(qc)) = (
@@ -161,6 +153,29 @@ pub fn lookup(dir: &Path, ids: &BTreeSet<u32>) -> Result<BTreeMap<u32, String>, 
         }
         Ok(())
     })?;
+    Ok(out)
+}
+
+/// The texts of the entries `ids` of a `queries.txt` whose first line has id
+/// `first_id` (ids outside the file are left out).
+pub fn lookup_txt(
+    file: &Path,
+    ids: &BTreeSet<u32>,
+    first_id: u32,
+) -> Result<BTreeMap<u32, String>, StatsError> {
+    let mut out = BTreeMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let f = File::open(file).map_err(|e| err(file, e))?;
+    for (n, line) in BufReader::new(f).split(b'\n').enumerate() {
+        let line = line.map_err(|e| err(file, e))?;
+        let id = first_id + n as u32;
+        if ids.contains(&id) {
+            let text = String::from_utf8_lossy(&line);
+            out.insert(id, text.trim_end_matches('\r').to_string());
+        }
+    }
     Ok(out)
 }
 

@@ -4,6 +4,7 @@
 
 pub mod dump;
 pub mod pages;
+pub mod segment;
 pub mod tokenize;
 pub mod wikitext;
 
@@ -78,12 +79,17 @@ pub fn is_redirect_text(text: &str) -> bool {
     t.len() >= 9 && t[..9].eq_ignore_ascii_case(b"#redirect")
 }
 
-/// Counts the tokens of one article's wikitext into `table`.
-pub fn count_article(wikitext: &str, table: &mut CountTable) -> u64 {
+/// Counts the tokens of one article's wikitext into `table`, cutting runs
+/// of unspaced scripts into words with `seg` when given.
+pub fn count_article(
+    wikitext: &str,
+    seg: Option<&segment::Segmenter>,
+    table: &mut CountTable,
+) -> u64 {
     let text = wikitext::to_text(wikitext);
     let mut prev: Option<&str> = None;
     let mut n = 0;
-    tokenize::tokenize(&text, |tok, joined| {
+    tokenize::tokenize_segmented(&text, seg, |tok, joined| {
         table.unigram(tok);
         if joined {
             if let Some(p) = prev {
@@ -96,7 +102,12 @@ pub fn count_article(wikitext: &str, table: &mut CountTable) -> u64 {
     n
 }
 
-fn process_batch(batch: &pages::PageBatch, table: &mut CountTable, stats: &mut WikiStats) {
+fn process_batch(
+    batch: &pages::PageBatch,
+    seg: Option<&segment::Segmenter>,
+    table: &mut CountTable,
+    stats: &mut WikiStats,
+) {
     for (offset, range) in &batch.pages {
         match pages::parse_page(&batch.data[range.clone()]) {
             Err(e) => {
@@ -110,7 +121,7 @@ fn process_batch(batch: &pages::PageBatch, table: &mut CountTable, stats: &mut W
             Ok(p) if p.redirect || is_redirect_text(&p.text) => stats.redirects += 1,
             Ok(p) => {
                 stats.articles += 1;
-                stats.tokens += count_article(&p.text, table);
+                stats.tokens += count_article(&p.text, seg, table);
             }
         }
     }
@@ -118,9 +129,11 @@ fn process_batch(batch: &pages::PageBatch, table: &mut CountTable, stats: &mut W
 
 /// Counts unigrams and bigrams of every article of `dumps` on the global
 /// rayon pool; each thread's table spills past `table_budget` bytes.
-/// `on_progress(read_bytes, pages)` is called as batches finish.
+/// `on_progress(read_bytes, pages)` is called as batches finish. With `seg`,
+/// runs of unspaced scripts are cut into words ([`segment`]).
 pub fn count_dumps(
     dumps: &[PathBuf],
+    seg: Option<&segment::Segmenter>,
     table_budget: usize,
     spill: &SpillDir,
     on_progress: &(dyn Fn(u64, u64) + Sync),
@@ -154,7 +167,7 @@ pub fn count_dumps(
                 let idx = rayon::current_thread_index().unwrap_or(0) % threads;
                 let mut guard = workers[idx].lock().expect("not poisoned");
                 let (table, stats) = &mut *guard;
-                process_batch(&batch, table, stats);
+                process_batch(&batch, seg, table, stats);
                 table.maybe_spill(spill)?;
                 let done = pages_done.fetch_add(batch.pages.len() as u64, Ordering::Relaxed);
                 on_progress(

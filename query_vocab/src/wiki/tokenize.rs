@@ -18,6 +18,8 @@
 //!   a trimmed quote or bracket, a dropped token, or any other separator, since
 //!   `" a b "` could not match across those.
 
+use super::segment::{is_unspaced_char, Segmenter};
+
 /// The punctuation MetaCLIP's matcher surrounds with spaces.
 pub const MATCH_PUNCTUATION: [char; 7] = [',', '.', ';', ':', '?', '!', '`'];
 
@@ -73,7 +75,19 @@ fn classify(c: char) -> Sep {
 
 /// Calls `emit(token, joined)` for each token of `text` in order; `joined` is
 /// true when the token forms a bigram with the previous emitted token.
-pub fn tokenize<'a>(text: &'a str, mut emit: impl FnMut(&'a str, bool)) {
+pub fn tokenize<'a>(text: &'a str, emit: impl FnMut(&'a str, bool)) {
+    tokenize_segmented(text, None, emit)
+}
+
+/// [`tokenize`], and with a segmenter, each token that holds characters of a
+/// script written without spaces ([`is_unspaced_char`]) is cut further into
+/// its words (each at most [`MAX_TOKEN_BYTES`]); consecutive words with
+/// nothing between them form bigrams, punctuation (`、`, `。`) breaks them.
+pub fn tokenize_segmented<'a>(
+    text: &'a str,
+    seg: Option<&Segmenter>,
+    mut emit: impl FnMut(&'a str, bool),
+) {
     let mut joined = false;
     let mut start: Option<usize> = None;
     for (i, c) in text.char_indices() {
@@ -85,24 +99,50 @@ pub fn tokenize<'a>(text: &'a str, mut emit: impl FnMut(&'a str, bool)) {
             continue;
         }
         if let Some(s) = start.take() {
-            joined = raw_token(&text[s..i], joined, &mut emit);
+            joined = raw_token(&text[s..i], joined, seg, &mut emit);
         }
         if sep == Sep::Break {
             joined = false;
         }
     }
     if let Some(s) = start {
-        raw_token(&text[s..], joined, &mut emit);
+        raw_token(&text[s..], joined, seg, &mut emit);
     }
 }
 
 /// Handles one whitespace-delimited piece; returns whether the next token may
 /// join it.
-fn raw_token<'a>(raw: &'a str, joined: bool, emit: &mut impl FnMut(&'a str, bool)) -> bool {
+fn raw_token<'a>(
+    raw: &'a str,
+    joined: bool,
+    seg: Option<&Segmenter>,
+    emit: &mut impl FnMut(&'a str, bool),
+) -> bool {
     let t = raw.trim_start_matches(is_trimmed);
     let lead_trimmed = t.len() != raw.len();
     let core = t.trim_end_matches(is_trimmed);
     let tail_trimmed = core.len() != t.len();
+    if let Some(seg) = seg.filter(|_| core.chars().any(is_unspaced_char)) {
+        let mut first = true;
+        let mut last_end = 0;
+        let mut next_joins = false;
+        let base = core.as_ptr() as usize;
+        seg.words(core, |w, adjacent| {
+            let start = w.as_ptr() as usize - base;
+            let joins = if first {
+                joined && !lead_trimmed && start == 0
+            } else {
+                adjacent && next_joins
+            };
+            first = false;
+            last_end = start + w.len();
+            next_joins = w.len() <= MAX_TOKEN_BYTES;
+            if next_joins {
+                emit(w, joins);
+            }
+        });
+        return !first && next_joins && last_end == core.len() && !tail_trimmed;
+    }
     if core.is_empty() || core.len() > MAX_TOKEN_BYTES || !core.chars().any(char::is_alphanumeric) {
         return false;
     }
