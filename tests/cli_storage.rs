@@ -19,6 +19,14 @@ fn warc() -> PathBuf {
     )
 }
 
+/// The tests of this file one at a time: each points the process's store
+/// settings (the environment) at its own server, and the library builds a
+/// bucket's store once, from the environment of that moment.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Uploads with a plain signed PUT through the library's own store.
 fn upload(server: &S3Server, url: &str, bytes: Vec<u8>) {
     // The library reads the store's settings from the environment; the
@@ -63,6 +71,7 @@ fn task_counters(run: &Path) -> serde_json::Value {
 
 #[test]
 fn extract_reads_s3_like_local_files_and_resumes_a_cut_connection() {
+    let _serial = one_at_a_time();
     let server = S3Server::start();
     server.create_bucket("crawl");
     let bytes = std::fs::read(warc()).unwrap();
@@ -155,4 +164,267 @@ fn extract_reads_s3_like_local_files_and_resumes_a_cut_connection() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("s3://crawl/nothing/"), "{err}");
+}
+
+// ------------------------------------------------- the run directory on S3
+
+/// Points this test process's own store at `server` (to read the run back).
+fn point_at(server: &S3Server) {
+    for (k, v) in S3Server::env(&server.endpoint) {
+        std::env::set_var(k, v);
+    }
+}
+
+/// A web server of photos, a url+caption table of `n` of them and a
+/// vocabulary matching some captions: a crawl that downloads without
+/// leaving 127.0.0.1.
+fn photo_crawl_inputs(dir: &Path, n: usize, delay: std::time::Duration) -> (PathBuf, PathBuf) {
+    let photos = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/photos");
+    let names = ["rocket.jpg", "camera.png", "chelsea.png"];
+    let mut files = std::collections::HashMap::new();
+    let mut table = String::from("url\tcaption\n");
+    let port = {
+        for (i, name) in names.iter().cycle().take(n).enumerate() {
+            let ext = name.rsplit('.').next().unwrap();
+            files.insert(
+                format!("/p{i}.{ext}"),
+                std::fs::read(photos.join(name)).unwrap(),
+            );
+        }
+        common::s3::slow_http(files.clone(), delay)
+    };
+    let words = ["dog", "cat", "photo of a dog", "a cat on a mat"];
+    for path in files.keys().collect::<BTreeSet<_>>() {
+        let i: usize = path[2..path.find('.').unwrap()].parse().unwrap();
+        table.push_str(&format!(
+            "http://127.0.0.1:{port}{path}\t{} number {i}\n",
+            words[i % words.len()]
+        ));
+    }
+    let table_path = dir.join("photos.tsv");
+    std::fs::write(&table_path, table).unwrap();
+    let vocab = dir.join("queries.txt");
+    std::fs::write(&vocab, "dog\ncat\nphoto\nmat\nnumber\n").unwrap();
+    (table_path, vocab)
+}
+
+/// Copies every object under `prefix` (an `s3://` URL) into `to`.
+fn fetch_prefix(prefix: &str, to: &Path) {
+    let url = pipeline::storage::ObjectUrl::parse(&format!("{prefix}/")).unwrap();
+    let objects = pipeline::storage::store::list_prefix(&url).unwrap();
+    assert!(!objects.is_empty(), "nothing under {prefix}");
+    for o in objects {
+        let rel = &o.key[url.key.len()..];
+        let dest = to.join(rel);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        let bytes = pipeline::storage::files::read(Path::new(&o.to_string())).unwrap();
+        std::fs::write(dest, bytes).unwrap();
+    }
+}
+
+/// Every file under `dir` by relative path: data files as they are, JSON
+/// records without their timings and with the run's own location (`root`)
+/// written `RUN` (and without what hashes it), so that two runs of the same
+/// work in two places compare equal.
+fn run_files(dir: &Path, root: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+    fn strip(v: &mut serde_json::Value, root: &str) {
+        match v {
+            serde_json::Value::Object(m) => {
+                m.retain(|k, _| k != "seconds" && !k.ends_with("_seconds"));
+                m.values_mut().for_each(|v| strip(v, root));
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(|v| strip(v, root)),
+            serde_json::Value::String(s) if s.contains(root) => *s = s.replace(root, "RUN"),
+            _ => {}
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            let mut bytes = std::fs::read(&p).unwrap();
+            if rel.ends_with(".json") {
+                let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                strip(&mut v, root);
+                if rel == "_stages/download/complete.json" {
+                    // A hash of download's parameters, whose input is the
+                    // run's own `selected/`, named by the run's location.
+                    v.as_object_mut().unwrap().remove("generation");
+                }
+                bytes = serde_json::to_vec_pretty(&v).unwrap();
+            }
+            out.insert(rel, bytes);
+        }
+    }
+    out
+}
+
+fn assert_same_runs(local: &Path, remote_url: &str, fetched: &Path) {
+    let want = run_files(local, s(local));
+    let got = run_files(fetched, remote_url);
+    assert_eq!(
+        want.keys().collect::<Vec<_>>(),
+        got.keys().collect::<Vec<_>>(),
+        "the same files"
+    );
+    let differ: Vec<String> = want
+        .iter()
+        .filter(|(name, bytes)| got[*name] != **bytes)
+        .map(|(name, bytes)| {
+            format!(
+                "{name}:\nlocal: {}\ns3:    {}",
+                String::from_utf8_lossy(&bytes[..bytes.len().min(2000)]),
+                String::from_utf8_lossy(&got[name][..got[name].len().min(2000)])
+            )
+        })
+        .collect();
+    assert!(differ.is_empty(), "files differ:\n{}", differ.join("\n"));
+}
+
+#[test]
+fn a_crawl_with_its_run_on_s3_gives_the_files_of_the_local_run() {
+    let _serial = one_at_a_time();
+    let server = S3Server::start();
+    server.create_bucket("crawl-runs");
+    point_at(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let (table, vocab) = photo_crawl_inputs(dir.path(), 18, std::time::Duration::ZERO);
+    let staging = dir.path().join("staging");
+    let mut env = S3Server::env(&server.endpoint);
+    env.push(("WITCURATE_STAGING_DIR", s(&staging).to_string()));
+    let crawl = |out: &str| {
+        let args = [
+            "--quiet",
+            "crawl",
+            "--out",
+            out,
+            "--input",
+            s(&table),
+            "--vocab",
+            s(&vocab),
+            "--partitions",
+            "3",
+            "--t",
+            "2",
+            "--seed",
+            "7",
+            "--allow-private-addresses",
+            "--shard-size",
+            "4",
+            "--image-size",
+            "32",
+        ];
+        assert_success(&witcurate_env(&args, &env))
+    };
+    let local = dir.path().join("local");
+    crawl(s(&local));
+    let url = "s3://crawl-runs/crawl";
+    crawl(url);
+    let fetched = dir.path().join("fetched");
+    fetch_prefix(url, &fetched);
+    assert!(fetched.join("shards/00000.parquet").exists());
+    assert!(fetched.join("_stages/download/complete.json").exists());
+    assert_same_runs(&local, url, &fetched);
+    // Nothing is left in the staging area.
+    let left: Vec<_> = std::fs::read_dir(&staging).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    // A rerun finds every stage done and changes nothing.
+    let out = crawl(url);
+    assert!(out.contains("already done"), "{out}");
+    let again = dir.path().join("again");
+    fetch_prefix(url, &again);
+    assert_same_runs(&local, url, &again);
+
+    // Other parameters are refused by the guard, as on disk.
+    let out = witcurate_env(
+        &["--quiet", "crawl", "balance", "--out", url, "--t", "3"],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("other parameters") && err.contains("2 then, 3 now"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_download_killed_with_its_run_on_s3_resumes_to_the_files_of_a_whole_run() {
+    let _serial = one_at_a_time();
+    let server = S3Server::start();
+    server.create_bucket("download-runs");
+    point_at(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let (table, _) = photo_crawl_inputs(dir.path(), 30, std::time::Duration::from_millis(100));
+    // The table itself is read from the server too.
+    upload(
+        &server,
+        "s3://download-runs/in/photos.tsv",
+        std::fs::read(&table).unwrap(),
+    );
+    let env = S3Server::env(&server.endpoint);
+    let args = |out: &str, input: &str| {
+        [
+            "--quiet",
+            "crawl",
+            "download",
+            "--allow-private-addresses",
+            "--out",
+            out,
+            "--input",
+            input,
+            "--shard-size",
+            "3",
+            "--concurrency",
+            "2",
+            "--image-size",
+            "32",
+        ]
+        .map(String::from)
+    };
+    let local = dir.path().join("local");
+    let a = args(s(&local), "s3://download-runs/in/photos.tsv");
+    assert_success(&witcurate_env(
+        &a.iter().map(|x| x.as_str()).collect::<Vec<_>>(),
+        &env,
+    ));
+
+    let url = "s3://download-runs/dl";
+    let a = args(url, "s3://download-runs/in/photos.tsv");
+    let a: Vec<&str> = a.iter().map(|x| x.as_str()).collect();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_witcurate"))
+        .args(&a)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let first =
+        pipeline::storage::ObjectUrl::parse("s3://download-runs/dl/shards/00001_stats.json")
+            .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while pipeline::storage::store::head(&first).unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "no shard appeared");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap(); // SIGKILL, mid-run
+    child.wait().unwrap();
+    let complete =
+        pipeline::storage::ObjectUrl::parse("s3://download-runs/dl/_stages/download/complete.json")
+            .unwrap();
+    assert!(pipeline::storage::store::head(&complete).unwrap().is_none());
+
+    // The rerun keeps the shards committed before the kill and redoes the rest.
+    let out = assert_success(&witcurate_env(&a, &env));
+    assert!(!out.contains("(0 already done"), "{out}");
+    let fetched = dir.path().join("fetched");
+    fetch_prefix(url, &fetched);
+    assert_same_runs(&local, url, &fetched);
 }

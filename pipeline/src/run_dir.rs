@@ -40,7 +40,9 @@ pub struct RunDir {
 }
 
 impl RunDir {
-    /// The run directory at `root` (nothing is created).
+    /// The run directory at `root` (nothing is created): a local path, or
+    /// an object URL (`s3://bucket/run`), whose files the stages then read
+    /// and write through [`crate::storage::files`].
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }
     }

@@ -6,6 +6,9 @@
 //!   `object_store` crate from the usual environment (`AWS_*`,
 //!   `GOOGLE_*`, `AZURE_*`: credentials, region, a custom endpoint for
 //!   S3-compatible stores, instance metadata); listing a prefix or a glob.
+//! - [`files`]: the files of a run directory, local or objects, behind one
+//!   set of functions (whole-or-nothing writes, conditional creation,
+//!   ranged reads).
 //! - [`resumable`]: a blocking, bounded-memory reader of an object or an
 //!   http(s) URL that survives a dropped connection: it asks again for the
 //!   bytes not yet received (a Range request from the last byte), pinned to
@@ -14,6 +17,7 @@
 //!
 //! See `docs/storage.md`.
 
+pub mod files;
 pub mod resumable;
 pub mod runtime;
 pub mod store;

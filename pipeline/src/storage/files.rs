@@ -1,0 +1,621 @@
+//! Run files: the files of a run directory, on local disk or in an object
+//! store, behind one set of functions.
+//!
+//! A run directory is a local path or an object URL (`s3://bucket/run`,
+//! `gs://...`, `az://...`). Either way [`crate::run_dir::RunDir`] joins
+//! names onto it in a `PathBuf`, so a stage handles its paths the same way
+//! wherever the run lives; every file operation of the stage runner, the
+//! records and the part readers and writers goes through this module, which
+//! looks at the path: a URL is an object, anything else a local file.
+//!
+//! On an object store the guarantees of the local run directory hold:
+//! - an output is written to a local staging file ([`staging_dir`]) and then
+//!   uploaded with one PUT (up to [`SINGLE_PUT_MAX`] bytes) or a multipart
+//!   upload completed last, so it appears whole or not at all; a failed
+//!   upload is aborted and a staging file left by a killed process is removed
+//!   by the next stage run on the machine (the usual stale-temporary policy);
+//! - [`create_new`] (the parameter guard) is a conditional PUT
+//!   (`If-None-Match: *`); on a store without conditional writes it falls
+//!   back to a HEAD then a PUT, which two racing processes can both pass;
+//! - readers get a [`RunFile`]: ranged GETs with read-ahead, pinned to the
+//!   object's ETag, so memory stays bounded whatever the object's size.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use atomic_output::AtomicError;
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::{GetOptions, GetRange, ObjectStore, PutMode, PutPayload, WriteMultipart};
+use parquet::file::reader::{ChunkReader, Length};
+
+use super::runtime::block_on;
+use super::store::{object_path, store_for};
+use super::url::{is_object_url, ObjectUrl};
+
+/// Outputs up to this size go up in one PUT; larger ones by a multipart
+/// upload of [`PART_SIZE`] parts.
+pub const SINGLE_PUT_MAX: u64 = 16 << 20;
+
+/// Part size of multipart uploads (S3 wants at least 5 MiB).
+pub const PART_SIZE: usize = 8 << 20;
+
+/// Bytes fetched past a read that misses the read-ahead windows.
+const READ_AHEAD: u64 = 4 << 20;
+
+/// Read-ahead windows kept per open object.
+const WINDOWS: usize = 8;
+
+/// The object URL of `path`, when it is one (`s3://bucket/key`, ...).
+pub fn object_url(path: &Path) -> Option<ObjectUrl> {
+    let s = path.to_str()?;
+    if !is_object_url(s) {
+        return None;
+    }
+    ObjectUrl::parse(s.trim_end_matches('/')).ok()
+}
+
+/// Whether `path` names an object (a URL) rather than a local file.
+pub fn is_object(path: &Path) -> bool {
+    path.to_str().is_some_and(is_object_url)
+}
+
+/// `path` made absolute when local; an object URL as it is (without a
+/// trailing `/`).
+pub fn absolute(path: &Path) -> PathBuf {
+    match path.to_str() {
+        Some(s) if is_object_url(s) => PathBuf::from(s.trim_end_matches('/')),
+        _ => std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+    }
+}
+
+/// The input location of `path` (an object, or a local file), for the
+/// readers of [`crate::sources`].
+pub fn location(path: &Path) -> crate::sources::input::Location {
+    use crate::sources::input::Location;
+    match object_url(path) {
+        Some(url) => Location::Object(url.to_string()),
+        None => Location::Path(path.to_path_buf()),
+    }
+}
+
+fn io_err(url: &ObjectUrl, e: object_store::Error) -> io::Error {
+    let kind = match &e {
+        object_store::Error::NotFound { .. } => io::ErrorKind::NotFound,
+        object_store::Error::AlreadyExists { .. } => io::ErrorKind::AlreadyExists,
+        object_store::Error::NotImplemented => io::ErrorKind::Unsupported,
+        _ => io::ErrorKind::Other,
+    };
+    io::Error::new(kind, format!("{url}: {e}"))
+}
+
+fn store_err(e: super::StorageError) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+fn store_of(url: &ObjectUrl) -> io::Result<(Arc<dyn ObjectStore>, ObjectPath)> {
+    Ok((store_for(url).map_err(store_err)?, object_path(url)))
+}
+
+/// Whether a file (or object) exists at `path`. A failed request counts as
+/// "no" (logged): what looks missing is redone, never trusted.
+pub fn exists(path: &Path) -> bool {
+    let Some(url) = object_url(path) else {
+        return path.exists();
+    };
+    match head(&url) {
+        Ok(found) => found.is_some(),
+        Err(e) => {
+            log::warn!("{e}; taken as missing");
+            false
+        }
+    }
+}
+
+/// The size and ETag of the object at `url`, `None` when there is none.
+fn head(url: &ObjectUrl) -> io::Result<Option<(u64, Option<String>)>> {
+    let (store, key) = store_of(url)?;
+    match block_on(async move { store.head(&key).await }) {
+        Ok(meta) => Ok(Some((meta.size, meta.e_tag))),
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(io_err(url, e)),
+    }
+}
+
+/// The whole file at `path` (errors of kind `NotFound` when missing).
+pub fn read(path: &Path) -> io::Result<Vec<u8>> {
+    let Some(url) = object_url(path) else {
+        return std::fs::read(path);
+    };
+    let (store, key) = store_of(&url)?;
+    block_on(async move { store.get(&key).await?.bytes().await })
+        .map(|b| b.to_vec())
+        .map_err(|e| io_err(&url, e))
+}
+
+/// Writes `bytes` to `path` whole or not at all (a local temporary renamed
+/// into place, or one PUT).
+pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let Some(url) = object_url(path) else {
+        return atomic_output::write_atomically(path, bytes).map_err(|e| e.source);
+    };
+    put(&url, bytes.to_vec().into(), PutMode::Overwrite)
+}
+
+fn put(url: &ObjectUrl, payload: PutPayload, mode: PutMode) -> io::Result<()> {
+    let (store, key) = store_of(url)?;
+    block_on(async move { store.put_opts(&key, payload, mode.into()).await })
+        .map(|_| ())
+        .map_err(|e| io_err(url, e))
+}
+
+/// Writes `bytes` to `path` only if nothing is there: `Ok(false)` when a
+/// file (or object) already exists. Of several processes racing, exactly
+/// one gets `true` (on object stores without conditional writes, see the
+/// module docs).
+pub fn create_new(path: &Path, bytes: &[u8]) -> io::Result<bool> {
+    let Some(url) = object_url(path) else {
+        return create_new_local(path, bytes);
+    };
+    match put(&url, bytes.to_vec().into(), PutMode::Create) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::Unsupported => {
+            log::warn!("{url}: the store has no conditional writes; checking, then writing");
+            if head(&url)?.is_some() {
+                return Ok(false);
+            }
+            write(path, bytes).map(|()| true)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A temporary written in full, then hard-linked into place (which fails if
+/// the name exists).
+fn create_new_local(path: &Path, bytes: &[u8]) -> io::Result<bool> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = atomic_output::temp_path_for(&path.with_extension(format!("new.{}", next_id())));
+    std::fs::write(&tmp, bytes)?;
+    if let Ok(f) = File::open(&tmp) {
+        let _ = f.sync_all();
+    }
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn next_id() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Where outputs bound for an object store are written before their upload:
+/// `$WITCURATE_STAGING_DIR`, else `witcurate-staging` in the system's
+/// temporary directory. It holds at most one file per output being written
+/// at the moment.
+pub fn staging_dir() -> PathBuf {
+    std::env::var_os("WITCURATE_STAGING_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("witcurate-staging"))
+}
+
+/// Writes an output whole or not at all: `write` gets a local temporary path;
+/// when it succeeds the file is renamed to `path` (see
+/// [`atomic_output::commit_atomically`]), or, for an object, uploaded (see
+/// the module docs); the temporary is removed either way.
+pub fn commit<E, F>(path: &Path, write: F) -> Result<(), E>
+where
+    F: FnOnce(&Path) -> Result<(), E>,
+    E: From<AtomicError>,
+{
+    let Some(url) = object_url(path) else {
+        return atomic_output::commit_atomically(path, write);
+    };
+    let dir = staging_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| AtomicError::new(&dir, e))?;
+    let tmp = atomic_output::temp_path_for(&dir.join(format!("{}-{}", next_id(), url.file_name())));
+    let result = write(&tmp)
+        .and_then(|()| upload(&tmp, &url).map_err(|e| E::from(AtomicError::new(path, e))));
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
+/// Uploads the local file `from` as the object `to`: one PUT when small,
+/// else a multipart upload that is completed last (and aborted on failure).
+fn upload(from: &Path, to: &ObjectUrl) -> io::Result<()> {
+    let size = std::fs::metadata(from)?.len();
+    if size <= SINGLE_PUT_MAX {
+        return put(to, std::fs::read(from)?.into(), PutMode::Overwrite);
+    }
+    let (store, key) = store_of(to)?;
+    let from = from.to_path_buf();
+    block_on(async move {
+        use tokio::io::AsyncReadExt;
+        let upload = store.put_multipart(&key).await?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        let sent = async {
+            let mut file =
+                tokio::fs::File::open(&from)
+                    .await
+                    .map_err(|e| object_store::Error::Generic {
+                        store: "staging",
+                        source: Box::new(e),
+                    })?;
+            let mut buf = vec![0u8; PART_SIZE];
+            loop {
+                let n = file
+                    .read(&mut buf)
+                    .await
+                    .map_err(|e| object_store::Error::Generic {
+                        store: "staging",
+                        source: Box::new(e),
+                    })?;
+                if n == 0 {
+                    return Ok(());
+                }
+                // At most two parts in flight: memory stays bounded.
+                writer.wait_for_capacity(2).await?;
+                writer.write(&buf[..n]);
+            }
+        }
+        .await;
+        match sent {
+            Ok(()) => writer.finish().await.map(|_| ()),
+            Err(e) => {
+                let _ = writer.abort().await;
+                Err(e)
+            }
+        }
+    })
+    .map_err(|e| io_err(to, e))
+}
+
+/// Removes the file (or object) at `path`; nothing there is not an error.
+pub fn remove_file(path: &Path) -> io::Result<()> {
+    let result = match object_url(path) {
+        None => std::fs::remove_file(path),
+        Some(url) => {
+            let (store, key) = store_of(&url)?;
+            block_on(async move { store.delete(&key).await }).map_err(|e| io_err(&url, e))
+        }
+    };
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        r => r,
+    }
+}
+
+/// Removes `path` whether a file or a directory (with everything in it);
+/// for an object URL, the object and every object under `path/`.
+pub fn remove_all(path: &Path) -> io::Result<()> {
+    let Some(url) = object_url(path) else {
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(path)
+        } else {
+            std::fs::remove_file(path)
+        };
+        return match removed {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            r => r,
+        };
+    };
+    remove_file(path)?;
+    let (store, prefix) = store_of(&url)?;
+    block_on(async move {
+        let keys: Vec<_> = store
+            .list(Some(&prefix))
+            .map_ok(|m| m.location)
+            .try_collect()
+            .await?;
+        for key in keys {
+            match store.delete(&key).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    })
+    .map_err(|e| io_err(&url, e))
+}
+
+/// Creates a local directory and its parents; objects need no directories.
+pub fn create_dir_all(path: &Path) -> io::Result<()> {
+    if is_object(path) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(path)
+}
+
+/// Removes the temporary files killed writers left in a local directory
+/// (see [`atomic_output::clean_stale_temps`]); an object store has none
+/// (uploads are whole), but the local staging directory is cleaned instead.
+pub fn clean_stale_temps(dir: &Path) -> Result<usize, AtomicError> {
+    if is_object(dir) {
+        let staging = staging_dir();
+        return if staging.is_dir() {
+            atomic_output::clean_stale_temps(&staging)
+        } else {
+            Ok(0)
+        };
+    }
+    atomic_output::clean_stale_temps(dir)
+}
+
+/// Removes the stale temporaries of one local output (see
+/// [`atomic_output::clean_stale_temps_of`]); nothing for an object.
+pub fn clean_stale_temps_of(path: &Path) -> Result<usize, AtomicError> {
+    if is_object(path) {
+        return Ok(0);
+    }
+    atomic_output::clean_stale_temps_of(path)
+}
+
+/// What is at a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A file (an object).
+    File,
+    /// A directory (objects under `path/`).
+    Dir,
+}
+
+/// Whether `path` is a file, a directory, or nothing (`None`).
+pub fn kind(path: &Path) -> io::Result<Option<Kind>> {
+    let Some(url) = object_url(path) else {
+        return Ok(if path.is_dir() {
+            Some(Kind::Dir)
+        } else if path.exists() {
+            Some(Kind::File)
+        } else {
+            None
+        });
+    };
+    if head(&url)?.is_some() {
+        return Ok(Some(Kind::File));
+    }
+    Ok((!list_files(path)?.is_empty()).then_some(Kind::Dir))
+}
+
+/// The files directly in the directory `dir` (for an object URL: the
+/// objects whose keys are `dir/NAME`), sorted by name; hidden names (a
+/// leading `.`) are left out. A missing directory has none.
+pub fn list_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut names: Vec<String> = match object_url(dir) {
+        None => match std::fs::read_dir(dir) {
+            Ok(entries) => {
+                let mut names = Vec::new();
+                for entry in entries {
+                    let entry = entry?;
+                    if entry.file_type()?.is_dir() {
+                        continue;
+                    }
+                    names.push(entry.file_name().to_string_lossy().into_owned());
+                }
+                names
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        },
+        Some(url) => {
+            let (store, prefix) = store_of(&url)?;
+            let listed = block_on(async move { store.list_with_delimiter(Some(&prefix)).await })
+                .map_err(|e| io_err(&url, e))?;
+            listed
+                .objects
+                .into_iter()
+                .filter_map(|m| m.location.filename().map(String::from))
+                .collect()
+        }
+    };
+    names.retain(|n| !n.starts_with('.'));
+    names.sort();
+    Ok(names.into_iter().map(|n| dir.join(n)).collect())
+}
+
+/// Opens the file at `path` for reading (parquet readers take it as a
+/// [`ChunkReader`]).
+pub fn open(path: &Path) -> io::Result<RunFile> {
+    let Some(url) = object_url(path) else {
+        return File::open(path).map(RunFile::Local);
+    };
+    let (store, key) = store_of(&url)?;
+    let Some((size, etag)) = head(&url)? else {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{url}: no such object"),
+        ));
+    };
+    Ok(RunFile::Object(ObjectFile(Arc::new(ObjectInner {
+        url,
+        store,
+        key,
+        size,
+        etag,
+        windows: Mutex::new(Vec::new()),
+    }))))
+}
+
+/// An open run file: local, or an object read by ranged GETs.
+#[derive(Debug)]
+pub enum RunFile {
+    /// A local file.
+    Local(File),
+    /// An object.
+    Object(ObjectFile),
+}
+
+impl RunFile {
+    /// A reader of the whole file from its start.
+    pub fn reader(&self) -> io::Result<RunRead> {
+        self.read_from(0)
+    }
+
+    fn read_from(&self, start: u64) -> io::Result<RunRead> {
+        Ok(match self {
+            RunFile::Local(f) => {
+                let mut f = f.try_clone()?;
+                f.seek(SeekFrom::Start(start))?;
+                RunRead::Local(BufReader::new(f))
+            }
+            RunFile::Object(o) => RunRead::Object(ObjectRead {
+                file: o.clone(),
+                pos: start,
+            }),
+        })
+    }
+}
+
+impl Length for RunFile {
+    fn len(&self) -> u64 {
+        match self {
+            RunFile::Local(f) => f.len(),
+            RunFile::Object(o) => o.0.size,
+        }
+    }
+}
+
+impl ChunkReader for RunFile {
+    type T = RunRead;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<RunRead> {
+        Ok(self.read_from(start)?)
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        match self {
+            RunFile::Local(f) => f.get_bytes(start, length),
+            RunFile::Object(o) => Ok(o.bytes(start, length)?),
+        }
+    }
+}
+
+/// A reader of a [`RunFile`] from some offset.
+pub enum RunRead {
+    /// Of a local file.
+    Local(BufReader<File>),
+    /// Of an object.
+    Object(ObjectRead),
+}
+
+impl Read for RunRead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            RunRead::Local(r) => r.read(buf),
+            RunRead::Object(r) => r.read(buf),
+        }
+    }
+}
+
+/// An object opened for ranged reads.
+#[derive(Debug, Clone)]
+pub struct ObjectFile(Arc<ObjectInner>);
+
+#[derive(Debug)]
+struct ObjectInner {
+    url: ObjectUrl,
+    store: Arc<dyn ObjectStore>,
+    key: ObjectPath,
+    size: u64,
+    etag: Option<String>,
+    /// Read-ahead windows (start, bytes), most recently used last.
+    windows: Mutex<Vec<(u64, Bytes)>>,
+}
+
+impl ObjectFile {
+    /// `length` bytes from `start` (a read past the end is an error).
+    fn bytes(&self, start: u64, length: usize) -> io::Result<Bytes> {
+        let end = start + length as u64;
+        if end > self.0.size {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "{}: read of bytes {start}..{end} past its end ({})",
+                    self.0.url, self.0.size
+                ),
+            ));
+        }
+        {
+            let mut windows = self.0.windows.lock().expect("windows lock");
+            if let Some(i) = windows
+                .iter()
+                .position(|(s, b)| *s <= start && end <= *s + b.len() as u64)
+            {
+                let w = windows.remove(i);
+                let out = w.1.slice((start - w.0) as usize..(end - w.0) as usize);
+                windows.push(w);
+                return Ok(out);
+            }
+        }
+        let fetch_end = end.max((start + READ_AHEAD).min(self.0.size));
+        let got = self.fetch(start, fetch_end)?;
+        let out = got.slice(..length);
+        let mut windows = self.0.windows.lock().expect("windows lock");
+        if windows.len() >= WINDOWS {
+            windows.remove(0);
+        }
+        windows.push((start, got));
+        Ok(out)
+    }
+
+    /// One ranged GET of `start..end`, pinned to the ETag seen at open.
+    fn fetch(&self, start: u64, end: u64) -> io::Result<Bytes> {
+        let inner = self.0.clone();
+        block_on(async move {
+            let options = GetOptions {
+                if_match: inner.etag.clone(),
+                range: Some(GetRange::Bounded(start..end)),
+                ..Default::default()
+            };
+            let got = inner.store.get_opts(&inner.key, options).await?;
+            got.bytes().await
+        })
+        .map_err(|e| io_err(&self.0.url, e))
+        .and_then(|b| {
+            if b.len() as u64 == end - start {
+                Ok(b)
+            } else {
+                Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "{}: asked for {} bytes at {start}, got {}",
+                        self.0.url,
+                        end - start,
+                        b.len()
+                    ),
+                ))
+            }
+        })
+    }
+}
+
+/// A sequential reader of an object from some offset (served from the
+/// object's read-ahead windows).
+pub struct ObjectRead {
+    file: ObjectFile,
+    pos: u64,
+}
+
+impl Read for ObjectRead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.file.0.size.saturating_sub(self.pos);
+        let n = (buf.len() as u64).min(left).min(READ_AHEAD) as usize;
+        if n == 0 {
+            return Ok(0);
+        }
+        let got = self.file.bytes(self.pos, n)?;
+        buf[..n].copy_from_slice(&got);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
