@@ -230,7 +230,8 @@ fn run_files(dir: &Path, root: &str) -> std::collections::BTreeMap<String, Vec<u
     fn strip(v: &mut serde_json::Value, root: &str) {
         match v {
             serde_json::Value::Object(m) => {
-                m.retain(|k, _| k != "seconds" && !k.ends_with("_seconds"));
+                // Timings, and rates computed from them.
+                m.retain(|k, _| !k.ends_with("seconds") && !k.ends_with("_second"));
                 m.values_mut().for_each(|v| strip(v, root));
             }
             serde_json::Value::Array(a) => a.iter_mut().for_each(|v| strip(v, root)),
@@ -295,6 +296,19 @@ fn a_crawl_with_its_run_on_s3_gives_the_files_of_the_local_run() {
     point_at(&server);
     let dir = tempfile::tempdir().unwrap();
     let (table, vocab) = photo_crawl_inputs(dir.path(), 18, std::time::Duration::ZERO);
+    // Inputs and vocabulary on the server too (the same for both runs, so
+    // that their recorded parameters are the same).
+    upload(
+        &server,
+        "s3://crawl-runs/in/photos.tsv",
+        std::fs::read(&table).unwrap(),
+    );
+    upload(
+        &server,
+        "s3://crawl-runs/vocab/queries.txt",
+        std::fs::read(&vocab).unwrap(),
+    );
+    let (table, vocab) = ("s3://crawl-runs/in/photos.tsv", "s3://crawl-runs/vocab");
     let staging = dir.path().join("staging");
     let mut env = S3Server::env(&server.endpoint);
     env.push(("WITCURATE_STAGING_DIR", s(&staging).to_string()));
@@ -305,9 +319,9 @@ fn a_crawl_with_its_run_on_s3_gives_the_files_of_the_local_run() {
             "--out",
             out,
             "--input",
-            s(&table),
+            table,
             "--vocab",
-            s(&vocab),
+            vocab,
             "--partitions",
             "3",
             "--t",
@@ -341,6 +355,27 @@ fn a_crawl_with_its_run_on_s3_gives_the_files_of_the_local_run() {
     let again = dir.path().join("again");
     fetch_prefix(url, &again);
     assert_same_runs(&local, url, &again);
+
+    // `stats` reads the run on the server as on disk and writes its
+    // reports there.
+    for run in [s(&local), url] {
+        assert_success(&witcurate_env(&["--quiet", "stats", run], &env));
+    }
+    let with_stats = dir.path().join("with-stats");
+    fetch_prefix(url, &with_stats);
+    let want = run_files(&local.join("stats"), s(&local));
+    let got = run_files(&with_stats.join("stats"), url);
+    // The same reports (the HTML and Markdown ones also show timings).
+    assert_eq!(
+        want.keys().collect::<Vec<_>>(),
+        got.keys().collect::<Vec<_>>()
+    );
+    assert!(
+        got["stats.json"] == want["stats.json"],
+        "stats.json differs:\n{}\n{}",
+        String::from_utf8_lossy(&want["stats.json"]),
+        String::from_utf8_lossy(&got["stats.json"])
+    );
 
     // Other parameters are refused by the guard, as on disk.
     let out = witcurate_env(
@@ -427,4 +462,82 @@ fn a_download_killed_with_its_run_on_s3_resumes_to_the_files_of_a_whole_run() {
     let fetched = dir.path().join("fetched");
     fetch_prefix(url, &fetched);
     assert_same_runs(&local, url, &fetched);
+}
+
+#[test]
+fn run_files_go_up_whole_in_parts_read_back_by_ranges_and_are_created_once() {
+    use parquet::file::reader::{ChunkReader, Length};
+    use pipeline::storage::files;
+    use pipeline::task::TaskError;
+    let _serial = one_at_a_time();
+    let server = S3Server::start();
+    server.create_bucket("files");
+    point_at(&server);
+    let dir = tempfile::tempdir().unwrap();
+    std::env::set_var("WITCURATE_STAGING_DIR", dir.path());
+
+    // Larger than one PUT takes: a multipart upload, completed last.
+    let big: Vec<u8> = (0..files::SINGLE_PUT_MAX as usize + (3 << 20))
+        .map(|i| (i % 251) as u8)
+        .collect();
+    let path = Path::new("s3://files/run/shards/00000.parquet");
+    let failed: Result<(), TaskError> = files::commit(path, |tmp| {
+        std::fs::write(tmp, &big[..1000]).unwrap();
+        Err(TaskError::io(tmp, std::io::Error::other("stop")))
+    });
+    assert!(failed.is_err());
+    assert!(!files::exists(path), "a failed write leaves nothing");
+    files::commit(path, |tmp| -> Result<(), TaskError> {
+        std::fs::write(tmp, &big).unwrap();
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(files::read(path).unwrap(), big);
+    let f = files::open(path).unwrap();
+    assert_eq!(f.len(), big.len() as u64);
+    for (start, len) in [
+        (0, 10),
+        (5 << 20, 1 << 20),
+        (big.len() as u64 - 8, 8),
+        (7, 9 << 20),
+    ] {
+        let got = f.get_bytes(start, len).unwrap();
+        assert_eq!(&got[..], &big[start as usize..start as usize + len]);
+    }
+    let mut tail = Vec::new();
+    std::io::Read::read_to_end(
+        &mut f.get_read(big.len() as u64 - 100_000).unwrap(),
+        &mut tail,
+    )
+    .unwrap();
+    assert_eq!(tail, &big[big.len() - 100_000..]);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "staging emptied"
+    );
+
+    // Listing, removal.
+    assert_eq!(
+        files::list_files(Path::new("s3://files/run/shards")).unwrap(),
+        vec![path.to_path_buf()]
+    );
+    assert_eq!(
+        files::kind(Path::new("s3://files/run")).unwrap(),
+        Some(files::Kind::Dir)
+    );
+    files::remove_all(Path::new("s3://files/run")).unwrap();
+    assert!(!files::exists(path));
+
+    // Of racing creators of one record, exactly one wins (a conditional PUT).
+    let record = Path::new("s3://files/run/_stages/x/params.json");
+    let won: Vec<bool> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4)
+            .map(|i| s.spawn(move || files::create_new(record, format!("{i}").as_bytes()).unwrap()))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(won.iter().filter(|&&w| w).count(), 1, "{won:?}");
+    let winner = won.iter().position(|&w| w).unwrap();
+    assert_eq!(files::read(record).unwrap(), winner.to_string().as_bytes());
 }

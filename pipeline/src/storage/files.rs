@@ -384,7 +384,11 @@ pub fn kind(path: &Path) -> io::Result<Option<Kind>> {
     if head(&url)?.is_some() {
         return Ok(Some(Kind::File));
     }
-    Ok((!list_files(path)?.is_empty()).then_some(Kind::Dir))
+    // A directory: some object under `key/` (one LIST request).
+    let (store, prefix) = store_of(&url)?;
+    let first = block_on(async move { store.list(Some(&prefix)).try_next().await })
+        .map_err(|e| io_err(&url, e))?;
+    Ok(first.map(|_| Kind::Dir))
 }
 
 /// The files directly in the directory `dir` (for an object URL: the
