@@ -253,10 +253,19 @@ fn run_files(dir: &Path, root: &str) -> std::collections::BTreeMap<String, Vec<u
             if rel.ends_with(".json") {
                 let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
                 strip(&mut v, root);
-                if rel == "_stages/download/complete.json" {
-                    // A hash of download's parameters, whose input is the
-                    // run's own `selected/`, named by the run's location.
-                    v.as_object_mut().unwrap().remove("generation");
+                let after_download = ["download", "dedup", "balance_downloaded"]
+                    .iter()
+                    .any(|st| {
+                        rel.starts_with(&format!("_stages/{st}/"))
+                            || rel.starts_with(&format!("_stats/{st}/"))
+                    });
+                if after_download {
+                    // Hashes of download's parameters, whose input is the
+                    // run's own `selected/` named by the run's location, and
+                    // of what names them downstream.
+                    for key in ["generation", "upstream", "tasks_fingerprint"] {
+                        v.as_object_mut().unwrap().remove(key);
+                    }
                 }
                 bytes = serde_json::to_vec_pretty(&v).unwrap();
             }
@@ -337,13 +346,26 @@ fn a_crawl_with_its_run_on_s3_gives_the_files_of_the_local_run() {
         assert_success(&witcurate_env(&args, &env))
     };
     let local = dir.path().join("local");
-    crawl(s(&local));
     let url = "s3://crawl-runs/crawl";
-    crawl(url);
+    for run in [s(&local), url] {
+        crawl(run);
+        // The stages after download: dedup, then balancing its pool.
+        for stage in [
+            &["dedup"][..],
+            &["balance", "--pool", "downloaded", "--t", "2"][..],
+        ] {
+            let mut args = vec!["--quiet", "crawl"];
+            args.extend_from_slice(stage);
+            args.extend_from_slice(&["--out", run]);
+            assert_success(&witcurate_env(&args, &env));
+        }
+    }
     let fetched = dir.path().join("fetched");
     fetch_prefix(url, &fetched);
     assert!(fetched.join("shards/00000.parquet").exists());
-    assert!(fetched.join("_stages/download/complete.json").exists());
+    assert!(fetched
+        .join("_stages/balance_downloaded/complete.json")
+        .exists());
     assert_same_runs(&local, url, &fetched);
     // Nothing is left in the staging area.
     let left: Vec<_> = std::fs::read_dir(&staging).unwrap().collect();
