@@ -539,6 +539,9 @@ struct ObjectInner {
 impl ObjectFile {
     /// `length` bytes from `start` (a read past the end is an error).
     fn bytes(&self, start: u64, length: usize) -> io::Result<Bytes> {
+        if length == 0 {
+            return Ok(Bytes::new());
+        }
         let end = start + length as u64;
         if end > self.0.size {
             return Err(io::Error::new(
@@ -621,5 +624,52 @@ impl Read for ObjectRead {
         buf[..n].copy_from_slice(&got);
         self.pos += n as u64;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_objects_and_everything_else_local() {
+        let run = Path::new("s3://bucket/runs/a/");
+        assert!(is_object(run));
+        assert_eq!(absolute(run), PathBuf::from("s3://bucket/runs/a"));
+        let part = absolute(run).join("pairs").join("part-00000.parquet");
+        let url = object_url(&part).unwrap();
+        assert_eq!(
+            (url.bucket.as_str(), url.key.as_str()),
+            ("bucket", "runs/a/pairs/part-00000.parquet")
+        );
+        assert_eq!(url.file_name(), "part-00000.parquet");
+        for local in ["run", "/tmp/s3://x", "./gs:/b"] {
+            assert!(object_url(Path::new(local)).is_none(), "{local}");
+        }
+        assert!(absolute(Path::new("run")).is_absolute());
+    }
+
+    #[test]
+    fn local_files_behave_as_before() {
+        let dir = std::env::temp_dir().join(format!("witcurate-files-{}", std::process::id()));
+        let out = dir.join("a/part-00001.parquet");
+        write(&out, b"one").unwrap();
+        assert!(exists(&out) && !exists(&dir.join("a/missing")));
+        assert_eq!(read(&out).unwrap(), b"one");
+        assert!(!create_new(&out, b"two").unwrap());
+        assert!(create_new(&dir.join("a/new.json"), b"two").unwrap());
+        std::fs::write(dir.join("a/.hidden"), b"").unwrap();
+        std::fs::create_dir_all(dir.join("a/sub")).unwrap();
+        assert_eq!(
+            list_files(&dir.join("a")).unwrap(),
+            vec![dir.join("a/new.json"), out.clone()]
+        );
+        assert_eq!(kind(&dir.join("a")).unwrap(), Some(Kind::Dir));
+        assert_eq!(kind(&out).unwrap(), Some(Kind::File));
+        let f = open(&out).unwrap();
+        assert_eq!(f.get_bytes(1, 2).unwrap().as_ref(), b"ne");
+        remove_all(&dir).unwrap();
+        assert_eq!(kind(&dir).unwrap(), None);
+        assert!(list_files(&dir).unwrap().is_empty());
     }
 }
