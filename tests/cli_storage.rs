@@ -168,11 +168,15 @@ fn extract_reads_s3_like_local_files_and_resumes_a_cut_connection() {
 
 // ------------------------------------------------- the run directory on S3
 
-/// Points this test process's own store at `server` (to read the run back).
-fn point_at(server: &S3Server) {
+/// A server with `bucket`, this test process's own store pointed at it (to
+/// read runs back).
+fn server_with_bucket(bucket: &str) -> S3Server {
+    let server = S3Server::start();
+    server.create_bucket(bucket);
     for (k, v) in S3Server::env(&server.endpoint) {
         std::env::set_var(k, v);
     }
+    server
 }
 
 /// A web server of photos, a url+caption table of `n` of them and a
@@ -300,9 +304,7 @@ fn assert_same_runs(local: &Path, remote_url: &str, fetched: &Path) {
 #[test]
 fn a_crawl_with_its_run_on_s3_gives_the_files_of_the_local_run() {
     let _serial = one_at_a_time();
-    let server = S3Server::start();
-    server.create_bucket("crawl-runs");
-    point_at(&server);
+    let server = server_with_bucket("crawl-runs");
     let dir = tempfile::tempdir().unwrap();
     let (table, vocab) = photo_crawl_inputs(dir.path(), 18, std::time::Duration::ZERO);
     // Inputs and vocabulary on the server too (the same for both runs, so
@@ -415,9 +417,7 @@ fn a_crawl_with_its_run_on_s3_gives_the_files_of_the_local_run() {
 #[test]
 fn a_download_killed_with_its_run_on_s3_resumes_to_the_files_of_a_whole_run() {
     let _serial = one_at_a_time();
-    let server = S3Server::start();
-    server.create_bucket("download-runs");
-    point_at(&server);
+    let server = server_with_bucket("download-runs");
     let dir = tempfile::tempdir().unwrap();
     let (table, _) = photo_crawl_inputs(dir.path(), 30, std::time::Duration::from_millis(100));
     // The table itself is read from the server too.
@@ -492,9 +492,7 @@ fn run_files_go_up_whole_in_parts_read_back_by_ranges_and_are_created_once() {
     use pipeline::storage::files;
     use pipeline::task::TaskError;
     let _serial = one_at_a_time();
-    let server = S3Server::start();
-    server.create_bucket("files");
-    point_at(&server);
+    let _server = server_with_bucket("files");
     let dir = tempfile::tempdir().unwrap();
     std::env::set_var("WITCURATE_STAGING_DIR", dir.path());
 
