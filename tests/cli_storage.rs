@@ -412,6 +412,21 @@ fn a_crawl_with_its_run_on_s3_gives_the_files_of_the_local_run() {
         err.contains("other parameters") && err.contains("2 then, 3 now"),
         "{err}"
     );
+    // `--force` starts the stage over there: its objects are removed first.
+    let stale = Path::new("s3://crawl-runs/crawl/selected/part-00009.parquet");
+    pipeline::storage::files::write(stale, b"left by another run").unwrap();
+    assert_success(&witcurate_env(
+        &[
+            "--quiet", "crawl", "balance", "--out", url, "--t", "3", "--force",
+        ],
+        &env,
+    ));
+    assert!(!pipeline::storage::files::exists(stale));
+    let params = pipeline::storage::files::read(Path::new(
+        "s3://crawl-runs/crawl/_stages/balance/params.json",
+    ))
+    .unwrap();
+    assert!(String::from_utf8_lossy(&params).contains("\"fixed\": 3"));
 }
 
 #[test]
