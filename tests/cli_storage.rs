@@ -576,3 +576,63 @@ fn run_files_go_up_whole_in_parts_read_back_by_ranges_and_are_created_once() {
     let winner = won.iter().position(|&w| w).unwrap();
     assert_eq!(files::read(record).unwrap(), winner.to_string().as_bytes());
 }
+
+#[test]
+fn training_reads_its_shards_from_s3_like_from_disk() {
+    let _serial = one_at_a_time();
+    let _server = server_with_bucket("shards");
+    let dir = tempfile::tempdir().unwrap();
+    let shards = dir.path().join("shards");
+    synthetic::shards::write_shards(
+        &shards,
+        &synthetic::shards::ShardOptions {
+            shards: 2,
+            rows_per_shard: 40,
+            min_size: 24,
+            max_size: 40,
+            row_group_size: 16,
+            seed: 5,
+        },
+    )
+    .unwrap();
+    for e in std::fs::read_dir(&shards).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let url = Path::new("s3://shards/run/shards").join(&name);
+        pipeline::storage::files::write(&url, &std::fs::read(&p).unwrap()).unwrap();
+    }
+    let env = S3Server::env(&std::env::var("AWS_ENDPOINT_URL").unwrap());
+    let train = |shards: &str, out: &Path| {
+        let args = [
+            "train",
+            "--quiet",
+            "--shards",
+            shards,
+            "--out",
+            s(out),
+            "--preset",
+            "tiny",
+            "--steps",
+            "2",
+            "--batch-size",
+            "8",
+            "--context-length",
+            "16",
+            "--vocab-size",
+            "300",
+            "--shuffle-buffer",
+            "16",
+        ];
+        assert_success(&witcurate_env(&args, &env));
+        std::fs::read(out.join("step-00000002/model.safetensors")).unwrap()
+    };
+    let local = train(s(&shards), &dir.path().join("local"));
+    // A prefix and a glob on the server: the same model.
+    for (name, spec) in [
+        ("prefix", "s3://shards/run/shards/"),
+        ("glob", "s3://shards/run/shards/*.parquet"),
+    ] {
+        let got = train(spec, &dir.path().join(name));
+        assert!(got == local, "{name}: another model");
+    }
+}

@@ -233,7 +233,7 @@ pub fn count_rows(spec: &InputSpec, files: &[InputFile]) -> Result<u64, Download
                 .map_err(|e| DownloadError::bad_input(path, e))?;
             total += builder.metadata().file_metadata().num_rows() as u64;
         } else {
-            let location = run_files::location(path);
+            let location = crate::storage::location(path);
             table::read(&location, f.format, &opts, &mut |_| total += 1)
                 .map_err(|e| text_error(path, e))?;
         }
@@ -282,7 +282,7 @@ impl TextTable {
         std::thread::Builder::new()
             .name("download-table".into())
             .spawn(move || {
-                let location = run_files::location(&path);
+                let location = crate::storage::location(&path);
                 let mut batch = Vec::with_capacity(TEXT_BATCH);
                 let mut open = true;
                 let result = table::read(&location, format, &opts, &mut |row| {

@@ -2,7 +2,7 @@
 //! store, behind one set of functions.
 //!
 //! A run directory is a local path or an object URL (`s3://bucket/run`,
-//! `gs://...`, `az://...`). Either way [`crate::run_dir::RunDir`] joins
+//! `gs://...`, `az://...`). Either way `pipeline::run_dir::RunDir` joins
 //! names onto it in a `PathBuf`, so a stage handles its paths the same way
 //! wherever the run lives; every file operation of the stage runner, the
 //! records and the part readers and writers goes through this module, which
@@ -70,16 +70,6 @@ pub fn absolute(path: &Path) -> PathBuf {
     match path.to_str() {
         Some(s) if is_object_url(s) => PathBuf::from(s.trim_end_matches('/')),
         _ => std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
-    }
-}
-
-/// The input location of `path` (an object, or a local file), for the
-/// readers of [`crate::sources`].
-pub fn location(path: &Path) -> crate::sources::input::Location {
-    use crate::sources::input::Location;
-    match object_url(path) {
-        Some(url) => Location::Object(url.to_string()),
-        None => Location::Path(path.to_path_buf()),
     }
 }
 
@@ -521,6 +511,15 @@ impl Read for RunRead {
     }
 }
 
+impl Seek for RunRead {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        match self {
+            RunRead::Local(r) => r.seek(to),
+            RunRead::Object(r) => r.seek(to),
+        }
+    }
+}
+
 /// An object opened for ranged reads.
 #[derive(Debug, Clone)]
 pub struct ObjectFile(Arc<ObjectInner>);
@@ -611,6 +610,25 @@ impl ObjectFile {
 pub struct ObjectRead {
     file: ObjectFile,
     pos: u64,
+}
+
+impl Seek for ObjectRead {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let size = self.file.0.size as i128;
+        let pos = match to {
+            SeekFrom::Start(n) => n as i128,
+            SeekFrom::Current(d) => self.pos as i128 + d as i128,
+            SeekFrom::End(d) => size + d as i128,
+        };
+        if pos < 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before the start",
+            ));
+        }
+        self.pos = pos as u64;
+        Ok(self.pos)
+    }
 }
 
 impl Read for ObjectRead {
