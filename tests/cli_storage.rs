@@ -636,3 +636,82 @@ fn training_reads_its_shards_from_s3_like_from_disk() {
         assert!(got == local, "{name}: another model");
     }
 }
+
+#[test]
+fn a_training_run_directory_on_s3_resumes_like_a_local_one() {
+    let _serial = one_at_a_time();
+    let _server = server_with_bucket("train-runs");
+    let dir = tempfile::tempdir().unwrap();
+    let shards = dir.path().join("shards");
+    synthetic::shards::write_shards(
+        &shards,
+        &synthetic::shards::ShardOptions {
+            shards: 1,
+            rows_per_shard: 40,
+            min_size: 24,
+            max_size: 40,
+            row_group_size: 16,
+            seed: 3,
+        },
+    )
+    .unwrap();
+    let mut env = S3Server::env(&std::env::var("AWS_ENDPOINT_URL").unwrap());
+    env.push((
+        "WITCURATE_STAGING_DIR",
+        s(&dir.path().join("staging")).to_string(),
+    ));
+    let train = |out: &str, more: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--quiet",
+            "--shards",
+            s(&shards),
+            "--out",
+            out,
+            "--preset",
+            "tiny",
+            "--steps",
+            "4",
+            "--batch-size",
+            "8",
+            "--context-length",
+            "16",
+            "--vocab-size",
+            "300",
+            "--shuffle-buffer",
+            "16",
+            "--checkpoint-every",
+            "1",
+        ];
+        args.extend_from_slice(more);
+        assert_success(&witcurate_env(&args, &env))
+    };
+    let local = dir.path().join("local");
+    let url = "s3://train-runs/run";
+    for out in [s(&local), url] {
+        train(out, &["--stop-at-step", "2"]);
+        let resumed = train(out, &["--resume"]);
+        assert!(resumed.contains("train: steps 2..4"), "{resumed}");
+    }
+    let read = |p: &str| pipeline::storage::files::read(Path::new(p)).unwrap();
+    for f in [
+        "model.safetensors",
+        "optimizer.safetensors",
+        "checkpoint.json",
+    ] {
+        let want = std::fs::read(local.join("step-00000004").join(f)).unwrap();
+        assert!(
+            want == read(&format!("{url}/step-00000004/{f}")),
+            "{f} differs"
+        );
+    }
+    let lines = |b: Vec<u8>| String::from_utf8(b).unwrap().lines().count();
+    assert_eq!(lines(read(&format!("{url}/train_log.jsonl"))), 4);
+    assert!(pipeline::storage::files::exists(Path::new(&format!(
+        "{url}/train_curves.svg"
+    ))));
+    assert_eq!(
+        lines(std::fs::read(local.join("train_log.jsonl")).unwrap()),
+        4
+    );
+}

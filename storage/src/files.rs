@@ -221,6 +221,33 @@ where
     result
 }
 
+/// Copies the local file `from` to `to` whole or not at all: for an object,
+/// an upload as [`commit`]'s (no staging copy); for a local path, a copy
+/// under a temporary name renamed into place.
+pub fn put_file(from: &Path, to: &Path) -> io::Result<()> {
+    match object_url(to) {
+        Some(url) => upload(from, &url),
+        None => atomic_output::commit_atomically(to, |tmp| {
+            std::fs::copy(from, tmp)
+                .map(|_| ())
+                .map_err(|e| AtomicError::new(tmp, e))
+        })
+        .map_err(|e| e.source),
+    }
+}
+
+/// Copies the file (or object) `from` to the local path `to`, streaming.
+pub fn get_file(from: &Path, to: &Path) -> io::Result<()> {
+    let mut reader = open(from)?.reader()?;
+    atomic_output::commit_atomically(to, |tmp| {
+        let mut out = File::create(tmp).map_err(|e| AtomicError::new(tmp, e))?;
+        io::copy(&mut reader, &mut out)
+            .map(|_| ())
+            .map_err(|e| AtomicError::new(tmp, e))
+    })
+    .map_err(|e| e.source)
+}
+
 /// Uploads the local file `from` as the object `to`: one PUT when small,
 /// else a multipart upload that is completed last (and aborted on failure).
 fn upload(from: &Path, to: &ObjectUrl) -> io::Result<()> {
@@ -385,16 +412,26 @@ pub fn kind(path: &Path) -> io::Result<Option<Kind>> {
 /// objects whose keys are `dir/NAME`), sorted by name; hidden names (a
 /// leading `.`) are left out. A missing directory has none.
 pub fn list_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    list(dir, false)
+}
+
+/// The directories directly in `dir` (for an object URL: the prefixes
+/// `dir/NAME/` holding objects), sorted by name; hidden names left out.
+pub fn list_dirs(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    list(dir, true)
+}
+
+/// The files (or with `dirs`, the directories) directly in `dir`.
+fn list(dir: &Path, dirs: bool) -> io::Result<Vec<PathBuf>> {
     let mut names: Vec<String> = match object_url(dir) {
         None => match std::fs::read_dir(dir) {
             Ok(entries) => {
                 let mut names = Vec::new();
                 for entry in entries {
                     let entry = entry?;
-                    if entry.file_type()?.is_dir() {
-                        continue;
+                    if entry.file_type()?.is_dir() == dirs {
+                        names.push(entry.file_name().to_string_lossy().into_owned());
                     }
-                    names.push(entry.file_name().to_string_lossy().into_owned());
                 }
                 names
             }
@@ -405,10 +442,14 @@ pub fn list_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
             let (store, prefix) = store_of(&url)?;
             let listed = block_on(async move { store.list_with_delimiter(Some(&prefix)).await })
                 .map_err(|e| io_err(&url, e))?;
-            listed
-                .objects
-                .into_iter()
-                .filter_map(|m| m.location.filename().map(String::from))
+            let paths: Vec<ObjectPath> = if dirs {
+                listed.common_prefixes
+            } else {
+                listed.objects.into_iter().map(|m| m.location).collect()
+            };
+            paths
+                .iter()
+                .filter_map(|p| p.filename().map(String::from))
                 .collect()
         }
     };
