@@ -710,6 +710,18 @@ fn a_training_run_directory_on_s3_resumes_like_a_local_one() {
     assert!(pipeline::storage::files::exists(Path::new(&format!(
         "{url}/train_curves.svg"
     ))));
+    // Every checkpoint is on the server; the local copy keeps the last.
+    for step in 1..=4 {
+        let meta = format!("{url}/step-{step:08}/checkpoint.json");
+        assert!(pipeline::storage::files::exists(Path::new(&meta)), "{meta}");
+    }
+    let copy = dir.path().join("staging/train/train-runs/run");
+    let kept: Vec<_> = std::fs::read_dir(&copy)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("step-"))
+        .collect();
+    assert_eq!(kept, ["step-00000004"]);
     assert_eq!(
         lines(std::fs::read(local.join("train_log.jsonl")).unwrap()),
         4

@@ -90,7 +90,8 @@ impl Mirror {
     }
 
     /// Uploads the local checkpoint `dir` (its `checkpoint.json` last), then
-    /// the log.
+    /// the log, and removes the older checkpoints of the local copy (the
+    /// store has them): the copy holds one checkpoint between saves.
     pub fn push_checkpoint(&self, dir: &Path) -> Result<()> {
         for f in [MODEL_FILE, OPTIMIZER_FILE, TOKENIZER_FILE, META_FILE] {
             let local = dir.join(f);
@@ -99,6 +100,16 @@ impl Mirror {
         }
         let log = self.local.join(LOG_FILE);
         let remote = self.remote_of(&log);
-        files::put_file(&log, &remote).map_err(io_err(&remote))
+        files::put_file(&log, &remote).map_err(io_err(&remote))?;
+        for old in files::list_dirs(&self.local).map_err(io_err(&self.local))? {
+            if old != dir
+                && old
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("step-"))
+            {
+                std::fs::remove_dir_all(&old).map_err(io_err(&old))?;
+            }
+        }
+        Ok(())
     }
 }
