@@ -722,6 +722,33 @@ fn a_training_run_directory_on_s3_resumes_like_a_local_one() {
         .filter(|n| n.starts_with("step-"))
         .collect();
     assert_eq!(kept, ["step-00000004"]);
+
+    // `eval` reads a checkpoint there (the run's newest).
+    let images = dir.path().join("images");
+    let classes = synthetic::image_folder::write_seeded(&images, 2, 32, 1).unwrap();
+    let eval = |checkpoint: &str, json: &Path| {
+        let args = [
+            "eval",
+            "--quiet",
+            "--checkpoint",
+            checkpoint,
+            "--images",
+            s(&images),
+            "--classes",
+            s(&classes),
+            "--json",
+            s(json),
+        ];
+        assert_success(&witcurate_env(&args, &env));
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+        let named = v["checkpoint"].take();
+        (v, named)
+    };
+    let (want, _) = eval(s(&local), &dir.path().join("local.json"));
+    let (got, named) = eval(url, &dir.path().join("s3.json"));
+    assert_eq!(got, want);
+    assert_eq!(named, format!("{url}/step-00000004"));
     assert_eq!(
         lines(std::fs::read(local.join("train_log.jsonl")).unwrap()),
         4

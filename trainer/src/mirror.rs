@@ -6,7 +6,7 @@
 //! store's log and its newest complete checkpoint (enough to resume); each
 //! checkpoint then goes up as it is written, its files whole, its
 //! `checkpoint.json` (what makes a checkpoint complete) last, and the log
-//! after it.
+//! after it. [`local_checkpoint`] fetches a checkpoint to read (`eval`).
 
 use std::path::{Path, PathBuf};
 
@@ -15,7 +15,7 @@ use storage::files;
 use crate::checkpoint::{META_FILE, MODEL_FILE, OPTIMIZER_FILE, TOKENIZER_FILE};
 use crate::error::io_err;
 use crate::train::LOG_FILE;
-use crate::Result;
+use crate::{Error, Result};
 
 /// A run directory on object storage and its local working copy.
 #[derive(Debug)]
@@ -61,16 +61,7 @@ impl Mirror {
     /// The log and the newest complete checkpoint, from the store.
     fn pull(&self) -> Result<()> {
         self.get(Path::new(LOG_FILE), true)?;
-        let dirs = files::list_dirs(&self.remote).map_err(io_err(&self.remote))?;
-        let newest = dirs
-            .iter()
-            .rev()
-            .filter(|d| {
-                d.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("step-"))
-            })
-            .find(|d| files::exists(&d.join(META_FILE)));
-        if let Some(dir) = newest {
+        if let Some(dir) = newest_checkpoint(&self.remote)? {
             let name = PathBuf::from(dir.file_name().expect("a step directory"));
             for f in [MODEL_FILE, OPTIMIZER_FILE, TOKENIZER_FILE, META_FILE] {
                 self.get(&name.join(f), false)?;
@@ -112,4 +103,50 @@ impl Mirror {
         }
         Ok(())
     }
+}
+
+/// The newest complete checkpoint (`step-N/` with its `checkpoint.json`) of
+/// the run directory `run` on object storage.
+fn newest_checkpoint(run: &Path) -> Result<Option<PathBuf>> {
+    let dirs = files::list_dirs(run).map_err(io_err(run))?;
+    Ok(dirs
+        .into_iter()
+        .rev()
+        .filter(|d| {
+            d.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("step-"))
+        })
+        .find(|d| files::exists(&d.join(META_FILE))))
+}
+
+/// The checkpoint `path` names, readable from local disk: `path` itself when
+/// local; for an object URL (a checkpoint, or a run directory: its newest
+/// complete checkpoint), a copy of its model, tokenizer and metadata in the
+/// staging area, and the checkpoint's own URL.
+pub fn local_checkpoint(path: &Path) -> Result<(PathBuf, Option<PathBuf>)> {
+    let Some(url) = files::object_url(path) else {
+        return Ok((path.to_path_buf(), None));
+    };
+    let path = files::absolute(path);
+    let dir = if files::exists(&path.join(META_FILE)) {
+        path
+    } else {
+        newest_checkpoint(&path)?.ok_or_else(|| Error::Checkpoint {
+            path: path.clone(),
+            message: format!(
+                "neither a checkpoint (no {META_FILE}) nor a run directory holding one"
+            ),
+        })?
+    };
+    let name = dir.file_name().expect("a checkpoint directory").to_owned();
+    let local = files::staging_dir()
+        .join("checkpoints")
+        .join(&url.bucket)
+        .join(&url.key)
+        .join(name);
+    for f in [MODEL_FILE, TOKENIZER_FILE, META_FILE] {
+        let from = dir.join(f);
+        files::get_file(&from, &local.join(f)).map_err(io_err(&from))?;
+    }
+    Ok((local, Some(dir)))
 }
