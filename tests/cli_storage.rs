@@ -577,24 +577,57 @@ fn run_files_go_up_whole_in_parts_read_back_by_ranges_and_are_created_once() {
     assert_eq!(files::read(record).unwrap(), winner.to_string().as_bytes());
 }
 
+/// `shards` synthetic parquet shards of 40 small images in `dir/shards`.
+fn tiny_shards(dir: &Path, shards: usize, seed: u64) -> PathBuf {
+    let out = dir.join("shards");
+    synthetic::shards::write_shards(
+        &out,
+        &synthetic::shards::ShardOptions {
+            shards,
+            rows_per_shard: 40,
+            min_size: 24,
+            max_size: 40,
+            row_group_size: 16,
+            seed,
+        },
+    )
+    .unwrap();
+    out
+}
+
+/// Trains the tiny model for 4 steps (`more`: further flags) on `shards`
+/// into `out` with `env`; returns stdout.
+fn train_tiny(shards: &str, out: &str, more: &[&str], env: &[(&str, String)]) -> String {
+    let mut args = vec![
+        "train",
+        "--quiet",
+        "--shards",
+        shards,
+        "--out",
+        out,
+        "--preset",
+        "tiny",
+        "--steps",
+        "4",
+        "--batch-size",
+        "8",
+        "--context-length",
+        "16",
+        "--vocab-size",
+        "300",
+        "--shuffle-buffer",
+        "16",
+    ];
+    args.extend_from_slice(more);
+    assert_success(&witcurate_env(&args, env))
+}
+
 #[test]
 fn training_reads_its_shards_from_s3_like_from_disk() {
     let _serial = one_at_a_time();
     let _server = server_with_bucket("shards");
     let dir = tempfile::tempdir().unwrap();
-    let shards = dir.path().join("shards");
-    synthetic::shards::write_shards(
-        &shards,
-        &synthetic::shards::ShardOptions {
-            shards: 2,
-            rows_per_shard: 40,
-            min_size: 24,
-            max_size: 40,
-            row_group_size: 16,
-            seed: 5,
-        },
-    )
-    .unwrap();
+    let shards = tiny_shards(dir.path(), 2, 5);
     for e in std::fs::read_dir(&shards).unwrap() {
         let p = e.unwrap().path();
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
@@ -603,28 +636,8 @@ fn training_reads_its_shards_from_s3_like_from_disk() {
     }
     let env = S3Server::env(&std::env::var("AWS_ENDPOINT_URL").unwrap());
     let train = |shards: &str, out: &Path| {
-        let args = [
-            "train",
-            "--quiet",
-            "--shards",
-            shards,
-            "--out",
-            s(out),
-            "--preset",
-            "tiny",
-            "--steps",
-            "2",
-            "--batch-size",
-            "8",
-            "--context-length",
-            "16",
-            "--vocab-size",
-            "300",
-            "--shuffle-buffer",
-            "16",
-        ];
-        assert_success(&witcurate_env(&args, &env));
-        std::fs::read(out.join("step-00000002/model.safetensors")).unwrap()
+        train_tiny(shards, s(out), &[], &env);
+        std::fs::read(out.join("step-00000004/model.safetensors")).unwrap()
     };
     let local = train(s(&shards), &dir.path().join("local"));
     // A prefix and a glob on the server: the same model.
@@ -642,49 +655,16 @@ fn a_training_run_directory_on_s3_resumes_like_a_local_one() {
     let _serial = one_at_a_time();
     let _server = server_with_bucket("train-runs");
     let dir = tempfile::tempdir().unwrap();
-    let shards = dir.path().join("shards");
-    synthetic::shards::write_shards(
-        &shards,
-        &synthetic::shards::ShardOptions {
-            shards: 1,
-            rows_per_shard: 40,
-            min_size: 24,
-            max_size: 40,
-            row_group_size: 16,
-            seed: 3,
-        },
-    )
-    .unwrap();
+    let shards = tiny_shards(dir.path(), 1, 3);
     let mut env = S3Server::env(&std::env::var("AWS_ENDPOINT_URL").unwrap());
     env.push((
         "WITCURATE_STAGING_DIR",
         s(&dir.path().join("staging")).to_string(),
     ));
     let train = |out: &str, more: &[&str]| {
-        let mut args = vec![
-            "train",
-            "--quiet",
-            "--shards",
-            s(&shards),
-            "--out",
-            out,
-            "--preset",
-            "tiny",
-            "--steps",
-            "4",
-            "--batch-size",
-            "8",
-            "--context-length",
-            "16",
-            "--vocab-size",
-            "300",
-            "--shuffle-buffer",
-            "16",
-            "--checkpoint-every",
-            "1",
-        ];
-        args.extend_from_slice(more);
-        assert_success(&witcurate_env(&args, &env))
+        let mut flags = vec!["--checkpoint-every", "1"];
+        flags.extend_from_slice(more);
+        train_tiny(s(&shards), out, &flags, &env)
     };
     let local = dir.path().join("local");
     let url = "s3://train-runs/run";
