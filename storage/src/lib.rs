@@ -10,6 +10,8 @@
 //! - [`files`]: the files of a run directory, local or objects, behind one
 //!   set of functions (whole-or-nothing writes, conditional creation,
 //!   ranged reads).
+//! - [`ranged`]: an open run file ([`ranged::RunFile`]), read by ranged GETs
+//!   when it is an object (parquet's `ChunkReader`, and a plain reader).
 //! - [`resumable`]: a blocking, bounded-memory reader of an object or an
 //!   http(s) URL that survives a dropped connection: it asks again for the
 //!   bytes not yet received (a Range request from the last byte), pinned to
@@ -19,6 +21,7 @@
 //! See `docs/storage.md`.
 
 pub mod files;
+pub mod ranged;
 pub mod resumable;
 pub mod runtime;
 pub mod store;
