@@ -427,6 +427,45 @@ fn a_crawl_with_its_run_on_s3_gives_the_files_of_the_local_run() {
     ))
     .unwrap();
     assert!(String::from_utf8_lossy(&params).contains("\"fixed\": 3"));
+
+    // Vocabularies by language (`--lid --vocab-dir`) read from the server.
+    upload(
+        &server,
+        "s3://crawl-runs/vocabs/de/queries.txt",
+        b"Hund\n".to_vec(),
+    );
+    upload(
+        &server,
+        "s3://crawl-runs/vocabs/fr.txt",
+        b"chien\nchat\n".to_vec(),
+    );
+    assert_success(&witcurate_env(
+        &[
+            "--quiet",
+            "crawl",
+            "match",
+            "--out",
+            url,
+            "--lid",
+            "--vocab-dir",
+            "s3://crawl-runs/vocabs",
+            "--vocab",
+            vocab,
+            "--force",
+        ],
+        &env,
+    ));
+    let summary: serde_json::Value = serde_json::from_slice(
+        &pipeline::storage::files::read(Path::new("s3://crawl-runs/crawl/match.json")).unwrap(),
+    )
+    .unwrap();
+    let langs: Vec<&str> = summary["languages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["lang"].as_str().unwrap())
+        .collect();
+    assert_eq!(langs, ["de", "en", "fr"]);
 }
 
 #[test]
