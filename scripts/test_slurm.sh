@@ -110,5 +110,50 @@ check reduce_did_not_run test ! -e "$WORK/killed/_stages/extract/reduce.json" -a
 check rerun_submits_only_missing_task grep -q 'extract: 1 slice(s) submitted' "$WORK/rerun.log"
 check rerun_equals_local same_outputs "$WORK/local" "$WORK/killed" pairs
 
+# 5. A run on object storage: extract on Slurm with its run directory on a
+# local S3-compatible server (moto's, from scripts/setup.sh's venv), every
+# task process reaching it through the AWS_* environment sbatch passes on;
+# Slurm's scripts and logs go to slurm/BUCKET/KEY/ under the current directory.
+PY=$ROOT/.venv-tools/bin/python
+if [ -x "$ROOT/.venv-tools/bin/moto_server" ]; then
+  S3_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  "$ROOT/.venv-tools/bin/moto_server" -H 127.0.0.1 -p "$S3_PORT" >/dev/null 2>&1 &
+  MOTO=$!
+  trap 'kill $MOTO 2>/dev/null || true; cleanup' EXIT
+  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1 \
+    AWS_ENDPOINT_URL=http://127.0.0.1:$S3_PORT AWS_ALLOW_HTTP=true
+  s3() { # s3 mb BUCKET | s3 get BUCKET PREFIX DIR
+    "$PY" - "$@" <<'PYTHON'
+import os, sys, time, boto3
+s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+if sys.argv[1] == "mb":
+    for _ in range(300):
+        try:
+            s3.create_bucket(Bucket=sys.argv[2]); break
+        except Exception:
+            time.sleep(0.1)
+else:
+    _, bucket, prefix, out = sys.argv[1:]
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
+        for o in page.get("Contents", []):
+            dest = os.path.join(out, o["Key"][len(prefix) + 1:])
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            s3.download_file(bucket, o["Key"], dest)
+PYTHON
+  }
+  s3 mb slurm-runs
+  mkdir -p "$WORK/s3-submit"
+  (cd "$WORK/s3-submit" && "$WC" --quiet crawl extract --out s3://slurm-runs/extract --input "${INPUTS[@]}" \
+    "${EXTRACT_FLAGS[@]}" --executor slurm --slurm-tasks 3 >"$WORK/s3.log")
+  s3 get slurm-runs extract "$WORK/s3-run"
+  check slurm_s3_extract_equals_local same_outputs "$WORK/local" "$WORK/s3-run" pairs
+  check slurm_s3_extract_completed test -e "$WORK/s3-run/_stages/extract/complete.json"
+  check slurm_s3_logs_on_local_disk bash -c "ls '$WORK'/s3-submit/slurm/slurm-runs/extract/extract/logs/*.out >/dev/null"
+  kill $MOTO 2>/dev/null || true
+else
+  echo "FAILED: slurm_s3: .venv-tools has no moto_server (run scripts/setup.sh)" >&2
+  fail=$((fail + 1))
+fi
+
 echo "slurm: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -2,7 +2,7 @@
 //! `part-NNNNN.parquet` inputs, opening them with a schema check, and the
 //! streaming read → parallel transform → write loop of one task.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -17,6 +17,7 @@ use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use rayon::prelude::*;
 
+use crate::storage::files;
 use crate::task::{commit_atomically, TaskError};
 
 /// Rows per record batch read from an input part.
@@ -110,23 +111,17 @@ pub struct Part {
 /// Lists `dir/part-*.parquet`, sorted by task number. A missing directory is
 /// an empty list; hidden files (temporaries) are ignored.
 pub fn list_parts(dir: &Path) -> Result<Vec<Part>, PartsError> {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(PartsError::Io {
-                path: dir.to_path_buf(),
-                source: e,
-            })
-        }
-    };
+    let paths = files::list_files(dir).map_err(|e| PartsError::Io {
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
     let mut parts = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| PartsError::Io {
-            path: dir.to_path_buf(),
-            source: e,
-        })?;
-        let name = entry.file_name().to_string_lossy().into_owned();
+    for path in paths {
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         let Some(stem) = name
             .strip_prefix("part-")
             .and_then(|n| n.strip_suffix(".parquet"))
@@ -137,11 +132,8 @@ pub fn list_parts(dir: &Path) -> Result<Vec<Part>, PartsError> {
             .parse::<usize>()
             .ok()
             .filter(|_| stem.bytes().all(|b| b.is_ascii_digit()))
-            .ok_or_else(|| PartsError::BadPartName { path: entry.path() })?;
-        parts.push(Part {
-            task,
-            path: entry.path(),
-        });
+            .ok_or_else(|| PartsError::BadPartName { path: path.clone() })?;
+        parts.push(Part { task, path });
     }
     parts.sort_by_key(|p| p.task);
     Ok(parts)
@@ -176,7 +168,7 @@ pub fn open_checked(
     expected: &Schema,
     what: &'static str,
 ) -> Result<(ParquetRecordBatchReader, usize), PartsError> {
-    let file = File::open(path).map_err(|e| PartsError::Io {
+    let file = files::open(path).map_err(|e| PartsError::Io {
         path: path.to_path_buf(),
         source: e,
     })?;
@@ -224,7 +216,7 @@ pub fn open_checked(
 /// does not name (in file order): what a stage that filters rows reads and
 /// writes, so columns added upstream (a match stage's `lang`) pass through.
 pub fn with_extra_columns(path: &Path, schema: &SchemaRef) -> Result<SchemaRef, PartsError> {
-    let file = File::open(path).map_err(|e| PartsError::Io {
+    let file = files::open(path).map_err(|e| PartsError::Io {
         path: path.to_path_buf(),
         source: e,
     })?;
@@ -437,7 +429,7 @@ pub fn write_parquet_atomically(
 
 /// Reads a key-value metadata entry of a parquet file.
 pub fn read_metadata_value(path: &Path, key: &str) -> Result<Option<String>, PartsError> {
-    let file = File::open(path).map_err(|e| PartsError::Io {
+    let file = files::open(path).map_err(|e| PartsError::Io {
         path: path.to_path_buf(),
         source: e,
     })?;

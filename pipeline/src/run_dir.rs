@@ -22,7 +22,8 @@
 //!   balanced/part-N.parquet            balance_downloaded: the images of shard N
 //!                                      in the final dataset
 //!   balanced_counts/part-N.parquet, balanced_counts.parquet, balanced.json
-//!   slurm/STAGE/                       Slurm scripts and logs
+//!   slurm/STAGE/                       Slurm scripts and logs (local disk
+//!                                      for a run on object storage)
 //!   stats/                             the statistics report
 //! ```
 
@@ -40,7 +41,9 @@ pub struct RunDir {
 }
 
 impl RunDir {
-    /// The run directory at `root` (nothing is created).
+    /// The run directory at `root` (nothing is created): a local path, or
+    /// an object URL (`s3://bucket/run`), whose files the stages then read
+    /// and write through [`crate::storage::files`].
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }
     }
@@ -90,9 +93,19 @@ impl RunDir {
     pub fn completion(&self, stage: &str) -> PathBuf {
         self.stage(stage).join("complete.json")
     }
-    /// `RUN/slurm/STAGE/`: scripts and logs of the Slurm executor.
+    /// `RUN/slurm/STAGE/`: scripts and logs of the Slurm executor. Slurm
+    /// writes its logs to local (or shared) disks only, so for a run on
+    /// object storage they go to `slurm/BUCKET/KEY/STAGE/` under the current
+    /// directory instead.
     pub fn slurm(&self, stage: &str) -> PathBuf {
-        self.root.join("slurm").join(stage)
+        match crate::storage::files::object_url(&self.root) {
+            None => self.root.join("slurm").join(stage),
+            Some(url) => std::path::absolute("slurm")
+                .unwrap_or_else(|_| PathBuf::from("slurm"))
+                .join(&url.bucket)
+                .join(&url.key)
+                .join(stage),
+        }
     }
 
     // --- extract -----------------------------------------------------------

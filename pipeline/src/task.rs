@@ -84,9 +84,10 @@ impl TaskError {
     }
 }
 
-/// Writes an output atomically (see [`atomic_output::commit_atomically`]):
-/// `write` receives a temporary path in the same directory, and on success the
-/// file is fsynced and renamed to `final_path`; on failure nothing appears.
+/// Writes an output atomically (see [`crate::storage::files::commit`]):
+/// `write` receives a temporary path, and on success the file is renamed to
+/// `final_path` (or uploaded, when `final_path` is an object URL); on failure
+/// nothing appears.
 pub fn commit_atomically<E, F>(final_path: &Path, write: F) -> Result<(), E>
 where
     F: FnOnce(&Path) -> Result<(), E>,
@@ -100,19 +101,19 @@ where
             Lifted(E::from(TaskError::from(e)))
         }
     }
-    atomic_output::commit_atomically(final_path, |tmp| write(tmp).map_err(Lifted))
+    crate::storage::files::commit(final_path, |tmp| write(tmp).map_err(Lifted))
         .map_err(|Lifted(e)| e)
 }
 
 /// Writes bytes to `final_path` atomically (see [`commit_atomically`]).
 pub fn write_atomically(final_path: &Path, bytes: &[u8]) -> Result<(), TaskError> {
-    Ok(atomic_output::write_atomically(final_path, bytes)?)
+    crate::storage::files::write(final_path, bytes).map_err(|e| TaskError::io(final_path, e))
 }
 
 /// Removes the stale temporary files of one output, leaving the rest of its
 /// directory alone (see [`atomic_output::clean_stale_temps_of`]).
 pub fn clean_stale_temps_of(final_path: &Path) -> Result<usize, TaskError> {
-    Ok(atomic_output::clean_stale_temps_of(final_path)?)
+    Ok(crate::storage::files::clean_stale_temps_of(final_path)?)
 }
 
 /// Named counters of one task (records read, pairs written, faults by class,

@@ -169,6 +169,11 @@ pub fn cutting_proxy(upstream_port: u16, after: usize, cuts: usize) -> (String, 
 /// `Range: bytes=N-` support and a fixed ETag, one connection per request.
 /// Returns its port.
 pub fn static_http(files: std::collections::HashMap<String, Vec<u8>>) -> u16 {
+    slow_http(files, Duration::ZERO)
+}
+
+/// [`static_http`] answering each request after `delay`.
+pub fn slow_http(files: std::collections::HashMap<String, Vec<u8>>, delay: Duration) -> u16 {
     use std::io::{BufRead, BufReader};
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -192,6 +197,7 @@ pub fn static_http(files: std::collections::HashMap<String, Vec<u8>>) -> u16 {
                         start = v.trim().trim_end_matches('-').parse().unwrap_or(0);
                     }
                 }
+                std::thread::sleep(delay);
                 let Some(body) = files.get(&path) else {
                     let _ = conn.write_all(
                         b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",

@@ -621,7 +621,8 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalReport> {
             "nothing to evaluate: give --images and/or --shards".into(),
         ));
     }
-    let loaded = crate::checkpoint::load(&opts.checkpoint, &opts.device)?;
+    let (checkpoint, remote) = crate::mirror::local_checkpoint(&opts.checkpoint)?;
+    let loaded = crate::checkpoint::load(&checkpoint, &opts.device)?;
     let zero_shot = match &opts.images {
         Some(dir) => {
             let task = ZeroShotTask::load(
@@ -647,7 +648,7 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalReport> {
         )?)
     };
     Ok(EvalReport {
-        checkpoint: loaded.dir,
+        checkpoint: remote.unwrap_or(loaded.dir),
         step: loaded.meta.step,
         zero_shot,
         retrieval,

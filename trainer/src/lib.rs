@@ -30,6 +30,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod mirror;
 pub mod model;
 pub mod optim;
 pub mod probe;

@@ -15,6 +15,7 @@ use crate::data::throttle::Throttled;
 use crate::data::{Loader, LoaderOptions, ShardSet};
 use crate::error::io_err;
 use crate::eval::{ZeroShotReport, ZeroShotTask};
+use crate::mirror::Mirror;
 use crate::model::clip::{LOGIT_SCALE, MAX_LOGIT_SCALE};
 use crate::model::Clip;
 use crate::optim::{lr_at, AdamW};
@@ -212,13 +213,18 @@ fn clamp_logit_scale(model: &Clip) -> Result<()> {
 pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
     opts.train.validate()?;
     let shards = Arc::new(ShardSet::open(&opts.shards)?.with_selections(&opts.select)?);
-    std::fs::create_dir_all(&opts.out).map_err(io_err(&opts.out))?;
-    let log_path = opts.out.join(LOG_FILE);
-    let unfinished = checkpoint::remove_unfinished(&opts.out)?;
+    // A run directory on object storage is trained in a local copy.
+    let mirror = Mirror::open(&opts.out)?;
+    let out = mirror
+        .as_ref()
+        .map_or_else(|| opts.out.clone(), |m| m.local().to_path_buf());
+    std::fs::create_dir_all(&out).map_err(io_err(&out))?;
+    let log_path = out.join(LOG_FILE);
+    let unfinished = checkpoint::remove_unfinished(&out)?;
     if unfinished > 0 {
         log::info!("removed {unfinished} half-written checkpoint(s) of an earlier run");
     }
-    let existing = checkpoint::latest(&opts.out)?;
+    let existing = checkpoint::latest(&out)?;
 
     let (model, mut optimizer, tokenizer, cfg, start_step, skip, resumed_loss) = match existing {
         Some(dir) => {
@@ -323,7 +329,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
     let mut sums = [0f64; 5]; // data, forward, backward, optimizer, loader
     let mut dropped = 0u64;
     let mut last_loss = resumed_loss.unwrap_or(f64::NAN);
-    let mut last_ckpt = checkpoint::latest(&opts.out)?.unwrap_or_default();
+    let mut last_ckpt = checkpoint::latest(&out)?.unwrap_or_default();
     let mut last_eval: Option<ZeroShotReport> = None;
     let mut eval_secs = 0.0;
     let started = Instant::now();
@@ -427,7 +433,10 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
                 model: mc.clone(),
                 train: cfg.clone(),
             };
-            last_ckpt = checkpoint::save(&opts.out, &meta, &model, &optimizer, &tokenizer)?;
+            last_ckpt = checkpoint::save(&out, &meta, &model, &optimizer, &tokenizer)?;
+            if let Some(m) = &mirror {
+                m.push_checkpoint(&last_ckpt)?;
+            }
         }
     }
     log_out.flush().map_err(io_err(&log_path))?;
@@ -456,7 +465,10 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
         elapsed_secs: elapsed,
         dropped_samples: dropped,
         unreadable_parts: loader.warnings().unreadable_parts.count(),
-        checkpoint: last_ckpt,
+        checkpoint: match &mirror {
+            Some(m) => m.remote_of(&last_ckpt),
+            None => last_ckpt,
+        },
         zero_shot: last_eval,
         eval_secs,
     })

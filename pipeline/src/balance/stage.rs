@@ -362,7 +362,7 @@ impl<P: Pool> Stage for Balance<P> {
         )
         .map_err(|e| PartsError::arrow(&out, e))?;
         let json = serde_json::to_vec_pretty(&summary).expect("summary serialises");
-        atomic_output::write_atomically(&P::summary(ctx.run), &json)?;
+        crate::task::write_atomically(&P::summary(ctx.run), &json)?;
         write_parquet_atomically(&out, &schema, &[batch], None)?;
         let mut c = Counters::default();
         c.add(counter::T, t);

@@ -167,14 +167,19 @@ pub fn decisions_schema() -> SchemaRef {
 fn list_shards(run: &RunDir) -> Result<BTreeMap<usize, PathBuf>, BoxError> {
     let dir = run.shards();
     let mut out = BTreeMap::new();
-    for e in std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
-        let e = e?;
-        let name = e.file_name().to_string_lossy().into_owned();
+    let files =
+        crate::storage::files::list_files(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for path in files {
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         if let Some(n) = name
             .strip_suffix(".parquet")
             .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
         {
-            out.insert(n.parse::<usize>()?, e.path());
+            out.insert(n.parse::<usize>()?, path);
         }
     }
     Ok(out)

@@ -311,7 +311,8 @@ pub fn run_shards(
     check(cfg)?;
     let files = list_inputs(&cfg.input)?;
     let total = count_rows(&cfg.input, &files)?;
-    std::fs::create_dir_all(shards_dir).map_err(|e| DownloadError::write(shards_dir, e))?;
+    crate::storage::files::create_dir_all(shards_dir)
+        .map_err(|e| DownloadError::write(shards_dir, e))?;
     let keys = KeyFormat::new(total, cfg.shard_size);
     progress.set_length(total);
 

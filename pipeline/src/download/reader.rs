@@ -10,7 +10,6 @@
 //! its place.
 
 use std::collections::VecDeque;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
@@ -23,8 +22,8 @@ use parquet::arrow::ProjectionMask;
 
 use super::error::DownloadError;
 use crate::schema::{self, col};
-use crate::sources::input::Location;
 use crate::sources::table::{self, RowError, TableFormat, TableOptions, TableRow};
+use crate::storage::files as run_files;
 
 /// One pair to download.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -146,10 +145,11 @@ pub fn list_inputs(spec: &InputSpec) -> Result<Vec<InputFile>, DownloadError> {
         }
         InputSpec::Tables { paths, format, .. } => {
             for p in paths {
-                if p.is_dir() {
+                let kind = run_files::kind(p).map_err(|e| DownloadError::bad_input(p, e))?;
+                if kind == Some(run_files::Kind::Dir) {
                     let mut found = tables_in(p, *format)?;
                     files.append(&mut found);
-                } else if p.is_file() {
+                } else if kind == Some(run_files::Kind::File) {
                     let name = p.file_name().unwrap_or_default().to_string_lossy();
                     let format = format.or_else(|| format_from_name(&name)).ok_or_else(|| {
                         DownloadError::bad_input(
@@ -191,10 +191,15 @@ fn format_from_name(name: &str) -> Option<TableFormat> {
 /// directory's json files are more often metadata than jsonl tables).
 /// With `format` given, every file but hidden ones, in that format.
 fn tables_in(dir: &Path, format: Option<TableFormat>) -> Result<Vec<InputFile>, DownloadError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| DownloadError::bad_input(dir, e))?;
+    if run_files::kind(dir)
+        .map_err(|e| DownloadError::bad_input(dir, e))?
+        .is_none()
+    {
+        return Err(DownloadError::bad_input(dir, "no such file or directory"));
+    }
+    let entries = run_files::list_files(dir).map_err(|e| DownloadError::bad_input(dir, e))?;
     let mut files: Vec<InputFile> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
+        .into_iter()
         .filter_map(|path| {
             let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
             if name.starts_with('.') {
@@ -223,12 +228,12 @@ pub fn count_rows(spec: &InputSpec, files: &[InputFile]) -> Result<u64, Download
     for f in files {
         let path = &f.path;
         if f.format == TableFormat::Parquet {
-            let file = File::open(path).map_err(|e| DownloadError::bad_input(path, e))?;
+            let file = run_files::open(path).map_err(|e| DownloadError::bad_input(path, e))?;
             let builder = ParquetRecordBatchReaderBuilder::try_new(file)
                 .map_err(|e| DownloadError::bad_input(path, e))?;
             total += builder.metadata().file_metadata().num_rows() as u64;
         } else {
-            let location = Location::Path(path.clone());
+            let location = crate::storage::location(path);
             table::read(&location, f.format, &opts, &mut |_| total += 1)
                 .map_err(|e| text_error(path, e))?;
         }
@@ -277,7 +282,7 @@ impl TextTable {
         std::thread::Builder::new()
             .name("download-table".into())
             .spawn(move || {
-                let location = Location::Path(path.clone());
+                let location = crate::storage::location(&path);
                 let mut batch = Vec::with_capacity(TEXT_BATCH);
                 let mut open = true;
                 let result = table::read(&location, format, &opts, &mut |row| {
@@ -428,7 +433,7 @@ impl SampleReader {
         &self,
         path: PathBuf,
     ) -> Result<(PathBuf, Columns, ParquetRecordBatchReader), DownloadError> {
-        let file = File::open(&path).map_err(|e| DownloadError::bad_input(&path, e))?;
+        let file = run_files::open(&path).map_err(|e| DownloadError::bad_input(&path, e))?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file)
             .map_err(|e| DownloadError::bad_input(&path, e))?;
         let schema = builder.schema().clone();
@@ -609,6 +614,7 @@ fn batch_samples(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
 
     fn tables(paths: Vec<PathBuf>) -> InputSpec {
         InputSpec::Tables {

@@ -173,7 +173,8 @@ impl ShardFiles {
 
     /// Whether the shard was completed by an earlier run.
     pub fn is_done(&self) -> bool {
-        self.stats.exists() && self.data.exists() && self.meta.as_ref().is_none_or(|m| m.exists())
+        use crate::storage::files::exists;
+        exists(&self.stats) && exists(&self.data) && self.meta.as_ref().is_none_or(|m| exists(m))
     }
 }
 
@@ -598,6 +599,13 @@ pub fn write_shard_with_columns(
                 .meta
                 .as_ref()
                 .expect("files shards have a metadata file");
+            if crate::storage::files::is_object(&files.data) {
+                return Err(DownloadError::write(
+                    &files.data,
+                    "the `files` output format needs a local run directory \
+                     (on object storage use parquet or webdataset)",
+                ));
+            }
             // A directory left by a run killed between its renames.
             if files.data.is_dir() {
                 std::fs::remove_dir_all(&files.data)

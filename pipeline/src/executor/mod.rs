@@ -60,7 +60,7 @@ impl<S: Stage> StageUnit for S {
         )
     }
     fn complete(&self, run: &RunDir) -> bool {
-        run.completion(S::NAME).exists()
+        crate::storage::files::exists(&run.completion(S::NAME))
     }
 }
 
@@ -173,7 +173,7 @@ pub fn execute(
         }
         Executor::Slurm(s) => submit(run, stages, s, opts.force, report),
         Executor::Plan { program } => {
-            let root = std::path::absolute(run.root()).unwrap_or_else(|_| run.root().to_path_buf());
+            let root = crate::storage::files::absolute(run.root());
             for stage in stages {
                 stage.prepare(&RunDir::new(&root), opts.force)?;
                 let base = format!(
@@ -210,9 +210,9 @@ fn submit(
             "--slurm-tasks must be at least 1".into(),
         ));
     }
-    let root = std::path::absolute(run.root()).unwrap_or_else(|_| run.root().to_path_buf());
+    let root = crate::storage::files::absolute(run.root());
     let abs = RunDir::new(&root);
-    std::fs::create_dir_all(&root).map_err(|e| StageError::io(&root, e))?;
+    crate::storage::files::create_dir_all(&root).map_err(|e| StageError::io(&root, e))?;
     let n = s.tasks;
     let mut jobs = Vec::new();
     for stage in stages {

@@ -174,7 +174,7 @@ pub fn read_map_partition(
     partitions: usize,
     out: &mut Vec<Row>,
 ) -> Result<(), ExtractError> {
-    let file = File::open(path).map_err(|e| ExtractError::io(path, e))?;
+    let file = crate::storage::files::open(path).map_err(|e| ExtractError::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| ExtractError::parquet(path, e))?;
     let kv = builder
@@ -222,7 +222,7 @@ fn read_row_groups(
     groups: Option<Vec<usize>>,
     out: &mut Vec<Row>,
 ) -> Result<(), ExtractError> {
-    let file = File::open(path).map_err(|e| ExtractError::io(path, e))?;
+    let file = crate::storage::files::open(path).map_err(|e| ExtractError::io(path, e))?;
     let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| ExtractError::parquet(path, e))?;
     if let Some(groups) = groups {

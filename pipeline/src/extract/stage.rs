@@ -220,7 +220,7 @@ impl Stage for ExtractStage {
             .map(|p| {
                 let out = run.pairs_part(p);
                 let rec_path = partition_record(run, p);
-                if out.exists() {
+                if crate::storage::files::exists(&out) {
                     if let Ok(Some(c)) = record::read::<Counters>(&rec_path) {
                         ctx.progress.inc(1);
                         return Ok(c);

@@ -8,7 +8,6 @@
 //! `first_id + line`. The ids stay `uint32` and `counts.parquet` keeps its
 //! columns; `match.json` records each language's range.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -53,25 +52,28 @@ pub fn is_lang_code(code: &str) -> bool {
 /// `DIR/LANG/queries.txt` and `DIR/LANG.txt`, in code order. A language given
 /// both ways is an error; other files are ignored.
 pub fn scan_vocab_dir(dir: &Path) -> Result<Vec<(String, PathBuf)>, MatchError> {
+    use crate::storage::files;
+    if files::kind(dir)
+        .map_err(|e| MatchError::io(dir, e))?
+        .is_none()
+    {
+        return Err(MatchError::io(
+            dir,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
+        ));
+    }
+    let name_of = |p: &Path| p.file_name().and_then(|n| n.to_str()).map(String::from);
     let mut found: Vec<(String, PathBuf)> = Vec::new();
-    let entries = fs::read_dir(dir).map_err(|e| MatchError::io(dir, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| MatchError::io(dir, e))?;
-        let path = entry.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-            continue;
-        };
-        let candidate = if path.is_dir() {
-            let q = path.join("queries.txt");
-            q.is_file().then(|| (name.to_string(), q))
-        } else {
-            name.strip_suffix(".txt")
-                .map(|lang| (lang.to_string(), path.clone()))
-        };
-        if let Some((lang, q)) = candidate {
-            if is_lang_code(&lang) {
-                found.push((lang, q));
-            }
+    for sub in files::list_dirs(dir).map_err(|e| MatchError::io(dir, e))? {
+        let q = sub.join("queries.txt");
+        if let Some(lang) = name_of(&sub).filter(|l| is_lang_code(l) && files::exists(&q)) {
+            found.push((lang, q));
+        }
+    }
+    for path in files::list_files(dir).map_err(|e| MatchError::io(dir, e))? {
+        let lang = name_of(&path).and_then(|n| n.strip_suffix(".txt").map(String::from));
+        if let Some(lang) = lang.filter(|l| is_lang_code(l)) {
+            found.push((lang, path));
         }
     }
     found.sort();
@@ -118,6 +120,7 @@ pub fn number(vocabs: &[(String, Vocab)]) -> Result<Vec<LangVocab>, MatchError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn lang_codes() {

@@ -119,7 +119,7 @@ pub struct MatchStage {
 impl MatchStage {
     /// The stage for `vocab` (loaded) with `rule`.
     pub fn new(vocab: Vocab, rule: Rule, max_vocab_memory: u64) -> Self {
-        let vocab_path = std::path::absolute(&vocab.path).unwrap_or_else(|_| vocab.path.clone());
+        let vocab_path = crate::storage::files::absolute(&vocab.path);
         Self {
             params: MatchParams {
                 vocab: vocab_path,
@@ -150,7 +150,7 @@ impl MatchStage {
         let entries = languages.iter().map(|l| l.entries).sum();
         Ok(Self {
             params: MatchParams {
-                vocab: std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()),
+                vocab: crate::storage::files::absolute(dir),
                 vocab_fingerprint: languages_fingerprint(&languages),
                 vocab_entries: entries,
                 rule,
@@ -325,7 +325,7 @@ impl Stage for MatchStage {
             counters,
         };
         let json = serde_json::to_vec_pretty(&summary).expect("summary serialises");
-        atomic_output::write_atomically(&ctx.run.match_summary(), &json)?;
+        crate::task::write_atomically(&ctx.run.match_summary(), &json)?;
         write_counts(&ctx.run.match_counts(), &total)?;
         let mut out = Counters::default();
         out.add(counter::ENTRIES_MATCHED, entries_matched as u64);

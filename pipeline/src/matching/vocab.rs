@@ -1,7 +1,6 @@
 //! Loading the vocabulary (`vocab/queries.txt`: one entry per line, line
 //! number = entry id) with checks that turn bad files into clear errors.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::MatchError;
@@ -20,7 +19,10 @@ pub struct Vocab {
 /// Resolves `--vocab`: a vocabulary directory (holding `queries.txt`) or the
 /// file itself.
 pub fn queries_path(vocab: &Path) -> PathBuf {
-    if vocab.is_dir() {
+    if matches!(
+        crate::storage::files::kind(vocab),
+        Ok(Some(crate::storage::files::Kind::Dir))
+    ) {
         vocab.join("queries.txt")
     } else {
         vocab.to_path_buf()
@@ -36,7 +38,7 @@ impl Vocab {
     /// (CRLF line endings), which no text can ever match.
     pub fn load(vocab: &Path) -> Result<Self, MatchError> {
         let path = queries_path(vocab);
-        let bytes = fs::read(&path).map_err(|e| MatchError::io(&path, e))?;
+        let bytes = crate::storage::files::read(&path).map_err(|e| MatchError::io(&path, e))?;
         let entries = Self::parse(&path, &bytes)?;
         Ok(Self {
             fingerprint: xxhash_rust::xxh3::xxh3_64(&bytes),

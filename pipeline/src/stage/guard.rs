@@ -2,15 +2,18 @@
 //! outputs depend on; every later run compares its own with the record and
 //! stops on a difference, naming each differing value.
 //!
-//! Taking the guard is atomic: the record is written under a temporary name
-//! and hard-linked into place, which fails if a record already exists, so of
-//! two processes with different parameters only one can record them; the
-//! other then reads the record and stops.
+//! Taking the guard is atomic: the record is created only if none exists
+//! (locally a temporary hard-linked into place, on an object store a
+//! conditional PUT; see [`crate::storage::files::create_new`]), so of two
+//! processes with different parameters only one can record them; the other
+//! then reads the record and stops.
 
 use std::fmt;
 use std::path::Path;
 
 use serde_json::Value;
+
+use crate::storage::files;
 
 use super::StageError;
 
@@ -81,7 +84,7 @@ fn diff_into(prefix: &str, then: &Value, now: &Value, out: &mut Vec<(String, Val
 /// checks that the record equals `params`.
 pub fn take(stage: &str, path: &Path, params: &Value) -> Result<(), StageError> {
     loop {
-        match std::fs::read(path) {
+        match files::read(path) {
             Ok(bytes) => {
                 let recorded: Value =
                     serde_json::from_slice(&bytes).map_err(|e| StageError::Corrupt {
@@ -111,24 +114,8 @@ pub fn take(stage: &str, path: &Path, params: &Value) -> Result<(), StageError> 
 
 /// Writes the record if none exists; `false` when another process won.
 fn record_new(path: &Path, params: &Value) -> Result<bool, StageError> {
-    let dir = path.parent().expect("a record has a directory");
-    std::fs::create_dir_all(dir).map_err(|e| StageError::io(dir, e))?;
-    // One temporary name per attempt (threads of one process may race too).
-    static ATTEMPT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = ATTEMPT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = atomic_output::temp_path_for(&path.with_extension(format!("json.{n}")));
     let json = serde_json::to_vec_pretty(params).expect("parameters serialise");
-    std::fs::write(&tmp, json).map_err(|e| StageError::io(&tmp, e))?;
-    if let Ok(f) = std::fs::File::open(&tmp) {
-        let _ = f.sync_all();
-    }
-    let linked = std::fs::hard_link(&tmp, path);
-    let _ = std::fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(StageError::io(path, e)),
-    }
+    files::create_new(path, &json).map_err(|e| StageError::io(path, e))
 }
 
 #[cfg(test)]

@@ -84,7 +84,7 @@ pub struct Completion {
 
 /// Reads a JSON record; `None` when the file does not exist.
 pub fn read<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, StageError> {
-    match std::fs::read(path) {
+    match crate::storage::files::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| StageError::Corrupt {
@@ -99,7 +99,7 @@ pub fn read<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, Stag
 /// Writes a JSON record atomically.
 pub fn write<T: Serialize>(path: &Path, record: &T) -> Result<(), StageError> {
     let json = serde_json::to_vec_pretty(record).expect("records serialise");
-    Ok(atomic_output::write_atomically(path, &json)?)
+    crate::storage::files::write(path, &json).map_err(|e| StageError::io(path, e))
 }
 
 /// Sum of the counters of `records`.

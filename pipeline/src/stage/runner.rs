@@ -9,6 +9,7 @@ use xxhash_rust::xxh3::Xxh3;
 use super::record::{self, Completion, ReduceRecord, TaskRecord};
 use super::{guard, progress, Phase, RunOptions, Stage, StageContext, StageError, StageOutcome};
 use crate::run_dir::RunDir;
+use crate::storage::files;
 use crate::task::Counters;
 
 /// `reduce-started.json`: which task records the running reduce summarises
@@ -55,10 +56,8 @@ fn upstream_generation<S: Stage>(run: &RunDir, stage: &S) -> Result<Option<Strin
     match record::read::<Completion>(&path)? {
         Some(c) => Ok(Some(c.generation)),
         None => {
-            let records = std::fs::read_dir(run.task_records(up))
-                .map(|d| d.flatten().filter(|e| is_record(&e.file_name())).count())
-                .unwrap_or(0);
-            let detail = if run.stage(up).exists() {
+            let records = task_record_files(run, up).len();
+            let detail = if matches!(files::kind(&run.stage(up)), Ok(Some(_))) {
                 format!(
                     "{records} of its tasks have finished and {} is missing",
                     path.display()
@@ -76,8 +75,8 @@ fn upstream_generation<S: Stage>(run: &RunDir, stage: &S) -> Result<Option<Strin
     }
 }
 
-fn is_record(name: &std::ffi::OsStr) -> bool {
-    let n = name.to_string_lossy();
+fn is_record(path: &std::path::Path) -> bool {
+    let n = path.file_name().unwrap_or_default().to_string_lossy();
     n.starts_with("task-") && n.ends_with(".json")
 }
 
@@ -123,7 +122,7 @@ fn done_record<S: Stage>(
     stage
         .task_outputs(run, task)
         .iter()
-        .all(|p| p.exists())
+        .all(|p| files::exists(p))
         .then_some(rec)
 }
 
@@ -138,7 +137,7 @@ pub fn prepare<S: Stage>(run: &RunDir, stage: &S, force: bool) -> Result<(), Sta
 
 fn take_guard<S: Stage>(run: &RunDir, stage: &S) -> Result<(), StageError> {
     let dir = run.stage(S::NAME);
-    std::fs::create_dir_all(&dir).map_err(|e| StageError::io(&dir, e))?;
+    files::create_dir_all(&dir).map_err(|e| StageError::io(&dir, e))?;
     guard::take(S::NAME, &run.params(S::NAME), &stage.guarded())?;
     record::write(&run.job(S::NAME), stage.params())?;
     Ok(())
@@ -154,11 +153,7 @@ fn reset<S: Stage>(run: &RunDir, stage: &S) -> Result<(), StageError> {
     dirs.push(run.stage(S::NAME));
     dirs.push(run.task_records(S::NAME));
     for d in dirs {
-        match std::fs::remove_dir_all(&d) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(StageError::io(&d, e)),
-        }
+        remove_file(&d)?;
     }
     for f in stage.reduce_outputs(run) {
         remove_file(&f)?;
@@ -168,16 +163,7 @@ fn reset<S: Stage>(run: &RunDir, stage: &S) -> Result<(), StageError> {
 
 /// Removes an output: a file, or a directory with what it holds.
 fn remove_file(path: &std::path::Path) -> Result<(), StageError> {
-    let removed = if path.is_dir() {
-        std::fs::remove_dir_all(path)
-    } else {
-        std::fs::remove_file(path)
-    };
-    match removed {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(StageError::io(path, e)),
-    }
+    files::remove_all(path).map_err(|e| StageError::io(path, e))
 }
 
 /// The fingerprint of the task records a reduce summarises: what they say
@@ -215,8 +201,8 @@ pub fn run_stage<S: Stage>(
     dirs.push(tasks_dir.clone());
     dirs.push(run.stage(name));
     for d in &dirs {
-        std::fs::create_dir_all(d).map_err(|e| StageError::io(d, e))?;
-        let n = atomic_output::clean_stale_temps(d)?;
+        files::create_dir_all(d).map_err(|e| StageError::io(d, e))?;
+        let n = files::clean_stale_temps(d)?;
         if n > 0 {
             log::info!(
                 "{name}: removed {n} unfinished files of an earlier run in {}",
@@ -228,7 +214,7 @@ pub fn run_stage<S: Stage>(
     // files (the run directory's top): only their own temporaries go.
     for f in stage.reduce_outputs(run) {
         if !f.parent().is_some_and(|p| dirs.iter().any(|d| d == p)) {
-            atomic_output::clean_stale_temps_of(&f)?;
+            files::clean_stale_temps_of(&f)?;
         }
     }
 
@@ -258,7 +244,7 @@ pub fn run_stage<S: Stage>(
             - mine.len();
         for &t in &mine {
             // Outputs of a record that no longer holds (upstream changed).
-            if run.task_record(name, t).exists() {
+            if files::exists(&run.task_record(name, t)) {
                 remove_file(&run.task_record(name, t))?;
                 for f in stage.task_outputs(run, t) {
                     remove_file(&f)?;
@@ -373,7 +359,7 @@ pub fn run_stage<S: Stage>(
                 log::warn!("{e}; the reduce is redone");
                 None
             });
-        let outputs_exist = stage.reduce_outputs(run).iter().all(|p| p.exists());
+        let outputs_exist = stage.reduce_outputs(run).iter().all(|p| files::exists(p));
         let reduce = match existing {
             Some(r) if r.tasks_fingerprint == tasks_fingerprint && outputs_exist => r,
             _ => {
@@ -463,13 +449,11 @@ fn remove_stale_tasks<S: Stage>(
 
 /// Paths of every task record of `stage` present in `run`, ascending.
 pub fn task_record_files(run: &RunDir, stage: &str) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(run.task_records(stage))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| is_record(&e.file_name()))
-        .map(|e| e.path())
-        .collect();
-    out.sort();
-    out
+    match files::list_files(&run.task_records(stage)) {
+        Ok(paths) => paths.into_iter().filter(|p| is_record(p)).collect(),
+        Err(e) => {
+            log::warn!("{}: {e}", run.task_records(stage).display());
+            Vec::new()
+        }
+    }
 }

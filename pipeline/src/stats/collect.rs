@@ -17,6 +17,7 @@ use crate::balance::stage::counter as balance;
 use crate::dedup::stage::counter as dedup;
 use crate::download::stage::counter as download;
 use crate::matching::stage::counter as matching;
+use crate::storage::files;
 
 /// Default balancing threshold, MetaCLIP's t.
 pub const DEFAULT_T: u64 = 20_000;
@@ -53,18 +54,13 @@ impl Default for Options {
 const STAGES: [&str; 6] = ["vocab", "pairs", "matched", "counts", "selected", "shards"];
 
 fn parquet_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            let name = p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            !name.starts_with('.') && name.ends_with(".parquet") && p.is_file()
+    let mut out: Vec<PathBuf> = files::list_files(dir)
+        .unwrap_or_else(|e| {
+            log::warn!("{}: {e}", dir.display());
+            Vec::new()
         })
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
         .collect();
     out.sort();
     out
@@ -72,7 +68,7 @@ fn parquet_files(dir: &Path) -> Vec<PathBuf> {
 
 /// Reads every stage of `run` and computes its statistics.
 pub fn collect(run: &Path, opts: &Options) -> Result<RunStats, StatsError> {
-    if !run.is_dir() {
+    if !matches!(files::kind(run), Ok(Some(files::Kind::Dir))) {
         return Err(StatsError::NotADirectory(run.to_path_buf()));
     }
     let vocab_dir = opts.vocab_dir.clone().unwrap_or_else(|| run.join("vocab"));
@@ -85,7 +81,7 @@ pub fn collect(run: &Path, opts: &Options) -> Result<RunStats, StatsError> {
         );
     }
     let reduced_counts = run.join("counts.parquet");
-    if reduced_counts.is_file() {
+    if files::exists(&reduced_counts) {
         jobs.push((Kind::Counts, reduced_counts));
     } else {
         jobs.extend(
@@ -669,9 +665,7 @@ fn final_counts(run: &Path) -> Option<(Vec<u64>, Vec<u64>)> {
     use arrow_array::cast::AsArray;
     use arrow_array::types::{UInt32Type, UInt64Type};
     let run = crate::run_dir::RunDir::new(run);
-    if !run
-        .completion(<crate::balance::Downloaded as crate::balance::Pool>::STAGE)
-        .is_file()
+    if !files::exists(&run.completion(<crate::balance::Downloaded as crate::balance::Pool>::STAGE))
     {
         return None;
     }

@@ -48,7 +48,10 @@ pub fn read_stage(run: &RunDir, stage: &str) -> Option<StageRecords> {
     let files = task_record_files(run, stage);
     let reduce_path = run.reduce_record(stage);
     let completion_path = run.completion(stage);
-    if files.is_empty() && !reduce_path.exists() && !completion_path.exists() {
+    if files.is_empty()
+        && !crate::storage::files::exists(&reduce_path)
+        && !crate::storage::files::exists(&completion_path)
+    {
         return None;
     }
     let mut out = StageRecords::default();

@@ -7,7 +7,6 @@
 //! and logged, and the run goes on.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::Path;
 
 use arrow_array::cast::AsArray;
@@ -283,8 +282,8 @@ fn wanted_columns(kind: Kind) -> &'static [&'static str] {
 }
 
 fn scan_into(path: &Path, acc: &mut Acc, limits: &Limits) -> Result<(), String> {
-    let file = File::open(path).map_err(|e| e.to_string())?;
-    acc.files.file_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let file = crate::storage::files::open(path).map_err(|e| e.to_string())?;
+    acc.files.file_bytes = parquet::file::reader::Length::len(&file);
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| e.to_string())?;
     let schema = builder.schema().clone();
     let indices: Vec<usize> = schema

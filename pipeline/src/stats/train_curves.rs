@@ -35,7 +35,8 @@ fn bad(path: &Path, line: usize, message: impl std::fmt::Display) -> StatsError 
 /// error naming it.
 pub fn read(run: &Path) -> Result<Curves, StatsError> {
     let path = run.join(LOG_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| bad(&path, 0, e))?;
+    let bytes = crate::storage::files::read(&path).map_err(|e| bad(&path, 0, e))?;
+    let text = String::from_utf8(bytes).map_err(|e| bad(&path, 0, e))?;
     let mut c = Curves::default();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -108,7 +109,7 @@ pub fn render(c: &Curves) -> String {
 pub fn write(run: &Path, out: Option<&Path>) -> Result<PathBuf, StatsError> {
     let c = read(run)?;
     let path = out.map_or_else(|| run.join(SVG_FILE), Path::to_path_buf);
-    atomic_output::write_atomically(&path, render(&c).as_bytes()).map_err(|e| {
+    crate::task::write_atomically(&path, render(&c).as_bytes()).map_err(|e| {
         StatsError::TrainLog {
             path: path.clone(),
             message: e.to_string(),

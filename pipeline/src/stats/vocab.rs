@@ -3,7 +3,6 @@
 //! its build report (`vocab.json`) for the run facts.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
@@ -16,6 +15,7 @@ use parquet::arrow::ProjectionMask;
 use super::model::VocabBuild;
 use super::StatsError;
 use crate::schema::col;
+use crate::storage::files;
 
 /// The entry text column of `queries.parquet` (`docs/formats.md`).
 const QUERY: &str = "query";
@@ -48,7 +48,7 @@ pub fn vocab_file(dir: &Path) -> Option<PathBuf> {
     ["queries.parquet", "queries.txt"]
         .iter()
         .map(|n| dir.join(n))
-        .find(|p| p.is_file())
+        .find(|p| files::exists(p))
 }
 
 fn err(path: &Path, message: impl std::fmt::Display) -> StatsError {
@@ -64,7 +64,9 @@ pub fn load(dir: &Path) -> Result<Option<Vocab>, StatsError> {
         return Ok(None);
     };
     if file.extension().is_some_and(|e| e == "txt") {
-        let f = File::open(&file).map_err(|e| err(&file, e))?;
+        let f = files::open(&file)
+            .and_then(|f| f.reader())
+            .map_err(|e| err(&file, e))?;
         let mut entries = 0u64;
         for line in BufReader::new(f).split(b'\n') {
             line.map_err(|e| err(&file, e))?;
@@ -167,7 +169,9 @@ pub fn lookup_txt(
     if ids.is_empty() {
         return Ok(out);
     }
-    let f = File::open(file).map_err(|e| err(file, e))?;
+    let f = files::open(file)
+        .and_then(|f| f.reader())
+        .map_err(|e| err(file, e))?;
     for (n, line) in BufReader::new(f).split(b'\n').enumerate() {
         let line = line.map_err(|e| err(file, e))?;
         let id = first_id + n as u32;
@@ -184,7 +188,7 @@ fn for_each_batch(
     columns: &[&str],
     mut f: impl FnMut(&arrow_array::RecordBatch) -> Result<(), StatsError>,
 ) -> Result<(), StatsError> {
-    let reader = File::open(file).map_err(|e| err(file, e))?;
+    let reader = files::open(file).map_err(|e| err(file, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(reader).map_err(|e| err(file, e))?;
     let indices: Vec<usize> = builder
         .schema()
@@ -211,7 +215,7 @@ fn for_each_batch(
 /// unreadable file is logged and reported under the key `error`.
 pub fn build_report(dir: &Path) -> Option<VocabBuild> {
     let file = dir.join("vocab.json");
-    let bytes = match std::fs::read(&file) {
+    let bytes = match files::read(&file) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => return Some(unreadable(&file, e)),

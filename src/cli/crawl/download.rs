@@ -53,7 +53,7 @@ impl DownloadInput {
     /// The input of a run directory `run`.
     pub fn spec(&self, run: &Path) -> InputSpec {
         if self.input.is_empty() {
-            let run = std::path::absolute(run).unwrap_or_else(|_| run.to_path_buf());
+            let run = pipeline::storage::files::absolute(run);
             match self.from {
                 FromArg::Selected => InputSpec::Selected(run),
                 FromArg::Matched => InputSpec::Matched(run),
@@ -63,7 +63,7 @@ impl DownloadInput {
                 paths: self
                     .input
                     .iter()
-                    .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+                    .map(|p| pipeline::storage::files::absolute(p))
                     .collect(),
                 url_col: self.url_col.clone(),
                 caption_col: self.caption_col.clone(),

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::io_err;
 use crate::{Error, Result};
+use storage::files;
 
 /// How a shard file is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,14 +180,12 @@ fn is_glob(p: &str) -> bool {
 /// the same name is the tar's metadata (the download stage's webdataset
 /// output) and is skipped.
 pub fn list_dir(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+    let mut found: Vec<PathBuf> = files::list_files(dir)
         .map_err(io_err(dir))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
+        .into_iter()
         .filter(|f| {
             let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            !name.starts_with('.')
-                && (name.ends_with(".parquet") || name.ends_with(".tar"))
-                && f.is_file()
+            name.ends_with(".parquet") || name.ends_with(".tar")
         })
         .collect();
     let tars: std::collections::HashSet<PathBuf> = found
@@ -204,6 +203,21 @@ pub fn list_dir(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
+/// The paths matching the glob `p`: local files, or objects of a store
+/// (`s3://bucket/shards/*.parquet`).
+fn glob_paths(p: &str) -> Result<Vec<PathBuf>> {
+    let bad = |e: &dyn std::fmt::Display| Error::Config(format!("--shards {p}: {e}"));
+    if let Some(url) = files::object_url(Path::new(p)) {
+        let objects = storage::store::glob(&url).map_err(|e| bad(&e))?;
+        return Ok(objects
+            .into_iter()
+            .map(|o| PathBuf::from(o.to_string()))
+            .collect());
+    }
+    let paths = glob::glob(p).map_err(|e| bad(&e))?;
+    Ok(paths.filter_map(|r| r.ok()).collect())
+}
+
 fn not_found(what: &str) -> Error {
     Error::Io {
         path: PathBuf::from(what),
@@ -215,19 +229,17 @@ fn not_found(what: &str) -> Error {
 /// directory's and each glob's files sorted), each file once.
 pub fn resolve(specs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    let add = |p: &Path, files: &mut Vec<PathBuf>| -> Result<()> {
-        if p.is_dir() {
-            files.extend(list_dir(p)?);
-        } else if p.is_file() {
-            files.push(p.to_path_buf());
-        } else {
-            return Err(not_found(&p.display().to_string()));
+    let add = |p: &Path, found: &mut Vec<PathBuf>| -> Result<()> {
+        match files::kind(p).map_err(io_err(p))? {
+            Some(files::Kind::Dir) => found.extend(list_dir(p)?),
+            Some(files::Kind::File) => found.push(p.to_path_buf()),
+            None => return Err(not_found(&p.display().to_string())),
         }
         Ok(())
     };
     for spec in specs {
         // A path that exists is taken as written, braces and all.
-        if spec.exists() {
+        if files::kind(spec).map_err(io_err(spec))?.is_some() {
             add(spec, &mut files)?;
             continue;
         }
@@ -235,10 +247,8 @@ pub fn resolve(specs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             .to_str()
             .ok_or_else(|| not_found(&spec.display().to_string()))?;
         for p in expand_braces(text)? {
-            if is_glob(&p) && !Path::new(&p).exists() {
-                let paths =
-                    glob::glob(&p).map_err(|e| Error::Config(format!("--shards {p}: {e}")))?;
-                let mut matched: Vec<PathBuf> = paths.filter_map(|r| r.ok()).collect();
+            if is_glob(&p) && !files::exists(Path::new(&p)) {
+                let mut matched = glob_paths(&p)?;
                 if matched.is_empty() {
                     return Err(Error::Config(format!("--shards {p}: matches no file")));
                 }

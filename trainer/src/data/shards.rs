@@ -2,7 +2,6 @@
 //! time) and webdataset tars (`shards/NNNNN.tar`, streamed).
 
 use std::collections::HashSet;
-use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
@@ -17,6 +16,7 @@ use super::tar::TarReader;
 use super::webdataset::TarSamples;
 use crate::error::io_err;
 use crate::{Error, Result};
+use storage::files;
 
 /// One training pair.
 #[derive(Debug, Clone)]
@@ -61,7 +61,7 @@ pub struct PartSamples {
 
 enum PartInner {
     Rows(std::vec::IntoIter<Sample>),
-    Tar(Box<TarSamples>),
+    Tar(Box<TarSamples<BufReader<files::RunRead>>>),
 }
 
 impl std::fmt::Debug for PartSamples {
@@ -99,7 +99,7 @@ fn selection_part(dir: &Path, shard: &Path) -> Result<PathBuf> {
 
 /// The selected keys of one selection part.
 fn read_selection(path: &Path) -> Result<HashSet<String>> {
-    let file = File::open(path).map_err(io_err(path))?;
+    let file = files::open(path).map_err(io_err(path))?;
     let b = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_err(path, e))?;
     let has_kept = match b.schema().field_with_name("kept") {
         Ok(f) if f.data_type() == &DataType::Boolean => true,
@@ -191,7 +191,7 @@ impl ShardSet {
             let format = ShardFormat::of(f);
             formats.push(format);
             if format == ShardFormat::Tar {
-                let file = File::open(f).map_err(io_err(f))?;
+                let file = files::open(f).and_then(|f| f.reader()).map_err(io_err(f))?;
                 TarReader::new(BufReader::new(file))
                     .next_member()
                     .map_err(io_err(f))?;
@@ -202,7 +202,7 @@ impl ShardSet {
                 });
                 continue;
             }
-            let file = File::open(f).map_err(io_err(f))?;
+            let file = files::open(f).map_err(io_err(f))?;
             let b =
                 ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_err(f, e))?;
             let schema = b.schema();
@@ -245,7 +245,7 @@ impl ShardSet {
         }
         for (fi, f) in self.files.iter().enumerate() {
             if self.formats[fi] == ShardFormat::Parquet {
-                let file = File::open(f).map_err(io_err(f))?;
+                let file = files::open(f).map_err(io_err(f))?;
                 let b = ParquetRecordBatchReaderBuilder::try_new(file)
                     .map_err(|e| parquet_err(f, e))?;
                 if b.schema().field_with_name("key").is_err() {
@@ -254,7 +254,7 @@ impl ShardSet {
             }
             for d in dirs {
                 let p = selection_part(d, f)?;
-                if !p.is_file() {
+                if !files::exists(&p) {
                     return Err(Error::Config(format!(
                         "{}: no selection for shard {} (expected {})",
                         d.display(),
@@ -339,7 +339,9 @@ impl ShardSet {
             ShardFormat::Parquet => PartInner::Rows(self.read(g, images)?.into_iter()),
             ShardFormat::Tar => {
                 let path = &self.files[g.file];
-                let file = File::open(path).map_err(io_err(path))?;
+                let file = files::open(path)
+                    .and_then(|f| f.reader())
+                    .map_err(io_err(path))?;
                 let samples = TarSamples::new(
                     path.clone(),
                     BufReader::with_capacity(1 << 16, file),
@@ -357,7 +359,7 @@ impl ShardSet {
 
     fn read(&self, g: &ShardPart, images: bool) -> Result<Vec<Sample>> {
         let path = &self.files[g.file];
-        let file = File::open(path).map_err(io_err(path))?;
+        let file = files::open(path).map_err(io_err(path))?;
         let b = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_err(path, e))?;
         let has_status = b.schema().field_with_name("status").is_ok();
         let selected = self.selected_keys(g.file)?;
