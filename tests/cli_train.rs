@@ -236,6 +236,47 @@ fn train_then_eval_writes_checkpoint_log_and_json() {
     let top1 = v["zero_shot"]["top1"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&top1));
 
+    // The linear probe, twice: the second reads the cached features.
+    let probe_train = dir.path().join("probe-train");
+    let probe_test = dir.path().join("probe-test");
+    synthetic::image_folder::write_seeded(&probe_train, 5, 32, 2).unwrap();
+    synthetic::image_folder::write_seeded(&probe_test, 2, 32, 3).unwrap();
+    let cache = dir.path().join("features");
+    let probe = |json: &std::path::Path| {
+        let o = witcurate(&[
+            "eval",
+            "--checkpoint",
+            s(&out),
+            "--probe-train",
+            s(&probe_train),
+            "--probe-test",
+            s(&probe_test),
+            "--feature-cache",
+            s(&cache),
+            "--json",
+            s(json),
+        ]);
+        let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            o.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            stdout.contains("eval linear probe: 18 classes, 90 training and 36 test images"),
+            "{stdout}"
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+        v["linear_probe"].clone()
+    };
+    let first = probe(&dir.path().join("probe1.json"));
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 2);
+    let second = probe(&dir.path().join("probe2.json"));
+    assert_eq!(first, second);
+    assert!((0.0..=1.0).contains(&first["top1"].as_f64().unwrap()));
+    assert!(first["sweep"].as_array().unwrap().len() > 13);
+
     // One NaN weight: an error, not a perfect score.
     let poisoned = dir.path().join("poisoned");
     std::fs::create_dir(&poisoned).unwrap();

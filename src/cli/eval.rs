@@ -36,6 +36,16 @@ pub struct EvalArgs {
     /// Images per forward pass.
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
+    /// ImageFolder tree the linear probe is fitted on (with --probe-test).
+    #[arg(long, requires = "probe_test")]
+    pub probe_train: Option<PathBuf>,
+    /// ImageFolder tree the linear probe is scored on (class folders among
+    /// --probe-train's).
+    #[arg(long, requires = "probe_train")]
+    pub probe_test: Option<PathBuf>,
+    /// Keep the probe's image features here, per checkpoint and image set.
+    #[arg(long, requires = "probe_train")]
+    pub feature_cache: Option<PathBuf>,
     /// Also write the results as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -51,8 +61,10 @@ pub struct EvalArgs {
 
 /// Runs `eval`.
 pub fn run(args: EvalArgs, _global: &GlobalArgs) -> anyhow::Result<()> {
-    if args.images.is_none() && args.shards.is_empty() {
-        anyhow::bail!("nothing to evaluate: give --images and/or --shards");
+    if args.images.is_none() && args.shards.is_empty() && args.probe_train.is_none() {
+        anyhow::bail!(
+            "nothing to evaluate: give --images, --shards and/or --probe-train with --probe-test"
+        );
     }
     trainer::configure_compute_threads(args.compute_threads)?;
     let opts = trainer::eval::EvalOptions {
@@ -65,6 +77,14 @@ pub fn run(args: EvalArgs, _global: &GlobalArgs) -> anyhow::Result<()> {
         max_pairs: args.max_pairs,
         batch_size: args.batch_size,
         device: trainer::device(&args.device)?,
+        probe: match (args.probe_train, args.probe_test) {
+            (Some(train), Some(test)) => Some(trainer::probe_images::ProbeOptions {
+                train,
+                test,
+                cache: args.feature_cache,
+            }),
+            _ => None,
+        },
     };
     let r = trainer::eval::evaluate(&opts)?;
     if let Some(z) = &r.zero_shot {
@@ -89,6 +109,17 @@ pub fn run(args: EvalArgs, _global: &GlobalArgs) -> anyhow::Result<()> {
             t.text_to_image_r1 * 100.0,
             t.text_to_image_r5 * 100.0,
             t.text_to_image_r10 * 100.0
+        );
+    }
+    if let Some(p) = &r.linear_probe {
+        println!(
+            "eval linear probe: {} classes, {} training and {} test images, C {:.3e}: top-1 {:.2}%, mean per-class recall {:.2}%",
+            p.classes,
+            p.train,
+            p.test,
+            p.c,
+            p.top1 * 100.0,
+            p.mean_per_class_recall * 100.0
         );
     }
     if let Some(path) = &args.json {

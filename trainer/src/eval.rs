@@ -109,6 +109,8 @@ pub struct EvalReport {
     pub zero_shot: Option<ZeroShotReport>,
     /// Retrieval, if shards were given.
     pub retrieval: Option<RetrievalReport>,
+    /// The linear probe, if its image sets were given.
+    pub linear_probe: Option<crate::probe::ProbeReport>,
 }
 
 /// The classes of an ImageFolder tree: its sub-folders, sorted, named by
@@ -283,7 +285,7 @@ pub fn embed_texts(
 
 /// Unit-norm embeddings of encoded images (centre crop, no augmentation);
 /// images that cannot be decoded are reported as `None`.
-fn embed_images<B: AsRef<[u8]> + Sync>(
+pub(crate) fn embed_images<B: AsRef<[u8]> + Sync>(
     model: &Clip,
     images: &[B],
     batch: usize,
@@ -390,7 +392,7 @@ pub fn class_embeddings(
     Ok(Tensor::cat(&rows, 0)?)
 }
 
-fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
+pub(crate) fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io_err(dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -612,13 +614,16 @@ pub struct EvalOptions {
     pub batch_size: usize,
     /// Compute device.
     pub device: Device,
+    /// The linear probe's image sets, if any.
+    pub probe: Option<crate::probe_images::ProbeOptions>,
 }
 
 /// Loads the checkpoint and runs what the options ask for.
 pub fn evaluate(opts: &EvalOptions) -> Result<EvalReport> {
-    if opts.images.is_none() && opts.shards.is_empty() {
+    if opts.images.is_none() && opts.shards.is_empty() && opts.probe.is_none() {
         return Err(Error::Config(
-            "nothing to evaluate: give --images and/or --shards".into(),
+            "nothing to evaluate: give --images, --shards and/or --probe-train with --probe-test"
+                .into(),
         ));
     }
     let (checkpoint, remote) = crate::mirror::local_checkpoint(&opts.checkpoint)?;
@@ -647,11 +652,24 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalReport> {
             opts.batch_size,
         )?)
     };
+    let linear_probe = match &opts.probe {
+        Some(p) => {
+            let id = format!("{}@{}", opts.checkpoint.display(), loaded.meta.step);
+            Some(crate::probe_images::probe_folders(
+                &loaded.model,
+                &id,
+                p,
+                opts.batch_size,
+            )?)
+        }
+        None => None,
+    };
     Ok(EvalReport {
         checkpoint: remote.unwrap_or(loaded.dir),
         step: loaded.meta.step,
         zero_shot,
         retrieval,
+        linear_probe,
     })
 }
 

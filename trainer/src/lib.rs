@@ -34,6 +34,7 @@ pub mod mirror;
 pub mod model;
 pub mod optim;
 pub mod probe;
+pub mod probe_images;
 pub mod prompts;
 pub mod rng;
 pub mod step;

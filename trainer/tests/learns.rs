@@ -49,6 +49,7 @@ fn short_training_beats_chance_by_a_wide_margin() {
         max_pairs: 200,
         batch_size: 64,
         device: candle_core::Device::Cpu,
+        probe: None,
     })
     .unwrap();
     let z = report.zero_shot.unwrap();
