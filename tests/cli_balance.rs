@@ -307,7 +307,7 @@ fn extra_matched_columns_pass_through_to_selected() {
     let dir = tempfile::tempdir().unwrap();
     let run = matched_run(dir.path(), "run", &pool(), 2);
     let lang_of = |uid: &str| {
-        if uid.as_bytes()[0] % 2 == 0 {
+        if uid.as_bytes()[0].is_multiple_of(2) {
             "en"
         } else {
             "de"

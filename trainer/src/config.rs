@@ -142,19 +142,19 @@ impl ModelConfig {
     /// Checks the shape is buildable.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
-        if self.patch_size == 0 || self.image_size % self.patch_size != 0 {
+        if self.patch_size == 0 || !self.image_size.is_multiple_of(self.patch_size) {
             return bad(format!(
                 "image size {} is not a multiple of patch size {}",
                 self.image_size, self.patch_size
             ));
         }
-        if self.vision_heads == 0 || self.vision_width % self.vision_heads != 0 {
+        if self.vision_heads == 0 || !self.vision_width.is_multiple_of(self.vision_heads) {
             return bad(format!(
                 "vision width {} is not a multiple of {} heads",
                 self.vision_width, self.vision_heads
             ));
         }
-        if self.text_heads == 0 || self.text_width % self.text_heads != 0 {
+        if self.text_heads == 0 || !self.text_width.is_multiple_of(self.text_heads) {
             return bad(format!(
                 "text width {} is not a multiple of {} heads",
                 self.text_width, self.text_heads

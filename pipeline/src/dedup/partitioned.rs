@@ -141,7 +141,7 @@ mod tests {
         let mut base = mix(seed);
         for i in 0..n as u64 {
             let r = mix(seed ^ (i << 8));
-            if r % 7 == 0 {
+            if r.is_multiple_of(7) {
                 base = mix(r);
             }
             let h = match r % 5 {

@@ -167,7 +167,7 @@ pub fn blur_boxes(rgb: &mut [u8], w: u32, h: u32, boxes: &[[f64; 4]]) {
     }
     let sigma = 0.1 * max_side as f64;
     let mut k = ((2.0 * sigma.ceil() + 1.0) as usize).max(3);
-    if k % 2 == 0 {
+    if k.is_multiple_of(2) {
         k += 1;
     }
     let kernel = gaussian_kernel(k);
