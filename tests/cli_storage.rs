@@ -692,7 +692,7 @@ fn training_reads_its_shards_from_s3_like_from_disk() {
 #[test]
 fn a_training_run_directory_on_s3_resumes_like_a_local_one() {
     let _serial = one_at_a_time();
-    let _server = server_with_bucket("train-runs");
+    let server = server_with_bucket("train-runs");
     let dir = tempfile::tempdir().unwrap();
     let shards = tiny_shards(dir.path(), 1, 3);
     let mut env = S3Server::env(&std::env::var("AWS_ENDPOINT_URL").unwrap());
@@ -768,6 +768,79 @@ fn a_training_run_directory_on_s3_resumes_like_a_local_one() {
     let (got, named) = eval(url, &dir.path().join("s3.json"));
     assert_eq!(got, want);
     assert_eq!(named, format!("{url}/step-00000004"));
+
+    // The images, their class names and the linear probe's image sets on
+    // the server give the report of the same files on disk.
+    let probe_train = dir.path().join("probe-train");
+    let probe_test = dir.path().join("probe-test");
+    synthetic::image_folder::write_seeded(&probe_train, 5, 32, 2).unwrap();
+    synthetic::image_folder::write_seeded(&probe_test, 1, 32, 3).unwrap();
+    for (local_dir, prefix) in [
+        (&images, "s3://train-runs/eval/images"),
+        (&probe_train, "s3://train-runs/eval/probe-train"),
+        (&probe_test, "s3://train-runs/eval/probe-test"),
+    ] {
+        for class in std::fs::read_dir(local_dir).unwrap() {
+            let class = class.unwrap().path();
+            if !class.is_dir() {
+                continue;
+            }
+            for f in std::fs::read_dir(&class).unwrap() {
+                let f = f.unwrap().path();
+                let key = format!(
+                    "{prefix}/{}/{}",
+                    class.file_name().unwrap().to_string_lossy(),
+                    f.file_name().unwrap().to_string_lossy()
+                );
+                upload(&server, &key, std::fs::read(&f).unwrap());
+            }
+        }
+    }
+    upload(
+        &server,
+        "s3://train-runs/eval/classes.tsv",
+        std::fs::read(&classes).unwrap(),
+    );
+    let eval_all = |images: &str, classes: &str, train: &str, test: &str, json: &Path| {
+        let args = [
+            "eval",
+            "--quiet",
+            "--checkpoint",
+            s(&local),
+            "--images",
+            images,
+            "--classes",
+            classes,
+            "--probe-train",
+            train,
+            "--probe-test",
+            test,
+            "--json",
+            s(json),
+        ];
+        assert_success(&witcurate_env(&args, &env));
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+        v["checkpoint"].take();
+        v
+    };
+    let want = eval_all(
+        s(&images),
+        s(&classes),
+        s(&probe_train),
+        s(&probe_test),
+        &dir.path().join("local-all.json"),
+    );
+    let got = eval_all(
+        "s3://train-runs/eval/images",
+        "s3://train-runs/eval/classes.tsv",
+        "s3://train-runs/eval/probe-train",
+        "s3://train-runs/eval/probe-test",
+        &dir.path().join("s3-all.json"),
+    );
+    assert_eq!(got, want);
+    assert_eq!(got["zero_shot"]["images"], 36);
+    assert_eq!(got["linear_probe"]["train"], 90);
     assert_eq!(
         lines(std::fs::read(local.join("train_log.jsonl")).unwrap()),
         4

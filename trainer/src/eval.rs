@@ -117,13 +117,7 @@ pub struct EvalReport {
 /// `classes` (lines `folder<TAB>class name`; `#` comments and blank lines
 /// ignored) or by the folder name with `_` read as a space.
 pub fn load_classes(images: &Path, classes: Option<&Path>) -> Result<Vec<ClassEntry>> {
-    let mut folders: Vec<String> = std::fs::read_dir(images)
-        .map_err(io_err(images))?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_dir())
-        .filter_map(|e| e.file_name().to_str().map(str::to_string))
-        .filter(|n| !n.starts_with('.'))
-        .collect();
+    let mut folders: Vec<String> = class_folders(images)?;
     folders.sort();
     if folders.is_empty() {
         return Err(Error::Config(format!(
@@ -147,6 +141,32 @@ pub fn load_classes(images: &Path, classes: Option<&Path>) -> Result<Vec<ClassEn
         .collect())
 }
 
+/// The names of the sub-folders of `images` (on disk: directories, symbolic
+/// links to them included; on object storage: the prefixes below it).
+fn class_folders(images: &Path) -> Result<Vec<String>> {
+    if storage::files::is_object(images) {
+        let dirs = storage::files::list_dirs(images).map_err(io_err(images))?;
+        return Ok(dirs
+            .iter()
+            .filter_map(|d| d.file_name().and_then(|n| n.to_str()).map(str::to_string))
+            .collect());
+    }
+    Ok(std::fs::read_dir(images)
+        .map_err(io_err(images))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|n| !n.starts_with('.'))
+        .collect())
+}
+
+/// A text file on disk or on object storage.
+fn read_text(path: &Path) -> Result<String> {
+    let bytes = storage::files::read(path).map_err(io_err(path))?;
+    String::from_utf8(bytes)
+        .map_err(|_| Error::Config(format!("{}: not UTF-8 text", path.display())))
+}
+
 /// Reads a `classes.tsv`: lines `folder<TAB>class name`, `#` comments and
 /// blank lines ignored. Every folder must be one of `folders` and named once,
 /// every name non-empty and different from the other classes' names (two
@@ -156,7 +176,7 @@ fn read_class_names(
     path: &Path,
     folders: &[String],
 ) -> Result<std::collections::HashMap<String, String>> {
-    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    let text = read_text(path)?;
     let bad =
         |line: usize, what: String| Error::Config(format!("{}:{line}: {what}", path.display()));
     let mut names = std::collections::HashMap::new();
@@ -236,7 +256,7 @@ pub fn load_templates(path: Option<&Path>) -> Result<Vec<String>> {
     let Some(path) = path else {
         return Ok(DEFAULT_TEMPLATES.iter().map(|s| s.to_string()).collect());
     };
-    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    let text = read_text(path)?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -393,6 +413,9 @@ pub fn class_embeddings(
 }
 
 pub(crate) fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    if storage::files::is_object(dir) {
+        return storage::files::list_files(dir).map_err(io_err(dir));
+    }
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io_err(dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -426,7 +449,7 @@ pub fn zero_shot(
         let files = image_files(&dir)?;
         let mut bytes = Vec::with_capacity(files.len());
         for f in &files {
-            bytes.push(std::fs::read(f).map_err(io_err(f))?);
+            bytes.push(storage::files::read(f).map_err(io_err(f))?);
         }
         if bytes.is_empty() {
             per_class.push(ClassResult {

@@ -94,7 +94,7 @@ fn folder_features(
     for chunk in files.chunks(batch.max(1) * 8) {
         let bytes = chunk
             .iter()
-            .map(|(p, _)| std::fs::read(p).map_err(io_err(p)))
+            .map(|(p, _)| storage::files::read(p).map_err(io_err(p)))
             .collect::<Result<Vec<_>>>()?;
         let Ok((emb, ok)) = embed_images(model, &bytes, batch) else {
             log::warn!(
@@ -142,15 +142,20 @@ fn cache_key(model_id: &str, root: &Path, files: &[(PathBuf, usize)]) -> Result<
     h.update([0]);
     h.update(root.to_string_lossy().as_bytes());
     for (p, label) in files {
-        let m = std::fs::metadata(p).map_err(io_err(p))?;
-        let mtime = m
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
         h.update([0]);
         h.update(p.to_string_lossy().as_bytes());
-        h.update(format!("\t{}\t{}\t{label}", m.len(), mtime).as_bytes());
+        // Objects are keyed by name (they are written once); files also by
+        // size and modification time.
+        if !storage::files::is_object(p) {
+            let m = std::fs::metadata(p).map_err(io_err(p))?;
+            let mtime = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            h.update(format!("\t{}\t{mtime}", m.len()).as_bytes());
+        }
+        h.update(format!("\t{label}").as_bytes());
     }
     Ok(hex::encode(&h.finalize()[..12]))
 }
