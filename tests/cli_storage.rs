@@ -846,3 +846,60 @@ fn a_training_run_directory_on_s3_resumes_like_a_local_one() {
         4
     );
 }
+
+#[test]
+fn a_vocabulary_built_onto_s3_equals_the_local_build_and_is_kept_on_rerun() {
+    let _serial = one_at_a_time();
+    let _server = server_with_bucket("vocabs");
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = S3Server::env(&std::env::var("AWS_ENDPOINT_URL").unwrap());
+    env.push((
+        "WITCURATE_STAGING_DIR",
+        s(&dir.path().join("staging")).to_string(),
+    ));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let dump =
+        root.join("wikipedia/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2");
+    let pageviews = root.join("pageviews");
+    let build = |out: &str| {
+        let o = witcurate_env(
+            &[
+                "vocab",
+                "build",
+                "--quiet",
+                "--out",
+                out,
+                "--wiki-dump",
+                s(&dump),
+                "--pageviews",
+                s(&pageviews),
+                "--unigram-min-count",
+                "30",
+            ],
+            &env,
+        );
+        assert_success(&o);
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let local = dir.path().join("local");
+    build(s(&local));
+    let url = "s3://vocabs/en";
+    let first = build(url);
+    assert!(!first.contains("nothing to do"), "{first}");
+    for f in ["queries.txt", "queries.parquet"] {
+        let got = pipeline::storage::files::read(Path::new(&format!("{url}/{f}"))).unwrap();
+        assert!(got == std::fs::read(local.join(f)).unwrap(), "{f} differs");
+    }
+    assert!(pipeline::storage::files::exists(Path::new(&format!(
+        "{url}/vocab.json"
+    ))));
+    // A rerun of the same recipe finds it complete; the staging area is empty.
+    assert!(build(url).contains("nothing to do"));
+    let staged: Vec<_> = std::fs::read_dir(dir.path().join("staging/vocab"))
+        .map(|d| d.collect())
+        .unwrap_or_default();
+    assert!(staged.is_empty(), "{staged:?}");
+    // The vocabulary there is whole.
+    let q = pipeline::storage::files::read(Path::new(&format!("{url}/queries.txt"))).unwrap();
+    assert!(String::from_utf8(q).unwrap().lines().count() > 100);
+}

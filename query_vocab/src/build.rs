@@ -100,6 +100,24 @@ pub struct BuildReport {
 }
 
 impl BuildReport {
+    /// The report of a build that found its outputs complete.
+    pub fn skipped() -> Self {
+        BuildReport {
+            entries: 0,
+            sources: vec![],
+            wiki: None,
+            pageviews: None,
+            wordnet_synsets: 0,
+            wordnet_bad_lines: 0,
+            total_tokens: 0,
+            distinct_unigrams: 0,
+            distinct_bigrams: 0,
+            spilled_bytes: 0,
+            seconds: vec![],
+            skipped: true,
+        }
+    }
+
     /// The one-line summary printed at the end.
     pub fn summary(&self) -> String {
         if self.skipped {
@@ -146,25 +164,61 @@ fn bar(quiet: bool, len: u64, template: &str) -> ProgressBar {
 
 /// Runs a build (see the crate docs).
 pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
+    if storage::files::is_object(&opts.out) {
+        return build_to_object_store(opts);
+    }
+    build_here(opts)
+}
+
+/// [`build`] with `--out` on object storage: the vocabulary is built in a
+/// local staging directory, then its files go up one by one, `vocab.json`
+/// (what marks a build complete) last; an existing build of the same recipe
+/// there is kept, as on disk.
+fn build_to_object_store(opts: &BuildOptions) -> Result<BuildReport> {
+    let remote = opts.out.clone();
+    let files = storage::files::exists;
+    let js = remote.join(output::VOCAB_JSON);
+    let local = storage::files::staging_dir().join("vocab").join(
+        remote
+            .to_string_lossy()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+    );
+    if !opts.force
+        && files(&remote.join(output::QUERIES_TXT))
+        && files(&remote.join(output::QUERIES_PARQUET))
+        && files(&js)
+    {
+        std::fs::create_dir_all(&local).map_err(|e| VocabError::io(&local, e))?;
+        let copy = local.join(output::VOCAB_JSON);
+        storage::files::get_file(&js, &copy).map_err(|e| VocabError::io(&js, e))?;
+        check_same_recipe(&copy, opts)?;
+        let _ = std::fs::remove_dir_all(&local);
+        return Ok(BuildReport::skipped());
+    }
+    let here = BuildOptions {
+        out: local.clone(),
+        ..opts.clone()
+    };
+    let report = build_here(&here)?;
+    for name in [
+        output::QUERIES_TXT,
+        output::QUERIES_PARQUET,
+        output::VOCAB_JSON,
+    ] {
+        let to = remote.join(name);
+        storage::files::put_file(&local.join(name), &to).map_err(|e| VocabError::io(&to, e))?;
+    }
+    let _ = std::fs::remove_dir_all(&local);
+    Ok(report)
+}
+
+fn build_here(opts: &BuildOptions) -> Result<BuildReport> {
     let txt = opts.out.join(output::QUERIES_TXT);
     let pq = opts.out.join(output::QUERIES_PARQUET);
     let js = opts.out.join(output::VOCAB_JSON);
     if !opts.force && txt.exists() && pq.exists() && js.exists() {
         check_same_recipe(&js, opts)?;
-        return Ok(BuildReport {
-            entries: 0,
-            sources: vec![],
-            wiki: None,
-            pageviews: None,
-            wordnet_synsets: 0,
-            wordnet_bad_lines: 0,
-            total_tokens: 0,
-            distinct_unigrams: 0,
-            distinct_bigrams: 0,
-            spilled_bytes: 0,
-            seconds: vec![],
-            skipped: true,
-        });
+        return Ok(BuildReport::skipped());
     }
     remove_leftovers(&opts.out);
     if opts.memory_limit < 1 << 20 {
