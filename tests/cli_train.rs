@@ -277,6 +277,72 @@ fn train_then_eval_writes_checkpoint_log_and_json() {
     assert!((0.0..=1.0).contains(&first["top1"].as_f64().unwrap()));
     assert!(first["sweep"].as_array().unwrap().len() > 13);
 
+    // Retrieval with every caption of each image, from a Karpathy-split JSON.
+    let mut entries = Vec::new();
+    for class in std::fs::read_dir(&images).unwrap() {
+        let class = class.unwrap().path();
+        if !class.is_dir() {
+            continue;
+        }
+        let name = class
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .replace('_', " ");
+        for f in std::fs::read_dir(&class).unwrap() {
+            let f = f.unwrap().path();
+            entries.push(serde_json::json!({
+                "filepath": class.file_name().unwrap().to_string_lossy(),
+                "filename": f.file_name().unwrap().to_string_lossy(),
+                "split": "test",
+                "sentences": [{"raw": format!("a {name}")}, {"raw": format!("a photo of a {name}")}],
+            }));
+        }
+    }
+    let karpathy = dir.path().join("dataset_shapes.json");
+    std::fs::write(
+        &karpathy,
+        serde_json::json!({"images": entries, "dataset": "shapes"}).to_string(),
+    )
+    .unwrap();
+    let json = dir.path().join("captioned.json");
+    let o = witcurate(&[
+        "eval",
+        "--checkpoint",
+        s(&out),
+        "--retrieval-json",
+        s(&karpathy),
+        "--retrieval-images",
+        s(&images),
+        "--json",
+        s(&json),
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        stdout.contains("eval captioned retrieval: 36 images, 72 captions"),
+        "{stdout}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let r = &v["captioned_retrieval"];
+    for key in ["image_to_text", "text_to_image"] {
+        let at: Vec<f64> = r[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        assert!(
+            at[0] <= at[1] && at[1] <= at[2] && at[2] <= 1.0,
+            "{key}: {at:?}"
+        );
+    }
+
     // One NaN weight: an error, not a perfect score.
     let poisoned = dir.path().join("poisoned");
     std::fs::create_dir(&poisoned).unwrap();

@@ -46,6 +46,19 @@ pub struct EvalArgs {
     /// Keep the probe's image features here, per checkpoint and image set.
     #[arg(long, requires = "probe_train")]
     pub feature_cache: Option<PathBuf>,
+    /// A Karpathy-split JSON (`dataset_coco.json`, `dataset_flickr30k.json`)
+    /// for image-text retrieval with all captions of each image.
+    #[arg(long, requires = "retrieval_images")]
+    pub retrieval_json: Option<PathBuf>,
+    /// The directory the images of --retrieval-json are relative to.
+    #[arg(long, requires = "retrieval_json")]
+    pub retrieval_images: Option<PathBuf>,
+    /// The split of --retrieval-json to rank.
+    #[arg(long, default_value = "test")]
+    pub retrieval_split: String,
+    /// Rank at most this many images of --retrieval-json (the first ones).
+    #[arg(long)]
+    pub retrieval_max_images: Option<usize>,
     /// Also write the results as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -61,9 +74,14 @@ pub struct EvalArgs {
 
 /// Runs `eval`.
 pub fn run(args: EvalArgs, _global: &GlobalArgs) -> anyhow::Result<()> {
-    if args.images.is_none() && args.shards.is_empty() && args.probe_train.is_none() {
+    if args.images.is_none()
+        && args.shards.is_empty()
+        && args.probe_train.is_none()
+        && args.retrieval_json.is_none()
+    {
         anyhow::bail!(
-            "nothing to evaluate: give --images, --shards and/or --probe-train with --probe-test"
+            "nothing to evaluate: give --images, --shards, --retrieval-json and/or \
+             --probe-train with --probe-test"
         );
     }
     trainer::configure_compute_threads(args.compute_threads)?;
@@ -82,6 +100,15 @@ pub fn run(args: EvalArgs, _global: &GlobalArgs) -> anyhow::Result<()> {
                 train,
                 test,
                 cache: args.feature_cache,
+            }),
+            _ => None,
+        },
+        captioned: match (args.retrieval_json, args.retrieval_images) {
+            (Some(json), Some(images)) => Some(trainer::eval::CaptionedSet {
+                json,
+                images,
+                split: args.retrieval_split,
+                max_images: args.retrieval_max_images,
             }),
             _ => None,
         },
@@ -120,6 +147,23 @@ pub fn run(args: EvalArgs, _global: &GlobalArgs) -> anyhow::Result<()> {
             p.c,
             p.top1 * 100.0,
             p.mean_per_class_recall * 100.0
+        );
+    }
+    if let Some(c) = &r.captioned_retrieval {
+        let pct = |v: [f64; 3]| {
+            format!(
+                "R@1 {:.2}% R@5 {:.2}% R@10 {:.2}%",
+                v[0] * 100.0,
+                v[1] * 100.0,
+                v[2] * 100.0
+            )
+        };
+        println!(
+            "eval captioned retrieval: {} images, {} captions: image→text {}, text→image {}",
+            c.images,
+            c.captions,
+            pct(c.image_to_text),
+            pct(c.text_to_image)
         );
     }
     if let Some(path) = &args.json {

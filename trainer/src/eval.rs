@@ -111,6 +111,8 @@ pub struct EvalReport {
     pub retrieval: Option<RetrievalReport>,
     /// The linear probe, if its image sets were given.
     pub linear_probe: Option<crate::probe::ProbeReport>,
+    /// Retrieval on a captioned image set (Karpathy-split JSON), if given.
+    pub captioned_retrieval: Option<crate::captioned::CaptionedRetrievalReport>,
 }
 
 /// The classes of an ImageFolder tree: its sub-folders, sorted, named by
@@ -235,7 +237,7 @@ fn read_class_names(
 
 /// Fails when `embeddings` hold a NaN or an infinity: a model with a
 /// non-finite weight ranks nothing, and must not be reported as perfect.
-fn require_finite(embeddings: &Tensor, what: &str) -> Result<()> {
+pub(crate) fn require_finite(embeddings: &Tensor, what: &str) -> Result<()> {
     let finite = embeddings
         .flatten_all()?
         .to_vec1::<f32>()?
@@ -639,13 +641,33 @@ pub struct EvalOptions {
     pub device: Device,
     /// The linear probe's image sets, if any.
     pub probe: Option<crate::probe_images::ProbeOptions>,
+    /// A captioned image set for retrieval, if any.
+    pub captioned: Option<CaptionedSet>,
+}
+
+/// A captioned image set in a Karpathy-split JSON.
+#[derive(Debug, Clone)]
+pub struct CaptionedSet {
+    /// The JSON (`dataset_coco.json`, `dataset_flickr30k.json`).
+    pub json: PathBuf,
+    /// The directory its image paths are relative to.
+    pub images: PathBuf,
+    /// The split to rank (`test` in the papers).
+    pub split: String,
+    /// At most this many images (the first in file order).
+    pub max_images: Option<usize>,
 }
 
 /// Loads the checkpoint and runs what the options ask for.
 pub fn evaluate(opts: &EvalOptions) -> Result<EvalReport> {
-    if opts.images.is_none() && opts.shards.is_empty() && opts.probe.is_none() {
+    if opts.images.is_none()
+        && opts.shards.is_empty()
+        && opts.probe.is_none()
+        && opts.captioned.is_none()
+    {
         return Err(Error::Config(
-            "nothing to evaluate: give --images, --shards and/or --probe-train with --probe-test"
+            "nothing to evaluate: give --images, --shards, --retrieval-json and/or \
+             --probe-train with --probe-test"
                 .into(),
         ));
     }
@@ -687,12 +709,25 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalReport> {
         }
         None => None,
     };
+    let captioned_retrieval = match &opts.captioned {
+        Some(c) => {
+            let set = crate::captioned::load_karpathy(&c.json, &c.images, &c.split, c.max_images)?;
+            Some(crate::captioned::captioned_retrieval(
+                &loaded.model,
+                &loaded.tokenizer,
+                &set,
+                opts.batch_size,
+            )?)
+        }
+        None => None,
+    };
     Ok(EvalReport {
         checkpoint: remote.unwrap_or(loaded.dir),
         step: loaded.meta.step,
         zero_shot,
         retrieval,
         linear_probe,
+        captioned_retrieval,
     })
 }
 

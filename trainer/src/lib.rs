@@ -25,6 +25,7 @@
 
 #![warn(missing_docs)]
 
+pub mod captioned;
 pub mod checkpoint;
 pub mod config;
 pub mod data;

@@ -50,6 +50,7 @@ fn short_training_beats_chance_by_a_wide_margin() {
         batch_size: 64,
         device: candle_core::Device::Cpu,
         probe: None,
+        captioned: None,
     })
     .unwrap();
     let z = report.zero_shot.unwrap();
