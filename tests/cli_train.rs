@@ -343,6 +343,59 @@ fn train_then_eval_writes_checkpoint_log_and_json() {
         );
     }
 
+    // All of it as one suite, one table.
+    let suite = dir.path().join("suite.json");
+    std::fs::write(
+        &suite,
+        serde_json::json!({"tasks": [
+            {"name": "shapes", "kind": "zero_shot", "images": "images", "classes": s(&classes), "templates": "templates.txt"},
+            {"name": "shapes probe", "kind": "linear_probe", "train": "probe-train", "test": "probe-test"},
+            {"name": "shapes captions", "kind": "retrieval", "json": "dataset_shapes.json", "images": "images"},
+            {"name": "held-out rows", "kind": "shard_retrieval", "shards": [s(&shards)], "max_pairs": 50},
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let suite_out = dir.path().join("suite-out");
+    let o = witcurate(&[
+        "eval",
+        "--checkpoint",
+        s(&out),
+        "--suite",
+        s(&suite),
+        "--suite-out",
+        s(&suite_out),
+        "--feature-cache",
+        s(&cache),
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("eval suite: 4 tasks, average"), "{stdout}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(suite_out.join("suite.json")).unwrap())
+            .unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    let mean = rows
+        .iter()
+        .map(|r| r["score"].as_f64().unwrap())
+        .sum::<f64>()
+        / 4.0;
+    assert!((v["average"].as_f64().unwrap() - mean).abs() < 1e-12);
+    // The suite's zero-shot row is the plain eval's result.
+    assert_eq!(rows[0]["score"], v_top1(&dir.path().join("eval.json")));
+    assert_eq!(rows[1]["report"], first);
+    let md = std::fs::read_to_string(suite_out.join("suite.md")).unwrap();
+    assert!(
+        md.contains("| shapes probe | linear_probe | top-1 |") && md.contains("**average**"),
+        "{md}"
+    );
+    assert!(suite_out.join("suite.html").is_file());
+
     // One NaN weight: an error, not a perfect score.
     let poisoned = dir.path().join("poisoned");
     std::fs::create_dir(&poisoned).unwrap();
@@ -388,6 +441,13 @@ fn train_then_eval_writes_checkpoint_log_and_json() {
         err.contains("same.tsv:2") && err.contains("already names"),
         "{err}"
     );
+}
+
+/// The zero-shot top-1 of an `eval --json` report.
+fn v_top1(path: &std::path::Path) -> serde_json::Value {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v["zero_shot"]["top1"].clone()
 }
 
 /// Overwrites the first value of the first f32 tensor of a safetensors file

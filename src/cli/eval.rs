@@ -43,8 +43,9 @@ pub struct EvalArgs {
     /// --probe-train's).
     #[arg(long, requires = "probe_train")]
     pub probe_test: Option<PathBuf>,
-    /// Keep the probe's image features here, per checkpoint and image set.
-    #[arg(long, requires = "probe_train")]
+    /// Keep the linear probe's image features here (with --probe-train or a
+    /// --suite), per checkpoint and image set.
+    #[arg(long)]
     pub feature_cache: Option<PathBuf>,
     /// A Karpathy-split JSON (`dataset_coco.json`, `dataset_flickr30k.json`)
     /// for image-text retrieval with all captions of each image.
@@ -59,6 +60,13 @@ pub struct EvalArgs {
     /// Rank at most this many images of --retrieval-json (the first ones).
     #[arg(long)]
     pub retrieval_max_images: Option<usize>,
+    /// Run the tasks of this suite file (JSON: zero_shot, linear_probe,
+    /// retrieval and shard_retrieval tasks) instead, and write one table.
+    #[arg(long, conflicts_with_all = ["images", "shards", "probe_train", "retrieval_json"])]
+    pub suite: Option<PathBuf>,
+    /// Where --suite writes suite.json, suite.md and suite.html.
+    #[arg(long, default_value = "eval-suite", requires = "suite")]
+    pub suite_out: PathBuf,
     /// Also write the results as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -74,6 +82,32 @@ pub struct EvalArgs {
 
 /// Runs `eval`.
 pub fn run(args: EvalArgs, _global: &GlobalArgs) -> anyhow::Result<()> {
+    if let Some(suite) = &args.suite {
+        trainer::configure_compute_threads(args.compute_threads)?;
+        let report = trainer::suite::evaluate_suite(
+            &args.checkpoint,
+            &trainer::device(&args.device)?,
+            suite,
+            args.batch_size,
+            args.feature_cache.as_deref(),
+        )?;
+        let paths = trainer::suite::write_suite(&report, &args.suite_out)?;
+        for row in &report.rows {
+            println!(
+                "eval suite: {}: {} {:.2}%",
+                row.name,
+                row.metric,
+                row.score * 100.0
+            );
+        }
+        println!(
+            "eval suite: {} tasks, average {:.2}%; table: {}",
+            report.rows.len(),
+            report.average * 100.0,
+            paths[2].display()
+        );
+        return Ok(());
+    }
     if args.images.is_none()
         && args.shards.is_empty()
         && args.probe_train.is_none()

@@ -39,6 +39,7 @@ pub mod probe_images;
 pub mod prompts;
 pub mod rng;
 pub mod step;
+pub mod suite;
 pub mod tokenizer;
 pub mod train;
 
