@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::io_err;
-use crate::eval::{embed_images, embed_texts, require_finite};
+use crate::eval::{embed_images, embed_texts, rank_against, require_finite, share};
 use crate::model::Clip;
 use crate::tokenizer::TextTokenizer;
 use crate::{Error, Result};
@@ -142,9 +142,7 @@ pub fn captioned_retrieval(
     require_finite(&txt, "text")?;
     let sim = img.matmul(&txt.t()?)?.to_vec2::<f32>()?;
     let (i2t, t2i) = ranks(&sim, &truth);
-    let recall = |ranks: &[usize]| {
-        RECALL_AT.map(|k| ranks.iter().filter(|&&r| r < k).count() as f64 / ranks.len() as f64)
-    };
+    let recall = |ranks: &[usize]| RECALL_AT.map(|k| share(ranks, k));
     Ok(CaptionedRetrievalReport {
         images: kept.len(),
         captions: captions.len(),
@@ -160,12 +158,6 @@ pub fn captioned_retrieval(
 /// candidates scoring as high as the right one (ties, NaN) count against.
 fn ranks(sim: &[Vec<f32>], truth: &[usize]) -> (Vec<usize>, Vec<usize>) {
     let captions = truth.len();
-    let better = |row: &[f32], right: f32, wrong: &dyn Fn(usize) -> bool| {
-        row.iter()
-            .enumerate()
-            .filter(|&(j, &v)| wrong(j) && v.partial_cmp(&right) != Some(std::cmp::Ordering::Less))
-            .count()
-    };
     // Image i: the rank of its best caption among the others' captions.
     let i2t: Vec<usize> = sim
         .iter()
@@ -175,13 +167,13 @@ fn ranks(sim: &[Vec<f32>], truth: &[usize]) -> (Vec<usize>, Vec<usize>) {
                 .filter(|&j| truth[j] == i)
                 .map(|j| row[j])
                 .fold(f32::NAN, |a, b| if a.is_nan() || b > a { b } else { a });
-            better(row, best, &|j| truth[j] != i)
+            rank_against(row, best, |j| truth[j] != i)
         })
         .collect();
     let t2i: Vec<usize> = (0..captions)
         .map(|j| {
             let column: Vec<f32> = sim.iter().map(|row| row[j]).collect();
-            better(&column, column[truth[j]], &|i| i != truth[j])
+            rank_against(&column, column[truth[j]], |i| i != truth[j])
         })
         .collect();
     (i2t, t2i)

@@ -356,15 +356,18 @@ fn ranks(scores: &[Vec<f32>], truth: &[usize]) -> Vec<usize> {
     scores
         .iter()
         .zip(truth)
-        .map(|(row, &t)| {
-            row.iter()
-                .enumerate()
-                .filter(|&(j, &v)| {
-                    j != t && v.partial_cmp(&row[t]) != Some(std::cmp::Ordering::Less)
-                })
-                .count()
-        })
+        .map(|(row, &t)| rank_against(row, row[t], |j| j != t))
         .collect()
+}
+
+/// The rank (0 = first) of a right answer scoring `right` among the wrong
+/// candidates of `row` (those `wrong` accepts): how many score at least as
+/// high. Ties and NaN count against the model.
+pub(crate) fn rank_against(row: &[f32], right: f32, wrong: impl Fn(usize) -> bool) -> usize {
+    row.iter()
+        .enumerate()
+        .filter(|&(j, &v)| wrong(j) && v.partial_cmp(&right) != Some(std::cmp::Ordering::Less))
+        .count()
 }
 
 /// Mean of the per-class top-1 over the classes that have images.
@@ -381,7 +384,8 @@ fn mean_per_class_recall(per_class: &[ClassResult]) -> f64 {
     }
 }
 
-fn share(ranks: &[usize], k: usize) -> f64 {
+/// Share of `ranks` below `k` (recall@k, top-k accuracy).
+pub(crate) fn share(ranks: &[usize], k: usize) -> f64 {
     if ranks.is_empty() {
         return 0.0;
     }
@@ -658,6 +662,19 @@ pub struct CaptionedSet {
     pub max_images: Option<usize>,
 }
 
+/// Loads a checkpoint to evaluate (a run directory means its newest; one on
+/// object storage is copied locally first), with the name reports give it:
+/// where it was read from.
+pub(crate) fn load_for_eval(
+    checkpoint: &Path,
+    device: &Device,
+) -> Result<(crate::checkpoint::Loaded, PathBuf)> {
+    let (local, remote) = crate::mirror::local_checkpoint(checkpoint)?;
+    let loaded = crate::checkpoint::load(&local, device)?;
+    let named = remote.unwrap_or_else(|| loaded.dir.clone());
+    Ok((loaded, named))
+}
+
 /// Loads the checkpoint and runs what the options ask for.
 pub fn evaluate(opts: &EvalOptions) -> Result<EvalReport> {
     if opts.images.is_none()
@@ -671,8 +688,7 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalReport> {
                 .into(),
         ));
     }
-    let (checkpoint, remote) = crate::mirror::local_checkpoint(&opts.checkpoint)?;
-    let loaded = crate::checkpoint::load(&checkpoint, &opts.device)?;
+    let (loaded, named) = load_for_eval(&opts.checkpoint, &opts.device)?;
     let zero_shot = match &opts.images {
         Some(dir) => {
             let task = ZeroShotTask::load(
@@ -698,15 +714,12 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalReport> {
         )?)
     };
     let linear_probe = match &opts.probe {
-        Some(p) => {
-            let id = format!("{}@{}", opts.checkpoint.display(), loaded.meta.step);
-            Some(crate::probe_images::probe_folders(
-                &loaded.model,
-                &id,
-                p,
-                opts.batch_size,
-            )?)
-        }
+        Some(p) => Some(crate::probe_images::probe_folders(
+            &loaded.model,
+            &crate::probe_images::model_id(&opts.checkpoint, loaded.meta.step),
+            p,
+            opts.batch_size,
+        )?),
         None => None,
     };
     let captioned_retrieval = match &opts.captioned {
@@ -722,7 +735,7 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalReport> {
         None => None,
     };
     Ok(EvalReport {
-        checkpoint: remote.unwrap_or(loaded.dir),
+        checkpoint: named,
         step: loaded.meta.step,
         zero_shot,
         retrieval,

@@ -25,6 +25,11 @@ pub struct ProbeOptions {
     pub cache: Option<PathBuf>,
 }
 
+/// The name of a checkpoint in the feature cache's keys: its location and step.
+pub fn model_id(checkpoint: &Path, step: u64) -> String {
+    format!("{}@{step}", checkpoint.display())
+}
+
 /// Embeds both trees (or reads their cached features) and runs the probe.
 /// `model_id` names the checkpoint in the cache key (its location and step).
 pub fn probe_folders(

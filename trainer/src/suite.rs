@@ -223,7 +223,7 @@ pub fn run_suite(
                     test: test.clone(),
                     cache: feature_cache.map(Path::to_path_buf),
                 };
-                let id = format!("{}@{}", checkpoint.display(), loaded.meta.step);
+                let id = crate::probe_images::model_id(checkpoint, loaded.meta.step);
                 let r = crate::probe_images::probe_folders(model, &id, &opts, batch)?;
                 SuiteRow {
                     name: name.clone(),
@@ -288,9 +288,7 @@ pub fn evaluate_suite(
     feature_cache: Option<&Path>,
 ) -> Result<SuiteReport> {
     let tasks = load_suite(suite)?;
-    let (local, remote) = crate::mirror::local_checkpoint(checkpoint)?;
-    let loaded = crate::checkpoint::load(&local, device)?;
-    let named = remote.unwrap_or_else(|| loaded.dir.clone());
+    let (loaded, named) = crate::eval::load_for_eval(checkpoint, device)?;
     run_suite(&loaded, &named, &tasks, batch, feature_cache)
 }
 

@@ -103,7 +103,6 @@ pub struct Attention {
     in_proj: Linear,
     out_proj: Linear,
     heads: usize,
-    compute: DType,
 }
 
 impl Attention {
@@ -127,7 +126,6 @@ impl Attention {
             )?,
             out_proj: Linear::new(p, &format!("{name}.out_proj"), width, width, proj_std, true)?,
             heads,
-            compute: p.compute_dtype(),
         })
     }
 
@@ -147,7 +145,7 @@ impl Attention {
         let att = q.matmul(&k.t()?)?;
         let att =
             fused::attention_softmax(&att.to_dtype(DType::F32)?, (hd as f64).powf(-0.5), causal)?
-                .to_dtype(self.compute)?;
+                .to_dtype(self.in_proj.compute)?;
         let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, w))?;
         self.out_proj.forward(&y)
     }
