@@ -11,9 +11,9 @@
 #
 # Binaries are taken from $CARGO_TARGET_DIR (default target/).
 # --with-torch installs torch into $TORCH_VENV (default
-# ~/.cache/witcurate/venv-torch) on first use: the CPU wheel where its index is
-# reachable (several hundred MB), else PyPI's, which pulls several GB of CUDA
-# libraries; so CI never runs it.
+# ~/.cache/witcurate/venv-torch) on first use, with scripts/setup_torch.sh: the
+# CPU wheel where its index is reachable (several hundred MB), else PyPI's,
+# which pulls several GB of CUDA libraries; so CI never runs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -82,12 +82,7 @@ PY
 
 if [ "$WITH_TORCH" = 1 ]; then
   VENV="${TORCH_VENV:-$HOME/.cache/witcurate/venv-torch}"
-  if [ ! -x "$VENV/bin/python" ]; then
-    python3 -m venv "$VENV"
-    # The CPU-only wheel; where its index is unreachable, PyPI's (with CUDA libraries).
-    "$VENV/bin/pip" install --quiet --index-url https://download.pytorch.org/whl/cpu torch \
-      || "$VENV/bin/pip" install --quiet torch
-  fi
+  bash scripts/setup_torch.sh
   NPROC=$(nproc)
   TORCH_MS=$("$VENV/bin/python" scripts/torch_clip_reference.py --preset "$PRESET" \
     --batch-size "$BATCH" --context-length "$CTX" --steps 30 --threads "$NPROC" \

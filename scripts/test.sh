@@ -4,11 +4,15 @@
 #   scripts/test.sh -p pipeline    # extra arguments go to `cargo test`
 # WITCURATE_SKIP_SLURM=1 skips the real-cluster test, WITCURATE_SKIP_DEMO=1
 # the reduced run of scripts/demo.sh (and its kill-and-resume test,
-# WITCURATE_SKIP_DEMO_RESUME=1 that one alone).
+# WITCURATE_SKIP_DEMO_RESUME=1 that one alone), WITCURATE_SKIP_PY=1 the
+# open_clip round trip (which needs the torch venv of scripts/setup_torch.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
+if [ "${WITCURATE_SKIP_PY:-0}" != 1 ]; then
+  bash scripts/setup_torch.sh
+fi
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # Tests run in parallel: one math thread per trainer test, so that candle's

@@ -5,7 +5,9 @@ use clap::{Args, Parser, Subcommand};
 
 pub mod crawl;
 pub mod eval;
+pub mod export;
 pub mod hash_images;
+pub mod import;
 pub mod plot_train;
 pub mod sample_web;
 pub mod stats;
@@ -48,6 +50,10 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Zero-shot evaluation of a trained checkpoint.
     Eval(eval::EvalArgs),
+    /// Write a checkpoint as another tool's model (open_clip).
+    Export(export::ExportArgs),
+    /// Turn another tool's model (open_clip) into a checkpoint for `eval`.
+    Import(import::ImportArgs),
     /// Hash an image folder (an evaluation set) once, for `crawl dedup --against`.
     HashImages(hash_images::HashImagesArgs),
     /// Write the dataset statistics report of a run directory.
@@ -94,6 +100,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Crawl(args) => crawl::run(args, &cli.global),
         Command::Train(args) => train::run(args, &cli.global),
         Command::Eval(args) => eval::run(args, &cli.global),
+        Command::Export(args) => export::run(args, &cli.global),
+        Command::Import(args) => import::run(args, &cli.global),
         Command::Stats(args) => stats::run(args, &cli.global),
         Command::HashImages(args) => hash_images::run(args, &cli.global),
         Command::PlotTrain(args) => plot_train::run(args, &cli.global),

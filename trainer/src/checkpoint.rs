@@ -1,6 +1,7 @@
 //! Checkpoints: a directory `step-NNNNNNNN/` holding
 //! - `model.safetensors`: every variable by name (f32);
-//! - `optimizer.safetensors`: AdamW's moments (`exp_avg.NAME`, `exp_avg_sq.NAME`);
+//! - `optimizer.safetensors`: AdamW's moments (`exp_avg.NAME`, `exp_avg_sq.NAME`;
+//!   absent from weights imported from another tool, see [`save_weights`]);
 //! - `tokenizer.json`: the trained tokenizer;
 //! - `checkpoint.json`: [`CheckpointMeta`] (model shape, run hyper-parameters,
 //!   step, stream position).
@@ -71,27 +72,59 @@ pub fn save(
     optimizer: &AdamW,
     tokenizer: &TextTokenizer,
 ) -> Result<PathBuf> {
-    let name = step_dir_name(meta.step);
-    let dest = out.join(&name);
-    let tmp = atomic_output::temp_path_for(&dest);
+    let dest = out.join(step_dir_name(meta.step));
+    commit_dir(&dest, |tmp| {
+        write_model_files(tmp, meta, model, tokenizer)?;
+        save_tensors(
+            &optimizer.state_map(&model.params),
+            &tmp.join(OPTIMIZER_FILE),
+        )
+    })?;
+    Ok(dest)
+}
+
+/// Writes a checkpoint without optimizer state (enough for `eval`, not for
+/// `train --resume`) as the directory `dest` itself, atomically: weights
+/// brought in from another tool.
+pub fn save_weights(
+    dest: &Path,
+    meta: &CheckpointMeta,
+    model: &Clip,
+    tokenizer: &TextTokenizer,
+) -> Result<()> {
+    commit_dir(dest, |tmp| write_model_files(tmp, meta, model, tokenizer))
+}
+
+fn write_model_files(
+    dir: &Path,
+    meta: &CheckpointMeta,
+    model: &Clip,
+    tokenizer: &TextTokenizer,
+) -> Result<()> {
+    save_tensors(&model.params.to_map(), &dir.join(MODEL_FILE))?;
+    tokenizer.save(&dir.join(TOKENIZER_FILE))?;
+    let json = serde_json::to_vec_pretty(meta).expect("serialisable");
+    let meta_path = dir.join(META_FILE);
+    std::fs::write(&meta_path, json).map_err(io_err(&meta_path))
+}
+
+/// Makes the directory `dest` atomically: `write` fills a temporary sibling
+/// (named as [`atomic_output::temp_path_for`] names it), which then replaces
+/// `dest`, so `dest` either exists complete or not at all.
+pub(crate) fn commit_dir(dest: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let tmp = atomic_output::temp_path_for(dest);
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(io_err(&tmp))?;
     }
     std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
-    save_tensors(&model.params.to_map(), &tmp.join(MODEL_FILE))?;
-    save_tensors(
-        &optimizer.state_map(&model.params),
-        &tmp.join(OPTIMIZER_FILE),
-    )?;
-    tokenizer.save(&tmp.join(TOKENIZER_FILE))?;
-    let json = serde_json::to_vec_pretty(meta).expect("serialisable");
-    let meta_path = tmp.join(META_FILE);
-    std::fs::write(&meta_path, json).map_err(io_err(&meta_path))?;
-    if dest.exists() {
-        std::fs::remove_dir_all(&dest).map_err(io_err(&dest))?;
+    if let Err(e) = write(&tmp) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
     }
-    std::fs::rename(&tmp, &dest).map_err(io_err(&dest))?;
-    Ok(dest)
+    if dest.exists() {
+        std::fs::remove_dir_all(dest).map_err(io_err(dest))?;
+    }
+    std::fs::rename(&tmp, dest).map_err(io_err(dest))
 }
 
 /// Removes what a killed run left half-written under `out`: the temporary

@@ -47,6 +47,15 @@ pub enum Error {
     /// Bad options.
     #[error("{0}")]
     Config(String),
+    /// Another tool's model files (weights, config, tokenizer) do not fit
+    /// witcurate's model, or a witcurate model does not fit the other tool.
+    #[error("{}: {message}", path.display())]
+    Interop {
+        /// The file (or checkpoint) concerned.
+        path: PathBuf,
+        /// What is wrong, naming the key or part.
+        message: String,
+    },
     /// A shard directory holds no shard file.
     #[error("{}: no shard files (*.parquet or *.tar) in this directory", .0.display())]
     NoShardFiles(PathBuf),

@@ -15,7 +15,8 @@
 //! - [`step`]: the gradient of one step, over one batch or accumulated over
 //!   micro-batches with the big batch's negatives (open_clip's scheme);
 //! - [`checkpoint`]: safetensors + JSON checkpoints that resume bit for bit;
-//! - [`train`] and [`eval`]: the two jobs.
+//! - [`train`] and [`eval`]: the two jobs;
+//! - [`interop`]: export to and import from open_clip.
 //!
 //! The tests train on the coloured shapes of the `synthetic` crate.
 //!
@@ -31,6 +32,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod interop;
 pub mod mirror;
 pub mod model;
 pub mod optim;

@@ -5,6 +5,13 @@
 //! encoded as `<|startoftext|> tokens… <|endoftext|>` padded with `<pad>` to
 //! the context length; over-long captions are cut so that the end-of-text
 //! token is always present (the text tower pools at it).
+//!
+//! A foreign `tokenizer.json` loads too (CLIP's own BPE as published in the
+//! Hugging Face format, or the one `witcurate export` writes): its
+//! start- and end-of-text tokens are found by name, and without a `<pad>`
+//! token id 0 pads, as CLIP does. Only the end-of-text position matters to
+//! the text tower (its attention is causal), so the padding id never
+//! changes an embedding.
 
 use std::path::Path;
 
@@ -18,6 +25,8 @@ use crate::{Error, Result};
 
 /// Padding token (id 0).
 pub const PAD: &str = "<pad>";
+/// The padding id of a tokenizer without [`PAD`] (CLIP pads with 0).
+pub const DEFAULT_PAD_ID: u32 = 0;
 /// Start-of-text token.
 pub const SOT: &str = "<|startoftext|>";
 /// End-of-text token.
@@ -83,26 +92,72 @@ impl TextTokenizer {
         Self::from_tokenizer(tok, context_length)
     }
 
-    fn from_tokenizer(inner: Tokenizer, context_length: usize) -> Result<Self> {
+    fn from_tokenizer(mut inner: Tokenizer, context_length: usize) -> Result<Self> {
         let id = |t: &str| {
             inner
                 .token_to_id(t)
                 .ok_or_else(|| Error::Tokenizer(format!("missing special token {t}")))
         };
+        let (sot, eot) = (id(SOT)?, id(EOT)?);
+        let pad = inner.token_to_id(PAD).unwrap_or(DEFAULT_PAD_ID);
+        // A published tokenizer.json may pad or truncate on its own; this
+        // type does both itself, around the start and end tokens.
+        inner.with_padding(None);
+        inner
+            .with_truncation(None)
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
         Ok(TextTokenizer {
-            sot: id(SOT)?,
-            eot: id(EOT)?,
-            pad: id(PAD)?,
+            sot,
+            eot,
+            pad,
             inner,
             context_length,
         })
     }
 
-    /// Loads `tokenizer.json`.
+    /// Loads `tokenizer.json` (this crate's, or a foreign one with
+    /// `<|startoftext|>` and `<|endoftext|>` tokens).
     pub fn load(path: &Path, context_length: usize) -> Result<Self> {
         let inner = Tokenizer::from_file(path)
             .map_err(|e| Error::Tokenizer(format!("{}: {e}", path.display())))?;
         Self::from_tokenizer(inner, context_length)
+            .map_err(|e| Error::Tokenizer(format!("{}: {e}", path.display())))
+    }
+
+    /// Reads the `tokenizer.json` text [`TextTokenizer::to_json`] writes.
+    pub fn from_json(json: &str, context_length: usize) -> Result<Self> {
+        let inner: Tokenizer = json.parse().map_err(tok_err)?;
+        Self::from_tokenizer(inner, context_length)
+    }
+
+    /// The `tokenizer.json` text.
+    pub fn to_json(&self) -> Result<String> {
+        self.inner.to_string(false).map_err(tok_err)
+    }
+
+    /// Id of the start-of-text token.
+    pub fn sot_id(&self) -> u32 {
+        self.sot
+    }
+
+    /// Id of the end-of-text token (the text tower pools at its position).
+    pub fn eot_id(&self) -> u32 {
+        self.eot
+    }
+
+    /// Id that fills a caption after its end-of-text token.
+    pub fn pad_id(&self) -> u32 {
+        self.pad
+    }
+
+    /// The highest id the vocabulary holds, special tokens included.
+    pub fn max_id(&self) -> u32 {
+        self.inner
+            .get_vocab(true)
+            .values()
+            .copied()
+            .max()
+            .unwrap_or(0)
     }
 
     /// Saves as `tokenizer.json` (the `tokenizers` format).
