@@ -30,7 +30,7 @@ fn ok(o: &std::process::Output) -> String {
 
 /// The torch venv's python with open_clip importable, or `None` when the
 /// environment says to skip.
-fn open_clip_python() -> Option<PathBuf> {
+fn open_clip_python(test: &str) -> Option<PathBuf> {
     let venv = std::env::var_os("TORCH_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -45,8 +45,8 @@ fn open_clip_python() -> Option<PathBuf> {
         Ok(o) if o.status.success() => Some(python),
         _ if std::env::var("WITCURATE_SKIP_PY").as_deref() == Ok("1") => {
             eprintln!(
-                "\n*** SKIPPED: open_clip round trip: {} cannot import open_clip \
-                 (WITCURATE_SKIP_PY=1); run scripts/setup_torch.sh to make that venv ***\n",
+                "\n*** SKIPPED: {test}: {} cannot import open_clip (WITCURATE_SKIP_PY=1); \
+                 run scripts/setup_torch.sh to make that venv ***\n",
                 python.display()
             );
             None
@@ -206,7 +206,9 @@ fn zero_shot_json(
 
 #[test]
 fn open_clip_loads_the_export_and_its_state_dict_imports_back() {
-    let Some(python) = open_clip_python() else {
+    let Some(python) =
+        open_clip_python("open_clip_loads_the_export_and_its_state_dict_imports_back")
+    else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -262,11 +264,18 @@ fn open_clip_loads_the_export_and_its_state_dict_imports_back() {
     map.insert("pixels".to_string(), px.clone());
     map.insert("tokens".to_string(), exp_ids.to_dtype(DType::I64).unwrap());
     candle_core::safetensors::save(&map, &inputs).unwrap();
+    // A lossless copy of the first image (JPEG decoders differ by a level
+    // or two), for comparing the two tools' preprocessing.
+    let png = dir.path().join("first.png");
+    augment::decode_rgb(&std::fs::read(&files[0]).unwrap())
+        .unwrap()
+        .save(&png)
+        .unwrap();
     let outputs = dir.path().join("open_clip_out.safetensors");
     let state_dict = dir.path().join("state_dict.safetensors");
     let o = Command::new(&python)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/open_clip_check.py"))
-        .args([&export, &inputs, &files[0], &outputs, &state_dict])
+        .args([&export, &inputs, &png, &outputs, &state_dict])
         .env("CUDA_VISIBLE_DEVICES", "")
         .output()
         .unwrap();
@@ -275,6 +284,11 @@ fn open_clip_loads_the_export_and_its_state_dict_imports_back() {
     for (what, ours, key) in [("image", &img, "image"), ("text", &txt, "text")] {
         let cos = cosines(ours, &theirs[key]);
         assert_eq!(cos.len(), ours.dim(0).unwrap());
+        let worst = cos.iter().copied().fold(f32::INFINITY, f32::min);
+        eprintln!(
+            "{what}: {} rows, lowest cosine with open_clip {worst}",
+            cos.len()
+        );
         assert!(
             cos.iter().all(|&c| c >= 0.999),
             "{what} embeddings differ from open_clip's: cosines {cos:?}"
@@ -284,10 +298,9 @@ fn open_clip_loads_the_export_and_its_state_dict_imports_back() {
     // witcurate's: the same mean and standard deviation (for larger images
     // the resampling filters differ slightly, so the comparison above feeds
     // both models the same pixels).
-    let their_px = &theirs["pixels"];
     let d = max_abs_diff(
-        &px.narrow(0, 0, 1).unwrap().flatten_from(1).unwrap(),
-        &their_px.flatten_from(1).unwrap(),
+        &pixels(&[png], size).flatten_from(1).unwrap(),
+        &theirs["pixels"].flatten_from(1).unwrap(),
     );
     assert!(d < 1e-5, "preprocessed pixels differ by {d}");
 
@@ -405,4 +418,50 @@ fn import_names_the_file_and_key_it_cannot_use() {
         s(&run),
     ]));
     assert!(e.contains("not an earlier output"), "{e}");
+}
+
+#[test]
+fn clips_own_tokenizer_in_the_hugging_face_format_encodes_as_open_clip_does() {
+    let Some(python) = open_clip_python(
+        "clips_own_tokenizer_in_the_hugging_face_format_encodes_as_open_clip_does",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let tok_path = dir.path().join("tokenizer.json");
+    let expected_path = dir.path().join("expected.json");
+    let texts = [
+        "a photo of a dog.",
+        "A  Photo OF the   Golden Gate Bridge, at night!",
+        "it's 3 o'clock; we'll see 12 cats",
+        "a café in Zürich",
+        &"word ".repeat(100),
+    ];
+    let o = Command::new(&python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/clip_tokenizer_json.py"))
+        .args([&tok_path, &expected_path])
+        .args(texts)
+        .output()
+        .unwrap();
+    ok(&o);
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&expected_path).unwrap()).unwrap();
+    let tok = TextTokenizer::load(&tok_path, 77).unwrap();
+    assert_eq!(tok.sot_id(), expected["sot"].as_u64().unwrap() as u32);
+    assert_eq!(tok.eot_id(), expected["eot"].as_u64().unwrap() as u32);
+    assert_eq!(
+        tok.eot_id(),
+        tok.max_id(),
+        "argmax pooling finds CLIP's end of text"
+    );
+    assert_eq!(tok.pad_id(), 0);
+    for (text, want) in texts.iter().zip(expected["ids"].as_array().unwrap()) {
+        let want: Vec<u32> = want
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(tok.encode(text).unwrap().ids, want, "{text:?}");
+    }
 }
