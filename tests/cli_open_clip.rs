@@ -204,89 +204,102 @@ fn zero_shot_json(
     v["zero_shot"].clone()
 }
 
-#[test]
-fn open_clip_loads_the_export_and_its_state_dict_imports_back() {
-    let Some(python) =
-        open_clip_python("open_clip_loads_the_export_and_its_state_dict_imports_back")
-    else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let (run, images, classes) = trained_run(dir.path());
-    let export = dir.path().join("export");
-    let out = ok(&witcurate(&[
+fn export(checkpoint: &Path, out: &Path) -> String {
+    ok(&witcurate(&[
         "export",
         "--format",
         "open_clip",
         "--checkpoint",
-        s(&run),
+        s(checkpoint),
         "--out",
-        s(&export),
-    ]));
-    assert!(out.contains("custom open_clip ViT config"), "{out}");
-    for f in [
-        "open_clip_model.safetensors",
-        "open_clip_config.json",
-        "tokenizer.json",
-    ] {
-        assert!(export.join(f).is_file(), "{f}");
-    }
+        s(out),
+    ]))
+}
 
-    let original = trainer::checkpoint::load(&run, &Device::Cpu).unwrap();
-    let ctx = original.meta.model.context_length;
-    let size = original.meta.model.image_size as u32;
-    let exported_tok = TextTokenizer::load(&export.join("tokenizer.json"), ctx).unwrap();
-    // The exported ids put the end-of-text token at the top of the table.
-    let v = original.meta.model.vocab_size as u32;
+fn import(weights: &Path, config: &Path, tokenizer: &Path, out: &Path) -> String {
+    ok(&witcurate(&[
+        "import",
+        "--format",
+        "open_clip",
+        "--weights",
+        s(weights),
+        "--config",
+        s(config),
+        "--tokenizer",
+        s(tokenizer),
+        "--out",
+        s(out),
+    ]))
+}
+
+/// The embeddings of the same inputs in witcurate and in open_clip.
+struct Compared {
+    /// witcurate's image and text embeddings.
+    ours: (Tensor, Tensor),
+    /// The state dict open_clip holds after loading the export.
+    state_dict: PathBuf,
+}
+
+/// Loads the export `export` of `checkpoint` with open_clip
+/// (`tests/py/open_clip_check.py`), feeds both models the same pixels (of
+/// `files`) and token ids, and asserts cosine ≥ 0.999 per row; also that
+/// open_clip preprocesses `png` (at the model's size) to witcurate's pixels.
+fn compare_with_open_clip(
+    python: &Path,
+    work: &Path,
+    checkpoint: &Path,
+    export: &Path,
+    files: &[PathBuf],
+    png: &Path,
+) -> Compared {
+    std::fs::create_dir_all(work).unwrap();
+    let loaded = trainer::checkpoint::load(checkpoint, &Device::Cpu).unwrap();
+    let m = &loaded.meta.model;
+    let exported_tok =
+        TextTokenizer::load(&export.join("tokenizer.json"), m.context_length).unwrap();
+    // The exported ids put the end-of-text token at the top of the table,
+    // where open_clip's argmax pooling looks for it.
+    let v = m.vocab_size as u32;
     assert_eq!(exported_tok.eot_id(), v - 1);
-    let (_, _, ours_ids) = tokens(&original.tokenizer);
+    let (_, _, ours_ids) = tokens(&loaded.tokenizer);
     let (exp_ids, _, exp_rows) = tokens(&exported_tok);
     for (a, b) in ours_ids.iter().zip(&exp_rows) {
         let eot_at = a
             .iter()
-            .position(|&i| i == original.tokenizer.eot_id())
+            .position(|&i| i == loaded.tokenizer.eot_id())
             .unwrap();
         assert_eq!(b[eot_at], v - 1);
         let argmax = (0..b.len())
             .max_by_key(|&i| (b[i], std::cmp::Reverse(i)))
             .unwrap();
-        assert_eq!(
-            argmax, eot_at,
-            "open_clip's argmax pooling finds the end of text"
-        );
+        assert_eq!(argmax, eot_at, "argmax pooling finds the end of text");
     }
 
-    let files = image_files(&images);
-    let px = pixels(&files, size);
-    let (img, txt) = embeddings(&original.model, &original.tokenizer, &px);
-    let inputs = dir.path().join("inputs.safetensors");
+    let size = m.image_size as u32;
+    let px = pixels(files, size);
+    let (img, txt) = embeddings(&loaded.model, &loaded.tokenizer, &px);
+    let inputs = work.join("inputs.safetensors");
     let mut map = HashMap::new();
-    map.insert("pixels".to_string(), px.clone());
+    map.insert("pixels".to_string(), px);
     map.insert("tokens".to_string(), exp_ids.to_dtype(DType::I64).unwrap());
     candle_core::safetensors::save(&map, &inputs).unwrap();
-    // A lossless copy of the first image (JPEG decoders differ by a level
-    // or two), for comparing the two tools' preprocessing.
-    let png = dir.path().join("first.png");
-    augment::decode_rgb(&std::fs::read(&files[0]).unwrap())
-        .unwrap()
-        .save(&png)
-        .unwrap();
-    let outputs = dir.path().join("open_clip_out.safetensors");
-    let state_dict = dir.path().join("state_dict.safetensors");
-    let o = Command::new(&python)
+    let outputs = work.join("open_clip_out.safetensors");
+    let state_dict = work.join("state_dict.safetensors");
+    let o = Command::new(python)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/open_clip_check.py"))
-        .args([&export, &inputs, &png, &outputs, &state_dict])
+        .args([export, &inputs, png, &outputs, &state_dict])
         .env("CUDA_VISIBLE_DEVICES", "")
         .output()
         .unwrap();
     eprintln!("{}", ok(&o));
     let theirs = candle_core::safetensors::load(&outputs, &Device::Cpu).unwrap();
-    for (what, ours, key) in [("image", &img, "image"), ("text", &txt, "text")] {
-        let cos = cosines(ours, &theirs[key]);
+    for (what, ours) in [("image", &img), ("text", &txt)] {
+        let cos = cosines(ours, &theirs[what]);
         assert_eq!(cos.len(), ours.dim(0).unwrap());
         let worst = cos.iter().copied().fold(f32::INFINITY, f32::min);
         eprintln!(
-            "{what}: {} rows, lowest cosine with open_clip {worst}",
+            "{:?} {what}: {} rows, lowest cosine with open_clip {worst}",
+            m.activation,
             cos.len()
         );
         assert!(
@@ -299,35 +312,102 @@ fn open_clip_loads_the_export_and_its_state_dict_imports_back() {
     // the resampling filters differ slightly, so the comparison above feeds
     // both models the same pixels).
     let d = max_abs_diff(
-        &pixels(&[png], size).flatten_from(1).unwrap(),
+        &pixels(&[png.to_path_buf()], size).flatten_from(1).unwrap(),
         &theirs["pixels"].flatten_from(1).unwrap(),
     );
     assert!(d < 1e-5, "preprocessed pixels differ by {d}");
+    Compared {
+        ours: (img, txt),
+        state_dict,
+    }
+}
+
+#[test]
+fn open_clip_loads_the_export_and_its_state_dict_imports_back() {
+    let Some(python) =
+        open_clip_python("open_clip_loads_the_export_and_its_state_dict_imports_back")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (run, images, classes) = trained_run(dir.path());
+    let exported = dir.path().join("export");
+    let out = export(&run, &exported);
+    assert!(out.contains("custom open_clip ViT config"), "{out}");
+    for f in [
+        "open_clip_model.safetensors",
+        "open_clip_config.json",
+        "tokenizer.json",
+    ] {
+        assert!(exported.join(f).is_file(), "{f}");
+    }
+    let files = image_files(&images);
+    // A lossless copy of the first image (JPEG decoders differ by a level
+    // or two), for comparing the two tools' preprocessing.
+    let png = dir.path().join("first.png");
+    augment::decode_rgb(&std::fs::read(&files[0]).unwrap())
+        .unwrap()
+        .save(&png)
+        .unwrap();
+    let quick = compare_with_open_clip(
+        &python,
+        &dir.path().join("quick"),
+        &run,
+        &exported,
+        &files,
+        &png,
+    );
 
     // Back: what open_clip holds imports to the same model.
+    let config = exported.join("open_clip_config.json");
+    let tokenizer = exported.join("tokenizer.json");
     let imported = dir.path().join("imported");
-    let out = ok(&witcurate(&[
-        "import",
-        "--format",
-        "open_clip",
-        "--weights",
-        s(&state_dict),
-        "--config",
-        s(&export.join("open_clip_config.json")),
-        "--tokenizer",
-        s(&export.join("tokenizer.json")),
-        "--out",
-        s(&imported),
-    ]));
+    let out = import(&quick.state_dict, &config, &tokenizer, &imported);
     assert!(out.contains("import:"), "{out}");
+    let original = trainer::checkpoint::load(&run, &Device::Cpu).unwrap();
     let back = trainer::checkpoint::load(&imported, &Device::Cpu).unwrap();
     assert_eq!(back.meta.model, original.meta.model);
+    let px = pixels(&files, original.meta.model.image_size as u32);
     let (img2, txt2) = embeddings(&back.model, &back.tokenizer, &px);
-    assert_eq!(max_abs_diff(&img, &img2), 0.0);
-    assert_eq!(max_abs_diff(&txt, &txt2), 0.0);
+    assert_eq!(max_abs_diff(&quick.ours.0, &img2), 0.0);
+    assert_eq!(max_abs_diff(&quick.ours.1, &txt2), 0.0);
     let a = zero_shot_json(&run, &images, &classes, &dir.path().join("a.json"));
     let b = zero_shot_json(&imported, &images, &classes, &dir.path().join("b.json"));
     assert_eq!(a, b);
+
+    // The same weights read as an exact-GELU model (`quick_gelu: false`,
+    // as most LAION-trained open_clip models are): imported, exported
+    // again, and compared with open_clip once more.
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    cfg["model_cfg"]["quick_gelu"] = serde_json::json!(false);
+    let gelu_config = dir.path().join("gelu_config.json");
+    std::fs::write(&gelu_config, cfg.to_string()).unwrap();
+    let gelu = dir.path().join("gelu");
+    import(
+        &exported.join("open_clip_model.safetensors"),
+        &gelu_config,
+        &tokenizer,
+        &gelu,
+    );
+    let gelu_export = dir.path().join("gelu_export");
+    export(&gelu, &gelu_export);
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(gelu_export.join("open_clip_config.json")).unwrap())
+            .unwrap();
+    assert_eq!(written["model_cfg"]["quick_gelu"], false);
+    let exact = compare_with_open_clip(
+        &python,
+        &dir.path().join("exact"),
+        &gelu,
+        &gelu_export,
+        &files,
+        &png,
+    );
+    assert!(
+        max_abs_diff(&quick.ours.0, &exact.ours.0) > 1e-4,
+        "the activation changed nothing"
+    );
 }
 
 #[test]
@@ -347,7 +427,7 @@ fn import_names_the_file_and_key_it_cannot_use() {
     let weights = export.join("open_clip_model.safetensors");
     let config = export.join("open_clip_config.json");
     let tokenizer = export.join("tokenizer.json");
-    let import = |weights: &Path, config: &Path| {
+    let try_import = |weights: &Path, config: &Path| {
         witcurate(&[
             "import",
             "--format",
@@ -383,7 +463,7 @@ fn import_names_the_file_and_key_it_cannot_use() {
     state.remove("visual.proj");
     let missing = dir.path().join("missing.safetensors");
     candle_core::safetensors::save(&state, &missing).unwrap();
-    let e = err(import(&missing, &config));
+    let e = err(try_import(&missing, &config));
     assert!(
         e.contains("missing.safetensors") && e.contains("visual.proj"),
         "{e}"
@@ -391,17 +471,20 @@ fn import_names_the_file_and_key_it_cannot_use() {
 
     let mut cfg: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
-    cfg["model_cfg"]["quick_gelu"] = serde_json::json!(false);
-    let gelu = dir.path().join("gelu.json");
-    std::fs::write(&gelu, cfg.to_string()).unwrap();
-    let e = err(import(&weights, &gelu));
-    assert!(e.contains("gelu.json") && e.contains("quick_gelu"), "{e}");
+    cfg["model_cfg"]["vision_cfg"]["ls_init_value"] = serde_json::json!(0.1);
+    let scaled = dir.path().join("layer_scale.json");
+    std::fs::write(&scaled, cfg.to_string()).unwrap();
+    let e = err(try_import(&weights, &scaled));
+    assert!(
+        e.contains("layer_scale.json") && e.contains("vision_cfg.ls_init_value"),
+        "{e}"
+    );
 
-    cfg["model_cfg"]["quick_gelu"] = serde_json::json!(true);
+    cfg["model_cfg"]["vision_cfg"]["ls_init_value"] = serde_json::Value::Null;
     cfg["model_cfg"]["vision_cfg"]["width"] = serde_json::json!(128);
     let wide = dir.path().join("wide.json");
     std::fs::write(&wide, cfg.to_string()).unwrap();
-    let e = err(import(&weights, &wide));
+    let e = err(try_import(&weights, &wide));
     assert!(
         e.contains("open_clip_model.safetensors") && e.contains("shape"),
         "{e}"

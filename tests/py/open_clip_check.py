@@ -10,6 +10,7 @@ preprocessing of IMAGE. Writes STATE_DICT: the model's state dict as open_clip
 holds it (`model.state_dict()`), for the import back.
 """
 
+import json
 import sys
 
 import open_clip
@@ -25,10 +26,13 @@ def main():
     # strict key matching: a missing or extra tensor fails here.
     model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{export}")
     model.eval()
-    # The architecture is the one witcurate trains.
+    # The architecture is witcurate's.
+    with open(f"{export}/open_clip_config.json", encoding="utf-8") as f:
+        quick_gelu = json.load(f)["model_cfg"]["quick_gelu"]
     assert model.visual.conv1.bias is None
     for tower in (model.visual.transformer, model.transformer):
-        assert type(tower.resblocks[0].mlp.gelu).__name__ == "QuickGELU"
+        act = type(tower.resblocks[0].mlp.gelu).__name__
+        assert act == ("QuickGELU" if quick_gelu else "GELU"), act
     assert model.text_pool_type == "argmax"
     x = load_file(inputs)
     with torch.no_grad():

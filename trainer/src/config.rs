@@ -54,6 +54,18 @@ impl std::fmt::Display for Precision {
     }
 }
 
+/// The activation between the two layers of each block's MLP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// `x · sigmoid(1.702 x)`: CLIP's, that of every preset.
+    #[default]
+    QuickGelu,
+    /// The exact GELU, `x · Φ(x)` (PyTorch's `nn.GELU`): that of most
+    /// open_clip models trained by LAION, for imported weights.
+    Gelu,
+}
+
 /// The shape of a CLIP model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
@@ -79,6 +91,9 @@ pub struct ModelConfig {
     pub vocab_size: usize,
     /// Size of the joint embedding.
     pub embed_dim: usize,
+    /// The MLP activation (checkpoints without it use QuickGELU).
+    #[serde(default)]
+    pub activation: Activation,
 }
 
 /// Names of the built-in presets, smallest first.
@@ -102,6 +117,7 @@ impl ModelConfig {
                 context_length: 77,
                 vocab_size: 1024,
                 embed_dim: 64,
+                activation: Activation::QuickGelu,
             },
             "small" => ModelConfig {
                 image_size: 64,
@@ -115,6 +131,7 @@ impl ModelConfig {
                 context_length: 77,
                 vocab_size: 8192,
                 embed_dim: 256,
+                activation: Activation::QuickGelu,
             },
             "vit-b-32" => ModelConfig {
                 image_size: 224,
@@ -128,6 +145,7 @@ impl ModelConfig {
                 context_length: 77,
                 vocab_size: 49408,
                 embed_dim: 512,
+                activation: Activation::QuickGelu,
             },
             other => {
                 return Err(Error::Config(format!(
@@ -302,5 +320,15 @@ mod tests {
         v.as_object_mut().unwrap().remove("accum_freq");
         let back: TrainConfig = serde_json::from_value(v).unwrap();
         assert_eq!(back.accum_freq, 1);
+    }
+
+    #[test]
+    fn model_configs_without_an_activation_read_as_quick_gelu() {
+        let c = ModelConfig::preset("tiny").unwrap();
+        let mut v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["activation"], "quick_gelu");
+        v.as_object_mut().unwrap().remove("activation");
+        let back: ModelConfig = serde_json::from_value(v).unwrap();
+        assert_eq!(back, c);
     }
 }

@@ -45,7 +45,7 @@ pub mod suite;
 pub mod tokenizer;
 pub mod train;
 
-pub use config::{ModelConfig, Precision, TrainConfig};
+pub use config::{Activation, ModelConfig, Precision, TrainConfig};
 pub use error::{Error, Result};
 
 /// The CPU math threads used when neither `--compute-threads` nor

@@ -200,6 +200,34 @@ mod tests {
     }
 
     #[test]
+    fn exact_gelu_models_compute_and_train() {
+        let quick = tiny();
+        let exact = ModelConfig {
+            activation: crate::Activation::Gelu,
+            ..quick.clone()
+        };
+        let (img, tok, eot) = toy_batch(&quick, 4);
+        let embed = |c: &ModelConfig| {
+            let m = Clip::new(c, &Device::Cpu, 2).unwrap();
+            let loss = m.loss(&img, &tok, &eot).unwrap();
+            let grads = loss.backward().unwrap();
+            for p in m.params.iter() {
+                assert!(grads.get(p.var.as_tensor()).is_some(), "{}", p.name);
+            }
+            m.encode_image(&img)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        };
+        // The same weights, another activation: other (finite) embeddings.
+        let (a, b) = (embed(&quick), embed(&exact));
+        assert!(b.iter().all(|x| x.is_finite()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
     fn initialisation_is_seeded() {
         let c = tiny();
         let a = Clip::new(&c, &Device::Cpu, 5).unwrap();

@@ -4,7 +4,7 @@ use candle_core::{DType, Tensor};
 
 use super::fused;
 use super::params::{Init, Params};
-use crate::Result;
+use crate::{Activation, Result};
 
 /// `y = x W + b` over the last dimension; `W` is stored `(in, out)`.
 #[derive(Debug, Clone)]
@@ -97,6 +97,15 @@ pub fn quick_gelu(x: &Tensor) -> Result<Tensor> {
     Ok(fused::quick_gelu(x)?)
 }
 
+/// Applies `act` (QuickGELU by the fused kernel, exact GELU by candle's
+/// `gelu_erf`, which has a backward pass).
+pub fn activate(act: Activation, x: &Tensor) -> Result<Tensor> {
+    match act {
+        Activation::QuickGelu => quick_gelu(x),
+        Activation::Gelu => Ok(x.gelu_erf()?),
+    }
+}
+
 /// Multi-head self-attention.
 #[derive(Debug, Clone)]
 pub struct Attention {
@@ -159,10 +168,30 @@ pub struct Block {
     ln_2: LayerNorm,
     c_fc: Linear,
     c_proj: Linear,
+    act: Activation,
+}
+
+/// The size of a stack of blocks.
+#[derive(Debug, Clone, Copy)]
+pub struct TransformerShape {
+    /// Width of the residual stream.
+    pub width: usize,
+    /// Blocks.
+    pub layers: usize,
+    /// Attention heads.
+    pub heads: usize,
+    /// The MLP activation.
+    pub act: Activation,
 }
 
 impl Block {
-    fn new(p: &mut Params, name: &str, width: usize, heads: usize, layers: usize) -> Result<Self> {
+    fn new(p: &mut Params, name: &str, shape: TransformerShape) -> Result<Self> {
+        let TransformerShape {
+            width,
+            layers,
+            heads,
+            act,
+        } = shape;
         let w = width as f64;
         let proj_std = w.powf(-0.5) * (2.0 * layers as f64).powf(-0.5);
         let fc_std = (2.0 * w).powf(-0.5);
@@ -186,6 +215,7 @@ impl Block {
                 proj_std,
                 true,
             )?,
+            act,
         })
     }
 
@@ -195,7 +225,7 @@ impl Block {
         let dtype = x.dtype();
         let a = self.attn.forward(&self.ln_1.forward(x)?, causal)?;
         let x = (x + a.to_dtype(dtype)?)?;
-        let h = quick_gelu(&self.c_fc.forward(&self.ln_2.forward(&x)?)?)?;
+        let h = activate(self.act, &self.c_fc.forward(&self.ln_2.forward(&x)?)?)?;
         Ok((&x + self.c_proj.forward(&h)?.to_dtype(dtype)?)?)
     }
 }
@@ -207,16 +237,10 @@ pub struct Transformer {
 }
 
 impl Transformer {
-    /// `layers` blocks named `{name}.resblocks.{i}`.
-    pub fn new(
-        p: &mut Params,
-        name: &str,
-        width: usize,
-        layers: usize,
-        heads: usize,
-    ) -> Result<Self> {
-        let blocks = (0..layers)
-            .map(|i| Block::new(p, &format!("{name}.resblocks.{i}"), width, heads, layers))
+    /// `shape.layers` blocks named `{name}.resblocks.{i}`.
+    pub fn new(p: &mut Params, name: &str, shape: TransformerShape) -> Result<Self> {
+        let blocks = (0..shape.layers)
+            .map(|i| Block::new(p, &format!("{name}.resblocks.{i}"), shape))
             .collect::<Result<_>>()?;
         Ok(Transformer { blocks })
     }

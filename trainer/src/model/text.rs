@@ -2,7 +2,7 @@
 
 use candle_core::{Device, Tensor};
 
-use super::layers::{LayerNorm, Transformer};
+use super::layers::{LayerNorm, Transformer, TransformerShape};
 use super::params::{Init, Params};
 use crate::config::ModelConfig;
 use crate::Result;
@@ -43,7 +43,16 @@ impl TextTransformer {
                 Init::Normal(0.01),
                 false,
             )?,
-            transformer: Transformer::new(p, "transformer", w, c.text_layers, c.text_heads)?,
+            transformer: Transformer::new(
+                p,
+                "transformer",
+                TransformerShape {
+                    width: w,
+                    layers: c.text_layers,
+                    heads: c.text_heads,
+                    act: c.activation,
+                },
+            )?,
             ln_final: LayerNorm::new(p, "ln_final", w)?,
             text_projection: p.add(
                 "text_projection",

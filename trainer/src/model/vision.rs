@@ -3,7 +3,7 @@
 use candle_core::{DType, IndexOp, Tensor};
 
 use super::fused;
-use super::layers::{LayerNorm, Linear, Transformer};
+use super::layers::{LayerNorm, Linear, Transformer, TransformerShape};
 use super::params::{Init, Params};
 use crate::config::ModelConfig;
 use crate::Result;
@@ -54,9 +54,12 @@ impl VisionTransformer {
             transformer: Transformer::new(
                 p,
                 "visual.transformer",
-                w,
-                c.vision_layers,
-                c.vision_heads,
+                TransformerShape {
+                    width: w,
+                    layers: c.vision_layers,
+                    heads: c.vision_heads,
+                    act: c.activation,
+                },
             )?,
             ln_post: LayerNorm::new(p, "visual.ln_post", w)?,
             proj: p.add("visual.proj", &[w, c.embed_dim], Init::Normal(scale), true)?,

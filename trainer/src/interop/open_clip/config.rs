@@ -4,17 +4,17 @@
 //!
 //! witcurate's model is OpenAI CLIP's ViT exactly: a patch embedding without
 //! bias, a class token, learned positional embeddings, a layer norm before
-//! and after the pre-norm blocks (4× MLP with QuickGELU, layer norm ε
-//! 1e-5), the class token projected by `x @ proj`, and a causal text
-//! transformer pooled at the end-of-text token. Any open_clip ViT config
-//! whose settings all keep to that reads in; a setting that departs from it
-//! (exact GELU, layer scale, attentional pooling, a timm or Hugging Face
-//! tower, …) is refused by name.
+//! and after the pre-norm blocks (4× MLP with QuickGELU, or exact GELU as
+//! `quick_gelu: false` has it; layer norm ε 1e-5), the class token
+//! projected by `x @ proj`, and a causal text transformer pooled at the
+//! end-of-text token. Any open_clip ViT config whose settings all keep to
+//! that reads in; a setting that departs from it (layer scale, attentional
+//! pooling, a timm or Hugging Face tower, …) is refused by name.
 
 use serde_json::{json, Map, Value};
 
 use crate::data::augment::{MEAN, STD};
-use crate::ModelConfig;
+use crate::{Activation, ModelConfig};
 
 /// How open_clip picks the text tower's output token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,19 +38,36 @@ pub struct OpenClipShape {
 }
 
 /// open_clip's built-in configs that witcurate's architecture matches
-/// (name, image size, patch, vision width, vision layers, embed dim, text
-/// width, text heads, text layers); all use QuickGELU, a 77-token context,
-/// CLIP's 49408-token vocabulary and 64-wide vision heads.
-const BUILTINS: &[(&str, [usize; 8])] = &[
-    ("ViT-B-32-quickgelu", [224, 32, 768, 12, 512, 512, 8, 12]),
-    ("ViT-B-16-quickgelu", [224, 16, 768, 12, 512, 512, 8, 12]),
-    ("ViT-L-14-quickgelu", [224, 14, 1024, 24, 768, 768, 12, 12]),
+/// (name with QuickGELU, name with exact GELU, and image size, patch,
+/// vision width, vision layers, embed dim, text width, text heads, text
+/// layers); all have a 77-token context, CLIP's 49408-token vocabulary and
+/// 64-wide vision heads.
+const BUILTINS: &[(&str, &str, [usize; 8])] = &[
+    (
+        "ViT-B-32-quickgelu",
+        "ViT-B-32",
+        [224, 32, 768, 12, 512, 512, 8, 12],
+    ),
+    (
+        "ViT-B-16-quickgelu",
+        "ViT-B-16",
+        [224, 16, 768, 12, 512, 512, 8, 12],
+    ),
+    (
+        "ViT-L-14-quickgelu",
+        "ViT-L-14",
+        [224, 14, 1024, 24, 768, 768, 12, 12],
+    ),
 ];
 
 /// The name of open_clip's built-in config with exactly this shape, if any
 /// (the preset `vit-b-32` with CLIP's vocabulary is `ViT-B-32-quickgelu`).
 pub fn builtin_name(c: &ModelConfig) -> Option<&'static str> {
-    BUILTINS.iter().find_map(|(name, v)| {
+    BUILTINS.iter().find_map(|(quick, exact, v)| {
+        let name = match c.activation {
+            Activation::QuickGelu => quick,
+            Activation::Gelu => exact,
+        };
         let same = [
             c.image_size,
             c.patch_size,
@@ -74,7 +91,7 @@ pub fn builtin_name(c: &ModelConfig) -> Option<&'static str> {
 pub fn model_cfg(c: &ModelConfig, pad_id: u32) -> Value {
     json!({
         "embed_dim": c.embed_dim,
-        "quick_gelu": true,
+        "quick_gelu": c.activation == Activation::QuickGelu,
         "vision_cfg": {
             "image_size": c.image_size,
             "patch_size": c.patch_size,
@@ -302,14 +319,12 @@ pub fn from_open_clip(v: &Value) -> Result<OpenClipShape, String> {
         None => root,
     };
     check_settings("", top, &[], TOP_OTHER)?;
-    if top.get("quick_gelu") != Some(&json!(true)) {
-        return Err(
-            "quick_gelu is not true: the model uses exact GELU, witcurate's blocks \
-                    QuickGELU (take the -quickgelu variant of a model trained with QuickGELU, \
-                    such as OpenAI's)"
-                .into(),
-        );
-    }
+    // open_clip's default (absent or false) is the exact GELU.
+    let activation = match top.get("quick_gelu") {
+        Some(Value::Bool(true)) => Activation::QuickGelu,
+        None | Some(Value::Null) | Some(Value::Bool(false)) => Activation::Gelu,
+        Some(other) => return Err(format!("quick_gelu = {other}: not true or false")),
+    };
     let custom_text = top.get("custom_text") == Some(&json!(true));
     let vision = section(top, "vision_cfg")?;
     check_settings("vision_cfg.", vision, VISION_SHAPE, VISION_OTHER)?;
@@ -354,6 +369,7 @@ pub fn from_open_clip(v: &Value) -> Result<OpenClipShape, String> {
         context_length: ts("context_length", Some(77))?,
         vocab_size: ts("vocab_size", Some(49408))?,
         embed_dim,
+        activation,
     };
     model.validate().map_err(|e| e.to_string())?;
     Ok(OpenClipShape {
@@ -423,7 +439,7 @@ mod tests {
             let e = from_open_clip(&v).unwrap_err();
             assert!(e.contains(needle), "{e}");
         };
-        refuse(&|v| v["quick_gelu"] = json!(false), "quick_gelu");
+        refuse(&|v| v["quick_gelu"] = json!("yes"), "quick_gelu");
         refuse(
             &|v| v["vision_cfg"]["ls_init_value"] = json!(0.1),
             "vision_cfg.ls_init_value",
@@ -466,5 +482,12 @@ mod tests {
         v["text_cfg"]["pool_type"] = json!("eos");
         v["text_cfg"]["eos_id"] = json!(49407);
         assert_eq!(from_open_clip(&v).unwrap().pool, TextPool::Eos(49407));
+        // Without quick_gelu (open_clip's ViT-B-32.json): exact GELU.
+        let mut v: Value = serde_json::from_str(B32_QUICKGELU).unwrap();
+        v.as_object_mut().unwrap().remove("quick_gelu");
+        let shape = from_open_clip(&v).unwrap();
+        assert_eq!(shape.model.activation, Activation::Gelu);
+        assert_eq!(builtin_name(&shape.model), Some("ViT-B-32"));
+        assert_eq!(model_cfg(&shape.model, 0)["quick_gelu"], json!(false));
     }
 }
