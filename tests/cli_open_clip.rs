@@ -548,3 +548,55 @@ fn clips_own_tokenizer_in_the_hugging_face_format_encodes_as_open_clip_does() {
         assert_eq!(tok.encode(text).unwrap().ids, want, "{text:?}");
     }
 }
+
+/// OpenAI's ViT-B/32 as open_clip builds it (random weights: no download in
+/// tests) imports with open_clip's own `ViT-B-32-quickgelu.json` and CLIP's
+/// tokenizer, and witcurate computes open_clip's embeddings from it.
+#[test]
+fn open_clips_vit_b_32_imports_with_its_builtin_config() {
+    let Some(python) = open_clip_python("open_clips_vit_b_32_imports_with_its_builtin_config")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py");
+    let tokenizer = dir.path().join("tokenizer.json");
+    ok(&Command::new(&python)
+        .arg(py.join("clip_tokenizer_json.py"))
+        .args([&tokenizer, &dir.path().join("unused.json")])
+        .output()
+        .unwrap());
+    ok(&Command::new(&python)
+        .arg(py.join("open_clip_random_model.py"))
+        .arg("ViT-B-32-quickgelu")
+        .arg(dir.path())
+        .args(TEXTS)
+        .env("CUDA_VISIBLE_DEVICES", "")
+        .output()
+        .unwrap());
+    let imported = dir.path().join("imported");
+    import(
+        &dir.path().join("weights.safetensors"),
+        &dir.path().join("config.json"),
+        &tokenizer,
+        &imported,
+    );
+    let reference =
+        candle_core::safetensors::load(dir.path().join("reference.safetensors"), &Device::Cpu)
+            .unwrap();
+    let loaded = trainer::checkpoint::load(&imported, &Device::Cpu).unwrap();
+    assert_eq!(
+        loaded.meta.model,
+        trainer::ModelConfig::preset("vit-b-32").unwrap()
+    );
+    // witcurate's tokenizer gives open_clip's ids, and pools where open_clip does.
+    let (ids, eot, rows) = tokens(&loaded.tokenizer);
+    let want = reference["tokens"].to_dtype(DType::U32).unwrap();
+    assert_eq!(rows, want.to_vec2::<u32>().unwrap());
+    let img = loaded.model.encode_image(&reference["pixels"]).unwrap();
+    let txt = loaded.model.encode_text(&ids, &eot).unwrap();
+    for (what, ours) in [("image", &img), ("text", &txt)] {
+        let cos = cosines(ours, &reference[what]);
+        assert!(cos.iter().all(|&c| c >= 0.999), "{what}: cosines {cos:?}");
+    }
+}
