@@ -31,6 +31,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod labelled;
 pub mod mirror;
 pub mod model;
 pub mod optim;
