@@ -200,3 +200,67 @@ fn the_linear_probe_on_the_bundled_digits_is_far_above_chance() {
     // Chance is 10 %; labels out of step with the images would give that.
     assert!(top1 > 0.5, "top-1 {top1}");
 }
+
+#[test]
+fn a_suite_on_the_bundled_digits_goes_into_the_dataset_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = train_tiny(dir.path());
+    let suite = dir.path().join("suite.json");
+    std::fs::write(
+        &suite,
+        serde_json::json!({"tasks": [
+            {"name": "digits", "kind": "zero_shot", "images": "bundled:digits/test", "dataset": "mnist"},
+            {"name": "digits probe", "kind": "linear_probe", "train": "bundled:digits/train", "test": "bundled:digits/test"},
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let suite_out = dir.path().join("suite-out");
+    let out = assert_success(&witcurate(&[
+        "eval",
+        "--checkpoint",
+        s(&checkpoint),
+        "--suite",
+        s(&suite),
+        "--suite-out",
+        s(&suite_out),
+    ]));
+    assert!(out.contains("eval suite: 2 tasks, average"), "{out}");
+
+    // The training shards are the run's `shards/`: the report of that data
+    // shows the model's scores.
+    assert_success(&witcurate(&[
+        "--quiet",
+        "stats",
+        s(dir.path()),
+        "--eval-suite",
+        s(&suite_out),
+    ]));
+    let stats: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("stats/stats.json")).unwrap(),
+    )
+    .unwrap();
+    let suite_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(suite_out.join("suite.json")).unwrap())
+            .unwrap();
+    let e = &stats["evaluations"][0];
+    assert_eq!(e["average"], suite_json["average"]);
+    assert_eq!(e["rows"][1]["name"], "digits probe");
+    assert_eq!(e["rows"][1]["score"], suite_json["rows"][1]["score"]);
+    let md = std::fs::read_to_string(dir.path().join("stats/report.md")).unwrap();
+    assert!(md.contains("## Models trained on this data"), "{md}");
+    assert!(
+        md.contains("| digits probe | linear_probe | top-1 |"),
+        "{md}"
+    );
+    let html = std::fs::read_to_string(dir.path().join("stats/report.html")).unwrap();
+    assert!(html.contains("<section id=\"evaluations\">"));
+
+    // A file that is not a suite is named before any scanning.
+    let bad = dir.path().join("not-a-suite.json");
+    std::fs::write(&bad, "[]").unwrap();
+    let o = witcurate(&["--quiet", "stats", s(dir.path()), "--eval-suite", s(&bad)]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("not-a-suite.json"), "{err}");
+}
