@@ -14,8 +14,11 @@ WORK="${BENCH_DIR:-target/bench-vocab}"
 mkdir -p "$WORK"
 
 # BENCH_PROFILE=dev measures the dev build (dependencies optimised, witcurate's
-# own crates at opt-level 1) when a release build is not affordable.
-if [ "${BENCH_PROFILE:-release}" = dev ]; then
+# own crates at opt-level 1) when a release build is not affordable;
+# WITCURATE_BIN runs a binary built elsewhere.
+if [ -n "${WITCURATE_BIN:-}" ]; then
+  WC="$WITCURATE_BIN"
+elif [ "${BENCH_PROFILE:-release}" = dev ]; then
   echo "==> building witcurate (dev profile)" >&2
   cargo build --quiet --bin witcurate
   WC=target/debug/witcurate
