@@ -2,7 +2,8 @@
 # Benchmark of `witcurate vocab build` on Wikipedia XML: prints MB/s of XML per
 # core and peak RSS. The input is the bundled enwiki sample replicated to
 # SIZE_MB of XML and compressed as a multistream bzip2 dump (100 pages per
-# stream, like Wikipedia's pages-articles-multistream files).
+# stream, like Wikipedia's pages-articles-multistream files), then the same
+# XML uncompressed (the counting pass without bzip2's decoding).
 #   scripts/bench_vocab.sh [SIZE_MB] [THREADS] [MEMORY_LIMIT]   (defaults: 200, all cores, 4G)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,8 +14,11 @@ WORK="${BENCH_DIR:-target/bench-vocab}"
 mkdir -p "$WORK"
 
 # BENCH_PROFILE=dev measures the dev build (dependencies optimised, witcurate's
-# own crates at opt-level 1) when a release build is not affordable.
-if [ "${BENCH_PROFILE:-release}" = dev ]; then
+# own crates at opt-level 1) when a release build is not affordable;
+# WITCURATE_BIN runs a binary built elsewhere.
+if [ -n "${WITCURATE_BIN:-}" ]; then
+  WC="$WITCURATE_BIN"
+elif [ "${BENCH_PROFILE:-release}" = dev ]; then
   echo "==> building witcurate (dev profile)" >&2
   cargo build --quiet --bin witcurate
   WC=target/debug/witcurate
@@ -48,10 +52,18 @@ import os; os.replace(out + ".tmp", out)
 PY
 fi
 
+# The same XML uncompressed: what the counting pass costs without bzip2's
+# decoding (BENCH_PLAIN=0 skips it).
+PLAIN="${DUMP%.bz2}"
+if [ "${BENCH_PLAIN:-1}" = 1 ] && [ ! -f "$PLAIN" ]; then
+  bzip2 -dc "$DUMP" > "$PLAIN.tmp" && mv "$PLAIN.tmp" "$PLAIN"
+fi
+
 OUT="$WORK/out"
+for INPUT in "$DUMP" $( [ "${BENCH_PLAIN:-1}" = 1 ] && echo "$PLAIN" ); do
 rm -rf "$OUT"
-echo "==> vocab build: $(du -m "$DUMP" | cut -f1) MB bz2, $THREADS threads, memory limit $MEM" >&2
-python3 - "$WC" "$DUMP" "$OUT" "$THREADS" "$MEM" <<'PY'
+echo "==> vocab build: $INPUT ($(du -m "$INPUT" | cut -f1) MB), $THREADS threads, memory limit $MEM" >&2
+python3 - "$WC" "$INPUT" "$OUT" "$THREADS" "$MEM" <<'PY'
 import json, resource, subprocess, sys, time
 wc, dump, out, threads, mem = sys.argv[1:]
 t = time.time()
@@ -71,3 +83,4 @@ print(f"throughput: {xml_mb / wall:.1f} MB/s of XML, {xml_mb / wall / int(thread
 print(f"cpu: {cpu:.1f} s, {xml_mb / cpu:.1f} MB of XML per CPU-second (per-core speed, even on a busy machine)")
 print(f"peak RSS: {rss:.0f} MiB; spilled: {j['run']['spilled_bytes'] / 1e6:.0f} MB")
 PY
+done

@@ -257,20 +257,6 @@ fn run_files(dir: &Path, root: &str) -> std::collections::BTreeMap<String, Vec<u
             if rel.ends_with(".json") {
                 let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
                 strip(&mut v, root);
-                let after_download = ["download", "dedup", "balance_downloaded"]
-                    .iter()
-                    .any(|st| {
-                        rel.starts_with(&format!("_stages/{st}/"))
-                            || rel.starts_with(&format!("_stats/{st}/"))
-                    });
-                if after_download {
-                    // Hashes of download's parameters, whose input is the
-                    // run's own `selected/` named by the run's location, and
-                    // of what names them downstream.
-                    for key in ["generation", "upstream", "tasks_fingerprint"] {
-                        v.as_object_mut().unwrap().remove(key);
-                    }
-                }
                 bytes = serde_json::to_vec_pretty(&v).unwrap();
             }
             out.insert(rel, bytes);
@@ -538,6 +524,62 @@ fn a_download_killed_with_its_run_on_s3_resumes_to_the_files_of_a_whole_run() {
     let fetched = dir.path().join("fetched");
     fetch_prefix(url, &fetched);
     assert_same_runs(&local, url, &fetched);
+}
+
+#[test]
+fn a_download_of_loose_files_to_s3_gives_the_files_of_the_local_download() {
+    let _serial = one_at_a_time();
+    let server = server_with_bucket("file-runs");
+    let dir = tempfile::tempdir().unwrap();
+    let (table, _) = photo_crawl_inputs(dir.path(), 14, std::time::Duration::ZERO);
+    let env = S3Server::env(&server.endpoint);
+    let download = |out: &str| {
+        assert_success(&witcurate_env(
+            &[
+                "--quiet",
+                "crawl",
+                "download",
+                "--allow-private-addresses",
+                "--out",
+                out,
+                "--input",
+                s(&table),
+                "--output-format",
+                "files",
+                "--shard-size",
+                "4",
+                "--image-size",
+                "32",
+            ],
+            &env,
+        ))
+    };
+    let local = dir.path().join("local");
+    download(s(&local));
+    let url = "s3://file-runs/dl";
+    // An object a killed attempt left in a shard's prefix is not kept.
+    let stale = Path::new("s3://file-runs/dl/shards/00000/left-behind.jpg");
+    pipeline::storage::files::write(stale, b"half").unwrap();
+    download(url);
+    let fetched = dir.path().join("fetched");
+    fetch_prefix(url, &fetched);
+    assert!(!fetched.join("shards/00000/left-behind.jpg").exists());
+    let jpgs = std::fs::read_dir(fetched.join("shards/00000"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension() == Some("jpg".as_ref()))
+        .count();
+    assert!(jpgs > 0, "no image went up");
+    assert_same_runs(&local, url, &fetched);
+
+    // A shard whose metadata (uploaded last) is missing is written again;
+    // the others are kept.
+    pipeline::storage::files::remove_file(Path::new("s3://file-runs/dl/shards/00001.parquet"))
+        .unwrap();
+    let out = download(url);
+    assert!(out.contains("1 shards written, 3 skipped"), "{out}");
+    let again = dir.path().join("again");
+    fetch_prefix(url, &again);
+    assert_same_runs(&local, url, &again);
 }
 
 #[test]

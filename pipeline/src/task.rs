@@ -105,6 +105,25 @@ where
         .map_err(|Lifted(e)| e)
 }
 
+/// Writes the directory `final_path` (see
+/// [`crate::storage::files::commit_dir`]): renamed into place whole on disk;
+/// on an object store its files go up one by one and the caller's completion
+/// marker, written after, is what says the directory is whole.
+pub fn commit_dir<E, F>(final_path: &Path, write: F) -> Result<(), E>
+where
+    F: FnOnce(&Path) -> Result<(), E>,
+    E: From<TaskError>,
+{
+    struct Lifted<E>(E);
+    impl<E: From<TaskError>> From<atomic_output::AtomicError> for Lifted<E> {
+        fn from(e: atomic_output::AtomicError) -> Self {
+            Lifted(E::from(TaskError::from(e)))
+        }
+    }
+    crate::storage::files::commit_dir(final_path, |tmp| write(tmp).map_err(Lifted))
+        .map_err(|Lifted(e)| e)
+}
+
 /// Writes bytes to `final_path` atomically (see [`commit_atomically`]).
 pub fn write_atomically(final_path: &Path, bytes: &[u8]) -> Result<(), TaskError> {
     crate::storage::files::write(final_path, bytes).map_err(|e| TaskError::io(final_path, e))

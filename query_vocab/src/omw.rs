@@ -136,4 +136,24 @@ mod tests {
         let kept = read_lemmas(&[&path], "de").unwrap();
         assert!(kept.names.contains(&"椅+子".to_string()));
     }
+
+    /// Real data: the first 499 lemmas of the Chinese Open Wordnet as OMW
+    /// ships it (`tests/data/omw/`, with its licence).
+    #[test]
+    fn reads_the_chinese_open_wordnet() {
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/data/omw/wn-data-cmn.tab");
+        assert_eq!(edition_of(&path), Some("zh"));
+        let zh = read_lemmas(&[&path], "zh").unwrap();
+        assert_eq!((zh.synsets, zh.bad_lines), (499, 0));
+        // 444 distinct lemmas; without their `+`, two of them are one.
+        assert_eq!(zh.names.len(), 443);
+        assert!(zh.names.iter().all(|n| !n.contains('+')));
+        for lemma in ["50周年的", "Rh阳性的", "1/10公升", "䁖䁖"] {
+            assert!(zh.names.iter().any(|n| n == lemma), "{lemma}");
+        }
+        let kept = read_lemmas(&[&path], "de").unwrap();
+        assert_eq!(kept.names.len(), 444);
+        assert!(kept.names.iter().any(|n| n == "50周年+的"));
+    }
 }

@@ -12,10 +12,22 @@ pub struct EvalArgs {
     /// A checkpoint directory, or a run directory (its newest checkpoint).
     #[arg(long)]
     pub checkpoint: PathBuf,
-    /// ImageFolder tree for zero-shot classification (one sub-folder per class).
+    /// Labelled images for zero-shot classification: an ImageFolder tree (one
+    /// sub-folder per class), a table of (image, label) rows (.parquet with
+    /// image bytes or paths, .csv, .tsv or .jsonl of paths), or a bundled set
+    /// (`bundled:digits`, `bundled:digits/test`).
     #[arg(long)]
     pub images: Option<PathBuf>,
-    /// Class names: lines `folder<TAB>class name` (default: folder names, `_` as space).
+    /// The image column of a table (default: the first of image, img, jpg,
+    /// png, webp, file, path, filepath, image_path).
+    #[arg(long)]
+    pub image_col: Option<String>,
+    /// The label column of a table (default: the first of label, labels,
+    /// class, fine_label, target, y); integers are class numbers.
+    #[arg(long)]
+    pub label_col: Option<String>,
+    /// Class names: lines `id<TAB>class name`, the id a folder name or a
+    /// table's label (default: the ids, `_` as space).
     #[arg(long)]
     pub classes: Option<PathBuf>,
     /// Prompt templates, one per line with `{}` for the class name (default:
@@ -24,7 +36,8 @@ pub struct EvalArgs {
     pub templates: Option<PathBuf>,
     /// A bundled benchmark of the CLIP paper (imagenet, cifar10, cifar100,
     /// food101, ...): its class names, in label order, name the sorted
-    /// sub-folders of --images, and its prompt templates are used.
+    /// sub-folders of --images (or a table's integer labels), and its prompt
+    /// templates are used.
     #[arg(long, requires = "images")]
     pub dataset: Option<String>,
     /// Held-out shard directories or files for image/text retrieval.
@@ -36,10 +49,11 @@ pub struct EvalArgs {
     /// Images per forward pass.
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
-    /// ImageFolder tree the linear probe is fitted on (with --probe-test).
+    /// Labelled images the linear probe is fitted on (with --probe-test): an
+    /// ImageFolder tree, a table or a bundled set, as --images.
     #[arg(long, requires = "probe_test")]
     pub probe_train: Option<PathBuf>,
-    /// ImageFolder tree the linear probe is scored on (class folders among
+    /// Labelled images the linear probe is scored on (classes among
     /// --probe-train's).
     #[arg(long, requires = "probe_train")]
     pub probe_test: Option<PathBuf>,
@@ -122,6 +136,10 @@ pub fn run(args: EvalArgs, _global: &GlobalArgs) -> anyhow::Result<()> {
     let opts = trainer::eval::EvalOptions {
         checkpoint: args.checkpoint,
         images: args.images,
+        columns: trainer::labelled::TableColumns {
+            image: args.image_col.clone(),
+            label: args.label_col.clone(),
+        },
         classes: args.classes,
         templates: args.templates,
         dataset: args.dataset,
@@ -133,6 +151,10 @@ pub fn run(args: EvalArgs, _global: &GlobalArgs) -> anyhow::Result<()> {
             (Some(train), Some(test)) => Some(trainer::probe_images::ProbeOptions {
                 train,
                 test,
+                columns: trainer::labelled::TableColumns {
+                    image: args.image_col,
+                    label: args.label_col,
+                },
                 cache: args.feature_cache,
             }),
             _ => None,

@@ -30,6 +30,11 @@ pub struct StatsArgs {
     /// Keys kept by the bounded top-text and top-domain summaries.
     #[arg(long, default_value_t = 10_000)]
     pub sketch_size: usize,
+    /// Include the results of `witcurate eval --suite` (its suite.json, or
+    /// the --suite-out directory) for a model trained on this data;
+    /// repeatable.
+    #[arg(long)]
+    pub eval_suite: Vec<PathBuf>,
 }
 
 /// Runs `stats`.
@@ -43,6 +48,7 @@ pub fn run(args: StatsArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         t: args.t,
         top: args.top,
         progress: !global.quiet,
+        eval_suites: args.eval_suite.clone(),
         ..Options::default()
     };
     opts.limits.heavy_capacity = args.sketch_size.max(args.top);

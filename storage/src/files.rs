@@ -215,6 +215,62 @@ where
     result
 }
 
+/// Writes a directory of files: `write` gets a local temporary directory
+/// path to create and fill. On disk the directory is renamed into place
+/// whole (see [`atomic_output::commit_atomically`]). For an object URL
+/// there is no atomic way to publish many objects: whatever a killed
+/// earlier attempt left under `path/` is removed first, the directory is
+/// staged locally, then each file goes up whole (sorted by name) as
+/// `path/NAME`; the caller must write its completion marker after this
+/// returns, and take the directory as done only when the marker exists.
+pub fn commit_dir<E, F>(path: &Path, write: F) -> Result<(), E>
+where
+    F: FnOnce(&Path) -> Result<(), E>,
+    E: From<AtomicError>,
+{
+    let Some(url) = object_url(path) else {
+        if path.is_dir() {
+            // A directory left by a run killed between its renames.
+            std::fs::remove_dir_all(path).map_err(|e| AtomicError::new(path, e))?;
+        }
+        return atomic_output::commit_atomically(path, write);
+    };
+    remove_all(path).map_err(|e| AtomicError::new(path, e))?;
+    let dir = staging_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| AtomicError::new(&dir, e))?;
+    let tmp = atomic_output::temp_path_for(&dir.join(format!("{}-{}", next_id(), url.file_name())));
+    let result = write(&tmp).and_then(|()| {
+        upload_tree(&tmp, &tmp, &url).map_err(|e| E::from(AtomicError::new(path, e)))
+    });
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
+}
+
+/// Uploads every file under the local directory `dir` to `to/RELATIVE`.
+fn upload_tree(root: &Path, dir: &Path, to: &ObjectUrl) -> io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<io::Result<_>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let local = entry.path();
+        if entry.file_type()?.is_dir() {
+            upload_tree(root, &local, to)?;
+            continue;
+        }
+        let relative = local
+            .strip_prefix(root)
+            .map_err(io::Error::other)?
+            .to_string_lossy()
+            .replace('\\', "/");
+        let target = ObjectUrl::parse(&format!(
+            "{}/{relative}",
+            to.to_string().trim_end_matches('/')
+        ))
+        .map_err(|e| io::Error::other(e.to_string()))?;
+        upload(&local, &target)?;
+    }
+    Ok(())
+}
+
 /// Copies the local file `from` to `to` whole or not at all: for an object,
 /// an upload as [`commit`]'s (no staging copy); for a local path, a copy
 /// under a temporary name renamed into place.

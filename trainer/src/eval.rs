@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::data::augment;
 use crate::data::ShardSet;
 use crate::error::io_err;
+use crate::labelled::{LabelledImages, TableColumns};
 use crate::model::clip::l2_normalize;
 use crate::model::Clip;
 use crate::tokenizer::TextTokenizer;
@@ -115,50 +116,27 @@ pub struct EvalReport {
     pub captioned_retrieval: Option<crate::captioned::CaptionedRetrievalReport>,
 }
 
-/// The classes of an ImageFolder tree: its sub-folders, sorted, named by
-/// `classes` (lines `folder<TAB>class name`; `#` comments and blank lines
-/// ignored) or by the folder name with `_` read as a space.
+/// The classes of a labelled image set (see [`crate::labelled`]): its class
+/// ids in label order (an ImageFolder's sorted sub-folders, a table's
+/// labels), named by `classes` (lines `id<TAB>class name`; `#` comments and
+/// blank lines ignored) or by the id with `_` read as a space.
 pub fn load_classes(images: &Path, classes: Option<&Path>) -> Result<Vec<ClassEntry>> {
-    let mut folders: Vec<String> = class_folders(images)?;
-    folders.sort();
-    if folders.is_empty() {
-        return Err(Error::Config(format!(
-            "{}: no class sub-folders (expected an ImageFolder tree)",
-            images.display()
-        )));
-    }
-    let names = match classes {
-        Some(path) => read_class_names(path, &folders)?,
-        None => std::collections::HashMap::new(),
-    };
-    Ok(folders
-        .into_iter()
-        .map(|f| ClassEntry {
-            name: names
-                .get(&f)
-                .cloned()
-                .unwrap_or_else(|| f.replace('_', " ")),
-            folder: f,
-        })
-        .collect())
+    let set = LabelledImages::open(images, &TableColumns::default(), None)?;
+    name_classes(set.class_ids(), classes)
 }
 
-/// The names of the sub-folders of `images` (on disk: directories, symbolic
-/// links to them included; on object storage: the prefixes below it).
-fn class_folders(images: &Path) -> Result<Vec<String>> {
-    if storage::files::is_object(images) {
-        let dirs = storage::files::list_dirs(images).map_err(io_err(images))?;
-        return Ok(dirs
-            .iter()
-            .filter_map(|d| d.file_name().and_then(|n| n.to_str()).map(str::to_string))
-            .collect());
-    }
-    Ok(std::fs::read_dir(images)
-        .map_err(io_err(images))?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_dir())
-        .filter_map(|e| e.file_name().to_str().map(str::to_string))
-        .filter(|n| !n.starts_with('.'))
+/// [`ClassEntry`]s for `ids`, named by the `classes` file if given.
+fn name_classes(ids: &[String], classes: Option<&Path>) -> Result<Vec<ClassEntry>> {
+    let names = match classes {
+        Some(path) => read_class_names(path, ids)?,
+        None => std::collections::HashMap::new(),
+    };
+    Ok(ids
+        .iter()
+        .map(|f| ClassEntry {
+            name: names.get(f).cloned().unwrap_or_else(|| f.replace('_', " ")),
+            folder: f.clone(),
+        })
         .collect())
 }
 
@@ -211,7 +189,7 @@ fn read_class_names(
         if !folders.iter().any(|f| f == folder) {
             return Err(bad(
                 n,
-                format!("{folder:?} is not a sub-folder of the images"),
+                format!("{folder:?} is not a sub-folder (or label) of the images"),
             ));
         }
         if let Some(first) = folder_line.insert(folder.to_string(), n) {
@@ -436,11 +414,12 @@ pub(crate) fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Zero-shot top-1/top-5 accuracy on an ImageFolder tree.
+/// Zero-shot top-1/top-5 accuracy on a labelled image set (`classes` are
+/// its classes in label order).
 pub fn zero_shot(
     model: &Clip,
     tok: &TextTokenizer,
-    images: &Path,
+    images: &LabelledImages,
     classes: &[ClassEntry],
     templates: &[String],
     batch: usize,
@@ -448,49 +427,47 @@ pub fn zero_shot(
     let text = class_embeddings(model, tok, classes, templates)?;
     require_finite(&text, "class (text)")?;
     let mut ranks_all = Vec::new();
-    let mut per_class = Vec::new();
+    let mut per_class_ranks: Vec<Vec<usize>> = vec![Vec::new(); classes.len()];
     let mut unreadable = 0;
-    for (ci, c) in classes.iter().enumerate() {
-        let dir = images.join(&c.folder);
-        let files = image_files(&dir)?;
-        let mut bytes = Vec::with_capacity(files.len());
-        for f in &files {
-            bytes.push(storage::files::read(f).map_err(io_err(f))?);
-        }
-        if bytes.is_empty() {
-            per_class.push(ClassResult {
-                folder: c.folder.clone(),
-                name: c.name.clone(),
-                images: 0,
-                top1: 0.0,
-            });
-            continue;
-        }
+    images.for_each_chunk(batch.max(1) * 4, |chunk| {
+        let bytes: Vec<&[u8]> = chunk.iter().map(|i| i.bytes.as_slice()).collect();
         let (emb, ok) = match embed_images(model, &bytes, batch) {
             Ok(x) => x,
             Err(_) => {
-                log::warn!("{}: no decodable image", dir.display());
-                unreadable += bytes.len();
-                continue;
+                for i in &chunk {
+                    log::warn!("{}: cannot decode image; skipped", i.name);
+                }
+                unreadable += chunk.len();
+                return Ok(());
             }
         };
-        for (f, good) in files.iter().zip(&ok) {
-            if !good {
-                log::warn!("{}: cannot decode image; skipped", f.display());
+        let mut truth = Vec::with_capacity(chunk.len());
+        for (img, good) in chunk.iter().zip(&ok) {
+            if *good {
+                truth.push(img.label);
+            } else {
+                log::warn!("{}: cannot decode image; skipped", img.name);
                 unreadable += 1;
             }
         }
         require_finite(&emb, "image")?;
         let scores = emb.matmul(&text.t()?)?.to_vec2::<f32>()?;
-        let r = ranks(&scores, &vec![ci; scores.len()]);
-        per_class.push(ClassResult {
+        for (r, &t) in ranks(&scores, &truth).into_iter().zip(&truth) {
+            per_class_ranks[t].push(r);
+            ranks_all.push(r);
+        }
+        Ok(())
+    })?;
+    let per_class: Vec<ClassResult> = classes
+        .iter()
+        .zip(&per_class_ranks)
+        .map(|(c, r)| ClassResult {
             folder: c.folder.clone(),
             name: c.name.clone(),
             images: r.len(),
-            top1: share(&r, 1),
-        });
-        ranks_all.extend(r);
-    }
+            top1: share(r, 1),
+        })
+        .collect();
     Ok(ZeroShotReport {
         classes: classes.len(),
         images: ranks_all.len(),
@@ -553,14 +530,14 @@ pub fn retrieval(
     })
 }
 
-/// A zero-shot benchmark ready to run on any model: an ImageFolder tree, its
-/// classes and the prompt templates (loaded and checked once, so that a
+/// A zero-shot benchmark ready to run on any model: a labelled image set,
+/// its classes and the prompt templates (loaded and checked once, so that a
 /// training run finds a bad path before its first step, not at its first
 /// evaluation).
 #[derive(Debug, Clone)]
 pub struct ZeroShotTask {
-    /// The ImageFolder tree.
-    pub images: PathBuf,
+    /// The images (an ImageFolder tree, a table, or a bundled set).
+    pub images: LabelledImages,
     /// Its classes.
     pub classes: Vec<ClassEntry>,
     /// Prompt templates.
@@ -568,25 +545,45 @@ pub struct ZeroShotTask {
 }
 
 impl ZeroShotTask {
-    /// Loads the classes of `images` (named by `classes`, see
-    /// [`load_classes`]) and the templates (see [`load_templates`]).
+    /// Loads the labelled images at `images` (see [`crate::labelled`]),
+    /// their classes (named by `classes`, see [`load_classes`]) and the
+    /// templates (see [`load_templates`]).
     ///
     /// With `dataset` (a bundled benchmark, see [`crate::prompts`]), the
-    /// sorted sub-folders are its classes in label order (as torchvision's
-    /// ImageFolder numbers them) and take its class names, unless `classes`
-    /// names them; its templates are used unless `templates` is given.
+    /// class ids in label order (an ImageFolder's sorted sub-folders, as
+    /// torchvision numbers them; a table's integer labels) are its classes
+    /// and take its class names, unless `classes` names them; its templates
+    /// are used unless `templates` is given.
     pub fn load(
         images: &Path,
         classes: Option<&Path>,
         templates: Option<&Path>,
         dataset: Option<&str>,
     ) -> Result<Self> {
+        Self::load_with(
+            images,
+            &TableColumns::default(),
+            classes,
+            templates,
+            dataset,
+        )
+    }
+
+    /// [`ZeroShotTask::load`] naming a table's image and label columns.
+    pub fn load_with(
+        images: &Path,
+        columns: &TableColumns,
+        classes: Option<&Path>,
+        templates: Option<&Path>,
+        dataset: Option<&str>,
+    ) -> Result<Self> {
         let bundled = dataset.map(crate::prompts::dataset).transpose()?;
-        let mut entries = load_classes(images, classes)?;
+        let set = LabelledImages::open(images, columns, bundled.as_ref().map(|b| b.classes.len()))?;
+        let mut entries = name_classes(set.class_ids(), classes)?;
         if let (Some(b), None) = (&bundled, classes) {
             if entries.len() != b.classes.len() {
                 return Err(Error::Config(format!(
-                    "{} has {} class sub-folders, dataset {} has {} classes",
+                    "{} has {} classes (sub-folders or labels), dataset {} has {} classes",
                     images.display(),
                     entries.len(),
                     b.name,
@@ -602,7 +599,7 @@ impl ZeroShotTask {
             _ => load_templates(templates)?,
         };
         Ok(ZeroShotTask {
-            images: images.to_path_buf(),
+            images: set,
             classes: entries,
             templates,
         })
@@ -626,8 +623,11 @@ impl ZeroShotTask {
 pub struct EvalOptions {
     /// Checkpoint or run directory.
     pub checkpoint: PathBuf,
-    /// ImageFolder tree.
+    /// Labelled images: an ImageFolder tree, a table or a bundled set (see
+    /// [`crate::labelled`]).
     pub images: Option<PathBuf>,
+    /// A table's image and label columns.
+    pub columns: TableColumns,
     /// Folder → class name file.
     pub classes: Option<PathBuf>,
     /// Templates file.
@@ -691,8 +691,9 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalReport> {
     let (loaded, named) = load_for_eval(&opts.checkpoint, &opts.device)?;
     let zero_shot = match &opts.images {
         Some(dir) => {
-            let task = ZeroShotTask::load(
+            let task = ZeroShotTask::load_with(
                 dir,
+                &opts.columns,
                 opts.classes.as_deref(),
                 opts.templates.as_deref(),
                 opts.dataset.as_deref(),
@@ -845,7 +846,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("10 class sub-folders") && e.contains("100 classes"),
+            e.contains("has 10 classes") && e.contains("100 classes"),
             "{e}"
         );
     }

@@ -33,6 +33,7 @@ pub mod data;
 pub mod error;
 pub mod eval;
 pub mod interop;
+pub mod labelled;
 pub mod mirror;
 pub mod model;
 pub mod optim;

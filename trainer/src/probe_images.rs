@@ -1,5 +1,5 @@
-//! The linear probe on image folders: the frozen image embeddings of two
-//! ImageFolder trees (train, test), cached on disk per checkpoint and image
+//! The linear probe on labelled image sets: the frozen image embeddings of
+//! two sets (train, test: ImageFolder trees, tables or bundled sets), cached on disk per checkpoint and image
 //! set, then [`crate::probe::linear_probe`].
 
 use std::collections::HashMap;
@@ -9,7 +9,8 @@ use candle_core::{Device, Tensor};
 use sha2::{Digest, Sha256};
 
 use crate::error::io_err;
-use crate::eval::{embed_images, image_files, load_classes};
+use crate::eval::embed_images;
+use crate::labelled::{LabelledImages, TableColumns};
 use crate::model::Clip;
 use crate::probe::{linear_probe, Features, ProbeReport};
 use crate::{Error, Result};
@@ -17,10 +18,13 @@ use crate::{Error, Result};
 /// Where the probe's images are and where their features are kept.
 #[derive(Debug, Clone)]
 pub struct ProbeOptions {
-    /// ImageFolder tree the probe is fitted on.
+    /// Labelled images the probe is fitted on (an ImageFolder tree, a table
+    /// or a bundled set, see [`crate::labelled`]).
     pub train: PathBuf,
-    /// ImageFolder tree it is scored on (class sub-folders among `train`'s).
+    /// Labelled images it is scored on (classes among `train`'s).
     pub test: PathBuf,
+    /// A table's image and label columns.
+    pub columns: TableColumns,
     /// Directory of cached features (none: embed every time).
     pub cache: Option<PathBuf>,
 }
@@ -30,7 +34,7 @@ pub fn model_id(checkpoint: &Path, step: u64) -> String {
     format!("{}@{step}", checkpoint.display())
 }
 
-/// Embeds both trees (or reads their cached features) and runs the probe.
+/// Embeds both sets (or reads their cached features) and runs the probe.
 /// `model_id` names the checkpoint in the cache key (its location and step).
 pub fn probe_folders(
     model: &Clip,
@@ -38,47 +42,26 @@ pub fn probe_folders(
     opts: &ProbeOptions,
     batch: usize,
 ) -> Result<ProbeReport> {
-    let classes: Vec<String> = load_classes(&opts.train, None)?
-        .into_iter()
-        .map(|c| c.folder)
-        .collect();
-    let train = folder_features(model, model_id, &opts.train, &classes, batch, opts)?;
-    let test = folder_features(model, model_id, &opts.test, &classes, batch, opts)?;
-    linear_probe(&train, &test, classes.len())
+    let train = LabelledImages::open(&opts.train, &opts.columns, None)?;
+    let mut test = LabelledImages::open(&opts.test, &opts.columns, None)?;
+    test.relabel(train.class_ids(), &opts.train)?;
+    let classes = train.class_ids().len();
+    let train = set_features(model, model_id, &train, batch, opts)?;
+    let test = set_features(model, model_id, &test, batch, opts)?;
+    linear_probe(&train, &test, classes)
 }
 
-/// The features of every decodable image of `root`'s class sub-folders,
-/// labelled by the folder's index in `classes`.
-fn folder_features(
+/// The features of every decodable image of `set`, labelled by its class.
+fn set_features(
     model: &Clip,
     model_id: &str,
-    root: &Path,
-    classes: &[String],
+    set: &LabelledImages,
     batch: usize,
     opts: &ProbeOptions,
 ) -> Result<Features> {
-    let folders: Vec<String> = load_classes(root, None)?
-        .into_iter()
-        .map(|c| c.folder)
-        .collect();
-    let mut files = Vec::new();
-    for f in &folders {
-        let Some(label) = classes.iter().position(|c| c == f) else {
-            return Err(Error::Config(format!(
-                "{}: class folder {f:?} is not among the training classes of {}",
-                root.display(),
-                opts.train.display()
-            )));
-        };
-        for p in image_files(&root.join(f))? {
-            files.push((p, label));
-        }
-    }
+    let root = set.location();
     let cache_file = match &opts.cache {
-        Some(dir) => Some(dir.join(format!(
-            "{}.safetensors",
-            cache_key(model_id, root, &files)?
-        ))),
+        Some(dir) => Some(dir.join(format!("{}.safetensors", cache_key(model_id, set)?))),
         None => None,
     };
     if let Some(f) = cache_file.as_ref().filter(|f| f.is_file()) {
@@ -96,28 +79,26 @@ fn folder_features(
     let mut values = Vec::new();
     let mut labels = Vec::new();
     let mut dim = 0;
-    for chunk in files.chunks(batch.max(1) * 8) {
-        let bytes = chunk
-            .iter()
-            .map(|(p, _)| storage::files::read(p).map_err(io_err(p)))
-            .collect::<Result<Vec<_>>>()?;
+    set.for_each_chunk(batch.max(1) * 8, |chunk| {
+        let bytes: Vec<&[u8]> = chunk.iter().map(|i| i.bytes.as_slice()).collect();
         let Ok((emb, ok)) = embed_images(model, &bytes, batch) else {
             log::warn!(
                 "{}: a batch without a decodable image; skipped",
                 root.display()
             );
-            continue;
+            return Ok(());
         };
         dim = emb.dim(1)?;
         values.extend(emb.flatten_all()?.to_vec1::<f32>()?);
-        for ((p, label), good) in chunk.iter().zip(ok) {
+        for (img, good) in chunk.iter().zip(ok) {
             if good {
-                labels.push(*label);
+                labels.push(img.label);
             } else {
-                log::warn!("{}: cannot decode image; skipped", p.display());
+                log::warn!("{}: cannot decode image; skipped", img.name);
             }
         }
-    }
+        Ok(())
+    })?;
     if labels.is_empty() {
         return Err(Error::Config(format!(
             "{}: no decodable image for the linear probe",
@@ -140,27 +121,17 @@ fn folder_features(
     Ok(features)
 }
 
-/// A digest of the model and of every image (path, size, modification time).
-fn cache_key(model_id: &str, root: &Path, files: &[(PathBuf, usize)]) -> Result<String> {
+/// A digest of the model and of the image set (see
+/// [`LabelledImages::fingerprint`]), its labels numbered as the probe
+/// numbers them.
+fn cache_key(model_id: &str, set: &LabelledImages) -> Result<String> {
     let mut h = Sha256::new();
     h.update(model_id.as_bytes());
     h.update([0]);
-    h.update(root.to_string_lossy().as_bytes());
-    for (p, label) in files {
+    h.update(set.fingerprint()?.as_bytes());
+    for c in set.class_ids() {
         h.update([0]);
-        h.update(p.to_string_lossy().as_bytes());
-        // Objects are keyed by name (they are written once); files also by
-        // size and modification time.
-        if !storage::files::is_object(p) {
-            let m = std::fs::metadata(p).map_err(io_err(p))?;
-            let mtime = m
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos());
-            h.update(format!("\t{}\t{mtime}", m.len()).as_bytes());
-        }
-        h.update(format!("\t{label}").as_bytes());
+        h.update(c.as_bytes());
     }
     Ok(hex::encode(&h.finalize()[..12]))
 }

@@ -27,12 +27,18 @@ use crate::{Error, Result};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SuiteTask {
-    /// Zero-shot classification of an ImageFolder tree (see `eval --images`).
+    /// Zero-shot classification of labelled images (see `eval --images`).
     ZeroShot {
         /// Row name.
         name: String,
-        /// The ImageFolder tree.
+        /// An ImageFolder tree, a table or a bundled set.
         images: PathBuf,
+        /// A table's image column.
+        #[serde(default)]
+        image_col: Option<String>,
+        /// A table's label column.
+        #[serde(default)]
+        label_col: Option<String>,
         /// `folder<TAB>name` lines.
         #[serde(default)]
         classes: Option<PathBuf>,
@@ -47,10 +53,16 @@ pub enum SuiteTask {
     LinearProbe {
         /// Row name.
         name: String,
-        /// Training ImageFolder tree.
+        /// Training images (an ImageFolder tree, a table or a bundled set).
         train: PathBuf,
-        /// Test ImageFolder tree.
+        /// Test images.
         test: PathBuf,
+        /// A table's image column.
+        #[serde(default)]
+        image_col: Option<String>,
+        /// A table's label column.
+        #[serde(default)]
+        label_col: Option<String>,
     },
     /// Retrieval on a Karpathy-split JSON (see `eval --retrieval-json`).
     Retrieval {
@@ -103,7 +115,8 @@ pub fn load_suite(path: &Path) -> Result<Vec<SuiteTask>> {
     }
     let base = path.parent().unwrap_or(Path::new("."));
     let at = |p: &mut PathBuf| {
-        if p.is_relative() && !storage::files::is_object(p) {
+        let bundled = p.to_string_lossy().starts_with("bundled:");
+        if p.is_relative() && !storage::files::is_object(p) && !bundled {
             *p = base.join(&*p);
         }
     };
@@ -123,7 +136,9 @@ pub fn load_suite(path: &Path) -> Result<Vec<SuiteTask>> {
                 templates.iter_mut().for_each(at);
                 name
             }
-            SuiteTask::LinearProbe { name, train, test } => {
+            SuiteTask::LinearProbe {
+                name, train, test, ..
+            } => {
                 at(train);
                 at(test);
                 name
@@ -193,12 +208,19 @@ pub fn run_suite(
             SuiteTask::ZeroShot {
                 name,
                 images,
+                image_col,
+                label_col,
                 classes,
                 templates,
                 dataset,
             } => {
-                let task = crate::eval::ZeroShotTask::load(
+                let columns = crate::labelled::TableColumns {
+                    image: image_col.clone(),
+                    label: label_col.clone(),
+                };
+                let task = crate::eval::ZeroShotTask::load_with(
                     images,
+                    &columns,
                     classes.as_deref(),
                     templates.as_deref(),
                     dataset.as_deref(),
@@ -217,10 +239,20 @@ pub fn run_suite(
                     report: json(&r)?,
                 }
             }
-            SuiteTask::LinearProbe { name, train, test } => {
+            SuiteTask::LinearProbe {
+                name,
+                train,
+                test,
+                image_col,
+                label_col,
+            } => {
                 let opts = crate::probe_images::ProbeOptions {
                     train: train.clone(),
                     test: test.clone(),
+                    columns: crate::labelled::TableColumns {
+                        image: image_col.clone(),
+                        label: label_col.clone(),
+                    },
                     cache: feature_cache.map(Path::to_path_buf),
                 };
                 let id = crate::probe_images::model_id(checkpoint, loaded.meta.step);

@@ -42,6 +42,7 @@ fn short_training_beats_chance_by_a_wide_margin() {
     let report = eval::evaluate(&EvalOptions {
         checkpoint: out.clone(),
         images: Some(held_out.clone()),
+        columns: Default::default(),
         classes: Some(classes),
         templates: None,
         dataset: None,

@@ -95,8 +95,16 @@ impl Stage for DownloadStage {
     /// (not timeouts, retries or concurrency, which a rerun may change).
     fn guarded(&self) -> serde_json::Value {
         let p = &self.params;
+        // The run's own `selected/` or `matched/` by its place in the run,
+        // not by the run's location: the same run on disk or on object
+        // storage has the same parameters (and the same generation).
+        let input = match &p.input {
+            InputSpec::Selected(_) => serde_json::json!("RUN/selected"),
+            InputSpec::Matched(_) => serde_json::json!("RUN/matched"),
+            tables => serde_json::json!(tables),
+        };
         serde_json::json!({
-            "input": p.input,
+            "input": input,
             "shard_size": p.shard_size,
             "output_format": p.output_format,
             "image": p.image,
@@ -129,10 +137,7 @@ impl Stage for DownloadStage {
         let Ok((total, _)) = self.plan() else {
             return vec![run.shards().join("missing")];
         };
-        let f = job::shard_files(&self.params, &run.shards(), total, task);
-        let mut out = vec![f.data, f.stats];
-        out.extend(f.meta);
-        out
+        job::shard_files(&self.params, &run.shards(), total, task).completion_files()
     }
 
     fn output_dirs(&self, run: &RunDir) -> Vec<PathBuf> {

@@ -171,10 +171,28 @@ impl ShardFiles {
         }
     }
 
+    /// The files whose presence says the shard is complete: all of them,
+    /// except a `files` shard's directory on object storage, a prefix of
+    /// objects that cannot appear at once: there the metadata parquet,
+    /// uploaded after every file of the directory, is the completion marker
+    /// (and a shard without successes has no objects under the prefix).
+    pub fn completion_files(&self) -> Vec<PathBuf> {
+        let dir_on_object_store = self.meta.is_some()
+            && crate::storage::files::is_object(&self.data)
+            && self.data.extension().is_none();
+        let mut out = vec![self.stats.clone()];
+        if !dir_on_object_store {
+            out.push(self.data.clone());
+        }
+        out.extend(self.meta.clone());
+        out
+    }
+
     /// Whether the shard was completed by an earlier run.
     pub fn is_done(&self) -> bool {
-        use crate::storage::files::exists;
-        exists(&self.stats) && exists(&self.data) && self.meta.as_ref().is_none_or(|m| exists(m))
+        self.completion_files()
+            .iter()
+            .all(|f| crate::storage::files::exists(f))
     }
 }
 
@@ -599,21 +617,9 @@ pub fn write_shard_with_columns(
                 .meta
                 .as_ref()
                 .expect("files shards have a metadata file");
-            if crate::storage::files::is_object(&files.data) {
-                return Err(DownloadError::write(
-                    &files.data,
-                    "the `files` output format needs a local run directory \
-                     (on object storage use parquet or webdataset)",
-                ));
-            }
-            // A directory left by a run killed between its renames.
-            if files.data.is_dir() {
-                std::fs::remove_dir_all(&files.data)
-                    .map_err(|e| DownloadError::write(&files.data, e))?;
-            }
             commit_atomically(meta, |meta_tmp| {
                 let mut pw = ParquetShardWriter::create(meta_tmp, false, columns)?;
-                commit_atomically(&files.data, |dir_tmp| {
+                crate::task::commit_dir(&files.data, |dir_tmp| {
                     let mut fw = FilesShardWriter::create(dir_tmp, columns)?;
                     for _ in 0..n {
                         let row = next_row().ok_or_else(|| stopped(&files.data))?;

@@ -36,6 +36,9 @@ pub struct Options {
     pub limits: Limits,
     /// Show a progress bar.
     pub progress: bool,
+    /// `suite.json` files (or directories of one) of `eval --suite` to
+    /// include.
+    pub eval_suites: Vec<PathBuf>,
 }
 
 impl Default for Options {
@@ -46,6 +49,7 @@ impl Default for Options {
             top: 25,
             limits: Limits::default(),
             progress: false,
+            eval_suites: Vec::new(),
         }
     }
 }
@@ -71,6 +75,8 @@ pub fn collect(run: &Path, opts: &Options) -> Result<RunStats, StatsError> {
     if !matches!(files::kind(run), Ok(Some(files::Kind::Dir))) {
         return Err(StatsError::NotADirectory(run.to_path_buf()));
     }
+    // Read first: a bad suite file fails before the long scan.
+    let evaluations = super::evaluations::read(&opts.eval_suites)?;
     let vocab_dir = opts.vocab_dir.clone().unwrap_or_else(|| run.join("vocab"));
     let mut jobs: Vec<(Kind, PathBuf)> = Vec::new();
     for kind in [Kind::Pairs, Kind::Matched, Kind::Selected, Kind::Shards] {
@@ -174,6 +180,7 @@ pub fn collect(run: &Path, opts: &Options) -> Result<RunStats, StatsError> {
         stage_records: BTreeMap::new(),
         vocab_build: vocab::build_report(&vocab_dir),
         languages: super::languages::collect(run),
+        evaluations,
     };
     stats.vocab = vocab_stats(run, &accs, vocab.as_ref(), &vocab_dir, &records, opts);
     if let Some(v) = &vocab {

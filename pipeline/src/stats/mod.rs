@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 
 pub mod collect;
 pub mod counters;
+pub mod evaluations;
 pub mod fmt;
 pub mod languages;
 pub mod model;
@@ -68,6 +69,14 @@ pub enum StatsError {
         run: PathBuf,
         /// Where the vocabulary was looked for.
         vocab_dir: PathBuf,
+    },
+    /// An evaluation suite's `suite.json` could not be read.
+    #[error("{path}: {message}", path = path.display())]
+    EvalSuite {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
     },
     /// A training log could not be read, or its curves written.
     #[error("{path}: {message}", path = path.display())]

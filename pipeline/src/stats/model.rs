@@ -43,6 +43,9 @@ pub struct RunStats {
     /// Per language, for a run matched with language identification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub languages: Option<super::languages::LanguageStats>,
+    /// Evaluations of models trained on the data (`stats --eval-suite`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evaluations: Vec<super::evaluations::EvalSuite>,
 }
 
 /// Stages found and missing.

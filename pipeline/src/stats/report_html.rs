@@ -225,9 +225,37 @@ pub fn render(s: &RunStats) -> Result<String, serde_json::Error> {
         images(&mut o, i, &root);
     }
     domains(&mut o, s, &root);
+    evaluations(&mut o, s);
     facts(&mut o, s);
     o.push_str("</main></body></html>\n");
     Ok(o)
+}
+
+fn evaluations(o: &mut String, s: &RunStats) {
+    if s.evaluations.is_empty() {
+        return;
+    }
+    o.push_str("<section id=\"evaluations\"><h2>Models trained on this data</h2>\n");
+    for e in &s.evaluations {
+        let _ = writeln!(
+            o,
+            "<h3>{}</h3>\n<table><tr><th>task</th><th>kind</th><th>metric</th>\
+             <th class=\"n\">score</th></tr>",
+            esc(&super::evaluations::title(e))
+        );
+        for r in &e.rows {
+            let _ = writeln!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
+                esc(&r.name),
+                esc(&r.kind),
+                esc(&r.metric),
+                esc(&super::fmt::share(r.score))
+            );
+        }
+        let _ = writeln!(o, "</table><p>From <code>{}</code>.</p>", esc(&e.source));
+    }
+    o.push_str("</section>\n");
 }
 
 fn languages(o: &mut String, l: &LanguageStats) {

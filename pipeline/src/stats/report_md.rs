@@ -78,8 +78,43 @@ pub fn render(s: &RunStats) -> String {
         images(&mut o, i);
     }
     domains(&mut o, s);
+    evaluations(&mut o, s);
     facts(&mut o, s);
     o
+}
+
+fn evaluations(o: &mut String, s: &RunStats) {
+    if s.evaluations.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "## Models trained on this data
+"
+    );
+    for e in &s.evaluations {
+        let _ = writeln!(
+            o,
+            "### `{}`
+",
+            super::evaluations::title(e).replace('`', "'")
+        );
+        let _ = writeln!(
+            o,
+            "| task | kind | metric | score |\n| --- | --- | --- | ---: |"
+        );
+        for r in &e.rows {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} |",
+                r.name.replace('|', "\\|"),
+                r.kind,
+                r.metric,
+                super::fmt::share(r.score)
+            );
+        }
+        let _ = writeln!(o, "\nFrom `{}`.\n", e.source);
+    }
 }
 
 fn funnel(o: &mut String, s: &RunStats) {
