@@ -2,21 +2,24 @@
 # Makes the PyTorch venv that tests/cli_open_clip.rs (open_clip loading a
 # `witcurate export`) and `scripts/bench_train.sh --with-torch` use:
 # $TORCH_VENV (default ~/.cache/witcurate/venv-torch) with torch and
-# torchvision (the CPU wheels where their index is reachable, else PyPI's)
-# and a pinned open_clip_torch. Idempotent: a venv that already has them is
+# torchvision (the CPU wheels where their index is reachable, else PyPI's),
+# a pinned open_clip_torch and the transformers its Hugging Face tokenizer
+# loads with. Idempotent: a venv that already has them is
 # kept as it is. Needs network the first time only.
 set -euo pipefail
 
 VENV="${TORCH_VENV:-$HOME/.cache/witcurate/venv-torch}"
-OPEN_CLIP="open_clip_torch==3.3.0"
+REQUIREMENTS=("open_clip_torch==3.3.0" "transformers==5.24.0")
 
 ready() {
-  "$VENV/bin/python" - "$OPEN_CLIP" <<'PY' 2>/dev/null
+  "$VENV/bin/python" - "${REQUIREMENTS[@]}" <<'PY' 2>/dev/null
 import sys
 from importlib.metadata import version
-import torch, torchvision, open_clip, safetensors  # noqa: F401
-name, want = sys.argv[1].split("==")
-sys.exit(0 if version(name) == want else 1)
+import torch, torchvision, open_clip, safetensors, transformers  # noqa: F401
+for req in sys.argv[1:]:
+    name, want = req.split("==")
+    if version(name) != want:
+        sys.exit(1)
 PY
 }
 ready && exit 0
@@ -37,9 +40,9 @@ if ! "$VENV/bin/python" -c 'import torch, torchvision' 2>/dev/null; then
   "${PIP[@]}" --index-url https://download.pytorch.org/whl/cpu torch torchvision ||
     "${PIP[@]}" torch torchvision
 fi
-echo "setup_torch: installing $OPEN_CLIP into $VENV" >&2
-"${PIP[@]}" "$OPEN_CLIP"
+echo "setup_torch: installing ${REQUIREMENTS[*]} into $VENV" >&2
+"${PIP[@]}" "${REQUIREMENTS[@]}"
 ready || {
-  echo "setup_torch: $VENV still cannot import torch, torchvision and $OPEN_CLIP" >&2
+  echo "setup_torch: $VENV still cannot import torch, torchvision and ${REQUIREMENTS[*]}" >&2
   exit 1
 }

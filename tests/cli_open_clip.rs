@@ -39,7 +39,7 @@ fn open_clip_python(test: &str) -> Option<PathBuf> {
         });
     let python = venv.join("bin/python");
     let check = Command::new(&python)
-        .args(["-c", "import open_clip, safetensors, PIL"])
+        .args(["-c", "import open_clip, safetensors, PIL, transformers"])
         .output();
     match check {
         Ok(o) if o.status.success() => Some(python),
@@ -285,9 +285,11 @@ fn compare_with_open_clip(
     candle_core::safetensors::save(&map, &inputs).unwrap();
     let outputs = work.join("open_clip_out.safetensors");
     let state_dict = work.join("state_dict.safetensors");
+    let texts = work.join("texts.json");
+    std::fs::write(&texts, serde_json::to_string(TEXTS).unwrap()).unwrap();
     let o = Command::new(python)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/open_clip_check.py"))
-        .args([export, &inputs, png, &outputs, &state_dict])
+        .args([export, &inputs, png, &outputs, &state_dict, &texts])
         .env("CUDA_VISIBLE_DEVICES", "")
         .output()
         .unwrap();
@@ -338,6 +340,7 @@ fn open_clip_loads_the_export_and_its_state_dict_imports_back() {
         "open_clip_model.safetensors",
         "open_clip_config.json",
         "tokenizer.json",
+        "tokenizer_config.json",
     ] {
         assert!(exported.join(f).is_file(), "{f}");
     }

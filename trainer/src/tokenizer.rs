@@ -19,6 +19,7 @@ use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
 use tokenizers::models::TrainerWrapper;
 use tokenizers::normalizers::Lowercase;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::{AddedToken, Tokenizer};
 
 use crate::{Error, Result};
@@ -148,6 +149,28 @@ impl TextTokenizer {
     /// Id that fills a caption after its end-of-text token.
     pub fn pad_id(&self) -> u32 {
         self.pad
+    }
+
+    /// The token of `id`, if the vocabulary has it.
+    pub fn token(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+
+    /// Makes `<|startoftext|> … <|endoftext|>` the post-processor, so that
+    /// tools which frame text with the tokenizer's own special tokens
+    /// (Hugging Face's `AutoTokenizer`, open_clip's `HFTokenizer`) encode a
+    /// caption as [`TextTokenizer::encode`] does (which adds them itself).
+    pub fn with_special_token_template(mut self) -> Result<Self> {
+        let template = TemplateProcessing::builder()
+            .try_single(format!("{SOT} $A {EOT}"))
+            .map_err(Error::Tokenizer)?
+            .try_pair(format!("{SOT} $A {EOT} $B:1 {EOT}:1"))
+            .map_err(Error::Tokenizer)?
+            .special_tokens(vec![(SOT, self.sot), (EOT, self.eot)])
+            .build()
+            .map_err(tok_err)?;
+        self.inner.with_post_processor(Some(template));
+        Ok(self)
     }
 
     /// The highest id the vocabulary holds, special tokens included.

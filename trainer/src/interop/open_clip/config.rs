@@ -86,10 +86,11 @@ pub fn builtin_name(c: &ModelConfig) -> Option<&'static str> {
 }
 
 /// open_clip's `model_cfg` for a witcurate model (`pad_id`: the tokenizer's
-/// padding id). Text pooling is `argmax`: the export gives the end-of-text
-/// token the highest id.
-pub fn model_cfg(c: &ModelConfig, pad_id: u32) -> Value {
-    json!({
+/// padding id; `tokenizer_dir`: where open_clip's `get_tokenizer` finds the
+/// Hugging Face tokenizer files, if anywhere). Text pooling is `argmax`: the
+/// export gives the end-of-text token the highest id.
+pub fn model_cfg(c: &ModelConfig, pad_id: u32, tokenizer_dir: Option<&str>) -> Value {
+    let mut cfg = json!({
         "embed_dim": c.embed_dim,
         "quick_gelu": c.activation == Activation::QuickGelu,
         "vision_cfg": {
@@ -110,7 +111,11 @@ pub fn model_cfg(c: &ModelConfig, pad_id: u32) -> Value {
             "pad_id": pad_id,
             "pool_type": "argmax",
         },
-    })
+    });
+    if let Some(dir) = tokenizer_dir {
+        cfg["text_cfg"]["hf_tokenizer_name"] = json!(dir);
+    }
+    cfg
 }
 
 /// open_clip's preprocessing of witcurate's evaluation: CLIP's mean and
@@ -129,10 +134,11 @@ pub fn preprocess_cfg(c: &ModelConfig) -> Value {
 }
 
 /// The `open_clip_config.json` of an exported model (the layout open_clip's
-/// `create_model("local-dir:DIR")` and `hf-hub:` models read).
-pub fn hub_config(c: &ModelConfig, pad_id: u32) -> Value {
+/// `create_model("local-dir:DIR")` and `hf-hub:` models read); see
+/// [`model_cfg`] for the arguments.
+pub fn hub_config(c: &ModelConfig, pad_id: u32, tokenizer_dir: Option<&str>) -> Value {
     json!({
-        "model_cfg": model_cfg(c, pad_id),
+        "model_cfg": model_cfg(c, pad_id, tokenizer_dir),
         "preprocess_cfg": preprocess_cfg(c),
     })
 }
@@ -410,7 +416,7 @@ mod tests {
     fn every_preset_reads_back_from_its_export() {
         for name in crate::config::PRESETS {
             let c = ModelConfig::preset(name).unwrap();
-            let shape = from_open_clip(&hub_config(&c, 0)).unwrap();
+            let shape = from_open_clip(&hub_config(&c, 0, Some("/tmp/x"))).unwrap();
             assert_eq!(shape.model, c, "{name}");
             assert_eq!(shape.pool, TextPool::Argmax);
             assert!(!shape.custom_text);
@@ -488,6 +494,6 @@ mod tests {
         let shape = from_open_clip(&v).unwrap();
         assert_eq!(shape.model.activation, Activation::Gelu);
         assert_eq!(builtin_name(&shape.model), Some("ViT-B-32"));
-        assert_eq!(model_cfg(&shape.model, 0)["quick_gelu"], json!(false));
+        assert_eq!(model_cfg(&shape.model, 0, None)["quick_gelu"], json!(false));
     }
 }

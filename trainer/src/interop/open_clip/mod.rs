@@ -11,7 +11,12 @@
 //!   model and its preprocessing;
 //! - [`TOKENIZER_FILE`]: the tokenizer in the `tokenizers` format, with the
 //!   end-of-text token moved to the highest id ([`super::token_order`]) as
-//!   the token table is.
+//!   the token table is, and `<|startoftext|> … <|endoftext|>` as its
+//!   post-processor;
+//! - [`TOKENIZER_CONFIG_FILE`]: what Hugging Face's `AutoTokenizer` needs
+//!   besides, so that `open_clip.get_tokenizer("local-dir:DIR")` (its
+//!   `HFTokenizer`, named by `text_cfg.hf_tokenizer_name`) encodes captions
+//!   to witcurate's ids.
 //!
 //! An import reads such a state dict (`.safetensors`), its config and a
 //! `tokenizer.json`, and writes a checkpoint directory that `witcurate eval`
@@ -42,6 +47,8 @@ pub const WEIGHTS_FILE: &str = "open_clip_model.safetensors";
 pub const CONFIG_FILE: &str = "open_clip_config.json";
 /// The exported tokenizer.
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
+/// The exported tokenizer's Hugging Face settings.
+pub const TOKENIZER_CONFIG_FILE: &str = "tokenizer_config.json";
 
 /// What an export wrote.
 #[derive(Debug, Clone)]
@@ -131,15 +138,27 @@ pub fn export_model(model: &Clip, tokenizer: &TextTokenizer, out: &Path) -> Resu
     swap.apply_to_tokenizer_json(&mut tok_json);
     // The exported tokenizer must read back with the end-of-text id where
     // open_clip's argmax finds it.
-    let moved = TextTokenizer::from_json(&tok_json.to_string(), c.context_length)?;
+    let moved = TextTokenizer::from_json(&tok_json.to_string(), c.context_length)?
+        .with_special_token_template()?;
     debug_assert_eq!(moved.eot_id() as usize, c.vocab_size - 1);
-    let hub = config::hub_config(c, moved.pad_id());
+    let abs = std::path::absolute(out).map_err(io_err(out))?;
+    let hub = config::hub_config(c, moved.pad_id(), Some(&abs.to_string_lossy()));
+    let hf = serde_json::json!({
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": crate::tokenizer::SOT,
+        "eos_token": crate::tokenizer::EOT,
+        "pad_token": moved.token(moved.pad_id()),
+        "model_max_length": c.context_length,
+        "clean_up_tokenization_spaces": false,
+    });
     checkpoint::commit_dir(out, |tmp| {
         let w = tmp.join(WEIGHTS_FILE);
         candle_core::safetensors::save(&state, &w).map_err(|e| interop_err(&w, e.to_string()))?;
-        let cfg = tmp.join(CONFIG_FILE);
-        let text = serde_json::to_vec_pretty(&hub).expect("serialisable");
-        std::fs::write(&cfg, text).map_err(io_err(&cfg))?;
+        for (name, v) in [(CONFIG_FILE, &hub), (TOKENIZER_CONFIG_FILE, &hf)] {
+            let path = tmp.join(name);
+            let text = serde_json::to_vec_pretty(v).expect("serialisable");
+            std::fs::write(&path, text).map_err(io_err(&path))?;
+        }
         moved.save(&tmp.join(TOKENIZER_FILE))
     })?;
     Ok(ExportSummary {
