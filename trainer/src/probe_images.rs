@@ -29,9 +29,18 @@ pub struct ProbeOptions {
     pub cache: Option<PathBuf>,
 }
 
-/// The name of a checkpoint in the feature cache's keys: its location and step.
+/// The name of a checkpoint in the feature cache's keys: its location, its
+/// step, and when its weights were written, so that other weights written to
+/// the same place (a checkpoint replaced by `witcurate import`, a run
+/// deleted and trained again) never read the old features.
 pub fn model_id(checkpoint: &Path, step: u64) -> String {
-    format!("{}@{step}", checkpoint.display())
+    let written = crate::checkpoint::resolve(checkpoint)
+        .ok()
+        .and_then(|dir| std::fs::metadata(dir.join(crate::checkpoint::MODEL_FILE)).ok())
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    format!("{}@{step}@{written}", checkpoint.display())
 }
 
 /// Embeds both sets (or reads their cached features) and runs the probe.
@@ -172,4 +181,28 @@ fn write_cached(path: &Path, f: &Features) -> Result<()> {
         candle_core::safetensors::save(&map, tmp)
             .map_err(|e| Error::Config(format!("{}: {e}", path.display())))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewritten_weights_change_the_model_id() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(crate::checkpoint::META_FILE), b"{}").unwrap();
+        let weights = dir.path().join(crate::checkpoint::MODEL_FILE);
+        std::fs::write(&weights, b"x").unwrap();
+        let before = model_id(dir.path(), 0);
+        assert_eq!(model_id(dir.path(), 0), before);
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(10);
+        std::fs::File::options()
+            .write(true)
+            .open(&weights)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        assert_ne!(model_id(dir.path(), 0), before);
+        assert_ne!(model_id(dir.path(), 1), model_id(dir.path(), 0));
+    }
 }
