@@ -10,8 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
-if [ "${WITCURATE_SKIP_PY:-0}" != 1 ]; then
-  bash scripts/setup_torch.sh
+if [ "${WITCURATE_SKIP_PY:-0}" != 1 ] && ! bash scripts/setup_torch.sh; then
+  echo "test.sh: the torch venv for the open_clip tests could not be made (offline?);" \
+    "WITCURATE_SKIP_PY=1 runs the other tests without it" >&2
+  exit 1
 fi
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
