@@ -5,7 +5,7 @@
 # WITCURATE_SKIP_SLURM=1 skips the real-cluster test, WITCURATE_SKIP_DEMO=1
 # the reduced run of scripts/demo.sh (and its kill-and-resume test,
 # WITCURATE_SKIP_DEMO_RESUME=1 that one alone), WITCURATE_SKIP_PY=1 the
-# open_clip round trip (which needs the torch venv of scripts/setup_torch.sh).
+# open_clip tests when their torch venv (scripts/setup_torch.sh) is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
