@@ -51,7 +51,10 @@ pub struct StepGradients {
     pub backward_secs: f64,
 }
 
-fn collect(model: &Clip, store: &candle_core::backprop::GradStore) -> Vec<Option<Tensor>> {
+pub(crate) fn collect(
+    model: &Clip,
+    store: &candle_core::backprop::GradStore,
+) -> Vec<Option<Tensor>> {
     model
         .params
         .iter()
@@ -59,7 +62,7 @@ fn collect(model: &Clip, store: &candle_core::backprop::GradStore) -> Vec<Option
         .collect()
 }
 
-fn finish(model: &Clip, acc: Vec<Option<Tensor>>) -> Result<Vec<Tensor>> {
+pub(crate) fn finish(model: &Clip, acc: Vec<Option<Tensor>>) -> Result<Vec<Tensor>> {
     model
         .params
         .iter()
