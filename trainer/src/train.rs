@@ -277,7 +277,7 @@ fn prepare_run(opts: &TrainOptions, shards: &ShardSet, out: &Path) -> Result<sta
 
 /// Fails unless the global batch splits evenly over `ranks`.
 fn check_batch_splits(cfg: &TrainConfig, ranks: usize) -> Result<()> {
-    if cfg.batch_size % ranks != 0 || cfg.batch_size < ranks {
+    if !cfg.batch_size.is_multiple_of(ranks) || cfg.batch_size < ranks {
         return Err(Error::Config(format!(
             "--batch-size {} (the global batch) does not split evenly over {ranks} ranks",
             cfg.batch_size

@@ -34,7 +34,7 @@
 //!   it initialises or resumes the model and hands weights, optimizer state,
 //!   tokenizer and stream position to the others.
 //!
-//! Collectives come from MPI ([`mpi`], with the `mpi` feature) behind the
+//! Collectives come from MPI (module `mpi`, with the `mpi` feature) behind the
 //! [`Collective`] trait; [`Solo`] is the single process.
 
 pub mod buckets;

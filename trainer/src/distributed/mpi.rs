@@ -108,7 +108,7 @@ impl Collective for MpiComm {
 
     fn reduce_scatter_sum_f32(&self, buf: &[f32]) -> Result<Vec<f32>> {
         count(buf.len())?;
-        if buf.len() % self.size != 0 {
+        if !buf.len().is_multiple_of(self.size) {
             return Err(Error::Distributed(format!(
                 "reduce-scatter of {} elements over {} ranks",
                 buf.len(),
