@@ -35,15 +35,15 @@
 //!   tokenizer and stream position to the others.
 //!
 //! Collectives come from MPI (module `mpi`, with the `mpi` feature) behind the
-//! [`Collective`] trait; [`Solo`] is the single process.
+//! [`Collective`] trait; [`Solo`] is the single process, and [`threads`] runs
+//! ranks as threads of one process (for tests without an MPI launcher).
 
 pub mod buckets;
 mod gradients;
 #[cfg(feature = "mpi")]
 pub mod mpi;
 pub mod state;
-#[cfg(test)]
-pub(crate) mod threads;
+pub mod threads;
 
 use std::sync::Arc;
 
@@ -157,16 +157,34 @@ pub fn rank_device(name: &str, comm: &dyn Collective) -> String {
 /// when the process was launched by `mpirun`/`mpiexec` or `srun` (and the
 /// binary is built with the `mpi` feature), else [`Solo`]. Keep the returned
 /// [`World`] alive until the end of the program (dropping it finalises MPI).
+///
+/// A binary without the `mpi` feature started as one of several processes
+/// by an MPI launcher fails here, rather than training the same run
+/// directory `N` times over.
 pub fn launch() -> Result<World> {
     #[cfg(feature = "mpi")]
     if mpi::launched_by_mpi() {
         return mpi::init();
+    }
+    if let Some((var, n)) = launcher_size().filter(|(_, n)| *n > 1) {
+        return Err(crate::Error::Distributed(format!(
+            "started as one of {n} processes ({var}), but this binary was built without \
+             the `mpi` feature: build with `--features mpi`, or start one process"
+        )));
     }
     Ok(World {
         comm: solo(),
         #[cfg(feature = "mpi")]
         _universe: None,
     })
+}
+
+/// The number of processes an MPI launcher started, and the variable that
+/// says so.
+fn launcher_size() -> Option<(&'static str, usize)> {
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
+        .into_iter()
+        .find_map(|v| Some((v, std::env::var(v).ok()?.parse().ok()?)))
 }
 
 /// The job's communicator, and what keeps its runtime alive.
