@@ -335,3 +335,19 @@ fn a_killed_rank_fails_the_job_and_resume_with_one_or_two_ranks_finishes_it() {
     assert_success(&output(mpirun(2, &resume)));
     assert_same_training(&whole, &copy, "resumed by 2 ranks");
 }
+
+#[test]
+fn a_batch_that_does_not_split_over_the_ranks_fails_the_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = synthetic_shards(dir.path());
+    let mut args = train_args(&shards, &dir.path().join("run"), "8");
+    let at = args.iter().position(|a| a == "--batch-size").unwrap();
+    args[at + 1] = "9".into();
+    let o = output(mpirun(2, &args));
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--batch-size 9 (the global batch) does not split evenly over 2 ranks"),
+        "{err}"
+    );
+}

@@ -304,6 +304,10 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
         .as_ref()
         .map_or_else(|| opts.out.clone(), |m| m.local().to_path_buf());
     let log_path = out.join(LOG_FILE);
+    if !opts.resume {
+        // A fresh run's batch is known now (a resumed one's after loading).
+        check_batch_splits(&opts.train, comm.size())?;
+    }
     let prepared = if lead {
         Some(prepare_run(opts, &shards, &out)?)
     } else {
