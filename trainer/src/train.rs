@@ -292,7 +292,8 @@ fn check_batch_splits(cfg: &TrainConfig, ranks: usize) -> Result<()> {
 /// With several ranks in `opts.comm`, every rank calls this with the same
 /// options: they train one model on their shares of each global batch of
 /// `train.batch_size` pairs (see [`crate::distributed`]); rank 0 alone writes
-/// the run directory and logs, and every rank returns the same summary.
+/// the run directory and logs and runs the evaluations, so its summary is the
+/// one to report.
 pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
     opts.train.validate()?;
     let comm = opts.comm.clone();

@@ -278,6 +278,31 @@ mod tests {
     }
 
     #[test]
+    fn bf16_ranks_run_and_agree_with_one_process() {
+        use crate::config::Precision;
+        let c = tiny();
+        let dev = Device::Cpu;
+        let global = batch(&c, 8, 5);
+        let one = Clip::with_precision(&c, &dev, 3, Precision::Bf16).unwrap();
+        let expected = step::gradients(&one, std::slice::from_ref(&global), &dev).unwrap();
+        let want: Vec<f32> = expected.grads.iter().flat_map(flat).collect();
+        let per_rank = threads::run(2, |comm| {
+            let model = Clip::with_precision(&c, &dev, 3, Precision::Bf16).unwrap();
+            let (lo, hi) = rank_rows(8, comm.rank(), 2);
+            let g = gradients(&model, &[slice(&global, lo, hi - lo)], comm.as_ref(), &dev).unwrap();
+            assert!(g.grads.iter().all(|g| g.dtype() == DType::F32));
+            (g.loss, g.grads.iter().flat_map(flat).collect::<Vec<f32>>())
+        });
+        for (loss, got) in per_rank {
+            assert!((loss - expected.loss).abs() < 0.02 * expected.loss.abs());
+            let dot: f64 = got.iter().zip(&want).map(|(a, b)| (a * b) as f64).sum();
+            let n = |g: &[f32]| g.iter().map(|a| (a * a) as f64).sum::<f64>().sqrt();
+            let cos = dot / (n(&got) * n(&want));
+            assert!(cos > 0.99, "gradient cosine {cos}");
+        }
+    }
+
+    #[test]
     fn two_ranks_give_the_one_process_gradient() {
         check_ranks_equal_one_process(2, 1, 8);
     }
