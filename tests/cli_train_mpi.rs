@@ -217,6 +217,14 @@ fn two_ranks_train_as_one_process_with_the_whole_batch() {
     assert_same_training(&one, &two, "1 rank × 8 vs 2 ranks × 4");
     let init = tensors(&one.join("step-00000008").join("model.safetensors"));
     assert!(max_diff(&init, &final_weights(&one)) > 1e-2);
+    // The time in collectives is logged, for ranks only.
+    let first = |run: &Path| -> serde_json::Value {
+        let log = std::fs::read_to_string(run.join("train_log.jsonl")).unwrap();
+        serde_json::from_str(log.lines().next().unwrap()).unwrap()
+    };
+    assert!(first(&two)["comm_ms"].as_f64().is_some());
+    assert!(first(&one).get("comm_ms").is_none());
+    assert!(stdout.contains(" ms, collectives "), "{stdout}");
     // Rank 0 alone wrote the run directory: the same files as one process.
     assert_eq!(entries(&one), entries(&two));
 

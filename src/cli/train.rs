@@ -226,7 +226,7 @@ fn train(
     }
     println!(
         "train: steps {}..{}, final loss {:.4}, {} parameters, {:.1} samples/s; \
-         per step: data wait {:.1} ms, forward {:.1} ms, backward {:.1} ms, optimizer {:.1} ms; \
+         per step: data wait {:.1} ms, forward {:.1} ms, backward {:.1} ms, optimizer {:.1} ms{}; \
          {} undecodable samples and {} unreadable shard parts skipped; checkpoint {}",
         s.start_step,
         s.end_step,
@@ -237,6 +237,11 @@ fn train(
         per_step(s.forward_secs, &s),
         per_step(s.backward_secs, &s),
         per_step(s.optimizer_secs, &s),
+        if s.comm_secs > 0.0 {
+            format!(", collectives {:.1} ms", per_step(s.comm_secs, &s))
+        } else {
+            String::new()
+        },
         s.dropped_samples,
         s.unreadable_parts,
         s.checkpoint.display()

@@ -49,6 +49,9 @@ pub struct StepGradients {
     pub forward_secs: f64,
     /// Seconds in backward passes.
     pub backward_secs: f64,
+    /// Seconds in collective operations with other ranks (not part of the
+    /// forward and backward seconds; 0 for one process).
+    pub comm_secs: f64,
 }
 
 pub(crate) fn collect(
@@ -91,6 +94,7 @@ pub fn gradients(model: &Clip, micro: &[MicroBatch], device: &Device) -> Result<
             grads,
             forward_secs: (t1 - t0).as_secs_f64(),
             backward_secs: t1.elapsed().as_secs_f64(),
+            comm_secs: 0.0,
         });
     }
     if micro.is_empty() {
@@ -143,6 +147,7 @@ pub fn gradients(model: &Clip, micro: &[MicroBatch], device: &Device) -> Result<
         grads: finish(model, acc)?,
         forward_secs: forward,
         backward_secs: backward,
+        comm_secs: 0.0,
     })
 }
 

@@ -103,6 +103,10 @@ pub struct StepLog {
     pub backward_ms: f64,
     /// Milliseconds in the optimizer.
     pub optimizer_ms: f64,
+    /// Milliseconds in collective operations with the other ranks (runs of
+    /// several ranks only; not part of `forward_ms` and `backward_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comm_ms: Option<f64>,
     /// Epoch of the data stream.
     pub epoch: u64,
     /// Zero-shot top-1 accuracy after this step (steps with an evaluation).
@@ -137,6 +141,9 @@ pub struct TrainSummary {
     pub backward_secs: f64,
     /// Seconds in the optimizer.
     pub optimizer_secs: f64,
+    /// Seconds in collective operations with the other ranks (0 for one
+    /// process).
+    pub comm_secs: f64,
     /// Seconds the loader spent preparing batches (overlapped with compute).
     pub loader_secs: f64,
     /// Wall seconds of the loop, evaluations excluded.
@@ -395,7 +402,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
         mc.image_size,
         mc.context_length,
     );
-    let mut sums = [0f64; 5]; // data, forward, backward, optimizer, loader
+    let mut sums = [0f64; 6]; // data, forward, backward, optimizer, loader, collectives
     let mut dropped = 0u64;
     let mut last_loss = resumed_loss.unwrap_or(f64::NAN);
     let mut last_ckpt = if lead {
@@ -445,7 +452,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
         }
         let ls = model.logit_scale().to_scalar::<f32>()? as f64;
         let (fw, bw, op) = (g.forward_secs, g.backward_secs, (t4 - t3).as_secs_f64());
-        for (acc, v) in sums.iter_mut().zip([data, fw, bw, op, prep]) {
+        for (acc, v) in sums.iter_mut().zip([data, fw, bw, op, prep, g.comm_secs]) {
             *acc += v;
         }
         let step_secs = (t4 - t0).as_secs_f64();
@@ -483,6 +490,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
             forward_ms: fw * 1e3,
             backward_ms: bw * 1e3,
             optimizer_ms: op * 1e3,
+            comm_ms: (comm.size() > 1).then_some(g.comm_secs * 1e3),
             epoch,
             zero_shot_top1: eval_cols.0,
             zero_shot_top5: eval_cols.1,
@@ -539,6 +547,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
         backward_secs: sums[2],
         optimizer_secs: sums[3],
         loader_secs: sums[4],
+        comm_secs: sums[5],
         elapsed_secs: elapsed,
         dropped_samples: comm.all_gather_u64(dropped)?.iter().sum(),
         unreadable_parts: loader.warnings().unreadable_parts.count(),

@@ -63,6 +63,14 @@ pub fn gradients(
     }
     let sync = || device.synchronize();
     let t0 = Instant::now();
+    let mut comm_secs = 0.0;
+    // Runs a collective, adding its time to `comm_secs`.
+    let mut timed = |f: &mut dyn FnMut() -> Result<()>| -> Result<()> {
+        let t = Instant::now();
+        f()?;
+        comm_secs += t.elapsed().as_secs_f64();
+        Ok(())
+    };
     // 1. This rank's embeddings: with their graphs when there is one
     //    micro-batch, else detached (each is embedded again in step 3).
     let keep_graph = micro.len() == 1;
@@ -82,8 +90,13 @@ pub fn gradients(
     let t1 = Instant::now();
     // 2. The global batch's embeddings, as leaves, and the gradient of this
     //    rank's share of the loss with respect to all of them.
-    let all_img = Var::from_tensor(&all_gather(comm, &local_img)?)?;
-    let all_txt = Var::from_tensor(&all_gather(comm, &local_txt)?)?;
+    let (mut all_img, mut all_txt) = (None, None);
+    timed(&mut || {
+        all_img = Some(Var::from_tensor(&all_gather(comm, &local_img)?)?);
+        all_txt = Some(Var::from_tensor(&all_gather(comm, &local_txt)?)?);
+        Ok(())
+    })?;
+    let (all_img, all_txt) = (all_img.expect("gathered"), all_txt.expect("gathered"));
     let from = comm.rank() * rows;
     let loss = local_loss(
         all_img.as_tensor(),
@@ -110,7 +123,12 @@ pub fn gradients(
         ],
         1,
     )?;
-    let mine = comm.reduce_scatter_sum_f32(&blocks.flatten_all()?.to_vec1::<f32>()?)?;
+    let blocks = blocks.flatten_all()?.to_vec1::<f32>()?;
+    let mut mine = Vec::new();
+    timed(&mut || {
+        mine = comm.reduce_scatter_sum_f32(&blocks)?;
+        Ok(())
+    })?;
     let (mi, mt) = mine.split_at(rows * dim);
     let g_img = Tensor::from_slice(mi, (rows, dim), device)?;
     let g_txt = Tensor::from_slice(mt, (rows, dim), device)?;
@@ -148,15 +166,20 @@ pub fn gradients(
     }
     let grads = step::finish(model, acc)?;
     // 4. Sum the gradients and the loss shares over the ranks.
-    let grads = buckets::all_reduce_sum(comm, &grads, buckets::DEFAULT_BUCKET_ELEMENTS)?;
+    sync()?;
+    let mut summed = Vec::new();
     let mut total = [local_share];
-    comm.all_reduce_sum_f32(&mut total)?;
+    timed(&mut || {
+        summed = buckets::all_reduce_sum(comm, &grads, buckets::DEFAULT_BUCKET_ELEMENTS)?;
+        comm.all_reduce_sum_f32(&mut total)
+    })?;
     sync()?;
     Ok(StepGradients {
         loss: total[0] as f64,
-        grads,
+        grads: summed,
         forward_secs: (t1 - t0).as_secs_f64(),
-        backward_secs: t1.elapsed().as_secs_f64(),
+        backward_secs: t1.elapsed().as_secs_f64() - comm_secs,
+        comm_secs,
     })
 }
 
