@@ -21,10 +21,8 @@ cargo test --workspace --doc "$@"
 
 if [ "$#" -eq 0 ]; then
   # Multi-process training under mpirun (the `mpi` feature; scripts/setup.sh
-  # installed Open MPI): the trainer's own tests with the feature, then the
-  # binary's MPI jobs.
+  # installed Open MPI): the binary built with the feature, run as MPI jobs.
   echo "==> training on MPI ranks (--features mpi)"
-  cargo test -p trainer --features mpi --lib distributed
   cargo test -p witcurate --features mpi --test cli_train_mpi
 fi
 
