@@ -359,3 +359,21 @@ fn a_batch_that_does_not_split_over_the_ranks_fails_the_job() {
         "{err}"
     );
 }
+
+#[test]
+fn two_ranks_with_accumulation_train_as_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = synthetic_shards(dir.path());
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    // Steps of 2 micro-batches of 4 pairs: 2 per rank and micro-batch.
+    let args = |out: &Path| {
+        let mut a = train_args(&shards, out, "8");
+        let at = a.iter().position(|x| x == "--batch-size").unwrap();
+        a[at + 1] = "4".into();
+        a.extend(["--accum-freq".to_string(), "2".to_string()]);
+        a
+    };
+    assert_success(&output(one_process(&args(&one))));
+    assert_success(&output(mpirun(2, &args(&two))));
+    assert_same_training(&one, &two, "accumulation, 1 rank × 4 vs 2 ranks × 2");
+}
