@@ -112,6 +112,17 @@ impl TextTokenizer {
             .map_err(|e| Error::Tokenizer(format!("{}: {e}", path.display())))
     }
 
+    /// The tokenizer as the text of `tokenizer.json`.
+    pub fn to_json(&self) -> Result<String> {
+        self.inner.to_string(false).map_err(tok_err)
+    }
+
+    /// A tokenizer from the text of `tokenizer.json` (see [`TextTokenizer::to_json`]).
+    pub fn from_json(json: &str, context_length: usize) -> Result<Self> {
+        let inner: Tokenizer = json.parse().map_err(tok_err)?;
+        Self::from_tokenizer(inner, context_length)
+    }
+
     /// Tokens in the vocabulary, special tokens included.
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
