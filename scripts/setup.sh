@@ -6,6 +6,11 @@ set -euo pipefail
 
 need_apt=()
 [ -f /usr/share/wordnet/data.noun ] || need_apt+=(wordnet-base)
+# The `mpi` feature (multi-process training, tests/cli_train_mpi.rs): Open MPI's
+# library and headers, its launcher, and libclang for rsmpi's bindings.
+command -v mpicc >/dev/null 2>&1 || need_apt+=(libopenmpi-dev)
+command -v mpirun >/dev/null 2>&1 || need_apt+=(openmpi-bin)
+compgen -G '/usr/lib/llvm-*/lib/libclang.so' >/dev/null || need_apt+=(libclang-dev)
 
 if [ "${#need_apt[@]}" -gt 0 ]; then
   SUDO=""
@@ -18,7 +23,7 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
 # Python tools the tests use: pyarrow reads a shard as a real client would;

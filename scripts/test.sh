@@ -2,6 +2,7 @@
 # Runs every test of the project. Installs what the tests need first.
 #   scripts/test.sh                # everything
 #   scripts/test.sh -p pipeline    # extra arguments go to `cargo test`
+# Without arguments it also runs the MPI training tests (--features mpi).
 # WITCURATE_SKIP_SLURM=1 skips the real-cluster test, WITCURATE_SKIP_DEMO=1
 # the reduced run of scripts/demo.sh (and its kill-and-resume test,
 # WITCURATE_SKIP_DEMO_RESUME=1 that one alone), WITCURATE_SKIP_PY=1 the
@@ -23,6 +24,13 @@ export CANDLE_NUM_THREADS="${CANDLE_NUM_THREADS:-1}"
 cargo test --workspace --all-targets "$@"
 # Doc tests (not part of --all-targets).
 cargo test --workspace --doc "$@"
+
+if [ "$#" -eq 0 ]; then
+  # Multi-process training under mpirun (the `mpi` feature; scripts/setup.sh
+  # installed Open MPI): the binary built with the feature, run as MPI jobs.
+  echo "==> training on MPI ranks (--features mpi)"
+  cargo test -p witcurate --features mpi --test cli_train_mpi
+fi
 
 if [ "$#" -eq 0 ]; then
   if [ "${WITCURATE_SKIP_SLURM:-0}" != 1 ]; then

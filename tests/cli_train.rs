@@ -712,3 +712,28 @@ fn trains_on_the_download_stages_webdataset_output() {
     let stdout = common::assert_success(&o);
     assert!(stdout.contains("eval retrieval: 38 pairs"), "{stdout}");
 }
+
+/// A binary without the `mpi` feature, started as one of several processes
+/// by an MPI launcher, refuses to train the same run directory N times.
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn several_processes_need_the_mpi_feature() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = common::witcurate_env(
+        &[
+            "train",
+            "--quiet",
+            "--shards",
+            s(&dir.path().join("shards")),
+            "--out",
+            s(&dir.path().join("run")),
+        ],
+        &[("OMPI_COMM_WORLD_SIZE", "2".into())],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("started as one of 2 processes") && err.contains("--features mpi"),
+        "{err}"
+    );
+}

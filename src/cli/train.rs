@@ -27,6 +27,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 1000)]
     pub steps: u64,
     /// Pairs per forward pass; a step contrasts batch-size × accum-freq pairs.
+    /// With several ranks (mpirun), the global batch: each rank embeds
+    /// batch-size / ranks of them.
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
     /// Micro-batches per optimizer step, accumulated with the whole step's
@@ -120,8 +122,34 @@ pub struct TrainArgs {
     pub precision: trainer::Precision,
 }
 
-/// Runs `train`.
+/// Runs `train`: one process, or one rank of an MPI job (`mpirun -n N`,
+/// `srun`) when the binary has the `mpi` feature. In a job, a rank that fails
+/// ends every rank (so that none waits forever for it) and only rank 0
+/// reports.
 pub fn run(args: TrainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let world = trainer::distributed::launch()?;
+    let comm = world.comm.clone();
+    if comm.rank() != 0 {
+        // Warnings and errors only: rank 0 reports the run.
+        log::set_max_level(log::LevelFilter::Warn);
+    }
+    let result = train(args, global, comm.clone());
+    if let Err(e) = &result {
+        if comm.size() > 1 {
+            eprintln!("error: rank {} of {}: {e:#}", comm.rank(), comm.size());
+            comm.abort(1);
+        }
+    }
+    drop(world);
+    result
+}
+
+fn train(
+    args: TrainArgs,
+    global: &GlobalArgs,
+    comm: trainer::distributed::Comm,
+) -> anyhow::Result<()> {
+    let lead = comm.rank() == 0;
     trainer::configure_compute_threads(args.compute_threads)?;
     crate::keep_freed_memory();
     let mut model = trainer::ModelConfig::preset(&args.preset)?;
@@ -178,20 +206,27 @@ pub fn run(args: TrainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         workers: args.workers.or(global.threads).unwrap_or(cores),
         prefetch: args.prefetch,
         tokenizer_samples: args.tokenizer_samples,
-        device: trainer::device(&args.device)?,
+        device: trainer::device(&trainer::distributed::rank_device(
+            &args.device,
+            comm.as_ref(),
+        ))?,
         precision: args.precision,
         quiet: global.quiet,
         max_consecutive_failures: args.max_consecutive_failures,
         eval,
+        comm,
     };
     let s = trainer::train::train(&opts)?;
+    if !lead {
+        return Ok(());
+    }
     match pipeline::stats::train_curves::write(&opts.out, None) {
         Ok(p) => log::info!("training curves: {}", p.display()),
         Err(e) => log::warn!("no training curves: {e}"),
     }
     println!(
         "train: steps {}..{}, final loss {:.4}, {} parameters, {:.1} samples/s; \
-         per step: data wait {:.1} ms, forward {:.1} ms, backward {:.1} ms, optimizer {:.1} ms; \
+         per step: data wait {:.1} ms, forward {:.1} ms, backward {:.1} ms, optimizer {:.1} ms{}; \
          {} undecodable samples and {} unreadable shard parts skipped; checkpoint {}",
         s.start_step,
         s.end_step,
@@ -202,6 +237,11 @@ pub fn run(args: TrainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         per_step(s.forward_secs, &s),
         per_step(s.backward_secs, &s),
         per_step(s.optimizer_secs, &s),
+        if s.comm_secs > 0.0 {
+            format!(", collectives {:.1} ms", per_step(s.comm_secs, &s))
+        } else {
+            String::new()
+        },
         s.dropped_samples,
         s.unreadable_parts,
         s.checkpoint.display()

@@ -73,6 +73,10 @@ pub enum Error {
         /// Where the last one came from and what was wrong with it.
         last: String,
     },
+    /// A collective operation of data-parallel training failed, or the
+    /// ranks disagree.
+    #[error("distributed training: {0}")]
+    Distributed(String),
     /// A JSON file could not be read or written.
     #[error("{}: {error}", path.display())]
     Json {

@@ -15,6 +15,8 @@
 //! - [`step`]: the gradient of one step, over one batch or accumulated over
 //!   micro-batches with the big batch's negatives (open_clip's scheme);
 //! - [`checkpoint`]: safetensors + JSON checkpoints that resume bit for bit;
+//! - [`distributed`]: data-parallel training over MPI ranks, with the
+//!   single-process step's result;
 //! - [`train`] and [`eval`]: the two jobs;
 //! - [`interop`]: export to and import from open_clip.
 //!
@@ -30,6 +32,7 @@ pub mod captioned;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod distributed;
 pub mod error;
 pub mod eval;
 pub mod interop;

@@ -49,9 +49,15 @@ pub struct StepGradients {
     pub forward_secs: f64,
     /// Seconds in backward passes.
     pub backward_secs: f64,
+    /// Seconds in collective operations with other ranks (not part of the
+    /// forward and backward seconds; 0 for one process).
+    pub comm_secs: f64,
 }
 
-fn collect(model: &Clip, store: &candle_core::backprop::GradStore) -> Vec<Option<Tensor>> {
+pub(crate) fn collect(
+    model: &Clip,
+    store: &candle_core::backprop::GradStore,
+) -> Vec<Option<Tensor>> {
     model
         .params
         .iter()
@@ -59,7 +65,7 @@ fn collect(model: &Clip, store: &candle_core::backprop::GradStore) -> Vec<Option
         .collect()
 }
 
-fn finish(model: &Clip, acc: Vec<Option<Tensor>>) -> Result<Vec<Tensor>> {
+pub(crate) fn finish(model: &Clip, acc: Vec<Option<Tensor>>) -> Result<Vec<Tensor>> {
     model
         .params
         .iter()
@@ -88,6 +94,7 @@ pub fn gradients(model: &Clip, micro: &[MicroBatch], device: &Device) -> Result<
             grads,
             forward_secs: (t1 - t0).as_secs_f64(),
             backward_secs: t1.elapsed().as_secs_f64(),
+            comm_secs: 0.0,
         });
     }
     if micro.is_empty() {
@@ -140,6 +147,7 @@ pub fn gradients(model: &Clip, micro: &[MicroBatch], device: &Device) -> Result<
         grads: finish(model, acc)?,
         forward_secs: forward,
         backward_secs: backward,
+        comm_secs: 0.0,
     })
 }
 

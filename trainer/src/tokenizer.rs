@@ -125,17 +125,6 @@ impl TextTokenizer {
             .map_err(|e| Error::Tokenizer(format!("{}: {e}", path.display())))
     }
 
-    /// Reads the `tokenizer.json` text [`TextTokenizer::to_json`] writes.
-    pub fn from_json(json: &str, context_length: usize) -> Result<Self> {
-        let inner: Tokenizer = json.parse().map_err(tok_err)?;
-        Self::from_tokenizer(inner, context_length)
-    }
-
-    /// The `tokenizer.json` text.
-    pub fn to_json(&self) -> Result<String> {
-        self.inner.to_string(false).map_err(tok_err)
-    }
-
     /// Id of the start-of-text token.
     pub fn sot_id(&self) -> u32 {
         self.sot
@@ -188,6 +177,17 @@ impl TextTokenizer {
         self.inner
             .save(path, false)
             .map_err(|e| Error::Tokenizer(format!("{}: {e}", path.display())))
+    }
+
+    /// The tokenizer as the text of `tokenizer.json`.
+    pub fn to_json(&self) -> Result<String> {
+        self.inner.to_string(false).map_err(tok_err)
+    }
+
+    /// A tokenizer from the text of `tokenizer.json` (see [`TextTokenizer::to_json`]).
+    pub fn from_json(json: &str, context_length: usize) -> Result<Self> {
+        let inner: Tokenizer = json.parse().map_err(tok_err)?;
+        Self::from_tokenizer(inner, context_length)
     }
 
     /// Tokens in the vocabulary, special tokens included.

@@ -13,13 +13,14 @@ use crate::checkpoint::{self, CheckpointMeta, FORMAT_VERSION};
 use crate::config::{ModelConfig, Precision, TrainConfig};
 use crate::data::throttle::Throttled;
 use crate::data::{Loader, LoaderOptions, ShardSet};
+use crate::distributed::{self, state, Comm};
 use crate::error::io_err;
 use crate::eval::{ZeroShotReport, ZeroShotTask};
 use crate::mirror::Mirror;
 use crate::model::clip::{LOGIT_SCALE, MAX_LOGIT_SCALE};
 use crate::model::Clip;
 use crate::optim::{lr_at, AdamW};
-use crate::step::{self, MicroBatch};
+use crate::step::MicroBatch;
 use crate::tokenizer::TextTokenizer;
 use crate::{Error, Result};
 
@@ -61,6 +62,9 @@ pub struct TrainOptions {
     pub max_consecutive_failures: u64,
     /// Zero-shot evaluation during training, if any.
     pub eval: Option<EvalDuringTraining>,
+    /// The ranks training this model together ([`distributed::solo`] for one
+    /// process). Rank 0 alone reads and writes `out`.
+    pub comm: Comm,
 }
 
 /// Zero-shot evaluation every few steps, logged beside the loss.
@@ -99,6 +103,10 @@ pub struct StepLog {
     pub backward_ms: f64,
     /// Milliseconds in the optimizer.
     pub optimizer_ms: f64,
+    /// Milliseconds in collective operations with the other ranks (runs of
+    /// several ranks only; not part of `forward_ms` and `backward_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comm_ms: Option<f64>,
     /// Epoch of the data stream.
     pub epoch: u64,
     /// Zero-shot top-1 accuracy after this step (steps with an evaluation).
@@ -133,6 +141,9 @@ pub struct TrainSummary {
     pub backward_secs: f64,
     /// Seconds in the optimizer.
     pub optimizer_secs: f64,
+    /// Seconds in collective operations with the other ranks (0 for one
+    /// process).
+    pub comm_secs: f64,
     /// Seconds the loader spent preparing batches (overlapped with compute).
     pub loader_secs: f64,
     /// Wall seconds of the loop, evaluations excluded.
@@ -208,25 +219,16 @@ fn clamp_logit_scale(model: &Clip) -> Result<()> {
     Ok(())
 }
 
-/// Trains (or resumes) a run. Returns once `stop_at` or the last step is
-/// reached, with a checkpoint written.
-pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
-    opts.train.validate()?;
-    let shards = Arc::new(ShardSet::open(&opts.shards)?.with_selections(&opts.select)?);
-    // A run directory on object storage is trained in a local copy.
-    let mirror = Mirror::open(&opts.out)?;
-    let out = mirror
-        .as_ref()
-        .map_or_else(|| opts.out.clone(), |m| m.local().to_path_buf());
-    std::fs::create_dir_all(&out).map_err(io_err(&out))?;
+/// Rank 0's side of the start: the run directory prepared, and the model,
+/// optimizer and tokenizer loaded from its newest checkpoint or made anew.
+fn prepare_run(opts: &TrainOptions, shards: &ShardSet, out: &Path) -> Result<state::Start> {
+    std::fs::create_dir_all(out).map_err(io_err(out))?;
     let log_path = out.join(LOG_FILE);
-    let unfinished = checkpoint::remove_unfinished(&out)?;
+    let unfinished = checkpoint::remove_unfinished(out)?;
     if unfinished > 0 {
         log::info!("removed {unfinished} half-written checkpoint(s) of an earlier run");
     }
-    let existing = checkpoint::latest(&out)?;
-
-    let (model, mut optimizer, tokenizer, cfg, start_step, skip, resumed_loss) = match existing {
+    match checkpoint::latest(out)? {
         Some(dir) => {
             if !opts.resume {
                 return Err(Error::Config(format!(
@@ -247,19 +249,19 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
             checkpoint::load_optimizer(&dir, &loaded.model, &mut optimizer, meta.step)?;
             truncate_log(&log_path, meta.step)?;
             log::info!("resuming from {} (step {})", dir.display(), meta.step);
-            (
-                loaded.model,
+            Ok(state::Start {
+                model: loaded.model,
                 optimizer,
-                loaded.tokenizer,
-                meta.train,
-                meta.step,
-                meta.samples_consumed,
-                meta.loss,
-            )
+                tokenizer: loaded.tokenizer,
+                train: meta.train,
+                start_step: meta.step,
+                skip: meta.samples_consumed,
+                resumed_loss: meta.loss,
+            })
         }
         None => {
             opts.model.validate()?;
-            let tokenizer = train_tokenizer(&shards, &opts.model, opts.tokenizer_samples)?;
+            let tokenizer = train_tokenizer(shards, &opts.model, opts.tokenizer_samples)?;
             let mut mcfg = opts.model.clone();
             mcfg.vocab_size = tokenizer.vocab_size();
             let model = Clip::with_precision(&mcfg, &opts.device, opts.train.seed, opts.precision)?;
@@ -267,13 +269,74 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
             if log_path.exists() {
                 std::fs::remove_file(&log_path).map_err(io_err(&log_path))?;
             }
-            (model, optimizer, tokenizer, opts.train.clone(), 0, 0, None)
+            Ok(state::Start {
+                model,
+                optimizer,
+                tokenizer,
+                train: opts.train.clone(),
+                start_step: 0,
+                skip: 0,
+                resumed_loss: None,
+            })
         }
+    }
+}
+
+/// Fails unless the global batch splits evenly over `ranks`.
+fn check_batch_splits(cfg: &TrainConfig, ranks: usize) -> Result<()> {
+    if !cfg.batch_size.is_multiple_of(ranks) || cfg.batch_size < ranks {
+        return Err(Error::Config(format!(
+            "--batch-size {} (the global batch) does not split evenly over {ranks} ranks",
+            cfg.batch_size
+        )));
+    }
+    Ok(())
+}
+
+/// Trains (or resumes) a run. Returns once `stop_at` or the last step is
+/// reached, with a checkpoint written.
+///
+/// With several ranks in `opts.comm`, every rank calls this with the same
+/// options: they train one model on their shares of each global batch of
+/// `train.batch_size` pairs (see [`crate::distributed`]); rank 0 alone writes
+/// the run directory and logs and runs the evaluations, so its summary is the
+/// one to report.
+pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
+    opts.train.validate()?;
+    let comm = opts.comm.clone();
+    let lead = comm.rank() == 0;
+    let shards = Arc::new(ShardSet::open(&opts.shards)?.with_selections(&opts.select)?);
+    // A run directory on object storage is trained in a local copy.
+    let mirror = if lead { Mirror::open(&opts.out)? } else { None };
+    let out = mirror
+        .as_ref()
+        .map_or_else(|| opts.out.clone(), |m| m.local().to_path_buf());
+    let log_path = out.join(LOG_FILE);
+    if !opts.resume {
+        // A fresh run's batch is known now (a resumed one's after loading).
+        check_batch_splits(&opts.train, comm.size())?;
+    }
+    let prepared = if lead {
+        Some(prepare_run(opts, &shards, &out)?)
+    } else {
+        None
     };
+    let start = state::share(comm.as_ref(), prepared, &opts.device, opts.precision)?;
+    let state::Start {
+        model,
+        mut optimizer,
+        tokenizer,
+        train: cfg,
+        start_step,
+        skip,
+        resumed_loss,
+    } = start;
+    check_batch_splits(&cfg, comm.size())?;
+    state::verify_identical(comm.as_ref(), &model.params, start_step)?;
     let end_step = opts.stop_at.unwrap_or(cfg.steps).min(cfg.steps);
     log::info!(
         "{} shard files ({} tar, the rest parquet with {} rows); model {} parameters; \
-         steps {}..{} of {}, batch {} × {} micro-batches",
+         steps {}..{} of {}, batch {} × {} micro-batches over {} rank(s)",
         shards.files().len(),
         shards.tar_files(),
         shards.parquet_rows(),
@@ -282,12 +345,13 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
         end_step,
         cfg.steps,
         cfg.batch_size,
-        cfg.accum_freq
+        cfg.accum_freq,
+        comm.size()
     );
 
     let tokenizer = Arc::new(tokenizer);
     let mc = model.config.clone();
-    let loader = Loader::start(
+    let loader = Loader::start_on(
         shards.clone(),
         tokenizer.clone(),
         LoaderOptions {
@@ -301,16 +365,23 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
             skip,
             max_consecutive_failures: opts.max_consecutive_failures,
         },
+        comm.duplicate()?,
+        Some(end_step.saturating_sub(start_step) * cfg.accum_freq as u64),
     )?;
 
-    let log_file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(io_err(&log_path))?;
-    let mut log_out = BufWriter::new(log_file);
+    // Rank 0's log; the other ranks write nothing.
+    let mut log_out: Box<dyn Write> = if lead {
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(io_err(&log_path))?;
+        Box::new(BufWriter::new(log_file))
+    } else {
+        Box::new(std::io::sink())
+    };
 
-    let bar = if opts.quiet {
+    let bar = if opts.quiet || !lead {
         ProgressBar::hidden()
     } else {
         let b = ProgressBar::new(end_step);
@@ -325,11 +396,20 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
     };
 
     let dev = &opts.device;
-    let (b, s, t) = (cfg.batch_size, mc.image_size, mc.context_length);
-    let mut sums = [0f64; 5]; // data, forward, backward, optimizer, loader
+    // This rank's rows of each global micro-batch.
+    let (b, s, t) = (
+        cfg.batch_size / comm.size(),
+        mc.image_size,
+        mc.context_length,
+    );
+    let mut sums = [0f64; 6]; // data, forward, backward, optimizer, loader, collectives
     let mut dropped = 0u64;
     let mut last_loss = resumed_loss.unwrap_or(f64::NAN);
-    let mut last_ckpt = checkpoint::latest(&out)?.unwrap_or_default();
+    let mut last_ckpt = if lead {
+        checkpoint::latest(&out)?.unwrap_or_default()
+    } else {
+        PathBuf::new()
+    };
     let mut last_eval: Option<ZeroShotReport> = None;
     let mut eval_secs = 0.0;
     let started = Instant::now();
@@ -354,7 +434,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
             });
         }
 
-        let g = step::gradients(&model, &micro, dev)?;
+        let g = distributed::gradients(&model, &micro, comm.as_ref(), dev)?;
         drop(micro);
         let t3 = Instant::now();
         let lr = lr_at(step, cfg.lr, cfg.warmup_steps, cfg.steps);
@@ -372,13 +452,17 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
         }
         let ls = model.logit_scale().to_scalar::<f32>()? as f64;
         let (fw, bw, op) = (g.forward_secs, g.backward_secs, (t4 - t3).as_secs_f64());
-        for (acc, v) in sums.iter_mut().zip([data, fw, bw, op, prep]) {
+        for (acc, v) in sums.iter_mut().zip([data, fw, bw, op, prep, g.comm_secs]) {
             *acc += v;
         }
         let step_secs = (t4 - t0).as_secs_f64();
         let done = step + 1;
         let mut eval_cols = (None, None, None);
-        if let Some(e) = &opts.eval {
+        // Every step in debug builds (the tests), at checkpoints otherwise.
+        if cfg!(debug_assertions) || done % cfg.checkpoint_every == 0 || done == end_step {
+            state::verify_identical(comm.as_ref(), &model.params, done)?;
+        }
+        if let (Some(e), true) = (&opts.eval, lead) {
             if done % e.every.max(1) == 0 || done == end_step {
                 let te = Instant::now();
                 let r = e.task.run(&model, &tokenizer, e.batch_size)?;
@@ -406,6 +490,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
             forward_ms: fw * 1e3,
             backward_ms: bw * 1e3,
             optimizer_ms: op * 1e3,
+            comm_ms: (comm.size() > 1).then_some(g.comm_secs * 1e3),
             epoch,
             zero_shot_top1: eval_cols.0,
             zero_shot_top5: eval_cols.1,
@@ -422,7 +507,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
         });
         bar.inc(1);
 
-        if done % cfg.checkpoint_every == 0 || done == end_step {
+        if lead && (done % cfg.checkpoint_every == 0 || done == end_step) {
             log_out.flush().map_err(io_err(&log_path))?;
             let meta = CheckpointMeta {
                 format_version: FORMAT_VERSION,
@@ -462,8 +547,9 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
         backward_secs: sums[2],
         optimizer_secs: sums[3],
         loader_secs: sums[4],
+        comm_secs: sums[5],
         elapsed_secs: elapsed,
-        dropped_samples: dropped,
+        dropped_samples: comm.all_gather_u64(dropped)?.iter().sum(),
         unreadable_parts: loader.warnings().unreadable_parts.count(),
         checkpoint: match &mirror {
             Some(m) => m.remote_of(&last_ckpt),

@@ -356,3 +356,95 @@ fn selections_apply_to_webdataset_tars_by_sample_key() {
         vec![samples[2].caption.clone(), samples[5].caption.clone()]
     );
 }
+
+/// Every row of a batch (pixels and tokens, as bits), sorted: the batch as a
+/// set of samples.
+fn rows(batches: &[&trainer::data::Batch]) -> Vec<Vec<u32>> {
+    let mut out = Vec::new();
+    for b in batches {
+        let px = b.images.len() / b.size;
+        let t = b.tokens.len() / b.size;
+        for i in 0..b.size {
+            let mut r: Vec<u32> = b.images[i * px..(i + 1) * px]
+                .iter()
+                .map(|x| x.to_bits())
+                .collect();
+            r.extend_from_slice(&b.tokens[i * t..(i + 1) * t]);
+            out.push(r);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn ranks_share_each_batch_and_refill_dropped_samples_like_one_process() {
+    use arrow_array::{ArrayRef, BinaryArray, RecordBatch, StringArray};
+    let dir = tempfile::tempdir().unwrap();
+    let shards = common::shards(dir.path(), 2, 20, 5);
+    // A third file with corrupt images among good ones.
+    let set = ShardSet::open(std::slice::from_ref(&shards)).unwrap();
+    let good = set.read_part(&set.parts()[0]).unwrap()[0].jpg.clone();
+    // Two corrupt images in three, so that several ranks drop samples in
+    // one batch.
+    let jpg: Vec<Option<&[u8]>> = (0..12)
+        .map(|i| match i % 3 {
+            0 => Some(&good[..]),
+            1 => Some(&b"garbage"[..]),
+            _ => Some(&b"\xff\xd8\xff"[..]),
+        })
+        .collect();
+    let batch = RecordBatch::try_from_iter(vec![
+        (
+            "caption",
+            Arc::new(StringArray::from(vec!["a red circle"; 12])) as ArrayRef,
+        ),
+        (
+            "status",
+            Arc::new(StringArray::from(vec!["success"; 12])) as ArrayRef,
+        ),
+        ("jpg", Arc::new(BinaryArray::from(jpg)) as ArrayRef),
+    ])
+    .unwrap();
+    let f = std::fs::File::create(shards.join("00002.parquet")).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(f, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+
+    let set = Arc::new(ShardSet::open(&[shards]).unwrap());
+    let tok = Arc::new(TextTokenizer::train(["a red circle"; 10].iter(), 280, 16).unwrap());
+    let batches = 8;
+    let one_process: Vec<_> = {
+        let l = Loader::start(set.clone(), tok.clone(), opts(1, 0)).unwrap();
+        (0..batches).map(|_| l.next_batch().unwrap()).collect()
+    };
+    let dropped: u64 = one_process.iter().map(|b| b.dropped).sum();
+    // 8 batches of 8 go through more than one epoch of 52 rows, 8 corrupt.
+    assert!(dropped >= 8, "{dropped}");
+    for ranks in [2, 4] {
+        let per_rank = trainer::distributed::threads::run(ranks, |comm| {
+            let l = Loader::start_on(
+                set.clone(),
+                tok.clone(),
+                opts(1, 0),
+                comm.duplicate().unwrap(),
+                Some(batches as u64),
+            )
+            .unwrap();
+            (0..batches)
+                .map(|_| l.next_batch().unwrap())
+                .collect::<Vec<_>>()
+        });
+        for (k, whole) in one_process.iter().enumerate() {
+            let shares: Vec<_> = per_rank.iter().map(|r| &r[k]).collect();
+            assert!(shares.iter().all(|b| b.size == 8 / ranks));
+            assert!(shares.iter().all(|b| b.consumed == whole.consumed));
+            assert!(
+                rows(&shares) == rows(&[whole]),
+                "{ranks} ranks, batch {k}: not the one-process samples"
+            );
+        }
+        let shared_drops: u64 = per_rank.iter().flatten().map(|b| b.dropped).sum();
+        assert_eq!(shared_drops, dropped);
+    }
+}

@@ -12,6 +12,7 @@ use super::augment;
 use super::shards::{Sample, ShardSet};
 use super::stream::SampleStream;
 use super::throttle::DataWarnings;
+use crate::distributed::{rank_rows, Collective, Solo};
 use crate::rng::Rng;
 use crate::tokenizer::{Encoded, TextTokenizer};
 use crate::{Error, Result};
@@ -21,7 +22,7 @@ const AUGMENT: u64 = 0x4155;
 /// How batches are made.
 #[derive(Debug, Clone)]
 pub struct LoaderOptions {
-    /// Pairs per batch.
+    /// Pairs per batch (the global batch, over every rank).
     pub batch_size: usize,
     /// Side of the model's input image.
     pub image_size: usize,
@@ -55,7 +56,7 @@ pub struct Batch {
     pub tokens: Vec<u32>,
     /// `[B]` end-of-text positions.
     pub eot: Vec<u32>,
-    /// Pairs in the batch.
+    /// Pairs in the batch (this rank's rows).
     pub size: usize,
     /// Stream samples consumed once this batch was made (the resume point).
     pub consumed: u64,
@@ -77,6 +78,8 @@ pub struct Loader {
 /// What the loader thread carries from batch to batch.
 struct State {
     stream: SampleStream,
+    /// The ranks sharing each batch (this one decodes its rows only).
+    comm: Box<dyn Collective>,
     /// Unusable samples since the last usable one.
     consecutive_failures: u64,
     warnings: Arc<DataWarnings>,
@@ -108,19 +111,23 @@ fn make_batch(
     pool: &rayon::ThreadPool,
 ) -> Result<Batch> {
     let t0 = Instant::now();
-    let b = opts.batch_size;
+    // Of the global batch's B stream samples, this rank's rows.
+    let (rank, ranks) = (st.comm.rank(), st.comm.size());
+    let (lo, hi) = rank_rows(opts.batch_size, rank, ranks);
+    let b = hi - lo;
     let mut items: Vec<(Vec<f32>, Encoded)> = Vec::with_capacity(b);
     let mut dropped = 0u64;
-    while items.len() < b {
-        let need = b - items.len();
-        let raw = (0..need)
-            .map(|_| st.stream.next_sample())
-            .collect::<Result<Vec<_>>>()?;
+    let mut pulled = (0..opts.batch_size)
+        .map(|_| st.stream.next_sample())
+        .collect::<Result<Vec<_>>>()?;
+    let mut raw: Vec<_> = pulled.drain(lo..hi).collect();
+    loop {
         let done: Vec<_> = pool.install(|| {
             raw.par_iter()
                 .map(|(n, s)| prepare_sample(*n, s, tok, opts))
                 .collect()
         });
+        let mut failed = 0u64;
         for (r, (_, s)) in done.into_iter().zip(&raw) {
             match r {
                 Ok(x) => {
@@ -128,7 +135,7 @@ fn make_batch(
                     items.push(x);
                 }
                 Err(msg) => {
-                    dropped += 1;
+                    failed += 1;
                     st.consecutive_failures += 1;
                     let at = || shards.describe(s.origin);
                     st.warnings
@@ -143,6 +150,25 @@ fn make_batch(
                 }
             }
         }
+        dropped += failed;
+        // The next stream samples replace the dropped ones, the ranks' in
+        // rank order: the global batch holds the samples one process's would.
+        let counts = if ranks == 1 {
+            vec![failed]
+        } else {
+            st.comm.all_gather_u64(failed)?
+        };
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            break;
+        }
+        let before: u64 = counts[..rank].iter().sum();
+        let mut refill = (0..total)
+            .map(|_| st.stream.next_sample())
+            .collect::<Result<Vec<_>>>()?;
+        raw = refill
+            .drain(before as usize..(before + failed) as usize)
+            .collect();
     }
     let px = 3 * opts.image_size * opts.image_size;
     let mut images = Vec::with_capacity(b * px);
@@ -172,6 +198,25 @@ impl Loader {
         tok: Arc<TextTokenizer>,
         opts: LoaderOptions,
     ) -> Result<Self> {
+        Self::start_on(shards, tok, opts, Box::new(Solo), None)
+    }
+
+    /// As [`Loader::start`], for one of the ranks of `comm` (a communicator
+    /// of the loader's own, see [`Collective::duplicate`]): every rank follows
+    /// the same stream and makes its rows `r·B/N .. (r+1)·B/N` of each global
+    /// batch of `opts.batch_size` samples (see [`crate::distributed`]).
+    ///
+    /// `batches` bounds the batches made (`None`: endless). Several ranks
+    /// must bound them, to the number they will take: a rank's loader
+    /// exchanges with the others' at every batch, and one that stopped early
+    /// would leave the others waiting.
+    pub fn start_on(
+        shards: Arc<ShardSet>,
+        tok: Arc<TextTokenizer>,
+        opts: LoaderOptions,
+        comm: Box<dyn Collective>,
+        batches: Option<u64>,
+    ) -> Result<Self> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(opts.workers.max(1))
             .thread_name(|i| format!("decode-{i}"))
@@ -186,6 +231,7 @@ impl Loader {
                 opts.shuffle_buffer,
                 warnings.clone(),
             ),
+            comm,
             consecutive_failures: 0,
             warnings: warnings.clone(),
         };
@@ -196,7 +242,7 @@ impl Loader {
                     let _ = tx.send(Err(e));
                     return;
                 }
-                loop {
+                for _ in 0..batches.unwrap_or(u64::MAX) {
                     let r = make_batch(&mut st, &shards, &tok, &opts, &pool);
                     let failed = r.is_err();
                     if tx.send(r).is_err() || failed {

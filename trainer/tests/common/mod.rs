@@ -52,5 +52,6 @@ pub fn options(shards: &Path, out: &Path, train: TrainConfig) -> TrainOptions {
         quiet: true,
         max_consecutive_failures: 1000,
         eval: None,
+        comm: trainer::distributed::solo(),
     }
 }

@@ -1,0 +1,220 @@
+//! Data-parallel training: `N` processes (ranks) train one model, each on
+//! its share of every batch.
+//!
+//! The design keeps one rule: **`N` ranks with a global batch of `B` pairs
+//! compute the same step as one process with a batch of `B`.**
+//!
+//! - *Data* ([`crate::data::Loader::start_on`]): every rank follows the same
+//!   seeded sample stream as a single process would; of each global batch of
+//!   `B` stream samples, rank `r` decodes rows `r·B/N .. (r+1)·B/N` only. A
+//!   sample that cannot be decoded is replaced as in a single process: the
+//!   ranks exchange how many they dropped, the next samples of the stream
+//!   refill them in rank order, so the global batch holds the same samples
+//!   as one process's (in another row order, which the contrastive loss does
+//!   not see). The stream position (the resume point) is the same on every
+//!   rank and does not depend on `N`: a run resumes with any number of ranks
+//!   and the same data order.
+//! - *Loss* ([`gradients`]): the image and text embeddings of all ranks are
+//!   gathered; rank `r` computes open_clip's "local loss" over the global
+//!   batch: its image rows against all texts and its text rows against all
+//!   images, scaled by `(B/N)/B` so that the ranks' losses sum to the mean
+//!   loss of the global batch. Its gradient with respect to *every* gathered
+//!   embedding is then summed over the ranks (a reduce-scatter), each rank
+//!   keeping the rows it embedded, and back-propagated through its own
+//!   towers. This is the all-gather-with-gradient of open_clip's
+//!   `--gather-with-grad --local-loss`, done as two backward passes because
+//!   candle's backward pass cannot call a collective in its middle.
+//! - *Gradients* ([`buckets`]): the parameter gradients are summed (not
+//!   averaged: the local losses already sum to the global mean) over the
+//!   ranks in flat buckets of bounded size, after the backward pass (candle
+//!   offers no hook to start them during it). Every rank then takes the same
+//!   optimizer step and holds the same weights, which [`state::checksum`]
+//!   verifies.
+//! - *State* ([`state`]): rank 0 alone reads and writes the run directory;
+//!   it initialises or resumes the model and hands weights, optimizer state,
+//!   tokenizer and stream position to the others.
+//!
+//! Collectives come from MPI (module `mpi`, with the `mpi` feature) behind the
+//! [`Collective`] trait; [`Solo`] is the single process, and [`threads`] runs
+//! ranks as threads of one process (for tests without an MPI launcher).
+
+pub mod buckets;
+mod gradients;
+#[cfg(feature = "mpi")]
+pub mod mpi;
+pub mod state;
+pub mod threads;
+
+use std::sync::Arc;
+
+pub use gradients::{gradients, local_loss};
+
+use crate::Result;
+
+/// The collective operations data-parallel training needs, over a fixed
+/// group of ranks. Every rank must call the same operations in the same
+/// order with buffers of the same lengths.
+pub trait Collective: Send + Sync + std::fmt::Debug {
+    /// This process's rank, `0..size()`.
+    fn rank(&self) -> usize;
+    /// Number of ranks.
+    fn size(&self) -> usize;
+    /// Every rank's `local` (the same length everywhere), concatenated in
+    /// rank order.
+    fn all_gather_f32(&self, local: &[f32]) -> Result<Vec<f32>>;
+    /// Every rank's `local` value, in rank order.
+    fn all_gather_u64(&self, local: u64) -> Result<Vec<u64>>;
+    /// Replaces `buf` by its element-wise sum over the ranks.
+    fn all_reduce_sum_f32(&self, buf: &mut [f32]) -> Result<()>;
+    /// The element-wise sum over the ranks of `buf` (`size()` blocks of
+    /// equal length), block `rank()` of it.
+    fn reduce_scatter_sum_f32(&self, buf: &[f32]) -> Result<Vec<f32>>;
+    /// Replaces `bytes` by rank 0's on every rank.
+    fn broadcast_bytes(&self, bytes: &mut Vec<u8>) -> Result<()>;
+    /// A communicator over the same ranks whose operations do not interleave
+    /// with this one's, for another thread (every rank must call this, in the
+    /// same order).
+    fn duplicate(&self) -> Result<Box<dyn Collective>>;
+    /// Ends the processes of every rank with exit status `code`.
+    fn abort(&self, code: i32) -> !;
+}
+
+/// A shared handle to a communicator.
+pub type Comm = Arc<dyn Collective>;
+
+/// The single process: every collective is the identity.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Solo;
+
+impl Collective for Solo {
+    fn rank(&self) -> usize {
+        0
+    }
+    fn size(&self) -> usize {
+        1
+    }
+    fn all_gather_f32(&self, local: &[f32]) -> Result<Vec<f32>> {
+        Ok(local.to_vec())
+    }
+    fn all_gather_u64(&self, local: u64) -> Result<Vec<u64>> {
+        Ok(vec![local])
+    }
+    fn all_reduce_sum_f32(&self, _buf: &mut [f32]) -> Result<()> {
+        Ok(())
+    }
+    fn reduce_scatter_sum_f32(&self, buf: &[f32]) -> Result<Vec<f32>> {
+        Ok(buf.to_vec())
+    }
+    fn broadcast_bytes(&self, _bytes: &mut Vec<u8>) -> Result<()> {
+        Ok(())
+    }
+    fn duplicate(&self) -> Result<Box<dyn Collective>> {
+        Ok(Box::new(Solo))
+    }
+    fn abort(&self, code: i32) -> ! {
+        std::process::exit(code)
+    }
+}
+
+/// The single-process communicator as a shared handle.
+pub fn solo() -> Comm {
+    Arc::new(Solo)
+}
+
+/// Rows `[from, to)` of a global batch of `batch` rows that `rank` of `size`
+/// holds.
+pub fn rank_rows(batch: usize, rank: usize, size: usize) -> (usize, usize) {
+    (rank * batch / size, (rank + 1) * batch / size)
+}
+
+/// This process's index among the ranks of its node, as the launcher tells
+/// it (`OMPI_COMM_WORLD_LOCAL_RANK`, `MPI_LOCALRANKID`, `SLURM_LOCALID`).
+pub fn local_rank() -> Option<usize> {
+    [
+        "OMPI_COMM_WORLD_LOCAL_RANK",
+        "MPI_LOCALRANKID",
+        "SLURM_LOCALID",
+    ]
+    .iter()
+    .find_map(|v| std::env::var(v).ok()?.parse().ok())
+}
+
+/// The device name a rank of `comm` uses for `name`: `cuda` (no index) in a
+/// job of several ranks becomes `cuda:LOCAL_RANK` unless
+/// `CUDA_VISIBLE_DEVICES` shows this process a single GPU (one GPU bound per
+/// task, as `srun --gpus-per-task=1` does); anything else is kept.
+pub fn rank_device(name: &str, comm: &dyn Collective) -> String {
+    let one_visible = std::env::var("CUDA_VISIBLE_DEVICES")
+        .map(|v| v.split(',').filter(|d| !d.trim().is_empty()).count() == 1)
+        .unwrap_or(false);
+    match (name, comm.size() > 1, one_visible, local_rank()) {
+        ("cuda", true, false, Some(local)) => format!("cuda:{local}"),
+        _ => name.to_string(),
+    }
+}
+
+/// The communicator of the job this process was started in: MPI's world
+/// when the process was launched by `mpirun`/`mpiexec` or `srun` (and the
+/// binary is built with the `mpi` feature), else [`Solo`]. Keep the returned
+/// [`World`] alive until the end of the program (dropping it finalises MPI).
+///
+/// A binary without the `mpi` feature started as one of several processes
+/// by an MPI launcher fails here, rather than training the same run
+/// directory `N` times over.
+pub fn launch() -> Result<World> {
+    #[cfg(feature = "mpi")]
+    if mpi::launched_by_mpi() {
+        return mpi::init();
+    }
+    if let Some((var, n)) = launcher_size().filter(|(_, n)| *n > 1) {
+        return Err(crate::Error::Distributed(format!(
+            "started as one of {n} processes ({var}), but this binary was built without \
+             the `mpi` feature: build with `--features mpi`, or start one process"
+        )));
+    }
+    Ok(World {
+        comm: solo(),
+        #[cfg(feature = "mpi")]
+        _universe: None,
+    })
+}
+
+/// The number of processes an MPI launcher started, and the variable that
+/// says so.
+fn launcher_size() -> Option<(&'static str, usize)> {
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
+        .into_iter()
+        .find_map(|v| Some((v, std::env::var(v).ok()?.parse().ok()?)))
+}
+
+/// The job's communicator, and what keeps its runtime alive.
+pub struct World {
+    /// The communicator over every rank of the job.
+    pub comm: Comm,
+    #[cfg(feature = "mpi")]
+    pub(crate) _universe: Option<::mpi::environment::Universe>,
+}
+
+impl std::fmt::Debug for World {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("World").field("comm", &self.comm).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rank_rows_cover_the_batch_once() {
+        for (b, n) in [(8, 2), (12, 3), (5, 1)] {
+            let mut next = 0;
+            for r in 0..n {
+                let (lo, hi) = rank_rows(b, r, n);
+                assert_eq!(lo, next);
+                next = hi;
+            }
+            assert_eq!(next, b);
+        }
+    }
+}
