@@ -3,8 +3,8 @@
 # installs Debian's slurm-wlm and munge when missing, starts the daemons by
 # hand, runs the crawl stages on the bundled sample data as job arrays with
 # several tasks, compares every output with a local run, cancels one task to
-# check that rerunning the same command resubmits only what is missing, and
-# stops the daemons by their PIDs.
+# check that rerunning the same command resubmits only what is missing,
+# trains on two MPI ranks started by srun, and stops the daemons by their PIDs.
 #   scripts/test_slurm.sh [WITCURATE_BINARY]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -154,6 +154,35 @@ else
   echo "FAILED: slurm_s3: .venv-tools has no moto_server (run scripts/setup.sh)" >&2
   fail=$((fail + 1))
 fi
+
+# 6. Training as 2 MPI ranks started by srun (Slurm's PMIx plugin, the
+# binary built with the `mpi` feature): the same per-step losses as one
+# process with the whole batch, on the shards of the crawl above.
+if [ -n "${WITCURATE_MPI_BIN:-}" ]; then
+  MPI_WC=$WITCURATE_MPI_BIN
+else
+  cargo build --quiet --features mpi --bin witcurate
+  cp "$ROOT/target/debug/witcurate" "$WORK/witcurate-mpi"
+  cargo build --quiet --bin witcurate # the default binary back in place
+  MPI_WC=$WORK/witcurate-mpi
+fi
+TRAIN_FLAGS=(train --quiet --shards "$WORK/web-local/shards" --preset tiny --steps 6 --batch-size 8
+  --lr 2e-3 --warmup-steps 2 --context-length 16 --vocab-size 200 --shuffle-buffer 8)
+"$MPI_WC" "${TRAIN_FLAGS[@]}" --out "$WORK/train-1" >/dev/null
+srun --mpi=pmix -n 2 --cpus-per-task=1 "$MPI_WC" "${TRAIN_FLAGS[@]}" --out "$WORK/train-srun" \
+  >"$WORK/srun.log" 2>&1 || { echo "srun:" >&2; tail -20 "$WORK/srun.log" >&2; }
+same_losses() { # same_losses RUN_A RUN_B: every step's loss within 1e-4
+  python3 - "$1/train_log.jsonl" "$2/train_log.jsonl" <<'PYTHON'
+import json, sys
+one, two = ([json.loads(l) for l in open(p)] for p in sys.argv[1:])
+a, b = [s["loss"] for s in one], [s["loss"] for s in two]
+print(f"losses: 1 process {a}, 2 ranks {b}", file=sys.stderr)
+# Only a run of several ranks logs time in collectives.
+ranks = all("comm_ms" in s for s in two) and not any("comm_ms" in s for s in one)
+sys.exit(0 if ranks and len(a) == len(b) == 6 and all(abs(x - y) <= 1e-4 for x, y in zip(a, b)) else 1)
+PYTHON
+}
+check slurm_srun_two_ranks_train_as_one_process same_losses "$WORK/train-1" "$WORK/train-srun"
 
 echo "slurm: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
