@@ -299,6 +299,16 @@ fn train_then_eval_writes_checkpoint_log_and_json() {
             }));
         }
     }
+    // An image that is missing and one that does not decode: named, counted,
+    // left out with their captions.
+    std::fs::write(images.join("broken.jpg"), b"not an image").unwrap();
+    for name in ["broken.jpg", "missing.jpg"] {
+        entries.push(serde_json::json!({
+            "filename": name,
+            "split": "test",
+            "sentences": [{"raw": "a broken picture"}],
+        }));
+    }
     let karpathy = dir.path().join("dataset_shapes.json");
     std::fs::write(
         &karpathy,
@@ -327,9 +337,16 @@ fn train_then_eval_writes_checkpoint_log_and_json() {
         stdout.contains("eval captioned retrieval: 36 images, 72 captions"),
         "{stdout}"
     );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("broken.jpg: cannot decode image")
+            && stderr.contains("missing.jpg: cannot read image"),
+        "{stderr}"
+    );
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let r = &v["captioned_retrieval"];
+    assert_eq!(r["unreadable_images"], 2);
     for key in ["image_to_text", "text_to_image"] {
         let at: Vec<f64> = r[key]
             .as_array()

@@ -118,12 +118,46 @@ pub fn captioned_retrieval(
     set: &CaptionedImages,
     batch: usize,
 ) -> Result<CaptionedRetrievalReport> {
-    let bytes: Vec<Vec<u8>> = set
-        .images
-        .iter()
-        .map(|p| storage::files::read(p).unwrap_or_default())
-        .collect();
-    let (img, ok) = embed_images(model, &bytes, batch)?;
+    // A chunk of images in memory at a time; an image that cannot be read
+    // or decoded is named, counted and left out with its captions.
+    let mut parts = Vec::new();
+    let mut ok = Vec::with_capacity(set.images.len());
+    for paths in set.images.chunks(batch.max(1) * 4) {
+        let bytes: Vec<Vec<u8>> = paths
+            .iter()
+            .map(|p| {
+                storage::files::read(p).unwrap_or_else(|e| {
+                    log::warn!("{}: cannot read image ({e}); skipped", p.display());
+                    Vec::new()
+                })
+            })
+            .collect();
+        match embed_images(model, &bytes, batch) {
+            Ok((emb, decoded)) => {
+                for (p, (good, b)) in paths.iter().zip(decoded.iter().zip(&bytes)) {
+                    if !good && !b.is_empty() {
+                        log::warn!("{}: cannot decode image; skipped", p.display());
+                    }
+                }
+                ok.extend(decoded);
+                parts.push(emb);
+            }
+            Err(Error::Config(_)) => {
+                log::warn!(
+                    "{} images in a row that cannot be decoded; skipped",
+                    paths.len()
+                );
+                ok.extend(std::iter::repeat_n(false, paths.len()));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if parts.is_empty() {
+        return Err(Error::Config(
+            "no decodable image in the captioned set".into(),
+        ));
+    }
+    let img = candle_core::Tensor::cat(&parts, 0)?;
     // Images that decode, and their captions.
     let kept: Vec<usize> = (0..set.images.len()).filter(|&i| ok[i]).collect();
     let mut new_index = vec![usize::MAX; set.images.len()];
