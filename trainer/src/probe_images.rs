@@ -29,18 +29,25 @@ pub struct ProbeOptions {
     pub cache: Option<PathBuf>,
 }
 
-/// The name of a checkpoint in the feature cache's keys: its location, its
-/// step, and when its weights were written, so that other weights written to
+/// The name of a checkpoint in the feature cache's keys: its checkpoint
+/// directory (a run directory means its newest checkpoint; a local one by
+/// its canonical path), its step, and when its weights were written, so that other weights written to
 /// the same place (a checkpoint replaced by `witcurate import`, a run
 /// deleted and trained again) never read the old features.
 pub fn model_id(checkpoint: &Path, step: u64) -> String {
-    let written = crate::checkpoint::resolve(checkpoint)
-        .ok()
+    // A run directory and its newest checkpoint are one model: named by the
+    // checkpoint directory itself (local ones by their canonical path).
+    let resolved = crate::checkpoint::resolve(checkpoint).ok();
+    let name = resolved
+        .as_ref()
+        .and_then(|d| d.canonicalize().ok())
+        .unwrap_or_else(|| checkpoint.to_path_buf());
+    let written = resolved
         .and_then(|dir| std::fs::metadata(dir.join(crate::checkpoint::MODEL_FILE)).ok())
         .and_then(|m| m.modified().ok())
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos());
-    format!("{}@{step}@{written}", checkpoint.display())
+    format!("{}@{step}@{written}", name.display())
 }
 
 /// Embeds both sets (or reads their cached features) and runs the probe.
@@ -204,5 +211,22 @@ mod tests {
             .unwrap();
         assert_ne!(model_id(dir.path(), 0), before);
         assert_ne!(model_id(dir.path(), 1), model_id(dir.path(), 0));
+    }
+
+    #[test]
+    fn a_run_directory_and_its_newest_checkpoint_are_one_model() {
+        let run = tempfile::tempdir().unwrap();
+        for step in ["step-00000002", "step-00000010"] {
+            let dir = run.path().join(step);
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::write(dir.join(crate::checkpoint::META_FILE), b"{}").unwrap();
+            std::fs::write(dir.join(crate::checkpoint::MODEL_FILE), b"x").unwrap();
+        }
+        let newest = run.path().join("step-00000010");
+        assert_eq!(model_id(run.path(), 10), model_id(&newest, 10));
+        let relative = newest.join("..").join("step-00000010");
+        assert_eq!(model_id(&relative, 10), model_id(&newest, 10));
+        let older = run.path().join("step-00000002");
+        assert_ne!(model_id(&older, 2), model_id(&newest, 10));
     }
 }
