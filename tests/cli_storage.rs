@@ -810,6 +810,27 @@ fn a_training_run_directory_on_s3_resumes_like_a_local_one() {
     let (got, named) = eval(url, &dir.path().join("s3.json"));
     assert_eq!(got, want);
     assert_eq!(named, format!("{url}/step-00000004"));
+    // `export` reads it there too: the same open_clip files as from disk.
+    for (from, to) in [(s(&local), "export-local"), (url, "export-s3")] {
+        let out = dir.path().join(to);
+        assert_success(&witcurate_env(
+            &[
+                "export",
+                "--format",
+                "open_clip",
+                "--checkpoint",
+                from,
+                "--out",
+                s(&out),
+            ],
+            &env,
+        ));
+    }
+    let weights = "open_clip_model.safetensors";
+    assert_eq!(
+        std::fs::read(dir.path().join("export-local").join(weights)).unwrap(),
+        std::fs::read(dir.path().join("export-s3").join(weights)).unwrap()
+    );
 
     // The images, their class names and the linear probe's image sets on
     // the server give the report of the same files on disk.

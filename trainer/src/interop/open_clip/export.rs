@@ -34,9 +34,11 @@ pub struct ExportSummary {
 }
 
 /// Exports the checkpoint at `checkpoint` (a step directory, or a run
-/// directory meaning its newest checkpoint) to the directory `out`.
+/// directory meaning its newest checkpoint; on disk or on object storage)
+/// to the directory `out`.
 pub fn export(checkpoint: &Path, out: &Path) -> Result<ExportSummary> {
-    let loaded = checkpoint::load(checkpoint, &Device::Cpu)?;
+    let (local, _) = crate::mirror::local_checkpoint(checkpoint)?;
+    let loaded = checkpoint::load(&local, &Device::Cpu)?;
     export_model(&loaded.model, &loaded.tokenizer, out)
 }
 
