@@ -84,6 +84,17 @@ impl TaskError {
     }
 }
 
+/// A writer's error lifted so that the storage layer's errors and the
+/// writer's own both come back as `E` from [`commit_atomically`] and
+/// [`commit_dir`].
+struct Lifted<E>(E);
+
+impl<E: From<TaskError>> From<atomic_output::AtomicError> for Lifted<E> {
+    fn from(e: atomic_output::AtomicError) -> Self {
+        Lifted(E::from(TaskError::from(e)))
+    }
+}
+
 /// Writes an output atomically (see [`crate::storage::files::commit`]):
 /// `write` receives a temporary path, and on success the file is renamed to
 /// `final_path` (or uploaded, when `final_path` is an object URL); on failure
@@ -93,14 +104,6 @@ where
     F: FnOnce(&Path) -> Result<(), E>,
     E: From<TaskError>,
 {
-    // Lift the writer's error so that the crate's I/O errors and the
-    // writer's own both come back as `E`.
-    struct Lifted<E>(E);
-    impl<E: From<TaskError>> From<atomic_output::AtomicError> for Lifted<E> {
-        fn from(e: atomic_output::AtomicError) -> Self {
-            Lifted(E::from(TaskError::from(e)))
-        }
-    }
     crate::storage::files::commit(final_path, |tmp| write(tmp).map_err(Lifted))
         .map_err(|Lifted(e)| e)
 }
@@ -114,12 +117,6 @@ where
     F: FnOnce(&Path) -> Result<(), E>,
     E: From<TaskError>,
 {
-    struct Lifted<E>(E);
-    impl<E: From<TaskError>> From<atomic_output::AtomicError> for Lifted<E> {
-        fn from(e: atomic_output::AtomicError) -> Self {
-            Lifted(E::from(TaskError::from(e)))
-        }
-    }
     crate::storage::files::commit_dir(final_path, |tmp| write(tmp).map_err(Lifted))
         .map_err(|Lifted(e)| e)
 }
