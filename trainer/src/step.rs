@@ -65,6 +65,22 @@ pub(crate) fn collect(
         .collect()
 }
 
+/// Adds the gradients in `store` to `acc` (one slot per parameter; a slot
+/// without a gradient yet takes the new one).
+pub(crate) fn accumulate(
+    model: &Clip,
+    acc: &mut [Option<Tensor>],
+    store: &candle_core::backprop::GradStore,
+) -> Result<()> {
+    for (a, g) in acc.iter_mut().zip(collect(model, store)) {
+        *a = match (a.take(), g) {
+            (Some(a), Some(g)) => Some((a + g)?),
+            (a, g) => a.or(g),
+        };
+    }
+    Ok(())
+}
+
 pub(crate) fn finish(model: &Clip, acc: Vec<Option<Tensor>>) -> Result<Vec<Tensor>> {
     model
         .params
@@ -128,12 +144,7 @@ pub fn gradients(model: &Clip, micro: &[MicroBatch], device: &Device) -> Result<
         sync()?;
         let t2 = Instant::now();
         let store = loss.backward()?;
-        for (a, g) in acc.iter_mut().zip(collect(model, &store)) {
-            *a = match (a.take(), g) {
-                (Some(a), Some(g)) => Some((a + g)?),
-                (a, g) => a.or(g),
-            };
-        }
+        accumulate(model, &mut acc, &store)?;
         drop(store);
         if j == 0 {
             loss0 = loss.to_scalar::<f32>()? as f64;
@@ -151,14 +162,17 @@ pub fn gradients(model: &Clip, micro: &[MicroBatch], device: &Device) -> Result<
     })
 }
 
+/// A small model and random micro-batches, for the tests of the step and of
+/// its distributed form.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::{ModelConfig, TrainConfig};
-    use crate::optim::AdamW;
+pub(crate) mod fixtures {
+    use super::MicroBatch;
+    use crate::config::ModelConfig;
     use crate::rng::Rng;
+    use candle_core::{Device, Tensor};
 
-    fn tiny() -> ModelConfig {
+    /// The tiny preset with one layer per tower and a 40-token vocabulary.
+    pub(crate) fn tiny() -> ModelConfig {
         let mut c = ModelConfig::preset("tiny").unwrap();
         c.context_length = 10;
         c.vocab_size = 40;
@@ -167,7 +181,8 @@ mod tests {
         c
     }
 
-    fn batch(c: &ModelConfig, b: usize, seed: u64) -> MicroBatch {
+    /// `b` random images and token rows of lengths 3 to 7 (seeded).
+    pub(crate) fn batch(c: &ModelConfig, b: usize, seed: u64) -> MicroBatch {
         let mut r = Rng::new(seed);
         let (s, t) = (c.image_size, c.context_length);
         let img: Vec<f32> = (0..b * 3 * s * s).map(|_| r.normal() as f32).collect();
@@ -189,7 +204,7 @@ mod tests {
     }
 
     /// Rows `[from, from + n)` of a micro-batch.
-    fn slice(m: &MicroBatch, from: usize, n: usize) -> MicroBatch {
+    pub(crate) fn slice(m: &MicroBatch, from: usize, n: usize) -> MicroBatch {
         MicroBatch {
             images: m.images.narrow(0, from, n).unwrap(),
             tokens: m.tokens.narrow(0, from, n).unwrap(),
@@ -197,9 +212,18 @@ mod tests {
         }
     }
 
-    fn flat(t: &Tensor) -> Vec<f32> {
+    /// A tensor's values, flattened.
+    pub(crate) fn flat(t: &Tensor) -> Vec<f32> {
         t.flatten_all().unwrap().to_vec1().unwrap()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{batch, flat, slice, tiny};
+    use super::*;
+    use crate::config::TrainConfig;
+    use crate::optim::AdamW;
 
     /// Largest |a - b| relative to the largest |b| of the tensor.
     fn rel_diff(a: &Tensor, b: &Tensor) -> f32 {

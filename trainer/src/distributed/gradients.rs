@@ -157,12 +157,7 @@ pub fn gradients(
             + (t * gt)?.sum_all()?.to_dtype(DType::F32)?)?;
         at += b;
         let store = surrogate.backward()?;
-        for (a, g) in acc.iter_mut().zip(step::collect(model, &store)) {
-            *a = match (a.take(), g) {
-                (Some(a), Some(g)) => Some((a + g)?),
-                (a, g) => a.or(g),
-            };
-        }
+        step::accumulate(model, &mut acc, &store)?;
     }
     let grads = step::finish(model, acc)?;
     // 4. Sum the gradients and the loss shares over the ranks.
@@ -186,52 +181,10 @@ pub fn gradients(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ModelConfig;
     use crate::distributed::{rank_rows, threads};
     use crate::model::clip_loss;
     use crate::rng::Rng;
-
-    fn tiny() -> ModelConfig {
-        let mut c = ModelConfig::preset("tiny").unwrap();
-        c.context_length = 10;
-        c.vocab_size = 40;
-        c.vision_layers = 1;
-        c.text_layers = 1;
-        c
-    }
-
-    fn batch(c: &ModelConfig, b: usize, seed: u64) -> MicroBatch {
-        let mut r = Rng::new(seed);
-        let (s, t) = (c.image_size, c.context_length);
-        let img: Vec<f32> = (0..b * 3 * s * s).map(|_| r.normal() as f32).collect();
-        let mut tok = vec![0u32; b * t];
-        let mut eot = vec![0u32; b];
-        for i in 0..b {
-            let len = 3 + i % 5;
-            for j in 0..len {
-                tok[i * t + j] = 3 + r.below(c.vocab_size - 3) as u32;
-            }
-            eot[i] = (len - 1) as u32;
-        }
-        let d = &Device::Cpu;
-        MicroBatch {
-            images: Tensor::from_vec(img, (b, 3, s, s), d).unwrap(),
-            tokens: Tensor::from_vec(tok, (b, t), d).unwrap(),
-            eot: Tensor::from_vec(eot, b, d).unwrap(),
-        }
-    }
-
-    fn slice(m: &MicroBatch, from: usize, n: usize) -> MicroBatch {
-        MicroBatch {
-            images: m.images.narrow(0, from, n).unwrap(),
-            tokens: m.tokens.narrow(0, from, n).unwrap(),
-            eot: m.eot.narrow(0, from, n).unwrap(),
-        }
-    }
-
-    fn flat(t: &Tensor) -> Vec<f32> {
-        t.flatten_all().unwrap().to_vec1().unwrap()
-    }
+    use crate::step::fixtures::{batch, flat, slice, tiny};
 
     /// Largest |a - b| relative to the largest |b|.
     fn rel_diff(a: &[f32], b: &[f32]) -> f32 {
