@@ -65,6 +65,18 @@ pub struct TableColumns {
     pub label: Option<String>,
 }
 
+impl TableColumns {
+    /// The image and label columns among a table's `names`: the ones given,
+    /// else the first of [`IMAGE_COLUMNS`] / [`LABEL_COLUMNS`] present; a
+    /// missing one is an error naming the table and its columns.
+    fn pick(&self, names: &[String], table: &Path) -> Result<(String, String)> {
+        Ok((
+            pick(self.image.as_deref(), IMAGE_COLUMNS, names, "image", table)?,
+            pick(self.label.as_deref(), LABEL_COLUMNS, names, "label", table)?,
+        ))
+    }
+}
+
 /// One image of a set, read.
 #[derive(Debug, Clone)]
 pub struct LabelledImage {
@@ -433,22 +445,15 @@ fn open_table(
     };
     let (labels, paths, source) = match kind {
         TableKind::Parquet => {
-            let names = parquet_columns(table)?;
-            let image = pick(
-                columns.image.as_deref(),
-                IMAGE_COLUMNS,
-                &names,
-                "image",
-                table,
-            )?;
-            let label = pick(
-                columns.label.as_deref(),
-                LABEL_COLUMNS,
-                &names,
-                "label",
-                table,
-            )?;
-            let (labels, paths) = parquet_labels_and_paths(table, &label, &image)?;
+            let schema = parquet_builder(table)?.schema().clone();
+            let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+            let (image, label) = columns.pick(&names, table)?;
+            let image_type = schema
+                .field_with_name(&image)
+                .map_err(|e| parquet_err(table, e))?
+                .data_type()
+                .clone();
+            let (labels, paths) = parquet_labels_and_paths(table, &label, &image, &image_type)?;
             let paths = paths
                 .into_iter()
                 .map(|p| p.map(|p| resolve(&p)))
@@ -539,20 +544,7 @@ fn text_table(
     columns: &TableColumns,
     resolve: &dyn Fn(&str) -> PathBuf,
 ) -> Result<(Labels, Vec<Option<PathBuf>>, Source)> {
-    let image = pick(
-        columns.image.as_deref(),
-        IMAGE_COLUMNS,
-        &names,
-        "image",
-        table,
-    )?;
-    let label = pick(
-        columns.label.as_deref(),
-        LABEL_COLUMNS,
-        &names,
-        "label",
-        table,
-    )?;
+    let (image, label) = columns.pick(&names, table)?;
     let mut paths = Vec::with_capacity(rows.len());
     let mut texts = Vec::with_capacity(rows.len());
     for (i, r) in rows.iter().enumerate() {
@@ -652,15 +644,6 @@ fn parquet_builder(
     ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_err(table, e))
 }
 
-fn parquet_columns(table: &Path) -> Result<Vec<String>> {
-    let b = parquet_builder(table)?;
-    Ok(b.schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect())
-}
-
 fn parquet_reader(
     table: &Path,
     columns: &[&str],
@@ -684,6 +667,7 @@ fn parquet_labels_and_paths(
     table: &Path,
     label: &str,
     image: &str,
+    image_type: &DataType,
 ) -> Result<(Labels, Vec<Option<String>>)> {
     // Labels first (one small column).
     let mut numbers = Vec::new();
@@ -728,19 +712,11 @@ fn parquet_labels_and_paths(
     };
     // Then the image paths, when the images are not in the table; a
     // column of bytes is only read when the images are.
-    let schema_type = {
-        let b = parquet_builder(table)?;
-        b.schema()
-            .field_with_name(image)
-            .map_err(|e| parquet_err(table, e))?
-            .data_type()
-            .clone()
-    };
     let n = match &labels {
         Labels::Numbers(v) => v.len(),
         Labels::Texts(v) => v.len(),
     };
-    let paths = match &schema_type {
+    let paths = match image_type {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
             let mut paths = Vec::with_capacity(n);
             for batch in parquet_reader(table, &[image], 1024)? {
