@@ -517,6 +517,7 @@ fn match_part(
         "pairs",
         &ctx.run.matched_part(task),
         &out_schema,
+        crate::parts::FAST_COMPRESSION,
         transform,
         observe,
         |n| ctx.progress.inc(n),
