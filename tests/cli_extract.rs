@@ -412,3 +412,75 @@ fn real_warc_pairs_match_an_independent_warcio_and_lxml_reading() {
     );
     assert!(want.len() > 800, "{}", want.len());
 }
+
+/// The `fault_warc_record_too_large` counter of a one-task extract.
+fn too_large(run: &Path) -> u64 {
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("_stats/extract/task-00000.json")).unwrap())
+            .unwrap();
+    json["counters"]["fault_warc_record_too_large"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+#[test]
+fn the_record_size_limit_takes_units_and_the_older_mib_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, limit: &[&str]| {
+        let out = dir.path().join(name);
+        let mut args = vec![
+            "crawl",
+            "extract",
+            "--quiet",
+            "--out",
+            s(&out),
+            "--input",
+            WARC,
+            "--partitions",
+            "1",
+        ];
+        args.extend_from_slice(limit);
+        (ok(&args), too_large(&out))
+    };
+    // The sample's largest record is a 222,942-byte page.
+    let (default, none) = run("default", &[]);
+    assert!(default.contains(" 860 pairs"), "{default}");
+    assert_eq!(none, 0);
+    let (small, skipped) = run("small", &["--max-record-size", "100KiB"]);
+    assert_eq!(skipped, 1, "{small}");
+    assert!(!small.contains(" 860 pairs"), "{small}");
+    let (mib, none) = run("mib", &["--max-record-mb", "1"]);
+    assert!(mib.contains(" 860 pairs"), "{mib}");
+    assert_eq!(none, 0);
+    let (_, all) = run("bytes", &["--max-record-size", "10"]);
+    assert_eq!(all, 13, "all 13 records are over 10 bytes");
+
+    let both = witcurate(&[
+        "crawl",
+        "extract",
+        "--out",
+        s(&dir.path().join("both")),
+        "--input",
+        WARC,
+        "--max-record-size",
+        "1MiB",
+        "--max-record-mb",
+        "1",
+    ]);
+    assert!(!both.status.success());
+    let err = String::from_utf8_lossy(&both.stderr);
+    assert!(err.contains("--max-record-mb"), "{err}");
+    let bad = witcurate(&[
+        "crawl",
+        "extract",
+        "--out",
+        s(&dir.path().join("bad")),
+        "--input",
+        WARC,
+        "--max-record-size",
+        "lots",
+    ]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("--max-record-size"), "{err}");
+}

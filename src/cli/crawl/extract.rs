@@ -54,9 +54,14 @@ pub struct ExtractOptions {
     /// de-duplicated alone, so size them to fit memory (see docs/extract.md).
     #[arg(long, default_value_t = 16)]
     pub partitions: usize,
-    /// Skip (and count) WARC/WAT records larger than this many MiB.
-    #[arg(long, default_value_t = 32)]
-    pub max_record_mb: usize,
+    /// Skip (and count) WARC/WAT records larger than this (`32MiB`, `200MB`,
+    /// `1GiB`, or bytes).
+    #[arg(long, default_value = "32MiB", value_parser = units::parse_size_usize)]
+    pub max_record_size: usize,
+    /// The same limit as a number of MiB (the older spelling of
+    /// `--max-record-size`).
+    #[arg(long, conflicts_with = "max_record_size")]
+    pub max_record_mb: Option<usize>,
 }
 
 impl ExtractOptions {
@@ -83,10 +88,12 @@ impl ExtractOptions {
         p.text.min_text_len = self.min_text_len;
         p.text.max_text_len = self.max_text_len;
         p.partitions = self.partitions;
-        p.max_record_bytes = self
-            .max_record_mb
-            .checked_mul(1 << 20)
-            .ok_or_else(|| anyhow::anyhow!("--max-record-mb is too large"))?;
+        p.max_record_bytes = match self.max_record_mb {
+            Some(mb) => mb
+                .checked_mul(1 << 20)
+                .ok_or_else(|| anyhow::anyhow!("--max-record-mb {mb} is too large"))?,
+            None => self.max_record_size,
+        };
         Ok(ExtractStage::new(p)?)
     }
 }
