@@ -319,12 +319,17 @@ fn is_remote_or_bundled(p: &Path) -> bool {
 /// `\tSIZE\tMTIME` of a local file.
 fn file_stamp(p: &Path) -> Result<String> {
     let m = std::fs::metadata(p).map_err(io_err(p))?;
-    let mtime = m
-        .modified()
+    Ok(format!("\t{}\t{}", m.len(), modified_nanos(&m)))
+}
+
+/// A file's modification time in nanoseconds since the Unix epoch (0 where
+/// the file system does not keep one): part of the cache keys that must
+/// change when a file is rewritten.
+pub(crate) fn modified_nanos(m: &std::fs::Metadata) -> u128 {
+    m.modified()
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
-    Ok(format!("\t{}\t{mtime}", m.len()))
+        .map_or(0, |d| d.as_nanos())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -44,9 +44,7 @@ pub fn model_id(checkpoint: &Path, step: u64) -> String {
         .unwrap_or_else(|| checkpoint.to_path_buf());
     let written = resolved
         .and_then(|dir| std::fs::metadata(dir.join(crate::checkpoint::MODEL_FILE)).ok())
-        .and_then(|m| m.modified().ok())
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
+        .map_or(0, |m| crate::labelled::modified_nanos(&m));
     format!("{}@{step}@{written}", name.display())
 }
 
