@@ -442,10 +442,17 @@ fn outputs_are_byte_identical_whatever_the_thread_count() {
         })
         .collect();
     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    // Three parts, so that several tasks also run at once.
+    let parts = ["part-00000", "part-00001", "part-00002"];
     let mut outputs = Vec::new();
     for threads in ["1", "2", "3"] {
         let run = dir.path().join(format!("run{threads}"));
-        write_pairs(&run.join("pairs/part-00000.parquet"), &texts);
+        for (part, slice) in parts
+            .iter()
+            .zip(texts.chunks(texts.len().div_ceil(parts.len())))
+        {
+            write_pairs(&run.join(format!("pairs/{part}.parquet")), slice);
+        }
         assert_success(&witcurate(&[
             "crawl",
             "match",
@@ -457,16 +464,19 @@ fn outputs_are_byte_identical_whatever_the_thread_count() {
             "--vocab",
             vocab.to_str().unwrap(),
         ]));
-        outputs.push((
-            fs::read(run.join("matched/part-00000.parquet")).unwrap(),
-            fs::read(run.join("counts.parquet")).unwrap(),
-        ));
+        let mut files: Vec<Vec<u8>> = parts
+            .iter()
+            .map(|p| fs::read(run.join(format!("matched/{p}.parquet"))).unwrap())
+            .collect();
+        files.push(fs::read(run.join("counts.parquet")).unwrap());
+        outputs.push(files);
     }
     assert!(outputs.windows(2).all(|w| w[0] == w[1]));
-    assert_eq!(
-        matched_rows(&dir.path().join("run1/matched/part-00000.parquet")).len(),
-        15_000
-    );
+    let matched: usize = parts
+        .iter()
+        .map(|p| matched_rows(&dir.path().join(format!("run1/matched/{p}.parquet"))).len())
+        .sum();
+    assert_eq!(matched, 15_000);
 }
 
 #[test]

@@ -519,7 +519,11 @@ where
     P: Fn(u64) + Sync,
 {
     let (reader, _rows) = open_checked(input, in_schema, what)?;
-    let chunk = 2 * rayon::current_num_threads().max(1);
+    // The tasks running at once share the cores: each transforms chunks of
+    // about two batches per core it has, so that memory stays that of one
+    // task with every core.
+    let _active = ActiveTask::enter();
+    let chunk = 2 * (rayon::current_num_threads() / ActiveTask::count()).max(1);
     commit_atomically(output, |tmp| {
         let file = File::create(tmp).map_err(|e| PartsError::Io {
             path: tmp.to_path_buf(),
@@ -592,6 +596,31 @@ where
         writer.close().map_err(|e| PartsError::parquet(output, e))?;
         Ok(())
     })
+}
+
+/// The number of [`transform_part`] loops running in this process; one is
+/// counted while an `ActiveTask` lives.
+struct ActiveTask;
+
+static ACTIVE_TASKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl ActiveTask {
+    fn enter() -> Self {
+        ACTIVE_TASKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ActiveTask
+    }
+
+    fn count() -> usize {
+        ACTIVE_TASKS
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(1)
+    }
+}
+
+impl Drop for ActiveTask {
+    fn drop(&mut self) {
+        ACTIVE_TASKS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// The `query_ids` field of `matched_schema()`, for building list arrays.

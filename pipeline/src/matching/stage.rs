@@ -28,7 +28,9 @@ use crate::parts::{
 };
 use crate::run_dir::RunDir;
 use crate::schema::{col, matched_schema, pairs_schema};
-use crate::stage::{run_each, BoxError, Stage, StageContext, StageOutcome, TaskRecord, TaskResult};
+use crate::stage::{
+    run_some_at_once, BoxError, Stage, StageContext, StageOutcome, TaskRecord, TaskResult,
+};
 use crate::task::Counters;
 
 /// Counter names of match tasks.
@@ -292,7 +294,9 @@ impl Stage for MatchStage {
         );
         *self.automaton.lock().expect("not poisoned") = Some((built, matchers.memory_usage()));
         ctx.progress.set_length(rows);
-        run_each(&ready, done, |t| match_part(ctx, t, &matchers));
+        run_some_at_once(&ready, done, tasks_at_once(matchers.entries), |t| {
+            match_part(ctx, t, &matchers)
+        });
         Ok(())
     }
 
@@ -404,6 +408,16 @@ pub fn matched_lid_schema() -> SchemaRef {
     let mut fields: Vec<Field> = base.fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.push(Field::new(LANG_COLUMN, DataType::Utf8, false));
     Arc::new(Schema::new(fields))
+}
+
+/// How many match tasks run at once: one per core, as long as their
+/// per-entry count arrays (8 bytes per vocabulary entry each) stay within
+/// 1 GiB together; a task's reader and writer are serial, so one task at a
+/// time leaves cores idle.
+fn tasks_at_once(entries: usize) -> usize {
+    const COUNTS_BUDGET: usize = 1 << 30;
+    let by_memory = COUNTS_BUDGET / (entries.max(1) * std::mem::size_of::<u64>());
+    rayon::current_num_threads().min(by_memory).max(1)
 }
 
 /// One task: `pairs/part-N` → `matched/part-N` + `counts/part-N`.

@@ -77,6 +77,34 @@ pub fn run_each<E: Into<BoxError>>(
     }
 }
 
+/// Runs `tasks` with `run`, up to `width` of them at once (each on its own
+/// thread; `width` ≤ 1 is [`run_each`]), timing each and reporting it to
+/// `done`. For stages whose tasks have serial parts (a reader and a writer
+/// thread) around a parallel middle: several tasks keep every core busy
+/// where one task's serial parts would leave cores idle. Tasks are taken in
+/// order; what each writes does not depend on `width`.
+pub fn run_some_at_once<E: Into<BoxError>>(
+    tasks: &[usize],
+    done: &(dyn Fn(usize, TaskResult) + Sync),
+    width: usize,
+    run: impl Fn(usize) -> Result<Counters, E> + Sync,
+) {
+    let width = width.min(tasks.len());
+    if width <= 1 {
+        return run_each(tasks, done, run);
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..width {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&task) = tasks.get(i) else { break };
+                run_each(&[task], done, &run);
+            });
+        }
+    });
+}
+
 /// What a stage's tasks and reduce get from the runner.
 pub struct StageContext<'a> {
     /// The run directory.
