@@ -120,6 +120,26 @@ fn losses(run: &Path) -> Vec<f64> {
         .collect()
 }
 
+/// The shard bytes and image bytes each rank read, from the `train data:`
+/// line of a run's output.
+fn bytes_read(stdout: &str) -> (Vec<u64>, Vec<u64>) {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("train data: "))
+        .unwrap_or_else(|| panic!("no `train data:` line in {stdout}"));
+    let lists: Vec<Vec<u64>> = line
+        .split('[')
+        .skip(1)
+        .map(|l| {
+            l[..l.find(']').unwrap()]
+                .split(", ")
+                .map(|n| n.parse().unwrap())
+                .collect()
+        })
+        .collect();
+    (lists[0].clone(), lists[1].clone())
+}
+
 /// Every f32 tensor of a safetensors file, by name.
 fn tensors(path: &Path) -> BTreeMap<String, Vec<f32>> {
     let bytes = std::fs::read(path).unwrap();
@@ -202,11 +222,21 @@ fn two_ranks_train_as_one_process_with_the_whole_batch() {
         dir.path().join("two"),
         dir.path().join("again"),
     );
-    assert_success(&output(one_process(&train_args(&shards, &one, "8"))));
+    let one_out = assert_success(&output(one_process(&train_args(&shards, &one, "8"))));
     let o = output(mpirun(2, &train_args(&shards, &two, "8")));
     let stdout = assert_success(&o);
     // Rank 0 alone reports.
     assert_eq!(stdout.matches("train: steps 0..24").count(), 1, "{stdout}");
+    // Each rank read the images it decoded only: about half of what one
+    // process reads (every image of the row groups it streams).
+    let (_, whole) = bytes_read(&one_out);
+    let (all, images) = bytes_read(&stdout);
+    println!("shard bytes read: one process {whole:?} of images; ranks {all:?}, {images:?} of images");
+    assert_eq!(images.len(), 2);
+    for (r, &b) in images.iter().enumerate() {
+        let share = b as f64 / whole[0] as f64;
+        assert!((0.25..=0.6).contains(&share), "rank {r} read {b} image bytes of {whole:?}");
+    }
 
     let l = losses(&one);
     assert_eq!(l.len(), 24);

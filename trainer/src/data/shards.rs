@@ -15,7 +15,7 @@ use parquet::arrow::arrow_reader::{
     RowSelectionPolicy,
 };
 use parquet::arrow::ProjectionMask;
-use parquet::file::metadata::{PageIndexPolicy, PageIndexProvider};
+use parquet::file::metadata::PageIndexPolicy;
 use rayon::prelude::*;
 
 use super::counted::{Counted, CountedRead, ReadStats};
