@@ -522,13 +522,19 @@ impl ShardSet {
         let path = &self.files[g.file];
         let pf = self.parquet_file(g.file)?;
         // Deferred only where the image column's pages can be found one by
-        // one (the offset index), else they are read with the part.
+        // one (the offset index) and read alone (no dictionary page, which
+        // would hold the images and be read for any of them); else the
+        // images are read with the part.
         let paged = |col: usize| {
-            pf.meta
-                .metadata()
-                .page_index()
-                .and_then(|p| p.page_locations(g.group, col))
-                .is_some_and(|p| !p.is_empty())
+            let meta = pf.meta.metadata();
+            meta.row_group(g.group)
+                .column(col)
+                .dictionary_page_offset()
+                .is_none()
+                && meta
+                    .page_index()
+                    .and_then(|p| p.page_locations(g.group, col))
+                    .is_some_and(|p| !p.is_empty())
         };
         let images = match images {
             Images::Defer if !paged(pf.jpg) => Images::Read,
