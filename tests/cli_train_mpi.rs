@@ -231,11 +231,16 @@ fn two_ranks_train_as_one_process_with_the_whole_batch() {
     // process reads (every image of the row groups it streams).
     let (_, whole) = bytes_read(&one_out);
     let (all, images) = bytes_read(&stdout);
-    println!("shard bytes read: one process {whole:?} of images; ranks {all:?}, {images:?} of images");
+    println!(
+        "shard bytes read: one process {whole:?} of images; ranks {all:?}, {images:?} of images"
+    );
     assert_eq!(images.len(), 2);
     for (r, &b) in images.iter().enumerate() {
         let share = b as f64 / whole[0] as f64;
-        assert!((0.25..=0.6).contains(&share), "rank {r} read {b} image bytes of {whole:?}");
+        assert!(
+            (0.25..=0.6).contains(&share),
+            "rank {r} read {b} image bytes of {whole:?}"
+        );
     }
 
     let l = losses(&one);

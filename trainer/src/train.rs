@@ -358,7 +358,10 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
     let tokenizer = Arc::new(tokenizer);
     let mc = model.config.clone();
     // The shard bytes the loader reads (the tokenizer's captions apart).
-    let read_before = (shards.read_stats().bytes(), shards.read_stats().image_bytes());
+    let read_before = (
+        shards.read_stats().bytes(),
+        shards.read_stats().image_bytes(),
+    );
     let loader = Loader::start_on(
         shards.clone(),
         tokenizer.clone(),

@@ -467,7 +467,12 @@ fn each_rank_reads_the_images_it_decodes_only() {
         .iter()
         .position(|c| c.name() == "jpg")
         .unwrap();
-    let pages = meta.page_index().unwrap().page_locations(0, jpg).unwrap().len();
+    let pages = meta
+        .page_index()
+        .unwrap()
+        .page_locations(0, jpg)
+        .unwrap()
+        .len();
     assert_eq!(pages as i64, meta.row_group(0).num_rows());
 
     let tok = Arc::new(TextTokenizer::train(["a red circle"; 10].iter(), 280, 16).unwrap());
@@ -521,10 +526,19 @@ fn each_rank_reads_the_images_it_decodes_only() {
              images decoded {decoded}",
             set.read_stats().bytes()
         );
-        assert!(own as f64 <= 0.7 * decoded as f64, "rank {r}: {own} of {decoded}");
-        assert!(own as f64 >= 0.3 * decoded as f64, "rank {r}: {own} of {decoded}");
+        assert!(
+            own as f64 <= 0.7 * decoded as f64,
+            "rank {r}: {own} of {decoded}"
+        );
+        assert!(
+            own as f64 >= 0.3 * decoded as f64,
+            "rank {r}: {own} of {decoded}"
+        );
         sum += own;
     }
     // Page headers aside, the two ranks read the decoded images once.
-    assert!(sum >= decoded && (sum as f64) <= 1.1 * decoded as f64, "{sum} vs {decoded}");
+    assert!(
+        sum >= decoded && (sum as f64) <= 1.1 * decoded as f64,
+        "{sum} vs {decoded}"
+    );
 }

@@ -53,7 +53,11 @@ pub(crate) struct Counted {
 }
 
 impl Counted {
-    pub(crate) fn new(file: Arc<RunFile>, images: Arc<[Range<u64>]>, stats: Arc<ReadStats>) -> Self {
+    pub(crate) fn new(
+        file: Arc<RunFile>,
+        images: Arc<[Range<u64>]>,
+        stats: Arc<ReadStats>,
+    ) -> Self {
         Counted {
             file,
             images,

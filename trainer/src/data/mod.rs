@@ -34,8 +34,8 @@ pub mod tar;
 pub mod throttle;
 pub mod webdataset;
 
+pub use counted::ReadStats;
 pub use loader::{Batch, Loader, LoaderOptions, DEFAULT_MAX_CONSECUTIVE_FAILURES};
 pub use select::ShardFormat;
-pub use counted::ReadStats;
 pub use shards::{ImageAt, Images, PartSamples, Sample, ShardPart, ShardSet};
 pub use stream::SampleStream;

@@ -419,7 +419,11 @@ impl ShardSet {
                     .map_err(io_err(path))?;
                 // Deferred: small reads, so that skipping an image skips
                 // most of its bytes.
-                let buffer = if images == Images::Defer { 4 << 10 } else { 1 << 16 };
+                let buffer = if images == Images::Defer {
+                    4 << 10
+                } else {
+                    1 << 16
+                };
                 let samples = TarSamples::new(
                     path.clone(),
                     BufReader::with_capacity(buffer, reader),
@@ -468,9 +472,9 @@ impl ShardSet {
         let path = &self.files[file];
         let run_file = Arc::new(files::open(path).map_err(io_err(path))?);
         let counted = Counted::new(run_file.clone(), Arc::default(), self.stats.clone());
-        let options =
-            ArrowReaderOptions::new().with_offset_index_policy(PageIndexPolicy::Optional);
-        let meta = ArrowReaderMetadata::load(&counted, options).map_err(|e| parquet_err(path, e))?;
+        let options = ArrowReaderOptions::new().with_offset_index_policy(PageIndexPolicy::Optional);
+        let meta =
+            ArrowReaderMetadata::load(&counted, options).map_err(|e| parquet_err(path, e))?;
         let jpg = meta
             .metadata()
             .file_metadata()
@@ -623,7 +627,9 @@ impl ShardSet {
                     e.0.push(i);
                     e.1.push(row);
                 }
-                Some(ImageAt::Range { offset, len }) => ranges.push((i, file as usize, offset, len)),
+                Some(ImageAt::Range { offset, len }) => {
+                    ranges.push((i, file as usize, offset, len))
+                }
                 None => {}
             }
         }
@@ -640,7 +646,11 @@ impl ShardSet {
             .iter()
             .zip(read)
             .flat_map(|((_, (idx, _)), r)| match r {
-                Ok(images) => idx.iter().copied().zip(images.into_iter().map(Ok)).collect::<Vec<_>>(),
+                Ok(images) => idx
+                    .iter()
+                    .copied()
+                    .zip(images.into_iter().map(Ok))
+                    .collect::<Vec<_>>(),
                 Err(e) => idx.iter().map(|&i| (i, Err(e.to_string()))).collect(),
             })
             .chain(

@@ -287,7 +287,10 @@ mod tests {
         );
         // Not read: skipped.
         let m = r.next_member().unwrap().unwrap();
-        assert_eq!((m.name.as_str(), m.offset), ("000000.txt", 512 + 1536 + 512));
+        assert_eq!(
+            (m.name.as_str(), m.offset),
+            ("000000.txt", 512 + 1536 + 512)
+        );
         assert_eq!(r.read_data().unwrap(), b"a caption");
         assert!(r.read_data().unwrap().is_empty());
         let m = r.next_member().unwrap().unwrap();
