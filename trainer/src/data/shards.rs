@@ -1,5 +1,11 @@
 //! Reading shard files: parquet (`shards/NNNNN.parquet`, a row group at a
 //! time) and webdataset tars (`shards/NNNNN.tar`, streamed).
+//!
+//! Which samples a part holds is decided from its metadata alone (statuses,
+//! captions, keys; tar member headers), so the images can be read with the
+//! part ([`Images::Read`]) or later, only those of the samples a rank decodes
+//! ([`Images::Defer`], then [`ShardSet::load_images`]): the sample stream is
+//! the same either way. Reads are counted ([`ShardSet::read_stats`]).
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::BufReader;
