@@ -1,9 +1,11 @@
 //! `witcurate train` as an MPI job (`mpirun -n 2`): the same training as one
-//! process with the whole batch, rank 0 alone writing the run directory, a
+//! process with the whole batch, each rank reading the images it decodes
+//! only (from disk and from S3), rank 0 alone writing the run directory, a
 //! killed rank failing the job, and `--resume` with another number of ranks.
 //!
-//! Needs the `mpi` feature and Open MPI's `mpirun` (scripts/setup.sh
-//! installs it; scripts/test.sh runs these tests).
+//! Needs the `mpi` feature and Open MPI's `mpirun`, and moto's S3 server
+//! from the venv (scripts/setup.sh installs both; scripts/test.sh runs these
+//! tests).
 #![cfg(feature = "mpi")]
 
 use std::collections::BTreeMap;
@@ -411,4 +413,36 @@ fn two_ranks_with_accumulation_train_as_one_process() {
     assert_success(&output(one_process(&args(&one))));
     assert_success(&output(mpirun(2, &args(&two))));
     assert_same_training(&one, &two, "accumulation, 1 rank × 4 vs 2 ranks × 2");
+}
+
+#[test]
+fn two_ranks_read_their_images_from_s3_and_train_as_from_disk() {
+    use common::s3::S3Server;
+    let server = S3Server::start();
+    server.create_bucket("shards");
+    let env = S3Server::env(&server.endpoint);
+    // This process's store, to upload (the library reads the environment).
+    for (k, v) in &env {
+        std::env::set_var(k, v);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let shards = synthetic_shards(dir.path());
+    for e in std::fs::read_dir(&shards).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let url = Path::new("s3://shards/run/shards").join(&name);
+        pipeline::storage::files::write(&url, &std::fs::read(&p).unwrap()).unwrap();
+    }
+    let (local, remote) = (dir.path().join("local"), dir.path().join("remote"));
+    assert_success(&output(mpirun(2, &train_args(&shards, &local, "8"))));
+    let mut job = mpirun(
+        2,
+        &train_args(Path::new("s3://shards/run/shards/"), &remote, "8"),
+    );
+    job.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    let stdout = assert_success(&output(job));
+    assert_same_training(&local, &remote, "2 ranks, shards on disk vs on S3");
+    let (_, images) = bytes_read(&stdout);
+    println!("image bytes read from S3 by rank: {images:?}");
+    assert!(images.iter().all(|&b| b > 0), "{images:?}");
 }
