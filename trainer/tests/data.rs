@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use trainer::data::{Loader, LoaderOptions, SampleStream, ShardSet};
+use trainer::data::{Images, Loader, LoaderOptions, SampleStream, ShardSet};
 use trainer::tokenizer::TextTokenizer;
 
 fn opts(workers: usize, skip: u64) -> LoaderOptions {
@@ -122,8 +122,9 @@ fn corrupt_images_are_skipped_and_counted() {
         assert_eq!(b.eot.len(), 16);
         dropped += b.dropped;
     }
-    // 6 batches of 16 cover more than four epochs of 21 usable rows; each
-    // epoch meets the two corrupt images.
+    // 6 batches of 16 cover more than four epochs of 22 rows; each epoch
+    // meets the two corrupt images and the missing one (a success row
+    // without an image is a sample whose image does not decode).
     assert!(dropped >= 8, "{dropped}");
 
     // A shard without a jpg column is rejected with its name.
@@ -216,6 +217,34 @@ fn webdataset_tars_give_the_same_samples_as_parquet() {
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 58);
+
+    // Deferred: the same samples without their images, then the images of
+    // those asked for (every other one here) read by their byte range.
+    let tars = ShardSet::open(std::slice::from_ref(&wds)).unwrap();
+    let mut later: Vec<trainer::data::Sample> = tars
+        .parts()
+        .iter()
+        .flat_map(|p| tars.samples_with(p, Images::Defer).unwrap())
+        .map(|s| s.unwrap())
+        .collect();
+    assert_eq!(later.len(), 58);
+    assert!(later
+        .iter()
+        .all(|s| s.jpg.is_empty() && s.deferred.is_some()));
+    assert_eq!(tars.read_stats().image_bytes(), 0);
+    let mut asked: Vec<&mut trainer::data::Sample> = later.iter_mut().step_by(2).collect();
+    assert!(tars.load_images(&mut asked).iter().all(|r| r.is_ok()));
+    let mut asked_bytes = 0;
+    for (i, (s, (caption, jpg))) in later.iter().zip(&want).enumerate() {
+        assert_eq!(&s.caption, caption);
+        if i % 2 == 0 {
+            assert_eq!(&s.jpg, jpg);
+            asked_bytes += jpg.len() as u64;
+        } else {
+            assert!(s.jpg.is_empty());
+        }
+    }
+    assert_eq!(tars.read_stats().image_bytes(), asked_bytes);
 }
 
 #[test]
