@@ -550,7 +550,9 @@ impl ShardSet {
             Images::Defer if !paged(pf.jpg) => Images::Read,
             other => other,
         };
-        let input = self.parquet_input(g.file, &pf, images == Images::Defer)?;
+        // Without the images, the few small column chunks are read exactly:
+        // a read-ahead past them would fetch the images on object storage.
+        let input = self.parquet_input(g.file, &pf, images != Images::Read)?;
         let b = ParquetRecordBatchReaderBuilder::new_with_metadata(input, pf.meta.clone());
         let has_status = b.schema().field_with_name("status").is_ok();
         let selected = self.selected_keys(g.file)?;
