@@ -296,7 +296,31 @@ struct ShardRow {
     jpg: Option<Vec<u8>>,
 }
 
+/// Asserts the layout of the `jpg` column that lets a reader fetch one
+/// image alone (docs/formats.md): no dictionary page, one value per data
+/// page, page locations in the offset index.
+fn assert_one_image_per_page(path: &Path) {
+    use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+    use parquet::file::metadata::PageIndexPolicy;
+    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
+    let meta = ArrowReaderMetadata::load(&File::open(path).unwrap(), options).unwrap();
+    let meta = meta.metadata();
+    let jpg = meta
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.name() == "jpg")
+        .unwrap();
+    for (g, rg) in meta.row_groups().iter().enumerate() {
+        assert!(rg.column(jpg).dictionary_page_offset().is_none());
+        let pages = meta.page_index().unwrap().page_locations(g, jpg).unwrap();
+        assert_eq!(pages.len() as i64, rg.num_rows(), "{}", path.display());
+    }
+}
+
 fn read_shard(path: &Path) -> Vec<ShardRow> {
+    assert_one_image_per_page(path);
     let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
         .unwrap()
         .build()

@@ -1,9 +1,11 @@
 //! `witcurate train` as an MPI job (`mpirun -n 2`): the same training as one
-//! process with the whole batch, rank 0 alone writing the run directory, a
+//! process with the whole batch, each rank reading the images it decodes
+//! only (from disk and from S3), rank 0 alone writing the run directory, a
 //! killed rank failing the job, and `--resume` with another number of ranks.
 //!
-//! Needs the `mpi` feature and Open MPI's `mpirun` (scripts/setup.sh
-//! installs it; scripts/test.sh runs these tests).
+//! Needs the `mpi` feature and Open MPI's `mpirun`, and moto's S3 server
+//! from the venv (scripts/setup.sh installs both; scripts/test.sh runs these
+//! tests).
 #![cfg(feature = "mpi")]
 
 use std::collections::BTreeMap;
@@ -120,6 +122,26 @@ fn losses(run: &Path) -> Vec<f64> {
         .collect()
 }
 
+/// The shard bytes and image bytes each rank read, from the `train data:`
+/// line of a run's output.
+fn bytes_read(stdout: &str) -> (Vec<u64>, Vec<u64>) {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("train data: "))
+        .unwrap_or_else(|| panic!("no `train data:` line in {stdout}"));
+    let lists: Vec<Vec<u64>> = line
+        .split('[')
+        .skip(1)
+        .map(|l| {
+            l[..l.find(']').unwrap()]
+                .split(", ")
+                .map(|n| n.parse().unwrap())
+                .collect()
+        })
+        .collect();
+    (lists[0].clone(), lists[1].clone())
+}
+
 /// Every f32 tensor of a safetensors file, by name.
 fn tensors(path: &Path) -> BTreeMap<String, Vec<f32>> {
     let bytes = std::fs::read(path).unwrap();
@@ -202,11 +224,26 @@ fn two_ranks_train_as_one_process_with_the_whole_batch() {
         dir.path().join("two"),
         dir.path().join("again"),
     );
-    assert_success(&output(one_process(&train_args(&shards, &one, "8"))));
+    let one_out = assert_success(&output(one_process(&train_args(&shards, &one, "8"))));
     let o = output(mpirun(2, &train_args(&shards, &two, "8")));
     let stdout = assert_success(&o);
     // Rank 0 alone reports.
     assert_eq!(stdout.matches("train: steps 0..24").count(), 1, "{stdout}");
+    // Each rank read the images it decoded only: about half of what one
+    // process reads (every image of the row groups it streams).
+    let (_, whole) = bytes_read(&one_out);
+    let (all, images) = bytes_read(&stdout);
+    println!(
+        "shard bytes read: one process {whole:?} of images; ranks {all:?}, {images:?} of images"
+    );
+    assert_eq!(images.len(), 2);
+    for (r, &b) in images.iter().enumerate() {
+        let share = b as f64 / whole[0] as f64;
+        assert!(
+            (0.25..=0.6).contains(&share),
+            "rank {r} read {b} image bytes of {whole:?}"
+        );
+    }
 
     let l = losses(&one);
     assert_eq!(l.len(), 24);
@@ -376,4 +413,36 @@ fn two_ranks_with_accumulation_train_as_one_process() {
     assert_success(&output(one_process(&args(&one))));
     assert_success(&output(mpirun(2, &args(&two))));
     assert_same_training(&one, &two, "accumulation, 1 rank × 4 vs 2 ranks × 2");
+}
+
+#[test]
+fn two_ranks_read_their_images_from_s3_and_train_as_from_disk() {
+    use common::s3::S3Server;
+    let server = S3Server::start();
+    server.create_bucket("shards");
+    let env = S3Server::env(&server.endpoint);
+    // This process's store, to upload (the library reads the environment).
+    for (k, v) in &env {
+        std::env::set_var(k, v);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let shards = synthetic_shards(dir.path());
+    for e in std::fs::read_dir(&shards).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let url = Path::new("s3://shards/run/shards").join(&name);
+        pipeline::storage::files::write(&url, &std::fs::read(&p).unwrap()).unwrap();
+    }
+    let (local, remote) = (dir.path().join("local"), dir.path().join("remote"));
+    assert_success(&output(mpirun(2, &train_args(&shards, &local, "8"))));
+    let mut job = mpirun(
+        2,
+        &train_args(Path::new("s3://shards/run/shards/"), &remote, "8"),
+    );
+    job.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    let stdout = assert_success(&output(job));
+    assert_same_training(&local, &remote, "2 ranks, shards on disk vs on S3");
+    let (_, images) = bytes_read(&stdout);
+    println!("image bytes read from S3 by rank: {images:?}");
+    assert!(images.iter().all(|&b| b > 0), "{images:?}");
 }

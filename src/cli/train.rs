@@ -246,6 +246,14 @@ fn train(
         s.unreadable_parts,
         s.checkpoint.display()
     );
+    let total = |v: &[u64]| v.iter().sum::<u64>();
+    println!(
+        "train data: {} shard bytes read ({} of images); by rank {:?} ({:?} of images)",
+        total(&s.shard_bytes_read),
+        total(&s.image_bytes_read),
+        s.shard_bytes_read,
+        s.image_bytes_read
+    );
     if let Some(z) = &s.zero_shot {
         println!(
             "train zero-shot after step {}: top-1 {:.2}%, top-5 {:.2}% on {} images \

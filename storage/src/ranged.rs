@@ -35,14 +35,17 @@ pub fn open(path: &Path) -> io::Result<RunFile> {
             format!("{url}: no such object"),
         ));
     };
-    Ok(RunFile::Object(ObjectFile(Arc::new(ObjectInner {
-        url,
-        store,
-        key,
-        size,
-        etag,
-        windows: Mutex::new(Vec::new()),
-    }))))
+    Ok(RunFile::Object(ObjectFile {
+        inner: Arc::new(ObjectInner {
+            url,
+            store,
+            key,
+            size,
+            etag,
+            windows: Mutex::new(Vec::new()),
+        }),
+        read_ahead: true,
+    }))
 }
 
 /// An open run file: local, or an object read by ranged GETs.
@@ -58,6 +61,21 @@ impl RunFile {
     /// A reader of the whole file from its start.
     pub fn reader(&self) -> io::Result<RunRead> {
         self.read_from(0)
+    }
+
+    /// The same file, whose ranged reads ([`ChunkReader::get_bytes`]) fetch
+    /// exactly the bytes asked for: an object is then read without the
+    /// read-ahead past each range that misses the windows (which suits
+    /// reading scattered pages of a parquet file, not a scan; sequential
+    /// readers from [`RunFile::reader`] still read ahead).
+    pub fn exact(&self) -> io::Result<RunFile> {
+        Ok(match self {
+            RunFile::Local(f) => RunFile::Local(f.try_clone()?),
+            RunFile::Object(o) => RunFile::Object(ObjectFile {
+                inner: o.inner.clone(),
+                read_ahead: false,
+            }),
+        })
     }
 
     fn read_from(&self, start: u64) -> io::Result<RunRead> {
@@ -79,7 +97,7 @@ impl Length for RunFile {
     fn len(&self) -> u64 {
         match self {
             RunFile::Local(f) => f.len(),
-            RunFile::Object(o) => o.0.size,
+            RunFile::Object(o) => o.inner.size,
         }
     }
 }
@@ -94,7 +112,7 @@ impl ChunkReader for RunFile {
     fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
         match self {
             RunFile::Local(f) => f.get_bytes(start, length),
-            RunFile::Object(o) => Ok(o.bytes(start, length)?),
+            RunFile::Object(o) => Ok(o.bytes(start, length, o.read_ahead)?),
         }
     }
 }
@@ -127,7 +145,12 @@ impl Seek for RunRead {
 
 /// An object opened for ranged reads.
 #[derive(Debug, Clone)]
-pub struct ObjectFile(Arc<ObjectInner>);
+pub struct ObjectFile {
+    inner: Arc<ObjectInner>,
+    /// Whether a ranged read that misses the windows fetches
+    /// [`READ_AHEAD`] bytes past its start.
+    read_ahead: bool,
+}
 
 #[derive(Debug)]
 struct ObjectInner {
@@ -141,23 +164,24 @@ struct ObjectInner {
 }
 
 impl ObjectFile {
-    /// `length` bytes from `start` (a read past the end is an error).
-    fn bytes(&self, start: u64, length: usize) -> io::Result<Bytes> {
+    /// `length` bytes from `start` (a read past the end is an error), with
+    /// or without read-ahead.
+    fn bytes(&self, start: u64, length: usize, read_ahead: bool) -> io::Result<Bytes> {
         if length == 0 {
             return Ok(Bytes::new());
         }
         let end = start + length as u64;
-        if end > self.0.size {
+        if end > self.inner.size {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 format!(
                     "{}: read of bytes {start}..{end} past its end ({})",
-                    self.0.url, self.0.size
+                    self.inner.url, self.inner.size
                 ),
             ));
         }
         {
-            let mut windows = self.0.windows.lock().expect("windows lock");
+            let mut windows = self.inner.windows.lock().expect("windows lock");
             if let Some(i) = windows
                 .iter()
                 .position(|(s, b)| *s <= start && end <= *s + b.len() as u64)
@@ -168,10 +192,13 @@ impl ObjectFile {
                 return Ok(out);
             }
         }
-        let fetch_end = end.max((start + READ_AHEAD).min(self.0.size));
+        if !read_ahead {
+            return self.fetch(start, end);
+        }
+        let fetch_end = end.max((start + READ_AHEAD).min(self.inner.size));
         let got = self.fetch(start, fetch_end)?;
         let out = got.slice(..length);
-        let mut windows = self.0.windows.lock().expect("windows lock");
+        let mut windows = self.inner.windows.lock().expect("windows lock");
         if windows.len() >= WINDOWS {
             windows.remove(0);
         }
@@ -181,7 +208,7 @@ impl ObjectFile {
 
     /// One ranged GET of `start..end`, pinned to the ETag seen at open.
     fn fetch(&self, start: u64, end: u64) -> io::Result<Bytes> {
-        let inner = self.0.clone();
+        let inner = self.inner.clone();
         block_on(async move {
             let options = GetOptions {
                 if_match: inner.etag.clone(),
@@ -191,7 +218,7 @@ impl ObjectFile {
             let got = inner.store.get_opts(&inner.key, options).await?;
             got.bytes().await
         })
-        .map_err(|e| io_err(&self.0.url, e))
+        .map_err(|e| io_err(&self.inner.url, e))
         .and_then(|b| {
             if b.len() as u64 == end - start {
                 Ok(b)
@@ -200,7 +227,7 @@ impl ObjectFile {
                     io::ErrorKind::UnexpectedEof,
                     format!(
                         "{}: asked for {} bytes at {start}, got {}",
-                        self.0.url,
+                        self.inner.url,
                         end - start,
                         b.len()
                     ),
@@ -219,7 +246,7 @@ pub struct ObjectRead {
 
 impl Seek for ObjectRead {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        let size = self.file.0.size as i128;
+        let size = self.file.inner.size as i128;
         let pos = match to {
             SeekFrom::Start(n) => n as i128,
             SeekFrom::Current(d) => self.pos as i128 + d as i128,
@@ -238,12 +265,12 @@ impl Seek for ObjectRead {
 
 impl Read for ObjectRead {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self.file.0.size.saturating_sub(self.pos);
+        let left = self.file.inner.size.saturating_sub(self.pos);
         let n = (buf.len() as u64).min(left).min(READ_AHEAD) as usize;
         if n == 0 {
             return Ok(0);
         }
-        let got = self.file.bytes(self.pos, n)?;
+        let got = self.file.bytes(self.pos, n, true)?;
         buf[..n].copy_from_slice(&got);
         self.pos += n as u64;
         Ok(n)

@@ -10,7 +10,8 @@ use arrow_array::builder::{ListBuilder, UInt32Builder};
 use arrow_array::{ArrayRef, BinaryArray, Int32Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field};
 use image::ImageFormat;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
@@ -141,8 +142,15 @@ pub fn write_shards(dir: &Path, opts: &ShardOptions) -> Result<Vec<PathBuf>> {
             cols.jpg.push(Some(bytes));
         }
         let path = dir.join(format!("{shard:05}.parquet"));
+        // `jpg` as the download stage writes it (docs/formats.md): plain
+        // (no dictionary), one image per data page.
+        let jpg = ColumnPath::from("jpg");
         let props = WriterProperties::builder()
             .set_max_row_group_row_count(Some(opts.row_group_size.max(1)))
+            .set_column_dictionary_enabled(jpg.clone(), false)
+            .set_column_statistics_enabled(jpg.clone(), EnabledStatistics::None)
+            .set_column_data_page_row_count_limit(jpg, 1)
+            .set_write_batch_size(1)
             .build();
         formats::write_parquet(&path, shard_schema(), &[cols.into_batch()?], props)?;
         paths.push(path);

@@ -152,6 +152,12 @@ pub struct TrainSummary {
     pub dropped_samples: u64,
     /// Shard parts (row groups, tar files) skipped as unreadable.
     pub unreadable_parts: u64,
+    /// Bytes each rank's loader read from the shard files, in rank order
+    /// (with several ranks a rank reads the images it decodes only, where
+    /// the shard format allows: see `docs/scaling.md`).
+    pub shard_bytes_read: Vec<u64>,
+    /// The image bytes among [`TrainSummary::shard_bytes_read`], by rank.
+    pub image_bytes_read: Vec<u64>,
     /// The last checkpoint written.
     pub checkpoint: PathBuf,
     /// The last zero-shot evaluation during training, if any.
@@ -351,6 +357,11 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
 
     let tokenizer = Arc::new(tokenizer);
     let mc = model.config.clone();
+    // The shard bytes the loader reads (the tokenizer's captions apart).
+    let read_before = (
+        shards.read_stats().bytes(),
+        shards.read_stats().image_bytes(),
+    );
     let loader = Loader::start_on(
         shards.clone(),
         tokenizer.clone(),
@@ -529,6 +540,9 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
     for line in loader.warnings().summaries() {
         log::warn!("skipped {line}");
     }
+    let stats = shards.read_stats();
+    let shard_bytes_read = comm.all_gather_u64(stats.bytes() - read_before.0)?;
+    let image_bytes_read = comm.all_gather_u64(stats.image_bytes() - read_before.1)?;
     // Evaluations are not training time.
     let elapsed = started.elapsed().as_secs_f64() - eval_secs;
     let steps_run = end_step.saturating_sub(start_step);
@@ -551,6 +565,8 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
         elapsed_secs: elapsed,
         dropped_samples: comm.all_gather_u64(dropped)?.iter().sum(),
         unreadable_parts: loader.warnings().unreadable_parts.count(),
+        shard_bytes_read,
+        image_bytes_read,
         checkpoint: match &mirror {
             Some(m) => m.remote_of(&last_ckpt),
             None => last_ckpt,

@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use trainer::data::{Loader, LoaderOptions, SampleStream, ShardSet};
+use trainer::data::{Images, Loader, LoaderOptions, SampleStream, ShardSet};
 use trainer::tokenizer::TextTokenizer;
 
 fn opts(workers: usize, skip: u64) -> LoaderOptions {
@@ -122,8 +122,9 @@ fn corrupt_images_are_skipped_and_counted() {
         assert_eq!(b.eot.len(), 16);
         dropped += b.dropped;
     }
-    // 6 batches of 16 cover more than four epochs of 21 usable rows; each
-    // epoch meets the two corrupt images.
+    // 6 batches of 16 cover more than four epochs of 22 rows; each epoch
+    // meets the two corrupt images and the missing one (a success row
+    // without an image is a sample whose image does not decode).
     assert!(dropped >= 8, "{dropped}");
 
     // A shard without a jpg column is rejected with its name.
@@ -216,6 +217,34 @@ fn webdataset_tars_give_the_same_samples_as_parquet() {
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 58);
+
+    // Deferred: the same samples without their images, then the images of
+    // those asked for (every other one here) read by their byte range.
+    let tars = ShardSet::open(std::slice::from_ref(&wds)).unwrap();
+    let mut later: Vec<trainer::data::Sample> = tars
+        .parts()
+        .iter()
+        .flat_map(|p| tars.samples_with(p, Images::Defer).unwrap())
+        .map(|s| s.unwrap())
+        .collect();
+    assert_eq!(later.len(), 58);
+    assert!(later
+        .iter()
+        .all(|s| s.jpg.is_empty() && s.deferred.is_some()));
+    assert_eq!(tars.read_stats().image_bytes(), 0);
+    let mut asked: Vec<&mut trainer::data::Sample> = later.iter_mut().step_by(2).collect();
+    assert!(tars.load_images(&mut asked).iter().all(|r| r.is_ok()));
+    let mut asked_bytes = 0;
+    for (i, (s, (caption, jpg))) in later.iter().zip(&want).enumerate() {
+        assert_eq!(&s.caption, caption);
+        if i % 2 == 0 {
+            assert_eq!(&s.jpg, jpg);
+            asked_bytes += jpg.len() as u64;
+        } else {
+            assert!(s.jpg.is_empty());
+        }
+    }
+    assert_eq!(tars.read_stats().image_bytes(), asked_bytes);
 }
 
 #[test]
@@ -447,4 +476,98 @@ fn ranks_share_each_batch_and_refill_dropped_samples_like_one_process() {
         let shared_drops: u64 = per_rank.iter().flatten().map(|b| b.dropped).sum();
         assert_eq!(shared_drops, dropped);
     }
+}
+
+#[test]
+fn each_rank_reads_the_images_it_decodes_only() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::file::serialized_reader::ReadOptionsBuilder;
+    let dir = tempfile::tempdir().unwrap();
+    let shards = common::shards(dir.path(), 2, 64, 9);
+    // The shards hold one image per page of `jpg`, with page locations.
+    let file = std::fs::File::open(shards.join("00000.parquet")).unwrap();
+    let options = ReadOptionsBuilder::new().with_page_index().build();
+    let reader = SerializedFileReader::new_with_options(file, options).unwrap();
+    let meta = reader.metadata();
+    let jpg = meta
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.name() == "jpg")
+        .unwrap();
+    let pages = meta
+        .page_index()
+        .unwrap()
+        .page_locations(0, jpg)
+        .unwrap()
+        .len();
+    assert_eq!(pages as i64, meta.row_group(0).num_rows());
+
+    let tok = Arc::new(TextTokenizer::train(["a red circle"; 10].iter(), 280, 16).unwrap());
+    let batches = 6;
+    let open = || Arc::new(ShardSet::open(std::slice::from_ref(&shards)).unwrap());
+    let one = open();
+    let whole: Vec<_> = {
+        let l = Loader::start_on(
+            one.clone(),
+            tok.clone(),
+            opts(1, 0),
+            Box::new(trainer::distributed::Solo),
+            Some(batches),
+        )
+        .unwrap();
+        (0..batches).map(|_| l.next_batch().unwrap()).collect()
+    };
+    // Each rank with its own shard set, to count its reads apart.
+    let sets: Vec<_> = (0..2).map(|_| open()).collect();
+    let per_rank = trainer::distributed::threads::run(2, |comm| {
+        let l = Loader::start_on(
+            sets[comm.rank()].clone(),
+            tok.clone(),
+            opts(1, 0),
+            comm.duplicate().unwrap(),
+            Some(batches),
+        )
+        .unwrap();
+        (0..batches)
+            .map(|_| l.next_batch().unwrap())
+            .collect::<Vec<_>>()
+    });
+    for (k, w) in whole.iter().enumerate() {
+        let shares: Vec<_> = per_rank.iter().map(|r| &r[k]).collect();
+        assert!(rows(&shares) == rows(&[w]), "batch {k}");
+    }
+    // The images of the samples decoded: the first 48 of the stream.
+    let mut stream = SampleStream::new(open(), opts(1, 0).seed, opts(1, 0).shuffle_buffer);
+    let decoded: u64 = (0..batches * 8)
+        .map(|_| stream.next_sample().unwrap().1.jpg.len() as u64)
+        .sum();
+    // One process reads every image of the row groups it streams; a rank
+    // the pages of the images it decodes, about half of those decoded.
+    let eager = one.read_stats().image_bytes();
+    assert!(eager >= decoded, "{eager} < {decoded}");
+    let mut sum = 0;
+    for (r, set) in sets.iter().enumerate() {
+        let own = set.read_stats().image_bytes();
+        println!(
+            "rank {r}: {own} image bytes ({} in all); one process {eager}; \
+             images decoded {decoded}",
+            set.read_stats().bytes()
+        );
+        assert!(
+            own as f64 <= 0.7 * decoded as f64,
+            "rank {r}: {own} of {decoded}"
+        );
+        assert!(
+            own as f64 >= 0.3 * decoded as f64,
+            "rank {r}: {own} of {decoded}"
+        );
+        sum += own;
+    }
+    // Page headers aside, the two ranks read the decoded images once.
+    assert!(
+        sum >= decoded && (sum as f64) <= 1.1 * decoded as f64,
+        "{sum} vs {decoded}"
+    );
 }

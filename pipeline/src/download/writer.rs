@@ -234,13 +234,20 @@ impl ShardStats {
     }
 }
 
+/// The shard writer's properties. The `jpg` column holds one image per data
+/// page (a row-count limit of 1, reached because values are written one at
+/// a time), so that with the offset index (page locations, which the writer
+/// keeps) a reader fetches any single image by one ranged read: the
+/// trainer's ranks read only the images they decode (see `docs/formats.md`).
 fn writer_properties() -> WriterProperties {
     let jpg = ColumnPath::from(col::JPG);
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_column_compression(jpg.clone(), Compression::UNCOMPRESSED)
         .set_column_dictionary_enabled(jpg.clone(), false)
-        .set_column_statistics_enabled(jpg, EnabledStatistics::None)
+        .set_column_statistics_enabled(jpg.clone(), EnabledStatistics::None)
+        .set_column_data_page_row_count_limit(jpg, 1)
+        .set_write_batch_size(1)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .build()
 }

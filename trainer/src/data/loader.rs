@@ -123,8 +123,16 @@ fn make_batch(
     let mut raw: Vec<_> = pulled.drain(lo..hi).collect();
     loop {
         let done: Vec<_> = pool.install(|| {
+            // Images left unread by the stream (several ranks): this rank's
+            // only, read now.
+            let mut refs: Vec<&mut Sample> = raw.iter_mut().map(|(_, s)| s).collect();
+            let loaded = shards.load_images(&mut refs);
             raw.par_iter()
-                .map(|(n, s)| prepare_sample(*n, s, tok, opts))
+                .zip(loaded)
+                .map(|((n, s), loaded)| {
+                    loaded?;
+                    prepare_sample(*n, s, tok, opts)
+                })
                 .collect()
         });
         let mut failed = 0u64;
@@ -225,12 +233,14 @@ impl Loader {
         let (tx, rx) = bounded(opts.prefetch.max(1));
         let warnings = Arc::new(DataWarnings::default());
         let mut st = State {
+            // With several ranks a rank reads the images it decodes only.
             stream: SampleStream::with_warnings(
                 shards.clone(),
                 opts.seed,
                 opts.shuffle_buffer,
                 warnings.clone(),
-            ),
+            )
+            .deferring_images(comm.size() > 1),
             comm,
             consecutive_failures: 0,
             warnings: warnings.clone(),

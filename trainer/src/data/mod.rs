@@ -6,7 +6,9 @@
 //! - [`shards`]: reads one parquet row group at a time (only `caption`,
 //!   `status` and `jpg`; success rows only) or streams a webdataset tar
 //!   ([`tar`] reads the archive, [`webdataset`] groups its members into
-//!   samples);
+//!   samples); with several ranks the images are read later, only those of
+//!   the samples a rank decodes ([`shards::Images::Defer`]);
+//! - [`counted`]: the bytes read from the shard files, images apart;
 //! - [`stream`]: the endless, seeded sample stream (part order shuffled per
 //!   epoch, then a shuffle buffer);
 //! - [`augment`]: JPEG (or any `image` format) decoding, random resized crop,
@@ -23,6 +25,7 @@
 //! Resuming after `k` consumed samples replays the stream without decoding.
 
 pub mod augment;
+pub mod counted;
 pub mod loader;
 pub mod select;
 pub mod shards;
@@ -31,7 +34,8 @@ pub mod tar;
 pub mod throttle;
 pub mod webdataset;
 
+pub use counted::ReadStats;
 pub use loader::{Batch, Loader, LoaderOptions, DEFAULT_MAX_CONSECUTIVE_FAILURES};
 pub use select::ShardFormat;
-pub use shards::{PartSamples, Sample, ShardPart, ShardSet};
+pub use shards::{ImageAt, Images, PartSamples, Sample, ShardPart, ShardSet};
 pub use stream::SampleStream;

@@ -1,16 +1,30 @@
 //! Reading shard files: parquet (`shards/NNNNN.parquet`, a row group at a
 //! time) and webdataset tars (`shards/NNNNN.tar`, streamed).
+//!
+//! Which samples a part holds is decided from its metadata alone (statuses,
+//! captions, keys; tar member headers), so the images can be read with the
+//! part ([`Images::Read`]) or later, only those of the samples a rank decodes
+//! ([`Images::Defer`], then [`ShardSet::load_images`]): the sample stream is
+//! the same either way. Reads are counted ([`ShardSet::read_stats`]).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::BufReader;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef};
 use arrow_schema::DataType;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
+    RowSelectionPolicy,
+};
 use parquet::arrow::ProjectionMask;
+use parquet::file::metadata::PageIndexPolicy;
+use rayon::prelude::*;
 
+use super::counted::{Counted, CountedRead, ReadStats};
 use super::select::{self, ShardFormat};
 use super::tar::TarReader;
 use super::webdataset::TarSamples;
@@ -23,11 +37,73 @@ use storage::files;
 pub struct Sample {
     /// The caption.
     pub caption: String,
-    /// The encoded image (empty when read for captions only).
+    /// The encoded image (empty when read for captions only, or while its
+    /// reading is deferred: see [`Sample::deferred`]).
     pub jpg: Vec<u8>,
     /// Shard file index, row group and row within it (for a tar: 0 and the
     /// sample's index in the tar), for messages.
     pub origin: (u32, u32, u32),
+    /// Where the image is, while it is not read yet ([`Images::Defer`]);
+    /// [`ShardSet::load_images`] reads it into [`Sample::jpg`].
+    pub deferred: Option<ImageAt>,
+}
+
+/// Where the image of a sample lies in its shard file, to be read later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageAt {
+    /// The `jpg` value of the parquet row [`Sample::origin`] names.
+    Row,
+    /// `len` bytes at byte `offset` of a tar (the image member's data).
+    Range {
+        /// Byte offset of the member's data in the tar.
+        offset: u64,
+        /// Its length.
+        len: u64,
+    },
+}
+
+/// What reading a part does with the samples' images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Images {
+    /// Read them with the part (the whole image column of a row group, every
+    /// image member of a tar).
+    Read,
+    /// Read only where each sample's image is ([`Sample::deferred`]), so that
+    /// [`ShardSet::load_images`] fetches the images of the samples actually
+    /// decoded: for a parquet file with an offset index (page locations) and
+    /// a local tar; other files are read as with [`Images::Read`].
+    Defer,
+    /// Do not read them (captions only).
+    Skip,
+}
+
+/// Parquet files whose metadata (with the page index) is kept, to read
+/// their pages without fetching the footer again.
+const OPEN_FILES: usize = 16;
+
+/// A parquet file's metadata, loaded once for its row groups' reads.
+struct ParquetFile {
+    meta: ArrowReaderMetadata,
+    /// Leaf column index of `jpg`.
+    jpg: usize,
+    /// Byte ranges of the `jpg` column chunks (to count image bytes).
+    image_ranges: Arc<[Range<u64>]>,
+    /// The open object (an object's open costs a request; a local file is
+    /// opened for each read instead, so that reads in parallel do not share a
+    /// file position).
+    object: Option<Arc<files::RunFile>>,
+}
+
+/// The per-file state kept between reads, most recently used last.
+#[derive(Default)]
+struct OpenFiles(Vec<(usize, Arc<ParquetFile>)>);
+
+impl std::fmt::Debug for OpenFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenFiles")
+            .field("files", &self.0.len())
+            .finish()
+    }
 }
 
 /// A part of a shard file read as one: a parquet row group, or a whole tar
@@ -52,6 +128,8 @@ pub struct ShardSet {
     sources: Vec<PathBuf>,
     /// Selection directories (see [`ShardSet::with_selections`]).
     selections: Vec<PathBuf>,
+    open: Arc<Mutex<OpenFiles>>,
+    stats: Arc<ReadStats>,
 }
 
 /// The samples of one part, in file order.
@@ -61,7 +139,7 @@ pub struct PartSamples {
 
 enum PartInner {
     Rows(std::vec::IntoIter<Sample>),
-    Tar(Box<TarSamples<BufReader<files::RunRead>>>),
+    Tar(Box<TarSamples<BufReader<CountedRead>>>),
 }
 
 impl std::fmt::Debug for PartSamples {
@@ -228,6 +306,8 @@ impl ShardSet {
             parts,
             sources: paths.to_vec(),
             selections: Vec::new(),
+            open: Arc::default(),
+            stats: Arc::default(),
         })
     }
 
@@ -317,37 +397,46 @@ impl ShardSet {
 
     /// The usable samples of one part, streamed: parquet rows with
     /// `status == "success"` (when the column exists), tar samples with an
-    /// image and a caption; either way a non-empty caption and image.
+    /// image member and a caption; either way a non-empty caption. Which
+    /// samples a part has is decided without the image bytes (so that it
+    /// does not depend on whether they are read now or later): an image that
+    /// turns out empty or missing is an undecodable sample.
     pub fn samples(&self, g: &ShardPart) -> Result<PartSamples> {
-        self.samples_of(g, true)
+        self.samples_with(g, Images::Read)
     }
 
-    /// All usable samples of one part (see [`ShardSet::samples`]).
-    pub fn read_part(&self, g: &ShardPart) -> Result<Vec<Sample>> {
-        self.samples(g)?.collect()
-    }
-
-    /// The captions of the usable samples of one part (images are not read).
-    pub fn read_captions(&self, g: &ShardPart) -> Result<Vec<String>> {
-        self.samples_of(g, false)?
-            .map(|s| s.map(|s| s.caption))
-            .collect()
-    }
-
-    fn samples_of(&self, g: &ShardPart, images: bool) -> Result<PartSamples> {
+    /// The usable samples of one part (see [`ShardSet::samples`]), their
+    /// images read as `images` says.
+    pub fn samples_with(&self, g: &ShardPart, images: Images) -> Result<PartSamples> {
         let inner = match self.formats[g.file] {
             ShardFormat::Parquet => PartInner::Rows(self.read(g, images)?.into_iter()),
             ShardFormat::Tar => {
                 let path = &self.files[g.file];
-                let file = files::open(path)
-                    .and_then(|f| f.reader())
+                // A tar is deferred on local disks only: on object storage
+                // the member headers are spread over the whole object, so
+                // following them reads it all anyway.
+                let images = match images {
+                    Images::Defer if files::is_object(path) => Images::Read,
+                    other => other,
+                };
+                let file = files::open(path).map_err(io_err(path))?;
+                let reader = Counted::new(Arc::new(file), Arc::default(), self.stats.clone())
+                    .reader()
                     .map_err(io_err(path))?;
+                // Deferred: small reads, so that skipping an image skips
+                // most of its bytes.
+                let buffer = if images == Images::Defer {
+                    4 << 10
+                } else {
+                    1 << 16
+                };
                 let samples = TarSamples::new(
                     path.clone(),
-                    BufReader::with_capacity(1 << 16, file),
+                    BufReader::with_capacity(buffer, reader),
                     g.file as u32,
                     images,
-                );
+                )
+                .counting(self.stats.clone());
                 PartInner::Tar(Box::new(match self.selected_keys(g.file)? {
                     Some(keys) => samples.with_selection(keys),
                     None => samples,
@@ -357,13 +446,120 @@ impl ShardSet {
         Ok(PartSamples { inner })
     }
 
-    fn read(&self, g: &ShardPart, images: bool) -> Result<Vec<Sample>> {
+    /// All usable samples of one part (see [`ShardSet::samples`]).
+    pub fn read_part(&self, g: &ShardPart) -> Result<Vec<Sample>> {
+        self.samples(g)?.collect()
+    }
+
+    /// The captions of the usable samples of one part (images are not read).
+    pub fn read_captions(&self, g: &ShardPart) -> Result<Vec<String>> {
+        self.samples_with(g, Images::Skip)?
+            .map(|s| s.map(|s| s.caption))
+            .collect()
+    }
+
+    /// What this set's readers have read so far.
+    pub fn read_stats(&self) -> &ReadStats {
+        &self.stats
+    }
+
+    /// The kept metadata of parquet file `file`, loaded (with its offset
+    /// index, when it has one) on first use.
+    fn parquet_file(&self, file: usize) -> Result<Arc<ParquetFile>> {
+        {
+            let mut open = self.open.lock().expect("open files lock");
+            if let Some(i) = open.0.iter().position(|(f, _)| *f == file) {
+                let e = open.0.remove(i);
+                let out = e.1.clone();
+                open.0.push(e);
+                return Ok(out);
+            }
+        }
+        let path = &self.files[file];
+        let run_file = Arc::new(files::open(path).map_err(io_err(path))?);
+        let counted = Counted::new(run_file.clone(), Arc::default(), self.stats.clone());
+        let options = ArrowReaderOptions::new().with_offset_index_policy(PageIndexPolicy::Optional);
+        let meta =
+            ArrowReaderMetadata::load(&counted, options).map_err(|e| parquet_err(path, e))?;
+        let jpg = meta
+            .metadata()
+            .file_metadata()
+            .schema_descr()
+            .columns()
+            .iter()
+            .position(|c| c.path().string() == "jpg")
+            .ok_or_else(|| parquet_err(path, "no binary column `jpg`"))?;
+        let image_ranges = meta
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|g| {
+                let (start, len) = g.column(jpg).byte_range();
+                start..start + len
+            })
+            .collect();
+        let entry = Arc::new(ParquetFile {
+            meta,
+            jpg,
+            image_ranges,
+            object: files::is_object(path).then_some(run_file),
+        });
+        let mut open = self.open.lock().expect("open files lock");
+        if open.0.len() >= OPEN_FILES {
+            open.0.remove(0);
+        }
+        open.0.push((file, entry.clone()));
+        Ok(entry)
+    }
+
+    /// A counted reader of parquet file `file`: `exact` for scattered pages
+    /// (no read-ahead on object storage), else for scans.
+    fn parquet_input(&self, file: usize, pf: &ParquetFile, exact: bool) -> Result<Counted> {
+        let path = &self.files[file];
+        let run_file = match &pf.object {
+            Some(o) if exact => Arc::new(o.exact().map_err(io_err(path))?),
+            Some(o) => o.clone(),
+            None => Arc::new(files::open(path).map_err(io_err(path))?),
+        };
+        Ok(Counted::new(
+            run_file,
+            pf.image_ranges.clone(),
+            self.stats.clone(),
+        ))
+    }
+
+    fn read(&self, g: &ShardPart, images: Images) -> Result<Vec<Sample>> {
         let path = &self.files[g.file];
-        let file = files::open(path).map_err(io_err(path))?;
-        let b = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_err(path, e))?;
+        let pf = self.parquet_file(g.file)?;
+        // Deferred only where the image column's pages can be found one by
+        // one (the offset index) and read alone (no dictionary page, which
+        // would hold the images and be read for any of them); else the
+        // images are read with the part.
+        let paged = |col: usize| {
+            let meta = pf.meta.metadata();
+            meta.row_group(g.group)
+                .column(col)
+                .dictionary_page_offset()
+                .is_none()
+                && meta
+                    .page_index()
+                    .and_then(|p| p.page_locations(g.group, col))
+                    .is_some_and(|p| !p.is_empty())
+        };
+        let images = match images {
+            Images::Defer if !paged(pf.jpg) => Images::Read,
+            other => other,
+        };
+        // Without the images, the few small column chunks are read exactly:
+        // a read-ahead past them would fetch the images on object storage.
+        let input = self.parquet_input(g.file, &pf, images != Images::Read)?;
+        let b = ParquetRecordBatchReaderBuilder::new_with_metadata(input, pf.meta.clone());
         let has_status = b.schema().field_with_name("status").is_ok();
         let selected = self.selected_keys(g.file)?;
-        let mut cols = vec!["caption", "jpg"];
+        let mut cols = vec!["caption"];
+        if images == Images::Read {
+            cols.push("jpg");
+        }
         if has_status {
             cols.push("status");
         }
@@ -383,7 +579,7 @@ impl ShardSet {
             let batch =
                 batch.map_err(|e| parquet_err(path, format!("row group {}: {e}", g.group)))?;
             let cap = batch.column_by_name("caption").expect("projected");
-            let jpg = batch.column_by_name("jpg").expect("projected");
+            let jpg = batch.column_by_name("jpg");
             let status = batch.column_by_name("status");
             let key = batch.column_by_name("key");
             for i in 0..batch.num_rows() {
@@ -399,20 +595,154 @@ impl ShardSet {
                         continue;
                     }
                 }
-                let (Some(c), Some(j)) = (str_at(cap, i), bytes_at(jpg, i)) else {
+                let Some(c) = str_at(cap, i) else {
                     continue;
                 };
-                if c.trim().is_empty() || j.is_empty() {
+                if c.trim().is_empty() {
                     continue;
                 }
                 out.push(Sample {
                     caption: c.to_string(),
-                    jpg: if images { j.to_vec() } else { Vec::new() },
+                    jpg: jpg
+                        .and_then(|j| bytes_at(j, i))
+                        .map(<[u8]>::to_vec)
+                        .unwrap_or_default(),
                     origin: (g.file as u32, g.group as u32, r),
+                    deferred: (images == Images::Defer).then_some(ImageAt::Row),
                 });
             }
         }
         Ok(out)
+    }
+
+    /// Reads the deferred images of `samples` (see [`Images::Defer`]) into
+    /// their [`Sample::jpg`]: of a parquet row group, the pages that hold
+    /// the wanted rows only (one read of the group's wanted rows); of a tar,
+    /// each image member's bytes. Row groups are read in parallel (on the
+    /// current rayon pool). The result says, sample by sample, whether its
+    /// image could be read (a failure is the sample's, as an undecodable
+    /// image is).
+    pub fn load_images(&self, samples: &mut [&mut Sample]) -> Vec<std::result::Result<(), String>> {
+        let mut out: Vec<std::result::Result<(), String>> = vec![Ok(()); samples.len()];
+        // Parquet rows by (file, row group); tar ranges one by one.
+        let mut groups: BTreeMap<(usize, usize), (Vec<usize>, Vec<u32>)> = BTreeMap::new();
+        let mut ranges = Vec::new();
+        for (i, s) in samples.iter().enumerate() {
+            let (file, group, row) = s.origin;
+            match s.deferred {
+                Some(ImageAt::Row) => {
+                    let e = groups.entry((file as usize, group as usize)).or_default();
+                    e.0.push(i);
+                    e.1.push(row);
+                }
+                Some(ImageAt::Range { offset, len }) => {
+                    ranges.push((i, file as usize, offset, len))
+                }
+                None => {}
+            }
+        }
+        let groups: Vec<_> = groups.into_iter().collect();
+        let read: Vec<_> = groups
+            .par_iter()
+            .map(|((file, group), (_, rows))| self.read_rows(*file, *group, rows))
+            .collect();
+        let tars: Vec<_> = ranges
+            .par_iter()
+            .map(|&(_, file, offset, len)| self.read_range(file, offset, len))
+            .collect();
+        let got = groups
+            .iter()
+            .zip(read)
+            .flat_map(|((_, (idx, _)), r)| match r {
+                Ok(images) => idx
+                    .iter()
+                    .copied()
+                    .zip(images.into_iter().map(Ok))
+                    .collect::<Vec<_>>(),
+                Err(e) => idx.iter().map(|&i| (i, Err(e.to_string()))).collect(),
+            })
+            .chain(
+                ranges
+                    .iter()
+                    .zip(tars)
+                    .map(|(&(i, ..), r)| (i, r.map_err(|e| e.to_string()))),
+            );
+        for (i, r) in got {
+            match r {
+                Ok(jpg) => {
+                    samples[i].jpg = jpg;
+                    samples[i].deferred = None;
+                }
+                Err(e) => out[i] = Err(format!("image not read: {e}")),
+            }
+        }
+        out
+    }
+
+    /// The `jpg` values of `rows` (in that order) of row group `group` of
+    /// parquet file `file`, reading the pages that hold them only.
+    fn read_rows(&self, file: usize, group: usize, rows: &[u32]) -> Result<Vec<Vec<u8>>> {
+        let path = &self.files[file];
+        let pf = self.parquet_file(file)?;
+        let total = pf.meta.metadata().row_group(group).num_rows() as usize;
+        let mut wanted: Vec<usize> = rows.iter().map(|&r| r as usize).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut runs: Vec<Range<usize>> = Vec::new();
+        for &r in &wanted {
+            match runs.last_mut() {
+                Some(last) if last.end == r => last.end = r + 1,
+                _ => runs.push(r..r + 1),
+            }
+        }
+        let selection = RowSelection::from_consecutive_ranges(runs.into_iter(), total);
+        let input = self.parquet_input(file, &pf, true)?;
+        let b = ParquetRecordBatchReaderBuilder::new_with_metadata(input, pf.meta.clone());
+        let mask = ProjectionMask::columns(b.parquet_schema(), ["jpg"]);
+        let reader = b
+            .with_projection(mask)
+            .with_row_groups(vec![group])
+            .with_row_selection(selection)
+            .with_row_selection_policy(RowSelectionPolicy::Selectors)
+            .with_batch_size(wanted.len().max(1))
+            .build()
+            .map_err(|e| parquet_err(path, e))?;
+        let mut values = Vec::with_capacity(wanted.len());
+        for batch in reader {
+            let batch = batch.map_err(|e| parquet_err(path, format!("row group {group}: {e}")))?;
+            let jpg = batch.column_by_name("jpg").expect("projected");
+            for i in 0..batch.num_rows() {
+                values.push(bytes_at(jpg, i).map(<[u8]>::to_vec).unwrap_or_default());
+            }
+        }
+        if values.len() != wanted.len() {
+            return Err(parquet_err(
+                path,
+                format!(
+                    "row group {group}: {} of {} selected rows read",
+                    values.len(),
+                    wanted.len()
+                ),
+            ));
+        }
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let at = wanted.binary_search(&(*r as usize)).expect("wanted");
+                values[at].clone()
+            })
+            .collect())
+    }
+
+    /// `len` bytes at `offset` of tar file `file`.
+    fn read_range(&self, file: usize, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let path = &self.files[file];
+        let run_file = files::open(path)
+            .and_then(|f| f.exact())
+            .map_err(io_err(path))?;
+        Counted::new(Arc::new(run_file), Arc::default(), self.stats.clone())
+            .read_image(offset, len)
+            .map_err(io_err(path))
     }
 
     /// Describes where a sample came from, for messages.

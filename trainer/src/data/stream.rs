@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::shards::{PartSamples, Sample, ShardSet};
+use super::shards::{Images, PartSamples, Sample, ShardSet};
 use super::throttle::DataWarnings;
 use crate::rng::Rng;
 use crate::{Error, Result};
@@ -28,6 +28,7 @@ pub struct SampleStream {
     produced: u64,
     epoch_produced: u64,
     warnings: Arc<DataWarnings>,
+    images: Images,
 }
 
 impl SampleStream {
@@ -56,9 +57,19 @@ impl SampleStream {
             produced: 0,
             epoch_produced: 0,
             warnings,
+            images: Images::Read,
         };
         s.start_epoch(0);
         s
+    }
+
+    /// Leaves the images unread where the shard format allows it (see
+    /// [`Images::Defer`]): the samples carry where their image is, for
+    /// [`ShardSet::load_images`]. The stream (which samples, in which order)
+    /// is the same either way.
+    pub fn deferring_images(mut self, defer: bool) -> Self {
+        self.images = if defer { Images::Defer } else { Images::Read };
+        self
     }
 
     fn start_epoch(&mut self, epoch: u64) {
@@ -99,7 +110,7 @@ impl SampleStream {
                 } else if self.next_group < self.order.len() {
                     let g = self.shards.parts()[self.order[self.next_group]];
                     self.next_group += 1;
-                    match self.shards.samples(&g) {
+                    match self.shards.samples_with(&g, self.images) {
                         Ok(v) => self.current = Some(v),
                         Err(e) => {
                             self.warnings

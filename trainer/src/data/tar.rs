@@ -20,6 +20,8 @@ pub struct Member {
     pub name: String,
     /// Data bytes.
     pub size: u64,
+    /// Where its data starts in the archive (bytes from the start).
+    pub offset: u64,
     /// Whether it is a regular file (directories, links and the like are
     /// listed but hold no data worth reading).
     pub is_file: bool,
@@ -230,6 +232,7 @@ impl<R: Read + Seek> TarReader<R> {
                     return Ok(Some(Member {
                         name,
                         size,
+                        offset: self.offset,
                         is_file,
                     }));
                 }
@@ -284,7 +287,10 @@ mod tests {
         );
         // Not read: skipped.
         let m = r.next_member().unwrap().unwrap();
-        assert_eq!(m.name, "000000.txt");
+        assert_eq!(
+            (m.name.as_str(), m.offset),
+            ("000000.txt", 512 + 1536 + 512)
+        );
         assert_eq!(r.read_data().unwrap(), b"a caption");
         assert!(r.read_data().unwrap().is_empty());
         let m = r.next_member().unwrap().unwrap();

@@ -10,7 +10,10 @@
 use std::io::{Read, Seek};
 use std::path::PathBuf;
 
-use super::shards::Sample;
+use std::sync::Arc;
+
+use super::counted::ReadStats;
+use super::shards::{ImageAt, Images, Sample};
 use super::tar::TarReader;
 use crate::error::io_err;
 use crate::Result;
@@ -34,6 +37,8 @@ struct Group {
     members: usize,
     image: Option<Vec<u8>>,
     has_image: bool,
+    /// The image member's data offset and size.
+    image_at: (u64, u64),
     txt: Option<Vec<u8>>,
     json: Option<Vec<u8>>,
 }
@@ -53,12 +58,15 @@ pub struct TarSamples<R: Read + Seek = std::io::BufReader<std::fs::File>> {
     path: PathBuf,
     reader: TarReader<R>,
     file: u32,
-    images: bool,
+    images: Images,
+    /// Where image bytes read are counted.
+    stats: Option<Arc<ReadStats>>,
     /// Samples (key groups) seen so far, usable or not.
     index: u32,
     current: Group,
-    /// A member of the next group, read while looking for the current one's end.
-    pending: Option<(String, String)>,
+    /// A member of the next group (key, extension, data offset and size),
+    /// read while looking for the current one's end.
+    pending: Option<(String, String, (u64, u64))>,
     done: bool,
     /// Only samples with these keys (or whose key's file name is one).
     selected: Option<std::collections::HashSet<String>>,
@@ -66,19 +74,28 @@ pub struct TarSamples<R: Read + Seek = std::io::BufReader<std::fs::File>> {
 
 impl<R: Read + Seek> TarSamples<R> {
     /// Samples of the tar at `path` read from `r`, tagged with shard file
-    /// index `file`; with `images == false` image data is skipped unread.
-    pub fn new(path: PathBuf, r: R, file: u32, images: bool) -> Self {
+    /// index `file`; image data is read, or skipped unread (with
+    /// [`Images::Defer`] its place is kept in [`Sample::deferred`]).
+    pub fn new(path: PathBuf, r: R, file: u32, images: Images) -> Self {
         TarSamples {
             path,
             reader: TarReader::new(r),
             file,
             images,
+            stats: None,
             index: 0,
             current: Group::default(),
             pending: None,
             done: false,
             selected: None,
         }
+    }
+
+    /// Counts the image bytes it reads in `stats` (as part of the bytes its
+    /// reader counted).
+    pub(crate) fn counting(mut self, stats: Arc<ReadStats>) -> Self {
+        self.stats = Some(stats);
+        self
     }
 
     /// Keeps only the samples whose key, or the file name part of it, is in
@@ -89,14 +106,19 @@ impl<R: Read + Seek> TarSamples<R> {
     }
 
     /// Reads the current member's data into the current group if it is wanted.
-    fn take(&mut self, ext: &str) -> Result<()> {
+    fn take(&mut self, ext: &str, at: (u64, u64)) -> Result<()> {
         let g = &mut self.current;
         g.members += 1;
         let data = |r: &mut TarReader<R>| r.read_data().map_err(io_err(&self.path));
         if IMAGE_EXTENSIONS.contains(&ext) && !g.has_image {
             g.has_image = true;
-            if self.images {
-                g.image = Some(data(&mut self.reader)?);
+            g.image_at = at;
+            if self.images == Images::Read {
+                let bytes = data(&mut self.reader)?;
+                if let Some(s) = &self.stats {
+                    s.add_image_share(bytes.len() as u64);
+                }
+                g.image = Some(bytes);
             }
         } else if ext == "txt" && g.txt.is_none() {
             g.txt = Some(data(&mut self.reader)?);
@@ -121,17 +143,16 @@ impl<R: Read + Seek> TarSamples<R> {
             }
         }
         let caption = caption_of(&g)?;
-        if caption.trim().is_empty() || !g.has_image {
+        // Decided on the member headers, whether the image is read or not.
+        if caption.trim().is_empty() || !g.has_image || g.image_at.1 == 0 {
             return None;
         }
-        let jpg = g.image.unwrap_or_default();
-        if self.images && jpg.is_empty() {
-            return None;
-        }
+        let (offset, len) = g.image_at;
         Some(Sample {
             caption,
-            jpg,
+            jpg: g.image.unwrap_or_default(),
             origin: (self.file, 0, n),
+            deferred: (self.images == Images::Defer).then_some(ImageAt::Range { offset, len }),
         })
     }
 
@@ -141,7 +162,7 @@ impl<R: Read + Seek> TarSamples<R> {
             if self.done {
                 return Ok(None);
             }
-            let (key, ext) = match self.pending.take() {
+            let (key, ext, at) = match self.pending.take() {
                 Some(p) => p,
                 None => match self.reader.next_member().map_err(io_err(&self.path))? {
                     None => {
@@ -150,7 +171,7 @@ impl<R: Read + Seek> TarSamples<R> {
                     }
                     Some(m) if !m.is_file => continue,
                     Some(m) => match split_key(&m.name) {
-                        Some((k, e)) => (k.to_string(), e),
+                        Some((k, e)) => (k.to_string(), e, (m.offset, m.size)),
                         None => continue,
                     },
                 },
@@ -158,14 +179,14 @@ impl<R: Read + Seek> TarSamples<R> {
             if self.current.members > 0 && key != self.current.key {
                 // The member starts the next sample: keep it (its data is
                 // still unread) and hand out the finished one.
-                self.pending = Some((key, ext));
+                self.pending = Some((key, ext, at));
                 match self.finish() {
                     Some(s) => return Ok(Some(s)),
                     None => continue,
                 }
             }
             self.current.key = key;
-            self.take(&ext)?;
+            self.take(&ext, at)?;
         }
     }
 }
@@ -187,7 +208,7 @@ mod tests {
         b.into_inner().unwrap()
     }
 
-    fn read(bytes: Vec<u8>, images: bool) -> Vec<Sample> {
+    fn read(bytes: Vec<u8>, images: Images) -> Vec<Sample> {
         let mut t = TarSamples::new("x.tar".into(), Cursor::new(bytes), 3, images);
         let mut out = Vec::new();
         while let Some(s) = t.next_sample().unwrap() {
@@ -213,7 +234,7 @@ mod tests {
             ("006.JPG", b"J6"),
             ("006.json", br#"{"text":"six"}"#),
         ]);
-        let s = read(bytes.clone(), true);
+        let s = read(bytes.clone(), Images::Read);
         let got: Vec<(&str, &[u8], u32)> = s
             .iter()
             .map(|s| (s.caption.as_str(), s.jpg.as_slice(), s.origin.2))
@@ -229,9 +250,19 @@ mod tests {
         );
         assert!(s.iter().all(|s| s.origin.0 == 3));
         // Captions only: the same samples, no image bytes.
-        let c = read(bytes, false);
+        let c = read(bytes.clone(), Images::Skip);
         assert_eq!(c.len(), 4);
-        assert!(c.iter().all(|s| s.jpg.is_empty()));
+        assert!(c.iter().all(|s| s.jpg.is_empty() && s.deferred.is_none()));
+        // Deferred: the same samples, each with the place of its image.
+        let d = read(bytes.clone(), Images::Defer);
+        assert_eq!(d.len(), 4);
+        for (d, s) in d.iter().zip(&s) {
+            assert!(d.jpg.is_empty());
+            let Some(ImageAt::Range { offset, len }) = d.deferred else {
+                panic!("{d:?}")
+            };
+            assert_eq!(&bytes[offset as usize..(offset + len) as usize], s.jpg);
+        }
         assert_eq!(split_key("a/b.c/x.y.z"), Some(("a/b.c/x", "y.z".into())));
         assert_eq!(split_key("a/._x.jpg"), None);
     }

@@ -6,7 +6,9 @@
 //!
 //! - *Data* ([`crate::data::Loader::start_on`]): every rank follows the same
 //!   seeded sample stream as a single process would; of each global batch of
-//!   `B` stream samples, rank `r` decodes rows `r·B/N .. (r+1)·B/N` only. A
+//!   `B` stream samples, rank `r` decodes rows `r·B/N .. (r+1)·B/N` only, and
+//!   reads only their images (the stream itself follows the shards'
+//!   metadata: see [`crate::data::Images::Defer`]). A
 //!   sample that cannot be decoded is replaced as in a single process: the
 //!   ranks exchange how many they dropped, the next samples of the stream
 //!   refill them in rank order, so the global batch holds the same samples
