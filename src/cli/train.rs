@@ -127,13 +127,18 @@ pub struct TrainArgs {
 /// ends every rank (so that none waits forever for it) and only rank 0
 /// reports.
 pub fn run(args: TrainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
-    let world = trainer::distributed::launch()?;
-    let comm = world.comm.clone();
-    if comm.rank() != 0 {
+    let mut world = trainer::distributed::launch()?;
+    if world.comm.rank() != 0 {
         // Warnings and errors only: rank 0 reports the run.
         log::set_max_level(log::LevelFilter::Warn);
     }
-    let result = train(args, global, comm.clone());
+    // The device, and with it NCCL's communicator in a job on GPUs (the
+    // `nccl` feature).
+    let device = world.bind_device(&args.device);
+    let comm = world.comm.clone();
+    let result = device
+        .map_err(anyhow::Error::from)
+        .and_then(|device| train(args, global, comm.clone(), device));
     if let Err(e) = &result {
         if comm.size() > 1 {
             eprintln!("error: rank {} of {}: {e:#}", comm.rank(), comm.size());
@@ -148,6 +153,7 @@ fn train(
     args: TrainArgs,
     global: &GlobalArgs,
     comm: trainer::distributed::Comm,
+    device: trainer::Device,
 ) -> anyhow::Result<()> {
     let lead = comm.rank() == 0;
     trainer::configure_compute_threads(args.compute_threads)?;
@@ -206,10 +212,7 @@ fn train(
         workers: args.workers.or(global.threads).unwrap_or(cores),
         prefetch: args.prefetch,
         tokenizer_samples: args.tokenizer_samples,
-        device: trainer::device(&trainer::distributed::rank_device(
-            &args.device,
-            comm.as_ref(),
-        ))?,
+        device,
         precision: args.precision,
         quiet: global.quiet,
         max_consecutive_failures: args.max_consecutive_failures,
