@@ -348,6 +348,18 @@ mod tests {
     }
 
     #[test]
+    fn bind_device_keeps_the_communicator_off_gpus() {
+        let mut world = World {
+            comm: solo(),
+            #[cfg(feature = "mpi")]
+            _universe: None,
+        };
+        assert!(matches!(world.bind_device("cpu").unwrap(), Device::Cpu));
+        assert_eq!(format!("{:?}", world.comm), "Solo");
+        assert!(world.bind_device("tpu").is_err());
+    }
+
+    #[test]
     fn solo_tensor_collectives_are_the_identity_in_f32() {
         let t = Tensor::new(&[[1f32, 2.5], [3.0, -4.0]], &Device::Cpu).unwrap();
         let h = t.to_dtype(DType::BF16).unwrap();
