@@ -68,9 +68,10 @@ if ! command -v nvcc >/dev/null; then
 fi
 case ",$FEATURES," in
   *,nccl,*)
-    if ! ldconfig -p 2>/dev/null | grep -q 'libnccl\.so\.2'; then
-      # No system NCCL: the wheel's (for a system toolkit of another CUDA
-      # major version, install the matching nvidia-nccl-cuXX wheel instead).
+    if ! ldconfig -p 2>/dev/null | grep -q 'libnccl\.so ('; then
+      # No system NCCL to link against (libnccl.so, from libnccl-dev): the
+      # wheel's (for a system toolkit of another CUDA major version, install
+      # the matching libnccl-dev or nvidia-nccl-cuXX wheel instead).
       if [ -z "$(nccl_lib)" ]; then
         [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
         "$VENV/bin/pip" install --quiet --disable-pip-version-check "$NCCL_WHEEL"
