@@ -128,17 +128,12 @@ pub struct TrainArgs {
 /// reports.
 pub fn run(args: TrainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let mut world = trainer::distributed::launch()?;
-    if world.comm.rank() != 0 {
+    let comm = world.comm.clone();
+    if comm.rank() != 0 {
         // Warnings and errors only: rank 0 reports the run.
         log::set_max_level(log::LevelFilter::Warn);
     }
-    // The device, and with it NCCL's communicator in a job on GPUs (the
-    // `nccl` feature).
-    let device = world.bind_device(&args.device);
-    let comm = world.comm.clone();
-    let result = device
-        .map_err(anyhow::Error::from)
-        .and_then(|device| train(args, global, comm.clone(), device));
+    let result = train(args, global, &mut world);
     if let Err(e) = &result {
         if comm.size() > 1 {
             eprintln!("error: rank {} of {}: {e:#}", comm.rank(), comm.size());
@@ -152,12 +147,15 @@ pub fn run(args: TrainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
 fn train(
     args: TrainArgs,
     global: &GlobalArgs,
-    comm: trainer::distributed::Comm,
-    device: trainer::Device,
+    world: &mut trainer::distributed::World,
 ) -> anyhow::Result<()> {
-    let lead = comm.rank() == 0;
     trainer::configure_compute_threads(args.compute_threads)?;
     crate::keep_freed_memory();
+    // The device, and with it NCCL's communicator in a job on GPUs (the
+    // `nccl` feature).
+    let device = world.bind_device(&args.device)?;
+    let comm = world.comm.clone();
+    let lead = comm.rank() == 0;
     let mut model = trainer::ModelConfig::preset(&args.preset)?;
     if let Some(c) = args.context_length {
         model.context_length = c;

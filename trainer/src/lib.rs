@@ -49,9 +49,6 @@ pub mod suite;
 pub mod tokenizer;
 pub mod train;
 
-/// The compute device (candle's), as [`device`] and
-/// [`distributed::World::bind_device`] return it.
-pub use candle_core::Device;
 pub use config::{Activation, ModelConfig, Precision, TrainConfig};
 pub use error::{Error, Result};
 
