@@ -96,8 +96,8 @@ impl NcclComm {
         })
     }
 
-    /// Runs `op` on `t` (as a contiguous f32 tensor) with the NCCL
-    /// communicator; `t` must be on a CUDA device.
+    /// Runs the collective `kind` on `t` (as a contiguous f32 tensor) with
+    /// the NCCL communicator; `t` must be on a CUDA device.
     fn run(&self, kind: Kind, t: &Tensor) -> Result<Tensor> {
         let t = t.to_dtype(DType::F32)?.contiguous()?;
         let guard = self.nccl.lock().unwrap_or_else(|e| e.into_inner());
