@@ -2,19 +2,27 @@
 # One-call check of the trainer on a GPU: builds the `cuda` binary, trains
 # the `small` preset on generated shards in f32 and in bf16, runs the same
 # model, batch and optimizer in PyTorch on the same GPU, and prints
-# samples/s and peak GPU memory side by side, then a one-line verdict.
+# samples/s and peak GPU memory side by side, then a one-line verdict. With two
+# GPUs or more it also trains on two of them as an MPI job whose gradients and
+# embeddings go over NCCL, and compares its loss at every step with one GPU's
+# on the same global batch (with one GPU it says loudly that it skipped that).
 #
 #   scripts/gpu_check.sh           # a machine with one NVIDIA GPU (about 5 minutes after the build)
 #   scripts/gpu_check.sh --cpu     # the same steps on the CPU at a reduced size: what runs without a GPU
 #
 # Environment:
-#   WITCURATE_BIN   a witcurate built with `--features cuda` (default: built
-#                   here by scripts/build_cuda.sh, which needs cargo and, without
-#                   nvcc, network access to PyPI for NVIDIA's CUDA wheels)
+#   WITCURATE_BIN   a witcurate built with `--features cuda,nccl,mpi` (default:
+#                   built here by scripts/build_cuda.sh, which needs cargo, Open
+#                   MPI and, without nvcc, network access to PyPI for NVIDIA's
+#                   CUDA and NCCL wheels)
 #   TORCH_PYTHON    a python that imports torch (default: python3 when it does,
 #                   else a venv in ~/.cache/witcurate/venv-torch, installed from PyPI)
 #   PRESET STEPS BATCH CTX   model and run size (default small, 300, 256, 77;
 #                   with --cpu: tiny, 30, 32, 16)
+#   DP_STEPS DP_BATCH DP_TOL   the two-GPU comparison: steps (default 60),
+#                   global batch (128), and the largest difference allowed
+#                   between the two runs' losses at any step, relative to the
+#                   loss (2e-3: the sums run in another order)
 #   WORK            work directory (default: a new temporary one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,9 +53,10 @@ if [ -n "${WITCURATE_BIN:-}" ]; then
   BIN=$WITCURATE_BIN
 elif [ "$MODE" = gpu ]; then
   bash scripts/build_cuda.sh
-  BIN=target/cuda/release/witcurate
-  # The CUDA libraries of the wheels, where no toolkit is installed.
-  [ -f target/cuda/env.sh ] && . target/cuda/env.sh
+  CUDA_TARGET="${CUDA_TARGET_DIR:-target/cuda}"
+  BIN=$CUDA_TARGET/release/witcurate
+  # The CUDA and NCCL libraries of the wheels, where no toolkit is installed.
+  [ -f "$CUDA_TARGET/env.sh" ] && . "$CUDA_TARGET/env.sh"
 else
   cargo build --release --quiet --bin witcurate
   BIN=${CARGO_TARGET_DIR:-target}/release/witcurate
@@ -147,8 +156,58 @@ else
   echo "==> 4. PyTorch: not available here (set TORCH_PYTHON), skipped"
 fi
 
+# Two GPUs over NCCL against one GPU: the same global batch, seed and steps
+# must give the same loss at every step (within float rounding).
+NCCL_VERDICT=$WORK/nccl_verdict.txt
+GPUS=0
+[ "$MODE" = gpu ] && GPUS=$(nvidia-smi -L | grep -c '^GPU ' || true)
+if [ "$MODE" != gpu ]; then
+  echo "nccl check: SKIPPED (CPU run, no GPUs)" >"$NCCL_VERDICT"
+elif [ "$GPUS" -lt 2 ]; then
+  echo "==> 5. NCCL on two GPUs: SKIPPED, this machine has $GPUS GPU (nvidia-smi -L); run this script on a machine with two or more"
+  echo "nccl check: SKIPPED (only $GPUS GPU; it needs two)" >"$NCCL_VERDICT"
+elif ! command -v mpirun >/dev/null; then
+  echo "==> 5. NCCL on two GPUs: SKIPPED, no mpirun (scripts/setup.sh installs Open MPI)"
+  echo "nccl check: FAILED (no mpirun for the $GPUS GPUs)" >"$NCCL_VERDICT"
+else
+  DP_STEPS="${DP_STEPS:-60}" DP_BATCH="${DP_BATCH:-128}" DP_TOL="${DP_TOL:-2e-3}"
+  echo "==> 5. NCCL: $PRESET, global batch $DP_BATCH, $DP_STEPS steps on 1 GPU, then on 2 GPUs (mpirun -n 2)"
+  DP_ARGS=(train --shards "$WORK/data/shards" --preset "$PRESET" --device cuda --precision f32
+    --steps "$DP_STEPS" --batch-size "$DP_BATCH" --context-length "$CTX" --lr 1e-3
+    --checkpoint-every "$DP_STEPS" --seed 7)
+  rm -rf "$WORK/dp-1" "$WORK/dp-2"
+  CUDA_VISIBLE_DEVICES=0 "$BIN" --quiet "${DP_ARGS[@]}" --out "$WORK/dp-1" >"$WORK/dp-1.txt" 2>&1 || true
+  # One rank per GPU: rank r takes cuda:r (its local rank on this node).
+  CUDA_VISIBLE_DEVICES=0,1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+    mpirun -n 2 --bind-to none -x LD_LIBRARY_PATH -x CUDA_VISIBLE_DEVICES \
+    "$BIN" "${DP_ARGS[@]}" --out "$WORK/dp-2" >"$WORK/dp-2.txt" 2>&1 || true
+  python3 - "$WORK/dp-1" "$WORK/dp-2" "$WORK/dp-2.txt" "$DP_TOL" >"$NCCL_VERDICT" <<'PY' || true
+import json, os, sys
+one, two, log, tol = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+def losses(run):
+    path = os.path.join(run, "train_log.jsonl")
+    if not os.path.exists(path):
+        return None
+    return {r["step"]: r["loss"] for r in map(json.loads, open(path))}
+a, b = losses(one), losses(two)
+text = open(log, errors="replace").read()
+nccl = "over NCCL" in text
+if a is None or b is None or not a or set(a) != set(b):
+    which = "1-GPU" if not a else "2-GPU"
+    print(f"nccl check: FAILED ({which} run did not train, or the runs logged other steps; see {log})")
+    sys.exit()
+worst = max(abs(a[s] - b[s]) / max(abs(a[s]), 1.0) for s in a)
+ok = worst <= tol and nccl
+how = "NCCL" if nccl else "no NCCL line in the log (a binary without the `nccl` feature?)"
+print(f"nccl check: {'OK' if ok else 'FAILED'}: 2 GPUs ({how}) vs 1 GPU, {len(a)} steps, "
+      f"losses differ by up to {worst:.2e} of the loss (tolerance {tol:g}); "
+      f"final loss {a[max(a)]:.4f} vs {b[max(b)]:.4f}")
+PY
+  cat "$NCCL_VERDICT"
+fi
+
 echo
-python3 - "$RESULTS" "$MODE" "$PRESET" "$BATCH" "$(( SECONDS - START ))" <<'PY'
+python3 - "$RESULTS" "$MODE" "$PRESET" "$BATCH" "$(( SECONDS - START ))" "$NCCL_VERDICT" <<'PY'
 import sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 mode, preset, batch, secs = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
@@ -167,6 +226,7 @@ for prec in ("f32", "bf16"):
         parts.append(f"{prec} {w:.0f} samples/s")
 ok = all(("witcurate", p) in get for p in ("f32", "bf16"))
 print(f"gpu check ({mode}, {preset}, batch {batch}, {secs} s): {'OK' if ok else 'FAILED'}: " + "; ".join(parts))
+print(open(sys.argv[6]).read().strip())
 if mode == "gpu" and secs > 480:
     print(f"(took {secs} s, over the 8 minutes it should take)")
 PY

@@ -127,13 +127,13 @@ pub struct TrainArgs {
 /// ends every rank (so that none waits forever for it) and only rank 0
 /// reports.
 pub fn run(args: TrainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
-    let world = trainer::distributed::launch()?;
+    let mut world = trainer::distributed::launch()?;
     let comm = world.comm.clone();
     if comm.rank() != 0 {
         // Warnings and errors only: rank 0 reports the run.
         log::set_max_level(log::LevelFilter::Warn);
     }
-    let result = train(args, global, comm.clone());
+    let result = train(args, global, &mut world);
     if let Err(e) = &result {
         if comm.size() > 1 {
             eprintln!("error: rank {} of {}: {e:#}", comm.rank(), comm.size());
@@ -147,11 +147,15 @@ pub fn run(args: TrainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
 fn train(
     args: TrainArgs,
     global: &GlobalArgs,
-    comm: trainer::distributed::Comm,
+    world: &mut trainer::distributed::World,
 ) -> anyhow::Result<()> {
-    let lead = comm.rank() == 0;
     trainer::configure_compute_threads(args.compute_threads)?;
     crate::keep_freed_memory();
+    // The device, and with it NCCL's communicator in a job on GPUs (the
+    // `nccl` feature).
+    let device = world.bind_device(&args.device)?;
+    let comm = world.comm.clone();
+    let lead = comm.rank() == 0;
     let mut model = trainer::ModelConfig::preset(&args.preset)?;
     if let Some(c) = args.context_length {
         model.context_length = c;
@@ -206,10 +210,7 @@ fn train(
         workers: args.workers.or(global.threads).unwrap_or(cores),
         prefetch: args.prefetch,
         tokenizer_samples: args.tokenizer_samples,
-        device: trainer::device(&trainer::distributed::rank_device(
-            &args.device,
-            comm.as_ref(),
-        ))?,
+        device,
         precision: args.precision,
         quiet: global.quiet,
         max_consecutive_failures: args.max_consecutive_failures,

@@ -1,11 +1,13 @@
 //! The sum of every rank's gradients, in flat buckets of bounded size.
 //!
 //! The gradients (one tensor per variable, in [`crate::model::Params`]
-//! order) are laid end to end in one host buffer and summed over the ranks
-//! `bucket` elements at a time, one all-reduce per bucket: a few large
-//! messages instead of one per variable (hundreds, most of them small), and
-//! no message larger than the bucket. The sum, not the mean: each rank's
-//! loss is already its share of the global batch's mean loss.
+//! order) are laid end to end, as f32, and summed over the ranks `bucket`
+//! elements at a time, one all-reduce ([`Collective::all_reduce_sum_tensor`])
+//! per bucket: a few large messages instead of one per variable (hundreds,
+//! most of them small), and no message larger than the bucket. A bucket is
+//! built on the gradients' device, so with NCCL it never leaves the GPU. The
+//! sum, not the mean: each rank's loss is already its share of the global
+//! batch's mean loss.
 
 use candle_core::{DType, Tensor};
 
@@ -26,22 +28,55 @@ pub fn all_reduce_sum(
     if comm.size() == 1 {
         return Ok(grads.to_vec());
     }
-    let mut flat: Vec<f32> = Vec::with_capacity(grads.iter().map(Tensor::elem_count).sum());
-    for g in grads {
-        flat.extend(g.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?);
+    let bucket = bucket.max(1);
+    let flat = grads
+        .iter()
+        .map(|g| Ok(g.to_dtype(DType::F32)?.flatten_all()?))
+        .collect::<Result<Vec<_>>>()?;
+    // The summed pieces of each gradient, in order, and the pieces (gradient,
+    // values) of the bucket being filled.
+    let mut summed: Vec<Vec<Tensor>> = vec![Vec::new(); grads.len()];
+    let mut pending: Vec<(usize, Tensor)> = Vec::new();
+    let mut flush = |pending: &mut Vec<(usize, Tensor)>| -> Result<()> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let parts: Vec<&Tensor> = pending.iter().map(|(_, t)| t).collect();
+        let sum = comm.all_reduce_sum_tensor(&Tensor::cat(&parts, 0)?)?;
+        let mut at = 0;
+        for (i, piece) in pending.drain(..) {
+            let n = piece.elem_count();
+            summed[i].push(sum.narrow(0, at, n)?);
+            at += n;
+        }
+        Ok(())
+    };
+    let mut filled = 0;
+    for (i, f) in flat.iter().enumerate() {
+        let n = f.elem_count();
+        let mut at = 0;
+        while at < n {
+            let take = (bucket - filled).min(n - at);
+            pending.push((i, f.narrow(0, at, take)?));
+            at += take;
+            filled += take;
+            if filled == bucket {
+                flush(&mut pending)?;
+                filled = 0;
+            }
+        }
     }
-    for chunk in flat.chunks_mut(bucket.max(1)) {
-        comm.all_reduce_sum_f32(chunk)?;
-    }
-    let mut at = 0;
+    flush(&mut pending)?;
     grads
         .iter()
-        .map(|g| {
-            let n = g.elem_count();
-            let t = Tensor::from_slice(&flat[at..at + n], g.shape(), g.device())?
-                .to_dtype(g.dtype())?;
-            at += n;
-            Ok(t)
+        .zip(summed)
+        .map(|(g, pieces)| {
+            if pieces.is_empty() {
+                return Ok(g.zeros_like()?);
+            }
+            Ok(Tensor::cat(&pieces, 0)?
+                .reshape(g.shape())?
+                .to_dtype(g.dtype())?)
         })
         .collect()
 }
@@ -87,6 +122,36 @@ mod tests {
             assert_eq!(got[0], (vec![3], vec![3.0, 3.0, 6.0]));
             assert_eq!(got[1], (vec![2, 3], vec![30.0; 6]));
             assert_eq!(got[2], (vec![], vec![4.5]));
+        }
+    }
+
+    #[test]
+    fn buckets_keep_dtypes_and_empty_gradients() {
+        let out = threads::run(2, |comm| {
+            let d = &Device::Cpu;
+            let r = comm.rank() as f32 + 1.0;
+            let grads = vec![
+                Tensor::from_vec(vec![r, 2.0 * r], 2, d)
+                    .unwrap()
+                    .to_dtype(DType::BF16)
+                    .unwrap(),
+                Tensor::zeros((0, 3), DType::F32, d).unwrap(),
+                Tensor::from_vec(vec![r; 5], 5, d).unwrap(),
+            ];
+            all_reduce_sum(comm.as_ref(), &grads, 3).unwrap()
+        });
+        for got in &out {
+            assert_eq!(got[0].dtype(), DType::BF16);
+            assert_eq!(
+                got[0]
+                    .to_dtype(DType::F32)
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap(),
+                [3.0, 6.0]
+            );
+            assert_eq!(got[1].dims(), [0, 3]);
+            assert_eq!(got[2].to_vec1::<f32>().unwrap(), [3.0; 5]);
         }
     }
 

@@ -37,17 +37,6 @@ pub fn local_loss(
     Ok((l * (0.5 * n as f64 / global as f64))?)
 }
 
-/// Every rank's rows of `local` (`[L, E]`), in rank order: `[N·L, E]`.
-fn all_gather(comm: &dyn Collective, local: &Tensor) -> Result<Tensor> {
-    let (l, e) = local.dims2()?;
-    let flat = local
-        .to_dtype(DType::F32)?
-        .flatten_all()?
-        .to_vec1::<f32>()?;
-    let all = comm.all_gather_f32(&flat)?;
-    Ok(Tensor::from_vec(all, (comm.size() * l, e), local.device())?)
-}
-
 /// The loss and the summed gradient of one data-parallel step: this rank's
 /// micro-batches `micro` (its rows of each global micro-batch) among every
 /// rank's. With one rank this is [`step::gradients`]. Every rank gets the
@@ -64,10 +53,12 @@ pub fn gradients(
     let sync = || device.synchronize();
     let t0 = Instant::now();
     let mut comm_secs = 0.0;
-    // Runs a collective, adding its time to `comm_secs`.
+    // Runs a collective, adding its time to `comm_secs` (until the device
+    // has run it: NCCL's are enqueued on the GPU's stream).
     let mut timed = |f: &mut dyn FnMut() -> Result<()>| -> Result<()> {
         let t = Instant::now();
         f()?;
+        sync()?;
         comm_secs += t.elapsed().as_secs_f64();
         Ok(())
     };
@@ -92,8 +83,8 @@ pub fn gradients(
     //    rank's share of the loss with respect to all of them.
     let (mut all_img, mut all_txt) = (None, None);
     timed(&mut || {
-        all_img = Some(Var::from_tensor(&all_gather(comm, &local_img)?)?);
-        all_txt = Some(Var::from_tensor(&all_gather(comm, &local_txt)?)?);
+        all_img = Some(Var::from_tensor(&comm.all_gather_tensor(&local_img)?)?);
+        all_txt = Some(Var::from_tensor(&comm.all_gather_tensor(&local_txt)?)?);
         Ok(())
     })?;
     let (all_img, all_txt) = (all_img.expect("gathered"), all_txt.expect("gathered"));
@@ -123,15 +114,16 @@ pub fn gradients(
         ],
         1,
     )?;
-    let blocks = blocks.flatten_all()?.to_vec1::<f32>()?;
-    let mut mine = Vec::new();
+    let mut mine = None;
     timed(&mut || {
-        mine = comm.reduce_scatter_sum_f32(&blocks)?;
+        mine = Some(comm.reduce_scatter_sum_tensor(&blocks)?.flatten_all()?);
         Ok(())
     })?;
-    let (mi, mt) = mine.split_at(rows * dim);
-    let g_img = Tensor::from_slice(mi, (rows, dim), device)?;
-    let g_txt = Tensor::from_slice(mt, (rows, dim), device)?;
+    let mine = mine.expect("reduced");
+    let g_img = mine.narrow(0, 0, rows * dim)?.reshape((rows, dim))?;
+    let g_txt = mine
+        .narrow(0, rows * dim, rows * dim)?
+        .reshape((rows, dim))?;
     // The logit scale's gradient is complete here (its share of each rank's
     // loss is summed with the parameter gradients below).
     let mut acc = step::collect(model, &store);

@@ -38,20 +38,29 @@
 //!
 //! Collectives come from MPI (module `mpi`, with the `mpi` feature) behind the
 //! [`Collective`] trait; [`Solo`] is the single process, and [`threads`] runs
-//! ranks as threads of one process (for tests without an MPI launcher).
+//! ranks as threads of one process (for tests without an MPI launcher). The
+//! embeddings and gradients go through the trait's tensor operations
+//! ([`Collective::all_gather_tensor`], ...), which by default copy to host
+//! memory and use the slice operations; with the `nccl` feature and a CUDA
+//! device, [`World::bind_device`] swaps in a communicator (module `nccl`)
+//! that runs them with NCCL on the GPU's memory, MPI keeping the rest.
 
 pub mod buckets;
 mod gradients;
 #[cfg(feature = "mpi")]
 pub mod mpi;
+#[cfg(feature = "nccl")]
+pub mod nccl;
 pub mod state;
 pub mod threads;
 
 use std::sync::Arc;
 
+use candle_core::{DType, Device, Tensor};
+
 pub use gradients::{gradients, local_loss};
 
-use crate::Result;
+use crate::{Error, Result};
 
 /// The collective operations data-parallel training needs, over a fixed
 /// group of ranks. Every rank must call the same operations in the same
@@ -73,6 +82,45 @@ pub trait Collective: Send + Sync + std::fmt::Debug {
     fn reduce_scatter_sum_f32(&self, buf: &[f32]) -> Result<Vec<f32>>;
     /// Replaces `bytes` by rank 0's on every rank.
     fn broadcast_bytes(&self, bytes: &mut Vec<u8>) -> Result<()>;
+    /// Every rank's `local` (the same shape everywhere, at least one
+    /// dimension), concatenated along dimension 0 in rank order: an f32
+    /// tensor on `local`'s device.
+    ///
+    /// The default copies `local` to host memory and calls
+    /// [`Collective::all_gather_f32`]; a communicator between GPUs keeps it
+    /// on the device.
+    fn all_gather_tensor(&self, local: &Tensor) -> Result<Tensor> {
+        let mut dims = leading_dims(local, 1)?;
+        dims[0] *= self.size();
+        let all = self.all_gather_f32(&host_f32(local)?)?;
+        Ok(Tensor::from_vec(all, dims, local.device())?)
+    }
+    /// The element-wise sum of every rank's `t` (the same shape everywhere):
+    /// an f32 tensor of `t`'s shape on its device.
+    ///
+    /// The default goes through host memory and
+    /// [`Collective::all_reduce_sum_f32`], like
+    /// [`Collective::all_gather_tensor`].
+    fn all_reduce_sum_tensor(&self, t: &Tensor) -> Result<Tensor> {
+        let mut flat = host_f32(t)?;
+        self.all_reduce_sum_f32(&mut flat)?;
+        Ok(Tensor::from_vec(flat, t.shape(), t.device())?)
+    }
+    /// The element-wise sum over the ranks of `t` (the same shape
+    /// everywhere, its dimension 0 a multiple of `size()`), block `rank()`
+    /// of it along dimension 0: an f32 tensor of `1/size()` of `t`'s rows on
+    /// `t`'s device.
+    ///
+    /// The default goes through host memory and
+    /// [`Collective::reduce_scatter_sum_f32`], like
+    /// [`Collective::all_gather_tensor`].
+    fn reduce_scatter_sum_tensor(&self, t: &Tensor) -> Result<Tensor> {
+        let dims = leading_dims(t, self.size())?;
+        let mine = self.reduce_scatter_sum_f32(&host_f32(t)?)?;
+        let mut out = dims;
+        out[0] /= self.size();
+        Ok(Tensor::from_vec(mine, out, t.device())?)
+    }
     /// A communicator over the same ranks whose operations do not interleave
     /// with this one's, for another thread (every rank must call this, in the
     /// same order).
@@ -110,11 +158,38 @@ impl Collective for Solo {
     fn broadcast_bytes(&self, _bytes: &mut Vec<u8>) -> Result<()> {
         Ok(())
     }
+    fn all_gather_tensor(&self, local: &Tensor) -> Result<Tensor> {
+        leading_dims(local, 1)?;
+        Ok(local.to_dtype(DType::F32)?)
+    }
+    fn all_reduce_sum_tensor(&self, t: &Tensor) -> Result<Tensor> {
+        Ok(t.to_dtype(DType::F32)?)
+    }
+    fn reduce_scatter_sum_tensor(&self, t: &Tensor) -> Result<Tensor> {
+        leading_dims(t, 1)?;
+        Ok(t.to_dtype(DType::F32)?)
+    }
     fn duplicate(&self) -> Result<Box<dyn Collective>> {
         Ok(Box::new(Solo))
     }
     fn abort(&self, code: i32) -> ! {
         std::process::exit(code)
+    }
+}
+
+/// `t`'s values as f32 in host memory, in row-major order.
+fn host_f32(t: &Tensor) -> Result<Vec<f32>> {
+    Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
+}
+
+/// `t`'s dimensions, checked to have a first one that is a multiple of
+/// `blocks` (a collective's precondition).
+fn leading_dims(t: &Tensor, blocks: usize) -> Result<Vec<usize>> {
+    match t.dims() {
+        [d0, ..] if d0.is_multiple_of(blocks) => Ok(t.dims().to_vec()),
+        dims => Err(Error::Distributed(format!(
+            "a collective over dimension 0 of a tensor of shape {dims:?} in {blocks} blocks"
+        ))),
     }
 }
 
@@ -159,6 +234,8 @@ pub fn rank_device(name: &str, comm: &dyn Collective) -> String {
 /// when the process was launched by `mpirun`/`mpiexec` or `srun` (and the
 /// binary is built with the `mpi` feature), else [`Solo`]. Keep the returned
 /// [`World`] alive until the end of the program (dropping it finalises MPI).
+/// [`World::bind_device`] then picks this rank's device, and NCCL's
+/// communicator in a job on GPUs (the `nccl` feature).
 ///
 /// A binary without the `mpi` feature started as one of several processes
 /// by an MPI launcher fails here, rather than training the same run
@@ -189,6 +266,28 @@ fn launcher_size() -> Option<(&'static str, usize)> {
         .find_map(|v| Some((v, std::env::var(v).ok()?.parse().ok()?)))
 }
 
+impl World {
+    /// This rank's compute device for the `--device` name `name` (see
+    /// [`rank_device`]). In a job of several ranks on a CUDA device, with
+    /// the `nccl` feature, the world's communicator becomes from here on one
+    /// whose tensor collectives run with NCCL on that device (MPI hands out
+    /// NCCL's id and keeps the other collectives); anything else keeps it.
+    /// Every rank calls this once, with the same kind of device, before it
+    /// clones [`World::comm`].
+    pub fn bind_device(&mut self, name: &str) -> Result<Device> {
+        let device = crate::device(&rank_device(name, self.comm.as_ref()))?;
+        #[cfg(feature = "nccl")]
+        if self.comm.size() > 1 && device.is_cuda() {
+            self.comm = Arc::new(nccl::NcclComm::new(self.comm.clone(), &device)?);
+            log::info!(
+                "{} ranks: embeddings gathered and gradients summed over NCCL on the GPUs",
+                self.comm.size()
+            );
+        }
+        Ok(device)
+    }
+}
+
 /// The job's communicator, and what keeps its runtime alive.
 pub struct World {
     /// The communicator over every rank of the job.
@@ -206,6 +305,75 @@ impl std::fmt::Debug for World {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn values(t: &Tensor) -> Vec<f32> {
+        t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    }
+
+    #[test]
+    fn tensor_collectives_equal_the_slice_ones() {
+        let ranks = 3;
+        let out = threads::run(ranks, |comm| {
+            let d = &Device::Cpu;
+            let r = comm.rank() as f32;
+            let local: Vec<f32> = (0..6).map(|i| (10.0 * r + i as f32) * 0.37).collect();
+            let t = Tensor::from_vec(local.clone(), (2, 3), d).unwrap();
+
+            let gathered = comm.all_gather_tensor(&t).unwrap();
+            assert_eq!(gathered.dims(), [2 * ranks, 3]);
+            assert_eq!(values(&gathered), comm.all_gather_f32(&local).unwrap());
+
+            // A bf16 input is summed as f32 values.
+            let half = t.to_dtype(DType::BF16).unwrap();
+            let summed = comm.all_reduce_sum_tensor(&half).unwrap();
+            assert_eq!((summed.dtype(), summed.dims()), (DType::F32, &[2, 3][..]));
+            let mut want = host_f32(&half).unwrap();
+            comm.all_reduce_sum_f32(&mut want).unwrap();
+            assert_eq!(values(&summed), want);
+
+            let blocks: Vec<f32> = (0..4 * ranks * 2).map(|i| i as f32 * r + 0.25).collect();
+            let b = Tensor::from_vec(blocks.clone(), (ranks * 2, 4), d).unwrap();
+            let mine = comm.reduce_scatter_sum_tensor(&b).unwrap();
+            assert_eq!(mine.dims(), [2, 4]);
+            assert_eq!(values(&mine), comm.reduce_scatter_sum_f32(&blocks).unwrap());
+
+            // Shapes a collective cannot take fail on every rank, before
+            // any exchange.
+            let odd = Tensor::zeros((4, 2), DType::F32, d).unwrap();
+            assert!(comm.reduce_scatter_sum_tensor(&odd).is_err());
+            let scalar = Tensor::new(1f32, d).unwrap();
+            assert!(comm.all_gather_tensor(&scalar).is_err());
+            values(&gathered)
+        });
+        // Every rank gathered the same rows.
+        assert!(out.iter().all(|g| g == &out[0]));
+    }
+
+    #[test]
+    fn bind_device_keeps_the_communicator_off_gpus() {
+        let mut world = World {
+            comm: solo(),
+            #[cfg(feature = "mpi")]
+            _universe: None,
+        };
+        assert!(matches!(world.bind_device("cpu").unwrap(), Device::Cpu));
+        assert_eq!(format!("{:?}", world.comm), "Solo");
+        assert!(world.bind_device("tpu").is_err());
+    }
+
+    #[test]
+    fn solo_tensor_collectives_are_the_identity_in_f32() {
+        let t = Tensor::new(&[[1f32, 2.5], [3.0, -4.0]], &Device::Cpu).unwrap();
+        let h = t.to_dtype(DType::BF16).unwrap();
+        for got in [
+            Solo.all_gather_tensor(&h).unwrap(),
+            Solo.all_reduce_sum_tensor(&h).unwrap(),
+            Solo.reduce_scatter_sum_tensor(&h).unwrap(),
+        ] {
+            assert_eq!((got.dtype(), got.dims()), (DType::F32, &[2, 2][..]));
+            assert_eq!(values(&got), values(&t));
+        }
+    }
 
     #[test]
     fn rank_rows_cover_the_batch_once() {
