@@ -10,7 +10,7 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, BinaryArray, Int64Array, RecordBatch, StringArray, StructArray};
 
 mod common;
-use common::{assert_success, s, witcurate};
+use common::{assert_success, s, tiny_train_args, witcurate};
 
 fn train_tiny(dir: &Path) -> std::path::PathBuf {
     let shards = dir.join("shards");
@@ -27,26 +27,7 @@ fn train_tiny(dir: &Path) -> std::path::PathBuf {
     )
     .unwrap();
     let out = dir.join("run");
-    assert_success(&witcurate(&[
-        "train",
-        "--quiet",
-        "--shards",
-        s(&shards),
-        "--out",
-        s(&out),
-        "--preset",
-        "tiny",
-        "--steps",
-        "3",
-        "--batch-size",
-        "8",
-        "--context-length",
-        "16",
-        "--vocab-size",
-        "300",
-        "--shuffle-buffer",
-        "16",
-    ]));
+    assert_success(&witcurate(&tiny_train_args(s(&shards), s(&out), "3", "16")));
     out
 }
 

@@ -16,7 +16,7 @@ use trainer::model::Clip;
 use trainer::tokenizer::TextTokenizer;
 
 mod common;
-use common::{s, witcurate};
+use common::{s, tiny_train_args, witcurate};
 
 fn ok(o: &std::process::Output) -> String {
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
@@ -79,26 +79,7 @@ fn trained_run(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let images = dir.join("images");
     let classes = synthetic::image_folder::write_seeded(&images, 2, 32, 1).unwrap();
     let run = dir.join("run");
-    ok(&witcurate(&[
-        "train",
-        "--quiet",
-        "--shards",
-        s(&shards),
-        "--out",
-        s(&run),
-        "--preset",
-        "tiny",
-        "--steps",
-        "2",
-        "--batch-size",
-        "8",
-        "--context-length",
-        "16",
-        "--vocab-size",
-        "300",
-        "--shuffle-buffer",
-        "8",
-    ]));
+    ok(&witcurate(&tiny_train_args(s(&shards), s(&run), "2", "8")));
     (run, images, classes)
 }
 

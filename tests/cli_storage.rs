@@ -11,7 +11,7 @@ use arrow_array::cast::AsArray;
 
 mod common;
 use common::s3::{cutting_proxy, S3Server};
-use common::{assert_success, read_parquet, s, witcurate_env};
+use common::{assert_success, read_parquet, s, tiny_train_args, witcurate_env};
 
 fn warc() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(
@@ -679,26 +679,7 @@ fn tiny_shards(dir: &Path, shards: usize, seed: u64) -> PathBuf {
 /// Trains the tiny model for 4 steps (`more`: further flags) on `shards`
 /// into `out` with `env`; returns stdout.
 fn train_tiny(shards: &str, out: &str, more: &[&str], env: &[(&str, String)]) -> String {
-    let mut args = vec![
-        "train",
-        "--quiet",
-        "--shards",
-        shards,
-        "--out",
-        out,
-        "--preset",
-        "tiny",
-        "--steps",
-        "4",
-        "--batch-size",
-        "8",
-        "--context-length",
-        "16",
-        "--vocab-size",
-        "300",
-        "--shuffle-buffer",
-        "16",
-    ];
+    let mut args = tiny_train_args(shards, out, "4", "16");
     args.extend_from_slice(more);
     assert_success(&witcurate_env(&args, env))
 }

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{s, witcurate};
+use common::{s, tiny_train_args, witcurate};
 
 /// What a run that may hang did: exit code (`None` when killed at the
 /// deadline), stdout, the first MiB of stderr and its full length.
@@ -92,27 +92,10 @@ fn train_then_eval_writes_checkpoint_log_and_json() {
     let templates = dir.path().join("templates.txt");
     std::fs::write(&templates, "a photo of a {}.\n{} shape\n").unwrap();
     let out = dir.path().join("run");
-    let o = witcurate(&[
-        "train",
-        "--quiet",
-        "--shards",
-        s(&shards),
-        "--out",
-        s(&out),
-        "--preset",
-        "tiny",
-        "--steps",
-        "4",
-        "--batch-size",
-        "8",
-        "--context-length",
-        "16",
-        "--vocab-size",
-        "300",
+    let mut args = tiny_train_args(s(&shards), s(&out), "4", "16");
+    args.extend_from_slice(&[
         "--checkpoint-every",
         "2",
-        "--shuffle-buffer",
-        "16",
         "--eval-every",
         "3",
         "--eval-images",
@@ -122,6 +105,7 @@ fn train_then_eval_writes_checkpoint_log_and_json() {
         "--eval-templates",
         s(&templates),
     ]);
+    let o = witcurate(&args);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
         o.status.success(),

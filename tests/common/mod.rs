@@ -73,6 +73,38 @@ pub fn s(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
 }
 
+/// `witcurate train` with the `tiny` preset at test size (batch 8, context
+/// 16, a 300-token vocabulary, no output but errors): `steps` steps with a
+/// shuffle buffer of `shuffle` samples, on `shards` into `out`. Append
+/// further flags to the returned arguments.
+pub fn tiny_train_args<'a>(
+    shards: &'a str,
+    out: &'a str,
+    steps: &'a str,
+    shuffle: &'a str,
+) -> Vec<&'a str> {
+    vec![
+        "train",
+        "--quiet",
+        "--shards",
+        shards,
+        "--out",
+        out,
+        "--preset",
+        "tiny",
+        "--steps",
+        steps,
+        "--batch-size",
+        "8",
+        "--context-length",
+        "16",
+        "--vocab-size",
+        "300",
+        "--shuffle-buffer",
+        shuffle,
+    ]
+}
+
 /// Every row batch of a parquet file.
 pub fn read_parquet(path: &Path) -> Vec<RecordBatch> {
     ParquetRecordBatchReaderBuilder::try_new(File::open(path).expect("parquet file opens"))
