@@ -349,6 +349,41 @@ fn selections_keep_only_the_rows_every_selection_keeps() {
         err.contains("no selection for shard") && err.contains("00001.parquet"),
         "{err}"
     );
+
+    // A parquet shard without keys cannot be selected from.
+    let keyless = dir.path().join("keyless");
+    std::fs::create_dir(&keyless).unwrap();
+    let batch = arrow_array::RecordBatch::try_from_iter(vec![
+        (
+            "caption",
+            Arc::new(arrow_array::StringArray::from(vec!["a red square"])) as arrow_array::ArrayRef,
+        ),
+        (
+            "jpg",
+            Arc::new(arrow_array::BinaryArray::from(vec![
+                &b"not decoded here"[..],
+            ])),
+        ),
+    ])
+    .unwrap();
+    let file = std::fs::File::create(keyless.join("00000.parquet")).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    write_selection(
+        &dir.path().join("balanced/part-00000.parquet"),
+        &["000000000".to_string()],
+        None,
+    );
+    let err = ShardSet::open(&[keyless])
+        .unwrap()
+        .with_selections(&[dir.path().join("balanced")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no column `key`") && err.contains("00000.parquet"),
+        "{err}"
+    );
 }
 
 #[test]

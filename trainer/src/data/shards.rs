@@ -124,6 +124,9 @@ pub struct ShardPart {
 pub struct ShardSet {
     files: Vec<PathBuf>,
     formats: Vec<ShardFormat>,
+    /// Per file, whether its rows have keys to select them by (a parquet
+    /// `key` column, a tar's member names), as its footer said when opened.
+    keyed: Vec<bool>,
     parts: Vec<ShardPart>,
     sources: Vec<PathBuf>,
     /// Selection directories (see [`ShardSet::with_selections`]).
@@ -264,6 +267,7 @@ impl ShardSet {
     pub fn open(paths: &[PathBuf]) -> Result<Self> {
         let files = select::resolve(paths)?;
         let mut formats = Vec::with_capacity(files.len());
+        let mut keyed = Vec::with_capacity(files.len());
         let mut parts = Vec::new();
         for (fi, f) in files.iter().enumerate() {
             let format = ShardFormat::of(f);
@@ -273,6 +277,7 @@ impl ShardSet {
                 TarReader::new(BufReader::new(file))
                     .next_member()
                     .map_err(io_err(f))?;
+                keyed.push(true);
                 parts.push(ShardPart {
                     file: fi,
                     group: 0,
@@ -292,6 +297,7 @@ impl ShardSet {
                 Ok(c) if is_binary(c.data_type()) => {}
                 _ => return Err(parquet_err(f, "no binary column `jpg`")),
             }
+            keyed.push(schema.field_with_name("key").is_ok());
             for (gi, g) in b.metadata().row_groups().iter().enumerate() {
                 parts.push(ShardPart {
                     file: fi,
@@ -303,6 +309,7 @@ impl ShardSet {
         Ok(ShardSet {
             files,
             formats,
+            keyed,
             parts,
             sources: paths.to_vec(),
             selections: Vec::new(),
@@ -324,13 +331,8 @@ impl ShardSet {
             return Ok(self);
         }
         for (fi, f) in self.files.iter().enumerate() {
-            if self.formats[fi] == ShardFormat::Parquet {
-                let file = files::open(f).map_err(io_err(f))?;
-                let b = ParquetRecordBatchReaderBuilder::try_new(file)
-                    .map_err(|e| parquet_err(f, e))?;
-                if b.schema().field_with_name("key").is_err() {
-                    return Err(parquet_err(f, "no column `key` to select rows by"));
-                }
+            if !self.keyed[fi] {
+                return Err(parquet_err(f, "no column `key` to select rows by"));
             }
             for d in dirs {
                 let p = selection_part(d, f)?;
