@@ -183,6 +183,14 @@ sys.exit(0 if ranks and len(a) == len(b) == 6 and all(abs(x - y) <= 1e-4 for x, 
 PYTHON
 }
 check slurm_srun_two_ranks_train_as_one_process same_losses "$WORK/train-1" "$WORK/train-srun"
+# srun without an MPI plugin starts two independent processes: both refuse
+# (rather than train the same run directory twice), naming the fix.
+refused_without_mpi() {
+  ! srun --mpi=none -n 2 --cpus-per-task=1 "$MPI_WC" "${TRAIN_FLAGS[@]}" --out "$WORK/train-nompi" \
+    >"$WORK/srun-nompi.log" 2>&1 \
+    && grep -q -- "--mpi=pmix" "$WORK/srun-nompi.log" && [ ! -e "$WORK/train-nompi" ]
+}
+check slurm_srun_without_mpi_is_refused refused_without_mpi
 
 echo "slurm: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

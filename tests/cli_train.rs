@@ -738,3 +738,40 @@ fn several_processes_need_the_mpi_feature() {
         "{err}"
     );
 }
+
+/// torchrun's environment, or an `srun` step without an MPI plugin, does not
+/// make ranks: each process would train the same run directory alone, so
+/// every one of them refuses, saying how to start ranks (with or without
+/// the `mpi` feature: none of these launchers starts MPI).
+#[test]
+fn launchers_that_start_no_mpi_ranks_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = synthetic_shards(dir.path());
+    let out = dir.path().join("run");
+    for (env, needle) in [
+        (
+            vec![("WORLD_SIZE", "2"), ("RANK", "1"), ("LOCAL_RANK", "1")],
+            "torchrun",
+        ),
+        (
+            vec![("SLURM_STEP_ID", "0"), ("SLURM_STEP_NUM_TASKS", "4")],
+            "--mpi=pmix",
+        ),
+    ] {
+        let env: Vec<(&str, String)> = env.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        let o = common::witcurate_env(&tiny_train_args(s(&shards), s(&out), "2", "8"), &env);
+        assert_eq!(o.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("started as one of") && err.contains(needle),
+            "{err}"
+        );
+        assert!(!out.exists(), "nothing is written");
+    }
+    // One task of a batch script's allocation is one process.
+    let o = common::witcurate_env(
+        &tiny_train_args(s(&shards), s(&out), "2", "8"),
+        &[("SLURM_NTASKS", "4".into()), ("SLURM_JOB_ID", "7".into())],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -237,33 +237,80 @@ pub fn rank_device(name: &str, comm: &dyn Collective) -> String {
 /// [`World::bind_device`] then picks this rank's device, and NCCL's
 /// communicator in a job on GPUs (the `nccl` feature).
 ///
-/// A binary without the `mpi` feature started as one of several processes
-/// by an MPI launcher fails here, rather than training the same run
-/// directory `N` times over.
+/// A process that its launcher says is one of `N` (Open MPI's or PMI's
+/// world size, the tasks of a Slurm step, torchrun's `WORLD_SIZE`) fails
+/// here unless the MPI world has those `N` ranks, rather than training the
+/// same run directory `N` times over: a binary without the `mpi` feature
+/// under `mpirun`, `srun` without an MPI plugin, or `torchrun`.
 pub fn launch() -> Result<World> {
     #[cfg(feature = "mpi")]
-    if mpi::launched_by_mpi() {
-        return mpi::init();
+    let world = if mpi::launched_by_mpi() {
+        mpi::init()?
+    } else {
+        solo_world()
+    };
+    #[cfg(not(feature = "mpi"))]
+    let world = solo_world();
+    let declared = declared_size(|v| std::env::var(v).ok());
+    match declared {
+        Some((var, n)) if n != world.comm.size() => Err(crate::Error::Distributed(size_mismatch(
+            var,
+            n,
+            world.comm.size(),
+        ))),
+        _ => Ok(world),
     }
-    if let Some((var, n)) = launcher_size().filter(|(_, n)| *n > 1) {
-        return Err(crate::Error::Distributed(format!(
-            "started as one of {n} processes ({var}), but this binary was built without \
-             the `mpi` feature: build with `--features mpi`, or start one process"
-        )));
-    }
-    Ok(World {
+}
+
+/// The world of a process started alone.
+fn solo_world() -> World {
+    World {
         comm: solo(),
         #[cfg(feature = "mpi")]
         _universe: None,
-    })
+    }
 }
 
-/// The number of processes an MPI launcher started, and the variable that
-/// says so.
-fn launcher_size() -> Option<(&'static str, usize)> {
-    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
-        .into_iter()
-        .find_map(|v| Some((v, std::env::var(v).ok()?.parse().ok()?)))
+/// The number of processes the launcher says it started (when more than
+/// one), and the variable that says so; `env` reads a variable.
+fn declared_size(env: impl Fn(&str) -> Option<String>) -> Option<(&'static str, usize)> {
+    let number = |v: &str| env(v)?.trim().parse::<usize>().ok();
+    // A task of an `srun` step (the batch script itself has no step id).
+    let slurm_step = number("SLURM_STEP_ID").is_some_and(|id| id < 0xffff_fff0);
+    [
+        "OMPI_COMM_WORLD_SIZE",
+        "PMI_SIZE",
+        "SLURM_STEP_NUM_TASKS",
+        "WORLD_SIZE",
+    ]
+    .into_iter()
+    .filter(|&v| v != "SLURM_STEP_NUM_TASKS" || slurm_step)
+    .find_map(|v| Some((v, number(v)?)))
+    .filter(|&(_, n)| n > 1)
+}
+
+/// What to say when the launcher started `n` processes (`var`) but the MPI
+/// world has `size`.
+fn size_mismatch(var: &str, n: usize, size: usize) -> String {
+    let how = format!(
+        "start the ranks with `mpirun -n {n}` or `srun --mpi=pmix -n {n}` (a binary built \
+         with `--features mpi`), or start one process"
+    );
+    match var {
+        "WORLD_SIZE" => format!(
+            "started as one of {n} processes (WORLD_SIZE, as torchrun sets it), but witcurate's \
+             ranks are MPI processes and this one sees {size}: {how}"
+        ),
+        "SLURM_STEP_NUM_TASKS" => format!(
+            "started as one of {n} tasks of a Slurm step (SLURM_STEP_NUM_TASKS), but MPI sees \
+             {size}: srun starts MPI ranks with `--mpi=pmix` (or `pmi2`); {how}"
+        ),
+        _ if cfg!(not(feature = "mpi")) => format!(
+            "started as one of {n} processes ({var}), but this binary was built without the \
+             `mpi` feature: build with `--features mpi`, or start one process"
+        ),
+        _ => format!("started as one of {n} processes ({var}), but MPI sees {size}: {how}"),
+    }
 }
 
 impl World {
@@ -373,6 +420,55 @@ mod tests {
             assert_eq!((got.dtype(), got.dims()), (DType::F32, &[2, 2][..]));
             assert_eq!(values(&got), values(&t));
         }
+    }
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn launchers_say_how_many_processes_they_started() {
+        assert_eq!(declared_size(env(&[])), None);
+        assert_eq!(
+            declared_size(env(&[("OMPI_COMM_WORLD_SIZE", "4"), ("WORLD_SIZE", "2")])),
+            Some(("OMPI_COMM_WORLD_SIZE", 4))
+        );
+        assert_eq!(
+            declared_size(env(&[("WORLD_SIZE", "2"), ("RANK", "1")])),
+            Some(("WORLD_SIZE", 2))
+        );
+        // One process is no job of several, whoever says so.
+        assert_eq!(declared_size(env(&[("WORLD_SIZE", "1")])), None);
+        // An srun step's tasks count; a batch script's allocation does not.
+        assert_eq!(
+            declared_size(env(&[
+                ("SLURM_STEP_ID", "0"),
+                ("SLURM_STEP_NUM_TASKS", "2")
+            ])),
+            Some(("SLURM_STEP_NUM_TASKS", 2))
+        );
+        assert_eq!(
+            declared_size(env(&[("SLURM_NTASKS", "8"), ("SLURM_STEP_NUM_TASKS", "8")])),
+            None
+        );
+        assert_eq!(
+            declared_size(env(&[
+                ("SLURM_STEP_ID", "4294967294"),
+                ("SLURM_STEP_NUM_TASKS", "8")
+            ])),
+            None
+        );
+        let msg = size_mismatch("WORLD_SIZE", 2, 1);
+        assert!(
+            msg.contains("torchrun") && msg.contains("mpirun -n 2"),
+            "{msg}"
+        );
+        let msg = size_mismatch("SLURM_STEP_NUM_TASKS", 2, 1);
+        assert!(msg.contains("--mpi=pmix"), "{msg}");
     }
 
     #[test]
