@@ -381,28 +381,27 @@ pub fn conform(
     RecordBatch::try_new(schema.clone(), columns).map_err(|e| PartsError::arrow(path, e))
 }
 
-/// The codec of parts kept for a while (`selected/`, counts, reports):
-/// zstd level 1, small and still cheap to write.
-pub fn compact_compression() -> Compression {
-    Compression::ZSTD(ZstdLevel::try_new(1).expect("valid level"))
+/// How a part is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartLayout {
+    /// Parts kept for a while (`selected/`, counts): zstd level 1, small
+    /// and still cheap to write.
+    Compact,
+    /// `matched/`, the largest part written on the hot path of a run and
+    /// read once, by balance: LZ4 (raw blocks) for the columns it shrinks
+    /// (`url`, `query_ids`), none for `uid` and `text`, in row groups of
+    /// 32 Ki rows. Writing it costs a tenth of what zstd costs, for about
+    /// 1.8× zstd's size.
+    Fast,
 }
 
-/// The codec of `matched/`, the largest part written on the hot path of a
-/// run and read once, by balance: LZ4 (raw blocks) for the columns it
-/// shrinks (`url`, `query_ids`), none for `uid` and `text`. Writing it costs
-/// a tenth of what zstd costs, for about 1.8× zstd's size.
-pub const FAST_COMPRESSION: Compression = Compression::LZ4_RAW;
-
-/// Writer properties of every part: `compression`, optional key-value
-/// metadata, and neither a dictionary nor min/max statistics for the columns
-/// whose values are (nearly) all distinct (`uid`, `url`, `text`: a
-/// dictionary would only cost time before the writer falls back to plain
-/// encoding, and their statistics prune nothing).
-pub fn writer_properties(
-    metadata: Option<Vec<KeyValue>>,
-    compression: Compression,
-) -> WriterProperties {
-    let mut builder = WriterProperties::builder().set_compression(compression);
+/// Writer properties of every part: compressed as `layout` says, optional
+/// key-value metadata, and neither a dictionary nor min/max statistics for
+/// the columns whose values are (nearly) all distinct (`uid`, `url`,
+/// `text`: a dictionary would only cost time before the writer falls back
+/// to plain encoding, and their statistics prune nothing).
+pub fn writer_properties(metadata: Option<Vec<KeyValue>>, layout: PartLayout) -> WriterProperties {
+    let mut builder = WriterProperties::builder();
     for distinct in [
         crate::schema::col::UID,
         crate::schema::col::URL,
@@ -412,19 +411,28 @@ pub fn writer_properties(
             .set_column_statistics_enabled(ColumnPath::from(distinct), EnabledStatistics::None)
             .set_column_dictionary_enabled(ColumnPath::from(distinct), false);
     }
-    if compression == FAST_COMPRESSION {
-        // Row groups of 32 Ki rows: the writer buffers a whole row group, and
-        // small buffers are reused instead of growing into fresh memory.
-        builder = builder.set_max_row_group_row_count(Some(32 * 1024));
-        // LZ4 gains almost nothing on hex ids and prose-like alt-texts (a
-        // few percent) but costs as much time on them as on the rest.
-        for incompressible in [crate::schema::col::UID, crate::schema::col::TEXT] {
-            builder = builder.set_column_compression(
-                ColumnPath::from(incompressible),
-                Compression::UNCOMPRESSED,
-            );
+    builder = match layout {
+        PartLayout::Compact => builder.set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(1).expect("valid level"),
+        )),
+        PartLayout::Fast => {
+            // Row groups of 32 Ki rows: the writer buffers a whole row group,
+            // and small buffers are reused instead of growing into fresh
+            // memory.
+            builder = builder
+                .set_compression(Compression::LZ4_RAW)
+                .set_max_row_group_row_count(Some(32 * 1024));
+            // LZ4 gains almost nothing on hex ids and prose-like alt-texts (a
+            // few percent) but costs as much time on them as on the rest.
+            for incompressible in [crate::schema::col::UID, crate::schema::col::TEXT] {
+                builder = builder.set_column_compression(
+                    ColumnPath::from(incompressible),
+                    Compression::UNCOMPRESSED,
+                );
+            }
+            builder
         }
-    }
+    };
     builder
         .set_column_dictionary_enabled(
             ColumnPath::from(vec![
@@ -453,7 +461,7 @@ pub fn write_parquet_atomically(
         let mut w = ArrowWriter::try_new(
             file,
             schema.clone(),
-            Some(writer_properties(metadata, compact_compression())),
+            Some(writer_properties(metadata, PartLayout::Compact)),
         )
         .map_err(|e| PartsError::parquet(path, e))?;
         for b in batches {
@@ -500,10 +508,9 @@ pub fn read_all(
 /// One task's streaming loop: reads `input` (checked against `in_schema`) on
 /// a reader thread, transforms chunks of batches in parallel on the rayon pool
 /// with `transform(batch, first_row)`, and writes the results in input order
-/// on a writer thread to `output` (atomically, `out_schema`, compressed with
-/// `compression`). Every written
-/// batch is shown to `observe` (on the writer thread), and `progress` gets
-/// the number of input rows done. Memory stays bounded by a few chunks.
+/// on a writer thread to `output` (atomically, `out_schema`, as `layout`
+/// says). Every written batch is shown to `observe` (on the writer thread),
+/// and `progress` gets the number of input rows done. Memory stays bounded by a few chunks.
 #[allow(clippy::too_many_arguments)]
 pub fn transform_part<T, O, P>(
     input: &Path,
@@ -511,7 +518,7 @@ pub fn transform_part<T, O, P>(
     what: &'static str,
     output: &Path,
     out_schema: &SchemaRef,
-    compression: Compression,
+    layout: PartLayout,
     transform: T,
     mut observe: O,
     progress: P,
@@ -535,7 +542,7 @@ where
         let mut writer = ArrowWriter::try_new(
             file,
             out_schema.clone(),
-            Some(writer_properties(None, compression)),
+            Some(writer_properties(None, layout)),
         )
         .map_err(|e| PartsError::parquet(output, e))?;
         std::thread::scope(|s| -> Result<(), PartsError> {

@@ -510,7 +510,7 @@ fn balance_part<P: Pool>(
         P::WHAT,
         &P::output_part(ctx.run, task),
         &schema,
-        crate::parts::compact_compression(),
+        crate::parts::PartLayout::Compact,
         transform,
         observe,
         |n| ctx.progress.inc(n),

@@ -531,7 +531,7 @@ fn match_part(
         "pairs",
         &ctx.run.matched_part(task),
         &out_schema,
-        crate::parts::FAST_COMPRESSION,
+        crate::parts::PartLayout::Fast,
         transform,
         observe,
         |n| ctx.progress.inc(n),
