@@ -455,32 +455,20 @@ fn the_record_size_limit_takes_units_and_the_older_mib_flag() {
     let (_, all) = run("bytes", &["--max-record-size", "10"]);
     assert_eq!(all, 13, "all 13 records are over 10 bytes");
 
-    let both = witcurate(&[
-        "crawl",
-        "extract",
-        "--out",
-        s(&dir.path().join("both")),
-        "--input",
-        WARC,
-        "--max-record-size",
-        "1MiB",
-        "--max-record-mb",
-        "1",
-    ]);
-    assert!(!both.status.success());
-    let err = String::from_utf8_lossy(&both.stderr);
+    // The stderr of a refused run with `limit`.
+    let refused = |name: &str, limit: &[&str]| {
+        let out = dir.path().join(name);
+        let mut args = vec!["crawl", "extract", "--out", s(&out), "--input", WARC];
+        args.extend_from_slice(limit);
+        let o = witcurate(&args);
+        assert!(!o.status.success());
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let err = refused(
+        "both",
+        &["--max-record-size", "1MiB", "--max-record-mb", "1"],
+    );
     assert!(err.contains("--max-record-mb"), "{err}");
-    let bad = witcurate(&[
-        "crawl",
-        "extract",
-        "--out",
-        s(&dir.path().join("bad")),
-        "--input",
-        WARC,
-        "--max-record-size",
-        "lots",
-    ]);
-    assert!(!bad.status.success());
-    let err = String::from_utf8_lossy(&bad.stderr);
+    let err = refused("bad", &["--max-record-size", "lots"]);
     assert!(err.contains("--max-record-size"), "{err}");
 }

@@ -657,24 +657,7 @@ fn trains_on_the_download_stages_webdataset_output() {
         assert!(shards.join(f).is_file(), "{f}");
     }
     let out = dir.path().join("run");
-    let o = witcurate(&[
-        "train",
-        "--quiet",
-        "--shards",
-        s(&shards),
-        "--out",
-        s(&out),
-        "--steps",
-        "3",
-        "--batch-size",
-        "8",
-        "--context-length",
-        "16",
-        "--vocab-size",
-        "300",
-        "--shuffle-buffer",
-        "16",
-    ]);
+    let o = witcurate(&tiny_train_args(s(&shards), s(&out), "3", "16"));
     let stdout = common::assert_success(&o);
     assert!(stdout.contains("train: steps 0..3"), "{stdout}");
     assert!(stdout.contains("0 undecodable samples"), "{stdout}");

@@ -339,12 +339,15 @@ fn selections_keep_only_the_rows_every_selection_keeps() {
     assert_eq!(rows, vec![(0, 0), (0, 4)]);
 
     // A shard without a selection part is refused, naming both.
+    let refused = |shards: std::path::PathBuf| {
+        ShardSet::open(&[shards])
+            .unwrap()
+            .with_selections(&[dir.path().join("balanced")])
+            .unwrap_err()
+            .to_string()
+    };
     std::fs::remove_file(dir.path().join("balanced/part-00001.parquet")).unwrap();
-    let err = ShardSet::open(&[shards])
-        .unwrap()
-        .with_selections(&[dir.path().join("balanced")])
-        .unwrap_err()
-        .to_string();
+    let err = refused(shards);
     assert!(
         err.contains("no selection for shard") && err.contains("00001.parquet"),
         "{err}"
@@ -375,11 +378,7 @@ fn selections_keep_only_the_rows_every_selection_keeps() {
         &["000000000".to_string()],
         None,
     );
-    let err = ShardSet::open(&[keyless])
-        .unwrap()
-        .with_selections(&[dir.path().join("balanced")])
-        .unwrap_err()
-        .to_string();
+    let err = refused(keyless);
     assert!(
         err.contains("no column `key`") && err.contains("00000.parquet"),
         "{err}"
