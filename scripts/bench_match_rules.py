@@ -84,7 +84,8 @@ def compare(vocab_txt, run_a, run_b):
         for p in sorted(glob.glob(os.path.join(run, "matched", "part-*.parquet"))):
             t = pq.read_table(p, columns=["uid", "text", "query_ids"]).to_pydict()
             for u, x, ids in zip(t["uid"], t["text"], t["query_ids"]):
-                out[u] = (x, set(ids))
+                if ids:  # matched/ holds every pair; these matched
+                    out[u] = (x, set(ids))
         return out
 
     a, b = rows(run_a), rows(run_b)

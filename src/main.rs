@@ -12,11 +12,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Tells the allocator to keep the memory it frees for the next allocation
 /// instead of returning it to the operating system (mimalloc's
-/// `purge_delay` = -1). A training step frees and allocates the same large
-/// buffers every step; returned memory comes back as fresh pages that the
-/// kernel must zero, which cost a quarter of a CPU step. The process keeps
-/// its high-water mark, which a training run reaches in its first step anyway.
-pub fn keep_freed_memory() {
+/// `purge_delay` = -1), for every command. A training step frees and
+/// allocates the same large buffers every step, and a crawl task the same
+/// batch buffers every batch; returned memory comes back as fresh pages that
+/// the kernel must zero, which cost a quarter of a CPU training step and
+/// three times the system time of a match task. The process keeps its
+/// high-water mark, which both reach in their first step or task anyway.
+fn keep_freed_memory() {
     // `mi_option_purge_delay` in mimalloc's `mi_option_e` (the Rust binding
     // has no name for it).
     const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
@@ -25,6 +27,7 @@ pub fn keep_freed_memory() {
 }
 
 fn main() -> ExitCode {
+    keep_freed_memory();
     let args = cli::Cli::parse();
     cli::init_logging(&args.global);
     if let Err(e) = cli::init_threads(&args.global) {

@@ -527,3 +527,33 @@ fn multilingual_balance_gives_each_language_its_own_t() {
         }
     }
 }
+
+/// `matched/` holds every pair, the unmatched ones with no ids: neither cap
+/// selects them nor counts them as read.
+#[test]
+fn unmatched_pairs_are_never_selected() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = pool();
+    rows.extend((0..100).map(|i| {
+        (
+            format!("http://img.example/none{i}.jpg"),
+            format!("a bird photo {i}"),
+        )
+    }));
+    let run = matched_run(dir.path(), "run", &rows, 2);
+    let matched: serde_json::Value =
+        serde_json::from_slice(&fs::read(run.join("match.json")).unwrap()).unwrap();
+    assert_eq!(matched["counters"]["pairs_in"], 700);
+    assert_eq!(matched["counters"]["pairs_matched"], 600);
+    for (cap, t) in [("soft", "1000"), ("hard", "1000"), ("hard", "50")] {
+        balance(&run, &["--t", t, "--cap", cap, "--force"]);
+        let kept = selected(&run);
+        assert!(kept.values().all(|ids| !ids.is_empty()), "{cap} {t}");
+        if t == "1000" {
+            assert_eq!(kept.len(), 600, "{cap}: every matched pair, no other");
+        }
+        let report: serde_json::Value =
+            serde_json::from_slice(&fs::read(run.join("balance.json")).unwrap()).unwrap();
+        assert_eq!(report["counters"]["pairs_in"], 600, "{cap} {t}: {report}");
+    }
+}

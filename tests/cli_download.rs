@@ -241,7 +241,13 @@ fn write_table(path: &Path, rows: &[(String, String)]) {
 
 /// Writes `RUN/selected/part-00000.parquet` in the balance stage's schema.
 fn write_selected(run: &Path, rows: &[(String, String, Vec<u32>)]) {
-    let dir = run.join("selected");
+    write_stage_part(run, "selected", "balance", rows)
+}
+
+/// Writes `RUN/DIR/part-00000.parquet` in the schema of `matched/` and
+/// `selected/`, as the completed output of `stage`.
+fn write_stage_part(run: &Path, dir: &str, stage: &str, rows: &[(String, String, Vec<u32>)]) {
+    let dir = run.join(dir);
     let schema = pipeline::schema::matched_schema();
     let (mut uid, mut url, mut text, mut page, mut source) = (
         StringBuilder::new(),
@@ -274,8 +280,8 @@ fn write_selected(run: &Path, rows: &[(String, String, Vec<u32>)]) {
     ];
     let batch = RecordBatch::try_new(schema, cols).unwrap();
     write_parquet(&dir.join("part-00000.parquet"), &batch);
-    // The fixture stands for a completed balance stage.
-    common::complete_stage(run, "balance");
+    // The fixture stands for a completed stage.
+    common::complete_stage(run, stage);
 }
 
 // ---------------------------------------------------------------- running
@@ -1697,4 +1703,49 @@ fn decode_memory_is_bounded_under_hostile_images() {
         unbounded > bounded + 150,
         "four decodes at once should take more: {unbounded} vs {bounded} MiB"
     );
+}
+
+/// `--from matched` reads `matched/`, which holds every pair of `pairs/`:
+/// only those with a match are downloaded, keyed without gaps.
+#[test]
+fn download_from_matched_takes_the_matched_pairs_only() {
+    let server = Server::start(|_| ok(jpeg(40, 30, 3)));
+    let run = tempfile::tempdir().unwrap();
+    let rows: Vec<(String, String, Vec<u32>)> = (0..9)
+        .map(|i| {
+            let ids = if i % 3 == 1 { vec![] } else { vec![i] };
+            (
+                server.url(&format!("/{i}.jpg")),
+                format!("a photo {i}"),
+                ids,
+            )
+        })
+        .collect();
+    write_stage_part(run.path(), "matched", "match", &rows);
+    let out = witcurate(&[
+        "crawl",
+        "download",
+        "--quiet",
+        "--allow-private-addresses",
+        "--from",
+        "matched",
+        "--out",
+        run.path().to_str().unwrap(),
+        "--shard-size",
+        "4",
+        "--image-size",
+        "16",
+    ]);
+    assert_success(&out);
+    let got = all_rows(run.path());
+    let want: Vec<&(String, String, Vec<u32>)> =
+        rows.iter().filter(|(_, _, ids)| !ids.is_empty()).collect();
+    assert_eq!(got.len(), 6);
+    assert!(got.windows(2).all(|w| w[0].key < w[1].key), "keys in order");
+    for (row, (url, text, ids)) in got.iter().zip(want) {
+        assert_eq!(&row.url, url);
+        assert_eq!(row.caption.as_deref(), Some(text.as_str()));
+        assert_eq!(row.query_ids.as_ref(), Some(ids));
+        assert_eq!(row.status, "success");
+    }
 }

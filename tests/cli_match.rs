@@ -46,8 +46,15 @@ fn write_pairs(path: &Path, texts: &[&str]) {
     common::complete_stage(path.parent().unwrap().parent().unwrap(), "extract");
 }
 
-/// (text, query_ids) of a matched part.
+/// (text, query_ids) of the rows of a matched part that matched something.
 fn matched_rows(path: &Path) -> Vec<(String, Vec<u32>)> {
+    let mut rows = all_rows(path);
+    rows.retain(|(_, ids)| !ids.is_empty());
+    rows
+}
+
+/// (text, query_ids) of every row of a matched part.
+fn all_rows(path: &Path) -> Vec<(String, Vec<u32>)> {
     let mut out = Vec::new();
     for b in read_parquet(path) {
         let texts = b.column_by_name("text").unwrap().as_string::<i32>().clone();
@@ -119,15 +126,22 @@ fn match_writes_matched_parts_counts_and_report() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("2 of 2 tasks run"), "{stdout}");
 
+    // Every pair, in order; those without a match have no ids.
+    let row = |t: &str, ids: &[u32]| (t.to_string(), ids.to_vec());
     assert_eq!(
-        matched_rows(&run.join("matched/part-00000.parquet")),
-        vec![("a hot dog, in St. Louis".to_string(), vec![0, 1, 2])]
+        all_rows(&run.join("matched/part-00000.parquet")),
+        vec![
+            row("a hot dog, in St. Louis", &[0, 1, 2]),
+            row("no match here", &[]),
+            row("(dog) and dog's", &[]),
+        ]
     );
     assert_eq!(
-        matched_rows(&run.join("matched/part-00001.parquet")),
+        all_rows(&run.join("matched/part-00001.parquet")),
         vec![
-            ("Dog.".to_string(), vec![5]),
-            ("café\tdog".to_string(), vec![0, 4]),
+            row("Dog.", &[5]),
+            row("café\tdog", &[0, 4]),
+            row("hotdog", &[])
         ]
     );
     assert_eq!(
@@ -385,28 +399,35 @@ fn bad_inputs_give_clear_errors() {
 }
 
 #[test]
-fn all_null_page_url_column_is_accepted() {
-    // pyarrow writes a column of only None values with type Null.
+fn pairs_stored_otherwise_are_decoded_and_their_null_rows_skipped() {
+    // pyarrow writes a column of only None values with type Null, and every
+    // column nullable: such a part cannot be copied column by column, so
+    // it is decoded; a row with a null in a required column is a counted
+    // fault, the others are all written.
     let dir = tempfile::tempdir().unwrap();
     let vocab = write_vocab(&dir.path().join("vocab"), VOCAB);
     let run = dir.path().join("run");
-    let texts = vec!["a dog", "nothing"];
+    let texts = vec!["a dog", "nothing", "a dog"];
     let batch = RecordBatch::try_from_iter_with_nullable(vec![
         (
             "uid",
-            Arc::new(StringArray::from(vec!["u1", "u2"])) as ArrayRef,
+            Arc::new(StringArray::from(vec![Some("u1"), Some("u2"), None])) as ArrayRef,
             true,
         ),
         (
             "url",
-            Arc::new(StringArray::from(vec!["http://a/1", "http://a/2"])),
+            Arc::new(StringArray::from(vec![
+                "http://a/1",
+                "http://a/2",
+                "http://a/3",
+            ])),
             true,
         ),
         ("text", Arc::new(StringArray::from(texts)), true),
-        ("page_url", Arc::new(arrow_array::NullArray::new(2)), true),
+        ("page_url", Arc::new(arrow_array::NullArray::new(3)), true),
         (
             "source",
-            Arc::new(StringArray::from(vec!["table", "table"])),
+            Arc::new(StringArray::from(vec!["table", "table", "table"])),
             true,
         ),
     ])
@@ -423,9 +444,18 @@ fn all_null_page_url_column_is_accepted() {
         vocab.to_str().unwrap(),
     ]));
     assert_eq!(
-        matched_rows(&run.join("matched/part-00000.parquet")),
-        vec![("a dog".to_string(), vec![0])]
+        all_rows(&run.join("matched/part-00000.parquet")),
+        vec![
+            ("a dog".to_string(), vec![0]),
+            ("nothing".to_string(), vec![])
+        ]
     );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&fs::read(run.join("match.json")).unwrap()).unwrap();
+    let c = &summary["counters"];
+    assert_eq!(c["fault_null_field"], 1, "{c}");
+    assert_eq!(c["pairs_in"], 3, "{c}");
+    assert_eq!(c["pairs_matched"], 1, "{c}");
 }
 
 #[test]
@@ -477,6 +507,103 @@ fn outputs_are_byte_identical_whatever_the_thread_count() {
         .map(|p| matched_rows(&dir.path().join(format!("run1/matched/{p}.parquet"))).len())
         .sum();
     assert_eq!(matched, 15_000);
+    let all: usize = parts
+        .iter()
+        .map(|p| all_rows(&dir.path().join(format!("run1/matched/{p}.parquet"))).len())
+        .sum();
+    assert_eq!(all, 20_000);
+}
+
+/// `matched/` keeps `pairs/`'s row groups, and the pair columns' chunks
+/// are the very bytes of `pairs/` (compressed pages and all): only `text`
+/// is decoded, and nothing of a pair is re-encoded.
+#[test]
+fn pair_columns_are_copied_byte_for_byte() {
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::{Compression, ZstdLevel};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    let vocab = write_vocab(&dir.path().join("vocab"), VOCAB);
+    let run = dir.path().join("run");
+    // Written as extract writes them (zstd), in row groups of 1,000 rows
+    // that reading batches of 8,192 rows cross.
+    let texts: Vec<String> = (0..10_500)
+        .map(|i| match i % 3 {
+            0 => format!("hot dog {i}"),
+            1 => format!("nothing {i}"),
+            _ => format!("Dog. café {i}"),
+        })
+        .collect();
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let plain = dir.path().join("plain.parquet");
+    write_pairs(&plain, &texts);
+    let batches = read_parquet(&plain);
+    let pairs = run.join("pairs/part-00000.parquet");
+    fs::create_dir_all(pairs.parent().unwrap()).unwrap();
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap()))
+        .set_max_row_group_row_count(Some(1_000))
+        .build();
+    let mut w = ArrowWriter::try_new(
+        fs::File::create(&pairs).unwrap(),
+        pipeline::schema::pairs_schema(),
+        Some(props),
+    )
+    .unwrap();
+    for b in &batches {
+        w.write(b).unwrap();
+    }
+    w.close().unwrap();
+    common::complete_stage(&run, "extract");
+    assert_success(&witcurate(&[
+        "crawl",
+        "match",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+        "--vocab",
+        vocab.to_str().unwrap(),
+    ]));
+
+    let matched = run.join("matched/part-00000.parquet");
+    let (a, b) = (fs::read(&pairs).unwrap(), fs::read(&matched).unwrap());
+    let ra = SerializedFileReader::new(fs::File::open(&pairs).unwrap()).unwrap();
+    let rb = SerializedFileReader::new(fs::File::open(&matched).unwrap()).unwrap();
+    assert_eq!(ra.metadata().num_row_groups(), 11);
+    assert_eq!(rb.metadata().num_row_groups(), 11);
+    let chunk = |bytes: &[u8], c: &parquet::file::metadata::ColumnChunkMetaData| {
+        let (start, len) = c.byte_range();
+        bytes[start as usize..(start + len) as usize].to_vec()
+    };
+    for (ga, gb) in ra
+        .metadata()
+        .row_groups()
+        .iter()
+        .zip(rb.metadata().row_groups())
+    {
+        assert_eq!(ga.num_rows(), gb.num_rows());
+        for i in 0..5 {
+            assert_eq!(ga.column(i).column_path(), gb.column(i).column_path());
+            assert_eq!(gb.column(i).compression(), ga.column(i).compression());
+            assert!(
+                chunk(&a, ga.column(i)) == chunk(&b, gb.column(i)),
+                "column {i}"
+            );
+        }
+    }
+    let rows = all_rows(&matched);
+    assert_eq!(rows.len(), 10_500);
+    for (i, (text, ids)) in rows.iter().enumerate() {
+        assert_eq!(text, texts[i]);
+        let want: &[u32] = match i % 3 {
+            0 => &[0, 1, 2],
+            1 => &[],
+            _ => &[4, 5],
+        };
+        assert_eq!(ids, want, "row {i}: {text}");
+    }
 }
 
 #[test]
@@ -591,6 +718,9 @@ fn lid_matches_each_text_against_its_languages_vocabulary() {
                 .clone();
             for i in 0..b.num_rows() {
                 let v = ids.value(i).as_primitive::<UInt32Type>().values().to_vec();
+                if v.is_empty() {
+                    continue;
+                }
                 by_lang
                     .entry(lang.value(i).to_string())
                     .or_default()

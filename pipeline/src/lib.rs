@@ -26,6 +26,7 @@ pub mod run_dir;
 pub mod schema;
 pub mod selection;
 pub mod sources;
+pub mod splice;
 pub mod stage;
 pub mod stages;
 pub mod stats;

@@ -610,17 +610,17 @@ where
 
 /// The number of [`transform_part`] loops running in this process; one is
 /// counted while an `ActiveTask` lives.
-struct ActiveTask;
+pub(crate) struct ActiveTask;
 
 static ACTIVE_TASKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 impl ActiveTask {
-    fn enter() -> Self {
+    pub(crate) fn enter() -> Self {
         ACTIVE_TASKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         ActiveTask
     }
 
-    fn count() -> usize {
+    pub(crate) fn count() -> usize {
         ACTIVE_TASKS
             .load(std::sync::atomic::Ordering::Relaxed)
             .max(1)

@@ -150,7 +150,6 @@ fn train(
     world: &mut trainer::distributed::World,
 ) -> anyhow::Result<()> {
     trainer::configure_compute_threads(args.compute_threads)?;
-    crate::keep_freed_memory();
     // The device, and with it NCCL's communicator in a job on GPUs (the
     // `nccl` feature).
     let device = world.bind_device(&args.device)?;

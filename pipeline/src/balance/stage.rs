@@ -36,7 +36,8 @@ use crate::task::Counters;
 
 /// Counter names of balance tasks.
 pub mod counter {
-    /// Rows read from `matched/`.
+    /// Rows read from `matched/` that matched at least one entry (the
+    /// others are not candidates).
     pub const PAIRS_IN: &str = "pairs_in";
     /// Rows written to `selected/`.
     pub const PAIRS_KEPT: &str = "pairs_kept";
@@ -459,7 +460,15 @@ fn balance_part<P: Pool>(
         let lists = cols[ids_col].as_list::<i32>();
         let n = batch.num_rows();
         let mut keep = Vec::with_capacity(n);
+        let mut unmatched = 0u64;
         for i in 0..n {
+            // `matched/` holds every pair; one without a match is not a
+            // candidate (and not counted as read).
+            if lists.value_length(i) == 0 {
+                unmatched += 1;
+                keep.push(false);
+                continue;
+            }
             if nulls.skip(&bad, i, first_row) {
                 keep.push(false);
                 continue;
@@ -479,7 +488,7 @@ fn balance_part<P: Pool>(
             };
             keep.push(k);
         }
-        pairs_in.fetch_add(n as u64, Ordering::Relaxed);
+        pairs_in.fetch_add(n as u64 - unmatched, Ordering::Relaxed);
         let out = filter_rows(&input, &cols, keep)?;
         RecordBatch::try_new(schema.clone(), out).map_err(|e| PartsError::arrow(&input, e))
     };

@@ -219,7 +219,8 @@ fn tables_in(dir: &Path, format: Option<TableFormat>) -> Result<Vec<InputFile>, 
     Ok(files)
 }
 
-/// Total rows of the inputs: from the footers for parquet (no data read), by
+/// Total rows of the inputs: from the footers for parquet (no data read;
+/// for `matched/`, the rows with a match, from its `query_ids` column), by
 /// a reading pass for text tables (which also finds a missing url column
 /// before any download starts).
 pub fn count_rows(spec: &InputSpec, files: &[InputFile]) -> Result<u64, DownloadError> {
@@ -231,7 +232,11 @@ pub fn count_rows(spec: &InputSpec, files: &[InputFile]) -> Result<u64, Download
             let file = run_files::open(path).map_err(|e| DownloadError::bad_input(path, e))?;
             let builder = ParquetRecordBatchReaderBuilder::try_new(file)
                 .map_err(|e| DownloadError::bad_input(path, e))?;
-            total += builder.metadata().file_metadata().num_rows() as u64;
+            if matches!(spec, InputSpec::Matched(_)) {
+                total += count_matched(path, builder)?;
+            } else {
+                total += builder.metadata().file_metadata().num_rows() as u64;
+            }
         } else {
             let location = crate::storage::location(path);
             table::read(&location, f.format, &opts, &mut |_| total += 1)
@@ -239,6 +244,34 @@ pub fn count_rows(spec: &InputSpec, files: &[InputFile]) -> Result<u64, Download
         }
     }
     Ok(total)
+}
+
+/// The rows of a `matched/` part whose `query_ids` is not empty.
+fn count_matched(
+    path: &Path,
+    builder: ParquetRecordBatchReaderBuilder<run_files::RunFile>,
+) -> Result<u64, DownloadError> {
+    let Some((i, _)) = builder.schema().column_with_name(col::QUERY_IDS) else {
+        return Err(DownloadError::bad_input(
+            path,
+            format!("no column {:?}", col::QUERY_IDS),
+        ));
+    };
+    let mask = ProjectionMask::roots(builder.parquet_schema(), [i]);
+    let reader = builder
+        .with_projection(mask)
+        .build()
+        .map_err(|e| DownloadError::bad_input(path, e))?;
+    let mut n = 0u64;
+    for batch in reader {
+        let batch = batch.map_err(|e| DownloadError::bad_input(path, e))?;
+        let ids = query_ids(path, batch.column(0))?;
+        n += ids
+            .iter()
+            .filter(|v| v.as_ref().is_some_and(|v| !v.is_empty()))
+            .count() as u64;
+    }
+    Ok(n)
 }
 
 /// A table reader error as a bad-input error on `path` (without naming the
@@ -338,7 +371,7 @@ fn text_sample(path: &Path, row: Result<TableRow, RowError>) -> Sample {
 
 /// The file being read.
 enum Current {
-    Parquet(PathBuf, Columns, ParquetRecordBatchReader),
+    Parquet(PathBuf, Columns, Box<ParquetRecordBatchReader>),
     Text(PathBuf, TextTable),
 }
 
@@ -349,6 +382,9 @@ struct Columns {
     uid: Option<String>,
     query_ids: Option<String>,
     extra: Vec<String>,
+    /// Rows whose `query_ids` is empty are skipped (`matched/`, which holds
+    /// every pair of `pairs/`).
+    matched_only: bool,
 }
 
 /// Streams samples from the input files, in order.
@@ -418,7 +454,7 @@ impl SampleReader {
             self.current = Some(match file.format {
                 TableFormat::Parquet => {
                     let (path, cols, reader) = self.open(file.path)?;
-                    Current::Parquet(path, cols, reader)
+                    Current::Parquet(path, cols, Box::new(reader))
                 }
                 format => {
                     let table =
@@ -445,6 +481,7 @@ impl SampleReader {
                 uid: Some(col::UID.into()),
                 query_ids: Some(col::QUERY_IDS.into()),
                 extra: Vec::new(),
+                matched_only: matches!(self.spec, InputSpec::Matched(_)),
             },
             InputSpec::Tables {
                 url_col,
@@ -463,6 +500,7 @@ impl SampleReader {
                 uid: has(col::UID).then(|| col::UID.into()),
                 query_ids: has(col::QUERY_IDS).then(|| col::QUERY_IDS.into()),
                 extra: extra_cols.clone(),
+                matched_only: false,
             },
         };
         let wanted: Vec<&String> = [
@@ -593,6 +631,7 @@ fn batch_samples(
         .zip(uids)
         .zip(qids)
         .enumerate()
+        .filter(|(_, (_, ids))| !cols.matched_only || ids.as_ref().is_some_and(|v| !v.is_empty()))
         .map(|(i, (((url, caption), uid), query_ids))| {
             let uid = uid.unwrap_or_else(|| {
                 schema::uid(

@@ -11,7 +11,7 @@ use std::time::Instant;
 use arrow_array::builder::{ListBuilder, StringBuilder, UInt32Builder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt32Type;
-use arrow_array::RecordBatch;
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
@@ -24,10 +24,11 @@ use super::{MatchError, Rule, Vocab};
 use crate::counts::{add_counts, write_counts};
 use crate::parts::{
     conform_columns, filter_rows, list_parts, open_checked, query_ids_field, required_nulls,
-    transform_part, NullRows, PartsError,
+    transform_part, NullRows, PartLayout, PartsError,
 };
 use crate::run_dir::RunDir;
 use crate::schema::{col, matched_schema, pairs_schema};
+use crate::splice::Spliced;
 use crate::stage::{
     run_some_at_once, BoxError, Stage, StageContext, StageOutcome, TaskRecord, TaskResult,
 };
@@ -421,128 +422,160 @@ fn tasks_at_once(entries: usize) -> usize {
 }
 
 /// One task: `pairs/part-N` → `matched/part-N` + `counts/part-N`.
+///
+/// `matched/part-N` holds every row of `pairs/part-N`, in its order and row
+/// groups, with `query_ids` (empty when nothing matched) and, with language
+/// identification, `lang`. The pair columns are copied as they are stored
+/// (see [`crate::splice`]); only `text` is decoded. A part that stores them
+/// otherwise (another writer's types, nullable columns) is decoded and
+/// re-encoded instead, and its rows with a null in a required column are
+/// skipped and counted.
 fn match_part(
     ctx: &StageContext<'_>,
     task: usize,
     matchers: &Matchers,
 ) -> Result<Counters, PartsError> {
     let input = ctx.run.pairs_part(task);
+    let output = ctx.run.matched_part(task);
     let in_schema = pairs_schema();
     let out_schema = if matchers.lid {
         matched_lid_schema()
     } else {
         matched_schema()
     };
+    let kept = in_schema.fields().len();
     let text_col = in_schema.index_of(col::TEXT).expect("pairs have text");
-
-    let pairs_in = AtomicU64::new(0);
-    let text_bytes = AtomicU64::new(0);
-    let by_lang: Mutex<Counters> = Mutex::new(Counters::default());
-    let nulls = NullRows::new(&input);
-    let mut counts = vec![0u64; matchers.entries];
-    let fallback = matchers.fallback.as_deref();
-    let mut pairs_matched = 0u64;
-    let mut matches = 0u64;
-
-    let transform = |batch: &RecordBatch, first_row: usize| -> Result<RecordBatch, PartsError> {
-        let cols = conform_columns(&input, batch, &in_schema)?;
-        let bad = required_nulls(&cols, &in_schema);
-        let texts = cols[text_col].as_string::<i32>();
-        let n = batch.num_rows();
-        let mut keep = Vec::with_capacity(n);
-        let mut list = ListBuilder::with_capacity(UInt32Builder::with_capacity(n * 4), n)
-            .with_field(query_ids_field());
-        let mut langs = StringBuilder::new();
-        let mut lang_rows: BTreeMap<&str, u64> = BTreeMap::new();
-        let mut scratch = Scratch::default();
-        let mut ids = Vec::new();
-        let mut bytes = 0u64;
-        for i in 0..n {
-            if nulls.skip(&bad, i, first_row) {
-                keep.push(false);
-                continue;
-            }
-            let text = texts.value(i);
-            bytes += text.len() as u64;
-            let (matcher, first_id, lang) = if matchers.lid {
-                let lang = lid::identify_or(text, fallback);
-                *lang_rows.entry(lang).or_default() += 1;
-                match matchers.of(lang) {
-                    Some((m, first)) => (m, first, lang),
-                    None => {
-                        keep.push(false);
-                        continue;
-                    }
-                }
-            } else {
-                (&matchers.list[0], 0, "")
-            };
-            matcher.find_into(text, &mut scratch, &mut ids);
-            if ids.is_empty() {
-                keep.push(false);
-            } else {
-                if first_id == 0 {
-                    list.values().append_slice(&ids);
-                } else {
-                    for &id in &ids {
-                        list.values().append_value(id + first_id);
-                    }
-                }
-                list.append(true);
-                if matchers.lid {
-                    langs.append_value(lang);
-                }
-                keep.push(true);
-            }
-        }
-        pairs_in.fetch_add(n as u64, Ordering::Relaxed);
-        text_bytes.fetch_add(bytes, Ordering::Relaxed);
-        if matchers.lid {
-            let mut c = by_lang.lock().expect("not poisoned");
-            for (lang, n) in lang_rows {
-                c.add(&format!("{}{lang}", counter::LANG_PREFIX), n);
-                if matchers.of(lang).is_none() {
-                    c.add(counter::SKIP_NO_VOCAB, n);
-                }
-            }
-        }
-        let mut out = filter_rows(&input, &cols, keep)?;
-        out.push(Arc::new(list.finish()));
-        if matchers.lid {
-            out.push(Arc::new(langs.finish()));
-        }
-        RecordBatch::try_new(out_schema.clone(), out).map_err(|e| PartsError::arrow(&input, e))
-    };
     let ids_col = out_schema
         .index_of(col::QUERY_IDS)
         .expect("matched has query_ids");
-    let observe = |b: &RecordBatch| {
-        let ids = b.column(ids_col).as_list::<i32>();
+
+    let totals = MatchTotals::default();
+    let mut counts = vec![0u64; matchers.entries];
+    let mut pairs_matched = 0u64;
+    let mut matches = 0u64;
+    let mut observe = |computed: &[ArrayRef]| {
+        let ids = computed[ids_col - kept].as_list::<i32>();
+        let offsets = ids.value_offsets();
+        pairs_matched += offsets.windows(2).filter(|w| w[1] > w[0]).count() as u64;
         let values = ids.values().as_primitive::<UInt32Type>();
         for &id in values.values() {
             counts[id as usize] += 1;
         }
-        pairs_matched += b.num_rows() as u64;
         matches += values.len() as u64;
     };
-    transform_part(
+    let spliced = crate::splice::splice_part(
         &input,
-        &in_schema,
-        "pairs",
-        &ctx.run.matched_part(task),
+        &output,
         &out_schema,
-        crate::parts::PartLayout::Fast,
-        transform,
-        observe,
+        kept,
+        &[col::TEXT],
+        PartLayout::Fast,
+        |batch, _| {
+            Ok(match_texts(
+                matchers,
+                batch.column(0).as_string::<i32>(),
+                &totals,
+            ))
+        },
+        &mut observe,
         |n| ctx.progress.inc(n),
     )?;
+    let nulls = NullRows::new(&input);
+    if let Spliced::Incompatible(why) = spliced {
+        log::debug!("{}: decoding every column: {why}", input.display());
+        let transform = |batch: &RecordBatch,
+                         first_row: usize|
+         -> Result<RecordBatch, PartsError> {
+            let mut cols = conform_columns(&input, batch, &in_schema)?;
+            let bad = required_nulls(&cols, &in_schema);
+            if bad.is_some() {
+                let keep: Vec<bool> = (0..batch.num_rows())
+                    .map(|i| !nulls.skip(&bad, i, first_row))
+                    .collect();
+                totals.pairs_in.fetch_add(
+                    keep.iter().filter(|k| !**k).count() as u64,
+                    Ordering::Relaxed,
+                );
+                cols = filter_rows(&input, &cols, keep)?;
+            }
+            let computed = match_texts(matchers, cols[text_col].as_string::<i32>(), &totals);
+            cols.extend(computed);
+            RecordBatch::try_new(out_schema.clone(), cols).map_err(|e| PartsError::arrow(&input, e))
+        };
+        transform_part(
+            &input,
+            &in_schema,
+            "pairs",
+            &output,
+            &out_schema,
+            PartLayout::Fast,
+            transform,
+            |b: &RecordBatch| observe(&b.columns()[kept..]),
+            |n| ctx.progress.inc(n),
+        )?;
+    }
 
-    let mut counters = by_lang.into_inner().expect("not poisoned");
-    counters.add(counter::PAIRS_IN, pairs_in.into_inner());
+    let mut counters = totals.by_lang.into_inner().expect("not poisoned");
+    counters.add(counter::PAIRS_IN, totals.pairs_in.into_inner());
     counters.add(counter::PAIRS_MATCHED, pairs_matched);
     counters.add(counter::MATCHES, matches);
-    counters.add(counter::TEXT_BYTES, text_bytes.into_inner());
+    counters.add(counter::TEXT_BYTES, totals.text_bytes.into_inner());
     counters.add(counter::FAULT_NULL_FIELD, nulls.count());
     write_counts(&ctx.run.match_counts_part(task), &counts)?;
     Ok(counters)
+}
+
+/// Totals of a task that the batches matched in parallel add to.
+#[derive(Default)]
+struct MatchTotals {
+    pairs_in: AtomicU64,
+    text_bytes: AtomicU64,
+    by_lang: Mutex<Counters>,
+}
+
+/// Matches `texts`: their `query_ids` (empty where nothing matched) and,
+/// with language identification, each one's language.
+fn match_texts(matchers: &Matchers, texts: &StringArray, totals: &MatchTotals) -> Vec<ArrayRef> {
+    let n = texts.len();
+    let fallback = matchers.fallback.as_deref();
+    let mut list = ListBuilder::with_capacity(UInt32Builder::with_capacity(n * 4), n)
+        .with_field(query_ids_field());
+    let mut langs = StringBuilder::new();
+    let mut lang_rows: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut scratch = Scratch::default();
+    let mut ids = Vec::new();
+    let mut bytes = 0u64;
+    for i in 0..n {
+        let text = texts.value(i);
+        bytes += text.len() as u64;
+        if matchers.lid {
+            let lang = lid::identify_or(text, fallback);
+            *lang_rows.entry(lang).or_default() += 1;
+            langs.append_value(lang);
+            if let Some((matcher, first_id)) = matchers.of(lang) {
+                matcher.find_into(text, &mut scratch, &mut ids);
+                for &id in &ids {
+                    list.values().append_value(id + first_id);
+                }
+            }
+        } else {
+            matchers.list[0].find_into(text, &mut scratch, &mut ids);
+            list.values().append_slice(&ids);
+        }
+        list.append(true);
+    }
+    totals.pairs_in.fetch_add(n as u64, Ordering::Relaxed);
+    totals.text_bytes.fetch_add(bytes, Ordering::Relaxed);
+    let mut out: Vec<ArrayRef> = vec![Arc::new(list.finish())];
+    if matchers.lid {
+        let mut c = totals.by_lang.lock().expect("not poisoned");
+        for (lang, n) in lang_rows {
+            c.add(&format!("{}{lang}", counter::LANG_PREFIX), n);
+            if matchers.of(lang).is_none() {
+                c.add(counter::SKIP_NO_VOCAB, n);
+            }
+        }
+        out.push(Arc::new(langs.finish()));
+    }
+    out
 }

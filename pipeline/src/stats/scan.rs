@@ -307,6 +307,11 @@ fn scan_into(path: &Path, acc: &mut Acc, limits: &Limits) -> Result<(), String> 
     let mut warned = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| format!("after {} rows: {e}", acc.files.rows))?;
+        // `matched/` holds every pair; the matched ones are those with ids.
+        let batch = match acc.kind {
+            Kind::Matched => matched_rows(&batch).map_err(|e| e.to_string())?,
+            _ => batch,
+        };
         acc.files.rows += batch.num_rows() as u64;
         match acc.kind {
             Kind::Counts => scan_counts(&batch, acc, path, &mut warned),
@@ -315,6 +320,21 @@ fn scan_into(path: &Path, acc: &mut Acc, limits: &Limits) -> Result<(), String> 
         }
     }
     Ok(())
+}
+
+/// The rows of a `matched/` batch with at least one entry id (all of them
+/// when it has no `query_ids` list column).
+fn matched_rows(batch: &RecordBatch) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    let Some(ids) = batch
+        .column_by_name(col::QUERY_IDS)
+        .and_then(|a| a.as_list_opt::<i32>())
+    else {
+        return Ok(batch.clone());
+    };
+    let keep: arrow_array::BooleanArray = (0..ids.len())
+        .map(|i| Some(ids.is_valid(i) && ids.value_length(i) > 0))
+        .collect();
+    arrow_select::filter::filter_record_batch(batch, &keep)
 }
 
 /// Looks up a column, recording a problem once per file when it exists with

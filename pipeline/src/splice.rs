@@ -1,0 +1,338 @@
+//! Writing a part that keeps an input part's columns as they are and adds
+//! columns computed from some of them: the kept columns' chunks are copied
+//! byte for byte (compressed pages and all) into the output, row group by
+//! row group, and only the columns the computation needs are decoded. This
+//! is how `matched/` is written from `pairs/`: the text is decoded and
+//! matched, `query_ids` (and `lang`) are encoded, and `uid`, `url`, `text`,
+//! `page_url` and `source` go through untouched.
+//!
+//! A column can be copied only when the input stores it exactly as the
+//! output schema would (same physical and logical type, same repetition);
+//! [`splice_part`] checks that first and writes nothing otherwise, so the
+//! caller can fall back to decoding and re-encoding.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::SchemaRef;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory};
+use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter, ProjectionMask};
+use parquet::column::writer::ColumnCloseResult;
+use parquet::file::writer::SerializedFileWriter;
+use rayon::prelude::*;
+
+use crate::parts::{writer_properties, ActiveTask, PartLayout, PartsError, BATCH_ROWS};
+use crate::storage::files;
+use crate::task::commit_atomically;
+
+/// What [`splice_part`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Spliced {
+    /// The output was written.
+    Written,
+    /// Nothing was written: the input does not store a kept column as the
+    /// output would (the reason), or lacks it.
+    Incompatible(String),
+}
+
+/// Writes `output` with the columns of `out_schema`: its first `kept`
+/// fields are the input's columns of those names, copied chunk by chunk;
+/// the rest are computed. `compute` receives batches of the input's
+/// `decoded` columns (in that order, as the output schema types them) and
+/// the input row number of each batch's first row, and returns the
+/// computed columns for those rows; `observe` sees them, in row order,
+/// before they are written; `progress` is told how many rows were done.
+/// The output has the input's row groups, so every row of the input is a
+/// row of the output.
+#[allow(clippy::too_many_arguments)]
+pub fn splice_part<C, O, P>(
+    input: &Path,
+    output: &Path,
+    out_schema: &SchemaRef,
+    kept: usize,
+    decoded: &[&str],
+    layout: PartLayout,
+    compute: C,
+    mut observe: O,
+    progress: P,
+) -> Result<Spliced, PartsError>
+where
+    C: Fn(&RecordBatch, usize) -> Result<Vec<ArrayRef>, PartsError> + Sync,
+    O: FnMut(&[ArrayRef]),
+    P: Fn(u64) + Sync,
+{
+    let open = || {
+        files::open(input).map_err(|e| PartsError::Io {
+            path: input.to_path_buf(),
+            source: e,
+        })
+    };
+    let source = open()?;
+    // The columns are read as the parquet schema types them (not as an
+    // embedded Arrow schema might): the same types the output declares.
+    let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
+    let meta = ArrowReaderMetadata::load(&source, options.clone())
+        .map_err(|e| PartsError::parquet(input, e))?;
+    let mut props = writer_properties(None, layout);
+    add_encoded_arrow_schema_to_metadata(out_schema, &mut props);
+    let props = Arc::new(props);
+    let out_parquet = ArrowSchemaConverter::new()
+        .with_coerce_types(props.coerce_types())
+        .convert(out_schema)
+        .map_err(|e| PartsError::parquet(output, e))?;
+
+    // Where each kept column is in the input, if it is stored as the output
+    // stores it.
+    let in_parquet = meta.metadata().file_metadata().schema_descr();
+    let mut sources = Vec::with_capacity(kept);
+    for field in out_schema.fields().iter().take(kept) {
+        let want = out_parquet
+            .columns()
+            .iter()
+            .find(|c| c.path().parts() == [field.name().as_str()]);
+        let have = in_parquet
+            .columns()
+            .iter()
+            .position(|c| c.path().parts() == [field.name().as_str()]);
+        match (want, have) {
+            (Some(want), Some(i)) if **want == *in_parquet.column(i) => sources.push(i),
+            (Some(want), Some(i)) => {
+                return Ok(Spliced::Incompatible(format!(
+                    "column `{}` is stored as {:?}, not as {:?}",
+                    field.name(),
+                    in_parquet.column(i).self_type(),
+                    want.self_type()
+                )))
+            }
+            _ => {
+                return Ok(Spliced::Incompatible(format!(
+                    "no top-level column `{}`",
+                    field.name()
+                )))
+            }
+        }
+    }
+    let mut decode = Vec::with_capacity(decoded.len());
+    for name in decoded {
+        match out_schema
+            .fields()
+            .iter()
+            .take(kept)
+            .position(|f| f.name() == name)
+        {
+            Some(i) => decode.push(sources[i]),
+            None => {
+                return Ok(Spliced::Incompatible(format!(
+                    "`{name}` is not a kept column"
+                )))
+            }
+        }
+    }
+    // The projection yields columns in file order; `order` puts them in
+    // `decoded` order.
+    let mut sorted = decode.clone();
+    sorted.sort_unstable();
+    let order: Vec<usize> = decode
+        .iter()
+        .map(|c| sorted.binary_search(c).expect("present"))
+        .collect();
+
+    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(open()?, meta.clone())
+        .with_projection(ProjectionMask::leaves(in_parquet, sorted))
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| PartsError::parquet(input, e))?;
+    let row_groups: Vec<usize> = meta
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|rg| rg.num_rows().max(0) as usize)
+        .collect();
+
+    let _active = ActiveTask::enter();
+    let chunk = 2 * (rayon::current_num_threads() / ActiveTask::count()).max(1);
+    commit_atomically(output, |tmp| {
+        let file = File::create(tmp).map_err(|e| PartsError::Io {
+            path: tmp.to_path_buf(),
+            source: e,
+        })?;
+        let mut writer = SerializedFileWriter::new(file, out_parquet.root_schema_ptr(), props)
+            .map_err(|e| PartsError::parquet(output, e))?;
+        let factory = ArrowRowGroupWriterFactory::new(&writer, out_schema.clone());
+        let computed_fields: Vec<_> = out_schema.fields().iter().skip(kept).cloned().collect();
+        let new_writers = |rg: usize| -> Result<Vec<ArrowColumnWriter>, PartsError> {
+            let mut w = factory
+                .create_column_writers(rg)
+                .map_err(|e| PartsError::parquet(output, e))?;
+            let computed = w.split_off(kept);
+            if computed.len() != computed_fields.len() {
+                return Err(PartsError::Schema {
+                    path: output.to_path_buf(),
+                    what: "computed columns",
+                    detail: "each computed column must be a single parquet column".into(),
+                });
+            }
+            Ok(computed)
+        };
+        let mut rg = 0usize;
+        let mut rg_left = row_groups.first().copied().unwrap_or(0);
+        let mut writers = if row_groups.is_empty() {
+            Vec::new()
+        } else {
+            new_writers(0)?
+        };
+        // Ends row group `rg`: its kept chunks are copied, then the computed
+        // ones appended.
+        let finish = |rg: usize,
+                      writers: Vec<ArrowColumnWriter>,
+                      writer: &mut SerializedFileWriter<File>|
+         -> Result<(), PartsError> {
+            let mut group = writer
+                .next_row_group()
+                .map_err(|e| PartsError::parquet(output, e))?;
+            let in_rg = meta.metadata().row_group(rg);
+            for &i in &sources {
+                let metadata = in_rg.column(i).clone();
+                let close = ColumnCloseResult {
+                    bytes_written: metadata.compressed_size() as u64,
+                    rows_written: in_rg.num_rows() as u64,
+                    metadata,
+                    bloom_filter: None,
+                    column_index: None,
+                    offset_index: None,
+                };
+                group
+                    .append_column(&source, close)
+                    .map_err(|e| PartsError::parquet(input, e))?;
+            }
+            for w in writers {
+                let chunk = w.close().map_err(|e| PartsError::parquet(output, e))?;
+                chunk
+                    .append_to_row_group(&mut group)
+                    .map_err(|e| PartsError::parquet(output, e))?;
+            }
+            group.close().map_err(|e| PartsError::parquet(output, e))?;
+            Ok(())
+        };
+        // Empty row groups at the start (and after each full one) are
+        // finished as they come.
+        let skip_empty = |rg: &mut usize,
+                          rg_left: &mut usize,
+                          writers: &mut Vec<ArrowColumnWriter>,
+                          writer: &mut SerializedFileWriter<File>|
+         -> Result<(), PartsError> {
+            while *rg_left == 0 && *rg < row_groups.len() {
+                finish(*rg, std::mem::take(writers), writer)?;
+                *rg += 1;
+                if *rg < row_groups.len() {
+                    *rg_left = row_groups[*rg];
+                    *writers = new_writers(*rg)?;
+                }
+            }
+            Ok(())
+        };
+        skip_empty(&mut rg, &mut rg_left, &mut writers, &mut writer)?;
+
+        std::thread::scope(|s| -> Result<(), PartsError> {
+            let (batch_tx, batch_rx) = crossbeam_channel::bounded(chunk);
+            s.spawn(move || {
+                let mut row = 0usize;
+                for b in reader {
+                    let first = row;
+                    if let Ok(b) = &b {
+                        row += b.num_rows();
+                    }
+                    if batch_tx.send((b, first)).is_err() {
+                        break;
+                    }
+                }
+            });
+            loop {
+                let mut inputs = Vec::with_capacity(chunk);
+                for (b, first) in batch_rx.iter().take(chunk) {
+                    let b: RecordBatch = b.map_err(|e| PartsError::arrow(input, e))?;
+                    let columns: Vec<ArrayRef> =
+                        order.iter().map(|&i| b.column(i).clone()).collect();
+                    let b = RecordBatch::try_new(
+                        Arc::new(arrow_schema::Schema::new(
+                            order
+                                .iter()
+                                .map(|&i| b.schema().field(i).clone())
+                                .collect::<Vec<_>>(),
+                        )),
+                        columns,
+                    )
+                    .map_err(|e| PartsError::arrow(input, e))?;
+                    inputs.push((b, first));
+                }
+                if inputs.is_empty() {
+                    break;
+                }
+                let outs = inputs
+                    .par_iter()
+                    .map(|(b, first)| {
+                        let out = compute(b, *first)?;
+                        progress(b.num_rows() as u64);
+                        Ok((b.num_rows(), out))
+                    })
+                    .collect::<Result<Vec<_>, PartsError>>()?;
+                for (n, columns) in outs {
+                    if columns.len() != computed_fields.len() {
+                        return Err(PartsError::Schema {
+                            path: output.to_path_buf(),
+                            what: "computed columns",
+                            detail: format!(
+                                "{} computed, {} expected",
+                                columns.len(),
+                                computed_fields.len()
+                            ),
+                        });
+                    }
+                    observe(&columns);
+                    // Rows go to the row group they came from; a batch may
+                    // span several.
+                    let mut at = 0usize;
+                    while at < n {
+                        if rg >= row_groups.len() {
+                            return Err(PartsError::Schema {
+                                path: input.to_path_buf(),
+                                what: "row groups",
+                                detail: "more rows than its row groups hold".into(),
+                            });
+                        }
+                        let take = rg_left.min(n - at);
+                        for (w, (field, array)) in
+                            writers.iter_mut().zip(computed_fields.iter().zip(&columns))
+                        {
+                            let part = array.slice(at, take);
+                            for leaf in compute_leaves(field, &part)
+                                .map_err(|e| PartsError::parquet(output, e))?
+                            {
+                                w.write(&leaf).map_err(|e| PartsError::parquet(output, e))?;
+                            }
+                        }
+                        at += take;
+                        rg_left -= take;
+                        skip_empty(&mut rg, &mut rg_left, &mut writers, &mut writer)?;
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        if rg < row_groups.len() {
+            return Err(PartsError::Schema {
+                path: input.to_path_buf(),
+                what: "row groups",
+                detail: "fewer rows than its row groups hold".into(),
+            });
+        }
+        writer.close().map_err(|e| PartsError::parquet(output, e))?;
+        Ok(())
+    })?;
+    Ok(Spliced::Written)
+}
