@@ -3,7 +3,9 @@
 # MetaCLIP's published matcher (pyahocorasick variant) on the same data.
 #   scripts/bench_match.sh
 # Environment: TEXTS (default 1000000), VOCAB_SIZE (500000), PARTS (8),
-# WORK (target/bench-match), THREADS (every core), PROFILE (release, or dev
+# WORK (target/bench-match), THREADS (every core), REPEAT (3: the 1-thread
+# runs, MetaCLIP's matcher and the matcher alone are each run that many
+# times and their medians compared), PROFILE (release, or dev
 # to reuse the test build), WITCURATE_BIN (a binary to run instead of
 # building one), MATCH_TEXTS_BIN (likewise for the matcher-only example).
 # Prints captions/s per core, MB/s, automaton build time and peak RSS of
@@ -16,6 +18,7 @@ VOCAB_SIZE=${VOCAB_SIZE:-500000}
 PARTS=${PARTS:-8}
 WORK=${WORK:-$ROOT/target/bench-match}
 THREADS=${THREADS:-$(nproc)}
+REPEAT=${REPEAT:-3}
 
 bash scripts/setup.sh
 VENV="$ROOT/target/bench-venv"
@@ -84,33 +87,44 @@ fresh_run() {
   ln -s "$DATA/run/_stages/extract" "$1/_stages/extract"
 }
 
+rm -f "$WORK"/run1.*.txt "$WORK"/run0.*.txt "$WORK"/py.*.txt "$WORK"/mt.*.txt
 echo
-echo "==> witcurate crawl match, 1 thread"
-fresh_run "$WORK/run1"
-measure "witcurate 1 thread" "$WC" --quiet --threads 1 crawl match --out "$WORK/run1" \
-  --vocab "$DATA/vocab" | tee "$WORK/run1.txt"
+echo "==> witcurate crawl match, 1 thread ($REPEAT runs)"
+for k in $(seq "$REPEAT"); do
+  fresh_run "$WORK/run1"
+  measure "witcurate 1 thread" "$WC" --quiet --threads 1 crawl match --out "$WORK/run1" \
+    --vocab "$DATA/vocab" | tee "$WORK/run1.$k.txt"
+done
 echo
-echo "==> witcurate crawl match, 1 thread, one 1-row part (loading and building only)"
+echo "==> witcurate crawl match, 1 thread, one 1-row part (loading and building only; $REPEAT runs)"
 rm -rf "$WORK/run0"; mkdir -p "$WORK/run0/pairs" "$WORK/run0/_stages"
 ln -s "$DATA/run/_stages/extract" "$WORK/run0/_stages/extract"
 "$PY" -c "
 import pyarrow.parquet as pq
 pq.write_table(pq.read_table('$DATA/run/pairs/part-00000.parquet').slice(0, 1),
                '$WORK/run0/pairs/part-00000.parquet')"
-measure "witcurate build only" "$WC" --quiet --threads 1 crawl match --out "$WORK/run0" \
-  --vocab "$DATA/vocab" | tee "$WORK/run0.txt"
+for k in $(seq "$REPEAT"); do
+  rm -rf "$WORK/run0/matched" "$WORK/run0/counts" "$WORK/run0/_stages/match" "$WORK/run0/_stats" \
+    "$WORK/run0/counts.parquet" "$WORK/run0/match.json"
+  measure "witcurate build only" "$WC" --quiet --threads 1 crawl match --out "$WORK/run0" \
+    --vocab "$DATA/vocab" | tee "$WORK/run0.$k.txt"
+done
 echo
 echo "==> witcurate crawl match, $THREADS threads"
 fresh_run "$WORK/runN"
 measure "witcurate $THREADS threads" "$WC" --quiet --threads "$THREADS" crawl match \
   --out "$WORK/runN" --vocab "$DATA/vocab" | tee "$WORK/runN.txt"
 echo
-echo "==> MetaCLIP substr_matching (pyahocorasick), 1 process"
-measure "metaclip-python" "$PY" scripts/bench_match_metaclip.py --vocab "$DATA/vocab/queries.txt" \
-  --pairs "$DATA/run/pairs" --counts-out "$WORK/py_counts.tsv" | tee "$WORK/py.txt"
+echo "==> MetaCLIP substr_matching (pyahocorasick), 1 process ($REPEAT runs)"
+for k in $(seq "$REPEAT"); do
+  measure "metaclip-python" "$PY" scripts/bench_match_metaclip.py --vocab "$DATA/vocab/queries.txt" \
+    --pairs "$DATA/run/pairs" --counts-out "$WORK/py_counts.tsv" | tee "$WORK/py.$k.txt"
+done
 echo
-echo "==> witcurate's matcher alone (texts in memory, 1 thread), as the Python matcher is timed"
-"$MT" "$DATA/vocab/queries.txt" "$DATA/run/pairs" "$WORK/mt_counts.tsv" | tee "$WORK/mt.txt"
+echo "==> witcurate's matcher alone (texts in memory, 1 thread), as the Python matcher is timed ($REPEAT runs)"
+for k in $(seq "$REPEAT"); do
+  "$MT" "$DATA/vocab/queries.txt" "$DATA/run/pairs" "$WORK/mt_counts.tsv" | tee "$WORK/mt.$k.txt"
+done
 echo
 echo "==> witcurate crawl match --rule word-boundary, $THREADS threads"
 fresh_run "$WORK/runW"
@@ -137,6 +151,7 @@ echo "==> summary (load average: $(cut -d" " -f1-3 /proc/loadavg), $(nproc) core
 "$PY" - "$WORK" "$TEXT_MB" "$THREADS" "$TEXTS" <<'PYEOF'
 import json, re, sys
 import pyarrow.parquet as pq
+import glob
 work, text_mb, threads, texts = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 cpu = lambda path: float(re.search(r"cpu ([\d.]+)s", open(path).read()).group(1))
 def rate(path):
@@ -144,11 +159,22 @@ def rate(path):
     m = re.search(r"([\d.]+) pairs/s, ([\d.]+) MB/s; (?:automaton|matcher) (.+?) built in ([\d.]+)s", s)
     rss = re.search(r"peak RSS (\d+) MiB", s)
     return float(m.group(1)), float(m.group(2)), m.group(3), float(m.group(4)), int(rss.group(1))
-r1, rn, rw = rate(f"{work}/run1.txt"), rate(f"{work}/runN.txt"), rate(f"{work}/runW.txt")
-py = open(f"{work}/py.txt").read()
-py_rate = float(re.search(r"PY_TEXTS_PER_S=([\d.]+)", py).group(1))
+median = lambda xs: sorted(xs)[len(xs) // 2]
+runs = lambda name: sorted(glob.glob(f"{work}/{name}.*.txt"))
+# The 1-thread run of median rate, and the median of each other figure.
+r1s = [rate(p) for p in runs("run1")]
+r1 = median(r1s)
+rn, rw = rate(f"{work}/runN.txt"), rate(f"{work}/runW.txt")
+pys = [open(p).read() for p in runs("py")]
+py_num = lambda key: [float(re.search(key + r"=([\d.]+)", t).group(1)) for t in pys]
+py_rates = py_num("PY_TEXTS_PER_S")
+py_rate = median(py_rates)
+py = pys[0]
 py_build = float(re.search(r"build ([\d.]+)s", py).group(1))
 py_rss = int(re.search(r"metaclip-python: wall .* peak RSS (\d+) MiB", py).group(1))
+print(f"runs                : {len(r1s)} of each; witcurate 1 thread "
+      f"{min(r[0] for r in r1s):,.0f}-{max(r[0] for r in r1s):,.0f} captions/s, MetaCLIP python "
+      f"{min(py_rates):,.0f}-{max(py_rates):,.0f}; medians below")
 print(f"witcurate, 1 thread : {r1[0]:,.0f} captions/s per core, {r1[1]:.1f} MB/s, "
       f"automaton {r1[2]} built in {r1[3]:.2f}s, peak RSS {r1[4]} MiB")
 print(f"witcurate, {threads} threads: {rn[0]:,.0f} captions/s ({rn[0] / threads:,.0f} per core), "
@@ -160,9 +186,11 @@ print(f"ratio per core      : {r1[0] / py_rate:.1f}x (witcurate / MetaCLIP pytho
 # witcurate's tasks (every thread of the 1-thread run, less a run that only
 # loads the vocabulary and builds the matcher) against the CPU time of
 # MetaCLIP's matching loop.
-w_cpu = texts / max(cpu(f"{work}/run1.txt") - cpu(f"{work}/run0.txt"), 1e-9)
-py_cpu = float(re.search(r"PY_CPU_TEXTS_PER_S=([\d.]+)", py).group(1))
-mt = float(re.search(r"MATCH_ONLY_TEXTS_PER_S=([\d.]+)", open(f"{work}/mt.txt").read()).group(1))
+w_cpu = texts / max(median([cpu(p) for p in runs("run1")])
+                    - median([cpu(p) for p in runs("run0")]), 1e-9)
+py_cpu = median(py_num("PY_CPU_TEXTS_PER_S"))
+mt = median([float(re.search(r"MATCH_ONLY_TEXTS_PER_S=([\d.]+)", open(p).read()).group(1))
+             for p in runs("mt")])
 mtc = {int(i): int(c) for i, c in (l.split("\t") for l in open(f"{work}/mt_counts.tsv"))}
 print(f"matcher alone       : witcurate {mt:,.0f} captions/s on 1 thread, MetaCLIP python {py_rate:,.0f}: "
       f"{mt / py_rate:.1f}x (both: texts in memory, matching only)")

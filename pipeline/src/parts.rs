@@ -398,14 +398,16 @@ pub enum PartLayout {
 /// Writer properties of every part: compressed as `layout` says, optional
 /// key-value metadata, and neither a dictionary nor min/max statistics for
 /// the columns whose values are (nearly) all distinct (`uid`, `url`,
-/// `text`: a dictionary would only cost time before the writer falls back
-/// to plain encoding, and their statistics prune nothing).
+/// `text`, and a counts table's entry `id`: a dictionary would only cost
+/// time before the writer falls back to plain encoding, and their
+/// statistics prune nothing).
 pub fn writer_properties(metadata: Option<Vec<KeyValue>>, layout: PartLayout) -> WriterProperties {
     let mut builder = WriterProperties::builder();
     for distinct in [
         crate::schema::col::UID,
         crate::schema::col::URL,
         crate::schema::col::TEXT,
+        crate::schema::col::ID,
     ] {
         builder = builder
             .set_column_statistics_enabled(ColumnPath::from(distinct), EnabledStatistics::None)

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::SchemaRef;
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
@@ -43,7 +43,8 @@ pub enum Spliced {
 /// Writes `output` with the columns of `out_schema`: its first `kept`
 /// fields are the input's columns of those names, copied chunk by chunk;
 /// the rest are computed. `compute` receives batches of the input's
-/// `decoded` columns (in that order, as the output schema types them) and
+/// `decoded` columns (in that order, as the output schema types them,
+/// except that strings come as views, `Utf8View`) and
 /// the input row number of each batch's first row, and returns the
 /// computed columns for those rows; `observe` sees them, in row order,
 /// before they are written; `progress` is told how many rows were done.
@@ -78,6 +79,23 @@ where
     let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
     let meta = ArrowReaderMetadata::load(&source, options.clone())
         .map_err(|e| PartsError::parquet(input, e))?;
+    // Decoded strings are views into the decompressed pages, not copies.
+    let as_views: Vec<Arc<Field>> = meta
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 if decoded.contains(&f.name().as_str()) => {
+                Arc::new(f.as_ref().clone().with_data_type(DataType::Utf8View))
+            }
+            _ => f.clone(),
+        })
+        .collect();
+    let read_meta = ArrowReaderMetadata::try_new(
+        meta.metadata().clone(),
+        options.with_schema(Arc::new(Schema::new(as_views))),
+    )
+    .map_err(|e| PartsError::parquet(input, e))?;
     let mut props = writer_properties(None, layout);
     add_encoded_arrow_schema_to_metadata(out_schema, &mut props);
     let props = Arc::new(props);
@@ -142,7 +160,7 @@ where
         .map(|c| sorted.binary_search(c).expect("present"))
         .collect();
 
-    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(open()?, meta.clone())
+    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(open()?, read_meta)
         .with_projection(ProjectionMask::leaves(in_parquet, sorted))
         .with_batch_size(BATCH_ROWS)
         .build()

@@ -11,7 +11,7 @@ use std::time::Instant;
 use arrow_array::builder::{ListBuilder, StringBuilder, UInt32Builder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt32Type;
-use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
+use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
@@ -471,9 +471,11 @@ fn match_part(
         &[col::TEXT],
         PartLayout::Fast,
         |batch, _| {
+            let texts = batch.column(0).as_string_view();
             Ok(match_texts(
                 matchers,
-                batch.column(0).as_string::<i32>(),
+                texts.len(),
+                |i| texts.value(i),
                 &totals,
             ))
         },
@@ -498,7 +500,8 @@ fn match_part(
                 );
                 cols = filter_rows(&input, &cols, keep)?;
             }
-            let computed = match_texts(matchers, cols[text_col].as_string::<i32>(), &totals);
+            let texts = cols[text_col].as_string::<i32>();
+            let computed = match_texts(matchers, texts.len(), |i| texts.value(i), &totals);
             cols.extend(computed);
             RecordBatch::try_new(out_schema.clone(), cols).map_err(|e| PartsError::arrow(&input, e))
         };
@@ -533,10 +536,14 @@ struct MatchTotals {
     by_lang: Mutex<Counters>,
 }
 
-/// Matches `texts`: their `query_ids` (empty where nothing matched) and,
-/// with language identification, each one's language.
-fn match_texts(matchers: &Matchers, texts: &StringArray, totals: &MatchTotals) -> Vec<ArrayRef> {
-    let n = texts.len();
+/// Matches the `n` texts `text(0..n)`: their `query_ids` (empty where
+/// nothing matched) and, with language identification, each one's language.
+fn match_texts<'a>(
+    matchers: &Matchers,
+    n: usize,
+    text: impl Fn(usize) -> &'a str,
+    totals: &MatchTotals,
+) -> Vec<ArrayRef> {
     let fallback = matchers.fallback.as_deref();
     let mut list = ListBuilder::with_capacity(UInt32Builder::with_capacity(n * 4), n)
         .with_field(query_ids_field());
@@ -546,7 +553,7 @@ fn match_texts(matchers: &Matchers, texts: &StringArray, totals: &MatchTotals) -
     let mut ids = Vec::new();
     let mut bytes = 0u64;
     for i in 0..n {
-        let text = texts.value(i);
+        let text = text(i);
         bytes += text.len() as u64;
         if matchers.lid {
             let lang = lid::identify_or(text, fallback);
