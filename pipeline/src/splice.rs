@@ -49,7 +49,10 @@ pub enum Spliced {
 /// computed columns for those rows; `observe` sees them, in row order,
 /// before they are written; `progress` is told how many rows were done.
 /// The output has the input's row groups, so every row of the input is a
-/// row of the output.
+/// row of the output. The computed columns of a row group are held encoded
+/// in memory until it is written, so an input with a row group of more than
+/// `max_group_rows` rows is refused ([`Spliced::Incompatible`]), which
+/// bounds that memory whatever the input.
 #[allow(clippy::too_many_arguments)]
 pub fn splice_part<C, O, P>(
     input: &Path,
@@ -57,6 +60,7 @@ pub fn splice_part<C, O, P>(
     out_schema: &SchemaRef,
     kept: usize,
     decoded: &[&str],
+    max_group_rows: usize,
     layout: PartLayout,
     compute: C,
     mut observe: O,
@@ -104,6 +108,17 @@ where
         .convert(out_schema)
         .map_err(|e| PartsError::parquet(output, e))?;
 
+    if let Some(big) = meta
+        .metadata()
+        .row_groups()
+        .iter()
+        .find(|rg| rg.num_rows().max(0) as usize > max_group_rows)
+    {
+        return Ok(Spliced::Incompatible(format!(
+            "a row group of {} rows (more than {max_group_rows})",
+            big.num_rows()
+        )));
+    }
     // Where each kept column is in the input, if it is stored as the output
     // stores it.
     let in_parquet = meta.metadata().file_metadata().schema_descr();
@@ -353,4 +368,145 @@ where
         Ok(())
     })?;
     Ok(Spliced::Written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::UInt32Type;
+    use arrow_array::{Array, StringArray, UInt32Array};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    fn schema(extra: bool) -> SchemaRef {
+        let mut fields = vec![
+            Field::new("name", DataType::Utf8, false),
+            Field::new("text", DataType::Utf8, false),
+        ];
+        if extra {
+            fields.push(Field::new("len", DataType::UInt32, false));
+        }
+        Arc::new(Schema::new(fields))
+    }
+
+    /// `rows` rows in row groups of `group` rows.
+    fn write_input(path: &Path, rows: usize, group: usize) {
+        let names: StringArray = (0..rows).map(|i| Some(format!("n{i}"))).collect();
+        let texts: StringArray = (0..rows).map(|i| Some("x".repeat(i % 7))).collect();
+        let batch =
+            RecordBatch::try_new(schema(false), vec![Arc::new(names), Arc::new(texts)]).unwrap();
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(group))
+            .build();
+        let mut w =
+            ArrowWriter::try_new(File::create(path).unwrap(), schema(false), Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    }
+
+    fn splice(input: &Path, output: &Path, max_group_rows: usize) -> Spliced {
+        splice_part(
+            input,
+            output,
+            &schema(true),
+            2,
+            &["text"],
+            max_group_rows,
+            PartLayout::Fast,
+            |b, _| {
+                let t = b.column(0).as_string_view();
+                let lens: UInt32Array = (0..t.len())
+                    .map(|i| Some(t.value(i).len() as u32))
+                    .collect();
+                Ok(vec![Arc::new(lens) as ArrayRef])
+            },
+            |_| {},
+            |_| {},
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn kept_chunks_are_copied_and_computed_columns_added() {
+        let dir = tempfile::tempdir().unwrap();
+        let (input, output) = (
+            dir.path().join("in.parquet"),
+            dir.path().join("out.parquet"),
+        );
+        // Row groups of 3,000 rows, read in batches of BATCH_ROWS that
+        // cross them.
+        write_input(&input, 20_000, 3_000);
+        assert_eq!(splice(&input, &output, 3_000), Spliced::Written);
+        let a = std::fs::read(&input).unwrap();
+        let b = std::fs::read(&output).unwrap();
+        let ra = SerializedFileReader::new(File::open(&input).unwrap()).unwrap();
+        let rb = SerializedFileReader::new(File::open(&output).unwrap()).unwrap();
+        assert_eq!(rb.metadata().num_row_groups(), 7);
+        for (ga, gb) in ra
+            .metadata()
+            .row_groups()
+            .iter()
+            .zip(rb.metadata().row_groups())
+        {
+            assert_eq!(ga.num_rows(), gb.num_rows());
+            for c in 0..2 {
+                let (sa, la) = ga.column(c).byte_range();
+                let (sb, lb) = gb.column(c).byte_range();
+                assert_eq!(
+                    a[sa as usize..(sa + la) as usize],
+                    b[sb as usize..(sb + lb) as usize]
+                );
+            }
+        }
+        let mut row = 0usize;
+        for batch in ParquetRecordBatchReaderBuilder::try_new(File::open(&output).unwrap())
+            .unwrap()
+            .build()
+            .unwrap()
+        {
+            let batch = batch.unwrap();
+            assert_eq!(batch.schema(), schema(true));
+            let names = batch.column(0).as_string::<i32>();
+            let lens = batch.column(2).as_primitive::<UInt32Type>();
+            for i in 0..batch.num_rows() {
+                assert_eq!(names.value(i), format!("n{}", row + i));
+                assert_eq!(lens.value(i) as usize, (row + i) % 7);
+            }
+            row += batch.num_rows();
+        }
+        assert_eq!(row, 20_000);
+    }
+
+    #[test]
+    fn row_groups_over_the_limit_and_other_storage_are_refused_without_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let (input, output) = (
+            dir.path().join("in.parquet"),
+            dir.path().join("out.parquet"),
+        );
+        write_input(&input, 100, 100);
+        assert!(
+            matches!(splice(&input, &output, 99), Spliced::Incompatible(m) if m.contains("100 rows"))
+        );
+        assert!(!output.exists());
+        // A nullable `text` is stored otherwise than the output's.
+        let texts: StringArray = vec![Some("a"), None].into_iter().collect();
+        let names: StringArray = vec![Some("n0"), Some("n1")].into_iter().collect();
+        let nullable = Arc::new(Schema::new(vec![
+            Field::new("name", DataType::Utf8, false),
+            Field::new("text", DataType::Utf8, true),
+        ]));
+        let batch =
+            RecordBatch::try_new(nullable.clone(), vec![Arc::new(names), Arc::new(texts)]).unwrap();
+        let mut w = ArrowWriter::try_new(File::create(&input).unwrap(), nullable, None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        assert!(
+            matches!(splice(&input, &output, 100), Spliced::Incompatible(m) if m.contains("`text`"))
+        );
+        assert!(!output.exists());
+    }
 }

@@ -469,6 +469,7 @@ fn match_part(
         &out_schema,
         kept,
         &[col::TEXT],
+        MAX_SPLICED_GROUP_ROWS,
         PartLayout::Fast,
         |batch, _| {
             let texts = batch.column(0).as_string_view();
@@ -527,6 +528,12 @@ fn match_part(
     write_counts(&ctx.run.match_counts_part(task), &counts)?;
     Ok(counters)
 }
+
+/// The largest row group of `pairs/` whose `matched/` row group is written
+/// by copying (the `query_ids` of a row group are held in memory until it is
+/// written): parquet writers' usual limit, and more than extract writes. A
+/// part with larger row groups is decoded and re-encoded instead.
+const MAX_SPLICED_GROUP_ROWS: usize = 1 << 20;
 
 /// Totals of a task that the batches matched in parallel add to.
 #[derive(Default)]
