@@ -27,61 +27,101 @@ impl Hasher for KeyHasher {
     }
 }
 
-type Map = HashMap<Box<[u8]>, u64, BuildHasherDefault<KeyHasher>>;
+/// Token → its id in the table.
+type TokenIds = HashMap<Box<[u8]>, u32, BuildHasherDefault<KeyHasher>>;
+/// `(id of a << 32) | id of b` → count.
+type BigramCounts = HashMap<u64, u64, rustc_hash::FxBuildHasher>;
 
 /// Run-file prefixes.
 pub const UNIGRAM_PREFIX: &str = "unigram";
 /// See [`UNIGRAM_PREFIX`].
 pub const BIGRAM_PREFIX: &str = "bigram";
 
-/// Unigram and bigram counts of one thread.
+/// Unigram and bigram counts of one thread. Each distinct token is stored
+/// once and given an id; unigrams are counted by id, and bigrams by the
+/// pair of ids, so a bigram costs one integer-keyed lookup instead of
+/// building, hashing and comparing the joined string.
 #[derive(Debug)]
 pub struct CountTable {
-    unigrams: Map,
-    bigrams: Map,
+    ids: TokenIds,
+    /// Token of each id.
+    names: Vec<Box<[u8]>>,
+    /// Count of each id.
+    unigrams: Vec<u64>,
+    bigrams: BigramCounts,
+    /// Estimated bytes: what the counted records take once spilled (see
+    /// [`record_cost`]), so that a spill's sorted records stay within the
+    /// budget too.
     used: usize,
     budget: usize,
-    key: Vec<u8>,
     /// Runs written by this table: (unigram runs, bigram runs).
     pub runs: (Vec<PathBuf>, Vec<PathBuf>),
 }
+
+/// Marks the absence of a token id.
+const NO_TOKEN: u32 = u32::MAX;
 
 impl CountTable {
     /// An empty table that spills past `budget` bytes (estimated).
     pub fn new(budget: usize) -> Self {
         Self {
-            unigrams: Map::default(),
-            bigrams: Map::default(),
+            ids: TokenIds::default(),
+            names: Vec::new(),
+            unigrams: Vec::new(),
+            bigrams: BigramCounts::default(),
             used: 0,
             budget,
-            key: Vec::new(),
             runs: (Vec::new(), Vec::new()),
         }
     }
 
-    fn bump(map: &mut Map, used: &mut usize, key: &[u8]) {
-        match map.get_mut(key) {
-            Some(c) => *c += 1,
-            None => {
-                *used += record_cost(key.len());
-                map.insert(key.into(), 1);
-            }
+    /// The id of `token`, added when new.
+    fn id(&mut self, token: &[u8]) -> u32 {
+        if let Some(&id) = self.ids.get(token) {
+            return id;
         }
+        // A table spills long before 2^32 - 1 distinct tokens.
+        let id = u32::try_from(self.names.len())
+            .ok()
+            .filter(|&id| id != NO_TOKEN)
+            .expect("fewer than 2^32 - 1 tokens per table");
+        let key: Box<[u8]> = token.into();
+        self.ids.insert(key.clone(), id);
+        self.names.push(key);
+        self.unigrams.push(0);
+        id
     }
 
-    /// Counts one unigram.
-    pub fn unigram(&mut self, token: &str) {
-        Self::bump(&mut self.unigrams, &mut self.used, token.as_bytes());
+    /// Counts one unigram; returns its id, for [`CountTable::bigram_ids`]
+    /// (valid until the table spills).
+    pub fn unigram(&mut self, token: &str) -> u32 {
+        let id = self.id(token.as_bytes());
+        if self.unigrams[id as usize] == 0 {
+            self.used += record_cost(token.len());
+        }
+        self.unigrams[id as usize] += 1;
+        id
     }
 
     /// Counts one bigram, keyed `a b` (tokens hold no spaces, and a space
     /// sorts below every token byte, so key order is (a, b) order).
     pub fn bigram(&mut self, a: &str, b: &str) {
-        self.key.clear();
-        self.key.extend_from_slice(a.as_bytes());
-        self.key.push(b' ');
-        self.key.extend_from_slice(b.as_bytes());
-        Self::bump(&mut self.bigrams, &mut self.used, &self.key);
+        let (a, b) = (self.id(a.as_bytes()), self.id(b.as_bytes()));
+        self.bigram_ids(a, b);
+    }
+
+    /// Counts the bigram of the tokens with ids `a` and `b` (from
+    /// [`CountTable::unigram`] since the last spill).
+    pub fn bigram_ids(&mut self, a: u32, b: u32) {
+        let count = self
+            .bigrams
+            .entry((u64::from(a) << 32) | u64::from(b))
+            .or_insert(0);
+        if *count == 0 {
+            self.used +=
+                record_cost(self.names[a as usize].len() + 1 + self.names[b as usize].len());
+        }
+        *count += 1;
     }
 
     /// Spills when over budget.
@@ -92,21 +132,39 @@ impl CountTable {
         Ok(())
     }
 
-    /// Writes everything counted so far as two sorted runs and empties the table.
+    /// Writes everything counted so far as two sorted runs and empties the
+    /// table (token ids start over).
     pub fn spill(&mut self, spill: &SpillDir) -> Result<()> {
-        let drain = |map: &mut Map| -> Vec<(Vec<u8>, u64, u64)> {
-            let records = map.drain().map(|(k, c)| (k.into_vec(), c, 0)).collect();
-            *map = Map::default();
-            records
-        };
-        if !self.unigrams.is_empty() {
-            let records = drain(&mut self.unigrams);
-            self.runs.0.push(spill.write_run(UNIGRAM_PREFIX, records)?);
+        let unigrams: Vec<(Vec<u8>, u64, u64)> = self
+            .names
+            .iter()
+            .zip(&self.unigrams)
+            .filter(|(_, &c)| c > 0)
+            .map(|(k, &c)| (k.to_vec(), c, 0))
+            .collect();
+        if !unigrams.is_empty() {
+            self.runs.0.push(spill.write_run(UNIGRAM_PREFIX, unigrams)?);
         }
         if !self.bigrams.is_empty() {
-            let records = drain(&mut self.bigrams);
-            self.runs.1.push(spill.write_run(BIGRAM_PREFIX, records)?);
+            let names = &self.names;
+            let bigrams: Vec<(Vec<u8>, u64, u64)> = self
+                .bigrams
+                .drain()
+                .map(|(key, c)| {
+                    let (a, b) = (&names[(key >> 32) as usize], &names[key as u32 as usize]);
+                    let mut k = Vec::with_capacity(a.len() + 1 + b.len());
+                    k.extend_from_slice(a);
+                    k.push(b' ');
+                    k.extend_from_slice(b);
+                    (k, c, 0)
+                })
+                .collect();
+            self.runs.1.push(spill.write_run(BIGRAM_PREFIX, bigrams)?);
         }
+        self.ids = TokenIds::default();
+        self.names = Vec::new();
+        self.unigrams = Vec::new();
+        self.bigrams = BigramCounts::default();
         self.used = 0;
         Ok(())
     }

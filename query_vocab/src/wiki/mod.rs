@@ -87,16 +87,16 @@ pub fn count_article(
     table: &mut CountTable,
 ) -> u64 {
     let text = wikitext::to_text(wikitext);
-    let mut prev: Option<&str> = None;
+    let mut prev: Option<u32> = None;
     let mut n = 0;
     tokenize::tokenize_segmented(&text, seg, |tok, joined| {
-        table.unigram(tok);
+        let id = table.unigram(tok);
         if joined {
             if let Some(p) = prev {
-                table.bigram(p, tok);
+                table.bigram_ids(p, id);
             }
         }
-        prev = Some(tok);
+        prev = Some(id);
         n += 1;
     });
     n
