@@ -387,11 +387,13 @@ pub enum PartLayout {
     /// Parts kept for a while (`selected/`, counts): zstd level 1, small
     /// and still cheap to write.
     Compact,
-    /// `matched/`, the largest part written on the hot path of a run and
-    /// read once, by balance: LZ4 (raw blocks) for the columns it shrinks
-    /// (`url`, `query_ids`), none for `uid` and `text`, in row groups of
-    /// 32 Ki rows. Writing it costs a tenth of what zstd costs, for about
-    /// 1.8× zstd's size.
+    /// What the match stage writes of `matched/`, the largest part written
+    /// on the hot path of a run and read once, by balance: LZ4 (raw blocks)
+    /// for the columns it shrinks (`url`, `query_ids`), none for `uid` and
+    /// `text`, in row groups of 32 Ki rows. Writing it costs a tenth of what
+    /// zstd costs, for about 1.8× zstd's size. When the pair columns are
+    /// copied from `pairs/` (`crate::splice`), only the computed columns
+    /// (`query_ids`, `lang`) are written this way, in `pairs/`'s row groups.
     Fast,
 }
 
@@ -512,7 +514,8 @@ pub fn read_all(
 /// with `transform(batch, first_row)`, and writes the results in input order
 /// on a writer thread to `output` (atomically, `out_schema`, as `layout`
 /// says). Every written batch is shown to `observe` (on the writer thread),
-/// and `progress` gets the number of input rows done. Memory stays bounded by a few chunks.
+/// and `progress` gets the number of input rows done. Memory stays bounded
+/// by a few chunks.
 #[allow(clippy::too_many_arguments)]
 pub fn transform_part<T, O, P>(
     input: &Path,
@@ -531,11 +534,8 @@ where
     P: Fn(u64) + Sync,
 {
     let (reader, _rows) = open_checked(input, in_schema, what)?;
-    // The tasks running at once share the cores: each transforms chunks of
-    // about two batches per core it has, so that memory stays that of one
-    // task with every core.
     let _active = ActiveTask::enter();
-    let chunk = 2 * (rayon::current_num_threads() / ActiveTask::count()).max(1);
+    let chunk = ActiveTask::batches_per_chunk();
     commit_atomically(output, |tmp| {
         let file = File::create(tmp).map_err(|e| PartsError::Io {
             path: tmp.to_path_buf(),
@@ -548,19 +548,7 @@ where
         )
         .map_err(|e| PartsError::parquet(output, e))?;
         std::thread::scope(|s| -> Result<(), PartsError> {
-            let (batch_tx, batch_rx) = crossbeam_channel::bounded(chunk);
-            s.spawn(move || {
-                let mut row = 0usize;
-                for b in reader {
-                    let first = row;
-                    if let Ok(b) = &b {
-                        row += b.num_rows();
-                    }
-                    if batch_tx.send((b, first)).is_err() {
-                        break;
-                    }
-                }
-            });
+            let batch_rx = read_ahead(s, reader, chunk);
             let (out_tx, out_rx) = crossbeam_channel::bounded::<Vec<RecordBatch>>(2);
             let observe = &mut observe;
             let writer_ref = &mut writer;
@@ -622,17 +610,56 @@ impl ActiveTask {
         ActiveTask
     }
 
-    pub(crate) fn count() -> usize {
+    fn count() -> usize {
         ACTIVE_TASKS
             .load(std::sync::atomic::Ordering::Relaxed)
             .max(1)
     }
+
+    /// Batches a task transforms at once. The tasks running at once share
+    /// the cores: each takes about two batches per core it has, so that
+    /// memory stays that of one task with every core.
+    pub(crate) fn batches_per_chunk() -> usize {
+        2 * (rayon::current_num_threads() / Self::count()).max(1)
+    }
+}
+
+/// Reads `reader` on a thread of `scope`, handing over each batch (or its
+/// error) with the input row number of its first row, at most `capacity`
+/// batches ahead. The thread stops when the receiver is dropped.
+pub(crate) fn read_ahead<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    reader: ParquetRecordBatchReader,
+    capacity: usize,
+) -> crossbeam_channel::Receiver<(Result<RecordBatch, ArrowError>, usize)> {
+    let (tx, rx) = crossbeam_channel::bounded(capacity);
+    scope.spawn(move || {
+        let mut row = 0usize;
+        for b in reader {
+            let first = row;
+            if let Ok(b) = &b {
+                row += b.num_rows();
+            }
+            if tx.send((b, first)).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 impl Drop for ActiveTask {
     fn drop(&mut self) {
         ACTIVE_TASKS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// Whether row `i` of a `query_ids` column is a pair that matched no entry:
+/// an empty list (`matched/` holds every pair of `pairs/`, those without a
+/// match with no ids). A null is not one: readers treat it as any other
+/// null.
+pub fn matched_nothing(ids: &ListArray, i: usize) -> bool {
+    ids.is_valid(i) && ids.value_length(i) == 0
 }
 
 /// The `query_ids` field of `matched_schema()`, for building list arrays.

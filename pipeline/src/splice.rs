@@ -26,7 +26,7 @@ use parquet::column::writer::ColumnCloseResult;
 use parquet::file::writer::SerializedFileWriter;
 use rayon::prelude::*;
 
-use crate::parts::{writer_properties, ActiveTask, PartLayout, PartsError, BATCH_ROWS};
+use crate::parts::{read_ahead, writer_properties, ActiveTask, PartLayout, PartsError, BATCH_ROWS};
 use crate::storage::files;
 use crate::task::commit_atomically;
 
@@ -188,7 +188,7 @@ where
         .collect();
 
     let _active = ActiveTask::enter();
-    let chunk = 2 * (rayon::current_num_threads() / ActiveTask::count()).max(1);
+    let chunk = ActiveTask::batches_per_chunk();
     commit_atomically(output, |tmp| {
         let file = File::create(tmp).map_err(|e| PartsError::Io {
             path: tmp.to_path_buf(),
@@ -272,35 +272,13 @@ where
         skip_empty(&mut rg, &mut rg_left, &mut writers, &mut writer)?;
 
         std::thread::scope(|s| -> Result<(), PartsError> {
-            let (batch_tx, batch_rx) = crossbeam_channel::bounded(chunk);
-            s.spawn(move || {
-                let mut row = 0usize;
-                for b in reader {
-                    let first = row;
-                    if let Ok(b) = &b {
-                        row += b.num_rows();
-                    }
-                    if batch_tx.send((b, first)).is_err() {
-                        break;
-                    }
-                }
-            });
+            let batch_rx = read_ahead(s, reader, chunk);
             loop {
                 let mut inputs = Vec::with_capacity(chunk);
                 for (b, first) in batch_rx.iter().take(chunk) {
-                    let b: RecordBatch = b.map_err(|e| PartsError::arrow(input, e))?;
-                    let columns: Vec<ArrayRef> =
-                        order.iter().map(|&i| b.column(i).clone()).collect();
-                    let b = RecordBatch::try_new(
-                        Arc::new(arrow_schema::Schema::new(
-                            order
-                                .iter()
-                                .map(|&i| b.schema().field(i).clone())
-                                .collect::<Vec<_>>(),
-                        )),
-                        columns,
-                    )
-                    .map_err(|e| PartsError::arrow(input, e))?;
+                    let b = b
+                        .and_then(|b| b.project(&order))
+                        .map_err(|e| PartsError::arrow(input, e))?;
                     inputs.push((b, first));
                 }
                 if inputs.is_empty() {
@@ -398,12 +376,17 @@ mod tests {
         let texts: StringArray = (0..rows).map(|i| Some("x".repeat(i % 7))).collect();
         let batch =
             RecordBatch::try_new(schema(false), vec![Arc::new(names), Arc::new(texts)]).unwrap();
+        write(path, &batch, group);
+    }
+
+    /// `batch` as a parquet file in row groups of `group` rows.
+    fn write(path: &Path, batch: &RecordBatch, group: usize) {
         let props = WriterProperties::builder()
             .set_max_row_group_row_count(Some(group))
             .build();
         let mut w =
-            ArrowWriter::try_new(File::create(path).unwrap(), schema(false), Some(props)).unwrap();
-        w.write(&batch).unwrap();
+            ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), Some(props)).unwrap();
+        w.write(batch).unwrap();
         w.close().unwrap();
     }
 
@@ -499,11 +482,8 @@ mod tests {
             Field::new("name", DataType::Utf8, false),
             Field::new("text", DataType::Utf8, true),
         ]));
-        let batch =
-            RecordBatch::try_new(nullable.clone(), vec![Arc::new(names), Arc::new(texts)]).unwrap();
-        let mut w = ArrowWriter::try_new(File::create(&input).unwrap(), nullable, None).unwrap();
-        w.write(&batch).unwrap();
-        w.close().unwrap();
+        let batch = RecordBatch::try_new(nullable, vec![Arc::new(names), Arc::new(texts)]).unwrap();
+        write(&input, &batch, 100);
         assert!(
             matches!(splice(&input, &output, 100), Spliced::Incompatible(m) if m.contains("`text`"))
         );

@@ -26,8 +26,8 @@ use crate::counts::{add_counts, read_counts, write_counts};
 use crate::matching::languages::LangVocab;
 use crate::matching::stage::MatchSummary;
 use crate::parts::{
-    conform_columns, filter_rows, list_parts, required_nulls, total_rows, transform_part,
-    with_extra_columns, write_parquet_atomically, NullRows, PartsError,
+    conform_columns, filter_rows, list_parts, matched_nothing, required_nulls, total_rows,
+    transform_part, with_extra_columns, write_parquet_atomically, NullRows, PartsError,
 };
 use crate::run_dir::RunDir;
 use crate::schema::col;
@@ -464,7 +464,7 @@ fn balance_part<P: Pool>(
         for i in 0..n {
             // `matched/` holds every pair; one without a match is not a
             // candidate (and not counted as read).
-            if lists.value_length(i) == 0 {
+            if matched_nothing(lists, i) {
                 unmatched += 1;
                 keep.push(false);
                 continue;

@@ -15,12 +15,13 @@ use std::sync::mpsc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt32Type;
-use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_array::{Array, ArrayRef, ListArray, RecordBatch};
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ProjectionMask;
 
 use super::error::DownloadError;
+use crate::parts::matched_nothing;
 use crate::schema::{self, col};
 use crate::sources::table::{self, RowError, TableFormat, TableOptions, TableRow};
 use crate::storage::files as run_files;
@@ -246,7 +247,7 @@ pub fn count_rows(spec: &InputSpec, files: &[InputFile]) -> Result<u64, Download
     Ok(total)
 }
 
-/// The rows of a `matched/` part whose `query_ids` is not empty.
+/// The rows of a `matched/` part but those that matched nothing.
 fn count_matched(
     path: &Path,
     builder: ParquetRecordBatchReaderBuilder<run_files::RunFile>,
@@ -265,11 +266,8 @@ fn count_matched(
     let mut n = 0u64;
     for batch in reader {
         let batch = batch.map_err(|e| DownloadError::bad_input(path, e))?;
-        let ids = query_ids(path, batch.column(0))?;
-        n += ids
-            .iter()
-            .filter(|v| v.as_ref().is_some_and(|v| !v.is_empty()))
-            .count() as u64;
+        let ids = id_lists(path, batch.column(0))?;
+        n += (0..ids.len()).filter(|&i| !matched_nothing(ids, i)).count() as u64;
     }
     Ok(n)
 }
@@ -382,8 +380,9 @@ struct Columns {
     uid: Option<String>,
     query_ids: Option<String>,
     extra: Vec<String>,
-    /// Rows whose `query_ids` is empty are skipped (`matched/`, which holds
-    /// every pair of `pairs/`).
+    /// Rows that matched nothing (an empty `query_ids`) are skipped
+    /// (`matched/`, which holds every pair of `pairs/`; see
+    /// [`matched_nothing`]).
     matched_only: bool,
 }
 
@@ -568,19 +567,22 @@ fn strings(
     Ok(out)
 }
 
+/// A `query_ids` column as the list of entry ids it must be.
+fn id_lists<'a>(path: &Path, array: &'a ArrayRef) -> Result<&'a ListArray, DownloadError> {
+    match array.data_type() {
+        DataType::List(f) if f.data_type() == &DataType::UInt32 => Ok(array.as_list::<i32>()),
+        other => Err(DownloadError::bad_input(
+            path,
+            format!(
+                "column {:?} is {other}, expected list<uint32>",
+                col::QUERY_IDS
+            ),
+        )),
+    }
+}
+
 fn query_ids(path: &Path, array: &ArrayRef) -> Result<Vec<Option<Vec<u32>>>, DownloadError> {
-    let list = match array.data_type() {
-        DataType::List(f) if f.data_type() == &DataType::UInt32 => array.as_list::<i32>(),
-        other => {
-            return Err(DownloadError::bad_input(
-                path,
-                format!(
-                    "column {:?} is {other}, expected list<uint32>",
-                    col::QUERY_IDS
-                ),
-            ))
-        }
-    };
+    let list = id_lists(path, array)?;
     let values = list.values().as_primitive::<UInt32Type>();
     let offsets = list.value_offsets();
     Ok((0..list.len())
@@ -631,7 +633,7 @@ fn batch_samples(
         .zip(uids)
         .zip(qids)
         .enumerate()
-        .filter(|(_, (_, ids))| !cols.matched_only || ids.as_ref().is_some_and(|v| !v.is_empty()))
+        .filter(|(_, (_, ids))| !(cols.matched_only && ids.as_ref().is_some_and(Vec::is_empty)))
         .map(|(i, (((url, caption), uid), query_ids))| {
             let uid = uid.unwrap_or_else(|| {
                 schema::uid(

@@ -322,8 +322,8 @@ fn scan_into(path: &Path, acc: &mut Acc, limits: &Limits) -> Result<(), String> 
     Ok(())
 }
 
-/// The rows of a `matched/` batch with at least one entry id (all of them
-/// when it has no `query_ids` list column).
+/// The rows of a `matched/` batch but those that matched nothing (all of
+/// them when it has no `query_ids` list column).
 fn matched_rows(batch: &RecordBatch) -> Result<RecordBatch, arrow_schema::ArrowError> {
     let Some(ids) = batch
         .column_by_name(col::QUERY_IDS)
@@ -332,7 +332,7 @@ fn matched_rows(batch: &RecordBatch) -> Result<RecordBatch, arrow_schema::ArrowE
         return Ok(batch.clone());
     };
     let keep: arrow_array::BooleanArray = (0..ids.len())
-        .map(|i| Some(ids.is_valid(i) && ids.value_length(i) > 0))
+        .map(|i| Some(!crate::parts::matched_nothing(ids, i)))
         .collect();
     arrow_select::filter::filter_record_batch(batch, &keep)
 }
