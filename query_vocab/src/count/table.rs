@@ -44,8 +44,8 @@ pub const BIGRAM_PREFIX: &str = "bigram";
 #[derive(Debug)]
 pub struct CountTable {
     ids: TokenIds,
-    /// Token of each id.
-    names: Vec<Box<[u8]>>,
+    /// Byte length of each id's token.
+    lens: Vec<u32>,
     /// Count of each id.
     unigrams: Vec<u64>,
     bigrams: BigramCounts,
@@ -58,15 +58,12 @@ pub struct CountTable {
     pub runs: (Vec<PathBuf>, Vec<PathBuf>),
 }
 
-/// Marks the absence of a token id.
-const NO_TOKEN: u32 = u32::MAX;
-
 impl CountTable {
     /// An empty table that spills past `budget` bytes (estimated).
     pub fn new(budget: usize) -> Self {
         Self {
             ids: TokenIds::default(),
-            names: Vec::new(),
+            lens: Vec::new(),
             unigrams: Vec::new(),
             bigrams: BigramCounts::default(),
             used: 0,
@@ -80,14 +77,10 @@ impl CountTable {
         if let Some(&id) = self.ids.get(token) {
             return id;
         }
-        // A table spills long before 2^32 - 1 distinct tokens.
-        let id = u32::try_from(self.names.len())
-            .ok()
-            .filter(|&id| id != NO_TOKEN)
-            .expect("fewer than 2^32 - 1 tokens per table");
-        let key: Box<[u8]> = token.into();
-        self.ids.insert(key.clone(), id);
-        self.names.push(key);
+        // A table spills long before 2^32 distinct tokens.
+        let id = u32::try_from(self.lens.len()).expect("fewer than 2^32 tokens per table");
+        self.ids.insert(token.into(), id);
+        self.lens.push(token.len() as u32);
         self.unigrams.push(0);
         id
     }
@@ -118,8 +111,7 @@ impl CountTable {
             .entry((u64::from(a) << 32) | u64::from(b))
             .or_insert(0);
         if *count == 0 {
-            self.used +=
-                record_cost(self.names[a as usize].len() + 1 + self.names[b as usize].len());
+            self.used += record_cost((self.lens[a as usize] + 1 + self.lens[b as usize]) as usize);
         }
         *count += 1;
     }
@@ -135,8 +127,12 @@ impl CountTable {
     /// Writes everything counted so far as two sorted runs and empties the
     /// table (token ids start over).
     pub fn spill(&mut self, spill: &SpillDir) -> Result<()> {
-        let unigrams: Vec<(Vec<u8>, u64, u64)> = self
-            .names
+        // The token of each id.
+        let mut names: Vec<&[u8]> = vec![&[]; self.lens.len()];
+        for (token, &id) in &self.ids {
+            names[id as usize] = token;
+        }
+        let unigrams: Vec<(Vec<u8>, u64, u64)> = names
             .iter()
             .zip(&self.unigrams)
             .filter(|(_, &c)| c > 0)
@@ -146,12 +142,11 @@ impl CountTable {
             self.runs.0.push(spill.write_run(UNIGRAM_PREFIX, unigrams)?);
         }
         if !self.bigrams.is_empty() {
-            let names = &self.names;
             let bigrams: Vec<(Vec<u8>, u64, u64)> = self
                 .bigrams
                 .drain()
                 .map(|(key, c)| {
-                    let (a, b) = (&names[(key >> 32) as usize], &names[key as u32 as usize]);
+                    let (a, b) = (names[(key >> 32) as usize], names[key as u32 as usize]);
                     let mut k = Vec::with_capacity(a.len() + 1 + b.len());
                     k.extend_from_slice(a);
                     k.push(b' ');
@@ -162,7 +157,7 @@ impl CountTable {
             self.runs.1.push(spill.write_run(BIGRAM_PREFIX, bigrams)?);
         }
         self.ids = TokenIds::default();
-        self.names = Vec::new();
+        self.lens = Vec::new();
         self.unigrams = Vec::new();
         self.bigrams = BigramCounts::default();
         self.used = 0;
