@@ -74,6 +74,21 @@ fn all_rows(path: &Path) -> Vec<(String, Vec<u32>)> {
     out
 }
 
+/// Runs `witcurate crawl match --quiet --out RUN --vocab VOCAB EXTRA...`.
+fn run_match(run: &Path, vocab: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "crawl",
+        "match",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+        "--vocab",
+        vocab.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    witcurate(&args)
+}
+
 fn counts(path: &Path) -> Vec<(u32, u64)> {
     let mut out = Vec::new();
     for b in read_parquet(path) {
@@ -113,15 +128,7 @@ fn setup(dir: &Path) -> (PathBuf, PathBuf) {
 fn match_writes_matched_parts_counts_and_report() {
     let dir = tempfile::tempdir().unwrap();
     let (vocab, run) = setup(dir.path());
-    let out = witcurate(&[
-        "crawl",
-        "match",
-        "--quiet",
-        "--out",
-        run.to_str().unwrap(),
-        "--vocab",
-        vocab.to_str().unwrap(),
-    ]);
+    let out = run_match(&run, &vocab, &[]);
     assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("2 of 2 tasks run"), "{stdout}");
@@ -163,15 +170,7 @@ fn match_writes_matched_parts_counts_and_report() {
 
     // A rerun skips every task and changes nothing.
     let before = fs::read(run.join("matched/part-00001.parquet")).unwrap();
-    let again = witcurate(&[
-        "crawl",
-        "match",
-        "--quiet",
-        "--out",
-        run.to_str().unwrap(),
-        "--vocab",
-        vocab.to_str().unwrap(),
-    ]);
+    let again = run_match(&run, &vocab, &[]);
     assert_success(&again);
     assert!(String::from_utf8_lossy(&again.stdout).contains("0 of 2 tasks run (2 already done)"));
     assert_eq!(
@@ -180,17 +179,7 @@ fn match_writes_matched_parts_counts_and_report() {
     );
 
     // Another rule on the same outputs is refused rather than mixed in.
-    let other = witcurate(&[
-        "crawl",
-        "match",
-        "--quiet",
-        "--out",
-        run.to_str().unwrap(),
-        "--vocab",
-        vocab.to_str().unwrap(),
-        "--rule",
-        "word-boundary",
-    ]);
+    let other = run_match(&run, &vocab, &["--rule", "word-boundary"]);
     assert_eq!(other.status.code(), Some(1));
     let err = String::from_utf8_lossy(&other.stderr);
     assert!(
@@ -246,17 +235,7 @@ fn task_slices_run_separately_and_reduce_when_all_done() {
 fn word_boundary_rule_is_an_option() {
     let dir = tempfile::tempdir().unwrap();
     let (vocab, run) = setup(dir.path());
-    assert_success(&witcurate(&[
-        "crawl",
-        "match",
-        "--quiet",
-        "--out",
-        run.to_str().unwrap(),
-        "--vocab",
-        vocab.to_str().unwrap(),
-        "--rule",
-        "word-boundary",
-    ]));
+    assert_success(&run_match(&run, &vocab, &["--rule", "word-boundary"]));
     assert_eq!(
         matched_rows(&run.join("matched/part-00000.parquet")),
         vec![
@@ -434,15 +413,7 @@ fn pairs_stored_otherwise_are_decoded_and_their_null_rows_skipped() {
     .unwrap();
     write_parquet(&run.join("pairs/part-00000.parquet"), &batch);
     common::complete_stage(&run, "extract");
-    assert_success(&witcurate(&[
-        "crawl",
-        "match",
-        "--quiet",
-        "--out",
-        run.to_str().unwrap(),
-        "--vocab",
-        vocab.to_str().unwrap(),
-    ]));
+    assert_success(&run_match(&run, &vocab, &[]));
     assert_eq!(
         all_rows(&run.join("matched/part-00000.parquet")),
         vec![
@@ -483,17 +454,7 @@ fn outputs_are_byte_identical_whatever_the_thread_count() {
         {
             write_pairs(&run.join(format!("pairs/{part}.parquet")), slice);
         }
-        assert_success(&witcurate(&[
-            "crawl",
-            "match",
-            "--quiet",
-            "--threads",
-            threads,
-            "--out",
-            run.to_str().unwrap(),
-            "--vocab",
-            vocab.to_str().unwrap(),
-        ]));
+        assert_success(&run_match(&run, &vocab, &["--threads", threads]));
         let mut files: Vec<Vec<u8>> = parts
             .iter()
             .map(|p| fs::read(run.join(format!("matched/{p}.parquet"))).unwrap())
@@ -557,15 +518,7 @@ fn pair_columns_are_copied_byte_for_byte() {
     }
     w.close().unwrap();
     common::complete_stage(&run, "extract");
-    assert_success(&witcurate(&[
-        "crawl",
-        "match",
-        "--quiet",
-        "--out",
-        run.to_str().unwrap(),
-        "--vocab",
-        vocab.to_str().unwrap(),
-    ]));
+    assert_success(&run_match(&run, &vocab, &[]));
 
     let matched = run.join("matched/part-00000.parquet");
     let (a, b) = (fs::read(&pairs).unwrap(), fs::read(&matched).unwrap());

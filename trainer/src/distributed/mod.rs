@@ -398,11 +398,7 @@ mod tests {
 
     #[test]
     fn bind_device_keeps_the_communicator_off_gpus() {
-        let mut world = World {
-            comm: solo(),
-            #[cfg(feature = "mpi")]
-            _universe: None,
-        };
+        let mut world = solo_world();
         assert!(matches!(world.bind_device("cpu").unwrap(), Device::Cpu));
         assert_eq!(format!("{:?}", world.comm), "Solo");
         assert!(world.bind_device("tpu").is_err());
