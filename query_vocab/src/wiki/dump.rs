@@ -90,31 +90,26 @@ struct Decoded {
     complete: bool,
 }
 
+thread_local! {
+    /// Each decoding thread's decoder, whose block-sized buffers are reused.
+    static DECODER: std::cell::RefCell<bzip2_decoder::Decoder> = Default::default();
+}
+
 /// Decodes the bzip2 streams of `input` one after another.
 fn decode_segment(input: &[u8]) -> std::result::Result<Decoded, String> {
     let mut out = Vec::with_capacity(input.len() * 5);
     let mut pos = 0;
     while pos < input.len() {
-        let mut d = bzip2::Decompress::new(false);
-        loop {
-            if out.capacity() - out.len() < 1 << 16 {
-                out.reserve(out.len().max(1 << 20));
-            }
-            let in_before = d.total_in();
-            let out_before = out.len();
-            let status = d
-                .decompress_vec(&input[pos..], &mut out)
-                .map_err(|e| e.to_string())?;
-            pos += (d.total_in() - in_before) as usize;
-            if matches!(status, bzip2::Status::StreamEnd) {
-                break;
-            }
-            if pos >= input.len() && out.len() == out_before {
+        let decoded = DECODER.with_borrow_mut(|d| d.decode_stream(&input[pos..], &mut out));
+        match decoded {
+            Ok(used) => pos += used,
+            Err(bzip2_decoder::DecodeError::Truncated) => {
                 return Ok(Decoded {
                     data: out,
                     complete: false,
-                });
+                })
             }
+            Err(e) => return Err(e.to_string()),
         }
     }
     Ok(Decoded {

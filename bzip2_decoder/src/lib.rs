@@ -1,0 +1,180 @@
+//! A bzip2 decoder for whole streams held in memory, such as the streams of
+//! Wikipedia's multistream dumps.
+//!
+//! It decodes what libbzip2 decodes, to the same bytes, checking every
+//! block's and stream's CRC, in about half of libbzip2's CPU time: codes of
+//! up to 10 bits are decoded with one table lookup, and the inverse
+//! Burrows-Wheeler transform walks [several pieces of its chain side by
+//! side](unbwt) instead of waiting on one memory load per byte. It does not
+//! stream: a stream's compressed bytes are all in memory (a multistream
+//! dump's streams are small), and blocks written by bzip2 0.9.0's
+//! randomising encoder are refused ([`DecodeError::Randomised`]).
+//!
+//! ```
+//! let mut out = Vec::new();
+//! # let compressed: &[u8] = &[
+//! #     0x42, 0x5a, 0x68, 0x39, 0x17, 0x72, 0x45, 0x38, 0x50, 0x90, 0, 0, 0, 0];
+//! let used = bzip2_decoder::Decoder::new().decode_stream(compressed, &mut out).unwrap();
+//! assert_eq!((used, out.len()), (compressed.len(), 0));
+//! ```
+
+mod bits;
+mod block;
+mod huffman;
+mod unbwt;
+
+use bits::BitReader;
+use block::BlockTables;
+use unbwt::Unbwt;
+
+/// bzip2's CRC: CRC-32 with the polynomial 0x04C11DB7, bits most
+/// significant first.
+const CRC: crc::Crc<u32, crc::Table<16>> = crc::Crc::<u32, crc::Table<16>>::new(&crc::CRC_32_BZIP2);
+const BLOCK_MAGIC: (u32, u32) = (0x31_41_59, 0x26_53_59);
+const END_MAGIC: (u32, u32) = (0x17_72_45, 0x38_50_90);
+
+/// Why a stream could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The input ends before the stream does.
+    #[error("the input ends inside the bzip2 stream")]
+    Truncated,
+    /// The input does not start with a bzip2 header (`BZh1` to `BZh9`).
+    #[error("no bzip2 stream header (BZh1 to BZh9)")]
+    NotBzip2,
+    /// The stream is corrupt; `bit` counts from the start of the stream.
+    #[error("corrupt bzip2 data at bit {bit} of the stream: {reason}")]
+    Corrupt {
+        /// Where the decoder noticed it, in bits from the stream's start.
+        bit: u64,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A block written by the randomising encoder of bzip2 0.9.0 and older.
+    #[error(
+        "a randomised block (written by bzip2 0.9.0 or older), which this decoder does not read"
+    )]
+    Randomised,
+}
+
+/// What is wrong with a block, before its position is known.
+#[derive(Debug)]
+pub(crate) enum Corruption {
+    Truncated,
+    Randomised,
+    Invalid(&'static str),
+}
+
+/// A bzip2 decoder; it keeps its block-sized buffers between streams, so
+/// reuse one per thread.
+#[derive(Default)]
+pub struct Decoder {
+    tables: BlockTables,
+    tt: Vec<u32>,
+    unbwt: Unbwt,
+}
+
+impl Decoder {
+    /// A decoder with empty buffers (they grow to the block size, up to
+    /// 3.6 MB, with the first stream).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Decodes the bzip2 stream at the start of `input`, appending its bytes
+    /// to `out`, and returns how many bytes of `input` the stream takes (up
+    /// to the byte holding its last bit). On error `out` is left as it was.
+    pub fn decode_stream(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize, DecodeError> {
+        let before = out.len();
+        let result = self.decode_stream_unchecked(input, out);
+        if result.is_err() {
+            out.truncate(before);
+        }
+        result
+    }
+
+    /// Decodes every stream of `input`, which holds whole streams one after
+    /// another, appending their bytes to `out`. On error `out` holds the
+    /// streams before the failing one, and the error says where it starts.
+    pub fn decode_streams(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), (usize, DecodeError)> {
+        let mut pos = 0;
+        while pos < input.len() {
+            pos += self
+                .decode_stream(&input[pos..], out)
+                .map_err(|e| (pos, e))?;
+        }
+        Ok(())
+    }
+
+    fn decode_stream_unchecked(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<usize, DecodeError> {
+        let level = match input {
+            [b'B', b'Z', b'h', level @ b'1'..=b'9', ..] => usize::from(level - b'0'),
+            _ if b"BZh".starts_with(input) => return Err(DecodeError::Truncated),
+            _ => return Err(DecodeError::NotBzip2),
+        };
+        let max_len = level * 100_000;
+        if self.tt.len() < max_len {
+            self.tt.resize(max_len, 0);
+        }
+        let mut bits = BitReader::new(&input[4..]);
+        let mut combined_crc = 0u32;
+        loop {
+            let magic = (bits.bits(24), bits.bits(24));
+            let stored_crc = bits.bits(32);
+            let corrupt = |bits: &BitReader, reason| {
+                if bits.overrun() {
+                    DecodeError::Truncated
+                } else {
+                    DecodeError::Corrupt {
+                        bit: 32 + bits.consumed_bits(),
+                        reason,
+                    }
+                }
+            };
+            if magic == END_MAGIC {
+                if bits.overrun() {
+                    return Err(DecodeError::Truncated);
+                }
+                if stored_crc != combined_crc {
+                    return Err(corrupt(&bits, "stream CRC mismatch"));
+                }
+                bits.align_to_byte();
+                return Ok(4 + (bits.consumed_bits() / 8) as usize);
+            }
+            if magic != BLOCK_MAGIC {
+                return Err(corrupt(&bits, "no block or end-of-stream magic here"));
+            }
+            let block = match self.tables.read(&mut bits, &mut self.tt, max_len) {
+                Ok(block) if !bits.overrun() => block,
+                Ok(_) | Err(Corruption::Truncated) => return Err(DecodeError::Truncated),
+                Err(Corruption::Randomised) => return Err(DecodeError::Randomised),
+                Err(Corruption::Invalid(reason)) => return Err(corrupt(&bits, reason)),
+            };
+            let start = out.len();
+            self.unbwt
+                .invert(
+                    &mut self.tt[..block.len],
+                    &block.byte_counts,
+                    block.orig_ptr,
+                    out,
+                )
+                .map_err(|e| match e {
+                    Corruption::Invalid(reason) => corrupt(&bits, reason),
+                    Corruption::Truncated => DecodeError::Truncated,
+                    Corruption::Randomised => DecodeError::Randomised,
+                })?;
+            if CRC.checksum(&out[start..]) != stored_crc {
+                return Err(corrupt(&bits, "block CRC mismatch"));
+            }
+            combined_crc = combined_crc.rotate_left(1) ^ stored_crc;
+        }
+    }
+}
