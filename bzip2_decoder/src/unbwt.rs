@@ -3,17 +3,21 @@
 //!
 //! The inverse transform follows a chain of links through a block-sized
 //! table, one dependent memory load per byte. libbzip2 walks it from one end
-//! and waits on every load. Here the chain is cut at [`WALKERS`] places known
-//! in advance (positions spread over the table, which lie at unknown but
-//! distinct places along the chain), and the pieces are walked side by side,
-//! so that their loads overlap; the pieces are then put back in chain order.
+//! and waits on every load. Here the chain is cut at up to [`MAX_PIECES`]
+//! places known in advance (positions spread over the table, which lie at
+//! unknown but distinct places along the chain), and [`WALKERS`] pieces are
+//! walked side by side, so that their loads overlap; each walker that
+//! reaches the start of another piece takes the next piece not yet walked.
+//! The pieces are then put back in chain order.
 
 use crate::Corruption;
 
 /// Pieces of the chain walked side by side.
 const WALKERS: usize = 32;
-/// Blocks shorter than this are walked in one piece.
-const MIN_SPLIT_LEN: usize = 1 << 12;
+/// The most pieces a block is cut into.
+const MAX_PIECES: usize = 256;
+/// Bytes per piece, about, in blocks too small for `MAX_PIECES`.
+const MIN_PIECE_LEN: usize = 1024;
 /// Marks a table entry where a piece starts (links, below 900,000, use the
 /// bits 8 to 27).
 const START: u32 = 1 << 31;
@@ -24,6 +28,8 @@ const LINK_MASK: u32 = (1 << 20) - 1;
 #[derive(Default)]
 pub(crate) struct Unbwt {
     pieces: Vec<Vec<u8>>,
+    /// The block's bytes in order, before the run lengths are expanded.
+    text: Vec<u8>,
 }
 
 impl Unbwt {
@@ -39,14 +45,13 @@ impl Unbwt {
         let len = tt.len();
         link(tt, byte_counts);
         let first = (tt[orig_ptr] >> 8 & LINK_MASK) as usize;
+        let n_pieces = (len / MIN_PIECE_LEN).clamp(1, MAX_PIECES);
         let mut starts = vec![first];
-        if len >= MIN_SPLIT_LEN {
-            starts.extend(
-                (1..WALKERS)
-                    .map(|k| k * len / WALKERS)
-                    .filter(|&p| p != first),
-            );
-        }
+        starts.extend(
+            (1..n_pieces)
+                .map(|k| k * len / n_pieces)
+                .filter(|&p| p != first),
+        );
         for &s in &starts {
             tt[s] |= START;
         }
@@ -59,13 +64,16 @@ impl Unbwt {
         }
         // Chain order: from the first byte's piece, each piece ends where
         // another starts, until the chain comes back to the first byte.
+        let mut by_start: Vec<(usize, usize)> =
+            starts.iter().enumerate().map(|(k, &s)| (s, k)).collect();
+        by_start.sort_unstable();
         let mut order = Vec::with_capacity(starts.len());
         let mut at = first;
         loop {
-            let k = starts
-                .iter()
-                .position(|&s| s == at)
+            let i = by_start
+                .binary_search_by_key(&at, |&(s, _)| s)
                 .expect("pieces end where others start");
+            let k = by_start[i].1;
             order.push(k);
             at = ends[k];
             if at == first || order.len() == starts.len() {
@@ -76,17 +84,15 @@ impl Unbwt {
         // several times over) is several shorter cycles: like libbzip2,
         // take the first one's bytes over and over. (Every piece holds at
         // least its first byte.)
-        let mut runs = RunDecoder::default();
-        out.reserve(len);
-        let mut left = len;
-        while left > 0 {
+        self.text.clear();
+        while self.text.len() < len {
             for &k in &order {
-                let piece = &self.pieces[k][..self.pieces[k].len().min(left)];
-                runs.decode(piece, out);
-                left -= piece.len();
+                let piece = &self.pieces[k];
+                let take = piece.len().min(len - self.text.len());
+                self.text.extend_from_slice(&piece[..take]);
             }
         }
-        runs.finish()
+        expand_runs(&self.text, out)
     }
 }
 
@@ -107,22 +113,27 @@ fn link(tt: &mut [u32], byte_counts: &[u32; 256]) {
     }
 }
 
-/// Walks the pieces of the chain that start at `starts` side by side, each
-/// until the next start; returns where each piece ended. The pieces are
-/// disjoint (a walker stops at any start), so this takes `tt.len()` steps
-/// at most.
+/// Walks the pieces of the chain that start at `starts`, [`WALKERS`] side
+/// by side, each until the next start; returns where each piece ended. The
+/// pieces are disjoint (a walker stops at any start), so this takes
+/// `tt.len()` steps at most.
 fn walk(tt: &[u32], starts: &[usize], pieces: &mut [Vec<u8>]) -> Vec<usize> {
     let len = tt.len();
     let mut ends = vec![0usize; starts.len()];
-    // (position, piece) of the walkers still going.
-    let mut active: Vec<(u32, usize)> = Vec::with_capacity(starts.len());
-    for (k, (&s, piece)) in starts.iter().zip(pieces.iter_mut()).enumerate() {
+    let piece_capacity = 4 * len / starts.len() + 64;
+    let begin = |pieces: &mut [Vec<u8>], k: usize| -> (u32, usize) {
+        let piece = &mut pieces[k];
         piece.clear();
-        piece.reserve(2 * len / starts.len() + 64);
-        let entry = tt[s];
+        piece.reserve(piece_capacity);
+        let entry = tt[starts[k]];
         piece.push(entry as u8);
-        active.push((entry >> 8 & LINK_MASK, k));
-    }
+        (entry >> 8 & LINK_MASK, k)
+    };
+    // (position, piece) of the walkers going.
+    let mut active: Vec<(u32, usize)> = (0..WALKERS.min(starts.len()))
+        .map(|k| begin(pieces, k))
+        .collect();
+    let mut next_piece = active.len();
     while !active.is_empty() {
         let mut i = 0;
         while i < active.len() {
@@ -131,7 +142,13 @@ fn walk(tt: &[u32], starts: &[usize], pieces: &mut [Vec<u8>]) -> Vec<usize> {
             let entry = tt[pos as usize];
             if entry & START != 0 {
                 ends[k] = pos as usize;
-                active.swap_remove(i);
+                if next_piece < starts.len() {
+                    active[i] = begin(pieces, next_piece);
+                    next_piece += 1;
+                    i += 1;
+                } else {
+                    active.swap_remove(i);
+                }
                 continue;
             }
             pieces[k].push(entry as u8);
@@ -144,35 +161,40 @@ fn walk(tt: &[u32], starts: &[usize], pieces: &mut [Vec<u8>]) -> Vec<usize> {
 
 /// Undoes bzip2's first run-length encoding: four equal bytes are followed
 /// by a count (0 to 255) of further copies.
-#[derive(Default)]
-struct RunDecoder {
-    last: u8,
-    /// Equal bytes seen in a row (0 to 4); at 4 the next byte is a count.
-    run: u8,
+fn expand_runs(text: &[u8], out: &mut Vec<u8>) -> Result<(), Corruption> {
+    out.reserve(text.len());
+    let mut i = 0;
+    while let Some(run) = find_four_equal(&text[i..]) {
+        let run = i + run;
+        out.extend_from_slice(&text[i..run + 4]);
+        let Some(&extra) = text.get(run + 4) else {
+            return Err(Corruption::Invalid("a block ends before a run's count"));
+        };
+        out.resize(out.len() + usize::from(extra), text[run]);
+        i = run + 5;
+    }
+    out.extend_from_slice(&text[i..]);
+    Ok(())
 }
 
-impl RunDecoder {
-        fn decode(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        for &b in input {
-            if self.run == 4 {
-                out.resize(out.len() + usize::from(b), self.last);
-                self.run = 0;
-                continue;
-            }
-            if self.run > 0 && b == self.last {
-                self.run += 1;
-            } else {
-                self.last = b;
-                self.run = 1;
-            }
-            out.push(b);
+/// Where the first four equal bytes in a row start in `text`.
+fn find_four_equal(text: &[u8]) -> Option<usize> {
+    // Eight starting positions at a time: byte t of `diff` is zero where
+    // the four bytes from t are equal.
+    let mut i = 0;
+    while i + 11 <= text.len() {
+        let at = |o: usize| u64::from_le_bytes(text[i + o..i + o + 8].try_into().expect("8 bytes"));
+        let (a, b, c, d) = (at(0), at(1), at(2), at(3));
+        let diff = (a ^ b) | (b ^ c) | (c ^ d);
+        // The lowest zero byte of `diff` is found exactly (bits above it
+        // may be flagged falsely, never below).
+        let zero = diff.wrapping_sub(0x0101_0101_0101_0101) & !diff & 0x8080_8080_8080_8080;
+        if zero != 0 {
+            return Some(i + (zero.trailing_zeros() / 8) as usize);
         }
+        i += 8;
     }
-
-    fn finish(&self) -> Result<(), Corruption> {
-        if self.run == 4 {
-            return Err(Corruption::Invalid("a block ends before a run's count"));
-        }
-        Ok(())
-    }
+    (i..text.len().saturating_sub(3)).find(|&j| {
+        text[j] == text[j + 1] && text[j + 1] == text[j + 2] && text[j + 2] == text[j + 3]
+    })
 }
