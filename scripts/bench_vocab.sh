@@ -5,6 +5,8 @@
 # stream, like Wikipedia's pages-articles-multistream files), then the same
 # XML uncompressed (the counting pass without bzip2's decoding).
 #   scripts/bench_vocab.sh [SIZE_MB] [THREADS] [MEMORY_LIMIT]   (defaults: 200, all cores, 4G)
+# Each build runs REPEAT (3) times; medians are printed. Last, bzip2 decoding
+# alone, witcurate's decoder against libbzip2, one thread.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MB="${1:-200}"
@@ -60,27 +62,44 @@ if [ "${BENCH_PLAIN:-1}" = 1 ] && [ ! -f "$PLAIN" ]; then
 fi
 
 OUT="$WORK/out"
+REPEAT="${REPEAT:-3}"
 for INPUT in "$DUMP" $( [ "${BENCH_PLAIN:-1}" = 1 ] && echo "$PLAIN" ); do
-rm -rf "$OUT"
-echo "==> vocab build: $INPUT ($(du -m "$INPUT" | cut -f1) MB), $THREADS threads, memory limit $MEM" >&2
-python3 - "$WC" "$INPUT" "$OUT" "$THREADS" "$MEM" <<'PY'
-import json, resource, subprocess, sys, time
-wc, dump, out, threads, mem = sys.argv[1:]
-t = time.time()
-subprocess.run([wc, "vocab", "build", "--quiet", "--out", out, "--wiki-dump", dump,
-                "--threads", threads, "--memory-limit", mem], check=True)
-wall = time.time() - t
-ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-rss = ru.ru_maxrss / 1024
-cpu = ru.ru_utime + ru.ru_stime
+echo "==> vocab build: $INPUT ($(du -m "$INPUT" | cut -f1) MB), $THREADS threads, memory limit $MEM, $REPEAT runs" >&2
+python3 - "$WC" "$INPUT" "$OUT" "$THREADS" "$MEM" "$REPEAT" <<'PY'
+import json, resource, shutil, statistics, subprocess, sys, time
+wc, dump, out, threads, mem, repeat = sys.argv[1:]
+runs = []
+for _ in range(int(repeat)):
+    shutil.rmtree(out, ignore_errors=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.time()
+    subprocess.run([wc, "vocab", "build", "--quiet", "--out", out, "--wiki-dump", dump,
+                    "--threads", threads, "--memory-limit", mem], check=True)
+    wall = time.time() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    runs.append((wall, cpu))
+    print(f"  run: wall {wall:.2f} s, cpu {cpu:.2f} s (user {after.ru_utime - before.ru_utime:.2f}, system {after.ru_stime - before.ru_stime:.2f})")
+rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+wall = statistics.median(r[0] for r in runs)
+cpu = statistics.median(r[1] for r in runs)
 j = json.load(open(out + "/vocab.json"))
 w = j["wikipedia"]["stats"]
 xml_mb = w["xml_bytes"] / 1e6
-count_s = j["run"]["seconds"]["count"]
 print(f"xml: {xml_mb:.0f} MB, {w['articles']} articles, {j['wikipedia']['total_tokens']} tokens")
-print(f"wall: {wall:.1f} s (count {count_s:.1f} s, select {j['run']['seconds']['select']:.1f} s)")
-print(f"throughput: {xml_mb / wall:.1f} MB/s of XML, {xml_mb / wall / int(threads):.1f} MB/s per core ({threads} threads)")
-print(f"cpu: {cpu:.1f} s, {xml_mb / cpu:.1f} MB of XML per CPU-second (per-core speed, even on a busy machine)")
+print(f"median wall: {wall:.1f} s; throughput {xml_mb / wall:.1f} MB/s of XML, {xml_mb / wall / int(threads):.1f} MB/s per core ({threads} threads)")
+print(f"median cpu: {cpu:.2f} s, {xml_mb / cpu:.1f} MB of XML per CPU-second (per-core speed, even on a busy machine)")
 print(f"peak RSS: {rss:.0f} MiB; spilled: {j['run']['spilled_bytes'] / 1e6:.0f} MB")
 PY
 done
+
+# bzip2 decoding alone, one thread: witcurate's decoder against libbzip2 on
+# the same dump (DECODE_FILE_BIN runs an example built elsewhere).
+if [ -n "${DECODE_FILE_BIN:-}" ]; then
+  DF="$DECODE_FILE_BIN"
+else
+  cargo build --quiet --release -p bzip2_decoder --example decode_file
+  DF=target/release/examples/decode_file
+fi
+echo "==> bzip2 decoding alone, 1 thread (best of $REPEAT)" >&2
+"$DF" "$DUMP" "$REPEAT"

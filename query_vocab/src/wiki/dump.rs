@@ -95,9 +95,11 @@ thread_local! {
     static DECODER: std::cell::RefCell<bzip2_decoder::Decoder> = Default::default();
 }
 
-/// Decodes the bzip2 streams of `input` one after another.
-fn decode_segment(input: &[u8]) -> std::result::Result<Decoded, String> {
-    let mut out = Vec::with_capacity(input.len() * 5);
+/// Decodes the bzip2 streams of `input` one after another into `out` (a
+/// recycled buffer, emptied first).
+fn decode_segment(input: &[u8], mut out: Vec<u8>) -> std::result::Result<Decoded, String> {
+    out.clear();
+    out.reserve(input.len() * 5);
     let mut pos = 0;
     while pos < input.len() {
         let decoded = DECODER.with_borrow_mut(|d| d.decode_stream(&input[pos..], &mut out));
@@ -133,6 +135,9 @@ struct ParallelBz2<R: Read> {
     /// Candidate stream starts found to lie inside a stream.
     false_starts: HashSet<u64>,
     ready: VecDeque<Vec<u8>>,
+    /// Buffers of decoded streams already read, for the next batch: fresh
+    /// memory costs more than decoding into it.
+    spare: Vec<Vec<u8>>,
     current: io::Cursor<Vec<u8>>,
     sequential: Option<bzip2::read::MultiBzDecoder<io::Chain<io::Cursor<Vec<u8>>, R>>>,
 }
@@ -154,6 +159,7 @@ impl<R: Read> ParallelBz2<R> {
             eof: false,
             false_starts: HashSet::new(),
             ready: VecDeque::new(),
+            spare: Vec::new(),
             current: io::Cursor::new(Vec::new()),
             sequential: None,
         })
@@ -206,17 +212,25 @@ impl<R: Read> ParallelBz2<R> {
             return Ok(true);
         }
         let ranges: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+        let buffers: Vec<Vec<u8>> = ranges
+            .iter()
+            .map(|_| self.spare.pop().unwrap_or_default())
+            .collect();
         let buf = &self.buf;
         let results: Vec<_> = self.pool.install(|| {
             ranges
                 .par_iter()
-                .map(|&(a, b)| decode_segment(&buf[a..b]))
+                .zip(buffers)
+                .map(|(&(a, b), out)| decode_segment(&buf[a..b], out))
                 .collect()
         });
         let mut consumed = 0;
+        let mut false_start_found = false;
         for (&(a, b), result) in ranges.iter().zip(results) {
             let offset = self.buf_offset + a as u64;
             match result {
+                // Segments after a false boundary are decoded again later.
+                Ok(d) if false_start_found => self.spare.push(d.data),
                 Ok(d) if d.complete => {
                     self.ready.push_back(d.data);
                     consumed = b;
@@ -227,10 +241,11 @@ impl<R: Read> ParallelBz2<R> {
                         "the file ends inside this stream (truncated download?)",
                     ));
                 }
-                Ok(_) => {
+                Ok(d) => {
                     // The next "start" lies inside this stream: not a boundary.
                     self.false_starts.insert(self.buf_offset + b as u64);
-                    break;
+                    self.spare.push(d.data);
+                    false_start_found = true;
                 }
                 Err(e) => return Err(self.error(offset, e)),
             }
@@ -260,7 +275,8 @@ impl<R: Read> Read for ParallelBz2<R> {
                 return Ok(n);
             }
             if let Some(next) = self.ready.pop_front() {
-                self.current = io::Cursor::new(next);
+                let done = std::mem::replace(&mut self.current, io::Cursor::new(next));
+                self.spare.push(done.into_inner());
                 continue;
             }
             if !self.refill()? {
