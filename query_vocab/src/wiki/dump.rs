@@ -444,6 +444,28 @@ mod tests {
     }
 
     #[test]
+    fn corrupt_and_randomised_streams_name_file_offset_and_fault() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = bz2(b"first stream");
+        let second = bz2("second stream ".repeat(1000).as_bytes());
+        for (byte, mask, fault) in [
+            // The randomised bit follows the magic and the block CRC.
+            (14, 0x80, "randomised block"),
+            // A byte of the block's Huffman-coded data.
+            (second.len() / 2, 0x10, "corrupt bzip2 data"),
+        ] {
+            let mut damaged = second.clone();
+            damaged[byte] ^= mask;
+            let path = dir.path().join("bad.xml.bz2");
+            std::fs::write(&path, [&first[..], &damaged[..]].concat()).unwrap();
+            let err = read_all(&path, 2).unwrap_err().to_string();
+            assert!(err.contains("bad.xml.bz2"), "{err}");
+            assert!(err.contains(&format!("compressed byte {}", first.len())), "{err}");
+            assert!(err.contains(fault), "{err}");
+        }
+    }
+
+    #[test]
     fn utf16_is_transcoded() {
         let dir = tempfile::tempdir().unwrap();
         let text = "<mediawiki>Живот ünïcode</mediawiki>";
