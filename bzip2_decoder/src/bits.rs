@@ -24,6 +24,18 @@ impl<'a> BitReader<'a> {
         }
     }
 
+    /// A reader whose next bit is bit `bit` of `data` (most significant bit
+    /// of byte 0 first).
+    pub(crate) fn at(data: &'a [u8], bit: u64) -> Self {
+        let mut reader = Self::new(data);
+        reader.pos = (bit / 8) as usize;
+        let skip = (bit % 8) as u32;
+        if skip > 0 {
+            reader.bits(skip);
+        }
+        reader
+    }
+
     /// Tops the buffer up to at least 56 bits.
     #[inline(always)]
     pub(crate) fn refill(&mut self) {
@@ -90,6 +102,7 @@ impl<'a> BitReader<'a> {
     }
 
     /// Whether more bits were consumed than the input holds.
+    #[inline]
     pub(crate) fn overrun(&self) -> bool {
         self.consumed_bits() > self.data.len() as u64 * 8
     }

@@ -1,14 +1,14 @@
-//! A bzip2 decoder for whole streams held in memory, such as the streams of
-//! Wikipedia's multistream dumps.
+//! A bzip2 decoder, for Wikipedia's dumps.
 //!
 //! It decodes what libbzip2 decodes, to the same bytes, checking every
-//! block's and stream's CRC, in about half of libbzip2's CPU time: codes of
-//! up to 10 bits are decoded with one table lookup, and the inverse
-//! Burrows-Wheeler transform walks [several pieces of its chain side by
-//! side](unbwt) instead of waiting on one memory load per byte. It does not
-//! stream: a stream's compressed bytes are all in memory (a multistream
-//! dump's streams are small), and blocks written by bzip2 0.9.0's
-//! randomising encoder are refused ([`DecodeError::Randomised`]).
+//! block's and stream's CRC, in well under half of libbzip2's CPU time:
+//! codes of up to 10 bits are decoded with one table lookup, and the inverse
+//! Burrows-Wheeler transform walks many pieces of its chain side by
+//! side instead of waiting on one memory load per byte.
+//! [`ParallelReader`] decodes a file's blocks on several threads, in order,
+//! whether the file is one stream of many blocks or many streams. Blocks
+//! written by bzip2 0.9.0's randomising encoder (1998) are refused
+//! ([`DecodeError::Randomised`]).
 //!
 //! ```
 //! let mut out = Vec::new();
@@ -21,7 +21,10 @@
 mod bits;
 mod block;
 mod huffman;
+mod parallel;
 mod unbwt;
+
+pub use parallel::{ParallelReader, PositionedError};
 
 use bits::BitReader;
 use block::BlockTables;
@@ -110,71 +113,164 @@ impl Decoder {
         Ok(())
     }
 
+    /// Decodes the block whose magic starts at bit `start_bit` of `input`,
+    /// appending its bytes to `out`, and checks its CRC. A block of more
+    /// than `max_block_len` bytes (100,000 times the stream's level) is
+    /// corrupt. On error `out` is left as it was; error positions count bits
+    /// from the start of `input`.
+    pub fn decode_block(
+        &mut self,
+        input: &[u8],
+        start_bit: u64,
+        max_block_len: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<Block, DecodeError> {
+        let before = out.len();
+        let result = self.decode_block_unchecked(input, start_bit, max_block_len, out);
+        if result.is_err() {
+            out.truncate(before);
+        }
+        result
+    }
+
+    fn decode_block_unchecked(
+        &mut self,
+        input: &[u8],
+        start_bit: u64,
+        max_block_len: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<Block, DecodeError> {
+        let max_len = max_block_len.min(MAX_BLOCK_LEN);
+        if self.tt.len() < max_len {
+            self.tt.resize(max_len, 0);
+        }
+        let mut bits = BitReader::at(input, start_bit);
+        let magic = (bits.bits(24), bits.bits(24));
+        let crc = bits.bits(32);
+        if magic != BLOCK_MAGIC {
+            return Err(corrupt(&bits, "no block magic here"));
+        }
+        let block = match self.tables.read(&mut bits, &mut self.tt, max_len) {
+            Ok(block) if !bits.overrun() => block,
+            Ok(_) | Err(Corruption::Truncated) => return Err(DecodeError::Truncated),
+            Err(Corruption::Randomised) => return Err(DecodeError::Randomised),
+            Err(Corruption::Invalid(reason)) => return Err(corrupt(&bits, reason)),
+        };
+        let start = out.len();
+        self.unbwt
+            .invert(
+                &mut self.tt[..block.len],
+                &block.byte_counts,
+                block.orig_ptr,
+                out,
+            )
+            .map_err(|e| match e {
+                Corruption::Invalid(reason) => corrupt(&bits, reason),
+                Corruption::Truncated => DecodeError::Truncated,
+                Corruption::Randomised => DecodeError::Randomised,
+            })?;
+        if CRC.checksum(&out[start..]) != crc {
+            return Err(corrupt(&bits, "block CRC mismatch"));
+        }
+        Ok(Block {
+            end_bit: bits.consumed_bits(),
+            crc,
+            len: block.len,
+        })
+    }
+
     fn decode_stream_unchecked(
         &mut self,
         input: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<usize, DecodeError> {
-        let level = match input {
-            [b'B', b'Z', b'h', level @ b'1'..=b'9', ..] => usize::from(level - b'0'),
-            _ if b"BZh".starts_with(input) => return Err(DecodeError::Truncated),
-            _ => return Err(DecodeError::NotBzip2),
-        };
-        let max_len = level * 100_000;
-        if self.tt.len() < max_len {
-            self.tt.resize(max_len, 0);
-        }
-        let mut bits = BitReader::new(&input[4..]);
+        let max_block_len = stream_level(input)? * 100_000;
+        let mut bit = 32;
         let mut combined_crc = 0u32;
         loop {
-            let magic = (bits.bits(24), bits.bits(24));
-            let stored_crc = bits.bits(32);
-            let corrupt = |bits: &BitReader, reason| {
-                if bits.overrun() {
-                    DecodeError::Truncated
-                } else {
-                    DecodeError::Corrupt {
-                        bit: 32 + bits.consumed_bits(),
-                        reason,
-                    }
+            if let Some(end) = stream_end(input, bit)? {
+                if end.crc != combined_crc {
+                    return Err(DecodeError::Corrupt {
+                        bit: bit + 80,
+                        reason: "stream CRC mismatch",
+                    });
                 }
-            };
-            if magic == END_MAGIC {
-                if bits.overrun() {
-                    return Err(DecodeError::Truncated);
-                }
-                if stored_crc != combined_crc {
-                    return Err(corrupt(&bits, "stream CRC mismatch"));
-                }
-                bits.align_to_byte();
-                return Ok(4 + (bits.consumed_bits() / 8) as usize);
+                return Ok(end.next_byte);
             }
-            if magic != BLOCK_MAGIC {
-                return Err(corrupt(&bits, "no block or end-of-stream magic here"));
-            }
-            let block = match self.tables.read(&mut bits, &mut self.tt, max_len) {
-                Ok(block) if !bits.overrun() => block,
-                Ok(_) | Err(Corruption::Truncated) => return Err(DecodeError::Truncated),
-                Err(Corruption::Randomised) => return Err(DecodeError::Randomised),
-                Err(Corruption::Invalid(reason)) => return Err(corrupt(&bits, reason)),
-            };
-            let start = out.len();
-            self.unbwt
-                .invert(
-                    &mut self.tt[..block.len],
-                    &block.byte_counts,
-                    block.orig_ptr,
-                    out,
-                )
-                .map_err(|e| match e {
-                    Corruption::Invalid(reason) => corrupt(&bits, reason),
-                    Corruption::Truncated => DecodeError::Truncated,
-                    Corruption::Randomised => DecodeError::Randomised,
-                })?;
-            if CRC.checksum(&out[start..]) != stored_crc {
-                return Err(corrupt(&bits, "block CRC mismatch"));
-            }
-            combined_crc = combined_crc.rotate_left(1) ^ stored_crc;
+            let block = self.decode_block(input, bit, max_block_len, out)?;
+            combined_crc = combined_crc.rotate_left(1) ^ block.crc;
+            bit = block.end_bit;
+        }
+    }
+}
+
+/// A decoded block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Block {
+    /// The bit after the block: where the next block or the end of the
+    /// stream starts.
+    pub end_bit: u64,
+    /// The block's CRC, which the stream's CRC combines.
+    pub crc: u32,
+    /// Bytes in the block before its runs are expanded: at most 100,000
+    /// times the stream's level.
+    pub len: usize,
+}
+
+/// The most bytes a block holds (level 9).
+pub const MAX_BLOCK_LEN: usize = 900_000;
+
+/// The level (1 to 9: block size in units of 100,000 bytes) of the stream
+/// whose header starts `input`.
+pub fn stream_level(input: &[u8]) -> Result<usize, DecodeError> {
+    match input {
+        [b'B', b'Z', b'h', level @ b'1'..=b'9', ..] => Ok(usize::from(level - b'0')),
+        _ if b"BZh".starts_with(input) => Err(DecodeError::Truncated),
+        _ => Err(DecodeError::NotBzip2),
+    }
+}
+
+/// The end of a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamEnd {
+    /// The stream's CRC: each block's CRC, combined in order as
+    /// `crc = crc.rotate_left(1) ^ block_crc` from 0.
+    pub crc: u32,
+    /// The byte after the stream (its last byte is padded with zero bits).
+    pub next_byte: usize,
+}
+
+/// Reads the end-of-stream marker at bit `bit` of `input`, or `None` when
+/// something else (a block) starts there.
+pub fn stream_end(input: &[u8], bit: u64) -> Result<Option<StreamEnd>, DecodeError> {
+    let mut bits = BitReader::at(input, bit);
+    let magic = (bits.bits(24), bits.bits(24));
+    if bits.overrun() {
+        return Err(DecodeError::Truncated);
+    }
+    if magic != END_MAGIC {
+        return Ok(None);
+    }
+    let crc = bits.bits(32);
+    bits.align_to_byte();
+    if bits.overrun() {
+        return Err(DecodeError::Truncated);
+    }
+    Ok(Some(StreamEnd {
+        crc,
+        next_byte: (bits.consumed_bits() / 8) as usize,
+    }))
+}
+
+/// The error for an invalid block, or [`DecodeError::Truncated`] where the
+/// reader ran past the input's end (the block may be whole with more input).
+fn corrupt(bits: &BitReader, reason: &'static str) -> DecodeError {
+    if bits.overrun() {
+        DecodeError::Truncated
+    } else {
+        DecodeError::Corrupt {
+            bit: bits.consumed_bits(),
+            reason,
         }
     }
 }

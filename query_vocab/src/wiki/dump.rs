@@ -1,22 +1,13 @@
 //! Opening a dump file as a stream of UTF-8 XML bytes: bzip2 (multistream
 //! dumps decoded in parallel), gzip or plain, UTF-8 or UTF-16 (by BOM).
 
-use std::collections::{HashSet, VecDeque};
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use rayon::prelude::*;
-
 use crate::error::{Result, VocabError};
-
-/// How many compressed bytes are buffered when looking for bzip2 stream
-/// starts; a stream longer than this is decoded sequentially.
-const MAX_SEGMENT_BYTES: usize = 64 << 20;
-/// Compressed bytes read from the file at a time.
-const READ_BYTES: usize = 4 << 20;
 
 /// A reader that counts the bytes it reads into a shared counter (progress).
 pub struct Counting<R> {
@@ -50,7 +41,12 @@ pub fn open(
         count: read_bytes,
     };
     let decoded: Box<dyn Read + Send> = if magic[..n].starts_with(b"BZh") {
-        Box::new(ParallelBz2::new(raw, path.to_path_buf(), threads.max(1))?)
+        let reader = bzip2_decoder::ParallelReader::new(raw, threads)
+            .map_err(|e| VocabError::io(path, e))?;
+        Box::new(NamedBz2Faults {
+            inner: reader,
+            path: path.to_path_buf(),
+        })
     } else if magic[..n].starts_with(&[0x1f, 0x8b]) {
         Box::new(flate2::read::MultiGzDecoder::new(raw))
     } else {
@@ -70,219 +66,33 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
-/// Where a bzip2 stream may start: `BZh1`..`BZh9` and the block magic.
-fn stream_starts(buf: &[u8], from: usize) -> Vec<usize> {
-    const BLOCK_MAGIC: [u8; 6] = [0x31, 0x41, 0x59, 0x26, 0x53, 0x59];
-    memchr::memmem::find_iter(&buf[from..], b"BZh")
-        .map(|p| p + from)
-        .filter(|&p| {
-            buf.len() >= p + 10
-                && (b'1'..=b'9').contains(&buf[p + 3])
-                && buf[p + 4..p + 10] == BLOCK_MAGIC
-        })
-        .collect()
-}
-
-/// One decoded segment of compressed bytes.
-struct Decoded {
-    data: Vec<u8>,
-    /// Whether the segment ended exactly at a stream end.
-    complete: bool,
-}
-
-thread_local! {
-    /// Each decoding thread's decoder, whose block-sized buffers are reused.
-    static DECODER: std::cell::RefCell<bzip2_decoder::Decoder> = Default::default();
-}
-
-/// Decodes the bzip2 streams of `input` one after another into `out` (a
-/// recycled buffer, emptied first).
-fn decode_segment(input: &[u8], mut out: Vec<u8>) -> std::result::Result<Decoded, String> {
-    out.clear();
-    out.reserve(input.len() * 5);
-    let mut pos = 0;
-    while pos < input.len() {
-        let decoded = DECODER.with_borrow_mut(|d| d.decode_stream(&input[pos..], &mut out));
-        match decoded {
-            Ok(used) => pos += used,
-            Err(bzip2_decoder::DecodeError::Truncated) => {
-                return Ok(Decoded {
-                    data: out,
-                    complete: false,
-                })
-            }
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-    Ok(Decoded {
-        data: out,
-        complete: true,
-    })
-}
-
-/// A reader of bzip2 data that finds the stream boundaries of multistream
-/// files and decodes a batch of streams in parallel, in order. Files with one
-/// long stream fall back to sequential decoding.
-struct ParallelBz2<R: Read> {
-    src: Option<R>,
+/// Names the file in the faults of a bzip2 reader.
+struct NamedBz2Faults<R> {
+    inner: R,
     path: PathBuf,
-    pool: rayon::ThreadPool,
-    threads: usize,
-    /// Pending compressed bytes; `buf[0]` is at file offset `buf_offset`.
-    buf: Vec<u8>,
-    buf_offset: u64,
-    eof: bool,
-    /// Candidate stream starts found to lie inside a stream.
-    false_starts: HashSet<u64>,
-    ready: VecDeque<Vec<u8>>,
-    /// Buffers of decoded streams already read, for the next batch: fresh
-    /// memory costs more than decoding into it.
-    spare: Vec<Vec<u8>>,
-    current: io::Cursor<Vec<u8>>,
-    sequential: Option<bzip2::read::MultiBzDecoder<io::Chain<io::Cursor<Vec<u8>>, R>>>,
 }
 
-impl<R: Read> ParallelBz2<R> {
-    fn new(src: R, path: PathBuf, threads: usize) -> Result<Self> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("bz2-{i}"))
-            .build()
-            .map_err(|e| VocabError::io(&path, io::Error::other(e)))?;
-        Ok(Self {
-            src: Some(src),
-            path,
-            pool,
-            threads,
-            buf: Vec::new(),
-            buf_offset: 0,
-            eof: false,
-            false_starts: HashSet::new(),
-            ready: VecDeque::new(),
-            spare: Vec::new(),
-            current: io::Cursor::new(Vec::new()),
-            sequential: None,
-        })
-    }
-
-    fn error(&self, offset: u64, reason: impl Into<String>) -> io::Error {
-        io::Error::other(VocabError::Bzip2 {
-            path: self.path.clone(),
-            offset,
-            reason: reason.into(),
-        })
-    }
-
-    /// Decodes the next batch of streams into `ready`. Returns false at the end.
-    fn refill(&mut self) -> io::Result<bool> {
-        let want = self.threads * 2;
-        let starts = loop {
-            let starts: Vec<usize> = stream_starts(&self.buf, 0)
-                .into_iter()
-                .filter(|&p| !self.false_starts.contains(&(self.buf_offset + p as u64)))
-                .collect();
-            if self.eof || starts.len() > want || self.buf.len() >= MAX_SEGMENT_BYTES {
-                break starts;
-            }
-            let src = self.src.as_mut().expect("source present in parallel mode");
-            let old = self.buf.len();
-            self.buf.resize(old + READ_BYTES, 0);
-            let n = read_up_to(src, &mut self.buf[old..])?;
-            self.buf.truncate(old + n);
-            if n == 0 {
-                self.eof = true;
-            }
-        };
-        if self.buf.is_empty() {
-            return Ok(false);
-        }
-        if starts.first() != Some(&0) {
-            return Err(self.error(self.buf_offset, "no bzip2 stream header here"));
-        }
-        // Segment ends: each next start, plus the end of the data at EOF.
-        let mut bounds: Vec<usize> = starts.clone();
-        if self.eof {
-            bounds.push(self.buf.len());
-        }
-        if bounds.len() < 2 {
-            // One stream longer than the window: decode the rest sequentially.
-            let head = io::Cursor::new(std::mem::take(&mut self.buf));
-            let src = self.src.take().expect("source present in parallel mode");
-            self.sequential = Some(bzip2::read::MultiBzDecoder::new(head.chain(src)));
-            return Ok(true);
-        }
-        let ranges: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
-        let buffers: Vec<Vec<u8>> = ranges
-            .iter()
-            .map(|_| self.spare.pop().unwrap_or_default())
-            .collect();
-        let buf = &self.buf;
-        let results: Vec<_> = self.pool.install(|| {
-            ranges
-                .par_iter()
-                .zip(buffers)
-                .map(|(&(a, b), out)| decode_segment(&buf[a..b], out))
-                .collect()
-        });
-        let mut consumed = 0;
-        let mut false_start_found = false;
-        for (&(a, b), result) in ranges.iter().zip(results) {
-            let offset = self.buf_offset + a as u64;
-            match result {
-                // Segments after a false boundary are decoded again later.
-                Ok(d) if false_start_found => self.spare.push(d.data),
-                Ok(d) if d.complete => {
-                    self.ready.push_back(d.data);
-                    consumed = b;
-                }
-                Ok(_) if b == self.buf.len() && self.eof => {
-                    return Err(self.error(
-                        offset,
-                        "the file ends inside this stream (truncated download?)",
-                    ));
-                }
-                Ok(d) => {
-                    // The next "start" lies inside this stream: not a boundary.
-                    self.false_starts.insert(self.buf_offset + b as u64);
-                    self.spare.push(d.data);
-                    false_start_found = true;
-                }
-                Err(e) => return Err(self.error(offset, e)),
-            }
-        }
-        self.buf.drain(..consumed);
-        self.buf_offset += consumed as u64;
-        Ok(true)
-    }
-}
-
-impl<R: Read> Read for ParallelBz2<R> {
+impl<R: Read> Read for NamedBz2Faults<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        loop {
-            if let Some(seq) = self.sequential.as_mut() {
-                let offset = self.buf_offset;
-                return seq.read(out).map_err(|e| {
-                    let reason = if e.kind() == io::ErrorKind::UnexpectedEof {
-                        "the file ends inside a stream (truncated download?)".to_string()
-                    } else {
-                        e.to_string()
-                    };
-                    self.error(offset, reason)
-                });
-            }
-            let n = self.current.read(out)?;
-            if n > 0 || out.is_empty() {
-                return Ok(n);
-            }
-            if let Some(next) = self.ready.pop_front() {
-                let done = std::mem::replace(&mut self.current, io::Cursor::new(next));
-                self.spare.push(done.into_inner());
-                continue;
-            }
-            if !self.refill()? {
-                return Ok(0);
-            }
-        }
+        self.inner.read(out).map_err(|e| {
+            let Some(fault) = e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<bzip2_decoder::PositionedError>())
+            else {
+                return e;
+            };
+            let reason = match fault.error {
+                bzip2_decoder::DecodeError::Truncated => {
+                    "the file ends inside this stream (truncated download?)".to_string()
+                }
+                ref other => other.to_string(),
+            };
+            io::Error::other(VocabError::Bzip2 {
+                path: self.path.clone(),
+                offset: fault.offset,
+                reason,
+            })
+        })
     }
 }
 
@@ -460,7 +270,10 @@ mod tests {
             std::fs::write(&path, [&first[..], &damaged[..]].concat()).unwrap();
             let err = read_all(&path, 2).unwrap_err().to_string();
             assert!(err.contains("bad.xml.bz2"), "{err}");
-            assert!(err.contains(&format!("compressed byte {}", first.len())), "{err}");
+            assert!(
+                err.contains(&format!("compressed byte {}", first.len())),
+                "{err}"
+            );
             assert!(err.contains(fault), "{err}");
         }
     }
