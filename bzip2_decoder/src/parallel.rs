@@ -23,6 +23,10 @@ use crate::{stream_end, stream_level, Block, DecodeError, Decoder, MAX_BLOCK_LEN
 const READ_BYTES: usize = 4 << 20;
 /// Compressed bytes held, at most, to find blocks for a batch.
 const MAX_WINDOW: usize = 64 << 20;
+/// A block's compressed bytes, at most: far above what any encoder writes
+/// (about 1.1 MB for a level-9 block of random bytes), and a bound on what
+/// is read ahead for a damaged block that never ends.
+const MAX_BLOCK_BYTES: usize = 16 << 20;
 
 thread_local! {
     /// Each decoding thread's decoder, whose block-sized buffers are reused.
@@ -286,6 +290,13 @@ impl<R: Read> ParallelReader<R> {
                 _ if progressed => return Ok(true),
                 Head::Finished => return Ok(false),
                 Head::NeedData => {
+                    let window = self.buf.len() - (self.head / 8) as usize;
+                    if window > MAX_BLOCK_BYTES {
+                        return Err(self.stream_fault(DecodeError::Corrupt {
+                            bit: self.head,
+                            reason: "a block runs on past 16 MB of compressed data",
+                        }));
+                    }
                     self.read_more()?;
                 }
                 Head::Block => unreachable!("the batch starts at the head, so the chain advanced"),

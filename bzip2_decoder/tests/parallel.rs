@@ -139,3 +139,60 @@ fn flipped_bits_fail_exactly_where_the_one_stream_decoder_fails() {
         }
     }
 }
+
+/// A stream whose first block's code lengths go up and down for ever.
+struct EndlessBlock {
+    head: Vec<u8>,
+    sent: usize,
+}
+
+impl EndlessBlock {
+    fn new() -> Self {
+        // Bits after "BZh9": block magic, CRC, not randomised, origin 0,
+        // byte values 0..16 used, 2 tables, 1 selector (table 0), first
+        // length 5, then "+1 -1" (bits 10 11) without end, as 0xbb bytes.
+        let mut bits = String::new();
+        let mut put = |value: u64, width: u32| {
+            for k in (0..width).rev() {
+                bits.push(if value >> k & 1 == 1 { '1' } else { '0' });
+            }
+        };
+        put(0x3141_5926_5359, 48);
+        put(0, 32);
+        put(0, 1);
+        put(0, 24);
+        put(0x8000, 16);
+        put(0xffff, 16);
+        put(2, 3);
+        put(1, 15);
+        put(0, 1);
+        put(5, 5);
+        // Symbols 0 to 2 get length 5; then symbol 3's length moves.
+        put(0, 3);
+        assert_eq!(bits.len() % 4, 0);
+        while bits.len() % 8 != 0 {
+            bits.push_str("1011");
+        }
+        let mut head = b"BZh9".to_vec();
+        head.extend(bits.as_bytes().chunks(8).map(|c| u8::from_str_radix(std::str::from_utf8(c).unwrap(), 2).unwrap()));
+        Self { head, sent: 0 }
+    }
+}
+
+impl Read for EndlessBlock {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        for (i, b) in buf.iter_mut().enumerate() {
+            let at = self.sent + i;
+            *b = self.head.get(at).copied().unwrap_or(0xbb); // 1011 1011
+        }
+        self.sent += buf.len();
+        Ok(buf.len())
+    }
+}
+
+#[test]
+fn a_block_that_never_ends_is_a_fault_not_an_endless_read() {
+    let fault = read_all(EndlessBlock::new(), 2).unwrap_err();
+    assert!(matches!(fault.error, DecodeError::Corrupt { .. }), "{fault}");
+    assert!(fault.to_string().contains("16 MB"), "{fault}");
+}
