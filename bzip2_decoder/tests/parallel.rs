@@ -174,7 +174,11 @@ impl EndlessBlock {
             bits.push_str("1011");
         }
         let mut head = b"BZh9".to_vec();
-        head.extend(bits.as_bytes().chunks(8).map(|c| u8::from_str_radix(std::str::from_utf8(c).unwrap(), 2).unwrap()));
+        head.extend(
+            bits.as_bytes()
+                .chunks(8)
+                .map(|c| u8::from_str_radix(std::str::from_utf8(c).unwrap(), 2).unwrap()),
+        );
         Self { head, sent: 0 }
     }
 }
@@ -193,6 +197,9 @@ impl Read for EndlessBlock {
 #[test]
 fn a_block_that_never_ends_is_a_fault_not_an_endless_read() {
     let fault = read_all(EndlessBlock::new(), 2).unwrap_err();
-    assert!(matches!(fault.error, DecodeError::Corrupt { .. }), "{fault}");
+    assert!(
+        matches!(fault.error, DecodeError::Corrupt { .. }),
+        "{fault}"
+    );
     assert!(fault.to_string().contains("16 MB"), "{fault}");
 }
