@@ -170,7 +170,7 @@ impl EndlessBlock {
         // Symbols 0 to 2 get length 5; then symbol 3's length moves.
         put(0, 3);
         assert_eq!(bits.len() % 4, 0);
-        while bits.len() % 8 != 0 {
+        while !bits.len().is_multiple_of(8) {
             bits.push_str("1011");
         }
         let mut head = b"BZh9".to_vec();

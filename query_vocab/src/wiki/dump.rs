@@ -1,5 +1,5 @@
-//! Opening a dump file as a stream of UTF-8 XML bytes: bzip2 (multistream
-//! dumps decoded in parallel), gzip or plain, UTF-8 or UTF-16 (by BOM).
+//! Opening a dump file as a stream of UTF-8 XML bytes: bzip2 (its blocks
+//! decoded in parallel), gzip or plain, UTF-8 or UTF-16 (by BOM).
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -26,7 +26,7 @@ impl<R: Read> Read for Counting<R> {
 /// Opens `path` and returns a reader of its decoded UTF-8 bytes.
 ///
 /// `read_bytes` is increased by the compressed bytes consumed (for progress);
-/// `threads` bzip2 streams are decoded at once.
+/// bzip2 blocks are decoded on `threads` threads.
 pub fn open(
     path: &Path,
     threads: usize,
