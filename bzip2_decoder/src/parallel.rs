@@ -21,6 +21,8 @@ use crate::{stream_end, stream_level, Block, DecodeError, Decoder, MAX_BLOCK_LEN
 
 /// Compressed bytes read at a time.
 const READ_BYTES: usize = 4 << 20;
+/// Compressed bytes first searched for block magics after the head.
+const SEARCH_SPAN: usize = 1 << 20;
 /// Compressed bytes held, at most, to find blocks for a batch.
 const MAX_WINDOW: usize = 64 << 20;
 /// A block's compressed bytes, at most: far above what any encoder writes
@@ -201,6 +203,24 @@ impl<R: Read> ParallelReader<R> {
         }
     }
 
+    /// The first `want` block magics after the head. The window is searched
+    /// from the head on, over a span that doubles until enough are found,
+    /// so that a batch costs a search of about its own bytes, not of the
+    /// whole window.
+    fn next_starts(&self, want: usize) -> Vec<u64> {
+        let from = (self.head / 8) as usize;
+        let mut span = SEARCH_SPAN;
+        loop {
+            let end = from.saturating_add(span).min(self.buf.len());
+            let mut found = (self.find_starts)(&self.buf[..end], self.head + 1);
+            if found.len() >= want || end == self.buf.len() {
+                found.truncate(want);
+                return found;
+            }
+            span *= 2;
+        }
+    }
+
     /// Decodes the next batch of blocks into `ready`; false at the end.
     fn refill(&mut self) -> io::Result<bool> {
         loop {
@@ -214,11 +234,7 @@ impl<R: Read> ParallelReader<R> {
             }
             // The head, and the block magics after it.
             let mut starts = vec![self.head];
-            starts.extend(
-                (self.find_starts)(&self.buf, self.head + 1)
-                    .into_iter()
-                    .take(self.batch - 1),
-            );
+            starts.extend(self.next_starts(self.batch - 1));
             let window = self.buf.len() - (self.head / 8) as usize;
             if starts.len() < self.batch && !self.eof && window < MAX_WINDOW {
                 self.read_more()?;
