@@ -45,10 +45,11 @@ pub enum DecodeError {
     /// The input does not start with a bzip2 header (`BZh1` to `BZh9`).
     #[error("no bzip2 stream header (BZh1 to BZh9)")]
     NotBzip2,
-    /// The stream is corrupt; `bit` counts from the start of the stream.
+    /// The stream is corrupt.
     #[error("corrupt bzip2 data at bit {bit} of the stream: {reason}")]
     Corrupt {
-        /// Where the decoder noticed it, in bits from the stream's start.
+        /// Where the decoder noticed it, in bits from the stream's start
+        /// (from the input's start, for [`Decoder::decode_block`]).
         bit: u64,
         /// What is wrong.
         reason: &'static str,
@@ -66,6 +67,17 @@ pub(crate) enum Corruption {
     Truncated,
     Randomised,
     Invalid(&'static str),
+}
+
+impl Corruption {
+    /// The error, placed where `bits` stands.
+    fn at(self, bits: &BitReader) -> DecodeError {
+        match self {
+            Corruption::Truncated => DecodeError::Truncated,
+            Corruption::Randomised => DecodeError::Randomised,
+            Corruption::Invalid(reason) => corrupt(bits, reason),
+        }
+    }
 }
 
 /// A bzip2 decoder; it keeps its block-sized buffers between streams, so
@@ -151,10 +163,9 @@ impl Decoder {
             return Err(corrupt(&bits, "no block magic here"));
         }
         let block = match self.tables.read(&mut bits, &mut self.tt, max_len) {
-            Ok(block) if !bits.overrun() => block,
-            Ok(_) | Err(Corruption::Truncated) => return Err(DecodeError::Truncated),
-            Err(Corruption::Randomised) => return Err(DecodeError::Randomised),
-            Err(Corruption::Invalid(reason)) => return Err(corrupt(&bits, reason)),
+            Ok(_) if bits.overrun() => return Err(DecodeError::Truncated),
+            Ok(block) => block,
+            Err(e) => return Err(e.at(&bits)),
         };
         let start = out.len();
         self.unbwt
@@ -164,11 +175,7 @@ impl Decoder {
                 block.orig_ptr,
                 out,
             )
-            .map_err(|e| match e {
-                Corruption::Invalid(reason) => corrupt(&bits, reason),
-                Corruption::Truncated => DecodeError::Truncated,
-                Corruption::Randomised => DecodeError::Randomised,
-            })?;
+            .map_err(|e| e.at(&bits))?;
         if CRC.checksum(&out[start..]) != crc {
             return Err(corrupt(&bits, "block CRC mismatch"));
         }
