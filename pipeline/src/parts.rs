@@ -85,6 +85,12 @@ pub enum PartsError {
 }
 
 impl PartsError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        PartsError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
     pub(crate) fn parquet(path: &Path, source: ParquetError) -> Self {
         PartsError::Parquet {
             path: path.to_path_buf(),
@@ -111,10 +117,7 @@ pub struct Part {
 /// Lists `dir/part-*.parquet`, sorted by task number. A missing directory is
 /// an empty list; hidden files (temporaries) are ignored.
 pub fn list_parts(dir: &Path) -> Result<Vec<Part>, PartsError> {
-    let paths = files::list_files(dir).map_err(|e| PartsError::Io {
-        path: dir.to_path_buf(),
-        source: e,
-    })?;
+    let paths = files::list_files(dir).map_err(|e| PartsError::io(dir, e))?;
     let mut parts = Vec::new();
     for path in paths {
         let name = path
@@ -168,10 +171,7 @@ pub fn open_checked(
     expected: &Schema,
     what: &'static str,
 ) -> Result<(ParquetRecordBatchReader, usize), PartsError> {
-    let file = files::open(path).map_err(|e| PartsError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
+    let file = files::open(path).map_err(|e| PartsError::io(path, e))?;
     let builder =
         ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| PartsError::parquet(path, e))?;
     let actual = builder.schema().clone();
@@ -216,10 +216,7 @@ pub fn open_checked(
 /// does not name (in file order): what a stage that filters rows reads and
 /// writes, so columns added upstream (a match stage's `lang`) pass through.
 pub fn with_extra_columns(path: &Path, schema: &SchemaRef) -> Result<SchemaRef, PartsError> {
-    let file = files::open(path).map_err(|e| PartsError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
+    let file = files::open(path).map_err(|e| PartsError::io(path, e))?;
     let builder =
         ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| PartsError::parquet(path, e))?;
     let extra: Vec<_> = builder
@@ -458,10 +455,7 @@ pub fn write_parquet_atomically(
     metadata: Option<Vec<KeyValue>>,
 ) -> Result<(), PartsError> {
     commit_atomically(path, |tmp| {
-        let file = File::create(tmp).map_err(|e| PartsError::Io {
-            path: tmp.to_path_buf(),
-            source: e,
-        })?;
+        let file = File::create(tmp).map_err(|e| PartsError::io(tmp, e))?;
         let mut w = ArrowWriter::try_new(
             file,
             schema.clone(),
@@ -478,10 +472,7 @@ pub fn write_parquet_atomically(
 
 /// Reads a key-value metadata entry of a parquet file.
 pub fn read_metadata_value(path: &Path, key: &str) -> Result<Option<String>, PartsError> {
-    let file = files::open(path).map_err(|e| PartsError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
+    let file = files::open(path).map_err(|e| PartsError::io(path, e))?;
     let builder =
         ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| PartsError::parquet(path, e))?;
     Ok(builder
@@ -537,10 +528,7 @@ where
     let _active = ActiveTask::enter();
     let chunk = ActiveTask::batches_per_chunk();
     commit_atomically(output, |tmp| {
-        let file = File::create(tmp).map_err(|e| PartsError::Io {
-            path: tmp.to_path_buf(),
-            source: e,
-        })?;
+        let file = File::create(tmp).map_err(|e| PartsError::io(tmp, e))?;
         let mut writer = ArrowWriter::try_new(
             file,
             out_schema.clone(),

@@ -71,12 +71,7 @@ where
     O: FnMut(&[ArrayRef]),
     P: Fn(u64) + Sync,
 {
-    let open = || {
-        files::open(input).map_err(|e| PartsError::Io {
-            path: input.to_path_buf(),
-            source: e,
-        })
-    };
+    let open = || files::open(input).map_err(|e| PartsError::io(input, e));
     let source = open()?;
     // The columns are read as the parquet schema types them (not as an
     // embedded Arrow schema might): the same types the output declares.
@@ -190,10 +185,7 @@ where
     let _active = ActiveTask::enter();
     let chunk = ActiveTask::batches_per_chunk();
     commit_atomically(output, |tmp| {
-        let file = File::create(tmp).map_err(|e| PartsError::Io {
-            path: tmp.to_path_buf(),
-            source: e,
-        })?;
+        let file = File::create(tmp).map_err(|e| PartsError::io(tmp, e))?;
         let mut writer = SerializedFileWriter::new(file, out_parquet.root_schema_ptr(), props)
             .map_err(|e| PartsError::parquet(output, e))?;
         let factory = ArrowRowGroupWriterFactory::new(&writer, out_schema.clone());
