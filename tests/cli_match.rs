@@ -563,16 +563,7 @@ fn pair_columns_are_copied_byte_for_byte() {
 fn a_killed_run_resumes_without_losing_or_duplicating_work() {
     let dir = tempfile::tempdir().unwrap();
     let (vocab, run) = setup(dir.path());
-    let args = [
-        "crawl",
-        "match",
-        "--quiet",
-        "--out",
-        run.to_str().unwrap(),
-        "--vocab",
-        vocab.to_str().unwrap(),
-    ];
-    assert_success(&witcurate(&args));
+    assert_success(&run_match(&run, &vocab, &[]));
     let full = counts(&run.join("counts.parquet"));
     // As if killed after committing matched/part-00001 but before its counts,
     // with a half-written temporary left behind.
@@ -588,7 +579,7 @@ fn a_killed_run_resumes_without_losing_or_duplicating_work() {
         .unwrap()
         .set_modified(old)
         .unwrap();
-    let out = witcurate(&args);
+    let out = run_match(&run, &vocab, &[]);
     assert_success(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 of 2 tasks run (1 already done)"));
     assert_eq!(counts(&run.join("counts.parquet")), full);
