@@ -95,9 +95,6 @@ impl BlockTables {
                 if j >= n_tables {
                     return Err(Corruption::Invalid("selector beyond the tables"));
                 }
-                if bits.overrun() {
-                    return Err(Corruption::Truncated);
-                }
             }
             if i < MAX_SELECTORS {
                 let table = order[j];

@@ -64,7 +64,6 @@ pub enum DecodeError {
 /// What is wrong with a block, before its position is known.
 #[derive(Debug)]
 pub(crate) enum Corruption {
-    Truncated,
     Randomised,
     Invalid(&'static str),
 }
@@ -73,7 +72,6 @@ impl Corruption {
     /// The error, placed where `bits` stands.
     fn at(self, bits: &BitReader) -> DecodeError {
         match self {
-            Corruption::Truncated => DecodeError::Truncated,
             Corruption::Randomised => DecodeError::Randomised,
             Corruption::Invalid(reason) => corrupt(bits, reason),
         }
@@ -100,12 +98,7 @@ impl Decoder {
     /// to `out`, and returns how many bytes of `input` the stream takes (up
     /// to the byte holding its last bit). On error `out` is left as it was.
     pub fn decode_stream(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize, DecodeError> {
-        let before = out.len();
-        let result = self.decode_stream_unchecked(input, out);
-        if result.is_err() {
-            out.truncate(before);
-        }
-        result
+        unchanged_on_error(out, |out| self.decode_stream_unchecked(input, out))
     }
 
     /// Decodes every stream of `input`, which holds whole streams one after
@@ -137,12 +130,9 @@ impl Decoder {
         max_block_len: usize,
         out: &mut Vec<u8>,
     ) -> Result<Block, DecodeError> {
-        let before = out.len();
-        let result = self.decode_block_unchecked(input, start_bit, max_block_len, out);
-        if result.is_err() {
-            out.truncate(before);
-        }
-        result
+        unchanged_on_error(out, |out| {
+            self.decode_block_unchecked(input, start_bit, max_block_len, out)
+        })
     }
 
     fn decode_block_unchecked(
@@ -209,6 +199,19 @@ impl Decoder {
             bit = block.end_bit;
         }
     }
+}
+
+/// Runs `decode` on `out`, and on error takes back what it appended.
+fn unchanged_on_error<T>(
+    out: &mut Vec<u8>,
+    decode: impl FnOnce(&mut Vec<u8>) -> Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
+    let before = out.len();
+    let result = decode(out);
+    if result.is_err() {
+        out.truncate(before);
+    }
+    result
 }
 
 /// A decoded block.

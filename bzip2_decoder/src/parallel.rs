@@ -83,7 +83,6 @@ pub struct ParallelReader<R> {
     expect: Expect,
     /// File offset of the current stream's header.
     stream_offset: u64,
-    finished: bool,
     ready: VecDeque<Vec<u8>>,
     current: io::Cursor<Vec<u8>>,
     /// Buffers of blocks already read, reused: fresh memory costs more than
@@ -113,7 +112,6 @@ impl<R: Read> ParallelReader<R> {
             head: 0,
             expect: Expect::Header,
             stream_offset: 0,
-            finished: false,
             ready: VecDeque::new(),
             current: io::Cursor::new(Vec::new()),
             spare: Vec::new(),
@@ -138,8 +136,8 @@ impl<R: Read> ParallelReader<R> {
         self.fault(self.stream_offset, error)
     }
 
-    /// Reads more compressed bytes; false at the end of the file.
-    fn read_more(&mut self) -> io::Result<bool> {
+    /// Reads more compressed bytes (none at the end of the file).
+    fn read_more(&mut self) -> io::Result<()> {
         // Drop what the chain has passed.
         let passed = (self.head / 8) as usize;
         self.buf.drain(..passed);
@@ -160,7 +158,7 @@ impl<R: Read> ParallelReader<R> {
         if n == 0 {
             self.eof = true;
         }
-        Ok(n > 0)
+        Ok(())
     }
 
     /// Moves the head over stream headers and stream ends.
@@ -333,8 +331,8 @@ impl<R: Read> Read for ParallelReader<R> {
                 self.spare.push(done.into_inner());
                 continue;
             }
-            if self.finished || !self.refill()? {
-                self.finished = true;
+            // After the end, the head stays there: refill says so again.
+            if !self.refill()? {
                 return Ok(0);
             }
         }
